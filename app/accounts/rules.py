@@ -1,0 +1,48 @@
+"""Who is asking, and what their role lets them do (pure)."""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import re
+from dataclasses import dataclass
+
+
+class Role(enum.Enum):
+    """An account's role (SPEC §1)."""
+
+    CUSTOMER = "CUSTOMER"
+    PROVIDER = "PROVIDER"
+    ADMIN = "ADMIN"
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """An authenticated caller: the account and the token it used."""
+
+    account_id: str
+    role: Role
+    token_id: str
+
+    @property
+    def is_admin(self) -> bool:
+        """Admins see and manage everything (R5, R82)."""
+        return self.role is Role.ADMIN
+
+
+TOKEN_PREFIX = "bcci_"
+_ACCOUNT_NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,65}$")
+
+
+def hash_token(token: str) -> str:
+    """Return the SHA-256 hex digest under which a token is stored."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def account_name_problem(name: str) -> str | None:
+    """Explain why an account name is unacceptable, or return None."""
+    if name != name.strip():
+        return "Account names may not start or end with spaces."
+    if not _ACCOUNT_NAME.match(name):
+        return "Account names are 1 to 65 printable characters."
+    return None

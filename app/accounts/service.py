@@ -1,0 +1,131 @@
+"""Accounts and API tokens: creation, authentication, revocation."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from app.accounts.models import Account, ApiToken
+from app.accounts.rules import TOKEN_PREFIX, Role, Viewer, account_name_problem, hash_token
+from app.errors import DomainError, ErrorCode
+from app.ids import is_id, new_id
+
+
+def get(*, session: Session, account_id: str) -> Account | None:
+    """Return the account with this id, or None."""
+    if not is_id(account_id, "acc"):
+        return None
+    return session.get(Account, account_id)
+
+
+def list_by_ids(*, session: Session, account_ids: Sequence[str]) -> list[Account]:
+    """Return the accounts with these ids (any order; unknown ids are skipped)."""
+    if not account_ids:
+        return []
+    return list(session.exec(select(Account).where(col(Account.id).in_(account_ids))))
+
+
+def get_by_seed_key(*, session: Session, seed_key: str) -> Account | None:
+    """Return the platform-owned account created from seed data under this key."""
+    return session.exec(select(Account).where(Account.seed_key == seed_key)).first()
+
+
+def create(
+    *, session: Session, name: str, role: Role, now: datetime, seed_key: str | None = None
+) -> Account:
+    """Create an account with a zero balance.
+
+    Raises:
+        DomainError: INVALID_NAME when the name is unacceptable.
+    """
+    problem = account_name_problem(name)
+    if problem is not None:
+        raise DomainError(ErrorCode.INVALID_NAME, problem, ("input", "name"))
+    account = Account(
+        id=new_id("acc"), name=name, role=role.value, seed_key=seed_key, created_at=now
+    )
+    session.add(account)
+    session.flush()
+    return account
+
+
+def require_admin(viewer: Viewer | None) -> Viewer:
+    """Return the viewer if it is an admin.
+
+    Raises:
+        DomainError: PERMISSION_DENIED otherwise.
+    """
+    if viewer is None or not viewer.is_admin:
+        raise DomainError(ErrorCode.PERMISSION_DENIED, "Only an administrator may do this.")
+    return viewer
+
+
+def create_token(*, session: Session, account_id: str, now: datetime) -> tuple[ApiToken, str]:
+    """Create a bearer token for an account; the plaintext is returned once and never stored.
+
+    Raises:
+        DomainError: INVALID_ACCOUNT when the account does not exist.
+    """
+    if get(session=session, account_id=account_id) is None:
+        raise DomainError(
+            ErrorCode.INVALID_ACCOUNT,
+            f"There is no account {account_id!r}.",
+            ("input", "accountId"),
+        )
+    plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(
+        id=new_id("tok"), account_id=account_id, token_hash=hash_token(plaintext), created_at=now
+    )
+    session.add(token)
+    session.flush()
+    return token, plaintext
+
+
+def revoke_token(
+    *, session: Session, viewer: Viewer | None, token_id: str, now: datetime
+) -> ApiToken:
+    """Revoke a token: admins any token, other accounts their own. Revoking twice is a no-op.
+
+    Raises:
+        DomainError: TOKEN_NOT_FOUND when the token does not exist or is not the caller's.
+    """
+    token = session.get(ApiToken, token_id) if is_id(token_id, "tok") else None
+    if (
+        token is None
+        or viewer is None
+        or not (viewer.is_admin or token.account_id == viewer.account_id)
+    ):
+        raise DomainError(
+            ErrorCode.TOKEN_NOT_FOUND, f"There is no token {token_id!r}.", ("input", "tokenId")
+        )
+    if token.revoked_at is None:
+        token.revoked_at = now
+        session.add(token)
+        session.flush()
+    return token
+
+
+def authenticate(*, session: Session, token: str) -> Viewer | None:
+    """Return the viewer a bearer token stands for, or None if it is unknown or revoked."""
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
+        return None
+    row = session.exec(
+        select(ApiToken.id, Account.id, Account.role)
+        .join(Account, col(Account.id) == col(ApiToken.account_id))
+        .where(ApiToken.token_hash == hash_token(token), col(ApiToken.revoked_at).is_(None))
+    ).first()
+    if row is None:
+        return None
+    token_id, account_id, role = row
+    return Viewer(account_id=account_id, role=Role(role), token_id=token_id)
+
+
+def system_viewer(*, session: Session) -> Viewer:
+    """The platform administrator, for operator actions taken from the command line."""
+    platform = get_by_seed_key(session=session, seed_key="platform")
+    if platform is None:
+        raise DomainError(ErrorCode.INVALID_ACCOUNT, "Run 'bcc-images seed' first.")
+    return Viewer(account_id=platform.id, role=Role.ADMIN, token_id="cli")

@@ -1,0 +1,54 @@
+"""Price book tables (seed data): per-region rates, term discounts and platform settings."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Column, Index
+from sqlmodel import Field, SQLModel
+
+from app.database import UTCDateTime
+
+
+class RegionRate(SQLModel, table=True):
+    """A per-unit rate in a region: CDS_PREMIUM / CDS_SSD per GB, WINDOWS_LICENSE per vCPU."""
+
+    __tablename__ = "region_rate"
+
+    region_code: str = Field(foreign_key="region.code", primary_key=True, max_length=8)
+    item: str = Field(primary_key=True, max_length=32)
+    per_hour_micros: int = Field(sa_column=Column(BigInteger, nullable=False))
+    per_month_micros: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class TermDiscount(SQLModel, table=True):
+    """A prepaid term's discount factor on compute and disk, in millionths (0.83 -> 830000)."""
+
+    __tablename__ = "term_discount"
+
+    months: int = Field(primary_key=True)
+    factor_micros: int
+
+
+class PriceSetting(SQLModel, table=True):
+    """A named platform pricing value from the price book (e.g. marketplace commission)."""
+
+    __tablename__ = "price_setting"
+
+    name: str = Field(primary_key=True, max_length=48)
+    value: str = Field(max_length=32)
+
+
+class LedgerEntry(SQLModel, table=True):
+    """One append-only balance movement of an account, in fen; never edited or deleted."""
+
+    __tablename__ = "ledger_entry"
+    __table_args__ = (Index("ix_ledger_entry_account_created", "account_id", "created_at", "id"),)
+
+    id: str = Field(primary_key=True, max_length=20)
+    account_id: str = Field(foreign_key="account.id", max_length=16)
+    kind: str = Field(max_length=24)
+    amount_minor: int = Field(sa_column=Column(BigInteger, nullable=False))
+    balance_after_minor: int = Field(sa_column=Column(BigInteger, nullable=False))
+    reference: str | None = Field(default=None, max_length=24)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))

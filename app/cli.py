@@ -1,0 +1,163 @@
+"""The ``bcc-images`` command: serve, accounts and tokens, database, seed, schema export."""
+
+from __future__ import annotations
+
+import json
+import sys
+from decimal import Decimal
+from typing import Annotated
+
+import typer
+
+from app.accounts import service as accounts_service
+from app.accounts.rules import Role
+from app.billing import service as billing_service
+from app.clock import Clock
+from app.config import Settings, SettingsError, load_settings
+from app.database import make_engine, upgrade, write_session
+from app.errors import DomainError
+from app.money import parse_amount
+from app.seed import prepare
+
+cli = typer.Typer(help="bcc-images: a control plane for cloud images.", no_args_is_help=True)
+account_cli = typer.Typer(help="Manage accounts.", no_args_is_help=True)
+token_cli = typer.Typer(help="Manage API tokens.", no_args_is_help=True)
+db_cli = typer.Typer(help="Manage the database schema.", no_args_is_help=True)
+cli.add_typer(account_cli, name="account")
+cli.add_typer(token_cli, name="token")
+cli.add_typer(db_cli, name="db")
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(json.dumps({"error": message}), err=True)
+    return typer.Exit(1)
+
+
+def _print(payload: dict[str, object]) -> None:
+    typer.echo(json.dumps(payload))
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
+) -> None:
+    """Apply migrations, load seed data if needed, then serve HTTP."""
+    import uvicorn
+
+    settings = _settings()
+    engine = make_engine(settings)
+    prepare(engine, settings.seed_dir, Clock(simulated=settings.simulated_clock).now())
+    engine.dispose()
+    uvicorn.run(
+        "app.main:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        loop="asyncio",
+        log_level=settings.log_level.lower(),
+    )
+
+
+@account_cli.command("create")
+def account_create(
+    name: Annotated[str, typer.Option(help="Display name.")],
+    role: Annotated[Role, typer.Option(help="CUSTOMER, PROVIDER or ADMIN.")],
+    balance: Annotated[str | None, typer.Option(help="Initial balance in CNY (a TOP_UP).")] = None,
+) -> None:
+    """Create an account and its first token; prints {"id", "token"} as one JSON line."""
+    settings = _settings()
+    amount: Decimal | None = None
+    if balance is not None:
+        try:
+            amount = parse_amount(balance)
+        except ValueError as exc:
+            raise _fail(str(exc)) from exc
+    engine = make_engine(settings)
+    clock = Clock(simulated=settings.simulated_clock)
+    try:
+        with write_session(engine) as session:
+            now = clock.now()
+            account = accounts_service.create(session=session, name=name, role=role, now=now)
+            token, secret = accounts_service.create_token(
+                session=session, account_id=account.id, now=now
+            )
+            if amount is not None and amount != 0:
+                billing_service.top_up(
+                    session=session, account_id=account.id, amount=amount, now=now
+                )
+    except DomainError as exc:
+        raise _fail(exc.message) from exc
+    _print({"id": account.id, "token": secret, "tokenId": token.id})
+
+
+@token_cli.command("create")
+def token_create(account: Annotated[str, typer.Option(help="Account id (acc-...).")]) -> None:
+    """Create a token for an account; prints {"id", "token"} (the secret is shown once)."""
+    settings = _settings()
+    engine = make_engine(settings)
+    try:
+        with write_session(engine) as session:
+            token, secret = accounts_service.create_token(
+                session=session, account_id=account, now=Clock(simulated=False).now()
+            )
+    except DomainError as exc:
+        raise _fail(exc.message) from exc
+    _print({"id": token.id, "token": secret, "accountId": token.account_id})
+
+
+@token_cli.command("revoke")
+def token_revoke(token_id: Annotated[str, typer.Argument(help="Token id (tok-...).")]) -> None:
+    """Revoke a token; revoking twice is a no-op."""
+    settings = _settings()
+    engine = make_engine(settings)
+    try:
+        with write_session(engine) as session:
+            admin = accounts_service.system_viewer(session=session)
+            token = accounts_service.revoke_token(
+                session=session, viewer=admin, token_id=token_id, now=Clock(simulated=False).now()
+            )
+    except DomainError as exc:
+        raise _fail(exc.message) from exc
+    _print(
+        {"id": token.id, "revokedAt": token.revoked_at.isoformat() if token.revoked_at else None}
+    )
+
+
+@db_cli.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration."""
+    engine = make_engine(_settings())
+    upgrade(engine)
+    _print({"status": "upgraded"})
+
+
+@cli.command()
+def seed() -> None:
+    """Migrate and load seed data (idempotent: a second run changes nothing)."""
+    settings = _settings()
+    report = prepare(make_engine(settings), settings.seed_dir, Clock(simulated=False).now())
+    _print({"inserted": report.inserted, "updated": report.updated})
+
+
+@cli.command("export-schema")
+def export_schema() -> None:
+    """Print the GraphQL schema (SDL)."""
+    from schema import schema
+
+    sys.stdout.write(schema.as_str() + "\n")
+
+
+def main() -> None:
+    """Entry point of the console script."""
+    cli()

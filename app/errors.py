@@ -1,0 +1,87 @@
+"""Domain errors: an ErrorCode and a message, raised by services, mapped once to userErrors."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+
+
+class ErrorCode(enum.Enum):
+    """Expected failures of a mutation (API.md ``ErrorCode``)."""
+
+    INVALID_INPUT = "INVALID_INPUT"
+    INVALID_NAME = "INVALID_NAME"
+    PERMISSION_DENIED = "PERMISSION_DENIED"
+    IMAGE_NOT_FOUND = "IMAGE_NOT_FOUND"
+    INSTANCE_NOT_FOUND = "INSTANCE_NOT_FOUND"
+    SNAPSHOT_NOT_FOUND = "SNAPSHOT_NOT_FOUND"
+    LISTING_NOT_FOUND = "LISTING_NOT_FOUND"
+    REGION_NOT_FOUND = "REGION_NOT_FOUND"
+    ZONE_NOT_FOUND = "ZONE_NOT_FOUND"
+    FLAVOR_NOT_FOUND = "FLAVOR_NOT_FOUND"
+    OBJECT_NOT_FOUND = "OBJECT_NOT_FOUND"
+    TOKEN_NOT_FOUND = "TOKEN_NOT_FOUND"
+    OPERATION_NOT_FOUND = "OPERATION_NOT_FOUND"
+    INVALID_ACCOUNT = "INVALID_ACCOUNT"
+    IMAGE_NOT_CUSTOM = "IMAGE_NOT_CUSTOM"
+    IMAGE_CREATING = "IMAGE_CREATING"
+    IMAGE_SHARED = "IMAGE_SHARED"
+    IMAGE_REPLICATING = "IMAGE_REPLICATING"
+    IMAGE_STATUS_FORBIDDEN = "IMAGE_STATUS_FORBIDDEN"
+    IMAGE_NOT_AVAILABLE = "IMAGE_NOT_AVAILABLE"
+    IMAGE_TOO_LARGE_TO_COPY = "IMAGE_TOO_LARGE_TO_COPY"
+    IMAGE_REGION_MISMATCH = "IMAGE_REGION_MISMATCH"
+    GENERATION_MISMATCH = "GENERATION_MISMATCH"
+    IMAGE_QUOTA_EXCEEDED = "IMAGE_QUOTA_EXCEEDED"
+    SHARE_QUOTA_EXCEEDED = "SHARE_QUOTA_EXCEEDED"
+    RECIPIENT_QUOTA_EXCEEDED = "RECIPIENT_QUOTA_EXCEEDED"
+    CANNOT_SHARE_TO_OWNER = "CANNOT_SHARE_TO_OWNER"
+    COPY_REGION_INVALID = "COPY_REGION_INVALID"
+    INSTANCE_STATUS_FORBIDDEN = "INSTANCE_STATUS_FORBIDDEN"
+    SNAPSHOT_STATUS_FORBIDDEN = "SNAPSHOT_STATUS_FORBIDDEN"
+    SNAPSHOT_IN_USE = "SNAPSHOT_IN_USE"
+    SYSTEM_DISK_TOO_SMALL = "SYSTEM_DISK_TOO_SMALL"
+    SYSTEM_DISK_TOO_LARGE = "SYSTEM_DISK_TOO_LARGE"
+    LOCAL_DISK_NOT_ALLOWED = "LOCAL_DISK_NOT_ALLOWED"
+    MARKET_IMAGE_POSTPAID_UNSUPPORTED = "MARKET_IMAGE_POSTPAID_UNSUPPORTED"
+    PLAN_TERM_NOT_OFFERED = "PLAN_TERM_NOT_OFFERED"
+    INVALID_TERM = "INVALID_TERM"
+    INSUFFICIENT_BALANCE = "INSUFFICIENT_BALANCE"
+    ACCOUNT_IN_ARREARS = "ACCOUNT_IN_ARREARS"
+    IDEMPOTENCY_CONFLICT = "IDEMPOTENCY_CONFLICT"
+    IMPORT_FORMAT_MISMATCH = "IMPORT_FORMAT_MISMATCH"
+    IMPORT_FORMAT_UNSUPPORTED = "IMPORT_FORMAT_UNSUPPORTED"
+    IMPORT_UNSAFE_IMAGE = "IMPORT_UNSAFE_IMAGE"
+    IMPORT_TOO_LARGE = "IMPORT_TOO_LARGE"
+    IMPORT_OS_UNSUPPORTED = "IMPORT_OS_UNSUPPORTED"
+    OBJECT_REGION_MISMATCH = "OBJECT_REGION_MISMATCH"
+    UPLOAD_TOO_LARGE = "UPLOAD_TOO_LARGE"
+    LISTING_STATUS_FORBIDDEN = "LISTING_STATUS_FORBIDDEN"
+    NOT_A_PROVIDER = "NOT_A_PROVIDER"
+    CLOCK_NOT_SIMULATED = "CLOCK_NOT_SIMULATED"
+
+
+class DomainError(Exception):
+    """An expected failure: nothing was changed, and the caller is told why.
+
+    ``field`` is the path of the offending input below the mutation's arguments,
+    e.g. ``("input", "accountIds", "2")``.
+    """
+
+    def __init__(self, code: ErrorCode, message: str, field: Sequence[str] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.field: tuple[str, ...] | None = tuple(field) if field is not None else None
+
+
+class Unauthenticated(Exception):
+    """The request needs a valid bearer token and has none."""
+
+
+class Forbidden(Exception):
+    """The authenticated caller may not do this at all (role-level refusal of a query)."""
+
+
+class BadRequest(Exception):
+    """A query argument is malformed (bad id, cursor or page size); answered as BAD_USER_INPUT."""

@@ -1,0 +1,66 @@
+"""Image tables: every image row, and the OS versions accepted for import."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Column, Index, Text
+from sqlmodel import Field, SQLModel
+
+from app.database import UTCDateTime
+
+
+class Image(SQLModel, table=True):
+    """An image in one region. ``kind`` is what it is; ``SHARED`` is only how a viewer sees it."""
+
+    __table_args__ = (
+        Index("ix_image_created_at_id", "created_at", "id"),
+        Index("ix_image_name_id", "name", "id"),
+        Index("ix_image_owner_id", "owner_id"),
+        Index("ix_image_region_kind", "region_code", "kind"),
+        Index("ix_image_listing_id", "listing_id"),
+    )
+
+    id: str = Field(primary_key=True, max_length=16)
+    seed_key: str | None = Field(default=None, max_length=80, unique=True)
+    name: str = Field(max_length=65)
+    description: str = Field(default="", max_length=256)
+    kind: str = Field(max_length=16)
+    generation: str = Field(max_length=8)
+    region_code: str = Field(foreign_key="region.code", max_length=8)
+    status: str = Field(max_length=16)
+    os_type: str = Field(max_length=8)
+    os_name: str = Field(max_length=64)
+    os_version: str = Field(max_length=32)
+    os_arch: str = Field(max_length=16)
+    os_lang: str | None = Field(default=None, max_length=16)
+    min_disk_gb: int
+    size_gb: int | None = None
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    owner_id: str = Field(foreign_key="account.id", max_length=16)
+    source_kind: str = Field(max_length=16)
+    source_id: str | None = Field(default=None, max_length=16)
+    source_region: str | None = Field(default=None, max_length=8)
+    system_disk_kind: str | None = Field(default=None, max_length=8)
+    charge_os_license: str = Field(default="NONE", max_length=8)
+    charge_listing_id: str | None = Field(default=None, max_length=16)
+    listing_id: str | None = Field(default=None, max_length=16)
+    progress: int | None = None
+    failure_code: str | None = Field(default=None, max_length=40)
+    failure_message: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    failure_checks: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    disk_format: str | None = Field(default=None, max_length=8)
+    sha256: str | None = Field(default=None, max_length=64)
+    virtual_size_bytes: int | None = Field(default=None, sa_column=Column(BigInteger))
+    deleted_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+
+
+class SupportedOs(SQLModel, table=True):
+    """An OS version accepted for import (SPEC R47)."""
+
+    __tablename__ = "supported_os"
+
+    os_type: str = Field(primary_key=True, max_length=8)
+    name: str = Field(primary_key=True, max_length=64)
+    version: str = Field(primary_key=True, max_length=32)
+    arch: str = Field(primary_key=True, max_length=16)

@@ -1,0 +1,121 @@
+"""Pure image rules: names, descriptions, and the type an image has for a viewer."""
+
+from __future__ import annotations
+
+import enum
+import re
+
+
+class ImageKind(enum.Enum):
+    """What an image is, stored on its row."""
+
+    PUBLIC = "PUBLIC"
+    CUSTOM = "CUSTOM"
+    INTEGRATION = "INTEGRATION"
+    MARKET = "MARKET"
+
+
+class ImageType(enum.Enum):
+    """The type an image has for the viewer (R2): SHARED is a CUSTOM image of someone else."""
+
+    PUBLIC = "PUBLIC"
+    CUSTOM = "CUSTOM"
+    SHARED = "SHARED"
+    INTEGRATION = "INTEGRATION"
+    MARKET = "MARKET"
+
+
+class ImageStatus(enum.Enum):
+    """Image states (R4)."""
+
+    CREATING = "CREATING"
+    AVAILABLE = "AVAILABLE"
+    CREATE_FAILED = "CREATE_FAILED"
+    NOT_AVAILABLE = "NOT_AVAILABLE"
+    ERROR = "ERROR"
+
+
+#: kinds every caller, even anonymous, may see (R5)
+CATALOGUE_KINDS = (ImageKind.PUBLIC.value, ImageKind.INTEGRATION.value, ImageKind.MARKET.value)
+
+_NAME = re.compile(r"^[A-Za-z\u4e00-\u9fff][A-Za-z0-9\u4e00-\u9fff\-_/.]{0,64}$")
+MAX_DESCRIPTION = 256
+
+
+def name_problem(name: str) -> str | None:
+    """Explain why an image name breaks R7, or return None if it is acceptable."""
+    if not 1 <= len(name) <= 65:
+        return f"Image names are 1 to 65 characters long; this one has {len(name)}."
+    if not _NAME.match(name):
+        return (
+            "Image names start with a letter (Latin or Chinese) and contain only letters, "
+            "digits, '-', '_', '/' and '.'."
+        )
+    return None
+
+
+def description_problem(description: str) -> str | None:
+    """Explain why a description breaks R7, or return None."""
+    if len(description) > MAX_DESCRIPTION:
+        return f"Descriptions are at most {MAX_DESCRIPTION} characters; got {len(description)}."
+    return None
+
+
+def type_for_viewer(
+    kind: str, owner_id: str, viewer_account_id: str | None, viewer_is_admin: bool = False
+) -> ImageType:
+    """Return the image's type as the viewer sees it: someone else's custom image is SHARED.
+
+    Admins see custom images as CUSTOM: they are operators, not recipients.
+    """
+    if kind == ImageKind.CUSTOM.value and owner_id != viewer_account_id and not viewer_is_admin:
+        return ImageType.SHARED
+    return ImageType(kind)
+
+
+class Generation(enum.Enum):
+    """Instance generation an image or flavor belongs to."""
+
+    BCC = "BCC"
+    EBC = "EBC"
+
+
+class OsType(enum.Enum):
+    """Operating-system family."""
+
+    LINUX = "LINUX"
+    WINDOWS = "WINDOWS"
+
+
+class DiskKind(enum.Enum):
+    """Kind of system disk an image was captured from."""
+
+    LOCAL = "LOCAL"
+    CDS = "CDS"
+
+
+class DiskFormat(enum.Enum):
+    """Disk-image file formats accepted for import."""
+
+    QCOW2 = "QCOW2"
+    RAW = "RAW"
+    VMDK = "VMDK"
+    VHD = "VHD"
+
+
+class SourceKind(enum.Enum):
+    """How an image was made (R3)."""
+
+    PLATFORM = "PLATFORM"
+    INSTANCE = "INSTANCE"
+    SNAPSHOT = "SNAPSHOT"
+    IMPORT = "IMPORT"
+    COPY = "COPY"
+    LISTING = "LISTING"
+
+
+class OsLicense(enum.Enum):
+    """The OS licence an image's charge root carries (R70)."""
+
+    NONE = "NONE"
+    WINDOWS = "WINDOWS"

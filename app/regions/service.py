@@ -1,0 +1,83 @@
+"""Read the regional catalogue: regions, zones, flavors and flavor prices."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlmodel import Session, col, select
+
+from app.regions.models import Flavor, FlavorPrice, Region, Zone
+
+
+def list_regions(*, session: Session) -> list[Region]:
+    """Return every region in catalogue order."""
+    return list(session.exec(select(Region).order_by(col(Region.position), col(Region.code))))
+
+
+def list_by_codes(*, session: Session, codes: Sequence[str]) -> list[Region]:
+    """Return the regions with these codes (unknown codes are skipped)."""
+    if not codes:
+        return []
+    return list(session.exec(select(Region).where(col(Region.code).in_(codes))))
+
+
+def get(*, session: Session, code: str) -> Region | None:
+    """Return one region by code, or None."""
+    if len(code) > 8:
+        return None
+    return session.get(Region, code)
+
+
+def list_zones_by_region(*, session: Session, codes: Sequence[str]) -> dict[str, list[Zone]]:
+    """Return the zones of each region code, in catalogue order."""
+    zones: dict[str, list[Zone]] = {code: [] for code in codes}
+    if not codes:
+        return zones
+    stmt = (
+        select(Zone)
+        .where(col(Zone.region_code).in_(codes))
+        .order_by(col(Zone.position), col(Zone.name))
+    )
+    for zone in session.exec(stmt):
+        zones[zone.region_code].append(zone)
+    return zones
+
+
+def list_flavors(
+    *, session: Session, region: str | None = None, generation: str | None = None
+) -> list[Flavor]:
+    """Return flavors, optionally only those offered in a region and/or of one generation."""
+    stmt = select(Flavor)
+    if region is not None:
+        stmt = stmt.join(FlavorPrice, col(FlavorPrice.flavor_name) == col(Flavor.name)).where(
+            FlavorPrice.region_code == region
+        )
+    if generation is not None:
+        stmt = stmt.where(Flavor.generation == generation)
+    return list(session.exec(stmt.order_by(col(Flavor.position), col(Flavor.name))))
+
+
+def get_flavor(*, session: Session, name: str) -> Flavor | None:
+    """Return one flavor by its spec name, or None."""
+    if len(name) > 48:
+        return None
+    return session.get(Flavor, name)
+
+
+def list_prices(
+    *, session: Session, keys: Sequence[tuple[str, str]]
+) -> dict[tuple[str, str], FlavorPrice]:
+    """Return the prices for (flavor name, region code) pairs that are offered."""
+    if not keys:
+        return {}
+    flavors = {flavor for flavor, _ in keys}
+    regions = {region for _, region in keys}
+    stmt = select(FlavorPrice).where(
+        col(FlavorPrice.flavor_name).in_(flavors), col(FlavorPrice.region_code).in_(regions)
+    )
+    wanted = set(keys)
+    return {
+        (p.flavor_name, p.region_code): p
+        for p in session.exec(stmt)
+        if (p.flavor_name, p.region_code) in wanted
+    }

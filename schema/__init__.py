@@ -1,0 +1,76 @@
+"""The GraphQL schema: one Query and one Mutation assembled from the domain modules."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import strawberry
+from strawberry.extensions import (
+    DisableIntrospection,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    SchemaExtension,
+    ValidationCache,
+)
+from strawberry.schema.config import StrawberryConfig
+
+from app.config import Settings
+from schema.accounts.mutations import AccountMutations
+from schema.accounts.queries import AccountQueries
+from schema.errors import MaskUnexpectedErrors
+from schema.images.queries import ImageQueries
+from schema.limits import QueryCost
+from schema.nodes import NodeQueries
+from schema.regions.queries import RegionQueries
+
+
+@strawberry.type(description="Read the catalogue, your resources, and operations.")
+class Query(NodeQueries, AccountQueries, RegionQueries, ImageQueries):
+    pass
+
+
+@strawberry.type(
+    description="Change things; every mutation takes one input and returns userErrors."
+)
+class Mutation(AccountMutations):
+    pass
+
+
+class CloseSession(SchemaExtension):
+    """Close the request's read session once the operation is done."""
+
+    def on_operation(self) -> Iterator[None]:
+        try:
+            yield
+        finally:
+            close = getattr(self.execution_context.context, "close", None)
+            if close is not None:
+                close()
+
+
+def build_schema(settings: Settings) -> strawberry.Schema:
+    """Build the schema with the request limits of API.md from settings."""
+    extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
+        CloseSession,
+        lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        lambda: ParserCache(maxsize=512),
+        lambda: ValidationCache(maxsize=512),
+        QueryCost,
+        MaskUnexpectedErrors,
+    ]
+    if not settings.introspection:
+        extensions.append(DisableIntrospection)
+    return strawberry.Schema(
+        query=Query,
+        mutation=Mutation,
+        extensions=extensions,
+        config=StrawberryConfig(disable_field_suggestions=not settings.introspection),
+    )
+
+
+#: the schema with default settings, for `strawberry export-schema schema:schema` and tests
+schema = build_schema(Settings())

@@ -1,0 +1,122 @@
+"""Account, Transaction and API token types."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import strawberry
+
+from app.accounts import models
+from app.accounts.rules import Role as DomainRole
+from app.billing import service as billing_service
+from app.billing.models import LedgerEntry
+from app.errors import Forbidden
+from schema.context import Info
+from schema.money import Money
+from schema.node import Node
+from schema.pagination import Connection, connection, page_request
+
+Role = strawberry.enum(DomainRole, description="CUSTOMER, PROVIDER (may also sell) or ADMIN.")
+
+
+@strawberry.enum(description="Kinds of balance movements (R74).")
+class TransactionKind(enum.Enum):
+    TOP_UP = "TOP_UP"
+    ORDER = "ORDER"
+    USAGE = "USAGE"
+    REFUND = "REFUND"
+    PROVIDER_REVENUE = "PROVIDER_REVENUE"
+    PROVIDER_REVERSAL = "PROVIDER_REVERSAL"
+
+
+@strawberry.type(description="One entry of an account's append-only ledger.")
+class Transaction:
+    id: strawberry.ID = strawberry.field(description="Transaction id.")
+    kind: TransactionKind = strawberry.field(description="What moved the balance.")
+    amount: Money = strawberry.field(
+        description="Signed amount: credits positive, debits negative."
+    )
+    balance_after: Money = strawberry.field(description="Balance right after this entry.")
+    reference: strawberry.ID | None = strawberry.field(
+        description="What it is for (order, instance or top-up id)."
+    )
+    created_at: datetime = strawberry.field(description="When it was recorded (UTC).")
+
+    @classmethod
+    def from_row(cls, row: LedgerEntry) -> Transaction:
+        """Build from a ledger row."""
+        return cls(
+            id=strawberry.ID(row.id),
+            kind=TransactionKind(row.kind),
+            amount=Money.of_minor(row.amount_minor),
+            balance_after=Money.of_minor(row.balance_after_minor),
+            reference=strawberry.ID(row.reference) if row.reference else None,
+            created_at=row.created_at,
+        )
+
+
+@strawberry.type(description="A tenant of the cloud.")
+class Account(Node):
+    name: str = strawberry.field(description="Display name.")
+    role: Role = strawberry.field(description="CUSTOMER, PROVIDER or ADMIN.")  # type: ignore[valid-type]
+    created_at: datetime = strawberry.field(description="When the account was created (UTC).")
+    balance_minor: strawberry.Private[int]
+    arrears: strawberry.Private[bool]
+
+    def _check_private(self, info: Info) -> None:
+        viewer = info.context.viewer
+        if viewer is None or not (viewer.is_admin or viewer.account_id == self.id):
+            raise Forbidden("Only the account itself and administrators may see this.")
+
+    @strawberry.field(description="Current balance (self and admins only).")
+    def balance(self, info: Info) -> Money:
+        self._check_private(info)
+        return Money.of_minor(self.balance_minor)
+
+    @strawberry.field(
+        description="Whether postpaid usage left the balance negative (self and admins)."
+    )
+    def in_arrears(self, info: Info) -> bool:
+        self._check_private(info)
+        return self.arrears
+
+    @strawberry.field(description="The account's ledger, newest first (self and admins only).")
+    def transactions(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Transaction]:
+        self._check_private(info)
+        page = billing_service.list_transactions(
+            session=info.context.session, account_id=str(self.id), page=page_request(first, after)
+        )
+        return connection(page, Transaction.from_row)
+
+    @classmethod
+    def from_row(cls, row: models.Account) -> Account:
+        """Build from an account row."""
+        return cls(
+            id=strawberry.ID(row.id),
+            name=row.name,
+            role=DomainRole(row.role),
+            created_at=row.created_at,
+            balance_minor=row.balance_minor,
+            arrears=row.in_arrears,
+        )
+
+
+@strawberry.type(description="An API token; the secret is shown only once, when it is created.")
+class ApiToken:
+    id: strawberry.ID = strawberry.field(description="Token id (use it to revoke the token).")
+    account_id: strawberry.ID = strawberry.field(description="The account it authenticates as.")
+    created_at: datetime = strawberry.field(description="When it was created (UTC).")
+    revoked_at: datetime | None = strawberry.field(description="When it was revoked, if it was.")
+
+    @classmethod
+    def from_row(cls, row: models.ApiToken) -> ApiToken:
+        """Build from a token row (never includes the secret)."""
+        return cls(
+            id=strawberry.ID(row.id),
+            account_id=strawberry.ID(row.account_id),
+            created_at=row.created_at,
+            revoked_at=row.revoked_at,
+        )

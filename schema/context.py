@@ -1,0 +1,69 @@
+"""The per-request context: settings, viewer, one lazily opened read session, loaders."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import strawberry
+from sqlalchemy import Engine
+from sqlmodel import Session
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.websockets import WebSocket
+
+from app.accounts.rules import Viewer
+from app.clock import Clock
+from app.config import Settings
+from app.database import write_session
+from app.errors import Unauthenticated
+
+
+@dataclass
+class Context:
+    """What every resolver may use; built fresh for each request."""
+
+    request: Request | WebSocket
+    response: Response | WebSocket | None
+    settings: Settings
+    engine: Engine
+    clock: Clock
+    viewer: Viewer | None
+    loaders: Any = None
+    rate_limiter: Any = None
+    rate_limit_key: str = "anonymous"
+    _session: Session | None = field(default=None, repr=False)
+
+    @property
+    def session(self) -> Session:
+        """The request's read session, opened on first use and closed after the operation."""
+        if self._session is None:
+            self._session = Session(self.engine, expire_on_commit=False)
+        return self._session
+
+    @contextmanager
+    def write(self) -> Iterator[Session]:
+        """A write transaction for one mutation: committed on return, rolled back on raise."""
+        with write_session(self.engine) as session:
+            yield session
+        # Later reads in this request must see what was just committed.
+        if self._session is not None:
+            self._session.rollback()
+
+    def require_viewer(self) -> Viewer:
+        """Return the authenticated viewer, or refuse with UNAUTHENTICATED."""
+        if self.viewer is None:
+            raise Unauthenticated()
+        return self.viewer
+
+    def close(self) -> None:
+        """End the read session (never commits)."""
+        if self._session is not None:
+            self._session.rollback()
+            self._session.close()
+            self._session = None
+
+
+Info = strawberry.Info[Context, None]

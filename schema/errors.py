@@ -1,0 +1,126 @@
+"""The one mapping from domain errors to GraphQL: userErrors for mutations, codes for queries."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, TypeVar
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.exceptions import StrawberryGraphQLError
+from strawberry.extensions import SchemaExtension
+
+from app.errors import BadRequest, DomainError, Forbidden, Unauthenticated
+from app.errors import ErrorCode as DomainErrorCode
+
+log = logging.getLogger("bcc_images.errors")
+
+ErrorCode = strawberry.enum(
+    DomainErrorCode, description="Why a mutation did not do what was asked (nothing was changed)."
+)
+
+
+@strawberry.type(description="An expected failure of a mutation; nothing was changed.")
+class UserError:
+    code: ErrorCode = strawberry.field(description="Machine-readable reason.")  # type: ignore[valid-type]
+    field: list[str] | None = strawberry.field(
+        description='Path of the offending input, e.g. ["input", "accountIds", "2"].'
+    )
+    message: str = strawberry.field(description="Human-readable explanation.")
+
+
+def user_error(exc: DomainError) -> UserError:
+    """Turn a DomainError into the userErrors entry a client sees."""
+    return UserError(
+        code=exc.code, field=list(exc.field) if exc.field is not None else None, message=exc.message
+    )
+
+
+P = TypeVar("P")
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from schema.context import Info
+
+
+def mutate(info: Info, action: Callable[[Session], P], failed: Callable[[list[UserError]], P]) -> P:
+    """Run a mutation in its own write transaction; a DomainError rolls it back into userErrors."""
+    try:
+        with info.context.write() as session:
+            return action(session)
+    except DomainError as exc:
+        return failed([user_error(exc)])
+
+
+def graphql_error(message: str, code: str, **extra: object) -> StrawberryGraphQLError:
+    """A deliberate, public GraphQL error with ``extensions.code``."""
+    return StrawberryGraphQLError(message, extensions={"code": code, **extra})
+
+
+#: expected refusals raised below query resolvers, and the code each is reported with
+CODED_EXCEPTIONS: dict[type[Exception], tuple[str, str]] = {
+    Unauthenticated: (
+        "UNAUTHENTICATED",
+        "Authentication required: send 'Authorization: Bearer <token>'.",
+    ),
+    Forbidden: ("FORBIDDEN", "Not allowed."),
+    BadRequest: ("BAD_USER_INPUT", "Invalid argument."),
+}
+
+
+def should_mask(error: GraphQLError) -> bool:
+    """Mask unexpected exceptions; keep parse/validation errors and deliberate GraphQL errors."""
+    original = error.original_error
+    return original is not None and not isinstance(original, GraphQLError)
+
+
+def _coded(error: GraphQLError) -> GraphQLError | None:
+    original = error.original_error
+    for exc_type, (code, default) in CODED_EXCEPTIONS.items():
+        if isinstance(original, exc_type):
+            return GraphQLError(
+                str(original) or default,
+                nodes=error.nodes,
+                path=error.path,
+                extensions={"code": code},
+            )
+    return None
+
+
+class MaskUnexpectedErrors(SchemaExtension):
+    """Give expected refusals their code; replace unexpected errors by "Internal server error"
+    and an error id that is also logged (R90)."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if result is None or not result.errors:
+            return
+        masked: list[GraphQLError] = []
+        for error in result.errors:
+            coded = _coded(error)
+            if coded is not None:
+                masked.append(coded)
+                continue
+            if not should_mask(error):
+                masked.append(error)
+                continue
+            error_id = secrets.token_hex(8)
+            log.error(
+                "unexpected error %s at %s",
+                error_id,
+                error.path,
+                exc_info=error.original_error,
+            )
+            masked.append(
+                GraphQLError(
+                    f"Internal server error (error id {error_id}).",
+                    nodes=error.nodes,
+                    path=error.path,
+                    extensions={"code": "INTERNAL_SERVER_ERROR", "errorId": error_id},
+                )
+            )
+        result.errors = masked

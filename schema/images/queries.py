@@ -1,0 +1,74 @@
+"""Image queries."""
+
+from __future__ import annotations
+
+import strawberry
+
+from app.errors import BadRequest
+from app.ids import is_id
+from app.images import rules, service
+from schema.context import Info
+from schema.images.types import Image, ImageFilter, ImageOrder, ImageOrderField, OrderDirection
+from schema.pagination import Connection, connection, page_request
+
+DEFAULT_ORDER = ImageOrder(field=ImageOrderField.CREATED_AT, direction=OrderDirection.DESC)
+
+
+def _filters(value: ImageFilter | None) -> service.ImageFilter:
+    if value is None:
+        return service.ImageFilter()
+    types = tuple(rules.ImageType(t.value) for t in value.types) if value.types else None
+    return service.ImageFilter(
+        region=str(value.region) if value.region is not None else None,
+        types=types,
+        os_type=value.os_type.value if value.os_type else None,
+        status=value.status.value if value.status else None,
+        generation=value.generation.value if value.generation else None,
+        name_contains=value.name_contains,
+        listing=str(value.listing) if value.listing is not None else None,
+        source_instance=str(value.source_instance) if value.source_instance is not None else None,
+    )
+
+
+@strawberry.type
+class ImageQueries:
+    @strawberry.field(
+        description=(
+            "Images the viewer may see (R5), newest first unless ordered otherwise. "
+            "'first'/'last' default to 20 and may not exceed 100."
+        )
+    )
+    def images(
+        self,
+        info: Info,
+        filter: ImageFilter | None = None,
+        order_by: ImageOrder | None = None,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[Image]:
+        order = order_by or DEFAULT_ORDER
+        viewer = info.context.viewer
+        page = service.list_images(
+            session=info.context.session,
+            viewer=viewer,
+            filters=_filters(filter),
+            order_field=order.field.value,
+            descending=order.direction is OrderDirection.DESC,
+            page=page_request(first, after, last, before),
+        )
+        for row in page.items:
+            info.context.loaders.image.prime(row.id, row)
+        return connection(page, lambda row: Image.from_row(row, viewer))
+
+    @strawberry.field(
+        description="One image by id; null when it does not exist or the viewer may not see it."
+    )
+    async def image(self, info: Info, id: strawberry.ID) -> Image | None:
+        if not is_id(str(id), "m"):
+            raise BadRequest(
+                f"{str(id)[:80]!r} is not an image id (m- followed by 8 letters or digits)."
+            )
+        row = await info.context.loaders.image.load(str(id))
+        return Image.from_row(row, info.context.viewer) if row else None

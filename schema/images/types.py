@@ -1,0 +1,206 @@
+"""Image types and enums."""
+
+from __future__ import annotations
+
+import enum
+import json
+from datetime import datetime
+
+import strawberry
+
+from app.accounts.rules import Viewer
+from app.errors import ErrorCode as DomainErrorCode
+from app.images import models
+from app.images import rules as r
+from schema.accounts.types import Account
+from schema.context import Info
+from schema.errors import ErrorCode
+from schema.node import Node
+from schema.regions.types import Generation, Region
+
+ImageType = strawberry.enum(r.ImageType, description="An image's type as the viewer sees it (R2).")
+ImageStatus = strawberry.enum(r.ImageStatus, description="Image states (R4).")
+OsType = strawberry.enum(r.OsType, description="Operating-system family.")
+DiskKind = strawberry.enum(
+    r.DiskKind, description="Kind of system disk an image was captured from."
+)
+DiskFormat = strawberry.enum(r.DiskFormat, description="Disk-image file format.")
+ImageSourceKind = strawberry.enum(r.SourceKind, description="How an image was made.")
+OsLicense = strawberry.enum(r.OsLicense, description="OS licence charged for instances (R70).")
+
+
+@strawberry.enum(description="A lock on a custom image while copies of it are in flight (R33).")
+class CopyLock(enum.Enum):
+    REPLICATING = "REPLICATING"
+
+
+@strawberry.enum(description="Fields images can be ordered by.")
+class ImageOrderField(enum.Enum):
+    CREATED_AT = "CREATED_AT"
+    NAME = "NAME"
+
+
+@strawberry.enum(description="Sort direction.")
+class OrderDirection(enum.Enum):
+    ASC = "ASC"
+    DESC = "DESC"
+
+
+@strawberry.type(description="The operating system an image contains.")
+class OperatingSystem:
+    type: OsType = strawberry.field(description="LINUX or WINDOWS.")  # type: ignore[valid-type]
+    name: str = strawberry.field(description="Distribution or product, e.g. Ubuntu.")
+    version: str = strawberry.field(description="Version, e.g. 22.04 or 2019.")
+    arch: str = strawberry.field(description="CPU architecture, e.g. x86_64.")
+    lang: str | None = strawberry.field(description="Language of a Windows image, e.g. zh-cn.")
+
+
+@strawberry.type(description="How an image was made, and from what.")
+class ImageSource:
+    kind: ImageSourceKind = strawberry.field(description="What it was made from.")  # type: ignore[valid-type]
+    id: strawberry.ID | None = strawberry.field(
+        description="Id of the source (instance, snapshot, image)."
+    )
+    region_code: strawberry.Private[str | None]
+
+    @strawberry.field(description="Region of the source, when it has one.")
+    async def region(self, info: Info) -> Region | None:
+        if self.region_code is None:
+            return None
+        row = await info.context.loaders.region.load(self.region_code)
+        return Region.from_row(row) if row else None
+
+
+@strawberry.type(description="What instances created from an image are charged for (R70).")
+class ChargeRoot:
+    os_license: OsLicense = strawberry.field(description="WINDOWS when a licence is charged.")  # type: ignore[valid-type]
+
+
+@strawberry.type(description="Why an operation or image failed.")
+class Failure:
+    code: ErrorCode = strawberry.field(description="Machine-readable reason.")  # type: ignore[valid-type]
+    message: str = strawberry.field(description="Human-readable explanation.")
+    checks: list[str] = strawberry.field(description="Every failed check, by name.")
+
+
+@strawberry.input(description="Filters of the images query; all given filters must match.")
+class ImageFilter:
+    region: strawberry.ID | None = strawberry.field(default=None, description="Region code.")
+    types: list[ImageType] | None = strawberry.field(  # type: ignore[valid-type]
+        default=None, description="Any of these types (as the viewer sees them)."
+    )
+    os_type: OsType | None = strawberry.field(default=None, description="OS family.")  # type: ignore[valid-type]
+    status: ImageStatus | None = strawberry.field(default=None, description="Status.")  # type: ignore[valid-type]
+    generation: Generation | None = strawberry.field(default=None, description="BCC or EBC.")  # type: ignore[valid-type]
+    name_contains: str | None = strawberry.field(
+        default=None, description="Case-insensitive substring of the name (at most 65 characters)."
+    )
+    listing: strawberry.ID | None = strawberry.field(default=None, description="Listing id.")
+    source_instance: strawberry.ID | None = strawberry.field(
+        default=None, description="Only images created from this instance."
+    )
+
+
+@strawberry.input(description="Order of the images query.")
+class ImageOrder:
+    field: ImageOrderField = strawberry.field(description="CREATED_AT or NAME.")
+    direction: OrderDirection = strawberry.field(description="ASC or DESC.")
+
+
+@strawberry.type(description="A regional disk image (R3).")
+class Image(Node):
+    name: str = strawberry.field(description="Name (R7).")
+    description: str = strawberry.field(description="Free text, up to 256 characters.")
+    type: ImageType = strawberry.field(description="Type as the viewer sees it.")  # type: ignore[valid-type]
+    generation: Generation = strawberry.field(description="BCC or EBC.")  # type: ignore[valid-type]
+    status: ImageStatus = strawberry.field(description="Current state.")  # type: ignore[valid-type]
+    progress: int | None = strawberry.field(description="0-100 while CREATING.")
+    failure: Failure | None = strawberry.field(
+        description="Why creation failed, when CREATE_FAILED."
+    )
+    os: OperatingSystem = strawberry.field(description="Operating system.")
+    min_disk_gb: int = strawberry.field(description="Smallest system disk it can boot from, in GB.")
+    size_gb: int | None = strawberry.field(description="Size of the image data, in GB.")
+    created_at: datetime = strawberry.field(description="When it was created (UTC).")
+    source: ImageSource = strawberry.field(description="How it was made.")
+    system_disk_kind: DiskKind | None = strawberry.field(  # type: ignore[valid-type]
+        description="LOCAL or CDS: the system disk it was captured from; null for public/imported."
+    )
+    charge_root: ChargeRoot = strawberry.field(description="What instances from it are charged.")
+    format: DiskFormat | None = strawberry.field(
+        description="Detected format of an imported image."
+    )  # type: ignore[valid-type]
+    sha256: str | None = strawberry.field(description="SHA-256 of an imported file.")
+    virtual_size_bytes: float | None = strawberry.field(
+        description="Virtual disk size of an imported image."
+    )
+    region_code: strawberry.Private[str]
+    owner_id: strawberry.Private[str]
+
+    @strawberry.field(description="The image's region.")
+    async def region(self, info: Info) -> Region:
+        row = await info.context.loaders.region.load(self.region_code)
+        assert row is not None  # foreign key
+        return Region.from_row(row)
+
+    @strawberry.field(
+        description="The owning account: shown to its owner and admins, null for others."
+    )
+    async def owner(self, info: Info) -> Account | None:
+        viewer = info.context.viewer
+        if viewer is None or not (viewer.is_admin or viewer.account_id == self.owner_id):
+            return None
+        row = await info.context.loaders.account.load(self.owner_id)
+        return Account.from_row(row) if row else None
+
+    @strawberry.field(description="REPLICATING while a copy from it is in flight (R33).")
+    def copy_lock(self) -> CopyLock | None:
+        return None
+
+    @classmethod
+    def from_row(cls, row: models.Image, viewer: Viewer | None) -> Image:
+        """Build from an image row, as the given viewer sees it."""
+        failure = None
+        if row.failure_code is not None:
+            failure = Failure(
+                code=DomainErrorCode(row.failure_code),
+                message=row.failure_message or "",
+                checks=json.loads(row.failure_checks or "[]"),
+            )
+        return cls(
+            id=strawberry.ID(row.id),
+            name=row.name,
+            description=row.description,
+            type=r.type_for_viewer(
+                row.kind,
+                row.owner_id,
+                viewer.account_id if viewer else None,
+                viewer.is_admin if viewer else False,
+            ),
+            generation=r.Generation(row.generation),
+            status=r.ImageStatus(row.status),
+            progress=row.progress,
+            failure=failure,
+            os=OperatingSystem(
+                type=r.OsType(row.os_type),
+                name=row.os_name,
+                version=row.os_version,
+                arch=row.os_arch,
+                lang=row.os_lang,
+            ),
+            min_disk_gb=row.min_disk_gb,
+            size_gb=row.size_gb,
+            created_at=row.created_at,
+            source=ImageSource(
+                kind=r.SourceKind(row.source_kind),
+                id=strawberry.ID(row.source_id) if row.source_id else None,
+                region_code=row.source_region,
+            ),
+            system_disk_kind=r.DiskKind(row.system_disk_kind) if row.system_disk_kind else None,
+            charge_root=ChargeRoot(os_license=r.OsLicense(row.charge_os_license)),
+            format=r.DiskFormat(row.disk_format) if row.disk_format else None,
+            sha256=row.sha256,
+            virtual_size_bytes=float(row.virtual_size_bytes) if row.virtual_size_bytes else None,
+            region_code=row.region_code,
+            owner_id=row.owner_id,
+        )

@@ -1,0 +1,55 @@
+"""node(id:) and nodes(ids:): fetch any object by its cloud id, with the same visibility rules."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+import strawberry
+
+from app.errors import BadRequest
+from app.ids import id_prefix
+from schema.accounts.types import Account
+from schema.context import Info
+from schema.images.types import Image
+from schema.node import Node
+from schema.regions.types import Region
+
+MAX_NODES = 100
+_REGION_CODE = re.compile(r"^[a-z]{2,8}$")
+
+
+async def resolve_node(info: Info, node_id: str) -> Node | None:
+    """Return the object with this id if the viewer may see it; else None."""
+    loaders = info.context.loaders
+    viewer = info.context.viewer
+    prefix = id_prefix(node_id)
+    if prefix == "m":
+        image = await loaders.image.load(node_id)
+        return Image.from_row(image, viewer) if image else None
+    if prefix == "acc":
+        if viewer is None or not (viewer.is_admin or viewer.account_id == node_id):
+            return None
+        account = await loaders.account.load(node_id)
+        return Account.from_row(account) if account else None
+    if prefix is not None:
+        return None  # a kind of object this service does not hold yet
+    if _REGION_CODE.match(node_id):
+        region = await loaders.region.load(node_id)
+        return Region.from_row(region) if region else None
+    raise BadRequest(f"{node_id[:80]!r} is not a valid id.")
+
+
+@strawberry.type
+class NodeQueries:
+    @strawberry.field(description="Any object by its cloud id; null if absent or not visible.")
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        return await resolve_node(info, str(id))
+
+    @strawberry.field(
+        description=f"Several objects by id (at most {MAX_NODES}), in the same order."
+    )
+    async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
+        if len(ids) > MAX_NODES:
+            raise BadRequest(f"'ids' holds at most {MAX_NODES} ids; got {len(ids)}.")
+        return list(await asyncio.gather(*(resolve_node(info, str(i)) for i in ids)))

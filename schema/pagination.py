@@ -1,0 +1,65 @@
+"""Relay connections with opaque keyset cursors (the SQL side lives in app.pagination)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+import strawberry
+
+from app.pagination import Page, PageRequest
+
+T = TypeVar("T")
+Row = TypeVar("Row")
+
+
+@strawberry.type(description="Where a page sits in its list (Relay).")
+class PageInfo:
+    has_next_page: bool = strawberry.field(description="More items follow this page.")
+    has_previous_page: bool = strawberry.field(description="Items precede this page.")
+    start_cursor: str | None = strawberry.field(description="Cursor of the first item.")
+    end_cursor: str | None = strawberry.field(description="Cursor of the last item.")
+
+
+@strawberry.type(description="An item of a page and its opaque cursor.")
+class Edge(Generic[T]):
+    cursor: str = strawberry.field(description="Pass as 'after' or 'before' to page from here.")
+    node: T = strawberry.field(description="The item.")
+
+
+@strawberry.type(
+    description="A page of a list: edges with cursors, the bare nodes, page info and the total."
+)
+class Connection(Generic[T]):
+    edges: list[Edge[T]] = strawberry.field(description="The items with their cursors.")
+    nodes: list[T] = strawberry.field(description="The items, without cursors.")
+    page_info: PageInfo = strawberry.field(description="Where this page sits in the list.")
+    count: strawberry.Private[Callable[[], int]]
+
+    @strawberry.field(description="How many items the whole filtered list holds.")
+    def total_count(self) -> int:
+        return self.count()
+
+
+def page_request(
+    first: int | None, after: str | None, last: int | None = None, before: str | None = None
+) -> PageRequest:
+    """Bundle Relay arguments for the service layer."""
+    return PageRequest(first=first, after=after, last=last, before=before)
+
+
+def connection(page: Page[Row], convert: Callable[[Row], T]) -> Connection[T]:
+    """Build a Connection from a service page, converting each row to its GraphQL type."""
+    nodes = [convert(row) for row in page.items]
+    edges = [Edge(cursor=c, node=n) for c, n in zip(page.cursors, nodes, strict=True)]
+    return Connection(
+        edges=edges,
+        nodes=nodes,
+        page_info=PageInfo(
+            has_next_page=page.has_next_page,
+            has_previous_page=page.has_previous_page,
+            start_cursor=page.cursors[0] if page.cursors else None,
+            end_cursor=page.cursors[-1] if page.cursors else None,
+        ),
+        count=page.count,
+    )
