@@ -153,9 +153,9 @@ def seed() -> None:
 @cli.command("export-schema")
 def export_schema() -> None:
     """Print the GraphQL schema (SDL)."""
-    from schema import schema
+    from app.main import schema_sdl
 
-    sys.stdout.write(schema.as_str() + "\n")
+    sys.stdout.write(schema_sdl() + "\n")
 
 
 def main() -> None:

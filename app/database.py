@@ -106,12 +106,9 @@ def write_session(engine: Engine) -> Iterator[Session]:
 
 @contextmanager
 def read_session(engine: Engine) -> Iterator[Session]:
-    """A session for reads; it is rolled back (never committed) when the block ends."""
+    """A session for reads; closed (never committed) when the block ends, its objects kept."""
     with Session(engine, expire_on_commit=False) as session:
-        try:
-            yield session
-        finally:
-            session.rollback()
+        yield session
 
 
 def alembic_config(engine: Engine) -> Config:

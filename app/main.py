@@ -66,3 +66,10 @@ def create_app(settings: Settings) -> Starlette:
 def app_from_environment() -> Starlette:
     """Factory for uvicorn workers: settings from the environment (the database is prepared)."""
     return create_app(load_settings())
+
+
+def schema_sdl() -> str:
+    """The schema in SDL, as committed in schema.graphql."""
+    from schema import schema
+
+    return schema.as_str()

@@ -17,14 +17,14 @@ from app.errors import ErrorCode as DomainErrorCode
 
 log = logging.getLogger("bcc_images.errors")
 
-ErrorCode = strawberry.enum(
+strawberry.enum(
     DomainErrorCode, description="Why a mutation did not do what was asked (nothing was changed)."
 )
 
 
 @strawberry.type(description="An expected failure of a mutation; nothing was changed.")
 class UserError:
-    code: ErrorCode = strawberry.field(description="Machine-readable reason.")  # type: ignore[valid-type]
+    code: DomainErrorCode = strawberry.field(description="Machine-readable reason.")
     field: list[str] | None = strawberry.field(
         description='Path of the offending input, e.g. ["input", "accountIds", "2"].'
     )

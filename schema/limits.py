@@ -54,8 +54,10 @@ def selection_cost(
     fragments: dict[str, FragmentDefinitionNode],
     variables: dict[str, Any],
     seen: frozenset[str] = frozenset(),
+    page: int | None = None,
 ) -> int:
-    """Cost of a selection set below ``parent``: 1 a field, connections multiply their children."""
+    """Cost of a selection set below ``parent``: 1 a field; inside a connection the
+    ``edges`` and ``nodes`` subtrees count once per requested item (first/last)."""
     if selection_set is None:
         return 0
     total = 0
@@ -71,12 +73,17 @@ def selection_cost(
             if definition is None:
                 continue
             child_type = get_named_type(definition.type)
-            children = selection_cost(
-                schema, child_type, selection.selection_set, fragments, variables, seen
+            size = (
+                _page_size(selection, variables)
+                if child_type.name.endswith(CONNECTION_SUFFIX)
+                else None
             )
-            if child_type.name.endswith(CONNECTION_SUFFIX):
-                children *= _page_size(selection, variables)
-            total += 1 + children
+            cost = 1 + selection_cost(
+                schema, child_type, selection.selection_set, fragments, variables, seen, size
+            )
+            if page is not None and name in ("edges", "nodes"):
+                cost *= page
+            total += cost
         elif isinstance(selection, InlineFragmentNode):
             target = (
                 schema.get_type(selection.type_condition.name.value)
@@ -84,7 +91,7 @@ def selection_cost(
                 else parent
             )
             total += selection_cost(
-                schema, target or parent, selection.selection_set, fragments, variables, seen
+                schema, target or parent, selection.selection_set, fragments, variables, seen, page
             )
         elif isinstance(selection, FragmentSpreadNode):
             name = selection.name.value
@@ -93,15 +100,15 @@ def selection_cost(
                 continue
             target = schema.get_type(fragment.type_condition.name.value) or parent
             total += selection_cost(
-                schema, target, fragment.selection_set, fragments, variables, seen | {name}
+                schema, target, fragment.selection_set, fragments, variables, seen | {name}, page
             )
     return total
 
 
 def count_fields(data: object) -> int:
-    """Count the fields actually resolved in a response's data."""
+    """Count resolved fields the way the cost is requested: a list field once per item."""
     if isinstance(data, dict):
-        return sum(1 + count_fields(v) for v in data.values())
+        return sum((len(v) if isinstance(v, list) else 1) + count_fields(v) for v in data.values())
     if isinstance(data, list):
         return sum(count_fields(v) for v in data)
     return 0

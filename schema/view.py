@@ -206,10 +206,10 @@ class GraphQLView(GraphQL[Context, None]):
     ) -> Response:
         response = super().create_response(response_data, sub_response)
         request_error = isinstance(response_data, dict) and "data" not in response_data
-        codes = {
-            (e.get("extensions") or {}).get("code")
-            for e in (response_data.get("errors") or [] if isinstance(response_data, dict) else [])
-        }
+        errors: list[Any] = (
+            list(response_data.get("errors") or []) if isinstance(response_data, dict) else []
+        )
+        codes = {(e.get("extensions") or {}).get("code") for e in errors if isinstance(e, dict)}
         if "RATE_LIMITED" in codes:
             response.status_code = 429
         if getattr(sub_response, "graphql_response", False):

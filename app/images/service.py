@@ -30,7 +30,7 @@ class ImageFilter:
     source_instance: str | None = None
 
 
-ORDER_FIELDS = {"CREATED_AT": Image.created_at, "NAME": Image.name}
+ORDER_FIELDS = {"CREATED_AT": "created_at", "NAME": "name"}
 
 
 def visible_clause(viewer: Viewer | None) -> ColumnElement[bool]:
@@ -42,7 +42,7 @@ def visible_clause(viewer: Viewer | None) -> ColumnElement[bool]:
     alive = col(Image.deleted_at).is_(None)
     if viewer is not None and viewer.is_admin:
         return alive
-    seen = col(Image.kind).in_(CATALOGUE_KINDS)
+    seen: ColumnElement[bool] = col(Image.kind).in_(CATALOGUE_KINDS)
     if viewer is not None:
         seen = or_(seen, col(Image.owner_id) == viewer.account_id)
     return and_(alive, seen)
@@ -121,6 +121,6 @@ def list_images(
         stmt = stmt.where(
             Image.source_kind == "INSTANCE", Image.source_id == filters.source_instance
         )
-    column = ORDER_FIELDS[order_field]
-    ordering = Ordering(order_field, column, descending, Image.id)
-    return paginate(session, stmt, ordering, page, lambda row: getattr(row, column.key))
+    attribute = ORDER_FIELDS[order_field]
+    ordering = Ordering(order_field, getattr(Image, attribute), descending, Image.id)
+    return paginate(session, stmt, ordering, page, lambda row: getattr(row, attribute))

@@ -10,7 +10,7 @@ from sqlmodel import Session
 from app.accounts import service
 from app.accounts.rules import Role as DomainRole
 from app.billing import service as billing_service
-from schema.accounts.types import Account, ApiToken, Role, Transaction
+from schema.accounts.types import Account, ApiToken, Transaction
 from schema.context import Info
 from schema.errors import UserError, mutate
 
@@ -18,7 +18,7 @@ from schema.errors import UserError, mutate
 @strawberry.input(description="A new account.")
 class CreateAccountInput:
     name: str = strawberry.field(description="Display name, 1-65 printable characters.")
-    role: Role = strawberry.field(description="CUSTOMER, PROVIDER or ADMIN.")  # type: ignore[valid-type]
+    role: DomainRole = strawberry.field(description="CUSTOMER, PROVIDER or ADMIN.")
 
 
 @strawberry.type(description="Result of createAccount.")

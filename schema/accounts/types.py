@@ -17,7 +17,7 @@ from schema.money import Money
 from schema.node import Node
 from schema.pagination import Connection, connection, page_request
 
-Role = strawberry.enum(DomainRole, description="CUSTOMER, PROVIDER (may also sell) or ADMIN.")
+strawberry.enum(DomainRole, description="CUSTOMER, PROVIDER (may also sell) or ADMIN.")
 
 
 @strawberry.enum(description="Kinds of balance movements (R74).")
@@ -59,7 +59,7 @@ class Transaction:
 @strawberry.type(description="A tenant of the cloud.")
 class Account(Node):
     name: str = strawberry.field(description="Display name.")
-    role: Role = strawberry.field(description="CUSTOMER, PROVIDER or ADMIN.")  # type: ignore[valid-type]
+    role: DomainRole = strawberry.field(description="CUSTOMER, PROVIDER or ADMIN.")
     created_at: datetime = strawberry.field(description="When the account was created (UTC).")
     balance_minor: strawberry.Private[int]
     arrears: strawberry.Private[bool]

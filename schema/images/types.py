@@ -8,25 +8,23 @@ from datetime import datetime
 
 import strawberry
 
+import schema.errors  # noqa: F401  (registers the ErrorCode enum)
 from app.accounts.rules import Viewer
 from app.errors import ErrorCode as DomainErrorCode
 from app.images import models
 from app.images import rules as r
 from schema.accounts.types import Account
 from schema.context import Info
-from schema.errors import ErrorCode
 from schema.node import Node
-from schema.regions.types import Generation, Region
+from schema.regions.types import Region
 
-ImageType = strawberry.enum(r.ImageType, description="An image's type as the viewer sees it (R2).")
-ImageStatus = strawberry.enum(r.ImageStatus, description="Image states (R4).")
-OsType = strawberry.enum(r.OsType, description="Operating-system family.")
-DiskKind = strawberry.enum(
-    r.DiskKind, description="Kind of system disk an image was captured from."
-)
-DiskFormat = strawberry.enum(r.DiskFormat, description="Disk-image file format.")
-ImageSourceKind = strawberry.enum(r.SourceKind, description="How an image was made.")
-OsLicense = strawberry.enum(r.OsLicense, description="OS licence charged for instances (R70).")
+strawberry.enum(r.ImageType, description="An image's type as the viewer sees it (R2).")
+strawberry.enum(r.ImageStatus, description="Image states (R4).")
+strawberry.enum(r.OsType, description="Operating-system family.")
+strawberry.enum(r.DiskKind, description="Kind of system disk an image was captured from.")
+strawberry.enum(r.DiskFormat, description="Disk-image file format.")
+strawberry.enum(r.SourceKind, description="How an image was made.")
+strawberry.enum(r.OsLicense, description="OS licence charged for instances (R70).")
 
 
 @strawberry.enum(description="A lock on a custom image while copies of it are in flight (R33).")
@@ -48,7 +46,7 @@ class OrderDirection(enum.Enum):
 
 @strawberry.type(description="The operating system an image contains.")
 class OperatingSystem:
-    type: OsType = strawberry.field(description="LINUX or WINDOWS.")  # type: ignore[valid-type]
+    type: r.OsType = strawberry.field(description="LINUX or WINDOWS.")
     name: str = strawberry.field(description="Distribution or product, e.g. Ubuntu.")
     version: str = strawberry.field(description="Version, e.g. 22.04 or 2019.")
     arch: str = strawberry.field(description="CPU architecture, e.g. x86_64.")
@@ -57,7 +55,7 @@ class OperatingSystem:
 
 @strawberry.type(description="How an image was made, and from what.")
 class ImageSource:
-    kind: ImageSourceKind = strawberry.field(description="What it was made from.")  # type: ignore[valid-type]
+    kind: r.SourceKind = strawberry.field(description="What it was made from.")
     id: strawberry.ID | None = strawberry.field(
         description="Id of the source (instance, snapshot, image)."
     )
@@ -73,12 +71,12 @@ class ImageSource:
 
 @strawberry.type(description="What instances created from an image are charged for (R70).")
 class ChargeRoot:
-    os_license: OsLicense = strawberry.field(description="WINDOWS when a licence is charged.")  # type: ignore[valid-type]
+    os_license: r.OsLicense = strawberry.field(description="WINDOWS when a licence is charged.")
 
 
 @strawberry.type(description="Why an operation or image failed.")
 class Failure:
-    code: ErrorCode = strawberry.field(description="Machine-readable reason.")  # type: ignore[valid-type]
+    code: DomainErrorCode = strawberry.field(description="Machine-readable reason.")
     message: str = strawberry.field(description="Human-readable explanation.")
     checks: list[str] = strawberry.field(description="Every failed check, by name.")
 
@@ -86,12 +84,12 @@ class Failure:
 @strawberry.input(description="Filters of the images query; all given filters must match.")
 class ImageFilter:
     region: strawberry.ID | None = strawberry.field(default=None, description="Region code.")
-    types: list[ImageType] | None = strawberry.field(  # type: ignore[valid-type]
+    types: list[r.ImageType] | None = strawberry.field(
         default=None, description="Any of these types (as the viewer sees them)."
     )
-    os_type: OsType | None = strawberry.field(default=None, description="OS family.")  # type: ignore[valid-type]
-    status: ImageStatus | None = strawberry.field(default=None, description="Status.")  # type: ignore[valid-type]
-    generation: Generation | None = strawberry.field(default=None, description="BCC or EBC.")  # type: ignore[valid-type]
+    os_type: r.OsType | None = strawberry.field(default=None, description="OS family.")
+    status: r.ImageStatus | None = strawberry.field(default=None, description="Status.")
+    generation: r.Generation | None = strawberry.field(default=None, description="BCC or EBC.")
     name_contains: str | None = strawberry.field(
         default=None, description="Case-insensitive substring of the name (at most 65 characters)."
     )
@@ -111,9 +109,9 @@ class ImageOrder:
 class Image(Node):
     name: str = strawberry.field(description="Name (R7).")
     description: str = strawberry.field(description="Free text, up to 256 characters.")
-    type: ImageType = strawberry.field(description="Type as the viewer sees it.")  # type: ignore[valid-type]
-    generation: Generation = strawberry.field(description="BCC or EBC.")  # type: ignore[valid-type]
-    status: ImageStatus = strawberry.field(description="Current state.")  # type: ignore[valid-type]
+    type: r.ImageType = strawberry.field(description="Type as the viewer sees it.")
+    generation: r.Generation = strawberry.field(description="BCC or EBC.")
+    status: r.ImageStatus = strawberry.field(description="Current state.")
     progress: int | None = strawberry.field(description="0-100 while CREATING.")
     failure: Failure | None = strawberry.field(
         description="Why creation failed, when CREATE_FAILED."
@@ -123,13 +121,13 @@ class Image(Node):
     size_gb: int | None = strawberry.field(description="Size of the image data, in GB.")
     created_at: datetime = strawberry.field(description="When it was created (UTC).")
     source: ImageSource = strawberry.field(description="How it was made.")
-    system_disk_kind: DiskKind | None = strawberry.field(  # type: ignore[valid-type]
+    system_disk_kind: r.DiskKind | None = strawberry.field(
         description="LOCAL or CDS: the system disk it was captured from; null for public/imported."
     )
     charge_root: ChargeRoot = strawberry.field(description="What instances from it are charged.")
-    format: DiskFormat | None = strawberry.field(
+    format: r.DiskFormat | None = strawberry.field(
         description="Detected format of an imported image."
-    )  # type: ignore[valid-type]
+    )
     sha256: str | None = strawberry.field(description="SHA-256 of an imported file.")
     virtual_size_bytes: float | None = strawberry.field(
         description="Virtual disk size of an imported image."

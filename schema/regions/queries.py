@@ -7,7 +7,7 @@ import strawberry
 from app.images.rules import Generation as DomainGeneration
 from app.regions import service
 from schema.context import Info
-from schema.regions.types import Flavor, Generation, Region
+from schema.regions.types import Flavor, Region
 
 
 @strawberry.type
@@ -28,7 +28,7 @@ class RegionQueries:
         self,
         info: Info,
         region: strawberry.ID | None = None,
-        generation: Generation | None = None,  # type: ignore[valid-type]
+        generation: DomainGeneration | None = None,
     ) -> list[Flavor]:
         gen: DomainGeneration | None = generation
         rows = service.list_flavors(

@@ -10,9 +10,7 @@ from schema.context import Info
 from schema.money import Money
 from schema.node import Node
 
-Generation = strawberry.enum(
-    DomainGeneration, description="BCC (virtual machines) or EBC (elastic bare metal)."
-)
+strawberry.enum(DomainGeneration, description="BCC (virtual machines) or EBC (elastic bare metal).")
 
 
 @strawberry.type(description="An availability zone of a region.")
@@ -55,7 +53,7 @@ class FlavorPrice:
 @strawberry.type(description="An instance specification such as bcc.g5.c2m8.")
 class Flavor:
     name: str = strawberry.field(description="Spec name.")
-    generation: Generation = strawberry.field(description="BCC or EBC.")  # type: ignore[valid-type]
+    generation: DomainGeneration = strawberry.field(description="BCC or EBC.")
     family: str = strawberry.field(description="general, compute, memory, gpu or baremetal.")
     vcpus: int = strawberry.field(description="Virtual CPUs.")
     memory_gb: int = strawberry.field(description="Memory in GB.")

@@ -1,0 +1,69 @@
+"""app.money: the one rounding rule and the integer representations."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from app.money import (
+    Money,
+    from_minor,
+    parse_amount,
+    rate_from_int,
+    rate_to_int,
+    round_fen,
+    to_minor,
+)
+
+
+@pytest.mark.parametrize(
+    ("amount", "rounded"),
+    [
+        ("0.005", "0.01"),
+        ("0.004999", "0.00"),
+        ("1.115", "1.12"),
+        ("2.225", "2.23"),
+        ("-0.005", "-0.01"),
+        ("10", "10.00"),
+    ],
+    ids=["half_up", "below_half", "half_up_odd", "half_up_even", "negative_half", "integer"],
+)
+def test_round_fen_is_half_up(amount: str, rounded: str) -> None:
+    assert str(round_fen(Decimal(amount))) == rounded
+
+
+def test_minor_units_round_trip() -> None:
+    assert to_minor(Decimal("12.30")) == 1230
+    assert from_minor(1230) == Decimal("12.30")
+    assert str(from_minor(-5)) == "-0.05"
+
+
+def test_to_minor_refuses_sub_fen_amounts() -> None:
+    with pytest.raises(ValueError, match="more precision than a fen"):
+        to_minor(Decimal("0.001"))
+
+
+@pytest.mark.parametrize(
+    ("rate", "shown"),
+    [("0.420000", "0.42"), ("0.000417", "0.000417"), ("211.68", "211.68"), ("3", "3.00")],
+)
+def test_rates_keep_up_to_six_places(rate: str, shown: str) -> None:
+    assert str(rate_from_int(rate_to_int(Decimal(rate)))) == shown
+
+
+def test_rate_with_seven_places_is_refused() -> None:
+    with pytest.raises(ValueError, match="more than 6 decimal places"):
+        rate_to_int(Decimal("0.0000001"))
+
+
+@pytest.mark.parametrize("text", ["abc", "1.234", "NaN", "Infinity", ""])
+def test_parse_amount_refuses_garbage(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_amount(text)
+
+
+def test_money_adds_same_currency_only() -> None:
+    assert (Money(Decimal("1.10")) + Money(Decimal("2.20"))).amount == Decimal("3.30")
+    with pytest.raises(ValueError, match="different currencies"):
+        Money(Decimal(1)) + Money(Decimal(1), "USD")

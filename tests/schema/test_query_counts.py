@@ -1,0 +1,63 @@
+"""STYLE rule 5 / PERFORMANCE P3: a page costs the same number of SQL statements at any size."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+from starlette.testclient import TestClient
+
+from app.config import Settings
+from app.main import create_app
+from tests.factories import Factory, Tenant, custom_image, gql
+
+PAGE = """query($first: Int!) { images(first: $first) { edges { node {
+  id name type status createdAt region { code name } os { type name version arch }
+  chargeRoot { osLicense } owner { id } source { kind region { code } } } } } }"""
+
+
+class StatementCounter:
+    """Counts SQL statements sent by an engine (not transaction control such as BEGIN)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __call__(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if not statement.lstrip().upper().startswith("BEGIN"):
+            self.count += 1
+
+
+@pytest.fixture(scope="module")
+def client(settings: Settings) -> Iterator[TestClient]:
+    roomy = dataclasses.replace(settings, max_query_cost=1_000_000)
+    with TestClient(create_app(roomy)) as client:
+        yield client
+
+
+def _statements(client: TestClient, first: int, tenant: Tenant | None) -> int:
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    counter = StatementCounter()
+    event.listen(engine, "before_cursor_execute", counter)
+    try:
+        data = gql(client, PAGE, {"first": first}, tenant)["data"]["images"]
+    finally:
+        event.remove(engine, "before_cursor_execute", counter)
+    assert len(data["edges"]) == first
+    return counter.count
+
+
+@pytest.mark.parametrize("authenticated", [False, True], ids=["anonymous", "token"])
+def test_page_statement_count_does_not_grow_with_page_size(
+    client: TestClient, factory: Factory, authenticated: bool
+) -> None:
+    tenant = factory.account() if authenticated else None
+    if tenant is not None:
+        for region in ("bj", "gz", "su"):
+            custom_image(client.app.state.engine, tenant.id, region=region)  # type: ignore[attr-defined]
+    counts = {n: _statements(client, n, tenant) for n in (1, 50, 100)}
+    assert counts[1] == counts[50] == counts[100], counts
+    # page + regions + owners (+ the token lookup when authenticated)
+    assert counts[100] <= (4 if authenticated else 3), counts
