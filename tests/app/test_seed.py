@@ -18,7 +18,8 @@ from app.seed import load, prepare
 
 def test_loading_again_changes_nothing(engine: Engine, settings: Settings) -> None:
     report = prepare(engine, settings.seed_dir, Clock(simulated=False).now())
-    assert report.inserted == {} and report.updated == {}
+    assert report.inserted == {}
+    assert report.updated == {}
     assert not report.changed
 
 
@@ -33,7 +34,8 @@ def test_a_changed_price_is_updated_not_duplicated(
     try:
         with write_session(engine) as session:
             report = load(session, tmp_path, Clock(simulated=False).now())
-        assert report.inserted == {} and report.updated == {"flavor_price": 1}
+        assert report.inserted == {}
+        assert report.updated == {"flavor_price": 1}
     finally:
         with write_session(engine) as session:
             load(session, settings.seed_dir, Clock(simulated=False).now())

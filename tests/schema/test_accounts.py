@@ -18,7 +18,8 @@ TOP_UP = """mutation($input: TopUpAccountInput!) {
   topUpAccount(input: $input) { account { id balance { amount currency } }
   transaction { kind amount { amount } balanceAfter { amount } }
   userErrors { code field message } } }"""
-VIEWER = "{ viewer { id role balance { amount } inArrears transactions(first: 10) { nodes { kind amount { amount } } } } }"
+VIEWER = """{ viewer { id role balance { amount } inArrears
+  transactions(first: 10) { nodes { kind amount { amount } } } } }"""
 
 
 def test_viewer_is_null_when_anonymous(app_client: TestClient) -> None:
@@ -28,7 +29,8 @@ def test_viewer_is_null_when_anonymous(app_client: TestClient) -> None:
 def test_viewer_shows_own_balance_and_ledger(app_client: TestClient, factory: Factory) -> None:
     tenant = factory.account(balance="250.50")
     viewer = gql(app_client, VIEWER, tenant=tenant)["data"]["viewer"]
-    assert viewer["id"] == tenant.id and viewer["role"] == "CUSTOMER"
+    assert viewer["id"] == tenant.id
+    assert viewer["role"] == "CUSTOMER"
     assert viewer["balance"] == {"amount": "250.50"}
     assert viewer["inArrears"] is False
     assert viewer["transactions"]["nodes"] == [{"kind": "TOP_UP", "amount": {"amount": "250.50"}}]
@@ -42,7 +44,8 @@ def test_admin_creates_account_and_token_that_authenticates(
         app_client, CREATE_ACCOUNT, {"input": {"name": "Partner Co", "role": "PROVIDER"}}, admin
     )
     account = created["data"]["createAccount"]["account"]
-    assert account["role"] == "PROVIDER" and account["id"].startswith("acc-")
+    assert account["role"] == "PROVIDER"
+    assert account["id"].startswith("acc-")
     token_data = gql(app_client, CREATE_TOKEN, {"input": {"accountId": account["id"]}}, admin)
     secret = token_data["data"]["createApiToken"]["token"]
     assert len(secret) >= 43  # 32 random bytes, url-safe base64

@@ -127,7 +127,8 @@ def test_filters_combine(app_client: TestClient) -> None:
         filter={"region": "hkg", "nameContains": "windows", "types": ["PUBLIC"]},
     )
     names = [e["node"]["name"] for e in page["edges"]]
-    assert names and all("windows" in n.lower() for n in names)
+    assert names
+    assert all("windows" in n.lower() for n in names)
     assert {e["node"]["region"]["code"] for e in page["edges"]} == {"hkg"}
 
 
@@ -183,7 +184,8 @@ def test_private_image_answers_like_a_missing_one(
         body = gql(app_client, query, {"id": image_id, "missing": missing}, viewer)
         assert body["data"] == {"image": None, "node": None, "nodes": [None, None], "ghost": None}
     mine = gql(app_client, query, {"id": image_id, "missing": missing}, owner)["data"]
-    assert mine["image"] == {"id": image_id} and mine["node"] == {"id": image_id}
+    assert mine["image"] == {"id": image_id}
+    assert mine["node"] == {"id": image_id}
 
 
 def test_visibility_by_role_in_lists(
@@ -224,11 +226,15 @@ def test_public_image_fields(app_client: TestClient, factory: Factory) -> None:
         os { type name version arch lang } source { kind id region { code } }
         chargeRoot { osLicense } systemDiskKind copyLock progress failure { code } } }"""
     data = gql(app_client, query, {"id": image_id})["data"]["image"]
-    assert data["type"] == "PUBLIC" and data["status"] == "AVAILABLE"
-    assert data["os"]["type"] == "WINDOWS" and data["minDiskGb"] >= 40
+    assert data["type"] == "PUBLIC"
+    assert data["status"] == "AVAILABLE"
+    assert data["os"]["type"] == "WINDOWS"
+    assert data["minDiskGb"] >= 40
     assert data["chargeRoot"] == {"osLicense": "WINDOWS"}
     assert data["source"] == {"kind": "PLATFORM", "id": None, "region": None}
-    assert data["systemDiskKind"] is None and data["copyLock"] is None and data["failure"] is None
+    assert data["systemDiskKind"] is None
+    assert data["copyLock"] is None
+    assert data["failure"] is None
 
 
 def test_node_resolves_regions_and_refuses_garbage(app_client: TestClient) -> None:

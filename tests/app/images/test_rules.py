@@ -29,7 +29,8 @@ def test_valid_names(name: str) -> None:
 )
 def test_invalid_names_are_explained(name: str, why: str) -> None:
     problem = name_problem(name)
-    assert problem is not None and why in problem
+    assert problem is not None
+    assert why in problem
 
 
 def test_description_limit() -> None:
