@@ -161,3 +161,7 @@ def export_schema() -> None:
 def main() -> None:
     """Entry point of the console script."""
     cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -43,7 +43,6 @@ class Settings:
     share_quota_per_image: int = 50
     shared_with_me_quota: int = 20
     postpaid_minimum_balance: Decimal = Decimal("100")
-    marketplace_commission: Decimal = Decimal("0.20")
     cors_origins: tuple[str, ...] = ()
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -26,9 +27,9 @@ def _postgres_schema_url(base: str, schema_name: str) -> str:
     return f"{base}{separator}options=-csearch_path%3D{schema_name}"
 
 
-@pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A fresh database for this test session: a SQLite file, or a new PostgreSQL schema."""
+@contextmanager
+def fresh_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A new empty database: a SQLite file, or a new schema in the PostgreSQL test database."""
     base = os.environ.get(TEST_DATABASE_ENV, "sqlite")
     if base == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
@@ -43,6 +44,13 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema_name}" CASCADE'))
         admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh database for this test session's in-process tests."""
+    with fresh_database(tmp_path_factory) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

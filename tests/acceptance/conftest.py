@@ -1,0 +1,148 @@
+"""A real server: `bcc-images serve` in a subprocess on its own database, driven over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import fresh_database
+from tests.factories import Tenant
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def free_port() -> int:
+    """Return a TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    """A running service and how to reach and administer it."""
+
+    url: str
+    env: dict[str, str]
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path | None = None
+    admin: Tenant | None = field(default=None)
+
+    def cli(self, *args: str) -> dict[str, Any]:
+        """Run a `bcc-images` command against this server's database; return its JSON output."""
+        done = subprocess.run(
+            [sys.executable, "-m", "app.cli", *args],
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+        return result
+
+    def account(self, role: str = "CUSTOMER", balance: str | None = None) -> Tenant:
+        """Create an account from the CLI, as an operator would."""
+        args = ["account", "create", "--name", f"acc-test-{time.monotonic_ns()}", "--role", role]
+        if balance is not None:
+            args += ["--balance", balance]
+        out = self.cli(*args)
+        return Tenant(out["id"], out["token"], out["tokenId"])
+
+    def post(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        tenant: Tenant | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        """POST a GraphQL request."""
+        all_headers = dict(tenant.headers) if tenant else {}
+        all_headers.update(headers or {})
+        return httpx.post(
+            f"{self.url}/graphql",
+            json={"query": query, "variables": variables or {}},
+            headers=all_headers,
+            timeout=30,
+        )
+
+    def gql(
+        self, query: str, variables: dict[str, Any] | None = None, tenant: Tenant | None = None
+    ) -> dict[str, Any]:
+        """POST and return the JSON body, asserting HTTP 200 and no errors."""
+        response = self.post(query, variables, tenant)
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        assert "errors" not in body, body["errors"]
+        return body
+
+
+def start_server(env: dict[str, str], log_path: Path, port: int) -> subprocess.Popen[bytes]:
+    """Start `bcc-images serve` and wait until /readyz answers."""
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited: {log_path.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"server did not become ready: {log_path.read_text()[-2000:]}")
+
+
+def stop_server(process: subprocess.Popen[bytes]) -> None:
+    """Stop the server gracefully (SIGTERM), or kill it."""
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server for the acceptance session, with an admin account made by the CLI."""
+    with fresh_database(tmp_path_factory) as url:
+        data_dir = tmp_path_factory.mktemp("server-data")
+        env = {
+            **os.environ,
+            "BCC_IMAGES_DATABASE_URL": url,
+            "BCC_IMAGES_DATA_DIR": str(data_dir),
+            "BCC_IMAGES_OPERATION_SECONDS": "1",
+            "BCC_IMAGES_OPERATION_SECONDS_PER_GB": "0",
+            "BCC_IMAGES_SIMULATED_CLOCK": "1",
+            "BCC_IMAGES_LOG_LEVEL": "WARNING",
+        }
+        port = free_port()
+        log_path = data_dir / "server.log"
+        process = start_server(env, log_path, port)
+        server = Server(url=f"http://127.0.0.1:{port}", env=env, process=process, log_path=log_path)
+        try:
+            server.admin = server.account("ADMIN")
+            yield server
+        finally:
+            stop_server(process)
