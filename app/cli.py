@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated
 
@@ -12,11 +13,13 @@ import typer
 from app.accounts import service as accounts_service
 from app.accounts.rules import Role
 from app.billing import service as billing_service
+from app.billing import settlement
 from app.clock import Clock
 from app.config import Settings, SettingsError, load_settings
-from app.database import make_engine, upgrade, write_session
+from app.database import make_engine, read_session, upgrade, write_session
 from app.errors import DomainError
-from app.money import parse_amount
+from app.money import from_minor, parse_amount
+from app.operations import service as operations_service
 from app.seed import prepare
 
 cli = typer.Typer(help="bcc-images: a control plane for cloud images.", no_args_is_help=True)
@@ -148,6 +151,36 @@ def seed() -> None:
     settings = _settings()
     report = prepare(make_engine(settings), settings.seed_dir, Clock(simulated=False).now())
     _print({"inserted": report.inserted, "updated": report.updated})
+
+
+@cli.command()
+def settle(
+    until: Annotated[
+        str | None, typer.Option(help="ISO-8601 time (UTC); defaults to now, never later.")
+    ] = None,
+) -> None:
+    """Charge postpaid usage up to a time; prints the USAGE transactions as JSON."""
+    settings = _settings()
+    engine = make_engine(settings)
+    clock = Clock(simulated=settings.simulated_clock)
+    with read_session(engine) as session:
+        clock.set_offset(operations_service.read_clock_offset(session=session))
+    now = clock.now()
+    try:
+        moment = datetime.fromisoformat(until) if until else now
+    except ValueError as exc:
+        raise _fail(f"--until {until!r} is not an ISO-8601 time") from exc
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    if moment > now:
+        raise _fail(f"--until may not be later than now ({now.isoformat()})")
+    with write_session(engine) as session:
+        entries = settlement.settle(session=session, until=moment)
+        rows = [
+            {"id": e.id, "accountId": e.account_id, "amount": str(from_minor(e.amount_minor))}
+            for e in entries
+        ]
+    _print({"until": moment.isoformat(), "transactions": rows})
 
 
 @cli.command("export-schema")

@@ -26,6 +26,9 @@ class Settings:
     operation_seconds: float = 5.0
     operation_seconds_per_gb: float = 0.1
     simulated_clock: bool = False
+    run_worker: bool = True
+    worker_tick_seconds: float = 0.5
+    operation_lease_seconds: float = 10.0
     log_level: str = "INFO"
     db_pool_size: int = 20
     db_max_overflow: int = 40

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import DateTime, Engine, TypeDecorator, create_engine, event, text
 from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from app.config import Settings
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+T = TypeVar("T")
 WRITE = "bcc_write"  # execution option: take the SQLite write lock at BEGIN
 
 
@@ -152,3 +154,15 @@ def schema_lock(engine: Engine) -> Iterator[None]:
         finally:
             conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK_ID})
             conn.commit()
+
+
+def run_write(engine: Engine, action: Callable[[Session], T], retries: int = 1) -> T:
+    """Run ``action`` in a write transaction; retry once if a unique key raced (PostgreSQL)."""
+    for attempt in range(retries + 1):
+        try:
+            with write_session(engine) as session:
+                return action(session)
+        except IntegrityError:
+            if attempt == retries:
+                raise
+    raise AssertionError("unreachable")

@@ -85,3 +85,20 @@ class Forbidden(Exception):
 
 class BadRequest(Exception):
     """A query argument is malformed (bad id, cursor or page size); answered as BAD_USER_INPUT."""
+
+
+class DomainErrors(DomainError):
+    """Several expected failures found together; reported as several userErrors."""
+
+    def __init__(self, errors: Sequence[DomainError]) -> None:
+        first = errors[0]
+        super().__init__(first.code, first.message, first.field)
+        self.errors = list(errors)
+
+
+def raise_all(errors: Sequence[DomainError]) -> None:
+    """Raise the errors found, if any (one DomainError, or DomainErrors for several)."""
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise DomainErrors(errors)

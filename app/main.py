@@ -2,24 +2,42 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from sqlalchemy import Engine
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
+from app.billing import settlement
 from app.clock import Clock
 from app.config import Settings, load_settings
 from app.database import check_ready, make_engine
+from app.instances import service as instances_service
+from app.operations.service import Worker
 from schema import build_schema
 from schema.view import GraphQLView
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+log = logging.getLogger("bcc_images.worker")
+
+
+def make_worker(settings: Settings, engine: Engine, clock: Clock) -> Worker:
+    """The operation worker with the periodic jobs: hourly settlement, prepaid expiry."""
+    return Worker(
+        engine,
+        clock,
+        lease_seconds=settings.operation_lease_seconds,
+        periodic=[settlement.settle_hourly, instances_service.expire_due],
+    )
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -42,9 +60,27 @@ def create_app(settings: Settings) -> Starlette:
             return JSONResponse({"status": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ready"})
 
+    worker = make_worker(settings, engine, clock)
+
+    async def run_worker() -> None:
+        while True:
+            try:
+                await asyncio.to_thread(worker.tick)
+            except Exception:  # noqa: BLE001 - the worker must outlive a bad tick
+                log.exception("worker tick failed")
+            await asyncio.sleep(settings.worker_tick_seconds)
+
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        task = asyncio.create_task(run_worker()) if settings.run_worker else None
+        gc.collect()
+        gc.freeze()
         yield
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await asyncio.to_thread(worker.release_leases)
         engine.dispose()
 
     app = Starlette(
@@ -57,6 +93,7 @@ def create_app(settings: Settings) -> Starlette:
         ],
         lifespan=lifespan,
     )
+    app.state.worker = worker
     app.state.engine = engine
     app.state.clock = clock
     app.state.settings = settings

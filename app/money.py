@@ -38,9 +38,13 @@ def rate_to_int(rate: Decimal) -> int:
 
 def rate_from_int(stored: int) -> Decimal:
     """Read a rate stored as millionths: 2 to 6 places, no trailing zeros past the second."""
-    exact = Decimal(stored) / RATE_SCALE
-    places = max(2, -exact.normalize().as_tuple().exponent)  # type: ignore[operator]
-    return exact.quantize(Decimal(1).scaleb(-places))
+    return display_rate(Decimal(stored) / RATE_SCALE)
+
+
+def display_rate(rate: Decimal) -> Decimal:
+    """Show a rate with 2 to 6 decimal places, without trailing zeros past the second."""
+    places = min(6, max(2, -rate.normalize().as_tuple().exponent))  # type: ignore[operator]
+    return rate.quantize(Decimal(1).scaleb(-places))
 
 
 def parse_amount(text: str) -> Decimal:
@@ -72,3 +76,30 @@ class Money:
         if other.currency != self.currency:
             raise ValueError("cannot add amounts of different currencies")
         return Money(self.amount + other.amount, self.currency)
+
+
+#: postpaid usage is counted exactly in units of 1/60,000,000 CNY: a rate in millionths of
+#: a CNY per hour times whole minutes is an integer number of these units
+USAGE_UNITS_PER_FEN = 600_000
+
+
+def usage_units(minutes: int, hourly_micros: int) -> int:
+    """Exact usage of ``minutes`` at an hourly rate given in millionths of a CNY."""
+    return minutes * hourly_micros
+
+
+def settle_units(units: int) -> tuple[int, int]:
+    """Charge accrued usage: (fen, carried units), rounding once, half up; nothing is lost."""
+    fen = int((Decimal(units) / USAGE_UNITS_PER_FEN).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    return fen, units - fen * USAGE_UNITS_PER_FEN
+
+
+def round_rate(rate: Decimal) -> Decimal:
+    """Quantize an effective unit price (e.g. after a term discount) to 6 places, half up."""
+    return rate.quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
+
+
+def allocate(total_minor: int, parts: int) -> list[int]:
+    """Split fen into ``parts`` shares that differ by at most one fen and sum to the total."""
+    base, extra = divmod(total_minor, parts)
+    return [base + (1 if i < extra else 0) for i in range(parts)]

@@ -19,22 +19,33 @@ from strawberry.schema.config import StrawberryConfig
 from app.config import Settings
 from schema.accounts.mutations import AccountMutations
 from schema.accounts.queries import AccountQueries
+from schema.billing.mutations import BillingMutations
 from schema.errors import MaskUnexpectedErrors
 from schema.images.queries import ImageQueries
+from schema.instances.mutations import InstanceMutations
+from schema.instances.queries import InstanceQueries
 from schema.limits import QueryCost
 from schema.nodes import NodeQueries
+from schema.operations.queries import OperationQueries, OperationSubscriptions
 from schema.regions.queries import RegionQueries
 
 
 @strawberry.type(description="Read the catalogue, your resources, and operations.")
-class Query(NodeQueries, AccountQueries, RegionQueries, ImageQueries):
+class Query(
+    NodeQueries, AccountQueries, RegionQueries, ImageQueries, InstanceQueries, OperationQueries
+):
     pass
 
 
 @strawberry.type(
     description="Change things; every mutation takes one input and returns userErrors."
 )
-class Mutation(AccountMutations):
+class Mutation(AccountMutations, InstanceMutations, BillingMutations):
+    pass
+
+
+@strawberry.type(description="Follow long-running work over graphql-transport-ws.")
+class Subscription(OperationSubscriptions):
     pass
 
 
@@ -67,6 +78,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         extensions=extensions,
         config=StrawberryConfig(disable_field_suggestions=not settings.introspection),
     )

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import strawberry
 from sqlalchemy import Engine
@@ -17,8 +16,10 @@ from starlette.websockets import WebSocket
 from app.accounts.rules import Viewer
 from app.clock import Clock
 from app.config import Settings
-from app.database import write_session
+from app.database import run_write
 from app.errors import Unauthenticated
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -43,14 +44,14 @@ class Context:
             self._session = Session(self.engine, expire_on_commit=False)
         return self._session
 
-    @contextmanager
-    def write(self) -> Iterator[Session]:
-        """A write transaction for one mutation: committed on return, rolled back on raise."""
-        with write_session(self.engine) as session:
-            yield session
-        # Later reads in this request must see what was just committed.
-        if self._session is not None:
-            self._session.rollback()
+    def write(self, action: Callable[[Session], T]) -> T:
+        """Run one mutation's work in its own write transaction (committed unless it raises)."""
+        try:
+            return run_write(self.engine, action)
+        finally:
+            # Later reads in this request must see what was just committed.
+            if self._session is not None:
+                self._session.rollback()
 
     def require_viewer(self) -> Viewer:
         """Return the authenticated viewer, or refuse with UNAUTHENTICATED."""

@@ -12,14 +12,11 @@ from graphql import GraphQLError
 from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.extensions import SchemaExtension
 
+import schema.enums  # noqa: F401  (registers the domain enums)
 from app.errors import BadRequest, DomainError, Forbidden, Unauthenticated
 from app.errors import ErrorCode as DomainErrorCode
 
 log = logging.getLogger("bcc_images.errors")
-
-strawberry.enum(
-    DomainErrorCode, description="Why a mutation did not do what was asked (nothing was changed)."
-)
 
 
 @strawberry.type(description="An expected failure of a mutation; nothing was changed.")
@@ -49,10 +46,9 @@ if TYPE_CHECKING:
 def mutate(info: Info, action: Callable[[Session], P], failed: Callable[[list[UserError]], P]) -> P:
     """Run a mutation in its own write transaction; a DomainError rolls it back into userErrors."""
     try:
-        with info.context.write() as session:
-            return action(session)
+        return info.context.write(action)
     except DomainError as exc:
-        return failed([user_error(exc)])
+        return failed([user_error(e) for e in getattr(exc, "errors", [exc])])
 
 
 def graphql_error(message: str, code: str, **extra: object) -> StrawberryGraphQLError:

@@ -12,10 +12,17 @@ from strawberry.dataloader import DataLoader
 from app.accounts import service as accounts_service
 from app.accounts.models import Account
 from app.accounts.rules import Viewer
+from app.billing import service as billing_service
+from app.billing.models import Order
+from app.billing.pricing import ChargeLine
 from app.images import service as images_service
 from app.images.models import Image
+from app.instances import service as instances_service
+from app.instances.models import Instance
+from app.operations import service as operations_service
+from app.operations.models import Operation
 from app.regions import service as regions_service
-from app.regions.models import FlavorPrice, Region, Zone
+from app.regions.models import Flavor, FlavorPrice, Region, Zone
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -40,6 +47,12 @@ class Loaders:
     flavor_price: DataLoader[tuple[str, str], FlavorPrice | None]
     image: DataLoader[str, Image | None]
     account: DataLoader[str, Account | None]
+    flavor: DataLoader[str, Flavor | None]
+    instance: DataLoader[str, Instance | None]
+    operation: DataLoader[str, Operation | None]
+    order: DataLoader[str, Order | None]
+    order_lines: DataLoader[str, list[ChargeLine]]
+    order_instances: DataLoader[str, list[str]]
 
 
 def make_loaders(session: Callable[[], Session], viewer: Viewer | None) -> Loaders:
@@ -52,6 +65,22 @@ def make_loaders(session: Callable[[], Session], viewer: Viewer | None) -> Loade
     async def prices(keys: list[tuple[str, str]]) -> list[FlavorPrice | None]:
         found = regions_service.list_prices(session=session(), keys=keys)
         return [found.get(k) for k in keys]
+
+    async def order_lines(ids: list[str]) -> list[list[ChargeLine]]:
+        found = billing_service.order_lines(session=session(), order_ids=ids)
+        return [found[i] for i in ids]
+
+    async def order_instances(ids: list[str]) -> list[list[str]]:
+        found = billing_service.order_instance_ids(session=session(), order_ids=ids)
+        return [found[i] for i in ids]
+
+    def owner_only(
+        fetch: Callable[[Viewer, list[str]], Sequence[V]],
+    ) -> Callable[[list[str]], Sequence[V]]:
+        def run(ids: list[str]) -> Sequence[V]:
+            return fetch(viewer, ids) if viewer is not None else []
+
+        return run
 
     return Loaders(
         region=DataLoader(
@@ -76,4 +105,42 @@ def make_loaders(session: Callable[[], Session], viewer: Viewer | None) -> Loade
                 lambda a: a.id,
             )  # type: ignore[arg-type]
         ),
+        flavor=DataLoader(
+            _by_key(
+                lambda names: regions_service.list_flavors_by_names(session=session(), names=names),
+                lambda f: f.name,
+            )  # type: ignore[arg-type]
+        ),
+        instance=DataLoader(
+            _by_key(
+                owner_only(
+                    lambda v, ids: instances_service.list_by_ids(
+                        session=session(), viewer=v, ids=ids
+                    )
+                ),
+                lambda i: i.id,
+            )  # type: ignore[arg-type]
+        ),
+        operation=DataLoader(
+            _by_key(
+                owner_only(
+                    lambda v, ids: operations_service.list_by_ids(
+                        session=session(), viewer=v, ids=ids
+                    )
+                ),
+                lambda o: o.id,
+            )  # type: ignore[arg-type]
+        ),
+        order=DataLoader(
+            _by_key(
+                owner_only(
+                    lambda v, ids: billing_service.list_orders_by_ids(
+                        session=session(), viewer=v, ids=ids
+                    )
+                ),
+                lambda o: o.id,
+            )  # type: ignore[arg-type]
+        ),
+        order_lines=DataLoader(order_lines),
+        order_instances=DataLoader(order_instances),
     )

@@ -10,9 +10,12 @@ import strawberry
 from app.errors import BadRequest
 from app.ids import id_prefix
 from schema.accounts.types import Account
+from schema.billing.types import Order
 from schema.context import Info
 from schema.images.types import Image
+from schema.instances.types import Instance
 from schema.node import Node
+from schema.operations.types import Operation
 from schema.regions.types import Region
 
 MAX_NODES = 100
@@ -32,6 +35,15 @@ async def resolve_node(info: Info, node_id: str) -> Node | None:
             return None
         account = await loaders.account.load(node_id)
         return Account.from_row(account) if account else None
+    if prefix == "i":
+        instance = await loaders.instance.load(node_id)
+        return Instance.from_row(instance) if instance else None
+    if prefix == "op":
+        operation = await loaders.operation.load(node_id)
+        return Operation.from_row(operation) if operation else None
+    if prefix == "ord":
+        order = await loaders.order.load(node_id)
+        return Order.from_row(order) if order else None
     if prefix is not None:
         return None  # a kind of object this service does not hold yet
     if _REGION_CODE.match(node_id):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -16,6 +16,7 @@ from app.clock import Clock
 from app.config import Settings, load_settings
 from app.database import make_engine
 from app.main import create_app
+from app.operations.service import Worker
 from app.seed import prepare
 from tests.factories import Factory
 
@@ -62,6 +63,7 @@ def settings(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Set
         data_dir=Path(tmp_path_factory.mktemp("data")),
         operation_seconds=0.0,
         operation_seconds_per_gb=0.0,
+        run_worker=False,
         rate_limit_points=1_000_000,
         rate_limit_refill_per_second=1_000_000.0,
     )
@@ -80,6 +82,13 @@ def engine(settings: Settings) -> Iterator[Engine]:
 def factory(engine: Engine) -> Factory:
     """Creates accounts and other entities directly through the services."""
     return Factory(engine)
+
+
+@pytest.fixture
+def run_operations(app_client: TestClient) -> Callable[[], int]:
+    """Advance due operations now, as the in-process worker would (tests run none)."""
+    worker: Worker = app_client.app.state.worker  # type: ignore[attr-defined]
+    return worker.tick
 
 
 @pytest.fixture(scope="session")

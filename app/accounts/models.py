@@ -11,7 +11,10 @@ from app.database import UTCDateTime
 
 
 class Account(SQLModel, table=True):
-    """A tenant. ``balance_minor`` mirrors the sum of its ledger (fen) for row locking."""
+    """A tenant. ``balance_minor`` mirrors the sum of its ledger (fen) for row locking.
+
+    ``usage_carry`` is postpaid usage not yet charged, in usage units (see app.money).
+    """
 
     id: str = Field(primary_key=True, max_length=16)
     name: str = Field(max_length=65)
@@ -20,6 +23,7 @@ class Account(SQLModel, table=True):
     balance_minor: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     in_arrears: bool = Field(default=False)
     custom_image_quota: int | None = Field(default=None)
+    usage_carry: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
 
 

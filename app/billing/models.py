@@ -52,3 +52,40 @@ class LedgerEntry(SQLModel, table=True):
     balance_after_minor: int = Field(sa_column=Column(BigInteger, nullable=False))
     reference: str | None = Field(default=None, max_length=24)
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class Order(SQLModel, table=True):
+    """What a prepaid purchase or a charge-adding rebuild cost; total in fen."""
+
+    __tablename__ = "order"
+    __table_args__ = (Index("ix_order_account_created", "account_id", "created_at", "id"),)
+
+    id: str = Field(primary_key=True, max_length=16)
+    account_id: str = Field(foreign_key="account.id", max_length=16)
+    kind: str = Field(max_length=16)
+    total_minor: int = Field(sa_column=Column(BigInteger, nullable=False))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class OrderLine(SQLModel, table=True):
+    """One charge line of an order (kind, quantity, unit, unit price, amount)."""
+
+    __tablename__ = "order_line"
+
+    order_id: str = Field(foreign_key="order.id", primary_key=True, max_length=16)
+    position: int = Field(primary_key=True)
+    kind: str = Field(max_length=20)
+    description: str = Field(max_length=200)
+    quantity: str = Field(max_length=24)  # exact decimal text
+    unit: str = Field(max_length=8)
+    unit_price_micros: int = Field(sa_column=Column(BigInteger, nullable=False))
+    amount_minor: int = Field(sa_column=Column(BigInteger, nullable=False))
+
+
+class OrderInstance(SQLModel, table=True):
+    """Which instances an order paid for."""
+
+    __tablename__ = "order_instance"
+
+    order_id: str = Field(foreign_key="order.id", primary_key=True, max_length=16)
+    instance_id: str = Field(foreign_key="instance.id", primary_key=True, max_length=16)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -10,11 +11,23 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from app.accounts.models import Account
-from app.billing.models import LedgerEntry, PriceSetting
+from app.accounts.rules import Viewer
+from app.billing.models import (
+    LedgerEntry,
+    Order,
+    OrderInstance,
+    OrderLine,
+    PriceSetting,
+    RegionRate,
+    TermDiscount,
+)
+from app.billing.pricing import ChargeKind, ChargeLine, ChargeUnit, Rate
 from app.errors import DomainError, ErrorCode
 from app.ids import is_id, new_id
-from app.money import round_fen, to_minor
+from app.instances.models import Instance
+from app.money import from_minor, rate_from_int, rate_to_int, round_fen, to_minor
 from app.pagination import Ordering, Page, PageRequest, paginate
+from app.regions.models import FlavorPrice
 
 TOP_UP = "TOP_UP"
 
@@ -114,4 +127,187 @@ def top_up(
     entry = post(
         session=session, account=account, kind=TOP_UP, amount_minor=to_minor(amount), now=now
     )
+    leave_arrears_if_paid(session=session, account=account)
     return account, entry
+
+
+@dataclass(frozen=True)
+class PriceBook:
+    """A region's rates from the price book (seed data)."""
+
+    disk: dict[str, Rate]
+    windows: Rate
+    discounts: dict[int, Decimal]
+    free_disk_gb: int
+
+    def discount(self, months: int | None) -> Decimal:
+        """The term discount factor for a prepaid term (1 when the term has none)."""
+        return self.discounts.get(months or 0, Decimal(1))
+
+
+def price_book(*, session: Session, region: str) -> PriceBook:
+    """Load a region's rates, term discounts and the free system-disk allowance."""
+    rates = {
+        r.item: Rate(rate_from_int(r.per_hour_micros), rate_from_int(r.per_month_micros))
+        for r in session.exec(select(RegionRate).where(RegionRate.region_code == region))
+    }
+    discounts = {
+        d.months: rate_from_int(d.factor_micros) for d in session.exec(select(TermDiscount))
+    }
+    free = get_price_setting(session=session, name="freeSystemDiskGb")
+    return PriceBook(
+        disk={k: v for k, v in rates.items() if k.startswith("CDS_")},
+        windows=rates.get("WINDOWS_LICENSE", Rate(Decimal(0), Decimal(0))),
+        discounts=discounts,
+        free_disk_gb=int(free) if free is not None else 40,
+    )
+
+
+def flavor_rate(price: FlavorPrice) -> tuple[Decimal, Decimal]:
+    """A flavor's (per hour, per month) rate in a region."""
+    return rate_from_int(price.per_hour_micros), rate_from_int(price.per_month_micros)
+
+
+def format_minor(minor: int) -> str:
+    """Fen as a CNY decimal string."""
+    return str(from_minor(minor))
+
+
+def create_order(
+    *,
+    session: Session,
+    account: Account,
+    kind: str,
+    lines: Sequence[ChargeLine],
+    instance_ids: Sequence[str],
+    now: datetime,
+) -> Order:
+    """Record an order and take its total from the balance as one ORDER entry (R74)."""
+    order = Order(
+        id=new_id("ord"),
+        account_id=account.id,
+        kind=kind,
+        total_minor=sum(to_minor(line.amount) for line in lines),
+        created_at=now,
+    )
+    session.add(order)
+    session.flush()
+    for position, line in enumerate(lines):
+        session.add(
+            OrderLine(
+                order_id=order.id,
+                position=position,
+                kind=line.kind.value,
+                description=line.description,
+                quantity=str(line.quantity),
+                unit=line.unit.value,
+                unit_price_micros=rate_to_int(line.unit_price),
+                amount_minor=to_minor(line.amount),
+            )
+        )
+    for instance_id in instance_ids:
+        session.add(OrderInstance(order_id=order.id, instance_id=instance_id))
+    post(
+        session=session,
+        account=account,
+        kind="ORDER",
+        amount_minor=-order.total_minor,
+        now=now,
+        reference=order.id,
+    )
+    return order
+
+
+def get_order(*, session: Session, account_id: str | None, order_id: str) -> Order | None:
+    """Return an order of the account (any order when account_id is None, for admins)."""
+    if not is_id(order_id, "ord"):
+        return None
+    order = session.get(Order, order_id)
+    if order is None or (account_id is not None and order.account_id != account_id):
+        return None
+    return order
+
+
+def list_orders(*, session: Session, account_id: str, page: PageRequest) -> Page[Order]:
+    """Return one keyset page of an account's orders, newest first."""
+    stmt = select(Order).where(Order.account_id == account_id)
+    ordering = Ordering("CREATED_AT", Order.created_at, True, Order.id)
+    return paginate(session, stmt, ordering, page, lambda o: o.created_at)
+
+
+def order_lines(*, session: Session, order_ids: Sequence[str]) -> dict[str, list[ChargeLine]]:
+    """The lines of each order, in order."""
+    found: dict[str, list[ChargeLine]] = {o: [] for o in order_ids}
+    stmt = (
+        select(OrderLine)
+        .where(col(OrderLine.order_id).in_(order_ids))
+        .order_by(col(OrderLine.order_id), col(OrderLine.position))
+    )
+    for row in session.exec(stmt):
+        found[row.order_id].append(
+            ChargeLine(
+                kind=ChargeKind(row.kind),
+                description=row.description,
+                quantity=Decimal(row.quantity),
+                unit=ChargeUnit(row.unit),
+                unit_price=rate_from_int(row.unit_price_micros),
+                amount=from_minor(row.amount_minor),
+            )
+        )
+    return found
+
+
+def order_instance_ids(*, session: Session, order_ids: Sequence[str]) -> dict[str, list[str]]:
+    """The instance ids each order paid for."""
+    found: dict[str, list[str]] = {o: [] for o in order_ids}
+    stmt = select(OrderInstance).where(col(OrderInstance.order_id).in_(order_ids))
+    for row in session.exec(stmt):
+        found[row.order_id].append(row.instance_id)
+    return found
+
+
+ARREARS = "ARREARS"
+POSTPAID = "POSTPAID"
+
+
+def enter_arrears(*, session: Session, account: Account) -> None:
+    """Mark the account in arrears and stop its running postpaid instances (reason ARREARS)."""
+    account.in_arrears = True
+    session.add(account)
+    stmt = select(Instance).where(
+        Instance.owner_id == account.id,
+        Instance.billing_timing == POSTPAID,
+        Instance.status == "RUNNING",
+    )
+    for instance in session.exec(stmt):
+        instance.status = "STOPPED"
+        instance.status_reason = ARREARS
+        session.add(instance)
+    session.flush()
+
+
+def leave_arrears_if_paid(*, session: Session, account: Account) -> None:
+    """After a top-up: if the balance is no longer negative, restart what arrears stopped."""
+    if not account.in_arrears or account.balance_minor < 0:
+        return
+    account.in_arrears = False
+    session.add(account)
+    stmt = select(Instance).where(
+        Instance.owner_id == account.id, Instance.status_reason == ARREARS
+    )
+    for instance in session.exec(stmt):
+        instance.status = "RUNNING"
+        instance.status_reason = None
+        session.add(instance)
+    session.flush()
+
+
+def list_orders_by_ids(*, session: Session, viewer: Viewer, ids: Sequence[str]) -> list[Order]:
+    """Return the viewer's orders among these ids (any order, for admins)."""
+    wanted = [i for i in ids if is_id(i, "ord")]
+    if not wanted:
+        return []
+    stmt = select(Order).where(col(Order.id).in_(wanted))
+    if not viewer.is_admin:
+        stmt = stmt.where(Order.account_id == viewer.account_id)
+    return list(session.exec(stmt))

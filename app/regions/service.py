@@ -81,3 +81,10 @@ def list_prices(
         for p in session.exec(stmt)
         if (p.flavor_name, p.region_code) in wanted
     }
+
+
+def list_flavors_by_names(*, session: Session, names: Sequence[str]) -> list[Flavor]:
+    """Return the flavors with these names."""
+    if not names:
+        return []
+    return list(session.exec(select(Flavor).where(col(Flavor.name).in_(names))))

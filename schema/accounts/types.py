@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
+import schema.enums  # noqa: F401  (registers the domain enums)
 from app.accounts import models
 from app.accounts.rules import Role as DomainRole
 from app.billing import service as billing_service
@@ -17,7 +19,8 @@ from schema.money import Money
 from schema.node import Node
 from schema.pagination import Connection, connection, page_request
 
-strawberry.enum(DomainRole, description="CUSTOMER, PROVIDER (may also sell) or ADMIN.")
+if TYPE_CHECKING:
+    from schema.billing.types import Order
 
 
 @strawberry.enum(description="Kinds of balance movements (R74).")
@@ -90,6 +93,18 @@ class Account(Node):
             session=info.context.session, account_id=str(self.id), page=page_request(first, after)
         )
         return connection(page, Transaction.from_row)
+
+    @strawberry.field(description="The account's orders, newest first (self and admins only).")
+    def orders(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Annotated[Order, strawberry.lazy("schema.billing.types")]]:
+        from schema.billing.types import Order
+
+        self._check_private(info)
+        page = billing_service.list_orders(
+            session=info.context.session, account_id=str(self.id), page=page_request(first, after)
+        )
+        return connection(page, Order.from_row)
 
     @classmethod
     def from_row(cls, row: models.Account) -> Account:

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import strawberry
 
-import schema.errors  # noqa: F401  (registers the ErrorCode enum)
+import schema.enums  # noqa: F401  (registers the domain enums)
 from app.accounts.rules import Viewer
 from app.errors import ErrorCode as DomainErrorCode
 from app.images import models
@@ -17,14 +17,6 @@ from schema.accounts.types import Account
 from schema.context import Info
 from schema.node import Node
 from schema.regions.types import Region
-
-strawberry.enum(r.ImageType, description="An image's type as the viewer sees it (R2).")
-strawberry.enum(r.ImageStatus, description="Image states (R4).")
-strawberry.enum(r.OsType, description="Operating-system family.")
-strawberry.enum(r.DiskKind, description="Kind of system disk an image was captured from.")
-strawberry.enum(r.DiskFormat, description="Disk-image file format.")
-strawberry.enum(r.SourceKind, description="How an image was made.")
-strawberry.enum(r.OsLicense, description="OS licence charged for instances (R70).")
 
 
 @strawberry.enum(description="A lock on a custom image while copies of it are in flight (R33).")

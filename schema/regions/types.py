@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import strawberry
 
+import schema.enums  # noqa: F401  (registers the domain enums)
 from app.images.rules import Generation as DomainGeneration
 from app.regions import models
 from schema.context import Info
 from schema.money import Money
 from schema.node import Node
-
-strawberry.enum(DomainGeneration, description="BCC (virtual machines) or EBC (elastic bare metal).")
 
 
 @strawberry.type(description="An availability zone of a region.")

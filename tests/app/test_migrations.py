@@ -10,6 +10,8 @@ from sqlmodel import SQLModel
 import app.accounts.models
 import app.billing.models
 import app.images.models
+import app.instances.models
+import app.operations.models
 import app.regions.models  # noqa: F401
 
 

@@ -1,0 +1,598 @@
+"""Instances: launch (with its quote), start, stop, release, and reads (R50-R53, R73)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from app import idempotency
+from app.accounts.rules import Viewer
+from app.billing import service as billing_service
+from app.billing.pricing import (
+    ChargeKind,
+    ChargeLine,
+    ChargeUnit,
+    PriceInput,
+    Rate,
+    Timing,
+    hourly_micros,
+    quote_lines,
+    total,
+)
+from app.errors import DomainError, ErrorCode, raise_all
+from app.ids import is_id, new_id
+from app.images import rules as image_rules
+from app.images import service as images_service
+from app.images.models import Image
+from app.instances import rules
+from app.instances.models import Instance
+from app.instances.rules import ImageFacts, InstanceStatus, LaunchRequest
+from app.money import allocate, to_minor
+from app.operations import service as operations_service
+from app.pagination import Ordering, Page, PageRequest, paginate
+from app.regions import service as regions_service
+
+CREATE_INSTANCES = "CREATE_INSTANCES"
+
+
+@dataclass(frozen=True)
+class LaunchInput:
+    """createInstances / priceQuote input."""
+
+    region: str
+    flavor: str
+    image_id: str
+    storage_type: str
+    disk_gb: int
+    timing: Timing
+    months: int | None = None
+    count: int = 1
+    zone: str | None = None
+    name: str | None = None
+    client_token: str | None = None
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The input as the idempotency record compares it."""
+        data = asdict(self)
+        data.pop("client_token")
+        data["timing"] = self.timing.value
+        return data
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A priced, checked launch: what would be created and what it costs."""
+
+    input: LaunchInput
+    image: Image
+    zone: str
+    vcpus: int
+    generation: str
+    lines: list[ChargeLine]
+    per_instance: list[ChargeLine]
+
+    @property
+    def total(self) -> Decimal:
+        """Sum of the batch's lines."""
+        return total(self.lines)
+
+
+def _field(*path: str) -> tuple[str, ...]:
+    return ("input", *path)
+
+
+def plan_launch(*, session: Session, viewer: Viewer | None, launch: LaunchInput) -> Plan:
+    """Run every check of R50/R51 that does not depend on money, and price the batch.
+
+    Raises:
+        DomainError / DomainErrors: every problem found, with the input field it concerns.
+    """
+    problems: list[DomainError] = []
+    region = regions_service.get(session=session, code=launch.region)
+    if region is None:
+        raise DomainError(
+            ErrorCode.REGION_NOT_FOUND, f"There is no region {launch.region!r}.", _field("region")
+        )
+    flavor = regions_service.get_flavor(session=session, name=launch.flavor)
+    price = (
+        regions_service.list_prices(session=session, keys=[(launch.flavor, launch.region)]).get(
+            (launch.flavor, launch.region)
+        )
+        if flavor
+        else None
+    )
+    if flavor is None or price is None:
+        problems.append(
+            DomainError(
+                ErrorCode.FLAVOR_NOT_FOUND,
+                f"Flavor {launch.flavor!r} is not offered in region {launch.region}.",
+                _field("flavor"),
+            )
+        )
+    request = LaunchRequest(
+        region=launch.region,
+        count=launch.count,
+        storage_type=launch.storage_type,
+        disk_gb=launch.disk_gb,
+        timing=launch.timing,
+        months=launch.months,
+        flavor_generation=flavor.generation if flavor else None,
+        flavor_offered=price is not None,
+    )
+    problems += rules.batch_problems(request)
+    zone = _pick_zone(session, launch, problems)
+    if launch.name is not None:
+        problem = image_rules.name_problem(launch.name)
+        if problem:
+            problems.append(DomainError(ErrorCode.INVALID_NAME, problem, _field("name")))
+    image = images_service.get(session=session, viewer=viewer, image_id=launch.image_id)
+    if image is None:
+        problems.append(
+            DomainError(
+                ErrorCode.IMAGE_NOT_FOUND,
+                f"There is no image {launch.image_id!r}.",
+                _field("imageId"),
+            )
+        )
+    else:
+        problems += rules.image_problems(_facts(image), request)
+    raise_all(problems)
+    if flavor is None or price is None or image is None or zone is None:
+        raise AssertionError("every missing piece was reported as a problem")
+    lines = quote_lines(
+        _price_input(session, launch, image, flavor.vcpus, flavor.generation, price, launch.count)
+    )
+    per_instance = quote_lines(
+        _price_input(session, launch, image, flavor.vcpus, flavor.generation, price, 1)
+    )
+    return Plan(launch, image, zone, flavor.vcpus, flavor.generation, lines, per_instance)
+
+
+def _facts(image: Image) -> ImageFacts:
+    return ImageFacts(
+        id=image.id,
+        status=image.status,
+        region=image.region_code,
+        generation=image.generation,
+        os_type=image.os_type,
+        min_disk_gb=image.min_disk_gb,
+        system_disk_kind=image.system_disk_kind,
+    )
+
+
+def _pick_zone(session: Session, launch: LaunchInput, problems: list[DomainError]) -> str | None:
+    zones = regions_service.list_zones_by_region(session=session, codes=[launch.region])
+    names = [z.name for z in zones.get(launch.region, [])]
+    if launch.zone is not None:
+        if launch.zone not in names:
+            problems.append(
+                DomainError(
+                    ErrorCode.ZONE_NOT_FOUND,
+                    f"Region {launch.region} has no zone {launch.zone!r}.",
+                    _field("zone"),
+                )
+            )
+            return None
+        return launch.zone
+    if not names:
+        return None
+    # The service picks the zone with the fewest live instances, spreading load.
+    counts = dict(
+        session.exec(
+            select(Instance.zone_name, func.count())
+            .where(col(Instance.zone_name).in_(names), Instance.status != "RELEASED")
+            .group_by(col(Instance.zone_name))
+        ).all()
+    )
+    return min(names, key=lambda n: (counts.get(n, 0), names.index(n)))
+
+
+def _price_input(
+    session: Session,
+    launch: LaunchInput,
+    image: Image,
+    vcpus: int,
+    generation: str,
+    price: Any,
+    count: int,
+) -> PriceInput:
+    book = billing_service.price_book(session=session, region=launch.region)
+    return PriceInput(
+        flavor_name=launch.flavor,
+        vcpus=vcpus,
+        generation=generation,
+        flavor_rate=Rate(*billing_service.flavor_rate(price)),
+        storage_type=launch.storage_type,
+        disk_gb=launch.disk_gb,
+        disk_rate=book.disk.get(launch.storage_type),
+        windows=image.charge_os_license == "WINDOWS",
+        windows_rate=book.windows,
+        software=None,
+        timing=launch.timing,
+        months=launch.months,
+        count=count,
+        term_discount=book.discount(launch.months)
+        if launch.timing is Timing.PREPAID
+        else Decimal(1),
+        free_disk_gb=book.free_disk_gb,
+    )
+
+
+def quote(*, session: Session, viewer: Viewer | None, launch: LaunchInput) -> Plan:
+    """Price a launch with the same checks as createInstances, changing nothing (R73)."""
+    return plan_launch(session=session, viewer=viewer, launch=launch)
+
+
+@dataclass(frozen=True)
+class Launched:
+    """What createInstances produced."""
+
+    instances: list[Instance]
+    order_id: str | None
+    operation_id: str
+
+
+def create_instances(
+    *,
+    session: Session,
+    viewer: Viewer,
+    launch: LaunchInput,
+    now: datetime,
+    operation_seconds: float,
+    operation_seconds_per_gb: float,
+    postpaid_minimum_minor: int,
+) -> Launched:
+    """Create a batch of instances all-or-nothing and charge it exactly once (R50, R62, R74).
+
+    Raises:
+        DomainError: any failed check; nothing is created or charged.
+    """
+    if launch.client_token is not None:
+        replay = idempotency.claim(
+            session=session,
+            account_id=viewer.account_id,
+            mutation="createInstances",
+            token=launch.client_token,
+            request=launch.fingerprint(),
+            now=now,
+        )
+        if replay is not None:
+            return Launched(
+                instances=list_by_ids(session=session, viewer=viewer, ids=replay["instances"]),
+                order_id=replay["order"],
+                operation_id=replay["operation"],
+            )
+    plan = plan_launch(session=session, viewer=viewer, launch=launch)
+    account = billing_service.lock_account(session=session, account_id=viewer.account_id)
+    assert account is not None
+    total_minor = to_minor(plan.total)
+    if launch.timing is Timing.POSTPAID:
+        if account.in_arrears:
+            raise DomainError(
+                ErrorCode.ACCOUNT_IN_ARREARS,
+                "The account is in arrears; top up before creating postpaid instances.",
+            )
+        if account.balance_minor < postpaid_minimum_minor:
+            raise DomainError(
+                ErrorCode.INSUFFICIENT_BALANCE,
+                f"Postpaid instances need a balance of at least "
+                f"{billing_service.format_minor(postpaid_minimum_minor)} CNY.",
+            )
+    elif account.balance_minor < total_minor:
+        raise DomainError(
+            ErrorCode.INSUFFICIENT_BALANCE,
+            f"This order costs {plan.total} CNY; the balance is "
+            f"{billing_service.format_minor(account.balance_minor)} CNY.",
+        )
+    instances = _new_instances(session, viewer, plan, now)
+    order_id = None
+    if launch.timing is Timing.PREPAID:
+        order = billing_service.create_order(
+            session=session,
+            account=account,
+            kind="NEW_INSTANCES",
+            lines=plan.lines,
+            instance_ids=[i.id for i in instances],
+            now=now,
+        )
+        order_id = order.id
+        for instance, share in zip(instances, allocate(total_minor, len(instances)), strict=True):
+            instance.paid_minor = share
+            session.add(instance)
+    operation = operations_service.create(
+        session=session,
+        kind=CREATE_INSTANCES,
+        owner_id=viewer.account_id,
+        target_ids=[i.id for i in instances],
+        now=now,
+        duration_seconds=operations_service.duration(
+            operation_seconds, operation_seconds_per_gb, plan.image.size_gb
+        ),
+    )
+    session.flush()
+    if launch.client_token is not None:
+        idempotency.remember(
+            session=session,
+            account_id=viewer.account_id,
+            mutation="createInstances",
+            token=launch.client_token,
+            result={
+                "instances": [i.id for i in instances],
+                "order": order_id,
+                "operation": operation.id,
+            },
+        )
+    return Launched(instances, order_id, operation.id)
+
+
+def _new_instances(session: Session, viewer: Viewer, plan: Plan, now: datetime) -> list[Instance]:
+    launch, image = plan.input, plan.image
+    prepaid = launch.timing is Timing.PREPAID
+    lines_json = json.dumps([_line_json(line) for line in plan.per_instance])
+    rate = 0 if prepaid else hourly_micros(plan.per_instance, 1)
+    created = []
+    for index in range(launch.count):
+        instance_id = new_id("i")
+        name = launch.name or instance_id
+        if launch.name and launch.count > 1:
+            name = f"{launch.name}-{index + 1}"
+        instance = Instance(
+            id=instance_id,
+            name=name,
+            owner_id=viewer.account_id,
+            region_code=launch.region,
+            zone_name=plan.zone,
+            flavor_name=launch.flavor,
+            generation=plan.generation,
+            status=InstanceStatus.STARTING.value,
+            image_id=image.id,
+            image_name=image.name,
+            image_os_type=image.os_type,
+            image_os_name=image.os_name,
+            image_os_version=image.os_version,
+            image_os_arch=image.os_arch,
+            image_os_lang=image.os_lang,
+            created_from_image_id=image.id,
+            created_from_image_name=image.name,
+            created_from_os_type=image.os_type,
+            created_from_os_name=image.os_name,
+            created_from_os_version=image.os_version,
+            created_from_os_arch=image.os_arch,
+            created_from_os_lang=image.os_lang,
+            charge_os_license=image.charge_os_license,
+            charge_listing_id=image.charge_listing_id,
+            system_disk_type=launch.storage_type,
+            system_disk_gb=launch.disk_gb,
+            billing_timing=launch.timing.value,
+            billing_months=launch.months,
+            charge_lines=lines_json,
+            hourly_micros=rate,
+            accrued_until=None if prepaid else now,
+            created_at=now,
+            expires_at=rules.add_months(now, launch.months) if prepaid and launch.months else None,
+        )
+        session.add(instance)
+        created.append(instance)
+    session.flush()
+    return created
+
+
+def _line_json(line: ChargeLine) -> dict[str, str]:
+    return {
+        "kind": line.kind.value,
+        "description": line.description,
+        "quantity": str(line.quantity),
+        "unit": line.unit.value,
+        "unitPrice": str(line.unit_price),
+        "amount": str(line.amount),
+    }
+
+
+def charge_lines(instance: Instance) -> list[ChargeLine]:
+    """The lines an instance pays now (stored when it was created or rebuilt)."""
+    return [
+        ChargeLine(
+            kind=ChargeKind(item["kind"]),
+            description=item["description"],
+            quantity=Decimal(item["quantity"]),
+            unit=ChargeUnit(item["unit"]),
+            unit_price=Decimal(item["unitPrice"]),
+            amount=Decimal(item["amount"]),
+        )
+        for item in json.loads(instance.charge_lines)
+    ]
+
+
+# --- reads ------------------------------------------------------------------------------
+
+
+def _visible(viewer: Viewer) -> Any:
+    return True if viewer.is_admin else col(Instance.owner_id) == viewer.account_id
+
+
+def get(*, session: Session, viewer: Viewer, instance_id: str) -> Instance | None:
+    """Return an instance the viewer owns (admins: any); others answer like a missing one."""
+    if not is_id(instance_id, "i"):
+        return None
+    return session.exec(
+        select(Instance).where(Instance.id == instance_id, _visible(viewer))
+    ).first()
+
+
+def list_by_ids(*, session: Session, viewer: Viewer, ids: Sequence[str]) -> list[Instance]:
+    """Return the viewer's instances among these ids, in the order given."""
+    wanted = [i for i in ids if is_id(i, "i")]
+    if not wanted:
+        return []
+    found = {
+        i.id: i
+        for i in session.exec(
+            select(Instance).where(col(Instance.id).in_(wanted), _visible(viewer))
+        )
+    }
+    return [found[i] for i in wanted if i in found]
+
+
+@dataclass(frozen=True)
+class InstanceFilter:
+    """Filters of the instances query."""
+
+    region: str | None = None
+    status: str | None = None
+    image: str | None = None
+
+
+def list_instances(
+    *, session: Session, viewer: Viewer, filters: InstanceFilter, page: PageRequest
+) -> Page[Instance]:
+    """Return one keyset page of the viewer's instances, newest first."""
+    stmt = select(Instance).where(_visible(viewer))
+    if filters.region is not None:
+        stmt = stmt.where(Instance.region_code == filters.region)
+    if filters.status is not None:
+        stmt = stmt.where(Instance.status == filters.status)
+    if filters.image is not None:
+        stmt = stmt.where(Instance.image_id == filters.image)
+    ordering = Ordering("CREATED_AT", Instance.created_at, True, Instance.id)
+    return paginate(session, stmt, ordering, page, lambda i: i.created_at)
+
+
+# --- lifecycle --------------------------------------------------------------------------
+
+
+def _owned(session: Session, viewer: Viewer, instance_id: str) -> Instance:
+    instance = None
+    if is_id(instance_id, "i"):
+        instance = session.exec(
+            select(Instance).where(Instance.id == instance_id, _visible(viewer)).with_for_update()
+        ).first()
+    if instance is None:
+        raise DomainError(
+            ErrorCode.INSTANCE_NOT_FOUND,
+            f"There is no instance {instance_id!r}.",
+            _field("instanceId"),
+        )
+    return instance
+
+
+def _refuse(instance: Instance, action: str) -> DomainError:
+    return DomainError(
+        ErrorCode.INSTANCE_STATUS_FORBIDDEN,
+        f"Instance {instance.id} is {instance.status}; it cannot be {action} now.",
+        _field("instanceId"),
+    )
+
+
+def start(*, session: Session, viewer: Viewer, instance_id: str) -> Instance:
+    """Start a STOPPED instance (refused while the account is in arrears or the term is over)."""
+    instance = _owned(session, viewer, instance_id)
+    if instance.status != InstanceStatus.STOPPED.value:
+        raise _refuse(instance, "started")
+    if instance.status_reason == rules.StatusReason.EXPIRED.value:
+        raise DomainError(
+            ErrorCode.INSTANCE_STATUS_FORBIDDEN,
+            f"Instance {instance.id}'s prepaid term has ended.",
+            _field("instanceId"),
+        )
+    if instance.status_reason == rules.StatusReason.ARREARS.value:
+        raise DomainError(
+            ErrorCode.ACCOUNT_IN_ARREARS,
+            "The account is in arrears; a top-up restarts this instance.",
+            _field("instanceId"),
+        )
+    instance.status = InstanceStatus.RUNNING.value
+    instance.status_reason = None
+    session.add(instance)
+    session.flush()
+    return instance
+
+
+def stop(*, session: Session, viewer: Viewer, instance_id: str) -> Instance:
+    """Stop a RUNNING instance."""
+    instance = _owned(session, viewer, instance_id)
+    if instance.status != InstanceStatus.RUNNING.value:
+        raise _refuse(instance, "stopped")
+    instance.status = InstanceStatus.STOPPED.value
+    session.add(instance)
+    session.flush()
+    return instance
+
+
+RELEASABLE = {InstanceStatus.RUNNING.value, InstanceStatus.STOPPED.value}
+
+
+def release(
+    *, session: Session, viewer: Viewer, instance_id: str, now: datetime
+) -> tuple[Instance, int]:
+    """Release an instance; a prepaid one is refunded per R74. Returns (instance, refund fen)."""
+    instance = _owned(session, viewer, instance_id)
+    if instance.status not in RELEASABLE:
+        raise _refuse(instance, "released")
+    instance.status = InstanceStatus.RELEASED.value
+    instance.status_reason = None
+    instance.released_at = now
+    refund = 0
+    if instance.billing_timing == Timing.PREPAID.value and instance.expires_at is not None:
+        refund = rules.refund_minor(
+            instance.paid_minor, instance.created_at, instance.expires_at, now
+        )
+        if now >= instance.expires_at:
+            refund = 0
+        if refund > 0:
+            account = billing_service.lock_account(session=session, account_id=instance.owner_id)
+            assert account is not None
+            billing_service.post(
+                session=session,
+                account=account,
+                kind="REFUND",
+                amount_minor=refund,
+                now=now,
+                reference=instance.id,
+            )
+    session.add(instance)
+    session.flush()
+    return instance, refund
+
+
+class CreateInstancesHandler:
+    """CREATE_INSTANCES: STARTING instances become RUNNING."""
+
+    def complete(self, session: Session, operation: Any, now: datetime) -> None:
+        """Bring the batch up."""
+        for instance_id in operations_service.targets(operation):
+            instance = session.get(Instance, instance_id)
+            if instance is not None and instance.status == InstanceStatus.STARTING.value:
+                instance.status = InstanceStatus.RUNNING.value
+                session.add(instance)
+
+    def fail(self, session: Session, operation: Any, error: DomainError, now: datetime) -> None:
+        """Instance creation cannot fail once paid for; nothing to undo."""
+
+
+operations_service.register(CREATE_INSTANCES, CreateInstancesHandler())
+
+
+def expire_due(session: Session, now: datetime) -> None:
+    """Scheduler job: stop prepaid instances whose term has ended (reason EXPIRED)."""
+    stmt = (
+        select(Instance)
+        .where(
+            Instance.billing_timing == Timing.PREPAID.value,
+            col(Instance.expires_at) <= now,
+            col(Instance.status).in_(RELEASABLE),
+            col(Instance.status_reason).is_(None) | (Instance.status_reason != "EXPIRED"),
+        )
+        .with_for_update()
+    )
+    for instance in session.exec(stmt):
+        instance.status = InstanceStatus.STOPPED.value
+        instance.status_reason = rules.StatusReason.EXPIRED.value
+        session.add(instance)
+    session.flush()

@@ -1,0 +1,68 @@
+"""Long-running operations, persisted so they survive restarts (R60, R61)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Column, Index, Text
+from sqlmodel import Field, SQLModel
+
+from app.database import UTCDateTime
+
+
+class Operation(SQLModel, table=True):
+    """A job such as CREATE_INSTANCES; one worker at a time holds its lease."""
+
+    __table_args__ = (
+        Index("ix_operation_status_due", "status", "due_at"),
+        Index("ix_operation_owner_created", "owner_id", "created_at", "id"),
+    )
+
+    id: str = Field(primary_key=True, max_length=16)
+    kind: str = Field(max_length=24)
+    status: str = Field(max_length=12)
+    progress: int = Field(default=0)
+    owner_id: str = Field(foreign_key="account.id", max_length=16)
+    target_ids: str = Field(sa_column=Column(Text, nullable=False))  # JSON list of ids
+    payload: str = Field(default="{}", sa_column=Column(Text, nullable=False))  # JSON
+    duration_seconds: float = Field(default=0.0)
+    error_code: str | None = Field(default=None, max_length=40)
+    error_message: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    started_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    due_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    finished_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    claimed_by: str | None = Field(default=None, max_length=40)
+    lease_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    attempts: int = Field(default=0)
+
+
+class ClockState(SQLModel, table=True):
+    """The simulated clock's offset, shared by every process (R63)."""
+
+    __tablename__ = "clock_state"
+
+    id: int = Field(default=1, primary_key=True)
+    offset_seconds: float = Field(default=0.0)
+
+
+class SchedulerState(SQLModel, table=True):
+    """When a periodic job (e.g. hourly settlement) last ran up to."""
+
+    __tablename__ = "scheduler_state"
+
+    name: str = Field(primary_key=True, max_length=32)
+    until: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """What a mutation with a clientToken produced, to replay it for retries (R62)."""
+
+    __tablename__ = "idempotency_record"
+
+    account_id: str = Field(foreign_key="account.id", primary_key=True, max_length=16)
+    mutation: str = Field(primary_key=True, max_length=32)
+    client_token: str = Field(primary_key=True, max_length=64)
+    request_hash: str = Field(max_length=64)
+    result: str = Field(default="{}", sa_column=Column(Text, nullable=False))  # JSON of ids
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))

@@ -1,0 +1,288 @@
+"""Operations: create, read, and the worker that advances them exactly once (R60, R61)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import Engine
+from sqlmodel import Session, col, select
+
+from app.accounts.rules import Viewer
+from app.clock import Clock
+from app.database import read_session, write_session
+from app.errors import DomainError
+from app.ids import is_id, new_id
+from app.operations.models import ClockState, Operation
+from app.pagination import Ordering, Page, PageRequest, paginate
+
+log = logging.getLogger("bcc_images.operations")
+
+PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
+    "PENDING",
+    "RUNNING",
+    "SUCCEEDED",
+    "FAILED",
+    "CANCELLED",
+)
+ACTIVE = (PENDING, RUNNING)
+
+
+class Handler(Protocol):
+    """What finishing (or failing) one kind of operation does to its targets."""
+
+    def complete(self, session: Session, operation: Operation, now: datetime) -> None:
+        """Apply the operation's effect; raise DomainError to fail it instead."""
+
+    def fail(
+        self, session: Session, operation: Operation, error: DomainError, now: datetime
+    ) -> None:
+        """Undo or mark the targets after a failure."""
+
+
+HANDLERS: dict[str, Handler] = {}
+
+
+def register(kind: str, handler: Handler) -> None:
+    """Register what completes operations of a kind (called by domain services at import)."""
+    HANDLERS[kind] = handler
+
+
+def create(
+    *,
+    session: Session,
+    kind: str,
+    owner_id: str,
+    target_ids: Sequence[str],
+    now: datetime,
+    duration_seconds: float,
+    payload: dict[str, Any] | None = None,
+) -> Operation:
+    """Persist a new PENDING operation due ``duration_seconds`` from now."""
+    operation = Operation(
+        id=new_id("op"),
+        kind=kind,
+        status=PENDING,
+        owner_id=owner_id,
+        target_ids=json.dumps(list(target_ids)),
+        payload=json.dumps(payload or {}),
+        duration_seconds=duration_seconds,
+        created_at=now,
+        due_at=now + timedelta(seconds=duration_seconds),
+    )
+    session.add(operation)
+    session.flush()
+    return operation
+
+
+def duration(base: float, per_gb: float, size_gb: int | None) -> float:
+    """Simulated duration: a base plus a per-GB part (R61)."""
+    return base + per_gb * (size_gb or 0)
+
+
+def _visible(viewer: Viewer) -> Any:
+    return True if viewer.is_admin else col(Operation.owner_id) == viewer.account_id
+
+
+def get(*, session: Session, viewer: Viewer, operation_id: str) -> Operation | None:
+    """Return an operation the viewer owns (or any, for admins)."""
+    if not is_id(operation_id, "op"):
+        return None
+    stmt = select(Operation).where(Operation.id == operation_id, _visible(viewer))
+    return session.exec(stmt).first()
+
+
+def list_by_ids(*, session: Session, viewer: Viewer, ids: Sequence[str]) -> list[Operation]:
+    """Return the viewer's operations among these ids."""
+    wanted = [i for i in ids if is_id(i, "op")]
+    if not wanted:
+        return []
+    stmt = select(Operation).where(col(Operation.id).in_(wanted), _visible(viewer))
+    return list(session.exec(stmt))
+
+
+@dataclass(frozen=True)
+class OperationFilter:
+    """Filters of the operations query."""
+
+    kind: str | None = None
+    status: str | None = None
+    target: str | None = None
+
+
+def list_operations(
+    *, session: Session, viewer: Viewer, filters: OperationFilter, page: PageRequest
+) -> Page[Operation]:
+    """Return one keyset page of the viewer's operations, newest first."""
+    stmt = select(Operation).where(_visible(viewer))
+    if filters.kind is not None:
+        stmt = stmt.where(Operation.kind == filters.kind)
+    if filters.status is not None:
+        stmt = stmt.where(Operation.status == filters.status)
+    if filters.target is not None:
+        stmt = stmt.where(col(Operation.target_ids).contains(f'"{filters.target}"'))
+    ordering = Ordering("CREATED_AT", Operation.created_at, True, Operation.id)
+    return paginate(session, stmt, ordering, page, lambda o: o.created_at)
+
+
+def targets(operation: Operation) -> list[str]:
+    """The ids of the resources an operation works on."""
+    value: list[str] = json.loads(operation.target_ids)
+    return value
+
+
+def payload(operation: Operation) -> dict[str, Any]:
+    """The operation's parameters."""
+    value: dict[str, Any] = json.loads(operation.payload)
+    return value
+
+
+def cancel(*, session: Session, operation: Operation, now: datetime) -> None:
+    """Mark an active operation CANCELLED (its handler's owner undoes the targets)."""
+    operation.status = CANCELLED
+    operation.finished_at = now
+    session.add(operation)
+    session.flush()
+
+
+# --- the clock offset, shared through the database (R63) --------------------------------
+
+
+def read_clock_offset(*, session: Session) -> float:
+    """The simulated clock's offset in seconds (0 if never advanced)."""
+    state = session.get(ClockState, 1)
+    return state.offset_seconds if state else 0.0
+
+
+def advance_clock(*, session: Session, seconds: int) -> float:
+    """Move the shared simulated clock forward; returns the new offset."""
+    state = session.exec(select(ClockState).where(ClockState.id == 1).with_for_update()).first()
+    if state is None:
+        state = ClockState(id=1, offset_seconds=0.0)
+    state.offset_seconds += seconds
+    session.add(state)
+    session.flush()
+    return state.offset_seconds
+
+
+# --- the worker -----------------------------------------------------------------------------
+
+
+def wall_clock() -> datetime:
+    """Real time, for leases between processes (not a business rule, so not the Clock)."""
+    return datetime.now(UTC)
+
+
+class Worker:
+    """Advances due operations; each is held by one worker at a time through a lease."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock,
+        *,
+        lease_seconds: float = 10.0,
+        periodic: Sequence[Callable[[Session, datetime], None]] = (),
+        worker_id: str | None = None,
+    ) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.lease = timedelta(seconds=lease_seconds)
+        self.periodic = list(periodic)
+        self.id = worker_id or f"{socket.gethostname()[:20]}-{secrets.token_hex(4)}"
+
+    def refresh_clock(self) -> None:
+        """Adopt the shared clock offset."""
+        if self.clock.simulated:
+            with read_session(self.engine) as session:
+                self.clock.set_offset(read_clock_offset(session=session))
+
+    def tick(self) -> int:
+        """One pass: advance every due operation this worker may hold; run periodic jobs."""
+        self.refresh_clock()
+        done = 0
+        with read_session(self.engine) as session:
+            ids = list(
+                session.exec(
+                    select(Operation.id)
+                    .where(col(Operation.status).in_(ACTIVE))
+                    .order_by(col(Operation.due_at))
+                    .limit(200)
+                )
+            )
+        for operation_id in ids:
+            done += self._advance(operation_id)
+        for job in self.periodic:
+            with write_session(self.engine) as session:
+                job(session, self.clock.now())
+        return done
+
+    def _advance(self, operation_id: str) -> int:
+        real_now = wall_clock()
+        with write_session(self.engine) as session:
+            stmt = (
+                select(Operation)
+                .where(Operation.id == operation_id, col(Operation.status).in_(ACTIVE))
+                .with_for_update(skip_locked=True)
+            )
+            operation = session.exec(stmt).first()
+            if operation is None:
+                return 0
+            held_by_other = (
+                operation.claimed_by not in (None, self.id)
+                and operation.lease_until is not None
+                and operation.lease_until > real_now
+            )
+            if held_by_other:
+                return 0
+            now = self.clock.now()
+            if operation.claimed_by != self.id:
+                operation.claimed_by = self.id
+                operation.attempts += 1
+                operation.started_at = operation.started_at or now
+            operation.status = RUNNING
+            operation.lease_until = real_now + self.lease
+            if now < operation.due_at:
+                elapsed = (now - operation.created_at).total_seconds()
+                share = elapsed / operation.duration_seconds if operation.duration_seconds else 1
+                operation.progress = max(operation.progress, min(99, int(share * 100)))
+                session.add(operation)
+                return 0
+            self._finish(session, operation, now)
+            return 1
+
+    def _finish(self, session: Session, operation: Operation, now: datetime) -> None:
+        handler = HANDLERS.get(operation.kind)
+        try:
+            with session.begin_nested():
+                if handler is not None:
+                    handler.complete(session, operation, now)
+            operation.status = SUCCEEDED
+            operation.progress = 100
+        except DomainError as error:
+            log.info("operation %s failed: %s", operation.id, error.message)
+            operation.status = FAILED
+            operation.error_code = error.code.value
+            operation.error_message = error.message
+            if handler is not None:
+                handler.fail(session, operation, error, now)
+        operation.finished_at = now
+        session.add(operation)
+        session.flush()
+
+    def release_leases(self) -> None:
+        """Let other workers take over this worker's operations at once (graceful shutdown)."""
+        with write_session(self.engine) as session:
+            stmt = select(Operation).where(
+                Operation.claimed_by == self.id, col(Operation.status).in_(ACTIVE)
+            )
+            for operation in session.exec(stmt):
+                operation.lease_until = None
+                operation.claimed_by = None
+                session.add(operation)

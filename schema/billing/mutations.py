@@ -1,0 +1,96 @@
+"""Admin billing mutations: settle usage, advance the simulated clock (R63, R74, R82)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+from sqlmodel import Session
+
+from app.accounts import service as accounts_service
+from app.billing import settlement
+from app.errors import DomainError, ErrorCode
+from app.operations import service as operations_service
+from schema.accounts.types import Transaction
+from schema.context import Info
+from schema.errors import UserError, mutate
+
+MAX_ADVANCE = 10 * 366 * 24 * 3600
+
+
+@strawberry.input(description="Settle postpaid usage up to a time.")
+class SettleUsageInput:
+    until: datetime | None = strawberry.field(
+        default=None, description="Up to when (UTC); defaults to now and may not be later."
+    )
+
+
+@strawberry.type(description="Result of settleUsage.")
+class SettleUsagePayload:
+    transactions: list[Transaction] = strawberry.field(description="The USAGE entries charged.")
+    user_errors: list[UserError] = strawberry.field(description="Why nothing was settled.")
+
+
+@strawberry.input(description="Move the simulated clock forward.")
+class AdvanceClockInput:
+    seconds: int = strawberry.field(description="Seconds to add (1 to ten years).")
+
+
+@strawberry.type(description="Result of advanceClock.")
+class AdvanceClockPayload:
+    now: datetime | None = strawberry.field(description="The service's time afterwards.")
+    user_errors: list[UserError] = strawberry.field(description="Why the clock did not move.")
+
+
+@strawberry.type
+class BillingMutations:
+    @strawberry.mutation(description="Charge postpaid usage up to a time (admin only).")
+    def settle_usage(self, info: Info, input: SettleUsageInput) -> SettleUsagePayload:
+        viewer = info.context.require_viewer()
+        now = info.context.clock.now()
+
+        def action(session: Session) -> SettleUsagePayload:
+            accounts_service.require_admin(viewer)
+            until = input.until or now
+            if until.tzinfo is None:
+                raise DomainError(
+                    ErrorCode.INVALID_INPUT, "until needs a time zone (UTC).", ("input", "until")
+                )
+            if until > now:
+                raise DomainError(
+                    ErrorCode.INVALID_INPUT,
+                    f"until may not be later than now ({now.isoformat()}).",
+                    ("input", "until"),
+                )
+            entries = settlement.settle(session=session, until=until)
+            return SettleUsagePayload(
+                transactions=[Transaction.from_row(e) for e in entries], user_errors=[]
+            )
+
+        return mutate(info, action, lambda e: SettleUsagePayload(transactions=[], user_errors=e))
+
+    @strawberry.mutation(
+        description="Advance the simulated clock (admin only; needs BCC_IMAGES_SIMULATED_CLOCK=1)."
+    )
+    def advance_clock(self, info: Info, input: AdvanceClockInput) -> AdvanceClockPayload:
+        viewer = info.context.require_viewer()
+        clock = info.context.clock
+
+        def action(session: Session) -> AdvanceClockPayload:
+            accounts_service.require_admin(viewer)
+            if not clock.simulated:
+                raise DomainError(
+                    ErrorCode.CLOCK_NOT_SIMULATED,
+                    "The clock is real; start the service with BCC_IMAGES_SIMULATED_CLOCK=1.",
+                )
+            if not 1 <= input.seconds <= MAX_ADVANCE:
+                raise DomainError(
+                    ErrorCode.INVALID_INPUT,
+                    f"seconds is 1 to {MAX_ADVANCE}.",
+                    ("input", "seconds"),
+                )
+            offset = operations_service.advance_clock(session=session, seconds=input.seconds)
+            clock.set_offset(offset)
+            return AdvanceClockPayload(now=clock.now(), user_errors=[])
+
+        return mutate(info, action, lambda e: AdvanceClockPayload(now=None, user_errors=e))

@@ -1,0 +1,42 @@
+"""Every domain enum the schema exposes, registered once with its description."""
+
+from __future__ import annotations
+
+from enum import EnumMeta
+
+import strawberry
+
+from app.accounts.rules import Role
+from app.billing.pricing import ChargeKind, ChargeUnit, Timing
+from app.billing.rules import OrderKind
+from app.errors import ErrorCode
+from app.images import rules as images
+from app.instances.rules import InstanceStatus, StorageType
+from app.operations.rules import OperationKind, OperationStatus
+
+_DESCRIPTIONS: dict[EnumMeta, str] = {
+    ErrorCode: "Why a mutation did not do what was asked (nothing was changed).",
+    Role: "CUSTOMER, PROVIDER (may also sell) or ADMIN.",
+    images.Generation: "BCC (virtual machines) or EBC (elastic bare metal).",
+    images.ImageType: "An image's type as the viewer sees it (R2).",
+    images.ImageStatus: "Image states (R4).",
+    images.OsType: "Operating-system family.",
+    images.DiskKind: "Kind of system disk an image was captured from.",
+    images.DiskFormat: "Disk-image file format.",
+    images.SourceKind: "How an image was made.",
+    images.OsLicense: "OS licence charged for instances (R70).",
+    ChargeKind: "What a charge line is for (R71).",
+    ChargeUnit: "What one unit of a line's quantity is.",
+    Timing: "PREPAID (a term paid up front) or POSTPAID (hourly).",
+    OrderKind: "NEW_INSTANCES or REBUILD.",
+    InstanceStatus: "Instance states (R53).",
+    StorageType: "System disk storage type.",
+    OperationKind: "What a long-running job does.",
+    OperationStatus: "Where a job is.",
+}
+
+#: GraphQL names that differ from the Python class names (API.md)
+_NAMES: dict[EnumMeta, str] = {Timing: "PaymentTiming", images.SourceKind: "ImageSourceKind"}
+
+for _enum, _description in _DESCRIPTIONS.items():
+    strawberry.enum(_enum, name=_NAMES.get(_enum), description=_description)

@@ -1,0 +1,58 @@
+"""Inputs shared by createInstances and priceQuote."""
+
+from __future__ import annotations
+
+import strawberry
+
+from app.billing.pricing import Timing
+from app.instances.rules import StorageType
+from app.instances.service import LaunchInput
+
+
+@strawberry.input(description="The system disk of each instance.")
+class SystemDiskInput:
+    storage_type: StorageType = strawberry.field(description="LOCAL_SSD, CDS_PREMIUM or CDS_SSD.")
+    size_gb: int = strawberry.field(description="Size in GB (10-2048; Windows at least 40).")
+
+
+@strawberry.input(description="How the instances are paid for.")
+class BillingInput:
+    timing: Timing = strawberry.field(description="PREPAID or POSTPAID.")
+    months: int | None = strawberry.field(
+        default=None, description="Prepaid term: 1-9, 12, 24 or 36 months."
+    )
+
+
+@strawberry.input(description="A batch of identical instances (1-100), all-or-nothing (R50).")
+class CreateInstancesInput:
+    region: strawberry.ID = strawberry.field(description="Region code.")
+    flavor: str = strawberry.field(description="Flavor name, e.g. bcc.g5.c2m8.")
+    image_id: strawberry.ID = strawberry.field(description="Image to boot from.")
+    system_disk: SystemDiskInput = strawberry.field(description="System disk of each instance.")
+    billing: BillingInput = strawberry.field(description="PREPAID with months, or POSTPAID.")
+    zone: str | None = strawberry.field(
+        default=None, description="Zone; the service picks if omitted."
+    )
+    count: int = strawberry.field(default=1, description="How many instances (1-100).")
+    name: str | None = strawberry.field(
+        default=None, description="Name (a prefix, numbered -1, -2... when count > 1)."
+    )
+    client_token: str | None = strawberry.field(
+        default=None, description="Idempotency key (ASCII, at most 64): a retry charges once."
+    )
+
+    def to_domain(self) -> LaunchInput:
+        """Convert to the service's input."""
+        return LaunchInput(
+            region=str(self.region),
+            flavor=self.flavor,
+            image_id=str(self.image_id),
+            storage_type=self.system_disk.storage_type.value,
+            disk_gb=self.system_disk.size_gb,
+            timing=self.billing.timing,
+            months=self.billing.months,
+            count=self.count,
+            zone=self.zone,
+            name=self.name,
+            client_token=self.client_token,
+        )

@@ -1,0 +1,90 @@
+"""Instance queries and the price quote."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import strawberry
+
+from app.errors import BadRequest, DomainError
+from app.ids import is_id
+from app.instances import service
+from app.instances.rules import InstanceStatus
+from schema.billing.types import ChargeLine, PriceQuote, money
+from schema.context import Info
+from schema.errors import user_error
+from schema.instances.inputs import CreateInstancesInput
+from schema.instances.types import Instance
+from schema.pagination import Connection, connection, page_request
+
+
+@strawberry.input(description="Filters of the instances query.")
+class InstanceFilter:
+    region: strawberry.ID | None = strawberry.field(default=None, description="Region code.")
+    status: InstanceStatus | None = strawberry.field(default=None, description="State.")
+    image: strawberry.ID | None = strawberry.field(
+        default=None, description="Only instances running this image."
+    )
+
+
+@strawberry.type
+class InstanceQueries:
+    @strawberry.field(description="The viewer's instances, newest first.")
+    def instances(
+        self,
+        info: Info,
+        filter: InstanceFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Instance]:
+        viewer = info.context.require_viewer()
+        flt = filter or InstanceFilter()
+        page = service.list_instances(
+            session=info.context.session,
+            viewer=viewer,
+            filters=service.InstanceFilter(
+                region=str(flt.region) if flt.region is not None else None,
+                status=flt.status.value if flt.status else None,
+                image=str(flt.image) if flt.image is not None else None,
+            ),
+            page=page_request(first, after),
+        )
+        return connection(page, Instance.from_row)
+
+    @strawberry.field(description="One of the viewer's instances; null if absent or not theirs.")
+    async def instance(self, info: Info, id: strawberry.ID) -> Instance | None:
+        info.context.require_viewer()
+        if not is_id(str(id), "i"):
+            raise BadRequest(
+                f"{str(id)[:80]!r} is not an instance id (i- and 8 letters or digits)."
+            )
+        row = await info.context.loaders.instance.load(str(id))
+        return Instance.from_row(row) if row else None
+
+    @strawberry.field(
+        description=(
+            "What createInstances would charge for this input, after the same checks; "
+            "changes nothing and works anonymously. Balance is checked only when creating."
+        )
+    )
+    def price_quote(self, info: Info, input: CreateInstancesInput) -> PriceQuote:
+        launch = input.to_domain()
+        try:
+            plan = service.quote(
+                session=info.context.session, viewer=info.context.viewer, launch=launch
+            )
+        except DomainError as exc:
+            return PriceQuote(
+                timing=launch.timing,
+                months=launch.months,
+                lines=[],
+                total=money(Decimal("0.00")),
+                user_errors=[user_error(e) for e in getattr(exc, "errors", [exc])],
+            )
+        return PriceQuote(
+            timing=launch.timing,
+            months=launch.months,
+            lines=[ChargeLine.of(line) for line in plan.lines],
+            total=money(plan.total),
+            user_errors=[],
+        )

@@ -1,0 +1,124 @@
+"""Instance types."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import strawberry
+
+import schema.enums  # noqa: F401  (registers the domain enums)
+from app.billing.pricing import Timing
+from app.images import rules as image_rules
+from app.instances import service
+from app.instances.models import Instance as InstanceRow
+from app.instances.rules import InstanceStatus, StorageType
+from schema.billing.types import ChargeLine
+from schema.context import Info
+from schema.images.types import Image, OperatingSystem
+from schema.node import Node
+from schema.regions.types import Flavor, Region, Zone
+
+
+@strawberry.type(
+    description="An image an instance ran or runs; kept after the image is deleted (R52)."
+)
+class ImageRef:
+    id: strawberry.ID = strawberry.field(description="The image id.")
+    name: str = strawberry.field(description="The image name at the time.")
+    os: OperatingSystem = strawberry.field(description="Its operating system.")
+
+    @strawberry.field(description="The image itself; null once deleted or no longer visible.")
+    async def image(self, info: Info) -> Image | None:
+        row = await info.context.loaders.image.load(str(self.id))
+        return Image.from_row(row, info.context.viewer) if row else None
+
+
+@strawberry.type(description="An instance's system disk.")
+class SystemDisk:
+    storage_type: StorageType = strawberry.field(description="LOCAL_SSD, CDS_PREMIUM or CDS_SSD.")
+    size_gb: int = strawberry.field(description="Size in GB.")
+
+
+@strawberry.type(description="How an instance is paid for.")
+class InstanceBilling:
+    timing: Timing = strawberry.field(description="PREPAID or POSTPAID.")
+    months: int | None = strawberry.field(description="Prepaid term in months.")
+
+
+@strawberry.type(description="A BCC or EBC instance.")
+class Instance(Node):
+    name: str = strawberry.field(description="Name.")
+    generation: image_rules.Generation = strawberry.field(description="BCC or EBC.")
+    status: InstanceStatus = strawberry.field(description="Current state.")
+    status_reason: str | None = strawberry.field(
+        description="Why the platform changed the state: ARREARS or EXPIRED."
+    )
+    zone: Zone = strawberry.field(description="Availability zone.")
+    image: ImageRef = strawberry.field(description="The image it runs now.")
+    created_from_image: ImageRef = strawberry.field(description="The image it was created from.")
+    system_disk: SystemDisk = strawberry.field(description="Its system disk.")
+    billing: InstanceBilling = strawberry.field(description="How it is paid for.")
+    created_at: datetime = strawberry.field(description="When it was created (UTC).")
+    expires_at: datetime | None = strawberry.field(description="End of a prepaid term.")
+    released_at: datetime | None = strawberry.field(description="When it was released.")
+    charges: list[ChargeLine] = strawberry.field(
+        description="What it pays now: hourly lines (postpaid) or its term's lines (prepaid)."
+    )
+    region_code: strawberry.Private[str]
+    flavor_name: strawberry.Private[str]
+
+    @strawberry.field(description="Its region.")
+    async def region(self, info: Info) -> Region:
+        row = await info.context.loaders.region.load(self.region_code)
+        assert row is not None
+        return Region.from_row(row)
+
+    @strawberry.field(description="Its flavor.")
+    async def flavor(self, info: Info) -> Flavor:
+        row = await info.context.loaders.flavor.load(self.flavor_name)
+        assert row is not None
+        return Flavor.from_row(row)
+
+    @classmethod
+    def from_row(cls, row: InstanceRow) -> Instance:
+        """Build from an instance row."""
+        return cls(
+            id=strawberry.ID(row.id),
+            name=row.name,
+            generation=image_rules.Generation(row.generation),
+            status=InstanceStatus(row.status),
+            status_reason=row.status_reason,
+            zone=Zone(name=row.zone_name),
+            image=ImageRef(
+                id=strawberry.ID(row.image_id),
+                name=row.image_name,
+                os=OperatingSystem(
+                    type=image_rules.OsType(row.image_os_type),
+                    name=row.image_os_name,
+                    version=row.image_os_version,
+                    arch=row.image_os_arch,
+                    lang=row.image_os_lang,
+                ),
+            ),
+            created_from_image=ImageRef(
+                id=strawberry.ID(row.created_from_image_id),
+                name=row.created_from_image_name,
+                os=OperatingSystem(
+                    type=image_rules.OsType(row.created_from_os_type),
+                    name=row.created_from_os_name,
+                    version=row.created_from_os_version,
+                    arch=row.created_from_os_arch,
+                    lang=row.created_from_os_lang,
+                ),
+            ),
+            system_disk=SystemDisk(
+                storage_type=StorageType(row.system_disk_type), size_gb=row.system_disk_gb
+            ),
+            billing=InstanceBilling(timing=Timing(row.billing_timing), months=row.billing_months),
+            created_at=row.created_at,
+            expires_at=row.expires_at,
+            released_at=row.released_at,
+            charges=[ChargeLine.of(line) for line in service.charge_lines(row)],
+            region_code=row.region_code,
+            flavor_name=row.flavor_name,
+        )

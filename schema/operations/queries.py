@@ -1,0 +1,86 @@
+"""Operation queries and subscriptions."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+
+import strawberry
+
+from app.database import read_session
+from app.errors import BadRequest
+from app.ids import is_id
+from app.operations import service
+from app.operations.rules import OperationKind, OperationStatus
+from schema.context import Info
+from schema.operations.types import Operation
+from schema.pagination import Connection, connection, page_request
+
+POLL_SECONDS = 0.5
+FINISHED = {"SUCCEEDED", "FAILED", "CANCELLED"}
+
+
+@strawberry.input(description="Filters of the operations query.")
+class OperationFilter:
+    kind: OperationKind | None = strawberry.field(default=None, description="Kind.")
+    status: OperationStatus | None = strawberry.field(default=None, description="Status.")
+    target: strawberry.ID | None = strawberry.field(
+        default=None, description="Only operations on this resource id."
+    )
+
+
+@strawberry.type
+class OperationQueries:
+    @strawberry.field(description="One of the viewer's operations; null if absent or not theirs.")
+    async def operation(self, info: Info, id: strawberry.ID) -> Operation | None:
+        info.context.require_viewer()
+        if not is_id(str(id), "op"):
+            raise BadRequest(f"{str(id)[:80]!r} is not an operation id (op- and 10 characters).")
+        row = await info.context.loaders.operation.load(str(id))
+        return Operation.from_row(row) if row else None
+
+    @strawberry.field(description="The viewer's operations, newest first.")
+    def operations(
+        self,
+        info: Info,
+        filter: OperationFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Operation]:
+        viewer = info.context.require_viewer()
+        flt = filter or OperationFilter()
+        page = service.list_operations(
+            session=info.context.session,
+            viewer=viewer,
+            filters=service.OperationFilter(
+                kind=flt.kind.value if flt.kind else None,
+                status=flt.status.value if flt.status else None,
+                target=str(flt.target) if flt.target is not None else None,
+            ),
+            page=page_request(first, after),
+        )
+        return connection(page, Operation.from_row)
+
+
+@strawberry.type
+class OperationSubscriptions:
+    @strawberry.subscription(
+        description="The operation now and after every change, until it has finished."
+    )
+    async def operation_updated(
+        self, info: Info, id: strawberry.ID
+    ) -> AsyncGenerator[Operation, None]:
+        viewer = info.context.require_viewer()
+        last: tuple[str, int] | None = None
+        while True:
+            with read_session(info.context.engine) as session:
+                row = service.get(session=session, viewer=viewer, operation_id=str(id))
+            if row is None:
+                raise BadRequest(f"There is no operation {str(id)[:80]!r}.")
+            state = (row.status, row.progress)
+            if state != last:
+                last = state
+                yield Operation.from_row(row)
+            if row.status in FINISHED:
+                return
+            await asyncio.sleep(POLL_SECONDS)
