@@ -88,6 +88,33 @@ class Server:
         assert "errors" not in body, body["errors"]
         return body
 
+    def advance(self, seconds: int) -> str:
+        """Advance the simulated clock (admin); returns the new time."""
+        body = self.gql(
+            "mutation($s: Int!) { advanceClock(input: {seconds: $s}) { now userErrors { code } } }",
+            {"s": seconds},
+            self.admin,
+        )["data"]["advanceClock"]
+        assert body["userErrors"] == []
+        now: str = body["now"]
+        return now
+
+    def wait_operation(
+        self, operation_id: str, tenant: Tenant, timeout: float = 30
+    ) -> dict[str, Any]:
+        """Let the clock run until the operation has finished; returns it."""
+        query = "query($id: ID!) { operation(id: $id) { status progress error { code message } } }"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            operation: dict[str, Any] = self.gql(query, {"id": operation_id}, tenant)["data"][
+                "operation"
+            ]
+            if operation["status"] in ("SUCCEEDED", "FAILED", "CANCELLED"):
+                return operation
+            self.advance(5)
+            time.sleep(0.3)
+        raise AssertionError(f"operation {operation_id} did not finish")
+
 
 def start_server(env: dict[str, str], log_path: Path, port: int) -> subprocess.Popen[bytes]:
     """Start `bcc-images serve` and wait until /readyz answers."""
