@@ -35,7 +35,15 @@ class Context:
     loaders: Any = None
     rate_limiter: Any = None
     rate_limit_key: str = "anonymous"
+    connection_params: Any = None
     _session: Session | None = field(default=None, repr=False)
+
+    def fresh(self) -> None:
+        """Forget everything read so far (new session, empty loaders): for long subscriptions."""
+        from schema.loaders import make_loaders
+
+        self.close()
+        self.loaders = make_loaders(lambda: self.session, self.viewer)
 
     @property
     def session(self) -> Session:

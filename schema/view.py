@@ -13,10 +13,12 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.http import process_result as strawberry_process_result
 from strawberry.schema import BaseSchema
 from strawberry.types import ExecutionResult
+from strawberry.types.unset import UNSET, UnsetType
 
 from app.accounts import service as accounts_service
 from app.accounts.rules import Viewer
@@ -186,6 +188,26 @@ class GraphQLView(GraphQL[Context, None]):
         client = request.client.host if request.client else "unknown"
         context.rate_limit_key = f"token:{viewer.token_id}" if viewer else f"ip:{client}"
         return context
+
+    async def on_ws_connect(self, context: Context) -> UnsetType | None | dict[str, object]:
+        """Authenticate a WebSocket from connection_init {"Authorization": "Bearer …"} or the
+        handshake's header; a bad token closes the connection (4403)."""
+        params = context.connection_params if isinstance(context.connection_params, dict) else {}
+        header = params.get("Authorization") or params.get("authorization")
+        if header is None:
+            header = context.request.headers.get("authorization")
+        if header is not None:
+            scheme, _, token = str(header).partition(" ")
+            viewer = None
+            if scheme.lower() == "bearer" and token.strip():
+                with read_session(self.engine) as session:
+                    viewer = accounts_service.authenticate(session=session, token=token.strip())
+            if viewer is None:
+                raise ConnectionRejectionError({"code": "UNAUTHENTICATED"})
+            context.viewer = viewer
+            context.fresh()
+        nothing: UnsetType = UNSET
+        return nothing
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return HTMLResponse(GRAPHIQL_HTML.read_text(encoding="utf-8"))

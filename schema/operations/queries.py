@@ -80,6 +80,7 @@ class OperationSubscriptions:
             state = (row.status, row.progress)
             if state != last:
                 last = state
+                info.context.fresh()  # nested fields (targets) must not come from a stale cache
                 yield Operation.from_row(row)
             if row.status in FINISHED:
                 return
