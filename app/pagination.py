@@ -85,6 +85,7 @@ def paginate(
     ordering: Ordering,
     request: PageRequest,
     sort_value: Callable[[Any], object],
+    row_id: Callable[[Any], str] = lambda row: str(row.id),
 ) -> Page[Any]:
     """Run one keyset-paginated query for the requested page.
 
@@ -105,10 +106,10 @@ def paginate(
     cursor = request.before if backward else request.after
     paged = stmt
     if cursor is not None:
-        value, row_id = decode_cursor(ordering, cursor, cursor_arg)
+        value, last_id = decode_cursor(ordering, cursor, cursor_arg)
         key = tuple_(col, id_col)
         bound: ColumnElement[bool] = (
-            key < tuple_(value, row_id) if descending else key > tuple_(value, row_id)
+            key < tuple_(value, last_id) if descending else key > tuple_(value, last_id)
         )
         paged = paged.where(bound)
     paged = paged.order_by(
@@ -119,7 +120,7 @@ def paginate(
     rows = rows[:limit]
     if backward:
         rows.reverse()
-    cursors = [encode_cursor(ordering, sort_value(r), r.id) for r in rows]
+    cursors = [encode_cursor(ordering, sort_value(r), row_id(r)) for r in rows]
 
     def count() -> int:
         total = select(func.count()).select_from(stmt.order_by(None).subquery())

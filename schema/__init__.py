@@ -17,22 +17,30 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 
 from app.config import Settings
-from schema.accounts.mutations import AccountMutations
+from schema.accounts.mutations import AccountMutations, QuotaMutations
 from schema.accounts.queries import AccountQueries
 from schema.billing.mutations import BillingMutations
 from schema.errors import MaskUnexpectedErrors
-from schema.images.queries import ImageQueries
-from schema.instances.mutations import InstanceMutations
+from schema.images.mutations import ImageMutations
+from schema.images.queries import ImageQueries, ImageSubscriptions
+from schema.instances.mutations import InstanceMutations, RebuildMutations
 from schema.instances.queries import InstanceQueries
 from schema.limits import QueryCost
 from schema.nodes import NodeQueries
 from schema.operations.queries import OperationQueries, OperationSubscriptions
 from schema.regions.queries import RegionQueries
+from schema.snapshots.queries import SnapshotMutations, SnapshotQueries
 
 
 @strawberry.type(description="Read the catalogue, your resources, and operations.")
 class Query(
-    NodeQueries, AccountQueries, RegionQueries, ImageQueries, InstanceQueries, OperationQueries
+    NodeQueries,
+    AccountQueries,
+    RegionQueries,
+    ImageQueries,
+    SnapshotQueries,
+    InstanceQueries,
+    OperationQueries,
 ):
     pass
 
@@ -40,12 +48,20 @@ class Query(
 @strawberry.type(
     description="Change things; every mutation takes one input and returns userErrors."
 )
-class Mutation(AccountMutations, InstanceMutations, BillingMutations):
+class Mutation(
+    ImageMutations,
+    SnapshotMutations,
+    InstanceMutations,
+    RebuildMutations,
+    AccountMutations,
+    QuotaMutations,
+    BillingMutations,
+):
     pass
 
 
 @strawberry.type(description="Follow long-running work over graphql-transport-ws.")
-class Subscription(OperationSubscriptions):
+class Subscription(OperationSubscriptions, ImageSubscriptions):
     pass
 
 

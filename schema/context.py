@@ -61,6 +61,11 @@ class Context:
             if self._session is not None:
                 self._session.rollback()
 
+    @property
+    def viewer_is_admin(self) -> bool:
+        """Whether the caller is an administrator."""
+        return self.viewer is not None and self.viewer.is_admin
+
     def require_viewer(self) -> Viewer:
         """Return the authenticated viewer, or refuse with UNAUTHENTICATED."""
         if self.viewer is None:

@@ -13,6 +13,7 @@ from app.errors import ErrorCode
 from app.images import rules as images
 from app.instances.rules import InstanceStatus, StorageType
 from app.operations.rules import OperationKind, OperationStatus
+from app.snapshots.service import SnapshotStatus
 
 _DESCRIPTIONS: dict[EnumMeta, str] = {
     ErrorCode: "Why a mutation did not do what was asked (nothing was changed).",
@@ -33,6 +34,7 @@ _DESCRIPTIONS: dict[EnumMeta, str] = {
     StorageType: "System disk storage type.",
     OperationKind: "What a long-running job does.",
     OperationStatus: "Where a job is.",
+    SnapshotStatus: "Snapshot states.",
 }
 
 #: GraphQL names that differ from the Python class names (API.md)

@@ -23,6 +23,8 @@ from app.operations import service as operations_service
 from app.operations.models import Operation
 from app.regions import service as regions_service
 from app.regions.models import Flavor, FlavorPrice, Region, Zone
+from app.snapshots import service as snapshots_service
+from app.snapshots.models import Snapshot
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -53,6 +55,9 @@ class Loaders:
     order: DataLoader[str, Order | None]
     order_lines: DataLoader[str, list[ChargeLine]]
     order_instances: DataLoader[str, list[str]]
+    snapshot: DataLoader[str, Snapshot | None]
+    snapshot_images: DataLoader[str, list[Image]]
+    replicating: DataLoader[str, bool]
 
 
 def make_loaders(session: Callable[[], Session], viewer: Viewer | None) -> Loaders:
@@ -73,6 +78,14 @@ def make_loaders(session: Callable[[], Session], viewer: Viewer | None) -> Loade
     async def order_instances(ids: list[str]) -> list[list[str]]:
         found = billing_service.order_instance_ids(session=session(), order_ids=ids)
         return [found[i] for i in ids]
+
+    async def snapshot_images(ids: list[str]) -> list[list[Image]]:
+        found = snapshots_service.images_using(session=session(), snapshot_ids=ids)
+        return [found[i] for i in ids]
+
+    async def replicating(ids: list[str]) -> list[bool]:
+        found = images_service.replicating_ids(session=session(), image_ids=ids)
+        return [i in found for i in ids]
 
     def owner_only(
         fetch: Callable[[Viewer, list[str]], Sequence[V]],
@@ -143,4 +156,16 @@ def make_loaders(session: Callable[[], Session], viewer: Viewer | None) -> Loade
         ),
         order_lines=DataLoader(order_lines),
         order_instances=DataLoader(order_instances),
+        snapshot=DataLoader(
+            _by_key(
+                owner_only(
+                    lambda v, ids: snapshots_service.list_by_ids(
+                        session=session(), viewer=v, ids=ids
+                    )
+                ),
+                lambda s: s.id,
+            )  # type: ignore[arg-type]
+        ),
+        snapshot_images=DataLoader(snapshot_images),
+        replicating=DataLoader(replicating),
     )

@@ -17,6 +17,7 @@ from schema.instances.types import Instance
 from schema.node import Node
 from schema.operations.types import Operation
 from schema.regions.types import Region
+from schema.snapshots.types import Snapshot
 
 MAX_NODES = 100
 _REGION_CODE = re.compile(r"^[a-z]{2,8}$")
@@ -41,6 +42,9 @@ async def resolve_node(info: Info, node_id: str) -> Node | None:
     if prefix == "op":
         operation = await loaders.operation.load(node_id)
         return Operation.from_row(operation) if operation else None
+    if prefix == "s":
+        snapshot = await loaders.snapshot.load(node_id)
+        return Snapshot.from_row(snapshot) if snapshot else None
     if prefix == "ord":
         order = await loaders.order.load(node_id)
         return Order.from_row(order) if order else None

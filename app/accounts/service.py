@@ -129,3 +129,36 @@ def system_viewer(*, session: Session) -> Viewer:
     if platform is None:
         raise DomainError(ErrorCode.INVALID_ACCOUNT, "Run 'bcc-images seed' first.")
     return Viewer(account_id=platform.id, role=Role.ADMIN, token_id="cli")
+
+
+def set_image_quota(*, session: Session, account_id: str, quota: int | None) -> Account:
+    """Override an account's custom-image quota per region (None: back to the default).
+
+    Raises:
+        DomainError: INVALID_ACCOUNT, INVALID_INPUT (negative or absurd values).
+    """
+    account = get(session=session, account_id=account_id)
+    if account is None:
+        raise DomainError(
+            ErrorCode.INVALID_ACCOUNT,
+            f"There is no account {account_id!r}.",
+            ("input", "accountId"),
+        )
+    if quota is not None and not 0 <= quota <= 10_000:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            "customImagesPerRegion is 0 to 10000.",
+            ("input", "customImagesPerRegion"),
+        )
+    account.custom_image_quota = quota
+    session.add(account)
+    session.flush()
+    return account
+
+
+def image_quota(*, session: Session, account_id: str, default: int) -> int:
+    """The custom-image quota per region that applies to an account (R8)."""
+    account = get(session=session, account_id=account_id)
+    if account is None or account.custom_image_quota is None:
+        return default
+    return account.custom_image_quota

@@ -30,6 +30,7 @@ class ChargeUnit(enum.Enum):
     """What one unit of a line's quantity is."""
 
     HOUR = "HOUR"
+    DAY = "DAY"
     MONTH = "MONTH"
     TERM = "TERM"
 
@@ -158,3 +159,21 @@ def hourly_micros(lines: list[ChargeLine], count: int) -> int:
     if micros != micros.to_integral_value():
         raise ValueError("hourly rate is not a whole number of millionths")
     return int(micros)
+
+
+def prorated(line: ChargeLine, remaining_days: int, term_days: int) -> ChargeLine:
+    """A prepaid line for one instance's whole term, charged for the days left (R72).
+
+    unit price = the line's exact term amount / term days (6 places, half up);
+    amount = remaining days x unit price, rounded once to the fen.
+    """
+    per_day = round_rate(line.quantity * line.unit_price / Decimal(term_days))
+    days = Decimal(remaining_days)
+    return ChargeLine(
+        line.kind,
+        f"{line.description}; {remaining_days} of {term_days} days left in the term",
+        days,
+        ChargeUnit.DAY,
+        per_day,
+        round_fen(days * per_day),
+    )

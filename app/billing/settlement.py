@@ -50,16 +50,7 @@ def settle(
     for owner_id in sorted(by_account):
         account = billing_service.lock_account(session=session, account_id=owner_id)
         assert account is not None
-        units = account.usage_carry
-        for instance in by_account[owner_id]:
-            assert instance.accrued_until is not None
-            end = min(until, instance.released_at or until)
-            minutes = int((end - instance.accrued_until) // MINUTE)
-            if minutes <= 0:
-                continue
-            units += usage_units(minutes, instance.hourly_micros)
-            instance.accrued_until += minutes * MINUTE
-            session.add(instance)
+        units = account.usage_carry + sum(accrue(i, until) for i in by_account[owner_id])
         fen, account.usage_carry = settle_units(units)
         if fen:
             entries.append(
@@ -76,6 +67,18 @@ def settle(
             billing_service.enter_arrears(session=session, account=account)
     session.flush()
     return entries
+
+
+def accrue(instance: Instance, until: datetime) -> int:
+    """Move an instance's usage up to ``until`` (whole minutes) out of it, in usage units."""
+    if instance.accrued_until is None:
+        return 0
+    end = min(until, instance.released_at or until)
+    minutes = int((end - instance.accrued_until) // MINUTE)
+    if minutes <= 0:
+        return 0
+    instance.accrued_until += minutes * MINUTE
+    return usage_units(minutes, instance.hourly_micros)
 
 
 def last_whole_hour(now: datetime) -> datetime:

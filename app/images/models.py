@@ -19,6 +19,8 @@ class Image(SQLModel, table=True):
         Index("ix_image_owner_id", "owner_id"),
         Index("ix_image_region_kind", "region_code", "kind"),
         Index("ix_image_listing_id", "listing_id"),
+        Index("ix_image_source", "source_kind", "source_id"),
+        Index("ix_image_owner_region", "owner_id", "region_code", "kind"),
     )
 
     id: str = Field(primary_key=True, max_length=16)
@@ -64,3 +66,14 @@ class SupportedOs(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=64)
     version: str = Field(primary_key=True, max_length=32)
     arch: str = Field(primary_key=True, max_length=16)
+
+
+class ImageShare(SQLModel, table=True):
+    """A custom image shared with another account (R20-R25)."""
+
+    __tablename__ = "image_share"
+    __table_args__ = (Index("ix_image_share_account_id", "account_id"),)
+
+    image_id: str = Field(foreign_key="image.id", primary_key=True, max_length=16)
+    account_id: str = Field(foreign_key="account.id", primary_key=True, max_length=16)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))

@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, false, or_, true
+from sqlalchemy import ColumnElement, and_, false, func, or_, true
 from sqlmodel import Session, col, select
 
 from app.accounts.rules import Viewer
-from app.errors import BadRequest
+from app.errors import BadRequest, DomainError, ErrorCode
 from app.ids import is_id
-from app.images.models import Image
-from app.images.rules import CATALOGUE_KINDS, ImageKind, ImageType
+from app.images.models import Image, ImageShare
+from app.images.rules import CATALOGUE_KINDS, ImageKind, ImageStatus, ImageType, SourceKind
 from app.pagination import Ordering, Page, PageRequest, paginate
 
 
@@ -44,8 +44,13 @@ def visible_clause(viewer: Viewer | None) -> ColumnElement[bool]:
         return alive
     seen: ColumnElement[bool] = col(Image.kind).in_(CATALOGUE_KINDS)
     if viewer is not None:
-        seen = or_(seen, col(Image.owner_id) == viewer.account_id)
+        seen = or_(seen, col(Image.owner_id) == viewer.account_id, _shared_with(viewer))
     return and_(alive, seen)
+
+
+def _shared_with(viewer: Viewer) -> ColumnElement[bool]:
+    shared = select(ImageShare.image_id).where(ImageShare.account_id == viewer.account_id)
+    return col(Image.id).in_(shared)
 
 
 def get(*, session: Session, viewer: Viewer | None, image_id: str) -> Image | None:
@@ -80,8 +85,10 @@ def _type_clause(viewer: Viewer | None, types: tuple[ImageType, ...]) -> ColumnE
                     and_(col(Image.kind) == ImageKind.CUSTOM.value, col(Image.owner_id) == me)
                 )
         elif image_type is ImageType.SHARED:
-            # Sharing arrives with the image lifecycle; until then nothing is shared.
-            clauses.append(false())
+            if viewer is not None and not admin:
+                clauses.append(
+                    and_(col(Image.kind) == ImageKind.CUSTOM.value, _shared_with(viewer))
+                )
         else:
             clauses.append(col(Image.kind) == image_type.value)
     return or_(false(), *clauses)
@@ -124,3 +131,127 @@ def list_images(
     attribute = ORDER_FIELDS[order_field]
     ordering = Ordering(order_field, getattr(Image, attribute), descending, Image.id)
     return paginate(session, stmt, ordering, page, lambda row: getattr(row, attribute))
+
+
+# --- helpers for the lifecycle modules ----------------------------------------------------
+
+
+def field(*path: str) -> tuple[str, ...]:
+    """The path of a mutation input field."""
+    return ("input", *path)
+
+
+def not_found(image_id: str, name: str = "imageId") -> DomainError:
+    """The answer for an image that is missing or hidden from the caller (R5)."""
+    return DomainError(ErrorCode.IMAGE_NOT_FOUND, f"There is no image {image_id!r}.", field(name))
+
+
+def get_for_update(
+    *, session: Session, viewer: Viewer, image_id: str, name: str = "imageId"
+) -> Image:
+    """Lock a visible image for a change.
+
+    Raises:
+        DomainError: IMAGE_NOT_FOUND when it is missing or hidden.
+    """
+    image = None
+    if is_id(image_id, "m"):
+        image = session.exec(
+            select(Image).where(Image.id == image_id, visible_clause(viewer)).with_for_update()
+        ).first()
+    if image is None:
+        raise not_found(image_id, name)
+    return image
+
+
+def owned_custom(
+    *, session: Session, viewer: Viewer, image_id: str, action: str, name: str = "imageId"
+) -> Image:
+    """Lock an image the caller owns and that is CUSTOM, for ``action`` (R20, R30, R40, R43).
+
+    Raises:
+        DomainError: IMAGE_NOT_FOUND (missing or hidden), PERMISSION_DENIED (someone else's,
+            e.g. shared with the caller), IMAGE_NOT_CUSTOM (public, market...).
+    """
+    image = get_for_update(session=session, viewer=viewer, image_id=image_id, name=name)
+    if image.kind != ImageKind.CUSTOM.value:
+        raise DomainError(
+            ErrorCode.IMAGE_NOT_CUSTOM,
+            f"Only custom images can be {action}; {image.id} is {image.kind}.",
+            field(name),
+        )
+    if image.owner_id != viewer.account_id:
+        raise DomainError(
+            ErrorCode.PERMISSION_DENIED,
+            f"Only the owner of image {image.id} can have it {action}.",
+            field(name),
+        )
+    return image
+
+
+def replicating_ids(*, session: Session, image_ids: Sequence[str]) -> set[str]:
+    """Which of these images are the source of a copy still in flight (R33)."""
+    if not image_ids:
+        return set()
+    stmt = select(Image.source_id).where(
+        Image.source_kind == SourceKind.COPY.value,
+        col(Image.source_id).in_(image_ids),
+        Image.status == ImageStatus.CREATING.value,
+        col(Image.deleted_at).is_(None),
+    )
+    return {source for source in session.exec(stmt) if source is not None}
+
+
+def refuse_if_replicating(session: Session, image: Image, action: str) -> None:
+    """Refuse a delete/share/copy while copies of the image are in flight (R33)."""
+    if replicating_ids(session=session, image_ids=[image.id]):
+        raise DomainError(
+            ErrorCode.IMAGE_REPLICATING,
+            f"Image {image.id} is being copied to another region; it cannot be {action} "
+            "until the copy finishes or is cancelled.",
+            field("imageId"),
+        )
+
+
+def custom_image_count(*, session: Session, owner_id: str, region: str) -> int:
+    """Custom images that count against the quota (R8): all but deleted and failed ones."""
+    stmt = select(func.count()).where(
+        Image.owner_id == owner_id,
+        Image.region_code == region,
+        Image.kind == ImageKind.CUSTOM.value,
+        col(Image.deleted_at).is_(None),
+        Image.status != ImageStatus.CREATE_FAILED.value,
+    )
+    return int(session.exec(stmt).one())
+
+
+def check_quota(
+    *,
+    session: Session,
+    owner_id: str,
+    region: str,
+    limit: int,
+    adding: int = 1,
+    path: tuple[str, ...] = ("input",),
+) -> None:
+    """Refuse when ``adding`` more custom images would pass the region's quota (R8, R14).
+
+    Raises:
+        DomainError: IMAGE_QUOTA_EXCEEDED.
+    """
+    used = custom_image_count(session=session, owner_id=owner_id, region=region)
+    if used + adding > limit:
+        raise DomainError(
+            ErrorCode.IMAGE_QUOTA_EXCEEDED,
+            f"Region {region} already holds {used} of your {limit} custom images.",
+            path,
+        )
+
+
+def shared_with(*, session: Session, image_id: str, page: PageRequest) -> Page[ImageShare]:
+    """One page of the accounts an image is shared with (R25), oldest share first."""
+    stmt = select(ImageShare).where(ImageShare.image_id == image_id)
+    ordering = Ordering("SHARED_AT", ImageShare.created_at, False, ImageShare.account_id)
+    return paginate(
+        session, stmt, ordering, page, lambda share: share.created_at, lambda s: s.account_id
+    )

@@ -130,11 +130,16 @@ def batch_problems(request: LaunchRequest) -> list[DomainError]:
 
 
 def image_problems(
-    image: ImageFacts, request: LaunchRequest, disk_field: tuple[str, ...] = ("systemDisk",)
+    image: ImageFacts, request: LaunchRequest, rebuild: bool = False
 ) -> list[DomainError]:
-    """Checks of R51 that compare the image with the request (also used by rebuilds, R54)."""
+    """Checks of R51 that compare the image with the request (also used by rebuilds, R54).
+
+    For a rebuild the disk is the instance's, so every problem points at ``imageId``.
+    """
     problems = []
     image_field = "imageId"
+    disk_field: tuple[str, ...] = ("imageId",) if rebuild else ("systemDisk", "sizeGb")
+    kind_field: tuple[str, ...] = ("imageId",) if rebuild else ("systemDisk", "storageType")
     if image.status != "AVAILABLE":
         problems.append(
             _err(
@@ -168,16 +173,14 @@ def image_problems(
                 ErrorCode.SYSTEM_DISK_TOO_SMALL,
                 f"This image needs a system disk of at least {minimum} GB; got {request.disk_gb}.",
                 *disk_field,
-                "sizeGb",
             )
         )
     if image.system_disk_kind == "CDS" and request.storage_type == "LOCAL_SSD":
         problems.append(
             _err(
                 ErrorCode.LOCAL_DISK_NOT_ALLOWED,
-                f"Image {image.id} was captured from a CDS disk; use a CDS system disk.",
-                *disk_field,
-                "storageType",
+                f"Image {image.id} was captured from a CDS disk; it needs a CDS system disk.",
+                *kind_field,
             )
         )
     return problems
@@ -198,15 +201,29 @@ def refund_minor(paid_minor: int, created_at: datetime, expires_at: datetime, no
     refund = paid - usedDays x (paid / termDays) x 1.5, at least 0; usedDays rounded up to
     whole days; rounded once to the fen, half up.
     """
-    term_days = max(1, math.ceil((expires_at - created_at) / timedelta(days=1)))
+    term = term_days(created_at, expires_at)
     used_days = max(0, math.ceil((now - created_at) / timedelta(days=1)))
     paid = from_minor(paid_minor)
-    refund = paid - Decimal(used_days) * (paid / Decimal(term_days)) * REFUND_PENALTY
+    refund = paid - Decimal(used_days) * (paid / Decimal(term)) * REFUND_PENALTY
     if refund <= 0:
         return 0
     return to_minor(round_fen(refund))
 
 
+def term_days(created_at: datetime, expires_at: datetime) -> int:
+    """Length of a prepaid term in days (rounded up)."""
+    return max(1, math.ceil((expires_at - created_at) / timedelta(days=1)))
+
+
 def prorated_days(now: datetime, expires_at: datetime) -> int:
     """Whole days left in a prepaid term, rounded up (R72)."""
     return max(0, math.ceil((expires_at - now) / timedelta(days=1)))
+
+
+def disk_kind(storage_type: str) -> str:
+    """The kind of system disk an image or snapshot captured from it records (R13)."""
+    return "LOCAL" if storage_type == "LOCAL_SSD" else "CDS"
+
+
+#: states from which an instance can be imaged, snapshotted or rebuilt (R11, R54, R55)
+SETTLED = frozenset({InstanceStatus.RUNNING.value, InstanceStatus.STOPPED.value})

@@ -142,7 +142,7 @@ def plan_launch(*, session: Session, viewer: Viewer | None, launch: LaunchInput)
             )
         )
     else:
-        problems += rules.image_problems(_facts(image), request)
+        problems += rules.image_problems(facts(image), request)
     raise_all(problems)
     if flavor is None or price is None or image is None or zone is None:
         raise AssertionError("every missing piece was reported as a problem")
@@ -155,7 +155,8 @@ def plan_launch(*, session: Session, viewer: Viewer | None, launch: LaunchInput)
     return Plan(launch, image, zone, flavor.vcpus, flavor.generation, lines, per_instance)
 
 
-def _facts(image: Image) -> ImageFacts:
+def facts(image: Image) -> ImageFacts:
+    """What the launch checks need to know about an image."""
     return ImageFacts(
         id=image.id,
         status=image.status,
@@ -335,7 +336,7 @@ def create_instances(
 def _new_instances(session: Session, viewer: Viewer, plan: Plan, now: datetime) -> list[Instance]:
     launch, image = plan.input, plan.image
     prepaid = launch.timing is Timing.PREPAID
-    lines_json = json.dumps([_line_json(line) for line in plan.per_instance])
+    stored_lines = lines_json(plan.per_instance)
     rate = 0 if prepaid else hourly_micros(plan.per_instance, 1)
     created = []
     for index in range(launch.count):
@@ -372,7 +373,7 @@ def _new_instances(session: Session, viewer: Viewer, plan: Plan, now: datetime) 
             system_disk_gb=launch.disk_gb,
             billing_timing=launch.timing.value,
             billing_months=launch.months,
-            charge_lines=lines_json,
+            charge_lines=stored_lines,
             hourly_micros=rate,
             accrued_until=None if prepaid else now,
             created_at=now,
@@ -385,6 +386,7 @@ def _new_instances(session: Session, viewer: Viewer, plan: Plan, now: datetime) 
 
 
 def _line_json(line: ChargeLine) -> dict[str, str]:
+    """A charge line as stored on an instance."""
     return {
         "kind": line.kind.value,
         "description": line.description,
@@ -467,11 +469,19 @@ def list_instances(
 # --- lifecycle --------------------------------------------------------------------------
 
 
-def _owned(session: Session, viewer: Viewer, instance_id: str) -> Instance:
+def get_for_update(
+    session: Session, viewer: Viewer, instance_id: str, owner_only: bool = False
+) -> Instance:
+    """Lock an instance the viewer owns (admins: any, unless ``owner_only``).
+
+    Raises:
+        DomainError: INSTANCE_NOT_FOUND when it is missing or someone else's.
+    """
     instance = None
     if is_id(instance_id, "i"):
+        visible = col(Instance.owner_id) == viewer.account_id if owner_only else _visible(viewer)
         instance = session.exec(
-            select(Instance).where(Instance.id == instance_id, _visible(viewer)).with_for_update()
+            select(Instance).where(Instance.id == instance_id, visible).with_for_update()
         ).first()
     if instance is None:
         raise DomainError(
@@ -482,7 +492,8 @@ def _owned(session: Session, viewer: Viewer, instance_id: str) -> Instance:
     return instance
 
 
-def _refuse(instance: Instance, action: str) -> DomainError:
+def refuse(instance: Instance, action: str) -> DomainError:
+    """INSTANCE_STATUS_FORBIDDEN for an action the instance's state does not allow."""
     return DomainError(
         ErrorCode.INSTANCE_STATUS_FORBIDDEN,
         f"Instance {instance.id} is {instance.status}; it cannot be {action} now.",
@@ -492,9 +503,9 @@ def _refuse(instance: Instance, action: str) -> DomainError:
 
 def start(*, session: Session, viewer: Viewer, instance_id: str) -> Instance:
     """Start a STOPPED instance (refused while the account is in arrears or the term is over)."""
-    instance = _owned(session, viewer, instance_id)
+    instance = get_for_update(session, viewer, instance_id)
     if instance.status != InstanceStatus.STOPPED.value:
-        raise _refuse(instance, "started")
+        raise refuse(instance, "started")
     if instance.status_reason == rules.StatusReason.EXPIRED.value:
         raise DomainError(
             ErrorCode.INSTANCE_STATUS_FORBIDDEN,
@@ -516,25 +527,25 @@ def start(*, session: Session, viewer: Viewer, instance_id: str) -> Instance:
 
 def stop(*, session: Session, viewer: Viewer, instance_id: str) -> Instance:
     """Stop a RUNNING instance."""
-    instance = _owned(session, viewer, instance_id)
+    instance = get_for_update(session, viewer, instance_id)
     if instance.status != InstanceStatus.RUNNING.value:
-        raise _refuse(instance, "stopped")
+        raise refuse(instance, "stopped")
     instance.status = InstanceStatus.STOPPED.value
     session.add(instance)
     session.flush()
     return instance
 
 
-RELEASABLE = {InstanceStatus.RUNNING.value, InstanceStatus.STOPPED.value}
+RELEASABLE = rules.SETTLED
 
 
 def release(
     *, session: Session, viewer: Viewer, instance_id: str, now: datetime
 ) -> tuple[Instance, int]:
     """Release an instance; a prepaid one is refunded per R74. Returns (instance, refund fen)."""
-    instance = _owned(session, viewer, instance_id)
+    instance = get_for_update(session, viewer, instance_id)
     if instance.status not in RELEASABLE:
-        raise _refuse(instance, "released")
+        raise refuse(instance, "released")
     instance.status = InstanceStatus.RELEASED.value
     instance.status_reason = None
     instance.released_at = now
@@ -596,3 +607,23 @@ def expire_due(session: Session, now: datetime) -> None:
         instance.status_reason = rules.StatusReason.EXPIRED.value
         session.add(instance)
     session.flush()
+
+
+def lines_json(lines: Sequence[ChargeLine]) -> str:
+    """The lines an instance pays, as stored on it."""
+    return json.dumps([_line_json(line) for line in lines])
+
+
+def price_one(session: Session, launch: LaunchInput, image: Image) -> list[ChargeLine]:
+    """The lines one instance of this launch pays (used by rebuilds)."""
+    flavor = regions_service.get_flavor(session=session, name=launch.flavor)
+    price = regions_service.list_prices(session=session, keys=[(launch.flavor, launch.region)])
+    found = price.get((launch.flavor, launch.region))
+    if flavor is None or found is None:
+        raise DomainError(
+            ErrorCode.FLAVOR_NOT_FOUND,
+            f"Flavor {launch.flavor} is no longer offered in {launch.region}.",
+        )
+    return quote_lines(
+        _price_input(session, launch, image, flavor.vcpus, flavor.generation, found, 1)
+    )

@@ -11,7 +11,8 @@ import app.billing.models
 import app.images.models
 import app.instances.models
 import app.operations.models
-import app.regions.models  # noqa: F401  (registers every table on SQLModel.metadata)
+import app.regions.models
+import app.snapshots.models  # noqa: F401  (registers every table on SQLModel.metadata)
 
 target_metadata = SQLModel.metadata
 config = context.config

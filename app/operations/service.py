@@ -253,6 +253,9 @@ class Worker:
                 share = elapsed / operation.duration_seconds if operation.duration_seconds else 1
                 operation.progress = max(operation.progress, min(99, int(share * 100)))
                 session.add(operation)
+                mirror = getattr(HANDLERS.get(operation.kind), "progress", None)
+                if mirror is not None:
+                    mirror(session, operation)
                 return 0
             self._finish(session, operation, now)
             return 1

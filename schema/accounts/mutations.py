@@ -140,3 +140,35 @@ class AccountMutations:
             action,
             lambda e: TopUpAccountPayload(account=None, transaction=None, user_errors=e),
         )
+
+
+@strawberry.input(description="Override an account's custom-image quota per region.")
+class SetAccountQuotaInput:
+    account_id: strawberry.ID = strawberry.field(description="Account id.")
+    custom_images_per_region: int | None = strawberry.field(
+        description="New quota (0-10000); null returns the account to the default."
+    )
+
+
+@strawberry.type(description="Result of setAccountQuota.")
+class SetAccountQuotaPayload:
+    account: Account | None = strawberry.field(description="The account.")
+    user_errors: list[UserError] = strawberry.field(description="Why nothing changed.")
+
+
+@strawberry.type
+class QuotaMutations:
+    @strawberry.mutation(description="Override an account's custom-image quota (admin only, R8).")
+    def set_account_quota(self, info: Info, input: SetAccountQuotaInput) -> SetAccountQuotaPayload:
+        viewer = info.context.require_viewer()
+
+        def action(session: Session) -> SetAccountQuotaPayload:
+            service.require_admin(viewer)
+            row = service.set_image_quota(
+                session=session,
+                account_id=str(input.account_id),
+                quota=input.custom_images_per_region,
+            )
+            return SetAccountQuotaPayload(account=Account.from_row(row), user_errors=[])
+
+        return mutate(info, action, lambda e: SetAccountQuotaPayload(account=None, user_errors=e))

@@ -66,6 +66,7 @@ class Account(Node):
     created_at: datetime = strawberry.field(description="When the account was created (UTC).")
     balance_minor: strawberry.Private[int]
     arrears: strawberry.Private[bool]
+    quota: strawberry.Private[int | None]
 
     def _check_private(self, info: Info) -> None:
         viewer = info.context.viewer
@@ -94,6 +95,11 @@ class Account(Node):
         )
         return connection(page, Transaction.from_row)
 
+    @strawberry.field(description="Custom images allowed per region (self and admins only, R8).")
+    def custom_image_quota(self, info: Info) -> int:
+        self._check_private(info)
+        return self.quota if self.quota is not None else info.context.settings.custom_image_quota
+
     @strawberry.field(description="The account's orders, newest first (self and admins only).")
     def orders(
         self, info: Info, first: int | None = None, after: str | None = None
@@ -116,6 +122,7 @@ class Account(Node):
             created_at=row.created_at,
             balance_minor=row.balance_minor,
             arrears=row.in_arrears,
+            quota=row.custom_image_quota,
         )
 
 

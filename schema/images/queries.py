@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncGenerator
+
 import strawberry
 
+from app.database import read_session
 from app.errors import BadRequest
 from app.ids import is_id
 from app.images import rules, service
@@ -72,3 +76,26 @@ class ImageQueries:
             )
         row = await info.context.loaders.image.load(str(id))
         return Image.from_row(row, info.context.viewer) if row else None
+
+
+@strawberry.type
+class ImageSubscriptions:
+    @strawberry.subscription(
+        description="The image now and after every change of status or progress, until settled."
+    )
+    async def image_updated(self, info: Info, id: strawberry.ID) -> AsyncGenerator[Image, None]:
+        viewer = info.context.viewer
+        last: tuple[str, int | None] | None = None
+        while True:
+            with read_session(info.context.engine) as session:
+                row = service.get(session=session, viewer=viewer, image_id=str(id))
+            if row is None:
+                raise BadRequest(f"There is no image {str(id)[:80]!r}.")
+            state = (row.status, row.progress)
+            if state != last:
+                last = state
+                info.context.fresh()
+                yield Image.from_row(row, viewer)
+            if row.status != "CREATING":
+                return
+            await asyncio.sleep(0.5)

@@ -13,9 +13,11 @@ from app.accounts.rules import Viewer
 from app.errors import ErrorCode as DomainErrorCode
 from app.images import models
 from app.images import rules as r
+from app.images import service as images_service
 from schema.accounts.types import Account
 from schema.context import Info
 from schema.node import Node
+from schema.pagination import Connection, connection, page_request
 from schema.regions.types import Region
 
 
@@ -144,8 +146,27 @@ class Image(Node):
         return Account.from_row(row) if row else None
 
     @strawberry.field(description="REPLICATING while a copy from it is in flight (R33).")
-    def copy_lock(self) -> CopyLock | None:
-        return None
+    async def copy_lock(self, info: Info) -> CopyLock | None:
+        if self.type is not r.ImageType.CUSTOM and not info.context.viewer_is_admin:
+            return None
+        replicating = await info.context.loaders.replicating.load(str(self.id))
+        return CopyLock.REPLICATING if replicating else None
+
+    @strawberry.field(
+        description="Accounts the image is shared with, oldest share first (owner only; else null)."
+    )
+    async def shared_with(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Account] | None:
+        viewer = info.context.viewer
+        if viewer is None or viewer.account_id != self.owner_id:
+            return None
+        page = images_service.shared_with(
+            session=info.context.session, image_id=str(self.id), page=page_request(first, after)
+        )
+        accounts = await info.context.loaders.account.load_many([s.account_id for s in page.items])
+        by_id = {a.id: a for a in accounts if a is not None}
+        return connection(page, lambda share: Account.from_row(by_id[share.account_id]))
 
     @classmethod
     def from_row(cls, row: models.Image, viewer: Viewer | None) -> Image:

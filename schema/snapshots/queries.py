@@ -1,0 +1,129 @@
+"""Snapshot queries and mutations."""
+
+from __future__ import annotations
+
+import strawberry
+from sqlmodel import Session
+
+from app.errors import BadRequest
+from app.ids import is_id
+from app.snapshots import service
+from app.snapshots.service import SnapshotStatus
+from schema.context import Info
+from schema.errors import UserError, mutate
+from schema.operations.types import Operation
+from schema.pagination import Connection, connection, page_request
+from schema.snapshots.types import Snapshot
+
+
+@strawberry.input(description="Filters of the snapshots query.")
+class SnapshotFilter:
+    region: strawberry.ID | None = strawberry.field(default=None, description="Region code.")
+    instance: strawberry.ID | None = strawberry.field(default=None, description="Instance id.")
+    status: SnapshotStatus | None = strawberry.field(default=None, description="Status.")
+
+
+@strawberry.type
+class SnapshotQueries:
+    @strawberry.field(description="The viewer's snapshots, newest first.")
+    def snapshots(
+        self,
+        info: Info,
+        filter: SnapshotFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Snapshot]:
+        viewer = info.context.require_viewer()
+        flt = filter or SnapshotFilter()
+        page = service.list_snapshots(
+            session=info.context.session,
+            viewer=viewer,
+            filters=service.SnapshotFilter(
+                region=str(flt.region) if flt.region is not None else None,
+                instance=str(flt.instance) if flt.instance is not None else None,
+                status=flt.status.value if flt.status else None,
+            ),
+            page=page_request(first, after),
+        )
+        return connection(page, Snapshot.from_row)
+
+    @strawberry.field(description="One of the viewer's snapshots; null if absent or not theirs.")
+    async def snapshot(self, info: Info, id: strawberry.ID) -> Snapshot | None:
+        info.context.require_viewer()
+        if not is_id(str(id), "s"):
+            raise BadRequest(f"{str(id)[:80]!r} is not a snapshot id (s- and 8 letters or digits).")
+        row = await info.context.loaders.snapshot.load(str(id))
+        return Snapshot.from_row(row) if row else None
+
+
+@strawberry.input(description="Snapshot an instance's system disk.")
+class CreateSnapshotInput:
+    instance_id: strawberry.ID = strawberry.field(description="Instance id (RUNNING or STOPPED).")
+    name: str = strawberry.field(description="Name (R7).")
+    client_token: str | None = strawberry.field(default=None, description="Idempotency key.")
+
+
+@strawberry.type(description="Result of createSnapshot.")
+class CreateSnapshotPayload:
+    snapshot: Snapshot | None = strawberry.field(description="The new snapshot (CREATING).")
+    operation: Operation | None = strawberry.field(description="The CREATE_SNAPSHOT operation.")
+    user_errors: list[UserError] = strawberry.field(description="Why nothing was created.")
+
+
+@strawberry.input(description="Which snapshot to delete.")
+class DeleteSnapshotInput:
+    snapshot_id: strawberry.ID = strawberry.field(description="Snapshot id (s-...).")
+
+
+@strawberry.type(description="Result of deleteSnapshot.")
+class DeleteSnapshotPayload:
+    deleted_snapshot_id: strawberry.ID | None = strawberry.field(description="What was deleted.")
+    user_errors: list[UserError] = strawberry.field(description="Why nothing was deleted.")
+
+
+@strawberry.type
+class SnapshotMutations:
+    @strawberry.mutation(description="Snapshot an instance's system disk (R55).")
+    def create_snapshot(self, info: Info, input: CreateSnapshotInput) -> CreateSnapshotPayload:
+        viewer = info.context.require_viewer()
+        settings = info.context.settings
+
+        def action(session: Session) -> CreateSnapshotPayload:
+            created = service.create(
+                session=session,
+                viewer=viewer,
+                instance_id=str(input.instance_id),
+                name=input.name,
+                client_token=input.client_token,
+                now=info.context.clock.now(),
+                seconds=settings.operation_seconds,
+                seconds_per_gb=settings.operation_seconds_per_gb,
+            )
+            return CreateSnapshotPayload(
+                snapshot=Snapshot.from_row(created.snapshot),
+                operation=Operation.from_row(created.operation),
+                user_errors=[],
+            )
+
+        return mutate(
+            info,
+            action,
+            lambda e: CreateSnapshotPayload(snapshot=None, operation=None, user_errors=e),
+        )
+
+    @strawberry.mutation(description="Delete a snapshot; refused while it backs an image (R12).")
+    def delete_snapshot(self, info: Info, input: DeleteSnapshotInput) -> DeleteSnapshotPayload:
+        viewer = info.context.require_viewer()
+
+        def action(session: Session) -> DeleteSnapshotPayload:
+            deleted = service.delete(
+                session=session,
+                viewer=viewer,
+                snapshot_id=str(input.snapshot_id),
+                now=info.context.clock.now(),
+            )
+            return DeleteSnapshotPayload(deleted_snapshot_id=strawberry.ID(deleted), user_errors=[])
+
+        return mutate(
+            info, action, lambda e: DeleteSnapshotPayload(deleted_snapshot_id=None, user_errors=e)
+        )
