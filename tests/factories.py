@@ -92,8 +92,15 @@ def gql(
     return body
 
 
-def custom_image(engine: Engine, owner_id: str, region: str = "bj", name: str | None = None) -> str:
-    """Insert an AVAILABLE custom image owned by ``owner_id`` (until createImage exists)."""
+def custom_image(
+    engine: Engine,
+    owner_id: str,
+    region: str = "bj",
+    name: str | None = None,
+    size_gb: int = 40,
+    status: str = "AVAILABLE",
+) -> str:
+    """Insert a custom image row directly (for read-side tests that need many quickly)."""
     from app.ids import new_id
 
     with write_session(engine) as session:
@@ -103,13 +110,13 @@ def custom_image(engine: Engine, owner_id: str, region: str = "bj", name: str | 
             kind="CUSTOM",
             generation="BCC",
             region_code=region,
-            status="AVAILABLE",
+            status=status,
             os_type="LINUX",
             os_name="Ubuntu",
             os_version="22.04",
             os_arch="x86_64",
             min_disk_gb=40,
-            size_gb=40,
+            size_gb=size_gb,
             created_at=Clock(simulated=False).now(),
             owner_id=owner_id,
             source_kind="INSTANCE",
