@@ -15,7 +15,7 @@ from app.billing import service as billing_service
 from app.billing.pricing import ChargeLine, Timing
 from app.errors import DomainError, ErrorCode, raise_all
 from app.images import service as images_service
-from app.instances import rules, service
+from app.instances import launch, rules, service
 from app.instances.models import Instance
 from app.instances.rules import InstanceStatus, LaunchRequest
 from app.money import to_minor
@@ -84,8 +84,8 @@ def rebuild(
         flavor_generation=instance.generation,
         flavor_offered=True,
     )
-    raise_all(rules.image_problems(service.facts(image), request, rebuild=True))
-    launch = service.LaunchInput(
+    raise_all(rules.image_problems(launch.facts(image), request, rebuild=True))
+    request_input = launch.LaunchInput(
         region=instance.region_code,
         flavor=instance.flavor_name,
         image_id=image.id,
@@ -94,7 +94,7 @@ def rebuild(
         timing=timing,
         months=instance.billing_months,
     )
-    new_lines = service.price_one(session, launch, image)
+    new_lines = launch.price_one(session, request_input, image)
     account = billing_service.lock_account(session=session, account_id=instance.owner_id)
     assert account is not None
     order_id = None

@@ -5,8 +5,8 @@ from __future__ import annotations
 import strawberry
 
 from app.billing.pricing import Timing
+from app.instances.launch import LaunchInput
 from app.instances.rules import StorageType
-from app.instances.service import LaunchInput
 
 
 @strawberry.input(description="The system disk of each instance.")

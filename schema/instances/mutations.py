@@ -6,7 +6,7 @@ import strawberry
 from sqlmodel import Session
 
 from app.billing import service as billing_service
-from app.instances import rebuild, service
+from app.instances import launch, rebuild, service
 from app.operations import service as operations_service
 from schema.billing.types import Order
 from schema.context import Info
@@ -51,13 +51,13 @@ class InstanceMutations:
     def create_instances(self, info: Info, input: CreateInstancesInput) -> CreateInstancesPayload:
         viewer = info.context.require_viewer()
         settings = info.context.settings
-        launch = input.to_domain()
+        request = input.to_domain()
 
         def action(session: Session) -> CreateInstancesPayload:
-            launched = service.create_instances(
+            launched = launch.create_instances(
                 session=session,
                 viewer=viewer,
-                launch=launch,
+                launch=request,
                 now=info.context.clock.now(),
                 operation_seconds=settings.operation_seconds,
                 operation_seconds_per_gb=settings.operation_seconds_per_gb,

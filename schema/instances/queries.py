@@ -8,7 +8,7 @@ import strawberry
 
 from app.errors import BadRequest, DomainError
 from app.ids import is_id
-from app.instances import service
+from app.instances import launch, service
 from app.instances.rules import InstanceStatus
 from schema.billing.types import ChargeLine, PriceQuote, money
 from schema.context import Info
@@ -68,22 +68,22 @@ class InstanceQueries:
         )
     )
     def price_quote(self, info: Info, input: CreateInstancesInput) -> PriceQuote:
-        launch = input.to_domain()
+        request = input.to_domain()
         try:
-            plan = service.quote(
-                session=info.context.session, viewer=info.context.viewer, launch=launch
+            plan = launch.quote(
+                session=info.context.session, viewer=info.context.viewer, launch=request
             )
         except DomainError as exc:
             return PriceQuote(
-                timing=launch.timing,
-                months=launch.months,
+                timing=request.timing,
+                months=request.months,
                 lines=[],
                 total=money(Decimal("0.00")),
                 user_errors=[user_error(e) for e in getattr(exc, "errors", [exc])],
             )
         return PriceQuote(
-            timing=launch.timing,
-            months=launch.months,
+            timing=request.timing,
+            months=request.months,
             lines=[ChargeLine.of(line) for line in plan.lines],
             total=money(plan.total),
             user_errors=[],

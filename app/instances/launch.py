@@ -1,0 +1,395 @@
+"""Launching instances: the checks, the quote, the payment, the batch (R50, R51, R62, R73)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from app import idempotency
+from app.accounts.rules import Viewer
+from app.billing import service as billing_service
+from app.billing.pricing import (
+    ChargeLine,
+    PriceInput,
+    Rate,
+    Timing,
+    hourly_micros,
+    quote_lines,
+    total,
+)
+from app.errors import DomainError, ErrorCode, raise_all
+from app.ids import new_id
+from app.images import rules as image_rules
+from app.images import service as images_service
+from app.images.models import Image
+from app.instances import rules, service
+from app.instances.models import Instance
+from app.instances.rules import ImageFacts, InstanceStatus, LaunchRequest
+from app.money import allocate, to_minor
+from app.operations import service as operations_service
+from app.regions import service as regions_service
+
+
+@dataclass(frozen=True)
+class LaunchInput:
+    """createInstances / priceQuote input."""
+
+    region: str
+    flavor: str
+    image_id: str
+    storage_type: str
+    disk_gb: int
+    timing: Timing
+    months: int | None = None
+    count: int = 1
+    zone: str | None = None
+    name: str | None = None
+    client_token: str | None = None
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The input as the idempotency record compares it."""
+        data = asdict(self)
+        data.pop("client_token")
+        data["timing"] = self.timing.value
+        return data
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A priced, checked launch: what would be created and what it costs."""
+
+    input: LaunchInput
+    image: Image
+    zone: str
+    vcpus: int
+    generation: str
+    lines: list[ChargeLine]
+    per_instance: list[ChargeLine]
+
+    @property
+    def total(self) -> Decimal:
+        """Sum of the batch's lines."""
+        return total(self.lines)
+
+
+def _field(*path: str) -> tuple[str, ...]:
+    return ("input", *path)
+
+
+def plan_launch(*, session: Session, viewer: Viewer | None, launch: LaunchInput) -> Plan:
+    """Run every check of R50/R51 that does not depend on money, and price the batch.
+
+    Raises:
+        DomainError / DomainErrors: every problem found, with the input field it concerns.
+    """
+    problems: list[DomainError] = []
+    region = regions_service.get(session=session, code=launch.region)
+    if region is None:
+        raise DomainError(
+            ErrorCode.REGION_NOT_FOUND, f"There is no region {launch.region!r}.", _field("region")
+        )
+    flavor = regions_service.get_flavor(session=session, name=launch.flavor)
+    price = (
+        regions_service.list_prices(session=session, keys=[(launch.flavor, launch.region)]).get(
+            (launch.flavor, launch.region)
+        )
+        if flavor
+        else None
+    )
+    if flavor is None or price is None:
+        problems.append(
+            DomainError(
+                ErrorCode.FLAVOR_NOT_FOUND,
+                f"Flavor {launch.flavor!r} is not offered in region {launch.region}.",
+                _field("flavor"),
+            )
+        )
+    request = LaunchRequest(
+        region=launch.region,
+        count=launch.count,
+        storage_type=launch.storage_type,
+        disk_gb=launch.disk_gb,
+        timing=launch.timing,
+        months=launch.months,
+        flavor_generation=flavor.generation if flavor else None,
+        flavor_offered=price is not None,
+    )
+    problems += rules.batch_problems(request)
+    zone = _pick_zone(session, launch, problems)
+    if launch.name is not None:
+        problem = image_rules.name_problem(launch.name)
+        if problem:
+            problems.append(DomainError(ErrorCode.INVALID_NAME, problem, _field("name")))
+    image = images_service.get(session=session, viewer=viewer, image_id=launch.image_id)
+    if image is None:
+        problems.append(
+            DomainError(
+                ErrorCode.IMAGE_NOT_FOUND,
+                f"There is no image {launch.image_id!r}.",
+                _field("imageId"),
+            )
+        )
+    else:
+        problems += rules.image_problems(facts(image), request)
+    raise_all(problems)
+    if flavor is None or price is None or image is None or zone is None:
+        raise AssertionError("every missing piece was reported as a problem")
+    lines = quote_lines(
+        _price_input(session, launch, image, flavor.vcpus, flavor.generation, price, launch.count)
+    )
+    per_instance = quote_lines(
+        _price_input(session, launch, image, flavor.vcpus, flavor.generation, price, 1)
+    )
+    return Plan(launch, image, zone, flavor.vcpus, flavor.generation, lines, per_instance)
+
+
+def facts(image: Image) -> ImageFacts:
+    """What the launch checks need to know about an image."""
+    return ImageFacts(
+        id=image.id,
+        status=image.status,
+        region=image.region_code,
+        generation=image.generation,
+        os_type=image.os_type,
+        min_disk_gb=image.min_disk_gb,
+        system_disk_kind=image.system_disk_kind,
+    )
+
+
+def _pick_zone(session: Session, launch: LaunchInput, problems: list[DomainError]) -> str | None:
+    zones = regions_service.list_zones_by_region(session=session, codes=[launch.region])
+    names = [z.name for z in zones.get(launch.region, [])]
+    if launch.zone is not None:
+        if launch.zone not in names:
+            problems.append(
+                DomainError(
+                    ErrorCode.ZONE_NOT_FOUND,
+                    f"Region {launch.region} has no zone {launch.zone!r}.",
+                    _field("zone"),
+                )
+            )
+            return None
+        return launch.zone
+    if not names:
+        return None
+    # The service picks the zone with the fewest live instances, spreading load.
+    counts = dict(
+        session.exec(
+            select(Instance.zone_name, func.count())
+            .where(col(Instance.zone_name).in_(names), Instance.status != "RELEASED")
+            .group_by(col(Instance.zone_name))
+        ).all()
+    )
+    return min(names, key=lambda n: (counts.get(n, 0), names.index(n)))
+
+
+def _price_input(
+    session: Session,
+    launch: LaunchInput,
+    image: Image,
+    vcpus: int,
+    generation: str,
+    price: Any,
+    count: int,
+) -> PriceInput:
+    book = billing_service.price_book(session=session, region=launch.region)
+    return PriceInput(
+        flavor_name=launch.flavor,
+        vcpus=vcpus,
+        generation=generation,
+        flavor_rate=Rate(*billing_service.flavor_rate(price)),
+        storage_type=launch.storage_type,
+        disk_gb=launch.disk_gb,
+        disk_rate=book.disk.get(launch.storage_type),
+        windows=image.charge_os_license == "WINDOWS",
+        windows_rate=book.windows,
+        software=None,
+        timing=launch.timing,
+        months=launch.months,
+        count=count,
+        term_discount=book.discount(launch.months)
+        if launch.timing is Timing.PREPAID
+        else Decimal(1),
+        free_disk_gb=book.free_disk_gb,
+    )
+
+
+def quote(*, session: Session, viewer: Viewer | None, launch: LaunchInput) -> Plan:
+    """Price a launch with the same checks as createInstances, changing nothing (R73)."""
+    return plan_launch(session=session, viewer=viewer, launch=launch)
+
+
+@dataclass(frozen=True)
+class Launched:
+    """What createInstances produced."""
+
+    instances: list[Instance]
+    order_id: str | None
+    operation_id: str
+
+
+def create_instances(
+    *,
+    session: Session,
+    viewer: Viewer,
+    launch: LaunchInput,
+    now: datetime,
+    operation_seconds: float,
+    operation_seconds_per_gb: float,
+    postpaid_minimum_minor: int,
+) -> Launched:
+    """Create a batch of instances all-or-nothing and charge it exactly once (R50, R62, R74).
+
+    Raises:
+        DomainError: any failed check; nothing is created or charged.
+    """
+    if launch.client_token is not None:
+        replay = idempotency.claim(
+            session=session,
+            account_id=viewer.account_id,
+            mutation="createInstances",
+            token=launch.client_token,
+            request=launch.fingerprint(),
+            now=now,
+        )
+        if replay is not None:
+            return Launched(
+                instances=service.list_by_ids(
+                    session=session, viewer=viewer, ids=replay["instances"]
+                ),
+                order_id=replay["order"],
+                operation_id=replay["operation"],
+            )
+    plan = plan_launch(session=session, viewer=viewer, launch=launch)
+    account = billing_service.lock_account(session=session, account_id=viewer.account_id)
+    assert account is not None
+    total_minor = to_minor(plan.total)
+    if launch.timing is Timing.POSTPAID:
+        if account.in_arrears:
+            raise DomainError(
+                ErrorCode.ACCOUNT_IN_ARREARS,
+                "The account is in arrears; top up before creating postpaid instances.",
+            )
+        if account.balance_minor < postpaid_minimum_minor:
+            raise DomainError(
+                ErrorCode.INSUFFICIENT_BALANCE,
+                f"Postpaid instances need a balance of at least "
+                f"{billing_service.format_minor(postpaid_minimum_minor)} CNY.",
+            )
+    elif account.balance_minor < total_minor:
+        raise DomainError(
+            ErrorCode.INSUFFICIENT_BALANCE,
+            f"This order costs {plan.total} CNY; the balance is "
+            f"{billing_service.format_minor(account.balance_minor)} CNY.",
+        )
+    instances = _new_instances(session, viewer, plan, now)
+    order_id = None
+    if launch.timing is Timing.PREPAID:
+        order = billing_service.create_order(
+            session=session,
+            account=account,
+            kind="NEW_INSTANCES",
+            lines=plan.lines,
+            instance_ids=[i.id for i in instances],
+            now=now,
+        )
+        order_id = order.id
+        for instance, share in zip(instances, allocate(total_minor, len(instances)), strict=True):
+            instance.paid_minor = share
+            session.add(instance)
+    operation = operations_service.create(
+        session=session,
+        kind=service.CREATE_INSTANCES,
+        owner_id=viewer.account_id,
+        target_ids=[i.id for i in instances],
+        now=now,
+        duration_seconds=operations_service.duration(
+            operation_seconds, operation_seconds_per_gb, plan.image.size_gb
+        ),
+    )
+    session.flush()
+    if launch.client_token is not None:
+        idempotency.remember(
+            session=session,
+            account_id=viewer.account_id,
+            mutation="createInstances",
+            token=launch.client_token,
+            result={
+                "instances": [i.id for i in instances],
+                "order": order_id,
+                "operation": operation.id,
+            },
+        )
+    return Launched(instances, order_id, operation.id)
+
+
+def _new_instances(session: Session, viewer: Viewer, plan: Plan, now: datetime) -> list[Instance]:
+    launch, image = plan.input, plan.image
+    prepaid = launch.timing is Timing.PREPAID
+    stored_lines = service.lines_json(plan.per_instance)
+    rate = 0 if prepaid else hourly_micros(plan.per_instance, 1)
+    created = []
+    for index in range(launch.count):
+        instance_id = new_id("i")
+        name = launch.name or instance_id
+        if launch.name and launch.count > 1:
+            name = f"{launch.name}-{index + 1}"
+        instance = Instance(
+            id=instance_id,
+            name=name,
+            owner_id=viewer.account_id,
+            region_code=launch.region,
+            zone_name=plan.zone,
+            flavor_name=launch.flavor,
+            generation=plan.generation,
+            status=InstanceStatus.STARTING.value,
+            image_id=image.id,
+            image_name=image.name,
+            image_os_type=image.os_type,
+            image_os_name=image.os_name,
+            image_os_version=image.os_version,
+            image_os_arch=image.os_arch,
+            image_os_lang=image.os_lang,
+            created_from_image_id=image.id,
+            created_from_image_name=image.name,
+            created_from_os_type=image.os_type,
+            created_from_os_name=image.os_name,
+            created_from_os_version=image.os_version,
+            created_from_os_arch=image.os_arch,
+            created_from_os_lang=image.os_lang,
+            charge_os_license=image.charge_os_license,
+            charge_listing_id=image.charge_listing_id,
+            system_disk_type=launch.storage_type,
+            system_disk_gb=launch.disk_gb,
+            billing_timing=launch.timing.value,
+            billing_months=launch.months,
+            charge_lines=stored_lines,
+            hourly_micros=rate,
+            accrued_until=None if prepaid else now,
+            created_at=now,
+            expires_at=rules.add_months(now, launch.months) if prepaid and launch.months else None,
+        )
+        session.add(instance)
+        created.append(instance)
+    session.flush()
+    return created
+
+
+def price_one(session: Session, launch: LaunchInput, image: Image) -> list[ChargeLine]:
+    """The lines one instance of this launch pays (used by rebuilds)."""
+    flavor = regions_service.get_flavor(session=session, name=launch.flavor)
+    price = regions_service.list_prices(session=session, keys=[(launch.flavor, launch.region)])
+    found = price.get((launch.flavor, launch.region))
+    if flavor is None or found is None:
+        raise DomainError(
+            ErrorCode.FLAVOR_NOT_FOUND,
+            f"Flavor {launch.flavor} is no longer offered in {launch.region}.",
+        )
+    return quote_lines(
+        _price_input(session, launch, image, flavor.vcpus, flavor.generation, found, 1)
+    )
