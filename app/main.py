@@ -21,8 +21,11 @@ from app.billing import settlement
 from app.clock import Clock
 from app.config import Settings, load_settings
 from app.database import check_ready, make_engine
+from app.images import importing
 from app.instances import service as instances_service
+from app.operations import service as operations_service
 from app.operations.service import Worker
+from app.storage.store import LocalObjectStore
 from schema import build_schema
 from schema.view import GraphQLView
 
@@ -32,6 +35,9 @@ log = logging.getLogger("bcc_images.worker")
 
 def make_worker(settings: Settings, engine: Engine, clock: Clock) -> Worker:
     """The operation worker with the periodic jobs: hourly settlement, prepaid expiry."""
+    operations_service.register(
+        importing.IMPORT_IMAGE, importing.ImportHandler(LocalObjectStore(settings.data_dir))
+    )
     return Worker(
         engine,
         clock,
@@ -47,7 +53,10 @@ def create_app(settings: Settings) -> Starlette:
     )
     engine = make_engine(settings)
     clock = Clock(simulated=settings.simulated_clock)
-    graphql = GraphQLView(build_schema(settings), settings=settings, engine=engine, clock=clock)
+    store = LocalObjectStore(settings.data_dir)
+    graphql = GraphQLView(
+        build_schema(settings), settings=settings, engine=engine, clock=clock, store=store
+    )
 
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})

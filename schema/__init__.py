@@ -21,6 +21,7 @@ from schema.accounts.mutations import AccountMutations, QuotaMutations
 from schema.accounts.queries import AccountQueries
 from schema.billing.mutations import BillingMutations
 from schema.errors import MaskUnexpectedErrors
+from schema.images.imports import ImportMutations
 from schema.images.mutations import ImageMutations
 from schema.images.queries import ImageQueries, ImageSubscriptions
 from schema.instances.mutations import InstanceMutations, RebuildMutations
@@ -50,6 +51,7 @@ class Query(
 )
 class Mutation(
     ImageMutations,
+    ImportMutations,
     SnapshotMutations,
     InstanceMutations,
     RebuildMutations,

@@ -36,6 +36,7 @@ class Context:
     rate_limiter: Any = None
     rate_limit_key: str = "anonymous"
     connection_params: Any = None
+    store: Any = None
     _session: Session | None = field(default=None, repr=False)
 
     def fresh(self) -> None:

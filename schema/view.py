@@ -25,6 +25,7 @@ from app.accounts.rules import Viewer
 from app.clock import Clock
 from app.config import Settings
 from app.database import read_session
+from app.storage.store import ObjectStore
 from schema.context import Context
 from schema.limits import RateLimiter
 from schema.loaders import make_loaders
@@ -32,6 +33,7 @@ from schema.loaders import make_loaders
 log = logging.getLogger("bcc_images.http")
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
+MULTIPART_SLACK = 1024 * 1024
 JSON = "application/json"
 GRAPHIQL_HTML = (
     Path(__file__).resolve().parent.parent / "app" / "static" / "graphiql" / "index.html"
@@ -83,7 +85,13 @@ class GraphQLView(GraphQL[Context, None]):
     """Strawberry's ASGI view with this service's edge rules."""
 
     def __init__(
-        self, schema: BaseSchema, *, settings: Settings, engine: Engine, clock: Clock
+        self,
+        schema: BaseSchema,
+        *,
+        settings: Settings,
+        engine: Engine,
+        clock: Clock,
+        store: ObjectStore,
     ) -> None:
         super().__init__(
             schema,
@@ -94,6 +102,7 @@ class GraphQLView(GraphQL[Context, None]):
         self.settings = settings
         self.engine = engine
         self.clock = clock
+        self.store = store
         self.rate_limiter = RateLimiter(
             settings.rate_limit_points, settings.rate_limit_refill_per_second
         )
@@ -127,7 +136,9 @@ class GraphQLView(GraphQL[Context, None]):
     def _body_limit(self, request: Request) -> int:
         content_type = request.headers.get("content-type", "")
         if content_type.startswith("multipart/"):
-            return self.settings.max_upload_bytes
+            # the other form fields get a little room; the file's own limit is enforced
+            # while it is stored, as the UPLOAD_TOO_LARGE userError
+            return self.settings.max_upload_bytes + MULTIPART_SLACK
         return self.settings.max_body_bytes
 
     def _too_large(self, limit: int) -> Response:
@@ -182,6 +193,7 @@ class GraphQLView(GraphQL[Context, None]):
             engine=self.engine,
             clock=self.clock,
             viewer=viewer,
+            store=self.store,
         )
         context.loaders = make_loaders(lambda: context.session, viewer)
         context.rate_limiter = self.rate_limiter

@@ -12,7 +12,8 @@ import app.images.models
 import app.instances.models
 import app.operations.models
 import app.regions.models
-import app.snapshots.models  # noqa: F401  (registers every table on SQLModel.metadata)
+import app.snapshots.models
+import app.storage.models  # noqa: F401  (registers every table on SQLModel.metadata)
 
 target_metadata = SQLModel.metadata
 config = context.config

@@ -223,7 +223,29 @@ class Worker:
                 job(session, self.clock.now())
         return done
 
+    def _prepare(self, operation_id: str) -> tuple[bool, object]:
+        """Run a due operation's slow, read-only part (e.g. reading a file) outside any
+        transaction, so other writers are not held up. Returns (prepared?, result or error)."""
+        with read_session(self.engine) as session:
+            operation = session.get(Operation, operation_id)
+            if operation is None or operation.status not in ACTIVE:
+                return False, None
+            if self.clock.now() < operation.due_at:
+                return False, None
+            if operation.claimed_by not in (None, self.id) and (
+                operation.lease_until is not None and operation.lease_until > wall_clock()
+            ):
+                return False, None
+            prepare = getattr(HANDLERS.get(operation.kind), "prepare", None)
+            if prepare is None:
+                return False, None
+        try:
+            return True, prepare(operation)
+        except DomainError as error:
+            return True, error
+
     def _advance(self, operation_id: str) -> int:
+        prepared, result = self._prepare(operation_id)
         real_now = wall_clock()
         with write_session(self.engine) as session:
             stmt = (
@@ -257,14 +279,28 @@ class Worker:
                 if mirror is not None:
                     mirror(session, operation)
                 return 0
-            self._finish(session, operation, now)
+            if not prepared and hasattr(HANDLERS.get(operation.kind), "prepare"):
+                session.add(operation)  # became due meanwhile: prepare it on the next tick
+                return 0
+            self._finish(session, operation, now, prepared, result)
             return 1
 
-    def _finish(self, session: Session, operation: Operation, now: datetime) -> None:
+    def _finish(
+        self,
+        session: Session,
+        operation: Operation,
+        now: datetime,
+        prepared: bool = False,
+        result: object = None,
+    ) -> None:
         handler = HANDLERS.get(operation.kind)
         try:
             with session.begin_nested():
-                if handler is not None:
+                if isinstance(result, DomainError):
+                    raise result
+                if handler is not None and prepared:
+                    handler.complete(session, operation, now, result)  # type: ignore[call-arg]
+                elif handler is not None:
                     handler.complete(session, operation, now)
             operation.status = SUCCEEDED
             operation.progress = 100

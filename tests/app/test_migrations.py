@@ -13,7 +13,8 @@ import app.images.models
 import app.instances.models
 import app.operations.models
 import app.regions.models
-import app.snapshots.models  # noqa: F401
+import app.snapshots.models
+import app.storage.models  # noqa: F401
 
 
 def test_models_and_migrations_agree(engine: Engine) -> None:

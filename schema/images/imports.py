@@ -1,0 +1,201 @@
+"""Uploading disk-image files (GraphQL multipart) and importing them (R45-R49)."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from datetime import datetime
+from typing import Any
+
+import strawberry
+from sqlmodel import Session
+from strawberry.file_uploads import Upload
+
+from app.accounts import service as accounts_service
+from app.errors import DomainError, ErrorCode
+from app.images import importing
+from app.images.rules import DiskFormat, Generation, OsType
+from app.regions import service as regions_service
+from app.storage import service as storage_service
+from app.storage.models import StoredObject as StoredObjectRow
+from app.storage.store import TooLarge
+from schema.context import Info
+from schema.errors import UserError, mutate, user_error
+from schema.images.types import Image
+from schema.operations.types import Operation
+
+CHUNK = 1024 * 1024
+
+
+@strawberry.type(description="An uploaded file in a region's object store.")
+class StoredObject:
+    key: str = strawberry.field(description="Key to import it by (obj-...).")
+    region: str = strawberry.field(description="Region code of the store holding it.")
+    size_bytes: float = strawberry.field(description="Size in bytes.")
+    sha256: str = strawberry.field(description="SHA-256 of the content, hex.")
+    filename: str = strawberry.field(description="Name the client gave the file.")
+    created_at: datetime = strawberry.field(description="When it was uploaded (UTC).")
+
+    @classmethod
+    def from_row(cls, row: StoredObjectRow) -> StoredObject:
+        """Build from an object row."""
+        return cls(
+            key=row.key,
+            region=row.region_code,
+            size_bytes=float(row.size_bytes),
+            sha256=row.sha256,
+            filename=row.filename,
+            created_at=row.created_at,
+        )
+
+
+@strawberry.input(description="A file to upload into a region's object store.")
+class UploadObjectInput:
+    region: strawberry.ID = strawberry.field(description="Region code.")
+    file: Upload = strawberry.field(description="The file (GraphQL multipart request).")
+
+
+@strawberry.type(description="Result of uploadObject.")
+class UploadObjectPayload:
+    object: StoredObject | None = strawberry.field(description="The stored object.")
+    user_errors: list[UserError] = strawberry.field(description="Why nothing was stored.")
+
+
+@strawberry.input(description="The operating system inside an imported image.")
+class ImportOsInput:
+    type: OsType = strawberry.field(description="LINUX or WINDOWS.")
+    name: str = strawberry.field(description="e.g. Ubuntu, CentOS, Windows Server.")
+    version: str = strawberry.field(description="e.g. 22.04 or 2019.")
+    arch: str = strawberry.field(default="x86_64", description="x86_64 or aarch64.")
+
+
+@strawberry.enum(description="How a Windows import is licensed (R48).")
+class LicenseType(enum.Enum):
+    PLATFORM = "PLATFORM"
+    BYOL = "BYOL"
+
+
+@strawberry.input(description="Import an uploaded disk-image file as a custom image.")
+class ImportImageInput:
+    region: strawberry.ID = strawberry.field(description="Region of the image (and the object).")
+    object_key: str = strawberry.field(description="Key returned by uploadObject.")
+    name: str = strawberry.field(description="Image name (R7).")
+    format: DiskFormat = strawberry.field(description="Declared format; the content must match.")
+    os: ImportOsInput = strawberry.field(description="The OS inside (must be supported).")
+    generation: Generation = strawberry.field(default=Generation.BCC, description="BCC or EBC.")
+    description: str = strawberry.field(default="", description="Up to 256 characters.")
+    license_type: LicenseType | None = strawberry.field(
+        default=None, description="Windows only: PLATFORM (charged) or BYOL (not charged)."
+    )
+    client_token: str | None = strawberry.field(default=None, description="Idempotency key.")
+
+
+@strawberry.type(description="Result of importImage.")
+class ImportImagePayload:
+    image: Image | None = strawberry.field(description="The new image (CREATING while inspected).")
+    operation: Operation | None = strawberry.field(description="The IMPORT_IMAGE operation.")
+    user_errors: list[UserError] = strawberry.field(description="Why nothing was started.")
+
+
+def _region_error(code: str) -> DomainError:
+    return DomainError(
+        ErrorCode.REGION_NOT_FOUND, f"There is no region {code[:20]!r}.", ("input", "region")
+    )
+
+
+@strawberry.type
+class ImportMutations:
+    @strawberry.mutation(
+        description="Upload a file (GraphQL multipart request), streamed to the region's store."
+    )
+    async def upload_object(self, info: Info, input: UploadObjectInput) -> UploadObjectPayload:
+        viewer = info.context.require_viewer()
+        settings = info.context.settings
+        store = info.context.store
+        upload: Any = input.file
+        region = str(input.region)
+        try:
+            if regions_service.get(session=info.context.session, code=region) is None:
+                return UploadObjectPayload(
+                    object=None, user_errors=[user_error(_region_error(region))]
+                )
+            writer = store.writer(region, settings.max_upload_bytes)
+            try:
+                while chunk := await upload.read(CHUNK):
+                    await asyncio.to_thread(writer.write, chunk)
+                key, size, sha256 = await asyncio.to_thread(writer.commit)
+            except TooLarge:
+                error = DomainError(
+                    ErrorCode.UPLOAD_TOO_LARGE,
+                    f"Uploads are at most {settings.max_upload_bytes} bytes.",
+                    ("input", "file"),
+                )
+                return UploadObjectPayload(object=None, user_errors=[user_error(error)])
+            except BaseException:
+                writer.abort()
+                raise
+        finally:
+            await upload.close()
+
+        def action(session: Session) -> UploadObjectPayload:
+            row = storage_service.create(
+                session=session,
+                owner_id=viewer.account_id,
+                region=region,
+                key=key,
+                size_bytes=size,
+                sha256=sha256,
+                filename=str(getattr(upload, "filename", "") or ""),
+                now=info.context.clock.now(),
+            )
+            return UploadObjectPayload(object=StoredObject.from_row(row), user_errors=[])
+
+        try:
+            return mutate(info, action, lambda e: UploadObjectPayload(object=None, user_errors=e))
+        except BaseException:
+            store.delete(region, key)
+            raise
+
+    @strawberry.mutation(description="Import an uploaded file as a custom image (R45-R49).")
+    def import_image(self, info: Info, input: ImportImageInput) -> ImportImagePayload:
+        viewer = info.context.require_viewer()
+        settings = info.context.settings
+        request = importing.ImportRequest(
+            region=str(input.region),
+            object_key=input.object_key,
+            name=input.name,
+            format=input.format.value,
+            generation=input.generation.value,
+            os_type=input.os.type.value,
+            os_name=input.os.name,
+            os_version=input.os.version,
+            os_arch=input.os.arch,
+            description=input.description,
+            license_type=input.license_type.value if input.license_type else None,
+            client_token=input.client_token,
+        )
+
+        def action(session: Session) -> ImportImagePayload:
+            if regions_service.get(session=session, code=request.region) is None:
+                raise _region_error(request.region)
+            quota = accounts_service.image_quota(
+                session=session, account_id=viewer.account_id, default=settings.custom_image_quota
+            )
+            started = importing.start(
+                session=session,
+                viewer=viewer,
+                request=request,
+                quota=quota,
+                now=info.context.clock.now(),
+                seconds=settings.operation_seconds,
+                seconds_per_gb=settings.operation_seconds_per_gb,
+            )
+            return ImportImagePayload(
+                image=Image.from_row(started.image, viewer),
+                operation=Operation.from_row(started.operation),
+                user_errors=[],
+            )
+
+        return mutate(
+            info, action, lambda e: ImportImagePayload(image=None, operation=None, user_errors=e)
+        )
