@@ -103,3 +103,13 @@ def allocate(total_minor: int, parts: int) -> list[int]:
     """Split fen into ``parts`` shares that differ by at most one fen and sum to the total."""
     base, extra = divmod(total_minor, parts)
     return [base + (1 if i < extra else 0) for i in range(parts)]
+
+
+def split_micro(amount: Decimal, share_micros: int) -> Decimal:
+    """``amount`` x share (a factor stored in millionths), rounded once to the fen, half up."""
+    return round_fen(amount * Decimal(share_micros) / RATE_SCALE)
+
+
+def proportion_minor(amount_minor: int, part: int, whole: int) -> int:
+    """amount x part / whole in fen, rounded once, half up (e.g. reversing revenue pro rata)."""
+    return to_minor(round_fen(from_minor(amount_minor) * Decimal(part) / Decimal(whole)))

@@ -10,8 +10,10 @@ from sqlmodel import Session, col, select
 
 from app.billing import service as billing_service
 from app.billing.models import LedgerEntry
+from app.billing.pricing import SoftwarePlan, Timing
 from app.instances.models import Instance
-from app.money import settle_units, usage_units
+from app.marketplace import revenue
+from app.money import rate_from_int, settle_units, usage_units
 from app.operations.models import SchedulerState
 
 POSTPAID = "POSTPAID"
@@ -50,7 +52,30 @@ def settle(
     for owner_id in sorted(by_account):
         account = billing_service.lock_account(session=session, account_id=owner_id)
         assert account is not None
-        units = account.usage_carry + sum(accrue(i, until) for i in by_account[owner_id])
+        units = account.usage_carry
+        software: dict[str, tuple[int, int, SoftwarePlan]] = {}
+        for instance in by_account[owner_id]:
+            minutes = accrue(instance, until)
+            units += usage_units(minutes, instance.hourly_micros)
+            if minutes and instance.software_micros and instance.charge_listing_id:
+                listing = instance.charge_listing_id
+                used, count, plan = software.get(
+                    listing,
+                    (
+                        0,
+                        0,
+                        SoftwarePlan(
+                            Timing.POSTPAID, None, rate_from_int(instance.software_micros)
+                        ),
+                    ),
+                )
+                software[listing] = (
+                    used + usage_units(minutes, instance.software_micros),
+                    count + 1,
+                    plan,
+                )
+        if software:
+            revenue.credit_usage(session=session, buyer_id=owner_id, usage=software, now=until)
         fen, account.usage_carry = settle_units(units)
         if fen:
             entries.append(
@@ -70,7 +95,7 @@ def settle(
 
 
 def accrue(instance: Instance, until: datetime) -> int:
-    """Move an instance's usage up to ``until`` (whole minutes) out of it, in usage units."""
+    """Advance an instance's accrual to ``until`` (whole minutes); returns the minutes taken."""
     if instance.accrued_until is None:
         return 0
     end = min(until, instance.released_at or until)
@@ -78,7 +103,7 @@ def accrue(instance: Instance, until: datetime) -> int:
     if minutes <= 0:
         return 0
     instance.accrued_until += minutes * MINUTE
-    return usage_units(minutes, instance.hourly_micros)
+    return minutes
 
 
 def last_whole_hour(now: datetime) -> datetime:

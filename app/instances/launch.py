@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -14,9 +15,11 @@ from app import idempotency
 from app.accounts.rules import Viewer
 from app.billing import service as billing_service
 from app.billing.pricing import (
+    ChargeKind,
     ChargeLine,
     PriceInput,
     Rate,
+    SoftwarePlan,
     Timing,
     hourly_micros,
     quote_lines,
@@ -30,7 +33,9 @@ from app.images.models import Image
 from app.instances import rules, service
 from app.instances.models import Instance
 from app.instances.rules import ImageFacts, InstanceStatus, LaunchRequest
-from app.money import allocate, to_minor
+from app.marketplace import revenue
+from app.marketplace import service as marketplace_service
+from app.money import allocate, rate_to_int, to_minor
 from app.operations import service as operations_service
 from app.regions import service as regions_service
 
@@ -70,6 +75,7 @@ class Plan:
     generation: str
     lines: list[ChargeLine]
     per_instance: list[ChargeLine]
+    software: SoftwarePlan | None = None
 
     @property
     def total(self) -> Decimal:
@@ -136,16 +142,36 @@ def plan_launch(*, session: Session, viewer: Viewer | None, launch: LaunchInput)
         )
     else:
         problems += rules.image_problems(facts(image), request)
+    software = None
+    if image is not None and image.charge_listing_id is not None:
+        try:
+            software = software_plan(image, launch.timing, launch.months, session)
+        except DomainError as exc:
+            problems.append(exc)
     raise_all(problems)
     if flavor is None or price is None or image is None or zone is None:
         raise AssertionError("every missing piece was reported as a problem")
     lines = quote_lines(
-        _price_input(session, launch, image, flavor.vcpus, flavor.generation, price, launch.count)
+        _price_input(
+            session, launch, image, flavor.vcpus, flavor.generation, price, launch.count, software
+        )
     )
     per_instance = quote_lines(
-        _price_input(session, launch, image, flavor.vcpus, flavor.generation, price, 1)
+        _price_input(session, launch, image, flavor.vcpus, flavor.generation, price, 1, software)
     )
-    return Plan(launch, image, zone, flavor.vcpus, flavor.generation, lines, per_instance)
+    return Plan(launch, image, zone, flavor.vcpus, flavor.generation, lines, per_instance, software)
+
+
+def software_plan(
+    image: Image, timing: Timing, months: int | None, session: Session
+) -> SoftwarePlan | None:
+    """The listing plan an image's lineage charges for this billing (R51, R68, R70)."""
+    if image.charge_listing_id is None:
+        return None
+    plan: SoftwarePlan | None = marketplace_service.software_plan(
+        session=session, listing_id=image.charge_listing_id, timing=timing, months=months
+    )
+    return plan
 
 
 def facts(image: Image) -> ImageFacts:
@@ -196,6 +222,7 @@ def _price_input(
     generation: str,
     price: Any,
     count: int,
+    software: SoftwarePlan | None = None,
 ) -> PriceInput:
     book = billing_service.price_book(session=session, region=launch.region)
     return PriceInput(
@@ -208,7 +235,7 @@ def _price_input(
         disk_rate=book.disk.get(launch.storage_type),
         windows=image.charge_os_license == "WINDOWS",
         windows_rate=book.windows,
-        software=None,
+        software=software,
         timing=launch.timing,
         months=launch.months,
         count=count,
@@ -299,6 +326,7 @@ def create_instances(
             now=now,
         )
         order_id = order.id
+        _credit_software(session, viewer, plan, instances, order.id, now)
         for instance, share in zip(instances, allocate(total_minor, len(instances)), strict=True):
             instance.paid_minor = share
             session.add(instance)
@@ -333,6 +361,7 @@ def _new_instances(session: Session, viewer: Viewer, plan: Plan, now: datetime) 
     prepaid = launch.timing is Timing.PREPAID
     stored_lines = service.lines_json(plan.per_instance)
     rate = 0 if prepaid else hourly_micros(plan.per_instance, 1)
+    software_rate = 0 if prepaid else software_micros(plan.per_instance)
     created = []
     for index in range(launch.count):
         instance_id = new_id("i")
@@ -370,6 +399,7 @@ def _new_instances(session: Session, viewer: Viewer, plan: Plan, now: datetime) 
             billing_months=launch.months,
             charge_lines=stored_lines,
             hourly_micros=rate,
+            software_micros=software_rate,
             accrued_until=None if prepaid else now,
             created_at=now,
             expires_at=rules.add_months(now, launch.months) if prepaid and launch.months else None,
@@ -391,5 +421,43 @@ def price_one(session: Session, launch: LaunchInput, image: Image) -> list[Charg
             f"Flavor {launch.flavor} is no longer offered in {launch.region}.",
         )
     return quote_lines(
-        _price_input(session, launch, image, flavor.vcpus, flavor.generation, found, 1)
+        _price_input(
+            session,
+            launch,
+            image,
+            flavor.vcpus,
+            flavor.generation,
+            found,
+            1,
+            software_plan(image, launch.timing, launch.months, session),
+        )
+    )
+
+
+def software_micros(lines: Sequence[ChargeLine]) -> int:
+    """The hourly SOFTWARE part of one instance's postpaid lines, in millionths of a CNY."""
+    return sum(rate_to_int(line.unit_price) for line in lines if line.kind is ChargeKind.SOFTWARE)
+
+
+def _credit_software(
+    session: Session,
+    viewer: Viewer,
+    plan: Plan,
+    instances: list[Instance],
+    order_id: str,
+    now: datetime,
+) -> None:
+    """A prepaid order with a SOFTWARE line pays the listing's provider (R74)."""
+    software = [line for line in plan.lines if line.kind is ChargeKind.SOFTWARE]
+    if not software or plan.software is None or plan.image.charge_listing_id is None:
+        return
+    revenue.credit_order(
+        session=session,
+        listing_id=plan.image.charge_listing_id,
+        buyer_id=viewer.account_id,
+        plan=plan.software,
+        instances=instances,
+        amount=software[0].amount,
+        reference=order_id,
+        now=now,
     )

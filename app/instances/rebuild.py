@@ -18,7 +18,8 @@ from app.images import service as images_service
 from app.instances import launch, rules, service
 from app.instances.models import Instance
 from app.instances.rules import InstanceStatus, LaunchRequest
-from app.money import to_minor
+from app.marketplace import revenue
+from app.money import to_minor, usage_units
 from app.operations import service as operations_service
 from app.operations.models import Operation
 from app.snapshots import service as snapshots_service
@@ -100,11 +101,13 @@ def rebuild(
     order_id = None
     if timing is Timing.POSTPAID:
         # Usage so far is owed at the old rate; from now on the new lines apply (R72).
-        account.usage_carry += settlement.accrue(instance, now)
+        minutes = settlement.accrue(instance, now)
+        account.usage_carry += usage_units(minutes, instance.hourly_micros)
         instance.hourly_micros = pricing.hourly_micros(new_lines, 1)
+        instance.software_micros = launch.software_micros(new_lines)
         session.add(account)
     else:
-        order_id = _charge_added_lines(session, account, instance, new_lines, now)
+        order_id = _charge_added_lines(session, account, instance, new_lines, now, image)
     instance.charge_lines = service.lines_json(new_lines)
     instance.charge_os_license = image.charge_os_license
     instance.charge_listing_id = image.charge_listing_id
@@ -147,6 +150,7 @@ def _charge_added_lines(
     instance: Instance,
     new_lines: list[ChargeLine],
     now: datetime,
+    image: Any,
 ) -> str | None:
     """Prepaid: an order for the charges the new image adds, pro-rated by day; none removed."""
     old_kinds = {line.kind for line in service.charge_lines(instance)}
@@ -175,6 +179,20 @@ def _charge_added_lines(
         now=now,
     )
     instance.paid_minor += total_minor
+    software = [line for line in lines if line.kind is pricing.ChargeKind.SOFTWARE]
+    if software and image.charge_listing_id is not None:
+        plan = launch.software_plan(image, Timing.PREPAID, instance.billing_months, session)
+        if plan is not None:
+            revenue.credit_order(
+                session=session,
+                listing_id=image.charge_listing_id,
+                buyer_id=instance.owner_id,
+                plan=plan,
+                instances=[instance],
+                amount=software[0].amount,
+                reference=order.id,
+                now=now,
+            )
     return order.id
 
 

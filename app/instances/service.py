@@ -24,6 +24,7 @@ from app.ids import is_id
 from app.instances import rules
 from app.instances.models import Instance
 from app.instances.rules import InstanceStatus
+from app.marketplace import revenue
 from app.operations import service as operations_service
 from app.pagination import Ordering, Page, PageRequest, paginate
 
@@ -220,6 +221,9 @@ def release(
                 amount_minor=refund,
                 now=now,
                 reference=instance.id,
+            )
+            revenue.reverse_for_refund(
+                session=session, instance=instance, refund_minor=refund, now=now
             )
     session.add(instance)
     session.flush()
