@@ -27,6 +27,7 @@ from schema.images.queries import ImageQueries, ImageSubscriptions
 from schema.instances.mutations import InstanceMutations, RebuildMutations
 from schema.instances.queries import InstanceQueries
 from schema.limits import QueryCost
+from schema.marketplace.queries import ListingMutations, ListingQueries
 from schema.nodes import NodeQueries
 from schema.operations.queries import OperationQueries, OperationSubscriptions
 from schema.regions.queries import RegionQueries
@@ -40,6 +41,7 @@ class Query(
     RegionQueries,
     ImageQueries,
     SnapshotQueries,
+    ListingQueries,
     InstanceQueries,
     OperationQueries,
 ):
@@ -53,6 +55,7 @@ class Mutation(
     ImageMutations,
     ImportMutations,
     SnapshotMutations,
+    ListingMutations,
     InstanceMutations,
     RebuildMutations,
     AccountMutations,

@@ -12,6 +12,7 @@ from app.billing.rules import OrderKind
 from app.errors import ErrorCode
 from app.images import rules as images
 from app.instances.rules import InstanceStatus, StorageType
+from app.marketplace.rules import ListingKind, ListingStatus
 from app.operations.rules import OperationKind, OperationStatus
 from app.snapshots.service import SnapshotStatus
 
@@ -35,6 +36,8 @@ _DESCRIPTIONS: dict[EnumMeta, str] = {
     OperationKind: "What a long-running job does.",
     OperationStatus: "Where a job is.",
     SnapshotStatus: "Snapshot states.",
+    ListingKind: "MARKET (third-party software, prepaid only) or INTEGRATION.",
+    ListingStatus: "Listing lifecycle (R66).",
 }
 
 #: GraphQL names that differ from the Python class names (API.md)

@@ -19,6 +19,9 @@ from app.images import service as images_service
 from app.images.models import Image
 from app.instances import service as instances_service
 from app.instances.models import Instance
+from app.marketplace import service as marketplace_service
+from app.marketplace.models import Listing
+from app.marketplace.rules import Plan
 from app.operations import service as operations_service
 from app.operations.models import Operation
 from app.regions import service as regions_service
@@ -58,6 +61,9 @@ class Loaders:
     snapshot: DataLoader[str, Snapshot | None]
     snapshot_images: DataLoader[str, list[Image]]
     replicating: DataLoader[str, bool]
+    listing: DataLoader[str, Listing | None]
+    listing_plans: DataLoader[str, list[Plan]]
+    listing_images: DataLoader[str, list[Image]]
 
 
 def make_loaders(session: Callable[[], Session], viewer: Viewer | None) -> Loaders:
@@ -86,6 +92,14 @@ def make_loaders(session: Callable[[], Session], viewer: Viewer | None) -> Loade
     async def replicating(ids: list[str]) -> list[bool]:
         found = images_service.replicating_ids(session=session(), image_ids=ids)
         return [i in found for i in ids]
+
+    async def listing_plans(ids: list[str]) -> list[list[Plan]]:
+        found = marketplace_service.plans_of(session=session(), listing_ids=ids)
+        return [found[i] for i in ids]
+
+    async def listing_images(ids: list[str]) -> list[list[Image]]:
+        found = marketplace_service.images_of(session=session(), listing_ids=ids)
+        return [found[i] for i in ids]
 
     def owner_only(
         fetch: Callable[[Viewer, list[str]], Sequence[V]],
@@ -168,4 +182,14 @@ def make_loaders(session: Callable[[], Session], viewer: Viewer | None) -> Loade
         ),
         snapshot_images=DataLoader(snapshot_images),
         replicating=DataLoader(replicating),
+        listing=DataLoader(
+            _by_key(
+                lambda ids: marketplace_service.list_by_ids(
+                    session=session(), viewer=viewer, ids=ids
+                ),
+                lambda listing: listing.id,
+            )  # type: ignore[arg-type]
+        ),
+        listing_plans=DataLoader(listing_plans),
+        listing_images=DataLoader(listing_images),
     )

@@ -14,6 +14,7 @@ from schema.billing.types import Order
 from schema.context import Info
 from schema.images.types import Image
 from schema.instances.types import Instance
+from schema.marketplace.types import Listing
 from schema.node import Node
 from schema.operations.types import Operation
 from schema.regions.types import Region
@@ -33,7 +34,7 @@ async def resolve_node(info: Info, node_id: str) -> Node | None:
         return Image.from_row(image, viewer) if image else None
     if prefix == "acc":
         if viewer is None or not (viewer.is_admin or viewer.account_id == node_id):
-            return None
+            return None  # providers are seen through their listings, not by id
         account = await loaders.account.load(node_id)
         return Account.from_row(account) if account else None
     if prefix == "i":
@@ -42,6 +43,9 @@ async def resolve_node(info: Info, node_id: str) -> Node | None:
     if prefix == "op":
         operation = await loaders.operation.load(node_id)
         return Operation.from_row(operation) if operation else None
+    if prefix == "lst":
+        listing = await loaders.listing.load(node_id)
+        return Listing.from_row(listing) if listing else None
     if prefix == "s":
         snapshot = await loaders.snapshot.load(node_id)
         return Snapshot.from_row(snapshot) if snapshot else None

@@ -311,3 +311,22 @@ def list_orders_by_ids(*, session: Session, viewer: Viewer, ids: Sequence[str]) 
     if not viewer.is_admin:
         stmt = stmt.where(Order.account_id == viewer.account_id)
     return list(session.exec(stmt))
+
+
+def sum_entries(
+    *,
+    session: Session,
+    account_id: str,
+    kinds: Sequence[str],
+    start: datetime | None,
+    end: datetime | None,
+) -> int:
+    """Sum of an account's ledger entries of these kinds in [start, end), in fen."""
+    stmt = select(func.coalesce(func.sum(LedgerEntry.amount_minor), 0)).where(
+        LedgerEntry.account_id == account_id, col(LedgerEntry.kind).in_(kinds)
+    )
+    if start is not None:
+        stmt = stmt.where(col(LedgerEntry.created_at) >= start)
+    if end is not None:
+        stmt = stmt.where(col(LedgerEntry.created_at) < end)
+    return int(session.exec(stmt).one())

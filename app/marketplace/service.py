@@ -18,7 +18,7 @@ from app.images import service as images_service
 from app.images.models import Image
 from app.images.rules import ImageKind, ImageStatus, SourceKind
 from app.marketplace import rules
-from app.marketplace.models import Listing, ListingImage, ListingPlan
+from app.marketplace.models import Listing, ListingImage, ListingPlan, Sale
 from app.marketplace.rules import ListingKind, ListingStatus, Plan
 from app.money import rate_from_int, rate_to_int
 from app.pagination import Ordering, Page, PageRequest, paginate
@@ -513,3 +513,10 @@ def provider_of(*, session: Session, listing_ids: Sequence[str]) -> dict[str, st
         return {}
     stmt = select(Listing.id, Listing.provider_id).where(col(Listing.id).in_(listing_ids))
     return dict(session.exec(stmt).all())
+
+
+def list_sales(*, session: Session, provider_id: str, page: PageRequest) -> Page[Any]:
+    """One keyset page of a provider's sales, newest first (R69)."""
+    stmt = select(Sale).where(Sale.provider_id == provider_id)
+    ordering = Ordering("CREATED_AT", Sale.created_at, True, Sale.id)
+    return paginate(session, stmt, ordering, page, lambda sale: sale.created_at)

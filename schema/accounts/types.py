@@ -21,6 +21,7 @@ from schema.pagination import Connection, connection, page_request
 
 if TYPE_CHECKING:
     from schema.billing.types import Order
+    from schema.marketplace.types import ProviderView
 
 
 @strawberry.enum(description="Kinds of balance movements (R74).")
@@ -111,6 +112,19 @@ class Account(Node):
             session=info.context.session, account_id=str(self.id), page=page_request(first, after)
         )
         return connection(page, Order.from_row)
+
+    @strawberry.field(
+        description="For PROVIDER accounts (self and admins): listings, sales and revenue."
+    )
+    def provider(
+        self, info: Info
+    ) -> Annotated[ProviderView, strawberry.lazy("schema.marketplace.types")] | None:
+        from schema.marketplace.types import ProviderView
+
+        self._check_private(info)
+        if self.role is not DomainRole.PROVIDER:
+            return None
+        return ProviderView(account_id=str(self.id))
 
     @classmethod
     def from_row(cls, row: models.Account) -> Account:

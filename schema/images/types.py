@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import json
 from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
@@ -19,6 +20,9 @@ from schema.context import Info
 from schema.node import Node
 from schema.pagination import Connection, connection, page_request
 from schema.regions.types import Region
+
+if TYPE_CHECKING:
+    from schema.marketplace.types import Listing
 
 
 @strawberry.enum(description="A lock on a custom image while copies of it are in flight (R33).")
@@ -66,6 +70,13 @@ class ImageSource:
 @strawberry.type(description="What instances created from an image are charged for (R70).")
 class ChargeRoot:
     os_license: r.OsLicense = strawberry.field(description="WINDOWS when a licence is charged.")
+    listing_id: strawberry.Private[str | None]
+
+    @strawberry.field(description="The listing whose plans it pays, if it descends from one.")
+    async def listing(
+        self, info: Info
+    ) -> Annotated[Listing, strawberry.lazy("schema.marketplace.types")] | None:
+        return await _listing(info, self.listing_id)
 
 
 @strawberry.type(description="Why an operation or image failed.")
@@ -128,6 +139,13 @@ class Image(Node):
     )
     region_code: strawberry.Private[str]
     owner_id: strawberry.Private[str]
+    listing_id: strawberry.Private[str | None]
+
+    @strawberry.field(description="For INTEGRATION and MARKET images: the listing it belongs to.")
+    async def listing(
+        self, info: Info
+    ) -> Annotated[Listing, strawberry.lazy("schema.marketplace.types")] | None:
+        return await _listing(info, self.listing_id)
 
     @strawberry.field(description="The image's region.")
     async def region(self, info: Info) -> Region:
@@ -208,10 +226,22 @@ class Image(Node):
                 region_code=row.source_region,
             ),
             system_disk_kind=r.DiskKind(row.system_disk_kind) if row.system_disk_kind else None,
-            charge_root=ChargeRoot(os_license=r.OsLicense(row.charge_os_license)),
+            charge_root=ChargeRoot(
+                os_license=r.OsLicense(row.charge_os_license), listing_id=row.charge_listing_id
+            ),
+            listing_id=row.listing_id,
             format=r.DiskFormat(row.disk_format) if row.disk_format else None,
             sha256=row.sha256,
             virtual_size_bytes=float(row.virtual_size_bytes) if row.virtual_size_bytes else None,
             region_code=row.region_code,
             owner_id=row.owner_id,
         )
+
+
+async def _listing(info: Info, listing_id: str | None) -> Listing | None:
+    from schema.marketplace.types import Listing
+
+    if listing_id is None:
+        return None
+    row = await info.context.loaders.listing.load(listing_id)
+    return Listing.from_row(row) if row else None

@@ -1,0 +1,239 @@
+"""Listing queries and the provider mutations (R65-R69)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import strawberry
+from sqlmodel import Session
+
+from app.billing.pricing import Timing
+from app.errors import BadRequest
+from app.ids import is_id
+from app.marketplace import rules
+from app.marketplace import service as marketplace_service
+from app.marketplace.rules import ListingKind, ListingStatus
+from schema.context import Info
+from schema.errors import UserError, mutate
+from schema.marketplace.types import Listing
+from schema.pagination import Connection, connection, page_request
+
+
+@strawberry.input(description="Filters of the listings query.")
+class ListingFilter:
+    kind: ListingKind | None = strawberry.field(default=None, description="MARKET or INTEGRATION.")
+    category: str | None = strawberry.field(default=None, description="Category.")
+    provider: strawberry.ID | None = strawberry.field(default=None, description="Provider id.")
+    status: ListingStatus | None = strawberry.field(default=None, description="Status.")
+    region: strawberry.ID | None = strawberry.field(
+        default=None, description="Only listings with an image in this region."
+    )
+    text_contains: str | None = strawberry.field(
+        default=None, description="Case-insensitive text in the title or summary."
+    )
+
+
+@strawberry.type
+class ListingQueries:
+    @strawberry.field(
+        description="Listings: PUBLISHED ones for everyone, a provider's own in every state."
+    )
+    def listings(
+        self,
+        info: Info,
+        filter: ListingFilter | None = None,
+        first: int | None = None,
+        after: str | None = None,
+    ) -> Connection[Listing]:
+        flt = filter or ListingFilter()
+        page = marketplace_service.list_listings(
+            session=info.context.session,
+            viewer=info.context.viewer,
+            filters=marketplace_service.ListingFilter(
+                kind=flt.kind.value if flt.kind else None,
+                category=flt.category,
+                provider=str(flt.provider) if flt.provider is not None else None,
+                status=flt.status.value if flt.status else None,
+                region=str(flt.region) if flt.region is not None else None,
+                text_contains=flt.text_contains,
+            ),
+            page=page_request(first, after),
+        )
+        return connection(page, Listing.from_row)
+
+    @strawberry.field(description="One listing; null when absent or not visible (R69).")
+    async def listing(self, info: Info, id: strawberry.ID) -> Listing | None:
+        if not is_id(str(id), "lst"):
+            raise BadRequest(f"{str(id)[:80]!r} is not a listing id (lst- and 8 characters).")
+        row = await info.context.loaders.listing.load(str(id))
+        return Listing.from_row(row) if row else None
+
+
+@strawberry.input(description="A plan: PREPAID with months, or POSTPAID (hourly; price 0 = free).")
+class PlanInput:
+    timing: Timing = strawberry.field(description="PREPAID or POSTPAID.")
+    price: Decimal = strawberry.field(description="CNY per instance per term, or per hour.")
+    months: int | None = strawberry.field(default=None, description="Prepaid term.")
+
+
+def _plans(plans: list[PlanInput] | None) -> list[rules.Plan] | None:
+    if plans is None:
+        return None
+    return [rules.Plan(p.timing, p.months, p.price) for p in plans]
+
+
+@strawberry.input(description="A new listing (DRAFT).")
+class CreateListingInput:
+    kind: ListingKind = strawberry.field(description="MARKET or INTEGRATION.")
+    title: str = strawberry.field(description="1-100 characters.")
+    category: str = strawberry.field(description="1-40 characters.")
+    version: str = strawberry.field(description="1-40 characters.")
+    image_ids: list[strawberry.ID] = strawberry.field(
+        description="Your AVAILABLE custom images, at most one per region."
+    )
+    plans: list[PlanInput] = strawberry.field(description="How it is paid for.")
+    summary: str = strawberry.field(default="", description="Up to 2000 characters.")
+
+
+@strawberry.input(description="Changes to a DRAFT or REJECTED listing (omitted: unchanged).")
+class UpdateListingInput:
+    listing_id: strawberry.ID = strawberry.field(description="Listing id.")
+    kind: ListingKind | None = strawberry.field(default=None, description="MARKET or INTEGRATION.")
+    title: str | None = strawberry.field(default=None, description="Title.")
+    summary: str | None = strawberry.field(default=None, description="Summary.")
+    category: str | None = strawberry.field(default=None, description="Category.")
+    version: str | None = strawberry.field(default=None, description="Version.")
+    image_ids: list[strawberry.ID] | None = strawberry.field(default=None, description="Images.")
+    plans: list[PlanInput] | None = strawberry.field(default=None, description="Plans.")
+
+
+@strawberry.input(description="Which listing, and why (reason: required to reject).")
+class ListingActionInput:
+    listing_id: strawberry.ID = strawberry.field(description="Listing id.")
+    reason: str | None = strawberry.field(
+        default=None, description="Reviewer's or delister's note."
+    )
+
+
+@strawberry.type(description="Result of a listing mutation.")
+class ListingPayload:
+    listing: Listing | None = strawberry.field(description="The listing after the change.")
+    user_errors: list[UserError] = strawberry.field(description="Why nothing changed.")
+
+
+def _failed(errors: list[UserError]) -> ListingPayload:
+    return ListingPayload(listing=None, user_errors=errors)
+
+
+@strawberry.type
+class ListingMutations:
+    @strawberry.mutation(description="Create a DRAFT listing (providers only).")
+    def create_listing(self, info: Info, input: CreateListingInput) -> ListingPayload:
+        viewer = info.context.require_viewer()
+
+        def action(session: Session) -> ListingPayload:
+            row = marketplace_service.create(
+                session=session,
+                viewer=viewer,
+                data=marketplace_service.ListingInput(
+                    kind=input.kind.value,
+                    title=input.title,
+                    summary=input.summary,
+                    category=input.category,
+                    version=input.version,
+                    image_ids=[str(i) for i in input.image_ids],
+                    plans=_plans(input.plans),
+                ),
+                now=info.context.clock.now(),
+            )
+            return ListingPayload(listing=Listing.from_row(row), user_errors=[])
+
+        return mutate(info, action, _failed)
+
+    @strawberry.mutation(description="Edit a DRAFT or REJECTED listing (back to DRAFT).")
+    def update_listing(self, info: Info, input: UpdateListingInput) -> ListingPayload:
+        viewer = info.context.require_viewer()
+
+        def action(session: Session) -> ListingPayload:
+            row = marketplace_service.update(
+                session=session,
+                viewer=viewer,
+                listing_id=str(input.listing_id),
+                data=marketplace_service.ListingInput(
+                    kind=input.kind.value if input.kind else None,
+                    title=input.title,
+                    summary=input.summary,
+                    category=input.category,
+                    version=input.version,
+                    image_ids=[str(i) for i in input.image_ids]
+                    if input.image_ids is not None
+                    else None,
+                    plans=_plans(input.plans),
+                ),
+                now=info.context.clock.now(),
+            )
+            return ListingPayload(listing=Listing.from_row(row), user_errors=[])
+
+        return mutate(info, action, _failed)
+
+    @strawberry.mutation(description="Submit a DRAFT for review.")
+    def submit_listing(self, info: Info, input: ListingActionInput) -> ListingPayload:
+        viewer = info.context.require_viewer()
+
+        def action(session: Session) -> ListingPayload:
+            row = marketplace_service.submit(
+                session=session,
+                viewer=viewer,
+                listing_id=str(input.listing_id),
+                now=info.context.clock.now(),
+            )
+            return ListingPayload(listing=Listing.from_row(row), user_errors=[])
+
+        return mutate(info, action, _failed)
+
+    @strawberry.mutation(description="Approve a listing and publish its images (admin only).")
+    def approve_listing(self, info: Info, input: ListingActionInput) -> ListingPayload:
+        viewer = info.context.require_viewer()
+
+        def action(session: Session) -> ListingPayload:
+            row = marketplace_service.approve(
+                session=session,
+                viewer=viewer,
+                listing_id=str(input.listing_id),
+                now=info.context.clock.now(),
+            )
+            return ListingPayload(listing=Listing.from_row(row), user_errors=[])
+
+        return mutate(info, action, _failed)
+
+    @strawberry.mutation(description="Reject a listing with a reason (admin only).")
+    def reject_listing(self, info: Info, input: ListingActionInput) -> ListingPayload:
+        viewer = info.context.require_viewer()
+
+        def action(session: Session) -> ListingPayload:
+            row = marketplace_service.reject(
+                session=session,
+                viewer=viewer,
+                listing_id=str(input.listing_id),
+                reason=input.reason,
+                now=info.context.clock.now(),
+            )
+            return ListingPayload(listing=Listing.from_row(row), user_errors=[])
+
+        return mutate(info, action, _failed)
+
+    @strawberry.mutation(description="Delist a PUBLISHED listing (its provider or an admin).")
+    def delist_listing(self, info: Info, input: ListingActionInput) -> ListingPayload:
+        viewer = info.context.require_viewer()
+
+        def action(session: Session) -> ListingPayload:
+            row = marketplace_service.delist(
+                session=session,
+                viewer=viewer,
+                listing_id=str(input.listing_id),
+                reason=input.reason,
+                now=info.context.clock.now(),
+            )
+            return ListingPayload(listing=Listing.from_row(row), user_errors=[])
+
+        return mutate(info, action, _failed)

@@ -1,0 +1,176 @@
+"""Listing, Plan, Sale and the provider's view."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import strawberry
+
+import schema.enums  # noqa: F401  (registers the domain enums)
+from app.billing import service as billing_service
+from app.billing.pricing import Timing
+from app.marketplace import rules
+from app.marketplace import service as marketplace_service
+from app.marketplace.models import Listing as ListingRow
+from app.marketplace.models import Sale as SaleRow
+from app.marketplace.rules import ListingKind, ListingStatus
+from app.money import display_rate
+from schema.accounts.types import Account
+from schema.context import Info
+from schema.images.types import Image
+from schema.money import CurrencyCode, Money
+from schema.node import Node
+from schema.pagination import Connection, connection, page_request
+
+REVENUE_KINDS = ("PROVIDER_REVENUE", "PROVIDER_REVERSAL")
+
+
+@strawberry.type(description="How a listing is paid for; months null for hourly plans; 0 is free.")
+class Plan:
+    timing: Timing = strawberry.field(description="PREPAID (a term) or POSTPAID (hourly).")
+    months: int | None = strawberry.field(description="Prepaid term in months.")
+    price: Money = strawberry.field(
+        description="Per instance: for the whole term (prepaid) or per hour; never discounted."
+    )
+
+    @classmethod
+    def of(cls, plan: rules.Plan) -> Plan:
+        """Build from a domain plan."""
+        return cls(
+            timing=plan.timing,
+            months=plan.months,
+            price=Money(amount=display_rate(plan.price), currency=CurrencyCode.CNY),
+        )
+
+
+@strawberry.type(description="A provider's marketplace or service-integration product (R65).")
+class Listing(Node):
+    kind: ListingKind = strawberry.field(description="MARKET or INTEGRATION.")
+    title: str = strawberry.field(description="Title.")
+    summary: str = strawberry.field(description="Summary.")
+    category: str = strawberry.field(description="Category, e.g. security or database.")
+    version: str = strawberry.field(description="Software version.")
+    status: ListingStatus = strawberry.field(description="Lifecycle state (R66).")
+    review_note: str | None = strawberry.field(description="The reviewer's reason (rejections).")
+    created_at: datetime = strawberry.field(description="When it was created (UTC).")
+    provider_id: strawberry.Private[str]
+
+    @strawberry.field(description="The provider (id, name and role; nothing private).")
+    async def provider(self, info: Info) -> Account:
+        row = await info.context.loaders.account.load(self.provider_id)
+        assert row is not None
+        return Account.from_row(row)
+
+    @strawberry.field(description="Its plans.")
+    async def plans(self, info: Info) -> list[Plan]:
+        return [Plan.of(p) for p in await info.context.loaders.listing_plans.load(str(self.id))]
+
+    @strawberry.field(
+        description="Published images once approved (one per region); before, the provider's own."
+    )
+    async def images(self, info: Info) -> list[Image]:
+        rows = await info.context.loaders.listing_images.load(str(self.id))
+        viewer = info.context.viewer
+        visible = [r for r in rows if r.listing_id is not None or _own(info, r.owner_id)]
+        return [Image.from_row(r, viewer) for r in visible]
+
+    @classmethod
+    def from_row(cls, row: ListingRow) -> Listing:
+        """Build from a listing row."""
+        return cls(
+            id=strawberry.ID(row.id),
+            kind=ListingKind(row.kind),
+            title=row.title,
+            summary=row.summary,
+            category=row.category,
+            version=row.version,
+            status=ListingStatus(row.status),
+            review_note=row.review_note,
+            created_at=row.created_at,
+            provider_id=row.provider_id,
+        )
+
+
+def _own(info: Info, owner_id: str) -> bool:
+    viewer = info.context.viewer
+    return viewer is not None and (viewer.is_admin or viewer.account_id == owner_id)
+
+
+@strawberry.type(description="One software charge for a listing: buyer id, plan, amount, time.")
+class Sale:
+    id: strawberry.ID = strawberry.field(description="Sale id.")
+    buyer_id: strawberry.ID = strawberry.field(description="The buying account (nothing else).")
+    plan: Plan = strawberry.field(description="The plan charged.")
+    instance_count: int = strawberry.field(description="Instances the charge covered.")
+    amount: Money = strawberry.field(description="SOFTWARE amount the buyer paid.")
+    revenue: Money = strawberry.field(description="What the provider was credited.")
+    created_at: datetime = strawberry.field(description="When it was charged (UTC).")
+    listing_id: strawberry.Private[str]
+
+    @strawberry.field(description="The listing sold.")
+    async def listing(self, info: Info) -> Listing | None:
+        row = await info.context.loaders.listing.load(self.listing_id)
+        return Listing.from_row(row) if row else None
+
+    @classmethod
+    def from_row(cls, row: SaleRow) -> Sale:
+        """Build from a sale row."""
+        return cls(
+            id=strawberry.ID(row.id),
+            buyer_id=strawberry.ID(row.buyer_id),
+            plan=Plan(
+                timing=Timing(row.plan_timing),
+                months=row.plan_months,
+                price=Money.of_rate(row.plan_price_micros),
+            ),
+            instance_count=row.instance_count,
+            amount=Money.of_minor(row.amount_minor),
+            revenue=Money.of_minor(row.revenue_minor),
+            created_at=row.created_at,
+            listing_id=row.listing_id,
+        )
+
+
+@strawberry.type(description="A provider's own listings, sales and revenue (R69).")
+class ProviderView:
+    account_id: strawberry.Private[str]
+
+    @strawberry.field(description="Its listings in every state, newest first.")
+    def listings(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Listing]:
+        page = marketplace_service.list_listings(
+            session=info.context.session,
+            viewer=info.context.viewer,
+            filters=marketplace_service.ListingFilter(provider=self.account_id),
+            page=page_request(first, after),
+        )
+        return connection(page, Listing.from_row)
+
+    @strawberry.field(description="Its sales, newest first.")
+    def sales(
+        self, info: Info, first: int | None = None, after: str | None = None
+    ) -> Connection[Sale]:
+        page = marketplace_service.list_sales(
+            session=info.context.session,
+            provider_id=self.account_id,
+            page=page_request(first, after),
+        )
+        return connection(page, Sale.from_row)
+
+    @strawberry.field(description="Revenue credited minus reversals in [from, to) (UTC).")
+    def revenue(
+        self,
+        info: Info,
+        from_: Annotated[datetime | None, strawberry.argument(name="from")] = None,
+        to: datetime | None = None,
+    ) -> Money:
+        total = billing_service.sum_entries(
+            session=info.context.session,
+            account_id=self.account_id,
+            kinds=REVENUE_KINDS,
+            start=from_,
+            end=to,
+        )
+        return Money.of_minor(total)
