@@ -13,12 +13,16 @@ from sqlalchemy import Engine
 from sqlmodel import Session, SQLModel, select
 
 from app.accounts import service as accounts_service
-from app.accounts.rules import Role
+from app.accounts.rules import Role, Viewer
 from app.billing.models import PriceSetting, RegionRate, TermDiscount
+from app.billing.pricing import Timing
 from app.database import schema_lock, upgrade, write_session
 from app.ids import new_id
 from app.images.models import Image, SupportedOs
 from app.images.rules import ImageKind, ImageStatus, name_problem
+from app.marketplace import service as marketplace_service
+from app.marketplace.models import Listing
+from app.marketplace.rules import Plan
 from app.money import rate_to_int
 from app.regions.models import Flavor, FlavorPrice, Region, Zone
 
@@ -84,6 +88,9 @@ def load(session: Session, seed_dir: Path, now: datetime) -> SeedReport:
     session.flush()
     _load_public_images(session, report, _read(seed_dir, "public_images.json"), platform.id, now)
     session.flush()
+    marketplace = seed_dir / "marketplace.json"
+    if marketplace.exists():
+        _load_marketplace(session, report, _read(seed_dir, "marketplace.json"), platform.id, now)
     return report
 
 
@@ -244,3 +251,81 @@ def prepare(engine: Engine, seed_dir: Path, now: datetime) -> SeedReport:
         upgrade(engine)
         with write_session(engine) as session:
             return load(session, seed_dir, now)
+
+
+def _load_marketplace(
+    session: Session, report: SeedReport, data: dict[str, Any], platform_id: str, now: datetime
+) -> None:
+    """A demo provider with published listings, so a new catalogue shows the marketplace.
+
+    Listings are created once (by seed key) through the same service calls a provider and a
+    reviewer would make; later edits of the file do not rewrite a published listing.
+    """
+    spec = data["provider"]
+    provider = accounts_service.get_by_seed_key(session=session, seed_key=spec["key"])
+    if provider is None:
+        provider = accounts_service.create(
+            session=session, name=spec["name"], role=Role.PROVIDER, now=now, seed_key=spec["key"]
+        )
+        report.count("account", inserted=True)
+    as_provider = Viewer(account_id=provider.id, role=Role.PROVIDER, token_id="seed")
+    as_admin = Viewer(account_id=platform_id, role=Role.ADMIN, token_id="seed")
+    for item in data["listings"]:
+        exists = session.exec(select(Listing).where(Listing.seed_key == item["key"])).first()
+        if exists is not None:
+            continue
+        sources = []
+        for region in item["regions"]:
+            base = session.exec(
+                select(Image).where(Image.seed_key == f"{item['baseImage']}@{region}")
+            ).one()
+            source = Image(
+                id=new_id("m"),
+                seed_key=f"listing:{item['key']}@{region}",
+                name=item["imageName"],
+                description=item["title"],
+                kind=ImageKind.CUSTOM.value,
+                generation=base.generation,
+                region_code=region,
+                status=ImageStatus.AVAILABLE.value,
+                os_type=base.os_type,
+                os_name=base.os_name,
+                os_version=base.os_version,
+                os_arch=base.os_arch,
+                os_lang=base.os_lang,
+                min_disk_gb=base.min_disk_gb,
+                size_gb=base.size_gb,
+                created_at=now,
+                owner_id=provider.id,
+                source_kind="PLATFORM",
+                system_disk_kind="CDS",
+                charge_os_license=base.charge_os_license,
+            )
+            session.add(source)
+            sources.append(source)
+        session.flush()
+        plans = [
+            Plan(Timing(p["timing"]), p.get("months"), Decimal(p["price"])) for p in item["plans"]
+        ]
+        listing = marketplace_service.create(
+            session=session,
+            viewer=as_provider,
+            data=marketplace_service.ListingInput(
+                kind=item["kind"],
+                title=item["title"],
+                summary=item["summary"],
+                category=item["category"],
+                version=item["version"],
+                image_ids=[s.id for s in sources],
+                plans=plans,
+            ),
+            now=now,
+            seed_key=item["key"],
+        )
+        marketplace_service.submit(
+            session=session, viewer=as_provider, listing_id=listing.id, now=now
+        )
+        marketplace_service.approve(
+            session=session, viewer=as_admin, listing_id=listing.id, now=now
+        )
+        report.count("listing", inserted=True)
