@@ -11,6 +11,7 @@ import app.accounts.models
 import app.billing.models
 import app.images.models
 import app.instances.models
+import app.marketplace.models
 import app.operations.models
 import app.regions.models
 import app.snapshots.models

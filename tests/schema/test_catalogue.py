@@ -65,13 +65,14 @@ def test_flavors_in_a_region_are_only_those_offered_there(app_client: TestClient
     assert all(f["price"] is not None for f in flavors)
 
 
-def test_anonymous_sees_only_public_images(
+def test_anonymous_sees_only_the_catalogue(
     app_client: TestClient, factory: Factory, engine: Engine
 ) -> None:
     owner = factory.account()
     custom_image(engine, owner.id)
     page = _page(app_client, first=100, filter={"region": "bj"})
-    assert {n["node"]["type"] for n in page["edges"]} == {"PUBLIC"}
+    # R5: public images and published marketplace/integration images (the seeded demo listings)
+    assert {n["node"]["type"] for n in page["edges"]} == {"PUBLIC", "MARKET", "INTEGRATION"}
 
 
 def test_paging_forward_walks_a_filtered_set_exactly_once(app_client: TestClient) -> None:
