@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 import orjson
+from cross_web import AsyncHTTPRequestAdapter
 from sqlalchemy import Engine
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
@@ -73,6 +75,9 @@ def negotiate(accept: str | None) -> str | None:
     return None
 
 
+_REQUEST_FORMS: ContextVar[list[Any] | None] = ContextVar("request_forms", default=None)
+
+
 class BodyTooLarge(Exception):
     """The request body is larger than the configured limit."""
 
@@ -128,10 +133,23 @@ class GraphQLView(GraphQL[Context, None]):
                     raise BodyTooLarge()
             return message
 
+        forms: list[Any] = []
+        token = _REQUEST_FORMS.set(forms)
         try:
             await super().__call__(scope, limited_receive, send)
         except BodyTooLarge:
             await self._too_large(limit)(scope, receive, send)
+        finally:
+            _REQUEST_FORMS.reset(token)
+            for form in forms:  # uploaded files a resolver did not close (e.g. refused early)
+                await form.close()
+
+    async def parse_multipart(self, request: AsyncHTTPRequestAdapter) -> dict[str, str]:
+        form = await request.get_form_data()
+        forms = _REQUEST_FORMS.get(None)
+        if forms is not None and hasattr(form.files, "close"):
+            forms.append(form.files)
+        return await super().parse_multipart(request)
 
     def _body_limit(self, request: Request) -> int:
         content_type = request.headers.get("content-type", "")

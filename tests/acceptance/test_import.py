@@ -1,0 +1,242 @@
+"""Importing disk images over real HTTP: multipart upload, inspection, safety (R45-R49)."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests import diskimages
+from tests.acceptance.conftest import Server
+from tests.factories import Tenant
+
+UPLOAD = """mutation($f: Upload!, $r: ID!) { uploadObject(input: {region: $r, file: $f}) {
+  object { key region sizeBytes sha256 filename } userErrors { code field message } } }"""
+IMPORT = """mutation($i: ImportImageInput!) { importImage(input: $i) {
+  image { id status type source { kind id } chargeRoot { osLicense } }
+  operation { id kind } userErrors { code field message } } }"""
+IMAGE = """query($id: ID!) { image(id: $id) { status format sha256 virtualSizeBytes sizeGb minDiskGb
+  generation os { type name version } chargeRoot { osLicense } failure { code message checks } } }"""
+GiB = 1024**3
+
+
+def upload(
+    server: Server, tenant: Tenant, data: bytes, region: str = "bj", name: str = "disk.img"
+) -> dict[str, Any]:
+    response = httpx.post(
+        f"{server.url}/graphql",
+        headers=tenant.headers,
+        data={
+            "operations": json.dumps({"query": UPLOAD, "variables": {"f": None, "r": region}}),
+            "map": json.dumps({"0": ["variables.f"]}),
+        },
+        files={"0": (name, data, "application/octet-stream")},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    payload: dict[str, Any] = response.json()["data"]["uploadObject"]
+    return payload
+
+
+def import_input(key: str, fmt: str, **overrides: Any) -> dict[str, Any]:
+    value: dict[str, Any] = {
+        "region": "bj",
+        "objectKey": key,
+        "name": "imported",
+        "format": fmt,
+        "os": {"type": "LINUX", "name": "Ubuntu", "version": "22.04", "arch": "x86_64"},
+    }
+    value.update(overrides)
+    return value
+
+
+def import_file(
+    server: Server, tenant: Tenant, data: bytes, fmt: str, **overrides: Any
+) -> dict[str, Any]:
+    stored = upload(server, tenant, data)
+    assert stored["userErrors"] == []
+    body = server.gql(
+        IMPORT, {"i": import_input(stored["object"]["key"], fmt, **overrides)}, tenant
+    )
+    started: dict[str, Any] = body["data"]["importImage"]
+    assert started["userErrors"] == [], started["userErrors"]
+    assert started["image"]["status"] == "CREATING"
+    server.wait_operation(started["operation"]["id"], tenant)
+    image: dict[str, Any] = server.gql(IMAGE, {"id": started["image"]["id"]}, tenant)["data"][
+        "image"
+    ]
+    image["object"] = stored["object"]
+    return image
+
+
+@pytest.mark.parametrize(
+    ("builder", "fmt", "virtual"),
+    [
+        (diskimages.qcow2, "QCOW2", GiB),
+        (lambda: diskimages.raw(3 * 1024 * 1024), "RAW", 3 * 1024 * 1024),
+        (diskimages.vmdk_stream_optimized, "VMDK", GiB),
+        (diskimages.vhd, "VHD", GiB),
+    ],
+    ids=["qcow2", "raw", "vmdk-stream-optimized", "vhd"],
+)
+def test_valid_images_become_available(
+    server: Server, builder: Callable[[], bytes], fmt: str, virtual: int
+) -> None:
+    tenant = server.account()
+    data = builder()
+    image = import_file(server, tenant, data, fmt)
+    digest = hashlib.sha256(data).hexdigest()
+    assert image["object"]["sha256"] == digest and image["object"]["sizeBytes"] == len(data)
+    assert image["status"] == "AVAILABLE" and image["failure"] is None
+    assert image["format"] == fmt and image["sha256"] == digest
+    assert image["virtualSizeBytes"] == virtual
+    assert image["sizeGb"] == image["minDiskGb"] == max(1, -(-virtual // GiB))
+
+
+@pytest.mark.parametrize(
+    ("builder", "fmt", "code", "checks"),
+    [
+        (
+            diskimages.qcow2_with_backing_file,
+            "QCOW2",
+            "IMPORT_UNSAFE_IMAGE",
+            ["backing_file: Image has a backing file"],
+        ),
+        (
+            diskimages.qcow2_with_data_file,
+            "QCOW2",
+            "IMPORT_UNSAFE_IMAGE",
+            ["data_file: Image has data_file set"],
+        ),
+        (
+            diskimages.qcow2_with_unknown_feature,
+            "QCOW2",
+            "IMPORT_UNSAFE_IMAGE",
+            ["unknown_features: Unknown QCOW2 features found"],
+        ),
+        (
+            diskimages.vmdk_flat_descriptor,
+            "VMDK",
+            "IMPORT_UNSAFE_IMAGE",
+            ["descriptor: Unsupported subformat"],
+        ),
+        (
+            diskimages.qcow2,
+            "RAW",
+            "IMPORT_FORMAT_MISMATCH",
+            ["format: declared raw, content is qcow2"],
+        ),
+        (diskimages.iso, "RAW", "IMPORT_FORMAT_UNSUPPORTED", ["format: detected iso"]),
+        (
+            lambda: diskimages.qcow2(600 * GiB),
+            "QCOW2",
+            "IMPORT_TOO_LARGE",
+            [f"virtual size: {600 * GiB} bytes is over {500 * GiB}"],
+        ),
+    ],
+    ids=[
+        "backing-file",
+        "data-file",
+        "unknown-feature",
+        "vmdk-host-path",
+        "qcow2-as-raw",
+        "iso",
+        "600-gb",
+    ],
+)
+def test_refused_images_fail_naming_every_check(
+    server: Server, builder: Callable[[], bytes], fmt: str, code: str, checks: list[str]
+) -> None:
+    tenant = server.account()
+    image = import_file(server, tenant, builder(), fmt)
+    assert image["status"] == "CREATE_FAILED"
+    assert image["failure"]["code"] == code
+    assert image["failure"]["checks"] == checks
+    assert image["format"] is None and image["virtualSizeBytes"] is None
+
+
+def test_nothing_outside_the_object_store_is_read_or_touched(
+    server: Server, tmp_path: Path
+) -> None:
+    tenant = server.account()
+    fifo = tmp_path / "host-secret.fifo"  # opening it for reading would block: nobody may
+    os.mkfifo(fifo)
+    canary = tmp_path / "host-secret.txt"
+    canary.write_text("top secret")
+    before = canary.stat()
+    data_dir = Path(server.env["BCC_IMAGES_DATA_DIR"])
+    for builder, fmt in (
+        (lambda: diskimages.qcow2_with_backing_file(str(fifo)), "QCOW2"),
+        (lambda: diskimages.qcow2_with_data_file(str(canary)), "QCOW2"),
+        (lambda: diskimages.vmdk_flat_descriptor(str(fifo)), "VMDK"),
+        (lambda: diskimages.vmdk_with_slash_extent(str(canary)), "VMDK"),
+        (lambda: diskimages.qcow2_with_backing_file(str(fifo)), "RAW"),
+    ):
+        image = import_file(server, tenant, builder(), fmt)
+        assert image["status"] == "CREATE_FAILED"
+        assert image["failure"]["code"] == "IMPORT_UNSAFE_IMAGE"
+    with pytest.raises(OSError) as no_reader:
+        os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+    assert no_reader.value.errno == errno.ENXIO  # no process has the FIFO open for reading
+    after = canary.stat()
+    assert canary.read_text() == "top secret"
+    assert (after.st_mtime_ns, after.st_size, after.st_ino) == (
+        before.st_mtime_ns,
+        before.st_size,
+        before.st_ino,
+    )
+    outside = [
+        p
+        for p in data_dir.rglob("*")
+        if p.is_file() and p.parent.parent != data_dir / "objects" and p.name != "server.log"
+    ]
+    assert outside == []
+    assert list((data_dir / "tmp").iterdir()) == []
+
+
+def test_import_checks_that_answer_at_once(server: Server) -> None:
+    owner, other = server.account(), server.account()
+    stored = upload(server, owner, diskimages.qcow2())
+    key = stored["object"]["key"]
+
+    def errors(tenant: Tenant, **overrides: Any) -> list[tuple[str, list[str] | None]]:
+        body = server.gql(IMPORT, {"i": import_input(key, "QCOW2", **overrides)}, tenant)
+        return [(e["code"], e["field"]) for e in body["data"]["importImage"]["userErrors"]]
+
+    assert errors(other) == [("OBJECT_NOT_FOUND", ["input", "objectKey"])]
+    assert errors(owner, region="gz") == [("OBJECT_REGION_MISMATCH", ["input", "objectKey"])]
+    assert errors(owner, name="bad name") == [("INVALID_NAME", ["input", "name"])]
+    assert errors(
+        owner, os={"type": "LINUX", "name": "Gentoo", "version": "2.14", "arch": "x86_64"}
+    ) == [("IMPORT_OS_UNSUPPORTED", ["input", "os"])]
+    windows = {"type": "WINDOWS", "name": "Windows Server", "version": "2019", "arch": "x86_64"}
+    assert errors(owner, os=windows) == [("INVALID_INPUT", ["input", "licenseType"])]
+    assert errors(owner, licenseType="BYOL") == [("INVALID_INPUT", ["input", "licenseType"])]
+    listed = server.gql("{ images(filter: {types: [CUSTOM]}) { totalCount } }", tenant=owner)
+    assert listed["data"]["images"]["totalCount"] == 0  # none of the refusals created anything
+
+
+def test_windows_licence_types(server: Server) -> None:
+    tenant = server.account(balance="1000")
+    windows = {"type": "WINDOWS", "name": "Windows Server", "version": "2022", "arch": "x86_64"}
+    charged = import_file(
+        server, tenant, diskimages.vhd(40 * GiB), "VHD", os=windows, licenseType="PLATFORM"
+    )
+    byol = import_file(
+        server,
+        tenant,
+        diskimages.vhd(40 * GiB),
+        "VHD",
+        os=windows,
+        licenseType="BYOL",
+        generation="EBC",
+    )
+    assert charged["chargeRoot"] == {"osLicense": "WINDOWS"} and charged["generation"] == "BCC"
+    assert byol["chargeRoot"] == {"osLicense": "NONE"} and byol["generation"] == "EBC"
