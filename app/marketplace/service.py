@@ -183,13 +183,13 @@ def _source_images(
     for index, image_id in enumerate(image_ids):
         path = field("imageIds", str(index))
         image = visible.get(image_id)
-        if image is None or image.owner_id != viewer.account_id:
-            problems.append(
-                DomainError(ErrorCode.IMAGE_NOT_FOUND, f"There is no image {image_id!r}.", path)
-            )
-        elif image.kind != ImageKind.CUSTOM.value:
+        if image is not None and image.kind != ImageKind.CUSTOM.value:
             problems.append(
                 DomainError(ErrorCode.IMAGE_NOT_CUSTOM, "Listings publish custom images.", path)
+            )
+        elif image is None or image.owner_id != viewer.account_id:
+            problems.append(
+                DomainError(ErrorCode.IMAGE_NOT_FOUND, f"There is no image {image_id!r}.", path)
             )
         elif image.status != ImageStatus.AVAILABLE.value:
             problems.append(

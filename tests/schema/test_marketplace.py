@@ -1,0 +1,261 @@
+"""Marketplace rules in process: visibility, transitions, hourly plans, revenue, reversals."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine
+from starlette.testclient import TestClient
+
+from app.accounts.rules import Role
+from app.billing.settlement import settle
+from app.database import read_session, write_session
+from app.instances.models import Instance
+from tests.acceptance.test_image_lifecycle import REBUILD
+from tests.acceptance.test_marketplace import (
+    ACTION,
+    CREATE_LISTING,
+    GET_LISTING,
+    PROVIDER,
+    listing_input,
+)
+from tests.factories import Factory, Tenant, custom_image, gql
+from tests.schema.test_instances import CREATE, VIEWER, balance, launch
+
+LISTINGS = """query($f: ListingFilter) { listings(first: 50, filter: $f) { nodes { id } } }"""
+
+
+def act(
+    client: TestClient, name: str, listing_id: str, tenant: Tenant, reason: str | None = None
+) -> dict[str, Any]:
+    payload: dict[str, Any] = gql(
+        client, ACTION.format(name=name), {"id": listing_id, "reason": reason}, tenant
+    )["data"][name]
+    return payload
+
+
+def make_listing(
+    client: TestClient,
+    factory: Factory,
+    engine: Engine,
+    provider: Tenant | None = None,
+    publish: bool = True,
+    **overrides: Any,
+) -> tuple[Tenant, str, str | None]:
+    """A provider listing (published unless told otherwise): (provider, listing id, bj image)."""
+    provider = provider or factory.account(Role.PROVIDER, balance="100")
+    source = custom_image(engine, provider.id)
+    body = gql(client, CREATE_LISTING, {"i": listing_input(source, **overrides)}, provider)["data"][
+        "createListing"
+    ]
+    assert body["userErrors"] == [], body["userErrors"]
+    listing_id: str = body["listing"]["id"]
+    if not publish:
+        return provider, listing_id, None
+    act(client, "submitListing", listing_id, provider)
+    approved = act(client, "approveListing", listing_id, factory.account(Role.ADMIN))
+    return provider, listing_id, approved["listing"]["images"][0]["id"]
+
+
+def test_listing_visibility_by_role(
+    app_client: TestClient, factory: Factory, engine: Engine
+) -> None:
+    provider, draft, _ = make_listing(app_client, factory, engine, publish=False)
+    _, live, _ = make_listing(app_client, factory, engine, provider=provider)
+    other_provider = factory.account(Role.PROVIDER)
+    admin = factory.account(Role.ADMIN)
+    mine = {
+        n["id"]
+        for n in gql(app_client, LISTINGS, {"f": {"provider": provider.id}}, provider)["data"][
+            "listings"
+        ]["nodes"]
+    }
+    assert mine == {draft, live}
+    for viewer in (None, factory.account(), other_provider):
+        seen = {
+            n["id"]
+            for n in gql(app_client, LISTINGS, {"f": {"provider": provider.id}}, viewer)["data"][
+                "listings"
+            ]["nodes"]
+        }
+        assert seen == {live}
+        assert gql(app_client, GET_LISTING, {"id": draft}, viewer)["data"]["listing"] is None
+    assert (
+        gql(app_client, GET_LISTING, {"id": draft}, admin)["data"]["listing"]["status"] == "DRAFT"
+    )
+
+
+def test_listing_filters(app_client: TestClient, factory: Factory, engine: Engine) -> None:
+    provider, listing_id, _ = make_listing(
+        app_client, factory, engine, category="zz-databases", title="Zebra DB 9"
+    )
+    for flt in (
+        {"category": "zz-databases"},
+        {"textContains": "zebra db"},
+        {"kind": "MARKET", "provider": provider.id},
+        {"region": "bj", "provider": provider.id},
+        {"status": "PUBLISHED", "provider": provider.id},
+    ):
+        found = gql(app_client, LISTINGS, {"f": flt})["data"]["listings"]["nodes"]
+        assert found == [{"id": listing_id}], flt
+    assert (
+        gql(app_client, LISTINGS, {"f": {"region": "hkg", "provider": provider.id}})["data"][
+            "listings"
+        ]["nodes"]
+        == []
+    )
+
+
+def test_who_may_do_what(app_client: TestClient, factory: Factory, engine: Engine) -> None:
+    provider, listing_id, _ = make_listing(app_client, factory, engine, publish=False)
+    other = factory.account(Role.PROVIDER)
+    customer = factory.account()
+    assert (
+        act(app_client, "submitListing", listing_id, other)["userErrors"][0]["code"]
+        == "LISTING_NOT_FOUND"
+    )
+    assert (
+        act(app_client, "submitListing", listing_id, customer)["userErrors"][0]["code"]
+        == "NOT_A_PROVIDER"
+    )
+    act(app_client, "submitListing", listing_id, provider)
+    assert (
+        act(app_client, "approveListing", listing_id, provider)["userErrors"][0]["code"]
+        == "PERMISSION_DENIED"
+    )
+    assert (
+        act(app_client, "delistListing", listing_id, provider)["userErrors"][0]["code"]
+        == "LISTING_STATUS_FORBIDDEN"
+    )
+    assert (
+        act(app_client, "submitListing", listing_id, provider)["userErrors"][0]["code"]
+        == "LISTING_STATUS_FORBIDDEN"
+    )
+    admin = factory.account(Role.ADMIN)
+    act(app_client, "approveListing", listing_id, admin)
+    assert act(app_client, "delistListing", listing_id, admin)["listing"]["status"] == "DELISTED"
+
+
+def test_listing_images_must_be_the_providers_own_one_per_region(
+    app_client: TestClient, factory: Factory, engine: Engine
+) -> None:
+    provider = factory.account(Role.PROVIDER)
+    a, b = custom_image(engine, provider.id), custom_image(engine, provider.id)
+    stranger = custom_image(engine, factory.account().id, region="gz")
+    body = gql(
+        app_client,
+        CREATE_LISTING,
+        {"i": listing_input(a, imageIds=[a, b, stranger, factory.public_image()])},
+        provider,
+    )
+    errors = [(e["code"], e["field"]) for e in body["data"]["createListing"]["userErrors"]]
+    assert errors == [
+        ("INVALID_INPUT", ["input", "imageIds", "1"]),
+        ("IMAGE_NOT_FOUND", ["input", "imageIds", "2"]),
+        ("IMAGE_NOT_CUSTOM", ["input", "imageIds", "3"]),
+    ]
+
+
+def test_hourly_integration_software_is_settled_and_shared_with_the_provider(
+    app_client: TestClient, factory: Factory, engine: Engine, run_operations: Callable[[], int]
+) -> None:
+    provider, _, image_id = make_listing(
+        app_client,
+        factory,
+        engine,
+        kind="INTEGRATION",
+        plans=[{"timing": "POSTPAID", "price": "0.05"}],
+    )
+    assert image_id is not None
+    customer = factory.account(balance="1000")
+    body = gql(app_client, CREATE, {"i": launch(image_id, count=3)}, customer)["data"][
+        "createInstances"
+    ]
+    assert body["userErrors"] == []
+    charges = body["instances"][0]["charges"]
+    assert [c["kind"] for c in charges] == ["COMPUTE", "SOFTWARE"]
+    run_operations()
+    before = balance(app_client, provider)
+    with read_session(engine) as session:
+        start = session.get(Instance, body["instances"][0]["id"]).accrued_until  # type: ignore[union-attr]
+    assert start is not None
+    with write_session(engine) as session:
+        settle(session=session, until=start + timedelta(hours=2), account_id=customer.id)
+    # 3 instances x 2 hours x 0.05 = 0.30 of software; the provider earns 80%
+    assert balance(app_client, provider) - before == Decimal("0.24")
+    sale = gql(app_client, PROVIDER, tenant=provider)["data"]["viewer"]["provider"]["sales"][
+        "nodes"
+    ][0]
+    assert (sale["instanceCount"], sale["amount"], sale["revenue"]) == (
+        3,
+        {"amount": "0.30"},
+        {"amount": "0.24"},
+    )
+    assert sale["plan"] == {"timing": "POSTPAID", "months": None, "price": {"amount": "0.05"}}
+
+
+def test_a_refund_reverses_the_providers_revenue_in_proportion(
+    app_client: TestClient, factory: Factory, engine: Engine, run_operations: Callable[[], int]
+) -> None:
+    provider, _, image_id = make_listing(app_client, factory, engine)
+    assert image_id is not None
+    customer = factory.account(balance="2000")
+    body = gql(
+        app_client,
+        CREATE,
+        {"i": launch(image_id, billing={"timing": "PREPAID", "months": 1})},
+        customer,
+    )
+    instance_id = body["data"]["createInstances"]["instances"][0]["id"]
+    paid = Decimal(body["data"]["createInstances"]["order"]["total"]["amount"])
+    run_operations()
+    earned = balance(app_client, provider)
+    released = gql(
+        app_client,
+        "mutation($id: ID!) { releaseInstance(input: {instanceId: $id}) { refund { amount } } }",
+        {"id": instance_id},
+        customer,
+    )["data"]["releaseInstance"]
+    refund = Decimal(released["refund"]["amount"])
+    ledger = gql(app_client, VIEWER, tenant=provider)["data"]["viewer"]["transactions"]["nodes"]
+    reversal = Decimal(ledger[0]["amount"]["amount"])
+    assert ledger[0]["kind"] == "PROVIDER_REVERSAL"
+    expected = (Decimal("240.00") * refund / paid).quantize(Decimal("0.01"))
+    assert reversal == -expected
+    assert balance(app_client, provider) == earned + reversal
+
+
+def test_rebuild_onto_a_market_image(
+    app_client: TestClient, factory: Factory, engine: Engine, run_operations: Callable[[], int]
+) -> None:
+    provider, _, image_id = make_listing(app_client, factory, engine)
+    assert image_id is not None
+    customer = factory.account(balance="3000")
+    postpaid = gql(app_client, CREATE, {"i": launch(factory.public_image())}, customer)["data"][
+        "createInstances"
+    ]["instances"][0]["id"]
+    prepaid = gql(
+        app_client,
+        CREATE,
+        {"i": launch(factory.public_image(), billing={"timing": "PREPAID", "months": 1})},
+        customer,
+    )["data"]["createInstances"]["instances"][0]["id"]
+    run_operations()
+    refused = gql(
+        app_client, REBUILD, {"i": {"instanceId": postpaid, "imageId": image_id}}, customer
+    )
+    assert [e["code"] for e in refused["data"]["rebuildInstance"]["userErrors"]] == [
+        "MARKET_IMAGE_POSTPAID_UNSUPPORTED"
+    ]
+    before = balance(app_client, provider)
+    rebuilt = gql(
+        app_client, REBUILD, {"i": {"instanceId": prepaid, "imageId": image_id}}, customer
+    )["data"]["rebuildInstance"]
+    assert rebuilt["userErrors"] == []
+    [line] = rebuilt["order"]["lines"]
+    assert (line["kind"], line["unit"]) == ("SOFTWARE", "DAY")
+    earned = balance(app_client, provider) - before
+    assert earned == (Decimal(line["amount"]["amount"]) * Decimal("0.8")).quantize(Decimal("0.01"))
