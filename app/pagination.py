@@ -11,7 +11,6 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, func, select, tuple_
-from sqlalchemy.sql import Select
 from sqlmodel import Session
 
 from app.errors import BadRequest
@@ -81,7 +80,7 @@ def _check_size(name: str, value: int | None) -> None:
 
 def paginate(
     session: Session,
-    stmt: Select[Any],
+    stmt: Any,  # a Select of the rows to page (one entity, or several joined)
     ordering: Ordering,
     request: PageRequest,
     sort_value: Callable[[Any], object],
@@ -115,7 +114,7 @@ def paginate(
     paged = paged.order_by(
         col.desc() if descending else col.asc(), id_col.desc() if descending else id_col.asc()
     ).limit(limit + 1)
-    rows = list(session.exec(paged).all()) if limit > 0 else []  # type: ignore[call-overload]
+    rows = list(session.exec(paged).all()) if limit > 0 else []
     more = len(rows) > limit
     rows = rows[:limit]
     if backward:

@@ -13,7 +13,10 @@ from app.errors import BadRequest, DomainError, ErrorCode
 from app.ids import is_id
 from app.images.models import Image, ImageShare
 from app.images.rules import CATALOGUE_KINDS, ImageKind, ImageStatus, ImageType, SourceKind
+from app.marketplace.models import Listing
+from app.marketplace.visibility import listing_visible
 from app.pagination import Ordering, Page, PageRequest, paginate
+from app.regions.models import Region
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,15 @@ def _type_clause(viewer: Viewer | None, types: tuple[ImageType, ...]) -> ColumnE
     return or_(false(), *clauses)
 
 
+@dataclass(frozen=True)
+class ImageRow:
+    """A listed image with the rows every console page shows beside it, fetched in one query."""
+
+    image: Image
+    region: Region
+    listing: Listing | None  # the charge-root listing, when the viewer may see it
+
+
 def list_images(
     *,
     session: Session,
@@ -102,11 +114,20 @@ def list_images(
     order_field: str,
     descending: bool,
     page: PageRequest,
-) -> Page[Image]:
-    """Return one keyset page of the visible images that match the filters."""
+) -> Page[ImageRow]:
+    """Return one keyset page of the visible images that match the filters (one statement,
+    plus a COUNT only if the total is asked for)."""
     if filters.name_contains is not None and len(filters.name_contains) > 65:
         raise BadRequest("'nameContains' is at most 65 characters.")
-    stmt = select(Image).where(visible_clause(viewer))
+    stmt = (
+        select(Image, Region, Listing)
+        .join(Region, col(Region.code) == col(Image.region_code))
+        .outerjoin(
+            Listing,
+            and_(col(Listing.id) == col(Image.charge_listing_id), listing_visible(viewer)),
+        )
+        .where(visible_clause(viewer))
+    )
     if filters.region is not None:
         stmt = stmt.where(Image.region_code == filters.region)
     if filters.types is not None:
@@ -130,7 +151,11 @@ def list_images(
         )
     attribute = ORDER_FIELDS[order_field]
     ordering = Ordering(order_field, getattr(Image, attribute), descending, Image.id)
-    return paginate(session, stmt, ordering, page, lambda row: getattr(row, attribute))
+    found = paginate(
+        session, stmt, ordering, page, lambda row: getattr(row[0], attribute), lambda row: row[0].id
+    )
+    found.items = [ImageRow(image, region, listing) for image, region, listing in found.items]
+    return found
 
 
 # --- helpers for the lifecycle modules ----------------------------------------------------

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, true
+from sqlalchemy import ColumnElement, or_
 from sqlmodel import Session, col, select
 
 from app.accounts.rules import Role, Viewer
@@ -20,6 +20,7 @@ from app.images.rules import ImageKind, ImageStatus, SourceKind
 from app.marketplace import rules
 from app.marketplace.models import Listing, ListingImage, ListingPlan, Sale
 from app.marketplace.rules import ListingKind, ListingStatus, Plan
+from app.marketplace.visibility import listing_visible
 from app.money import rate_from_int, rate_to_int
 from app.pagination import Ordering, Page, PageRequest, paginate
 
@@ -40,13 +41,8 @@ def require_provider(viewer: Viewer) -> None:
 
 
 def visible_clause(viewer: Viewer | None) -> ColumnElement[bool]:
-    """R69: everyone sees PUBLISHED listings, providers their own in every state, admins all."""
-    if viewer is not None and viewer.is_admin:
-        return true()
-    published = col(Listing.status) == ListingStatus.PUBLISHED.value
-    if viewer is not None and viewer.role is Role.PROVIDER:
-        return or_(published, col(Listing.provider_id) == viewer.account_id)
-    return published
+    """R69: the listing visibility rule (see app.marketplace.visibility)."""
+    return listing_visible(viewer)
 
 
 def get(*, session: Session, viewer: Viewer | None, listing_id: str) -> Listing | None:

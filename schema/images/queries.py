@@ -62,9 +62,13 @@ class ImageQueries:
             descending=order.direction is OrderDirection.DESC,
             page=page_request(first, after, last, before),
         )
+        loaders = info.context.loaders
         for row in page.items:
-            info.context.loaders.image.prime(row.id, row)
-        return connection(page, lambda row: Image.from_row(row, viewer))
+            loaders.image.prime(row.image.id, row.image)
+            loaders.region.prime(row.region.code, row.region)
+            if row.image.charge_listing_id is not None:
+                loaders.listing.prime(row.image.charge_listing_id, row.listing)
+        return connection(page, lambda row: Image.from_row(row.image, viewer))
 
     @strawberry.field(
         description="One image by id; null when it does not exist or the viewer may not see it."

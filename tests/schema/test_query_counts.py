@@ -16,7 +16,8 @@ from tests.factories import Factory, Tenant, custom_image, gql
 
 PAGE = """query($first: Int!) { images(first: $first) { edges { node {
   id name type status createdAt region { code name } os { type name version arch }
-  chargeRoot { osLicense } owner { id } source { kind region { code } } } } } }"""
+  chargeRoot { osLicense listing { id title } } listing { id kind } owner { id }
+  source { kind region { code } } } } } }"""
 
 
 class StatementCounter:
@@ -59,5 +60,31 @@ def test_page_statement_count_does_not_grow_with_page_size(
             custom_image(client.app.state.engine, tenant.id, region=region)  # type: ignore[attr-defined]
     counts = {n: _statements(client, n, tenant) for n in (1, 50, 100)}
     assert counts[1] == counts[50] == counts[100], counts
-    # page + regions + owners (+ the token lookup when authenticated)
-    assert counts[100] <= (4 if authenticated else 3), counts
+    # P3: the page (with regions and listings joined) and the source regions' batch; with a
+    # token also its lookup and the owners' batch
+    assert counts[100] <= (4 if authenticated else 2), counts
+
+
+CONSOLE_PAGE = """query($first: Int!) { images(first: $first) { edges { cursor node {
+  id name type status minDiskGb createdAt region { code name } os { type name version arch lang }
+  chargeRoot { osLicense listing { id title kind } } listing { id title } } }
+  pageInfo { hasNextPage endCursor } } }"""
+
+
+@pytest.mark.parametrize("authenticated", [False, True], ids=["anonymous", "token"])
+def test_the_console_image_page_is_one_query(
+    client: TestClient, factory: Factory, authenticated: bool
+) -> None:
+    """P3: images(first: N) with region, os, chargeRoot and listing costs one statement
+    (plus the token lookup), whatever N."""
+    tenant = factory.account() if authenticated else None
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    for first in (1, 50, 100):
+        counter = StatementCounter()
+        event.listen(engine, "before_cursor_execute", counter)
+        try:
+            data = gql(client, CONSOLE_PAGE, {"first": first}, tenant)["data"]["images"]
+        finally:
+            event.remove(engine, "before_cursor_execute", counter)
+        assert len(data["edges"]) == first
+        assert counter.count == (2 if authenticated else 1), first
