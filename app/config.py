@@ -33,6 +33,7 @@ class Settings:
     db_pool_size: int = 20
     db_max_overflow: int = 40
     introspection: bool = True
+    response_cache: bool = True
     graphiql: bool = True
     max_body_bytes: int = 1024 * 1024
     max_upload_bytes: int = 4 * 1024 * 1024 * 1024

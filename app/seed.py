@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session, SQLModel, select
 
+from app import catalogue
 from app.accounts import service as accounts_service
 from app.accounts.rules import Role, Viewer
 from app.billing.models import PriceSetting, RegionRate, TermDiscount
@@ -91,6 +92,8 @@ def load(session: Session, seed_dir: Path, now: datetime) -> SeedReport:
     marketplace = seed_dir / "marketplace.json"
     if marketplace.exists():
         _load_marketplace(session, report, _read(seed_dir, "marketplace.json"), platform.id, now)
+    if report.changed:
+        catalogue.bump(session=session)
     return report
 
 

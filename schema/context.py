@@ -37,6 +37,7 @@ class Context:
     rate_limit_key: str = "anonymous"
     connection_params: Any = None
     store: Any = None
+    operation_type: str | None = None
     _session: Session | None = field(default=None, repr=False)
 
     def fresh(self) -> None:

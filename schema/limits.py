@@ -160,6 +160,25 @@ class RateLimiter:
             return bucket.points
 
 
+def cost_report(requested: int, actual: int, limit: int, remaining: float | None) -> dict[str, Any]:
+    """The ``extensions.cost`` object of a response."""
+    return {
+        "requested": requested,
+        "actual": actual,
+        "limit": limit,
+        "remaining": None if remaining is None else int(remaining),
+    }
+
+
+def rate_limited_error(requested: int, remaining: float, retry: int) -> GraphQLError:
+    """The RATE_LIMITED error, with how long to wait."""
+    return GraphQLError(
+        f"Rate limited: this request costs {requested} points and "
+        f"{int(remaining)} are available; retry in {retry} s.",
+        extensions={"code": "RATE_LIMITED", "retryAfter": retry},
+    )
+
+
 class QueryCost(SchemaExtension):
     """Refuse documents above the cost limit, charge the client's bucket, report the cost."""
 
@@ -182,6 +201,7 @@ class QueryCost(SchemaExtension):
         if operation is None:
             yield
             return
+        context.operation_type = operation.operation.value
         schema = ctx.schema._schema
         root = schema.get_root_type(operation.operation)
         fragments = {
@@ -197,7 +217,7 @@ class QueryCost(SchemaExtension):
         limit = settings.max_query_cost
         key = context.rate_limit_key
         if requested > limit:
-            self.report = {"requested": requested, "actual": 0, "limit": limit, "remaining": None}
+            self.report = cost_report(requested, 0, limit, None)
             ctx.result = GraphQLExecutionResult(
                 data=None,
                 errors=[
@@ -215,21 +235,9 @@ class QueryCost(SchemaExtension):
             retry = max(1, int(wait + 0.999))
             if isinstance(context.response, Response):
                 context.response.headers["Retry-After"] = str(retry)
-            self.report = {
-                "requested": requested,
-                "actual": 0,
-                "limit": limit,
-                "remaining": int(remaining),
-            }
+            self.report = cost_report(requested, 0, limit, remaining)
             ctx.result = GraphQLExecutionResult(
-                data=None,
-                errors=[
-                    GraphQLError(
-                        f"Rate limited: this request costs {requested} points and "
-                        f"{int(remaining)} are available; retry in {retry} s.",
-                        extensions={"code": "RATE_LIMITED", "retryAfter": retry},
-                    )
-                ],
+                data=None, errors=[rate_limited_error(requested, remaining, retry)]
             )
             yield
             return
@@ -238,12 +246,7 @@ class QueryCost(SchemaExtension):
         actual = count_fields(result.data) if result is not None else 0
         actual = min(actual, requested)
         remaining = limiter.give_back(key, requested - actual)
-        self.report = {
-            "requested": requested,
-            "actual": actual,
-            "limit": limit,
-            "remaining": int(remaining),
-        }
+        self.report = cost_report(requested, actual, limit, remaining)
 
     def get_results(self) -> dict[str, Any]:
         report = getattr(self, "report", None)

@@ -22,14 +22,16 @@ from strawberry.schema import BaseSchema
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
+from app import catalogue
 from app.accounts import service as accounts_service
 from app.accounts.rules import Viewer
 from app.clock import Clock
 from app.config import Settings
 from app.database import read_session
 from app.storage.store import ObjectStore
+from schema.cache import Entry, ResponseCache, cache_key
 from schema.context import Context
-from schema.limits import RateLimiter
+from schema.limits import RateLimiter, cost_report, rate_limited_error
 from schema.loaders import make_loaders
 
 log = logging.getLogger("bcc_images.http")
@@ -108,6 +110,7 @@ class GraphQLView(GraphQL[Context, None]):
         self.engine = engine
         self.clock = clock
         self.store = store
+        self.response_cache = ResponseCache()
         self.rate_limiter = RateLimiter(
             settings.rate_limit_points, settings.rate_limit_refill_per_second
         )
@@ -238,6 +241,63 @@ class GraphQLView(GraphQL[Context, None]):
             context.fresh()
         nothing: UnsetType = UNSET
         return nothing
+
+    async def execute_single(  # noqa: PLR0917
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Any,
+        context: Context,
+        root_value: Any,
+        request_data: Any,
+    ) -> ExecutionResult:
+        """Serve anonymous catalogue queries from the response cache when it is current."""
+        cacheable = (
+            self.settings.response_cache
+            and context.viewer is None
+            and bool(request_data.query)
+            and not (request_adapter.content_type or "").startswith("multipart/")
+        )
+        if not cacheable:
+            return await super().execute_single(
+                request, request_adapter, sub_response, context, root_value, request_data
+            )
+        key = cache_key(request_data.query, request_data.variables, request_data.operation_name)
+        with read_session(self.engine) as session:
+            version = catalogue.current(session=session)
+        entry = self.response_cache.get(key, version)
+        if entry is not None:
+            return self._from_cache(entry, context, sub_response)
+        result = await super().execute_single(
+            request, request_adapter, sub_response, context, root_value, request_data
+        )
+        cost = (result.extensions or {}).get("cost") or {}
+        if context.operation_type == "query" and not result.errors and result.data is not None:
+            self.response_cache.put(
+                key,
+                Entry(version, result.data, cost.get("requested", 0), cost.get("actual", 0)),
+            )
+        return result
+
+    def _from_cache(self, entry: Entry, context: Context, sub_response: Any) -> ExecutionResult:
+        granted, remaining, wait = self.rate_limiter.take(context.rate_limit_key, entry.requested)
+        limit = self.settings.max_query_cost
+        if not granted:
+            retry = max(1, int(wait + 0.999))
+            sub_response.headers["Retry-After"] = str(retry)
+            return ExecutionResult(
+                data=None,
+                errors=[rate_limited_error(entry.requested, remaining, retry)],
+                extensions={"cost": cost_report(entry.requested, 0, limit, remaining)},
+            )
+        remaining = self.rate_limiter.give_back(
+            context.rate_limit_key, entry.requested - entry.actual
+        )
+        return ExecutionResult(
+            data=entry.data,
+            errors=None,
+            extensions={"cost": cost_report(entry.requested, entry.actual, limit, remaining)},
+        )
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return HTMLResponse(GRAPHIQL_HTML.read_text(encoding="utf-8"))

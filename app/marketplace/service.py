@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, or_
 from sqlmodel import Session, col, select
 
+from app import catalogue
 from app.accounts.rules import Role, Viewer
 from app.billing.pricing import Timing
 from app.errors import DomainError, ErrorCode, raise_all
@@ -411,6 +412,7 @@ def approve(*, session: Session, viewer: Viewer, listing_id: str, now: datetime)
     listing.review_note = None
     listing.updated_at = now
     session.add(listing)
+    catalogue.bump(session=session)
     session.flush()
     return listing
 
@@ -486,6 +488,7 @@ def delist(
     for image in session.exec(select(Image).where(Image.listing_id == listing.id)):
         image.status = ImageStatus.NOT_AVAILABLE.value
         session.add(image)
+    catalogue.bump(session=session)
     session.flush()
     return listing
 

@@ -8,6 +8,7 @@ from sqlmodel import SQLModel
 
 import app.accounts.models
 import app.billing.models
+import app.catalogue
 import app.images.models
 import app.instances.models
 import app.marketplace.models

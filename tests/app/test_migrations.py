@@ -9,6 +9,7 @@ from sqlmodel import SQLModel
 
 import app.accounts.models
 import app.billing.models
+import app.catalogue
 import app.images.models
 import app.instances.models
 import app.marketplace.models

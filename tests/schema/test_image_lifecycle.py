@@ -156,7 +156,7 @@ def test_delete_rules(
 
 
 @pytest.fixture
-def small_quotas(settings: Settings) -> Iterator[TestClient]:
+def small_quotas(settings: Settings, engine: Engine) -> Iterator[TestClient]:
     tight = dataclasses.replace(
         settings, share_quota_per_image=2, shared_with_me_quota=1, custom_image_quota=3
     )

@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Iterator
 
 import pytest
+from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
 from app.config import Settings
@@ -32,7 +33,7 @@ def test_costly_query_is_refused_before_running(app_client: TestClient) -> None:
     assert "data" not in body
 
 
-def test_deep_queries_are_refused(settings: Settings) -> None:
+def test_deep_queries_are_refused(settings: Settings, engine: Engine) -> None:
     shallow = dataclasses.replace(settings, max_query_depth=3)
     with TestClient(create_app(shallow)) as client:
         assert "errors" not in gql(client, "{ regions { zones { name } } }")
@@ -73,7 +74,7 @@ def test_garbage_bodies_get_4xx_not_500(app_client: TestClient, body: bytes) -> 
 
 
 @pytest.fixture
-def stingy_client(settings: Settings) -> Iterator[TestClient]:
+def stingy_client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
     stingy = dataclasses.replace(settings, rate_limit_points=30, rate_limit_refill_per_second=0.001)
     with TestClient(create_app(stingy)) as client:
         yield client
@@ -91,7 +92,7 @@ def test_rate_limit_per_token(stingy_client: TestClient, factory: Factory) -> No
     assert "errors" not in gql(stingy_client, query, tenant=other)
 
 
-def test_introspection_can_be_disabled(settings: Settings) -> None:
+def test_introspection_can_be_disabled(settings: Settings, engine: Engine) -> None:
     closed = dataclasses.replace(settings, introspection=False)
     with TestClient(create_app(closed)) as client:
         body = gql(client, "{ __schema { types { name } } }", expect_errors=True)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import Engine, event
 from starlette.testclient import TestClient
 
 from app.config import Settings
@@ -32,8 +32,9 @@ class StatementCounter:
 
 
 @pytest.fixture(scope="module")
-def client(settings: Settings) -> Iterator[TestClient]:
-    roomy = dataclasses.replace(settings, max_query_cost=1_000_000)
+def client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
+    # the response cache is off here: these tests count what the resolvers themselves cost
+    roomy = dataclasses.replace(settings, max_query_cost=1_000_000, response_cache=False)
     with TestClient(create_app(roomy)) as client:
         yield client
 

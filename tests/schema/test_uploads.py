@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
 from app.config import Settings
@@ -22,7 +23,7 @@ LIMIT = 64 * 1024
 
 
 @pytest.fixture
-def small(settings: Settings, tmp_path: Path) -> Iterator[tuple[TestClient, Path]]:
+def small(settings: Settings, engine: Engine, tmp_path: Path) -> Iterator[tuple[TestClient, Path]]:
     data_dir = tmp_path / "data"
     tight = dataclasses.replace(settings, max_upload_bytes=LIMIT, data_dir=data_dir)
     with TestClient(create_app(tight)) as client:
