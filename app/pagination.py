@@ -78,6 +78,72 @@ def _check_size(name: str, value: int | None) -> None:
         raise BadRequest(f"'{name}' must be between 0 and {MAX_PAGE}; got {value}.")
 
 
+@dataclass(frozen=True)
+class Window:
+    """What a page request asks of an ordered list: direction, size and the cursor bound."""
+
+    ordering: Ordering
+    limit: int
+    backward: bool
+    cursor: str | None
+    bound: tuple[object, str] | None
+
+    @property
+    def descending(self) -> bool:
+        """The SQL direction (walking backward reverses the list's order)."""
+        return self.ordering.descending != self.backward
+
+    def keyset(self, column: Any, id_column: Any) -> ColumnElement[bool] | None:
+        """The predicate for rows after the cursor (in SQL direction), if there is a cursor."""
+        if self.bound is None:
+            return None
+        key = tuple_(column, id_column)
+        edge = tuple_(*self.bound)
+        return key < edge if self.descending else key > edge
+
+    def order(self, column: Any, id_column: Any) -> tuple[Any, Any]:
+        """ORDER BY terms for (sort column, id)."""
+        if self.descending:
+            return column.desc(), id_column.desc()
+        return column.asc(), id_column.asc()
+
+    def page(
+        self,
+        rows: list[Any],
+        sort_value: Callable[[Any], object],
+        row_id: Callable[[Any], str],
+        count: Callable[[], int],
+    ) -> Page[Any]:
+        """Turn the (limit + 1) rows fetched in SQL direction into the Relay page."""
+        more = len(rows) > self.limit
+        rows = rows[: self.limit]
+        if self.backward:
+            rows.reverse()
+        return Page(
+            items=rows,
+            cursors=[encode_cursor(self.ordering, sort_value(r), row_id(r)) for r in rows],
+            has_next_page=more if not self.backward else self.cursor is not None,
+            has_previous_page=more if self.backward else self.cursor is not None,
+            count=count,
+        )
+
+
+def window(ordering: Ordering, request: PageRequest) -> Window:
+    """Validate Relay arguments (sizes 0-100, not both first and last, a cursor of this
+    ordering) and describe the window to fetch."""
+    _check_size("first", request.first)
+    _check_size("last", request.last)
+    if request.first is not None and request.last is not None:
+        raise BadRequest("Pass either 'first' or 'last', not both.")
+    backward = request.last is not None or (request.before is not None and request.first is None)
+    size = request.last if backward else request.first
+    cursor = request.before if backward else request.after
+    bound = None
+    if cursor is not None:
+        bound = decode_cursor(ordering, cursor, "before" if backward else "after")
+    return Window(ordering, DEFAULT_PAGE if size is None else size, backward, cursor, bound)
+
+
 def paginate(
     session: Session,
     stmt: Any,  # a Select of the rows to page (one entity, or several joined)
@@ -91,44 +157,16 @@ def paginate(
     ``stmt`` selects the filtered rows; this adds the ordering, the cursor predicate and
     LIMIT n+1. The total is a separate COUNT, run only if the caller asks for it.
     """
-    _check_size("first", request.first)
-    _check_size("last", request.last)
-    if request.first is not None and request.last is not None:
-        raise BadRequest("Pass either 'first' or 'last', not both.")
-    backward = request.last is not None or (request.before is not None and request.first is None)
-    size = request.last if backward else request.first
-    limit = DEFAULT_PAGE if size is None else size
-    col, id_col = ordering.column, ordering.id_column
-    # Walking backward reverses the sort; the page is flipped back afterwards.
-    descending = ordering.descending != backward
-    cursor_arg = "before" if backward else "after"
-    cursor = request.before if backward else request.after
+    win = window(ordering, request)
     paged = stmt
-    if cursor is not None:
-        value, last_id = decode_cursor(ordering, cursor, cursor_arg)
-        key = tuple_(col, id_col)
-        bound: ColumnElement[bool] = (
-            key < tuple_(value, last_id) if descending else key > tuple_(value, last_id)
-        )
+    bound = win.keyset(ordering.column, ordering.id_column)
+    if bound is not None:
         paged = paged.where(bound)
-    paged = paged.order_by(
-        col.desc() if descending else col.asc(), id_col.desc() if descending else id_col.asc()
-    ).limit(limit + 1)
-    rows = list(session.exec(paged).all()) if limit > 0 else []
-    more = len(rows) > limit
-    rows = rows[:limit]
-    if backward:
-        rows.reverse()
-    cursors = [encode_cursor(ordering, sort_value(r), row_id(r)) for r in rows]
+    paged = paged.order_by(*win.order(ordering.column, ordering.id_column)).limit(win.limit + 1)
+    rows = list(session.exec(paged).all()) if win.limit > 0 else []
 
     def count() -> int:
         total = select(func.count()).select_from(stmt.order_by(None).subquery())
         return int(session.scalar(total) or 0)
 
-    return Page(
-        items=rows,
-        cursors=cursors,
-        has_next_page=more if not backward else request.before is not None,
-        has_previous_page=more if backward else cursor is not None,
-        count=count,
-    )
+    return win.page(rows, sort_value, row_id, count)

@@ -16,7 +16,11 @@ class Image(SQLModel, table=True):
     __table_args__ = (
         Index("ix_image_created_at_id", "created_at", "id"),
         Index("ix_image_name_id", "name", "id"),
-        Index("ix_image_owner_id", "owner_id"),
+        # one per visible part of a page (app.images.service.list_images), in sort order
+        Index("ix_image_kind_created", "kind", "created_at", "id"),
+        Index("ix_image_kind_name", "kind", "name", "id"),
+        Index("ix_image_owner_kind_created", "owner_id", "kind", "created_at", "id"),
+        Index("ix_image_owner_kind_name", "owner_id", "kind", "name", "id"),
         Index("ix_image_region_kind", "region_code", "kind"),
         Index("ix_image_listing_id", "listing_id"),
         Index("ix_image_source", "source_kind", "source_id"),

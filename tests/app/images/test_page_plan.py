@@ -1,0 +1,138 @@
+"""P5 as a plan check: the image page reads indexes in order, never the whole image table,
+however many images other accounts have (no timing in CI: the benchmark measures time)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine, event, insert, text
+
+from app.accounts.models import Account
+from app.accounts.rules import Role, Viewer
+from app.database import read_session
+from app.ids import new_id
+from app.images import service
+from app.images.models import Image
+from app.pagination import PageRequest
+
+OTHER_ACCOUNTS = 40
+OTHER_IMAGES = 20_000
+
+
+@pytest.fixture(scope="module")
+def crowded(engine: Engine) -> Engine:
+    """Many private images of other accounts, added once (old, so other tests' lists are
+    unaffected)."""
+    old = datetime(2020, 1, 1, tzinfo=UTC)
+    accounts = [new_id("acc") for _ in range(OTHER_ACCOUNTS)]
+    with engine.begin() as conn:
+        conn.execute(
+            insert(Account),
+            [
+                {
+                    "id": a,
+                    "name": a,
+                    "role": "CUSTOMER",
+                    "balance_minor": 0,
+                    "in_arrears": False,
+                    "usage_carry": 0,
+                    "revenue_carry": 0,
+                    "created_at": old,
+                }
+                for a in accounts
+            ],
+        )
+        rows = [
+            {
+                "id": new_id("m"),
+                "name": f"private-{n}",
+                "description": "",
+                "kind": "CUSTOM",
+                "generation": "BCC",
+                "region_code": ("bj", "gz", "su")[n % 3],
+                "status": "AVAILABLE",
+                "os_type": "LINUX",
+                "os_name": "Ubuntu",
+                "os_version": "22.04",
+                "os_arch": "x86_64",
+                "min_disk_gb": 40,
+                "created_at": old + timedelta(seconds=n),
+                "owner_id": accounts[n % OTHER_ACCOUNTS],
+                "source_kind": "INSTANCE",
+                "charge_os_license": "NONE",
+            }
+            for n in range(OTHER_IMAGES)
+        ]
+        conn.execute(insert(Image), rows)
+        conn.execute(text("ANALYZE"))
+    return engine
+
+
+def _statements(engine: Engine, run: Any) -> list[tuple[str, Any]]:
+    seen: list[tuple[str, Any]] = []
+
+    def listen(_c: Any, _cur: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            seen.append((statement, parameters))
+
+    event.listen(engine, "before_cursor_execute", listen)
+    try:
+        run()
+    finally:
+        event.remove(engine, "before_cursor_execute", listen)
+    return seen
+
+
+def _plan(engine: Engine, statement: str, parameters: Any) -> str:
+    with engine.connect() as conn:
+        if engine.dialect.name == "sqlite":
+            rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters).all()
+            return "\n".join(str(row[-1]) for row in rows)
+        rows = conn.exec_driver_sql("EXPLAIN " + statement, parameters).all()
+        return "\n".join(str(row[0]) for row in rows)
+
+
+def _page_plans(engine: Engine, viewer: Viewer | None, order: str) -> Iterator[str]:
+    def page(after: str | None) -> Any:
+        with read_session(engine) as session:
+            return service.list_images(
+                session=session,
+                viewer=viewer,
+                filters=service.ImageFilter(),
+                order_field=order,
+                descending=order == "CREATED_AT",
+                page=PageRequest(first=50, after=after),
+            )
+
+    first = page(None)
+    deep_cursor = first.cursors[-1] if first.cursors else None
+    for after in (None, deep_cursor):
+        [(statement, parameters)] = _statements(engine, lambda a=after: page(a))
+        yield _plan(engine, statement, parameters)
+
+
+@pytest.mark.parametrize("order", ["CREATED_AT", "NAME"])
+@pytest.mark.parametrize("who", ["anonymous", "customer"])
+def test_the_page_query_reads_indexes_not_the_table(crowded: Engine, who: str, order: str) -> None:
+    viewer = (
+        Viewer(account_id=f"acc-{secrets.token_hex(4)}", role=Role.CUSTOMER, token_id="t")
+        if who == "customer"
+        else None
+    )
+    index = "ix_image_kind_created" if order == "CREATED_AT" else "ix_image_kind_name"
+    for plan in _page_plans(crowded, viewer, order):
+        assert index in plan, plan
+        if crowded.dialect.name == "sqlite":
+            full_scans = [
+                line
+                for line in plan.splitlines()
+                if line.startswith("SCAN image") and "INDEX" not in line
+            ]
+            assert full_scans == [], plan
+        else:
+            assert re.search(r"Seq Scan on image(\s|$)", plan) is None, plan
