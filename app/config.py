@@ -28,6 +28,7 @@ class Settings:
     simulated_clock: bool = False
     run_worker: bool = True
     worker_tick_seconds: float = 0.5
+    scheduler_seconds: float = 30.0
     operation_lease_seconds: float = 10.0
     log_level: str = "INFO"
     db_pool_size: int = 20

@@ -43,6 +43,7 @@ def make_worker(settings: Settings, engine: Engine, clock: Clock) -> Worker:
         clock,
         lease_seconds=settings.operation_lease_seconds,
         periodic=[settlement.settle_hourly, instances_service.expire_due],
+        periodic_seconds=settings.scheduler_seconds,
     )
 
 

@@ -5,15 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import strawberry
+from graphql import ASTValidationRule
 from strawberry.extensions import (
+    AddValidationRules,
     DisableIntrospection,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
-    QueryDepthLimiter,
     SchemaExtension,
     ValidationCache,
 )
+from strawberry.extensions.max_aliases import create_validator as alias_validator
+from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
 from strawberry.schema.config import StrawberryConfig
 
 from app.config import Settings
@@ -84,11 +86,16 @@ class CloseSession(SchemaExtension):
 
 def build_schema(settings: Settings) -> strawberry.Schema:
     """Build the schema with the request limits of API.md from settings."""
+    # The depth and alias rules are built once: Strawberry's limiter extensions build a new
+    # rule class per request, which defeats the validation cache (it is keyed by the rules).
+    limit_rules: list[type[ASTValidationRule]] = [
+        depth_validator(settings.max_query_depth, None),
+        alias_validator(settings.max_aliases),
+    ]
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         CloseSession,
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-        lambda: QueryDepthLimiter(max_depth=settings.max_query_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
+        lambda: AddValidationRules(limit_rules),
         lambda: ParserCache(maxsize=512),
         lambda: ValidationCache(maxsize=512),
         QueryCost,

@@ -25,7 +25,8 @@ from app.marketplace.rules import Plan
 from app.operations import service as operations_service
 from app.operations.models import Operation
 from app.regions import service as regions_service
-from app.regions.models import Flavor, FlavorPrice, Region, Zone
+from app.regions.models import Flavor, FlavorPrice, Zone
+from app.regions.service import RegionRecord
 from app.snapshots import service as snapshots_service
 from app.snapshots.models import Snapshot
 
@@ -47,7 +48,7 @@ def _by_key(
 class Loaders:
     """The loaders of one request; they share its read session and viewer."""
 
-    region: DataLoader[str, Region | None]
+    region: DataLoader[str, RegionRecord | None]
     zones: DataLoader[str, list[Zone]]
     flavor_price: DataLoader[tuple[str, str], FlavorPrice | None]
     image: DataLoader[str, Image | None]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement, and_, false, func, or_, true, union_all
 from sqlmodel import Session, col, select
@@ -145,13 +147,65 @@ def _branches(
     return parts
 
 
+@dataclass(slots=True)
+class RegionView:
+    """A region's columns, read with an image page (plain values, no ORM state)."""
+
+    code: str
+    name: str
+    copy_supported: bool
+    position: int
+
+
+@dataclass(slots=True)
+class ListingView:
+    """A listing's columns, read with an image page."""
+
+    id: str
+    seed_key: str | None
+    provider_id: str
+    kind: str
+    title: str
+    summary: str
+    category: str
+    version: str
+    status: str
+    review_note: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
 @dataclass(frozen=True)
 class ImageRow:
-    """A listed image with the rows every console page shows beside it, fetched in one query."""
+    """A listed image with the rows every console page shows beside it, fetched in one query.
 
-    image: Image
-    region: Region
-    listing: Listing | None  # the charge-root listing, when the viewer may see it
+    ``image`` is a result row with every image column as an attribute (like an Image).
+    """
+
+    image: Any
+    region: RegionView
+    listing: ListingView | None  # the charge-root listing, when the viewer may see it
+
+
+_IMAGE_TABLE = Image.__table__  # type: ignore[attr-defined]
+_REGION_TABLE = Region.__table__  # type: ignore[attr-defined]
+_LISTING_TABLE = Listing.__table__  # type: ignore[attr-defined]
+_PAGE_COLUMNS = [
+    *_IMAGE_TABLE.c,
+    *[c.label(f"region__{c.name}") for c in _REGION_TABLE.c],
+    *[c.label(f"listing__{c.name}") for c in _LISTING_TABLE.c],
+]
+_REGION_FIELDS = [c.name for c in _REGION_TABLE.c]
+_LISTING_FIELDS = [c.name for c in _LISTING_TABLE.c]
+
+
+def _image_row(row: Any) -> ImageRow:
+    mapping = row._mapping
+    region = RegionView(**{f: mapping[f"region__{f}"] for f in _REGION_FIELDS})
+    listing = None
+    if mapping["listing__id"] is not None:
+        listing = ListingView(**{f: mapping[f"listing__{f}"] for f in _LISTING_FIELDS})
+    return ImageRow(row, region, listing)
 
 
 def list_images(
@@ -198,18 +252,20 @@ def list_images(
     if not parts or win.limit == 0:
         return win.page([], lambda r: None, lambda r: "", count)
     chosen = union_all(*limited).subquery("chosen")
+    # Core rows, not ORM objects: building ORM state for 150 objects costs more than the query.
     stmt = (
-        select(Image, Region, Listing)
+        select(*_PAGE_COLUMNS)
+        .select_from(_IMAGE_TABLE)
         .join(chosen, col(Image.id) == chosen.c.id)
-        .join(Region, col(Region.code) == col(Image.region_code))
+        .join(_REGION_TABLE, col(Region.code) == col(Image.region_code))
         .outerjoin(
-            Listing,
+            _LISTING_TABLE,
             and_(col(Listing.id) == col(Image.charge_listing_id), listing_visible(viewer)),
         )
         .order_by(*win.order(sort_column, Image.id))
         .limit(win.limit + 1)
     )
-    rows = [ImageRow(image, region, listing) for image, region, listing in session.exec(stmt)]
+    rows = [_image_row(row) for row in session.connection().execute(stmt)]
     return win.page(
         rows, lambda row: getattr(row.image, attribute), lambda row: row.image.id, count
     )

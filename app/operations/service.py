@@ -6,6 +6,7 @@ import json
 import logging
 import secrets
 import socket
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -190,11 +191,14 @@ class Worker:
         lease_seconds: float = 10.0,
         periodic: Sequence[Callable[[Session, datetime], None]] = (),
         worker_id: str | None = None,
+        periodic_seconds: float = 30.0,
     ) -> None:
         self.engine = engine
         self.clock = clock
         self.lease = timedelta(seconds=lease_seconds)
         self.periodic = list(periodic)
+        self.periodic_seconds = periodic_seconds
+        self._periodic_due = 0.0
         self.id = worker_id or f"{socket.gethostname()[:20]}-{secrets.token_hex(4)}"
 
     def refresh_clock(self) -> None:
@@ -218,10 +222,16 @@ class Worker:
             )
         for operation_id in ids:
             done += self._advance(operation_id)
+        if self.periodic and time.monotonic() >= self._periodic_due:
+            self.run_periodic()
+        return done
+
+    def run_periodic(self) -> None:
+        """Run the periodic jobs (settlement, expiry) now; ticks do it every periodic_seconds."""
+        self._periodic_due = time.monotonic() + self.periodic_seconds
         for job in self.periodic:
             with write_session(self.engine) as session:
                 job(session, self.clock.now())
-        return done
 
     def _prepare(self, operation_id: str) -> tuple[bool, object]:
         """Run a due operation's slow, read-only part (e.g. reading a file) outside any

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 from sqlmodel import Session, col, select
 
 from app.regions.models import Flavor, FlavorPrice, Region, Zone
+
+
+class RegionRecord(Protocol):
+    """A region's fields: a region row, or the region columns a page query read."""
+
+    code: str
+    name: str
+    copy_supported: bool
 
 
 def list_regions(*, session: Session) -> list[Region]:

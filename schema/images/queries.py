@@ -12,8 +12,16 @@ from app.errors import BadRequest
 from app.ids import is_id
 from app.images import rules, service
 from schema.context import Info
-from schema.images.types import Image, ImageFilter, ImageOrder, ImageOrderField, OrderDirection
+from schema.images.types import (
+    Image,
+    ImageFilter,
+    ImageOrder,
+    ImageOrderField,
+    OrderDirection,
+    Prefetched,
+)
 from schema.pagination import Connection, connection, page_request
+from schema.regions.types import Region
 
 DEFAULT_ORDER = ImageOrder(field=ImageOrderField.CREATED_AT, direction=OrderDirection.DESC)
 
@@ -62,13 +70,19 @@ class ImageQueries:
             descending=order.direction is OrderDirection.DESC,
             page=page_request(first, after, last, before),
         )
-        loaders = info.context.loaders
-        for row in page.items:
-            loaders.image.prime(row.image.id, row.image)
-            loaders.region.prime(row.region.code, row.region)
-            if row.image.charge_listing_id is not None:
-                loaders.listing.prime(row.image.charge_listing_id, row.listing)
-        return connection(page, lambda row: Image.from_row(row.image, viewer))
+        from schema.marketplace.types import Listing
+
+        regions: dict[str, Region] = {}
+
+        def convert(row: service.ImageRow) -> Image:
+            region = regions.get(row.region.code)
+            if region is None:
+                region = regions[row.region.code] = Region.from_row(row.region)
+                info.context.loaders.region.prime(row.region.code, row.region)
+            listing = Listing.from_row(row.listing) if row.listing is not None else None
+            return Image.from_row(row.image, viewer, Prefetched(region, listing))
+
+        return connection(page, convert)
 
     @strawberry.field(
         description="One image by id; null when it does not exist or the viewer may not see it."

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Protocol
 
 import strawberry
 
@@ -12,7 +12,6 @@ from app.billing import service as billing_service
 from app.billing.pricing import Timing
 from app.marketplace import rules
 from app.marketplace import service as marketplace_service
-from app.marketplace.models import Listing as ListingRow
 from app.marketplace.models import Sale as SaleRow
 from app.marketplace.rules import ListingKind, ListingStatus
 from app.money import display_rate
@@ -42,6 +41,21 @@ class Plan:
             months=plan.months,
             price=Money(amount=display_rate(plan.price), currency=CurrencyCode.CNY),
         )
+
+
+class ListingRecord(Protocol):
+    """What a Listing is built from: a listing row or a page query's listing columns."""
+
+    id: str
+    kind: str
+    title: str
+    summary: str
+    category: str
+    version: str
+    status: str
+    review_note: str | None
+    created_at: datetime
+    provider_id: str
 
 
 @strawberry.type(description="A provider's marketplace or service-integration product (R65).")
@@ -76,7 +90,7 @@ class Listing(Node):
         return [Image.from_row(r, viewer) for r in visible]
 
     @classmethod
-    def from_row(cls, row: ListingRow) -> Listing:
+    def from_row(cls, row: ListingRecord) -> Listing:
         """Build from a listing row."""
         return cls(
             id=strawberry.ID(row.id),

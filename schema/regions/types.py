@@ -7,6 +7,7 @@ import strawberry
 import schema.enums  # noqa: F401  (registers the domain enums)
 from app.images.rules import Generation as DomainGeneration
 from app.regions import models
+from app.regions.service import RegionRecord
 from schema.context import Info
 from schema.money import Money
 from schema.node import Node
@@ -31,7 +32,7 @@ class Region(Node):
         return [Zone(name=z.name) for z in rows]
 
     @classmethod
-    def from_row(cls, row: models.Region) -> Region:
+    def from_row(cls, row: RegionRecord) -> Region:
         """Build from a region row."""
         return cls(
             id=strawberry.ID(row.code),
