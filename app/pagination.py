@@ -42,13 +42,22 @@ class Ordering:
 
 @dataclass
 class Page(Generic[T]):
-    """One page of rows, with their cursors and Relay page info."""
+    """One page of rows and Relay page info; cursors are encoded only when asked for."""
 
     items: list[T]
-    cursors: list[str]
     has_next_page: bool
     has_previous_page: bool
     count: Callable[[], int]
+    cursor_of: Callable[[T], str]
+
+    def cursor(self, index: int) -> str:
+        """The cursor of the item at ``index`` (negative counts from the end)."""
+        return self.cursor_of(self.items[index])
+
+    @property
+    def cursors(self) -> list[str]:
+        """Every item's cursor."""
+        return [self.cursor_of(item) for item in self.items]
 
 
 def encode_cursor(ordering: Ordering, value: object, row_id: str) -> str:
@@ -119,12 +128,13 @@ class Window:
         rows = rows[: self.limit]
         if self.backward:
             rows.reverse()
+        ordering = self.ordering
         return Page(
             items=rows,
-            cursors=[encode_cursor(self.ordering, sort_value(r), row_id(r)) for r in rows],
             has_next_page=more if not self.backward else self.cursor is not None,
             has_previous_page=more if self.backward else self.cursor is not None,
             count=count,
+            cursor_of=lambda r: encode_cursor(ordering, sort_value(r), row_id(r)),
         )
 
 

@@ -73,7 +73,7 @@ def create() -> Starlette:
                     "nodes": [_node(row, viewer) for row in found.items],
                     "pageInfo": {
                         "hasNextPage": found.has_next_page,
-                        "endCursor": found.cursors[-1] if found.cursors else None,
+                        "endCursor": found.cursor(-1) if found.items else None,
                     },
                 }
             }

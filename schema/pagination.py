@@ -31,10 +31,14 @@ class Edge(Generic[T]):
     description="A page of a list: edges with cursors, the bare nodes, page info and the total."
 )
 class Connection(Generic[T]):
-    edges: list[Edge[T]] = strawberry.field(description="The items with their cursors.")
     nodes: list[T] = strawberry.field(description="The items, without cursors.")
     page_info: PageInfo = strawberry.field(description="Where this page sits in the list.")
     count: strawberry.Private[Callable[[], int]]
+    cursor: strawberry.Private[Callable[[int], str]]
+
+    @strawberry.field(description="The items with their cursors.")
+    def edges(self) -> list[Edge[T]]:
+        return [Edge(cursor=self.cursor(i), node=n) for i, n in enumerate(self.nodes)]
 
     @strawberry.field(description="How many items the whole filtered list holds.")
     def total_count(self) -> int:
@@ -51,15 +55,14 @@ def page_request(
 def connection(page: Page[Row], convert: Callable[[Row], T]) -> Connection[T]:
     """Build a Connection from a service page, converting each row to its GraphQL type."""
     nodes = [convert(row) for row in page.items]
-    edges = [Edge(cursor=c, node=n) for c, n in zip(page.cursors, nodes, strict=True)]
     return Connection(
-        edges=edges,
         nodes=nodes,
         page_info=PageInfo(
             has_next_page=page.has_next_page,
             has_previous_page=page.has_previous_page,
-            start_cursor=page.cursors[0] if page.cursors else None,
-            end_cursor=page.cursors[-1] if page.cursors else None,
+            start_cursor=page.cursor(0) if page.items else None,
+            end_cursor=page.cursor(-1) if page.items else None,
         ),
         count=page.count,
+        cursor=page.cursor,
     )
