@@ -119,6 +119,7 @@ def main() -> None:
             log_level="WARNING",
             rate_limit_points=10**9,
             rate_limit_refill_per_second=10**9,
+            max_query_cost=10**6,
             operation_seconds=0.0,
         )
         engine = make_engine(settings)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import strawberry
-from graphql import ASTValidationRule
+from graphql import ASTValidationRule, GraphQLError
 from strawberry.extensions import (
     AddValidationRules,
     DisableIntrospection,
@@ -72,6 +73,15 @@ class Subscription(OperationSubscriptions, ImageSubscriptions):
     pass
 
 
+class Schema(strawberry.Schema):
+    """Strawberry's schema, without its log line for every error a client caused: expected
+    errors are answers, not incidents; unexpected ones are logged (with an error id) by
+    MaskUnexpectedErrors."""
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        """Log nothing here (see MaskUnexpectedErrors)."""
+
+
 class CloseSession(SchemaExtension):
     """Close the request's read session once the operation is done."""
 
@@ -103,7 +113,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     ]
     if not settings.introspection:
         extensions.append(DisableIntrospection)
-    return strawberry.Schema(
+    return Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
