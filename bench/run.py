@@ -33,7 +33,8 @@ PAGE = """query Page { images(first: 50) { nodes { id name type status region { 
 LUA = """wrk.method = "POST"
 wrk.body = {body}
 wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer {token}"
+"""
+AUTH = """wrk.headers["Authorization"] = "Bearer {token}"
 """
 
 
@@ -98,6 +99,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
+    parser.add_argument(
+        "--anonymous",
+        action="store_true",
+        help="P7: no token, so the public catalogue page comes from the response cache",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed (apt-get install -y wrk)")
@@ -138,7 +144,10 @@ def main() -> None:
     )
     token = json.loads(made.stdout)["token"]
     script = work / "post.lua"
-    script.write_text(LUA.format(body=json.dumps(json.dumps({"query": PAGE})), token=token))
+    lua = LUA.format(body=json.dumps(json.dumps({"query": PAGE})))
+    if not args.anonymous:
+        lua += AUTH.format(token=token)
+    script.write_text(lua)
     rows: list[dict[str, Any]] = []
     for workers in args.workers:
         gql_port, raw_port = free_port(), free_port()
@@ -175,7 +184,7 @@ def main() -> None:
             started(gql, env, f"http://127.0.0.1:{gql_port}/healthz", work / "gql.log"),
             started(raw, env, f"http://127.0.0.1:{raw_port}/raw", work / "raw.log"),
         ):
-            headers = {"Authorization": f"Bearer {token}"}
+            headers = {} if args.anonymous else {"Authorization": f"Bearer {token}"}
             via_gql = httpx.post(
                 targets["graphql"][1], json={"query": PAGE}, headers=headers
             ).json()
@@ -190,7 +199,9 @@ def main() -> None:
                             {"workers": workers, "c": connections, "target": name, **result}
                         )
                         print(json.dumps(rows[-1]), flush=True)
-    print(f"\nimages={args.images} db={'postgresql' if url.startswith('postgres') else 'sqlite'}")
+    who = "anonymous (response cache)" if args.anonymous else "customer token"
+    kind = "postgresql" if url.startswith("postgres") else "sqlite"
+    print(f"\nimages={args.images} db={kind} viewer={who}")
     print(
         f"{'workers':>7} {'c':>3} {'graphql req/s':>14} {'raw req/s':>10} {'ratio':>6} "
         f"{'gql p50':>8} {'gql p99':>8} {'raw p50':>8} {'raw p99':>8}"
