@@ -1,7 +1,8 @@
 """Profile the authenticated image page in process (cProfile through httpx's ASGI transport).
 
 Usage: .venv/bin/python -m bench.profile_page --database-url sqlite:///path/bench.db
-[--sort cumtime] (a database made by bench.generate). Prints the mean time per request and the profile.
+       [--sort cumtime]
+Use a database made by bench.generate. Prints the mean time per request and the profile.
 """
 
 from __future__ import annotations
