@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
 
 import strawberry
 from sqlmodel import Session
@@ -178,62 +180,36 @@ class ListingMutations:
 
     @strawberry.mutation(description="Submit a DRAFT for review.")
     def submit_listing(self, info: Info, input: ListingActionInput) -> ListingPayload:
-        viewer = info.context.require_viewer()
-
-        def action(session: Session) -> ListingPayload:
-            row = marketplace_service.submit(
-                session=session,
-                viewer=viewer,
-                listing_id=str(input.listing_id),
-                now=info.context.clock.now(),
-            )
-            return ListingPayload(listing=Listing.from_row(row), user_errors=[])
-
-        return mutate(info, action, _failed)
+        return _transition(info, input, marketplace_service.submit)
 
     @strawberry.mutation(description="Approve a listing and publish its images (admin only).")
     def approve_listing(self, info: Info, input: ListingActionInput) -> ListingPayload:
-        viewer = info.context.require_viewer()
-
-        def action(session: Session) -> ListingPayload:
-            row = marketplace_service.approve(
-                session=session,
-                viewer=viewer,
-                listing_id=str(input.listing_id),
-                now=info.context.clock.now(),
-            )
-            return ListingPayload(listing=Listing.from_row(row), user_errors=[])
-
-        return mutate(info, action, _failed)
+        return _transition(info, input, marketplace_service.approve)
 
     @strawberry.mutation(description="Reject a listing with a reason (admin only).")
     def reject_listing(self, info: Info, input: ListingActionInput) -> ListingPayload:
-        viewer = info.context.require_viewer()
-
-        def action(session: Session) -> ListingPayload:
-            row = marketplace_service.reject(
-                session=session,
-                viewer=viewer,
-                listing_id=str(input.listing_id),
-                reason=input.reason,
-                now=info.context.clock.now(),
-            )
-            return ListingPayload(listing=Listing.from_row(row), user_errors=[])
-
-        return mutate(info, action, _failed)
+        return _transition(info, input, marketplace_service.reject, with_reason=True)
 
     @strawberry.mutation(description="Delist a PUBLISHED listing (its provider or an admin).")
     def delist_listing(self, info: Info, input: ListingActionInput) -> ListingPayload:
-        viewer = info.context.require_viewer()
+        return _transition(info, input, marketplace_service.delist, with_reason=True)
 
-        def action(session: Session) -> ListingPayload:
-            row = marketplace_service.delist(
-                session=session,
-                viewer=viewer,
-                listing_id=str(input.listing_id),
-                reason=input.reason,
-                now=info.context.clock.now(),
-            )
-            return ListingPayload(listing=Listing.from_row(row), user_errors=[])
 
-        return mutate(info, action, _failed)
+def _transition(
+    info: Info, input: ListingActionInput, step: Callable[..., Any], with_reason: bool = False
+) -> ListingPayload:
+    """Run one lifecycle step (R66) of a listing in its own transaction."""
+    viewer = info.context.require_viewer()
+    extra = {"reason": input.reason} if with_reason else {}
+
+    def action(session: Session) -> ListingPayload:
+        row = step(
+            session=session,
+            viewer=viewer,
+            listing_id=str(input.listing_id),
+            now=info.context.clock.now(),
+            **extra,
+        )
+        return ListingPayload(listing=Listing.from_row(row), user_errors=[])
+
+    return mutate(info, action, _failed)
