@@ -21,7 +21,7 @@ from app.database import schema_lock, upgrade, write_session
 from app.ids import new_id
 from app.images.models import Image, SupportedOs
 from app.images.rules import ImageKind, ImageStatus, name_problem
-from app.marketplace import service as marketplace_service
+from app.marketplace import lifecycle as listings
 from app.marketplace.models import Listing
 from app.marketplace.rules import Plan
 from app.money import rate_to_int
@@ -310,10 +310,10 @@ def _load_marketplace(
         plans = [
             Plan(Timing(p["timing"]), p.get("months"), Decimal(p["price"])) for p in item["plans"]
         ]
-        listing = marketplace_service.create(
+        listing = listings.create(
             session=session,
             viewer=as_provider,
-            data=marketplace_service.ListingInput(
+            data=listings.ListingInput(
                 kind=item["kind"],
                 title=item["title"],
                 summary=item["summary"],
@@ -325,10 +325,6 @@ def _load_marketplace(
             now=now,
             seed_key=item["key"],
         )
-        marketplace_service.submit(
-            session=session, viewer=as_provider, listing_id=listing.id, now=now
-        )
-        marketplace_service.approve(
-            session=session, viewer=as_admin, listing_id=listing.id, now=now
-        )
+        listings.submit(session=session, viewer=as_provider, listing_id=listing.id, now=now)
+        listings.approve(session=session, viewer=as_admin, listing_id=listing.id, now=now)
         report.count("listing", inserted=True)

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -17,8 +15,6 @@ from app.billing import service as billing_service
 from app.billing.pricing import (
     ChargeKind,
     ChargeLine,
-    PriceInput,
-    Rate,
     SoftwarePlan,
     Timing,
     hourly_micros,
@@ -30,38 +26,13 @@ from app.ids import new_id
 from app.images import rules as image_rules
 from app.images import service as images_service
 from app.images.models import Image
-from app.instances import rules, service
+from app.instances import charges, rules, service
 from app.instances.models import Instance
-from app.instances.rules import ImageFacts, InstanceStatus, LaunchRequest
+from app.instances.rules import ImageFacts, InstanceStatus, LaunchInput, LaunchRequest
 from app.marketplace import revenue
-from app.marketplace import service as marketplace_service
-from app.money import allocate, rate_to_int, to_minor
+from app.money import allocate, to_minor
 from app.operations import service as operations_service
 from app.regions import service as regions_service
-
-
-@dataclass(frozen=True)
-class LaunchInput:
-    """createInstances / priceQuote input."""
-
-    region: str
-    flavor: str
-    image_id: str
-    storage_type: str
-    disk_gb: int
-    timing: Timing
-    months: int | None = None
-    count: int = 1
-    zone: str | None = None
-    name: str | None = None
-    client_token: str | None = None
-
-    def fingerprint(self) -> dict[str, Any]:
-        """The input as the idempotency record compares it."""
-        data = asdict(self)
-        data.pop("client_token")
-        data["timing"] = self.timing.value
-        return data
 
 
 @dataclass(frozen=True)
@@ -145,33 +116,23 @@ def plan_launch(*, session: Session, viewer: Viewer | None, launch: LaunchInput)
     software = None
     if image is not None and image.charge_listing_id is not None:
         try:
-            software = software_plan(image, launch.timing, launch.months, session)
+            software = charges.software_plan(image, launch.timing, launch.months, session)
         except DomainError as exc:
             problems.append(exc)
     raise_all(problems)
     if flavor is None or price is None or image is None or zone is None:
         raise AssertionError("every missing piece was reported as a problem")
     lines = quote_lines(
-        _price_input(
+        charges.price_input(
             session, launch, image, flavor.vcpus, flavor.generation, price, launch.count, software
         )
     )
     per_instance = quote_lines(
-        _price_input(session, launch, image, flavor.vcpus, flavor.generation, price, 1, software)
+        charges.price_input(
+            session, launch, image, flavor.vcpus, flavor.generation, price, 1, software
+        )
     )
     return Plan(launch, image, zone, flavor.vcpus, flavor.generation, lines, per_instance, software)
-
-
-def software_plan(
-    image: Image, timing: Timing, months: int | None, session: Session
-) -> SoftwarePlan | None:
-    """The listing plan an image's lineage charges for this billing (R51, R68, R70)."""
-    if image.charge_listing_id is None:
-        return None
-    plan: SoftwarePlan | None = marketplace_service.software_plan(
-        session=session, listing_id=image.charge_listing_id, timing=timing, months=months
-    )
-    return plan
 
 
 def facts(image: Image) -> ImageFacts:
@@ -212,38 +173,6 @@ def _pick_zone(session: Session, launch: LaunchInput, problems: list[DomainError
         ).all()
     )
     return min(names, key=lambda n: (counts.get(n, 0), names.index(n)))
-
-
-def _price_input(
-    session: Session,
-    launch: LaunchInput,
-    image: Image,
-    vcpus: int,
-    generation: str,
-    price: Any,
-    count: int,
-    software: SoftwarePlan | None = None,
-) -> PriceInput:
-    book = billing_service.price_book(session=session, region=launch.region)
-    return PriceInput(
-        flavor_name=launch.flavor,
-        vcpus=vcpus,
-        generation=generation,
-        flavor_rate=Rate(*billing_service.flavor_rate(price)),
-        storage_type=launch.storage_type,
-        disk_gb=launch.disk_gb,
-        disk_rate=book.disk.get(launch.storage_type),
-        windows=image.charge_os_license == "WINDOWS",
-        windows_rate=book.windows,
-        software=software,
-        timing=launch.timing,
-        months=launch.months,
-        count=count,
-        term_discount=book.discount(launch.months)
-        if launch.timing is Timing.PREPAID
-        else Decimal(1),
-        free_disk_gb=book.free_disk_gb,
-    )
 
 
 def quote(*, session: Session, viewer: Viewer | None, launch: LaunchInput) -> Plan:
@@ -361,7 +290,7 @@ def _new_instances(session: Session, viewer: Viewer, plan: Plan, now: datetime) 
     prepaid = launch.timing is Timing.PREPAID
     stored_lines = service.lines_json(plan.per_instance)
     rate = 0 if prepaid else hourly_micros(plan.per_instance, 1)
-    software_rate = 0 if prepaid else software_micros(plan.per_instance)
+    software_rate = 0 if prepaid else charges.software_micros(plan.per_instance)
     created = []
     for index in range(launch.count):
         instance_id = new_id("i")
@@ -408,35 +337,6 @@ def _new_instances(session: Session, viewer: Viewer, plan: Plan, now: datetime) 
         created.append(instance)
     session.flush()
     return created
-
-
-def price_one(session: Session, launch: LaunchInput, image: Image) -> list[ChargeLine]:
-    """The lines one instance of this launch pays (used by rebuilds)."""
-    flavor = regions_service.get_flavor(session=session, name=launch.flavor)
-    price = regions_service.list_prices(session=session, keys=[(launch.flavor, launch.region)])
-    found = price.get((launch.flavor, launch.region))
-    if flavor is None or found is None:
-        raise DomainError(
-            ErrorCode.FLAVOR_NOT_FOUND,
-            f"Flavor {launch.flavor} is no longer offered in {launch.region}.",
-        )
-    return quote_lines(
-        _price_input(
-            session,
-            launch,
-            image,
-            flavor.vcpus,
-            flavor.generation,
-            found,
-            1,
-            software_plan(image, launch.timing, launch.months, session),
-        )
-    )
-
-
-def software_micros(lines: Sequence[ChargeLine]) -> int:
-    """The hourly SOFTWARE part of one instance's postpaid lines, in millionths of a CNY."""
-    return sum(rate_to_int(line.unit_price) for line in lines if line.kind is ChargeKind.SOFTWARE)
 
 
 def _credit_software(

@@ -15,7 +15,7 @@ from app.billing import service as billing_service
 from app.billing.pricing import ChargeLine, Timing
 from app.errors import DomainError, ErrorCode, raise_all
 from app.images import service as images_service
-from app.instances import launch, rules, service
+from app.instances import charges, launch, rules, service
 from app.instances.models import Instance
 from app.instances.rules import InstanceStatus, LaunchRequest
 from app.marketplace import revenue
@@ -86,7 +86,7 @@ def rebuild(
         flavor_offered=True,
     )
     raise_all(rules.image_problems(launch.facts(image), request, rebuild=True))
-    request_input = launch.LaunchInput(
+    request_input = rules.LaunchInput(
         region=instance.region_code,
         flavor=instance.flavor_name,
         image_id=image.id,
@@ -95,7 +95,7 @@ def rebuild(
         timing=timing,
         months=instance.billing_months,
     )
-    new_lines = launch.price_one(session, request_input, image)
+    new_lines = charges.price_one(session, request_input, image)
     account = billing_service.lock_account(session=session, account_id=instance.owner_id)
     assert account is not None
     order_id = None
@@ -104,7 +104,7 @@ def rebuild(
         minutes = settlement.accrue(instance, now)
         account.usage_carry += usage_units(minutes, instance.hourly_micros)
         instance.hourly_micros = pricing.hourly_micros(new_lines, 1)
-        instance.software_micros = launch.software_micros(new_lines)
+        instance.software_micros = charges.software_micros(new_lines)
         session.add(account)
     else:
         order_id = _charge_added_lines(session, account, instance, new_lines, now, image)
@@ -181,7 +181,7 @@ def _charge_added_lines(
     instance.paid_minor += total_minor
     software = [line for line in lines if line.kind is pricing.ChargeKind.SOFTWARE]
     if software and image.charge_listing_id is not None:
-        plan = launch.software_plan(image, Timing.PREPAID, instance.billing_months, session)
+        plan = charges.software_plan(image, Timing.PREPAID, instance.billing_months, session)
         if plan is not None:
             revenue.credit_order(
                 session=session,

@@ -5,9 +5,10 @@ from __future__ import annotations
 import calendar
 import enum
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from app.billing.pricing import PREPAID_TERMS, Timing
 from app.errors import DomainError, ErrorCode
@@ -47,6 +48,30 @@ class StatusReason(enum.Enum):
 
     ARREARS = "ARREARS"
     EXPIRED = "EXPIRED"
+
+
+@dataclass(frozen=True)
+class LaunchInput:
+    """createInstances / priceQuote input."""
+
+    region: str
+    flavor: str
+    image_id: str
+    storage_type: str
+    disk_gb: int
+    timing: Timing
+    months: int | None = None
+    count: int = 1
+    zone: str | None = None
+    name: str | None = None
+    client_token: str | None = None
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The input as the idempotency record compares it."""
+        data = asdict(self)
+        data.pop("client_token")
+        data["timing"] = self.timing.value
+        return data
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from app.billing.pricing import Timing
-from app.instances.launch import LaunchInput
-from app.instances.rules import StorageType
+from app.instances.rules import LaunchInput, StorageType
 
 
 @strawberry.input(description="The system disk of each instance.")

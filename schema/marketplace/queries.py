@@ -12,6 +12,7 @@ from sqlmodel import Session
 from app.billing.pricing import Timing
 from app.errors import BadRequest
 from app.ids import is_id
+from app.marketplace import lifecycle as listings
 from app.marketplace import rules
 from app.marketplace import service as marketplace_service
 from app.marketplace.rules import ListingKind, ListingStatus
@@ -134,10 +135,10 @@ class ListingMutations:
         viewer = info.context.require_viewer()
 
         def action(session: Session) -> ListingPayload:
-            row = marketplace_service.create(
+            row = listings.create(
                 session=session,
                 viewer=viewer,
-                data=marketplace_service.ListingInput(
+                data=listings.ListingInput(
                     kind=input.kind.value,
                     title=input.title,
                     summary=input.summary,
@@ -157,11 +158,11 @@ class ListingMutations:
         viewer = info.context.require_viewer()
 
         def action(session: Session) -> ListingPayload:
-            row = marketplace_service.update(
+            row = listings.update(
                 session=session,
                 viewer=viewer,
                 listing_id=str(input.listing_id),
-                data=marketplace_service.ListingInput(
+                data=listings.ListingInput(
                     kind=input.kind.value if input.kind else None,
                     title=input.title,
                     summary=input.summary,
@@ -180,19 +181,19 @@ class ListingMutations:
 
     @strawberry.mutation(description="Submit a DRAFT for review.")
     def submit_listing(self, info: Info, input: ListingActionInput) -> ListingPayload:
-        return _transition(info, input, marketplace_service.submit)
+        return _transition(info, input, listings.submit)
 
     @strawberry.mutation(description="Approve a listing and publish its images (admin only).")
     def approve_listing(self, info: Info, input: ListingActionInput) -> ListingPayload:
-        return _transition(info, input, marketplace_service.approve)
+        return _transition(info, input, listings.approve)
 
     @strawberry.mutation(description="Reject a listing with a reason (admin only).")
     def reject_listing(self, info: Info, input: ListingActionInput) -> ListingPayload:
-        return _transition(info, input, marketplace_service.reject, with_reason=True)
+        return _transition(info, input, listings.reject, with_reason=True)
 
     @strawberry.mutation(description="Delist a PUBLISHED listing (its provider or an admin).")
     def delist_listing(self, info: Info, input: ListingActionInput) -> ListingPayload:
-        return _transition(info, input, marketplace_service.delist, with_reason=True)
+        return _transition(info, input, listings.delist, with_reason=True)
 
 
 def _transition(
