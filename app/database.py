@@ -132,11 +132,6 @@ def check_ready(engine: Engine) -> None:
         conn.execute(text("SELECT 1"))
 
 
-def utcnow() -> datetime:
-    """Wall-clock time in UTC; only the Clock should call this."""
-    return datetime.now(UTC)
-
-
 MIGRATION_LOCK_ID = 7_202_611
 
 

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING, TypeVar
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.extensions import SchemaExtension
 
 import schema.enums  # noqa: F401  (registers the domain enums)
@@ -49,11 +48,6 @@ def mutate(info: Info, action: Callable[[Session], P], failed: Callable[[list[Us
         return info.context.write(action)
     except DomainError as exc:
         return failed([user_error(e) for e in getattr(exc, "errors", [exc])])
-
-
-def graphql_error(message: str, code: str, **extra: object) -> StrawberryGraphQLError:
-    """A deliberate, public GraphQL error with ``extensions.code``."""
-    return StrawberryGraphQLError(message, extensions={"code": code, **extra})
 
 
 #: expected refusals raised below query resolvers, and the code each is reported with

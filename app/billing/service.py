@@ -75,16 +75,6 @@ def ledger_sum(*, session: Session, account_id: str) -> int:
     return int(session.exec(stmt).one())
 
 
-def list_entries(*, session: Session, account_ids: Sequence[str]) -> list[LedgerEntry]:
-    """Return the ledger entries of these accounts, oldest first."""
-    stmt = (
-        select(LedgerEntry)
-        .where(col(LedgerEntry.account_id).in_(account_ids))
-        .order_by(col(LedgerEntry.created_at), col(LedgerEntry.id))
-    )
-    return list(session.exec(stmt))
-
-
 def get_price_setting(*, session: Session, name: str) -> str | None:
     """Return a price-book setting such as ``marketplaceCommission``."""
     row = session.get(PriceSetting, name)
@@ -215,16 +205,6 @@ def create_order(
         now=now,
         reference=order.id,
     )
-    return order
-
-
-def get_order(*, session: Session, account_id: str | None, order_id: str) -> Order | None:
-    """Return an order of the account (any order when account_id is None, for admins)."""
-    if not is_id(order_id, "ord"):
-        return None
-    order = session.get(Order, order_id)
-    if order is None or (account_id is not None and order.account_id != account_id):
-        return None
     return order
 
 
