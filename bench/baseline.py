@@ -80,4 +80,6 @@ def create() -> Starlette:
         }
         return Response(orjson.dumps(body), media_type="application/json")
 
-    return Starlette(routes=[Route("/raw", page, methods=["GET", "POST"])])
+    app = Starlette(routes=[Route("/raw", page, methods=["GET", "POST"])])
+    app.state.bench_engine = engine
+    return app

@@ -90,6 +90,42 @@ def wrk(url: str, script: Path, connections: int, seconds: int) -> dict[str, flo
     }
 
 
+def statements_per_request(env: dict[str, str], token: str | None) -> dict[str, int]:
+    """SQL statements one page costs on each side (counted in process, not timed)."""
+    import asyncio
+
+    from sqlalchemy import event
+
+    os.environ.update(env)
+    from app.config import load_settings
+    from app.main import create_app
+    from bench.baseline import create
+
+    async def count(app: Any, path: str, body: dict[str, Any] | None) -> int:
+        engine = app.state.engine if hasattr(app.state, "engine") else app.state.bench_engine
+        seen = [0]
+
+        def listen(_c: Any, _cur: Any, statement: str, *_: Any) -> None:
+            if not statement.lstrip().upper().startswith("BEGIN"):
+                seen[0] += 1
+
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://b") as client:
+            await client.post(path, json=body, headers=headers)  # warm (pool, caches)
+            event.listen(engine, "before_cursor_execute", listen)
+            try:
+                await client.post(path, json=body, headers=headers)
+            finally:
+                event.remove(engine, "before_cursor_execute", listen)
+        return seen[0]
+
+    settings = load_settings(run_worker=False, log_level="WARNING")
+    graphql = asyncio.run(count(create_app(settings), "/graphql", {"query": PAGE}))
+    raw = asyncio.run(count(create(), "/raw", None))
+    return {"graphql": graphql, "raw": raw}
+
+
 def main() -> None:
     """Run the comparison and print a table (and JSON lines) of the results."""
     parser = argparse.ArgumentParser()
@@ -148,6 +184,8 @@ def main() -> None:
     if not args.anonymous:
         lua += AUTH.format(token=token)
     script.write_text(lua)
+    counts = statements_per_request(env, None if args.anonymous else token)
+    print(f"SQL statements per request: GraphQL {counts['graphql']}, raw {counts['raw']}")
     rows: list[dict[str, Any]] = []
     for workers in args.workers:
         gql_port, raw_port = free_port(), free_port()
