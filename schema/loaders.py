@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -34,14 +34,26 @@ K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 
-def _by_key(
+def _rows(
     fetch: Callable[[list[K]], Sequence[V]], key: Callable[[V], K]
-) -> Callable[[list[K]], object]:
+) -> DataLoader[K, V | None]:
+    """A loader for rows fetched by a batch of keys (a missing or hidden row loads as None)."""
+
     async def load(keys: list[K]) -> list[V | None]:
         found = {key(row): row for row in fetch(keys)}
         return [found.get(k) for k in keys]
 
-    return load
+    return DataLoader(load)
+
+
+def _grouped(fetch: Callable[[list[K]], Mapping[K, V]], default: V) -> DataLoader[K, V]:
+    """A loader for what a service returns grouped by key (e.g. each order's lines)."""
+
+    async def load(keys: list[K]) -> list[V]:
+        found = fetch(keys)
+        return [found.get(k, default) for k in keys]
+
+    return DataLoader(load)
 
 
 @dataclass
@@ -70,127 +82,85 @@ class Loaders:
 def make_loaders(session: Callable[[], Session], viewer: Viewer | None) -> Loaders:
     """Build fresh loaders for one request (never shared between requests)."""
 
-    async def zones(codes: list[str]) -> list[list[Zone]]:
-        found = regions_service.list_zones_by_region(session=session(), codes=codes)
-        return [found[c] for c in codes]
-
-    async def prices(keys: list[tuple[str, str]]) -> list[FlavorPrice | None]:
-        found = regions_service.list_prices(session=session(), keys=keys)
-        return [found.get(k) for k in keys]
-
-    async def order_lines(ids: list[str]) -> list[list[ChargeLine]]:
-        found = billing_service.order_lines(session=session(), order_ids=ids)
-        return [found[i] for i in ids]
-
-    async def order_instances(ids: list[str]) -> list[list[str]]:
-        found = billing_service.order_instance_ids(session=session(), order_ids=ids)
-        return [found[i] for i in ids]
-
-    async def snapshot_images(ids: list[str]) -> list[list[Image]]:
-        found = snapshots_service.images_using(session=session(), snapshot_ids=ids)
-        return [found[i] for i in ids]
-
-    async def replicating(ids: list[str]) -> list[bool]:
-        found = images_service.replicating_ids(session=session(), image_ids=ids)
-        return [i in found for i in ids]
-
-    async def listing_plans(ids: list[str]) -> list[list[Plan]]:
-        found = marketplace_service.plans_of(session=session(), listing_ids=ids)
-        return [found[i] for i in ids]
-
-    async def listing_images(ids: list[str]) -> list[list[Image]]:
-        found = marketplace_service.images_of(session=session(), listing_ids=ids)
-        return [found[i] for i in ids]
-
-    def owner_only(
+    def owned(
         fetch: Callable[[Viewer, list[str]], Sequence[V]],
     ) -> Callable[[list[str]], Sequence[V]]:
-        def run(ids: list[str]) -> Sequence[V]:
-            return fetch(viewer, ids) if viewer is not None else []
-
-        return run
+        """Resources only an account (or an admin) sees: nothing for anonymous callers."""
+        return lambda ids: fetch(viewer, ids) if viewer is not None else []
 
     return Loaders(
-        region=DataLoader(
-            _by_key(
-                lambda codes: regions_service.list_by_codes(session=session(), codes=codes),
-                lambda r: r.code,
-            )  # type: ignore[arg-type]
+        region=_rows(
+            lambda codes: regions_service.list_by_codes(session=session(), codes=codes),
+            lambda r: r.code,
         ),
-        zones=DataLoader(zones),
-        flavor_price=DataLoader(prices),
-        image=DataLoader(
-            _by_key(
-                lambda ids: images_service.list_by_ids(
-                    session=session(), viewer=viewer, image_ids=ids
-                ),
-                lambda i: i.id,
-            )  # type: ignore[arg-type]
+        zones=_grouped(
+            lambda codes: regions_service.list_zones_by_region(session=session(), codes=codes),
+            [],
         ),
-        account=DataLoader(
-            _by_key(
-                lambda ids: accounts_service.list_by_ids(session=session(), account_ids=ids),
-                lambda a: a.id,
-            )  # type: ignore[arg-type]
+        flavor_price=_grouped(
+            lambda keys: regions_service.list_prices(session=session(), keys=keys), None
         ),
-        flavor=DataLoader(
-            _by_key(
-                lambda names: regions_service.list_flavors_by_names(session=session(), names=names),
-                lambda f: f.name,
-            )  # type: ignore[arg-type]
+        image=_rows(
+            lambda ids: images_service.list_by_ids(session=session(), viewer=viewer, image_ids=ids),
+            lambda i: i.id,
         ),
-        instance=DataLoader(
-            _by_key(
-                owner_only(
-                    lambda v, ids: instances_service.list_by_ids(
-                        session=session(), viewer=v, ids=ids
-                    )
-                ),
-                lambda i: i.id,
-            )  # type: ignore[arg-type]
+        account=_rows(
+            lambda ids: accounts_service.list_by_ids(session=session(), account_ids=ids),
+            lambda a: a.id,
         ),
-        operation=DataLoader(
-            _by_key(
-                owner_only(
-                    lambda v, ids: operations_service.list_by_ids(
-                        session=session(), viewer=v, ids=ids
-                    )
-                ),
-                lambda o: o.id,
-            )  # type: ignore[arg-type]
+        flavor=_rows(
+            lambda names: regions_service.list_flavors_by_names(session=session(), names=names),
+            lambda f: f.name,
         ),
-        order=DataLoader(
-            _by_key(
-                owner_only(
-                    lambda v, ids: billing_service.list_orders_by_ids(
-                        session=session(), viewer=v, ids=ids
-                    )
-                ),
-                lambda o: o.id,
-            )  # type: ignore[arg-type]
+        instance=_rows(
+            owned(
+                lambda v, ids: instances_service.list_by_ids(session=session(), viewer=v, ids=ids)
+            ),
+            lambda i: i.id,
         ),
-        order_lines=DataLoader(order_lines),
-        order_instances=DataLoader(order_instances),
-        snapshot=DataLoader(
-            _by_key(
-                owner_only(
-                    lambda v, ids: snapshots_service.list_by_ids(
-                        session=session(), viewer=v, ids=ids
-                    )
-                ),
-                lambda s: s.id,
-            )  # type: ignore[arg-type]
+        operation=_rows(
+            owned(
+                lambda v, ids: operations_service.list_by_ids(session=session(), viewer=v, ids=ids)
+            ),
+            lambda o: o.id,
         ),
-        snapshot_images=DataLoader(snapshot_images),
-        replicating=DataLoader(replicating),
-        listing=DataLoader(
-            _by_key(
-                lambda ids: marketplace_service.list_by_ids(
-                    session=session(), viewer=viewer, ids=ids
-                ),
-                lambda listing: listing.id,
-            )  # type: ignore[arg-type]
+        order=_rows(
+            owned(
+                lambda v, ids: billing_service.list_orders_by_ids(
+                    session=session(), viewer=v, ids=ids
+                )
+            ),
+            lambda o: o.id,
         ),
-        listing_plans=DataLoader(listing_plans),
-        listing_images=DataLoader(listing_images),
+        order_lines=_grouped(
+            lambda ids: billing_service.order_lines(session=session(), order_ids=ids), []
+        ),
+        order_instances=_grouped(
+            lambda ids: billing_service.order_instance_ids(session=session(), order_ids=ids), []
+        ),
+        snapshot=_rows(
+            owned(
+                lambda v, ids: snapshots_service.list_by_ids(session=session(), viewer=v, ids=ids)
+            ),
+            lambda s: s.id,
+        ),
+        snapshot_images=_grouped(
+            lambda ids: snapshots_service.images_using(session=session(), snapshot_ids=ids), []
+        ),
+        replicating=_grouped(
+            lambda ids: dict.fromkeys(
+                images_service.replicating_ids(session=session(), image_ids=ids), True
+            ),
+            False,
+        ),
+        listing=_rows(
+            lambda ids: marketplace_service.list_by_ids(session=session(), viewer=viewer, ids=ids),
+            lambda listing: listing.id,
+        ),
+        listing_plans=_grouped(
+            lambda ids: marketplace_service.plans_of(session=session(), listing_ids=ids), []
+        ),
+        listing_images=_grouped(
+            lambda ids: marketplace_service.images_of(session=session(), listing_ids=ids), []
+        ),
     )
