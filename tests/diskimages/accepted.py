@@ -5,7 +5,7 @@ from __future__ import annotations
 import struct
 import uuid
 
-from tests.diskimages.layout import SECTOR, GiB, MiB, align, ceil_div, pad, sectors
+from tests.diskimages.layout import SECTOR, GiB, MiB, align, ceil_div, pad, sector_count
 
 # --- qcow2 (https://gitlab.com/qemu-project/qemu/-/blob/master/docs/interop/qcow2.txt) ---
 
@@ -219,7 +219,7 @@ def _vmdk_gd_sectors(capacity: int) -> int:
 
 def _vmdk_sparse(virtual_size: int, extent_name: str) -> bytes:
     """Returns a monolithicSparse VMDK: header, descriptor, redundant GD and GD with no GT allocated."""
-    capacity = sectors(virtual_size)
+    capacity = sector_count(virtual_size)
     gd_sectors = _vmdk_gd_sectors(capacity)
     rgd_offset = 1 + _VMDK_DESCRIPTOR_SECTORS
     gd_offset = rgd_offset + gd_sectors
@@ -246,7 +246,7 @@ def _vmdk_marker(value: int, kind: int) -> bytes:
 
 def vmdk_stream_optimized(virtual_size: int = GiB) -> bytes:
     """Returns a streamOptimized VMDK (header gdOffset = GD_AT_END; GD marker, footer marker + footer header, EOS marker at the end); inspector: 'vmdk', safe."""
-    capacity = sectors(virtual_size)
+    capacity = sector_count(virtual_size)
     gd_sectors = _vmdk_gd_sectors(capacity)
     overhead = _VMDK_GRAIN_SECTORS
     gd_offset = overhead + 1  # the GD follows its marker, which follows the metadata area
@@ -356,7 +356,7 @@ def _vhd_footer(virtual_size: int) -> bytes:
 
 def vhd(virtual_size: int = GiB) -> bytes:
     """Returns a dynamic VHD ("conectix" footer copy at 0 with be64 size at 40, "cxsparse" header, empty BAT, footer at the end); inspector: 'vhd', safe."""
-    sectors(virtual_size)
+    sector_count(virtual_size)
     entries = ceil_div(virtual_size, _VHD_BLOCK_SIZE)
     bat_offset = 3 * SECTOR
 

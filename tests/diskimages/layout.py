@@ -25,7 +25,7 @@ def pad(data: bytes, size: int) -> bytes:
     return data + bytes(size - len(data))
 
 
-def sectors(virtual_size: int) -> int:
+def sector_count(virtual_size: int) -> int:
     """Returns virtual_size in 512-byte sectors, refusing sizes that are not whole sectors."""
     if virtual_size <= 0 or virtual_size % SECTOR:
         raise ValueError(f"virtual size {virtual_size} is not a positive multiple of {SECTOR}")

@@ -7,7 +7,7 @@ import struct
 import uuid
 from collections.abc import Callable
 
-from tests.diskimages.layout import SECTOR, GiB, KiB, MiB, align, ceil_div, pad, sectors
+from tests.diskimages.layout import SECTOR, GiB, KiB, MiB, align, ceil_div, pad, sector_count
 
 # --- ISO 9660 (ECMA-119) ---
 
@@ -88,7 +88,7 @@ def iso() -> bytes:
 
 def qed(virtual_size: int = GiB) -> bytes:
     """Returns a QED image ("QED\\0" magic, le64 image_size at 48, 64 KiB clusters, empty 4-cluster L1 as qemu-img makes); inspector: 'qed', virtual_size = bytes read (262144), unsafe {'banned': 'This file format is not allowed'}."""
-    sectors(virtual_size)
+    sector_count(virtual_size)
     cluster = 64 * KiB
     header = struct.pack(
         "<4sIIIQQQQQII",
@@ -115,7 +115,7 @@ _VDI_UNALLOCATED = 0xFFFFFFFF
 
 def vdi(virtual_size: int = GiB) -> bytes:
     """Returns a dynamic VDI (le32 signature 0xbeda107f at 0x40, version 1.1, le64 disk size at 0x170, unallocated block map); inspector: 'vdi', safe."""
-    sectors(virtual_size)
+    sector_count(virtual_size)
     blocks = ceil_div(virtual_size, _VDI_BLOCK_SIZE)
     bmap_offset = SECTOR
     bmap_size = align(blocks * 4, SECTOR)
@@ -197,7 +197,7 @@ def _with_crc32c(build: Callable[[int], bytes]) -> bytes:
 
 def vhdx(virtual_size: int = GiB) -> bytes:
     """Returns a VHDX ("vhdxfile" identifier, two CRC-32C headers, two "regi" region tables, "metadata" table holding Virtual Disk Size, empty BAT); inspector: 'vhdx', safe."""
-    sectors(virtual_size)
+    sector_count(virtual_size)
     log_offset, metadata_offset, bat_offset = 1 * MiB, 2 * MiB, 3 * MiB
     data_blocks = ceil_div(virtual_size, _VHDX_BLOCK_SIZE)
     chunk_ratio = (1 << 23) * _VHDX_LOGICAL_SECTOR // _VHDX_BLOCK_SIZE
