@@ -42,6 +42,11 @@ class Settings:
     max_aliases: int = 30
     max_tokens: int = 5000
     max_query_cost: int = 1000
+    max_fields: int = 1000
+    max_fragment_spreads: int = 100
+    max_repeated_fields: int = 30
+    max_merge_pairs: int = 5000
+    document_cache_bytes: int = 32 * 1024 * 1024
     rate_limit_points: int = 10_000
     rate_limit_refill_per_second: float = 500.0
     custom_image_quota: int = 20
@@ -49,6 +54,14 @@ class Settings:
     shared_with_me_quota: int = 20
     postpaid_minimum_balance: Decimal = Decimal("100")
     cors_origins: tuple[str, ...] = ()
+    storage_quota_bytes: int = 100 * 1024**3
+    object_expiry_days: float = 7.0
+    body_timeout_seconds: float = 30.0
+    header_timeout_seconds: float = 10.0
+    keep_alive_seconds: float = 5.0
+    max_connections: int = 1000
+    trusted_proxies: tuple[str, ...] = ()
+    max_subscriptions_per_connection: int = 20
 
 
 def _parse(name: str, raw: str, default: object) -> object:

@@ -59,6 +59,8 @@ class ErrorCode(enum.Enum):
     LISTING_STATUS_FORBIDDEN = "LISTING_STATUS_FORBIDDEN"
     NOT_A_PROVIDER = "NOT_A_PROVIDER"
     CLOCK_NOT_SIMULATED = "CLOCK_NOT_SIMULATED"
+    STORAGE_QUOTA_EXCEEDED = "STORAGE_QUOTA_EXCEEDED"
+    OBJECT_IN_USE = "OBJECT_IN_USE"
 
 
 class DomainError(Exception):
@@ -85,6 +87,10 @@ class Forbidden(Exception):
 
 class BadRequest(Exception):
     """A query argument is malformed (bad id, cursor or page size); answered as BAD_USER_INPUT."""
+
+    def __init__(self, message: str, argument: Sequence[str] | None = None) -> None:
+        super().__init__(message)
+        self.extensions = {"argument": list(argument)} if argument else {}
 
 
 class DomainErrors(DomainError):

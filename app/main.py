@@ -21,7 +21,7 @@ from app.billing import settlement
 from app.clock import Clock
 from app.config import Settings, load_settings
 from app.database import check_ready, make_engine
-from app.images import importing
+from app.images import importing, objects
 from app.instances import service as instances_service
 from app.operations import service as operations_service
 from app.operations.service import Worker
@@ -34,15 +34,19 @@ log = logging.getLogger("bcc_images.worker")
 
 
 def make_worker(settings: Settings, engine: Engine, clock: Clock) -> Worker:
-    """The operation worker with the periodic jobs: hourly settlement, prepaid expiry."""
-    operations_service.register(
-        importing.IMPORT_IMAGE, importing.ImportHandler(LocalObjectStore(settings.data_dir))
-    )
+    """The operation worker with the periodic jobs: hourly settlement, prepaid expiry,
+    expiry of objects never imported and reconciliation of stored files."""
+    store = LocalObjectStore(settings.data_dir)
+    operations_service.register(importing.IMPORT_IMAGE, importing.ImportHandler(store))
     return Worker(
         engine,
         clock,
         lease_seconds=settings.operation_lease_seconds,
-        periodic=[settlement.settle_hourly, instances_service.expire_due],
+        periodic=[
+            settlement.settle_hourly,
+            instances_service.expire_due,
+            objects.ObjectHousekeeping(store, settings.object_expiry_days),
+        ],
         periodic_seconds=settings.scheduler_seconds,
     )
 

@@ -6,17 +6,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import strawberry
-from graphql import ASTValidationRule, GraphQLError
-from strawberry.extensions import (
-    AddValidationRules,
-    DisableIntrospection,
-    MaxTokensLimiter,
-    ParserCache,
-    SchemaExtension,
-    ValidationCache,
-)
-from strawberry.extensions.max_aliases import create_validator as alias_validator
-from strawberry.extensions.query_depth_limiter import create_validator as depth_validator
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 
 from app.config import Settings
@@ -27,13 +18,15 @@ from schema.errors import MaskUnexpectedErrors
 from schema.images.imports import ImportMutations
 from schema.images.mutations import ImageMutations
 from schema.images.queries import ImageQueries, ImageSubscriptions
+from schema.inputs import guard_arguments
 from schema.instances.mutations import InstanceMutations, RebuildMutations
 from schema.instances.queries import InstanceQueries
-from schema.limits import QueryCost
+from schema.limits import DocumentCache, RequestLimits, validation_rules
 from schema.marketplace.queries import ListingMutations, ListingQueries
 from schema.nodes import NodeQueries
 from schema.operations.queries import OperationQueries, OperationSubscriptions
 from schema.regions.queries import RegionQueries
+from schema.scalars import SCALARS
 from schema.snapshots.queries import SnapshotMutations, SnapshotQueries
 
 
@@ -73,6 +66,9 @@ class Subscription(OperationSubscriptions, ImageSubscriptions):
     pass
 
 
+guard_arguments(Query, Mutation)
+
+
 class Schema(strawberry.Schema):
     """Strawberry's schema, without its log line for every error a client caused: expected
     errors are answers, not incidents; unexpected ones are logged (with an error id) by
@@ -96,29 +92,22 @@ class CloseSession(SchemaExtension):
 
 def build_schema(settings: Settings) -> strawberry.Schema:
     """Build the schema with the request limits of API.md from settings."""
-    # The depth and alias rules are built once: Strawberry's limiter extensions build a new
-    # rule class per request, which defeats the validation cache (it is keyed by the rules).
-    limit_rules: list[type[ASTValidationRule]] = [
-        depth_validator(settings.max_query_depth, None),
-        alias_validator(settings.max_aliases),
-    ]
+    documents = DocumentCache(
+        settings.document_cache_bytes, validation_rules(settings.introspection)
+    )
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
         CloseSession,
-        lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-        lambda: AddValidationRules(limit_rules),
-        lambda: ParserCache(maxsize=512),
-        lambda: ValidationCache(maxsize=512),
-        QueryCost,
+        lambda: RequestLimits(documents),
         MaskUnexpectedErrors,
     ]
-    if not settings.introspection:
-        extensions.append(DisableIntrospection)
     return Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         extensions=extensions,
-        config=StrawberryConfig(disable_field_suggestions=not settings.introspection),
+        config=StrawberryConfig(
+            disable_field_suggestions=not settings.introspection, scalar_map=SCALARS
+        ),
     )
 
 

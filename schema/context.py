@@ -38,6 +38,7 @@ class Context:
     connection_params: Any = None
     store: Any = None
     operation_type: str | None = None
+    consumed_uploads: set[int] = field(default_factory=set)  # ids of uploads already stored
     _session: Session | None = field(default=None, repr=False)
 
     def fresh(self) -> None:

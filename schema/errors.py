@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, TypeVar
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import SchemaExtension
 
 import schema.enums  # noqa: F401  (registers the domain enums)
@@ -75,42 +75,68 @@ def _coded(error: GraphQLError) -> GraphQLError | None:
                 str(original) or default,
                 nodes=error.nodes,
                 path=error.path,
-                extensions={"code": code},
+                extensions={"code": code, **getattr(original, "extensions", {})},
             )
     return None
 
 
+def _request_error_code(error: GraphQLError) -> str:
+    """The code of an error graphql-core raised about the request itself."""
+    if isinstance(error, GraphQLSyntaxError):
+        if "tokens" in error.message and "Parsing aborted" in error.message:
+            return "QUERY_TOO_COMPLEX"
+        return "GRAPHQL_PARSE_FAILED"
+    return "BAD_USER_INPUT"  # variables that do not fit their declared types
+
+
+def _with_code(error: GraphQLError, code: str) -> GraphQLError:
+    return GraphQLError(
+        error.message,
+        nodes=error.nodes,
+        path=error.path,
+        extensions={**(error.extensions or {}), "code": code},
+    )
+
+
+def _masked(error: GraphQLError) -> GraphQLError:
+    error_id = secrets.token_hex(8)
+    log.error(
+        "unexpected error %s at %s: %s",
+        error_id,
+        error.path,
+        error.message,
+        exc_info=error.original_error,
+    )
+    return GraphQLError(
+        f"Internal server error (error id {error_id}).",
+        nodes=error.nodes,
+        path=error.path,
+        extensions={"code": "INTERNAL_SERVER_ERROR", "errorId": error_id},
+    )
+
+
+def coded_error(error: GraphQLError) -> GraphQLError:
+    """The error as the client sees it: always with ``extensions.code``; unexpected
+    exceptions replaced by "Internal server error" and an error id that is also logged."""
+    coded = _coded(error)
+    if coded is not None:
+        return coded
+    if should_mask(error):
+        return _masked(error)
+    if (error.extensions or {}).get("code"):
+        return error
+    if error.path is None:
+        return _with_code(error, _request_error_code(error))
+    return _masked(error)  # e.g. a non-null field that resolved to null
+
+
 class MaskUnexpectedErrors(SchemaExtension):
-    """Give expected refusals their code; replace unexpected errors by "Internal server error"
-    and an error id that is also logged (R90)."""
+    """Give every error a code; replace unexpected errors by "Internal server error" and an
+    error id that is also logged (R90)."""
 
     def on_operation(self) -> Iterator[None]:
         yield
         result = self.execution_context.result
         if result is None or not result.errors:
             return
-        masked: list[GraphQLError] = []
-        for error in result.errors:
-            coded = _coded(error)
-            if coded is not None:
-                masked.append(coded)
-                continue
-            if not should_mask(error):
-                masked.append(error)
-                continue
-            error_id = secrets.token_hex(8)
-            log.error(
-                "unexpected error %s at %s",
-                error_id,
-                error.path,
-                exc_info=error.original_error,
-            )
-            masked.append(
-                GraphQLError(
-                    f"Internal server error (error id {error_id}).",
-                    nodes=error.nodes,
-                    path=error.path,
-                    extensions={"code": "INTERNAL_SERVER_ERROR", "errorId": error_id},
-                )
-            )
-        result.errors = masked
+        result.errors = [coded_error(e) for e in result.errors]

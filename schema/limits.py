@@ -1,117 +1,43 @@
-"""Query cost (each field 1, a connection multiplies its children by first/last) and a
-per-token bucket of cost points; reported as ``extensions.cost`` on every response."""
+"""The request limits of every GraphQL request: size, depth, aliases and cost checked in linear
+time before graphql-core validates anything, a per-token bucket of cost points, and the
+``extensions.cost`` report on every response (subscription events included)."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from graphql import (
-    FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
+    ASTValidationRule,
+    DocumentNode,
     GraphQLError,
-    GraphQLInterfaceType,
-    GraphQLNamedType,
-    GraphQLObjectType,
     GraphQLSchema,
-    InlineFragmentNode,
-    IntValueNode,
     OperationDefinitionNode,
-    SelectionSetNode,
-    VariableNode,
-    get_named_type,
+    parse,
+    specified_rules,
+    validate,
 )
-from graphql.execution import ExecutionResult as GraphQLExecutionResult
+from graphql.validation import MaxIntrospectionDepthRule, NoSchemaIntrospectionCustomRule
 from starlette.responses import Response
 from strawberry.extensions import SchemaExtension
+from strawberry.types.execution import ExecutionContext
 
-from app.pagination import DEFAULT_PAGE
-
-CONNECTION_SUFFIX = "Connection"
-
-
-def _page_size(field: FieldNode, variables: dict[str, Any]) -> int:
-    for argument in field.arguments or ():
-        if argument.name.value in ("first", "last"):
-            value = argument.value
-            if isinstance(value, IntValueNode):
-                return max(0, int(value.value))
-            if isinstance(value, VariableNode):
-                given = variables.get(value.name.value)
-                if isinstance(given, int):
-                    return max(0, given)
-    return DEFAULT_PAGE
+from app.config import Settings
+from schema.cost import Shape, actual_cost, requested_cost, select_operation, shape
 
 
-def selection_cost(
-    schema: GraphQLSchema,
-    parent: GraphQLNamedType,
-    selection_set: SelectionSetNode | None,
-    fragments: dict[str, FragmentDefinitionNode],
-    variables: dict[str, Any],
-    seen: frozenset[str] = frozenset(),
-    page: int | None = None,
-) -> int:
-    """Cost of a selection set below ``parent``: 1 a field; inside a connection the
-    ``edges`` and ``nodes`` subtrees count once per requested item (first/last)."""
-    if selection_set is None:
-        return 0
-    total = 0
-    for selection in selection_set.selections:
-        if isinstance(selection, FieldNode):
-            name = selection.name.value
-            if name.startswith("__") or not isinstance(
-                parent, GraphQLObjectType | GraphQLInterfaceType
-            ):
-                total += 0 if name == "__typename" else 1
-                continue
-            definition = parent.fields.get(name)
-            if definition is None:
-                continue
-            child_type = get_named_type(definition.type)
-            size = (
-                _page_size(selection, variables)
-                if child_type.name.endswith(CONNECTION_SUFFIX)
-                else None
-            )
-            cost = 1 + selection_cost(
-                schema, child_type, selection.selection_set, fragments, variables, seen, size
-            )
-            if page is not None and name in ("edges", "nodes"):
-                cost *= page
-            total += cost
-        elif isinstance(selection, InlineFragmentNode):
-            target = (
-                schema.get_type(selection.type_condition.name.value)
-                if selection.type_condition
-                else parent
-            )
-            total += selection_cost(
-                schema, target or parent, selection.selection_set, fragments, variables, seen, page
-            )
-        elif isinstance(selection, FragmentSpreadNode):
-            name = selection.name.value
-            fragment = fragments.get(name)
-            if fragment is None or name in seen:
-                continue
-            target = schema.get_type(fragment.type_condition.name.value) or parent
-            total += selection_cost(
-                schema, target, fragment.selection_set, fragments, variables, seen | {name}, page
-            )
-    return total
+def validation_rules(introspection: bool) -> tuple[type[ASTValidationRule], ...]:
+    """graphql-core's rules, its introspection depth rule, and no introspection when off."""
+    rules: tuple[type[ASTValidationRule], ...] = (*specified_rules, MaxIntrospectionDepthRule)
+    return rules if introspection else (*rules, NoSchemaIntrospectionCustomRule)
 
 
-def count_fields(data: object) -> int:
-    """Count resolved fields the way the cost is requested: a list field once per item."""
-    if isinstance(data, dict):
-        return sum((len(v) if isinstance(v, list) else 1) + count_fields(v) for v in data.values())
-    if isinstance(data, list):
-        return sum(count_fields(v) for v in data)
-    return 0
+# -- per-token buckets -------------------------------------------------------------------------
 
 
 @dataclass
@@ -179,75 +105,270 @@ def rate_limited_error(requested: int, remaining: float, retry: int) -> GraphQLE
     )
 
 
-class QueryCost(SchemaExtension):
-    """Refuse documents above the cost limit, charge the client's bucket, report the cost."""
+def retry_seconds(wait: float) -> int:
+    """Whole seconds to wait before enough points are back (at least 1)."""
+    return max(1, int(wait + 0.999))
+
+
+# -- parsed documents --------------------------------------------------------------------------
+
+
+@dataclass
+class Document:
+    """A parsed document, its validation errors and the shapes of its operations, reused by
+    every request that sends the same text."""
+
+    document: DocumentNode
+    size: int
+    errors: list[GraphQLError] | None = None
+    shapes: dict[str | None, Shape] = field(default_factory=dict)
+
+    def shape_of(self, name: str | None, operation: OperationDefinitionNode) -> Shape:
+        """The shape of one of its operations, measured once."""
+        known = self.shapes.get(name)
+        if known is None:
+            known = self.shapes[name] = shape(self.document, operation)
+        return known
+
+    def validation_errors(
+        self, schema: GraphQLSchema, rules: tuple[type[ASTValidationRule], ...]
+    ) -> list[GraphQLError]:
+        """graphql-core's validation, run once (the linear checks passed first)."""
+        if self.errors is None:
+            self.errors = [
+                GraphQLError(
+                    e.message,
+                    nodes=e.nodes,
+                    extensions={**(e.extensions or {}), "code": "GRAPHQL_VALIDATION_FAILED"},
+                )
+                for e in validate(schema, self.document, rules)
+            ]
+        return self.errors
+
+
+#: an estimate of a parsed document's memory per byte of its text
+AST_BYTES_PER_CHARACTER = 24
+
+
+class DocumentCache:
+    """Parsed documents by query text, bounded by an estimate of their memory in bytes."""
+
+    def __init__(self, budget_bytes: int, rules: tuple[type[ASTValidationRule], ...]) -> None:
+        self.budget = budget_bytes
+        self.rules = rules
+        self.used = 0
+        self._entries: OrderedDict[str, Document] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, query: str) -> Document | None:
+        """The cached document for this text, if any."""
+        with self._lock:
+            entry = self._entries.get(query)
+            if entry is not None:
+                self._entries.move_to_end(query)
+            return entry
+
+    def put(self, query: str, document: DocumentNode) -> Document:
+        """Remember a parsed document (one over an eighth of the budget is not kept)."""
+        entry = Document(document, len(query) * AST_BYTES_PER_CHARACTER + 1024)
+        if entry.size > self.budget // 8:
+            return entry
+        with self._lock:
+            old = self._entries.pop(query, None)
+            if old is not None:
+                self.used -= old.size
+            self._entries[query] = entry
+            self.used += entry.size
+            while self.used > self.budget and self._entries:
+                _, evicted = self._entries.popitem(last=False)
+                self.used -= evicted.size
+        return entry
+
+
+# -- the extension -----------------------------------------------------------------------------
+
+
+def _too_complex(message: str, **details: Any) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": "QUERY_TOO_COMPLEX", **details})
+
+
+def shape_problem(measured: Shape, settings: Settings) -> GraphQLError | None:
+    """The first limit a document's shape breaks, as the error the client gets."""
+    if measured.fields > settings.max_fields:
+        return _too_complex(
+            f"The document selects {measured.fields} fields (fragments expanded); "
+            f"at most {settings.max_fields}."
+        )
+    if measured.spreads > settings.max_fragment_spreads:
+        return _too_complex(
+            f"The document has {measured.spreads} fragment spreads; "
+            f"at most {settings.max_fragment_spreads}."
+        )
+    if measured.problem is not None:
+        return GraphQLError(measured.problem, extensions={"code": "GRAPHQL_VALIDATION_FAILED"})
+    if measured.depth > settings.max_query_depth:
+        return _too_complex(
+            f"The operation is {measured.depth} fields deep; at most {settings.max_query_depth}."
+        )
+    if measured.aliases > settings.max_aliases:
+        return _too_complex(
+            f"The operation uses {measured.aliases} aliases (fragments expanded); "
+            f"at most {settings.max_aliases}."
+        )
+    if not measured.expanded:
+        return _too_complex(
+            "The document expands to too many fields once its fragments are merged."
+        )
+    if measured.repeats > settings.max_repeated_fields:
+        return _too_complex(
+            f"One selection asks for the same field {measured.repeats} times "
+            f"(fragments expanded); at most {settings.max_repeated_fields}."
+        )
+    if measured.pairs > settings.max_merge_pairs:
+        return _too_complex(
+            f"Merging the document's repeated fields and fragments takes {measured.pairs} "
+            f"comparisons; at most {settings.max_merge_pairs}. Repeat fields less."
+        )
+    return None
+
+
+class RequestLimits(SchemaExtension):
+    """Parse (cached), measure, cost, rate-limit and validate (cached) every request, and
+    report ``extensions.cost``: refused requests cost 1 point, subscriptions pay per event."""
+
+    def __init__(self, cache: DocumentCache, *, execution_context: Any = None) -> None:
+        self.cache = cache
+        self.entry: Document | None = None
+        self.operation: OperationDefinitionNode | None = None
+        self.requested = 0
+        self.report: dict[str, Any] | None = None
+
+    @property
+    def _context(self) -> ExecutionContext:
+        return self.execution_context
+
+    def on_parse(self) -> Iterator[None]:
+        """Reuse the parsed document of an identical earlier request."""
+        ctx = self._context
+        settings: Settings = ctx.context.settings
+        ctx.parse_options["max_tokens"] = settings.max_tokens
+        if ctx.query is not None and ctx.graphql_document is None:
+            self.entry = self.cache.get(ctx.query)
+            if self.entry is None:
+                try:
+                    document = parse(ctx.query, max_tokens=settings.max_tokens)
+                except GraphQLError:
+                    document = None  # Strawberry parses again and reports the error
+                if document is not None:
+                    self.entry = self.cache.put(ctx.query, document)
+            if self.entry is not None:
+                ctx.graphql_document = self.entry.document
+        yield
+        if ctx.graphql_document is None:
+            self._refused(1)
+
+    def on_validate(self) -> Iterator[None]:
+        """The linear checks, the cost limit and the bucket, then (cached) validation."""
+        ctx = self._context
+        settings: Settings = ctx.context.settings
+        error = self._check(ctx, settings)
+        if error is not None:
+            ctx.pre_execution_errors = [error]
+        yield
+
+    def _check(self, ctx: ExecutionContext, settings: Settings) -> GraphQLError | None:
+        entry = self.entry
+        if entry is None or ctx.graphql_document is not entry.document:
+            return None  # not parsed by us: nothing to check against
+        operation = select_operation(entry.document, ctx.operation_name)
+        if operation is None:
+            return None
+        self.operation = operation
+        problem = shape_problem(entry.shape_of(ctx.operation_name, operation), settings)
+        if problem is not None:
+            self._refused(1)
+            return problem
+        schema = ctx.schema._schema
+        self.requested = requested_cost(schema, entry.document, operation, ctx.variables)
+        limit = settings.max_query_cost
+        if self.requested > limit:
+            self._refused(self.requested)
+            return _too_complex(
+                f"Query cost {self.requested} exceeds the limit of {limit}; "
+                "ask for fewer items (first/last) or fewer fields.",
+                cost=self.requested,
+                limit=limit,
+            )
+        errors = entry.validation_errors(schema, self.cache.rules)
+        ctx.pre_execution_errors = list(errors)  # also tells Strawberry not to validate again
+        if errors:
+            self._refused(self.requested)
+            return None
+        ctx.context.operation_type = operation.operation.value
+        if operation.operation.value == "subscription":
+            self._refused(self.requested)  # the subscribe itself costs 1; events pay their own
+            return None
+        return self._take(ctx, self.requested)
+
+    def _take(self, ctx: ExecutionContext, points: int) -> GraphQLError | None:
+        context = ctx.context
+        limiter: RateLimiter = context.rate_limiter
+        granted, remaining, wait = limiter.take(context.rate_limit_key, points)
+        self.report = cost_report(points, 0, context.settings.max_query_cost, remaining)
+        if granted:
+            return None
+        retry = retry_seconds(wait)
+        if isinstance(context.response, Response):
+            context.response.headers["Retry-After"] = str(retry)
+        return rate_limited_error(points, remaining, retry)
+
+    def _refused(self, requested: int) -> None:
+        """A request that will not run: it costs 1 point."""
+        context = self._context.context
+        limiter: RateLimiter = context.rate_limiter
+        _, remaining, _ = limiter.take(context.rate_limit_key, 1)
+        self.report = cost_report(requested, 0, context.settings.max_query_cost, remaining)
 
     def on_execute(self) -> Iterator[None]:
-        ctx = self.execution_context
-        context = ctx.context
-        settings = context.settings
-        limiter: RateLimiter = context.rate_limiter
-        self.report: dict[str, Any] | None = None
-        document = ctx.graphql_document
-        operation = next(
-            (
-                d
-                for d in (document.definitions if document else ())
-                if isinstance(d, OperationDefinitionNode)
-                and (ctx.operation_name is None or (d.name and d.name.value == ctx.operation_name))
-            ),
-            None,
-        )
-        if operation is None:
-            yield
-            return
-        context.operation_type = operation.operation.value
-        schema = ctx.schema._schema
-        root = schema.get_root_type(operation.operation)
-        fragments = {
-            d.name.value: d
-            for d in (document.definitions if document else ())
-            if isinstance(d, FragmentDefinitionNode)
-        }
-        requested = (
-            selection_cost(schema, root, operation.selection_set, fragments, ctx.variables or {})
-            if root
-            else 0
-        )
-        limit = settings.max_query_cost
-        key = context.rate_limit_key
-        if requested > limit:
-            self.report = cost_report(requested, 0, limit, None)
-            ctx.result = GraphQLExecutionResult(
-                data=None,
-                errors=[
-                    GraphQLError(
-                        f"Query cost {requested} exceeds the limit of {limit}; "
-                        "ask for fewer items (first/last) or fewer fields.",
-                        extensions={"code": "QUERY_TOO_COMPLEX", "cost": requested, "limit": limit},
-                    )
-                ],
-            )
-            yield
-            return
-        granted, remaining, wait = limiter.take(key, requested)
-        if not granted:
-            retry = max(1, int(wait + 0.999))
-            if isinstance(context.response, Response):
-                context.response.headers["Retry-After"] = str(retry)
-            self.report = cost_report(requested, 0, limit, remaining)
-            ctx.result = GraphQLExecutionResult(
-                data=None, errors=[rate_limited_error(requested, remaining, retry)]
-            )
-            yield
-            return
+        """After execution: give back what was requested but not used."""
         yield
+        ctx = self._context
+        if self.entry is None or self.operation is None or self.report is None:
+            return
+        if self.operation.operation.value == "subscription":
+            return
         result = ctx.result
-        actual = count_fields(result.data) if result is not None else 0
-        actual = min(actual, requested)
-        remaining = limiter.give_back(key, requested - actual)
-        self.report = cost_report(requested, actual, limit, remaining)
+        data = getattr(result, "data", None) if result is not None else None
+        actual = min(
+            self.requested,
+            actual_cost(ctx.schema._schema, self.entry.document, self.operation, data),
+        )
+        context = ctx.context
+        remaining = context.rate_limiter.give_back(context.rate_limit_key, self.requested - actual)
+        self.report = cost_report(
+            self.requested, actual, context.settings.max_query_cost, remaining
+        )
+
+    async def on_stream_result(self, result: Any) -> None:  # type: ignore[override]
+        """A subscription event: charge its cost, waiting while the bucket is empty (the
+        generator is paused meanwhile, so the next event is the newest state)."""
+        if self.entry is None or self.operation is None:
+            return
+        if self.operation.operation.value != "subscription" or result.data is None:
+            return
+        context = self._context.context
+        limiter: RateLimiter = context.rate_limiter
+        cost = actual_cost(
+            self._context.schema._schema, self.entry.document, self.operation, result.data
+        )
+        while True:
+            granted, remaining, wait = limiter.take(context.rate_limit_key, cost)
+            if granted:
+                break
+            await asyncio.sleep(min(max(wait, 0.05), 60.0))
+        report = cost_report(cost, cost, context.settings.max_query_cost, remaining)
+        result.extensions = {**(result.extensions or {}), "cost": report}
 
     def get_results(self) -> dict[str, Any]:
-        report = getattr(self, "report", None)
-        return {"cost": report} if report else {}
+        """``extensions.cost`` of the response."""
+        return {"cost": self.report} if self.report else {}

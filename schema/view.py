@@ -1,25 +1,30 @@
-"""The HTTP edge: authentication, body limits, GraphQL-over-HTTP media types, GraphiQL offline."""
+"""The HTTP edge: authentication, body limits, GraphQL-over-HTTP media types, GraphiQL offline,
+and every refusal as GraphQL JSON with a code."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
 import orjson
-from cross_web import AsyncHTTPRequestAdapter
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from sqlalchemy import Engine
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.exceptions import ConnectionRejectionError
+from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.http import process_result as strawberry_process_result
 from strawberry.schema import BaseSchema
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
 from app import catalogue
@@ -28,54 +33,34 @@ from app.accounts.rules import Viewer
 from app.clock import Clock
 from app.config import Settings
 from app.database import read_session
+from app.images import objects
 from app.storage.store import ObjectStore
 from schema.cache import Entry, ResponseCache, cache_key
 from schema.context import Context
-from schema.limits import RateLimiter, cost_report, rate_limited_error
+from schema.http import (
+    GRAPHQL_RESPONSE,
+    RequestRefused,
+    code_for,
+    negotiate,
+    refusal_response,
+    refuse_before_body,
+)
+from schema.limits import RateLimiter, cost_report, rate_limited_error, retry_seconds
 from schema.loaders import make_loaders
+from schema.websocket import TextWebSocketAdapter, TransportWSHandler
 
 log = logging.getLogger("bcc_images.http")
 
-GRAPHQL_RESPONSE = "application/graphql-response+json"
 MULTIPART_SLACK = 1024 * 1024
-JSON = "application/json"
 GRAPHIQL_HTML = (
     Path(__file__).resolve().parent.parent / "app" / "static" / "graphiql" / "index.html"
 )
-
-
-def _media_ranges(accept: str) -> dict[str, float]:
-    ranges: dict[str, float] = {}
-    for part in accept.split(","):
-        pieces = [p.strip() for p in part.split(";")]
-        media = pieces[0].lower()
-        if not media:
-            continue
-        q = 1.0
-        for param in pieces[1:]:
-            if param.startswith("q="):
-                try:
-                    q = float(param[2:])
-                except ValueError:
-                    q = 0.0
-        ranges[media] = max(q, ranges.get(media, 0.0))
-    return ranges
-
-
-def negotiate(accept: str | None) -> str | None:
-    """Pick the response media type for an Accept header; None if nothing acceptable."""
-    if not accept:
-        return JSON
-    ranges = _media_ranges(accept)
-    gql = ranges.get(GRAPHQL_RESPONSE, 0.0)
-    json_q = ranges.get(JSON, 0.0)
-    wildcard = max(ranges.get("*/*", 0.0), ranges.get("application/*", 0.0))
-    if gql > 0 and gql >= json_q:
-        return GRAPHQL_RESPONSE
-    if json_q > 0 or wildcard > 0:
-        return JSON
-    return None
-
+#: what each HTTP method may run: queries over GET, queries and mutations over POST
+#: (subscriptions are served over WebSocket)
+ALLOWED_OPERATIONS = {
+    "GET": {OperationType.QUERY},
+    "POST": {OperationType.QUERY, OperationType.MUTATION},
+}
 
 _REQUEST_FORMS: ContextVar[list[Any] | None] = ContextVar("request_forms", default=None)
 
@@ -84,12 +69,27 @@ class BodyTooLarge(Exception):
     """The request body is larger than the configured limit."""
 
 
-def _error_body(message: str, code: str) -> dict[str, Any]:
-    return {"errors": [{"message": message, "extensions": {"code": code}}]}
+class BodyTimeout(Exception):
+    """The client stopped sending its body."""
+
+
+def _is_multipart(request: Request) -> bool:
+    return request.headers.get("content-type", "").lower().startswith("multipart/")
+
+
+def _bearer(header: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header ("" when malformed)."""
+    if header is None:
+        return None
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
 
 
 class GraphQLView(GraphQL[Context, None]):
     """Strawberry's ASGI view with this service's edge rules."""
+
+    websocket_adapter_class = TextWebSocketAdapter
+    graphql_transport_ws_handler_class = TransportWSHandler
 
     def __init__(
         self,
@@ -105,6 +105,7 @@ class GraphQLView(GraphQL[Context, None]):
             graphql_ide="graphiql" if settings.graphiql else None,
             multipart_uploads_enabled=True,
             allowed_origins=settings.cors_origins,
+            max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
         )
         self.settings = settings
         self.engine = engine
@@ -115,95 +116,170 @@ class GraphQLView(GraphQL[Context, None]):
             settings.rate_limit_points, settings.rate_limit_refill_per_second
         )
 
+    # -- HTTP -----------------------------------------------------------------------------
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
         request = Request(scope)
-        response = self._refuse(request)
-        if response is not None:
-            await response(scope, receive, send)
+        media = negotiate(request.headers.get("accept")) or "application/json"
+        try:
+            self._refuse(request)
+        except RequestRefused as refused:
+            await refuse_before_body(refusal_response(refused, media), scope, receive, send)
             return
+        forms: list[Any] = []
+        token = _REQUEST_FORMS.set(forms)
+        try:
+            response = await self.run(Request(scope, self._guarded(request, receive)))
+        except HTTPException as exc:
+            response = refusal_response(
+                RequestRefused(exc.status_code, code_for(exc.status_code, exc.reason), exc.reason),
+                media,
+            )
+        except RequestRefused as refused:
+            response = refusal_response(refused, media)
+        except BodyTooLarge:
+            response = refusal_response(self._too_large(request), media)
+        except BodyTimeout:
+            response = refusal_response(
+                RequestRefused(408, "REQUEST_TIMEOUT", "The request body stopped arriving."), media
+            )
+        finally:
+            _REQUEST_FORMS.reset(token)
+            for form in forms:  # uploaded files a resolver did not close (e.g. refused early)
+                await form.close()
+        await response(scope, receive, send)
+
+    def _guarded(self, request: Request, receive: Receive) -> Receive:
+        """``receive`` with the body size limit and a timeout between body chunks."""
         limit = self._body_limit(request)
+        timeout = self.settings.body_timeout_seconds
         received = 0
 
-        async def limited_receive() -> Message:
+        async def guarded() -> Message:
             nonlocal received
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), timeout)
+            except TimeoutError as exc:
+                raise BodyTimeout() from exc
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
                     raise BodyTooLarge()
             return message
 
-        forms: list[Any] = []
-        token = _REQUEST_FORMS.set(forms)
-        try:
-            await super().__call__(scope, limited_receive, send)
-        except BodyTooLarge:
-            await self._too_large(limit)(scope, receive, send)
-        finally:
-            _REQUEST_FORMS.reset(token)
-            for form in forms:  # uploaded files a resolver did not close (e.g. refused early)
-                await form.close()
-
-    async def parse_multipart(self, request: AsyncHTTPRequestAdapter) -> dict[str, str]:
-        form = await request.get_form_data()
-        forms = _REQUEST_FORMS.get(None)
-        if forms is not None and hasattr(form.files, "close"):
-            forms.append(form.files)
-        return await super().parse_multipart(request)
+        return guarded
 
     def _body_limit(self, request: Request) -> int:
-        content_type = request.headers.get("content-type", "")
-        if content_type.startswith("multipart/"):
+        if _is_multipart(request):
             # the other form fields get a little room; the file's own limit is enforced
             # while it is stored, as the UPLOAD_TOO_LARGE userError
             return self.settings.max_upload_bytes + MULTIPART_SLACK
         return self.settings.max_body_bytes
 
-    def _too_large(self, limit: int) -> Response:
-        return JSONResponse(
-            _error_body(f"Request body exceeds {limit} bytes.", "BAD_REQUEST"), status_code=413
-        )
+    def _too_large(self, request: Request) -> RequestRefused:
+        limit = self._body_limit(request)
+        if _is_multipart(request):
+            return RequestRefused(
+                413,
+                "UPLOAD_TOO_LARGE",
+                f"Uploads are at most {self.settings.max_upload_bytes} bytes.",
+            )
+        return RequestRefused(413, "PAYLOAD_TOO_LARGE", f"Request body exceeds {limit} bytes.")
 
-    def _refuse(self, request: Request) -> Response | None:
-        """Refuse early: oversized bodies, unacceptable Accept, invalid tokens."""
-        length = request.headers.get("content-length")
-        if length is not None:
-            if not length.isdigit():
-                return JSONResponse(_error_body("Invalid Content-Length.", "BAD_REQUEST"), 400)
-            if int(length) > self._body_limit(request):
-                return self._too_large(self._body_limit(request))
+    def _refuse(self, request: Request) -> None:
+        """Refuse from the headers alone: bad lengths, unacceptable Accept, bad tokens, and
+        uploads that are anonymous, too large or over the storage quota.
+
+        Raises:
+            RequestRefused: answered before any of the body is read.
+        """
+        length_header = request.headers.get("content-length")
+        length = None
+        if length_header is not None:
+            if not length_header.isdigit():
+                raise RequestRefused(400, "BAD_REQUEST", "Invalid Content-Length.")
+            length = int(length_header)
+            if length > self._body_limit(request):
+                raise self._too_large(request)
         if (
             request.method in ("GET", "POST")
             and "text/html" not in request.headers.get("accept", "")
             and negotiate(request.headers.get("accept")) is None
         ):
-            return JSONResponse(
-                _error_body(
-                    f"Not acceptable: this endpoint answers {GRAPHQL_RESPONSE} or {JSON}.",
-                    "BAD_REQUEST",
-                ),
-                status_code=406,
+            raise RequestRefused(
+                406,
+                "NOT_ACCEPTABLE",
+                f"Not acceptable: this endpoint answers {GRAPHQL_RESPONSE} or application/json.",
             )
-        header = request.headers.get("authorization")
-        if header is None:
-            request.scope.setdefault("state", {})["viewer"] = None
-            return None
-        scheme, _, token = header.partition(" ")
-        viewer: Viewer | None = None
-        if scheme.lower() == "bearer" and token.strip():
-            with read_session(self.engine) as session:
-                viewer = accounts_service.authenticate(session=session, token=token.strip())
-        if viewer is None:
-            return JSONResponse(
-                _error_body("Invalid, revoked or malformed bearer token.", "UNAUTHENTICATED"),
-                status_code=401,
-                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-            )
+        viewer = self._authenticate(request.headers.get("authorization"))
         request.scope.setdefault("state", {})["viewer"] = viewer
-        return None
+        if _is_multipart(request):
+            self._refuse_upload(viewer, length)
+
+    def _authenticate(self, header: str | None) -> Viewer | None:
+        token = _bearer(header)
+        if token is None:
+            return None
+        viewer = None
+        if token:
+            with read_session(self.engine) as session:
+                viewer = accounts_service.authenticate(session=session, token=token)
+        if viewer is None:
+            raise RequestRefused(
+                401,
+                "UNAUTHENTICATED",
+                "Invalid, revoked or malformed bearer token.",
+                {"WWW-Authenticate": 'Bearer error="invalid_token"'},
+            )
+        return viewer
+
+    def _refuse_upload(self, viewer: Viewer | None, length: int | None) -> None:
+        if viewer is None:
+            raise RequestRefused(
+                401,
+                "UNAUTHENTICATED",
+                "Uploads need an account: send 'Authorization: Bearer <token>'.",
+                {"WWW-Authenticate": "Bearer"},
+            )
+        if length is None:
+            return
+        with read_session(self.engine) as session:
+            problem = objects.quota_problem(
+                session=session,
+                owner_id=viewer.account_id,
+                adding=max(0, length - MULTIPART_SLACK),
+                quota=self.settings.storage_quota_bytes,
+            )
+        if problem is not None:
+            raise RequestRefused(413, problem.code.value, problem.message)
+
+    async def parse_multipart(self, request: AsyncHTTPRequestAdapter) -> dict[str, str]:
+        try:
+            form = await request.get_form_data()
+        except ValueError as exc:
+            raise RequestRefused(400, "BAD_REQUEST", "The multipart body is malformed.") from exc
+        forms = _REQUEST_FORMS.get(None)
+        if forms is not None and hasattr(form.files, "close"):
+            forms.append(form.files)
+        operations = form.form.get("operations", "{}")
+        files_map = form.form.get("map", "{}")
+        if isinstance(operations, bytes | str):
+            operations = self.parse_json(operations)
+        if isinstance(files_map, bytes | str):
+            files_map = self.parse_json(files_map)
+        return place_files(operations, files_map, form.files)
+
+    def decode_json(self, data: str | bytes) -> object:
+        """orjson: refuses invalid UTF-8, lone surrogates and nesting past 1,024 levels."""
+        return orjson.loads(data)
+
+    def encode_json(self, data: object) -> bytes:
+        return orjson.dumps(data)
+
+    # -- execution ------------------------------------------------------------------------
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
         viewer = request.scope.get("state", {}).get("viewer")
@@ -230,13 +306,10 @@ class GraphQLView(GraphQL[Context, None]):
         if header is None:
             header = context.request.headers.get("authorization")
         if header is not None:
-            scheme, _, token = str(header).partition(" ")
-            viewer = None
-            if scheme.lower() == "bearer" and token.strip():
-                with read_session(self.engine) as session:
-                    viewer = accounts_service.authenticate(session=session, token=token.strip())
-            if viewer is None:
-                raise ConnectionRejectionError({"code": "UNAUTHENTICATED"})
+            try:
+                viewer = self._authenticate(str(header))
+            except RequestRefused as exc:
+                raise ConnectionRejectionError({"code": "UNAUTHENTICATED"}) from exc
             context.viewer = viewer
             context.fresh()
         nothing: UnsetType = UNSET
@@ -251,7 +324,8 @@ class GraphQLView(GraphQL[Context, None]):
         root_value: Any,
         request_data: Any,
     ) -> ExecutionResult:
-        """Serve anonymous catalogue queries from the response cache when it is current."""
+        """Run one operation (anonymous catalogue queries from the response cache when it is
+        current); refuse operations the method may not run."""
         cacheable = (
             self.settings.response_cache
             and context.viewer is None
@@ -259,18 +333,14 @@ class GraphQLView(GraphQL[Context, None]):
             and not (request_adapter.content_type or "").startswith("multipart/")
         )
         if not cacheable:
-            return await super().execute_single(
-                request, request_adapter, sub_response, context, root_value, request_data
-            )
+            return await self._execute(request_adapter.method, context, request_data)
         key = cache_key(request_data.query, request_data.variables, request_data.operation_name)
         with read_session(self.engine) as session:
             version = catalogue.current(session=session)
         entry = self.response_cache.get(key, version)
         if entry is not None:
             return self._from_cache(entry, context, sub_response)
-        result = await super().execute_single(
-            request, request_adapter, sub_response, context, root_value, request_data
-        )
+        result = await self._execute(request_adapter.method, context, request_data)
         cost = (result.extensions or {}).get("cost") or {}
         if context.operation_type == "query" and not result.errors and result.data is not None:
             self.response_cache.put(
@@ -279,11 +349,41 @@ class GraphQLView(GraphQL[Context, None]):
             )
         return result
 
+    async def _execute(self, method: str, context: Context, request_data: Any) -> ExecutionResult:
+        try:
+            return await self.schema.execute(
+                request_data.query,
+                variable_values=request_data.variables,
+                context_value=context,
+                operation_name=request_data.operation_name,
+                allowed_operation_types=ALLOWED_OPERATIONS.get(method, set()),
+                operation_extensions=request_data.extensions,
+            )
+        except InvalidOperationTypeError as exc:
+            if exc.operation_type is OperationType.SUBSCRIPTION:
+                raise RequestRefused(
+                    400,
+                    "OPERATION_NOT_SUPPORTED",
+                    "Subscriptions are served over WebSocket (graphql-transport-ws) on /graphql.",
+                ) from exc
+            raise RequestRefused(
+                405,
+                "METHOD_NOT_ALLOWED",
+                "Mutations are sent with POST.",
+                {"Allow": "POST"},
+            ) from exc
+        except CannotGetOperationTypeError as exc:
+            raise RequestRefused(400, "BAD_REQUEST", exc.as_http_error_reason()) from exc
+        except MissingQueryError as exc:
+            raise RequestRefused(
+                400, "BAD_REQUEST", "No GraphQL query found in the request."
+            ) from exc
+
     def _from_cache(self, entry: Entry, context: Context, sub_response: Any) -> ExecutionResult:
         granted, remaining, wait = self.rate_limiter.take(context.rate_limit_key, entry.requested)
         limit = self.settings.max_query_cost
         if not granted:
-            retry = max(1, int(wait + 0.999))
+            retry = retry_seconds(wait)
             sub_response.headers["Retry-After"] = str(retry)
             return ExecutionResult(
                 data=None,
@@ -301,9 +401,6 @@ class GraphQLView(GraphQL[Context, None]):
 
     async def render_graphql_ide(self, request: Request) -> Response:
         return HTMLResponse(GRAPHIQL_HTML.read_text(encoding="utf-8"))
-
-    def encode_json(self, data: object) -> bytes:
-        return orjson.dumps(data)
 
     async def process_result(
         self, request: Request, result: ExecutionResult
@@ -334,3 +431,49 @@ class GraphQLView(GraphQL[Context, None]):
         sub = await super().get_sub_response(request)
         sub.graphql_response = negotiate(request.headers.get("accept")) == GRAPHQL_RESPONSE  # type: ignore[attr-defined]
         return sub
+
+
+def place_files(operations: object, files_map: object, files: Mapping[str, Any]) -> dict[str, Any]:
+    """Put each uploaded file where the multipart request's ``map`` says (GraphQL multipart
+    request spec): only at ``variables.<name>[.<index>...]`` slots that hold null.
+
+    Raises:
+        RequestRefused: BAD_REQUEST for a malformed ``operations`` or ``map``, a path that
+            points anywhere else, or a file the form does not hold.
+    """
+    if not isinstance(operations, dict) or not isinstance(files_map, dict):
+        raise RequestRefused(400, "BAD_REQUEST", "'operations' and 'map' must be JSON objects.")
+    for field_name, paths in files_map.items():
+        if field_name not in files:
+            raise RequestRefused(400, "BAD_REQUEST", f"The form holds no file {field_name!r:.40}.")
+        if not isinstance(paths, list) or not paths:
+            raise RequestRefused(400, "BAD_REQUEST", "Each 'map' entry is a list of paths.")
+        for path in paths:
+            _place(operations, path, files[field_name])
+    return operations
+
+
+def _place(operations: dict[str, Any], path: object, file: Any) -> None:
+    keys = path.split(".") if isinstance(path, str) else []
+    if len(keys) < 2 or keys[0] != "variables":
+        raise RequestRefused(400, "BAD_REQUEST", f"{str(path)[:80]!r} is not a variables path.")
+    target: Any = operations
+    for position, key in enumerate(keys):
+        last = position == len(keys) - 1
+        if isinstance(target, dict) and key in target:
+            if last:
+                if target[key] is not None:
+                    break
+                target[key] = file
+                return
+            target = target[key]
+        elif isinstance(target, list) and key.isdigit() and int(key) < len(target):
+            if last:
+                if target[int(key)] is not None:
+                    break
+                target[int(key)] = file
+                return
+            target = target[int(key)]
+        else:
+            break
+    raise RequestRefused(400, "BAD_REQUEST", f"{str(path)[:80]!r} does not name a null variable.")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from app.accounts.rules import Viewer
 from app.errors import DomainError, ErrorCode
 from app.ids import is_id
 from app.storage.models import StoredObject
+from app.storage.store import ObjectStore, StoredFile
 
 MAX_FILENAME = 255
 
@@ -49,6 +50,39 @@ def get_owned(*, session: Session, viewer: Viewer, key: str) -> StoredObject:
     stored = session.get(StoredObject, key) if is_id(key, "obj") else None
     if stored is None or stored.owner_id != viewer.account_id:
         raise DomainError(
-            ErrorCode.OBJECT_NOT_FOUND, f"There is no object {key!r}.", ("input", "objectKey")
+            ErrorCode.OBJECT_NOT_FOUND, f"There is no object {key[:80]!r}.", ("input", "objectKey")
         )
     return stored
+
+
+#: objects younger than this are never reconciled (their row may not be committed yet)
+RECONCILE_AFTER_SECONDS = 600.0
+
+
+def unrecorded_files(
+    *, session: Session, store: ObjectStore, now: float, batch: int = 500
+) -> list[StoredFile]:
+    """Stored files older than ten minutes that no object row describes (a deleted, expired
+    or never-committed upload): what reconciliation removes."""
+    found: list[StoredFile] = []
+    pending: list[StoredFile] = []
+    for stored in store.files():
+        if now - stored.modified >= RECONCILE_AFTER_SECONDS:
+            pending.append(stored)
+        if len(pending) >= batch:
+            found += _unknown(session, pending)
+            pending = []
+    return found + _unknown(session, pending)
+
+
+def _unknown(session: Session, files: list[StoredFile]) -> list[StoredFile]:
+    known = known_keys(session=session, keys=[f.key for f in files])
+    return [f for f in files if f.key not in known]
+
+
+def known_keys(*, session: Session, keys: list[str]) -> set[str]:
+    """Which of these object keys have a row."""
+    if not keys:
+        return set()
+    stmt = select(StoredObject.key).where(col(StoredObject.key).in_(keys))
+    return set(session.exec(stmt))

@@ -6,6 +6,9 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -29,6 +32,20 @@ class ObjectWriter(Protocol):
         """Discard what was written."""
 
 
+@dataclass(frozen=True)
+class StoredFile:
+    """An object's bytes as the store holds them."""
+
+    region: str
+    key: str
+    modified: float  # seconds since the epoch
+
+
+#: permissions of stored files: the service's user reads and writes, its group reads
+FILE_MODE = 0o640
+DIRECTORY_MODE = 0o750
+
+
 class ObjectStore(Protocol):
     """A regional object store: write once, read by key."""
 
@@ -41,6 +58,12 @@ class ObjectStore(Protocol):
     def delete(self, region: str, key: str) -> None:
         """Remove an object's bytes (no error if absent)."""
 
+    def files(self) -> Iterator[StoredFile]:
+        """Every object the store holds."""
+
+    def clean_temporary(self, older_than_seconds: float) -> int:
+        """Remove partial uploads older than this; returns how many."""
+
 
 class LocalWriter:
     """Streams an upload to a temporary file while hashing; renamed into place on commit."""
@@ -51,7 +74,9 @@ class LocalWriter:
         self._limit = limit
         self._size = 0
         self._hash = hashlib.sha256()
-        self._file: BinaryIO | None = temp.open("xb")
+        self._file: BinaryIO | None = os.fdopen(
+            os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE), "wb"
+        )
 
     def write(self, chunk: bytes) -> None:
         """Append a chunk; past the limit the partial file is removed and TooLarge raised."""
@@ -73,7 +98,7 @@ class LocalWriter:
         self._file.close()
         self._file = None
         key = new_id("obj")
-        self._final_dir.mkdir(parents=True, exist_ok=True)
+        self._final_dir.mkdir(mode=DIRECTORY_MODE, parents=True, exist_ok=True)
         self._temp.rename(self._final_dir / key)
         return key, self._size, self._hash.hexdigest()
 
@@ -94,7 +119,7 @@ class LocalObjectStore:
 
     def writer(self, region: str, limit: int) -> LocalWriter:
         """Start an upload into a region."""
-        self.temp.mkdir(parents=True, exist_ok=True)
+        self.temp.mkdir(mode=DIRECTORY_MODE, parents=True, exist_ok=True)
         temp = self.temp / f"upload-{secrets.token_hex(16)}"
         return LocalWriter(temp, self._region_dir(region), limit)
 
@@ -105,6 +130,29 @@ class LocalObjectStore:
     def delete(self, region: str, key: str) -> None:
         """Remove an object."""
         (self._region_dir(region) / _safe(key)).unlink(missing_ok=True)
+
+    def files(self) -> Iterator[StoredFile]:
+        """Every object file, by region."""
+        if not self.root.is_dir():
+            return
+        for region_dir in sorted(self.root.iterdir()):
+            if not region_dir.is_dir():
+                continue
+            for path in region_dir.iterdir():
+                if path.is_file():
+                    yield StoredFile(region_dir.name, path.name, path.stat().st_mtime)
+
+    def clean_temporary(self, older_than_seconds: float) -> int:
+        """Remove partial uploads left by a process that stopped mid-upload."""
+        if not self.temp.is_dir():
+            return 0
+        cutoff = time.time() - older_than_seconds
+        removed = 0
+        for path in self.temp.iterdir():
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink(missing_ok=True)
+                removed += 1
+        return removed
 
     def _region_dir(self, region: str) -> Path:
         return self.root / _safe(region)

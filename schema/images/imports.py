@@ -13,10 +13,9 @@ from strawberry.file_uploads import Upload
 
 from app.accounts import service as accounts_service
 from app.errors import DomainError, ErrorCode
-from app.images import importing
+from app.images import importing, objects
 from app.images.rules import DiskFormat, Generation, OsType
 from app.regions import service as regions_service
-from app.storage import service as storage_service
 from app.storage.models import StoredObject as StoredObjectRow
 from app.storage.store import TooLarge
 from schema.context import Info
@@ -59,6 +58,17 @@ class UploadObjectInput:
 class UploadObjectPayload:
     object: StoredObject | None = strawberry.field(description="The stored object.")
     user_errors: list[UserError] = strawberry.field(description="Why nothing was stored.")
+
+
+@strawberry.input(description="An uploaded object to delete.")
+class DeleteObjectInput:
+    object_key: str = strawberry.field(description="Key returned by uploadObject (obj-...).")
+
+
+@strawberry.type(description="Result of deleteObject.")
+class DeleteObjectPayload:
+    deleted_object_key: str | None = strawberry.field(description="The key that was deleted.")
+    user_errors: list[UserError] = strawberry.field(description="Why nothing was deleted.")
 
 
 @strawberry.input(description="The operating system inside an imported image.")
@@ -114,6 +124,14 @@ class ImportMutations:
         store = info.context.store
         upload: Any = input.file
         region = str(input.region)
+        if id(upload) in info.context.consumed_uploads:
+            error = DomainError(
+                ErrorCode.INVALID_INPUT,
+                "This file was already stored by another field of this request.",
+                ("input", "file"),
+            )
+            return UploadObjectPayload(object=None, user_errors=[user_error(error)])
+        info.context.consumed_uploads.add(id(upload))
         try:
             if regions_service.get(session=info.context.session, code=region) is None:
                 return UploadObjectPayload(
@@ -138,7 +156,7 @@ class ImportMutations:
             await upload.close()
 
         def action(session: Session) -> UploadObjectPayload:
-            row = storage_service.create(
+            row = objects.record_upload(
                 session=session,
                 owner_id=viewer.account_id,
                 region=region,
@@ -147,14 +165,40 @@ class ImportMutations:
                 sha256=sha256,
                 filename=str(getattr(upload, "filename", "") or ""),
                 now=info.context.clock.now(),
+                quota=settings.storage_quota_bytes,
             )
             return UploadObjectPayload(object=StoredObject.from_row(row), user_errors=[])
 
         try:
-            return mutate(info, action, lambda e: UploadObjectPayload(object=None, user_errors=e))
+            payload = mutate(
+                info, action, lambda e: UploadObjectPayload(object=None, user_errors=e)
+            )
         except BaseException:
             store.delete(region, key)
             raise
+        if payload.object is None:
+            store.delete(region, key)  # refused (e.g. over the storage quota): keep nothing
+        return payload
+
+    @strawberry.mutation(
+        description=(
+            "Delete an uploaded object you no longer need, freeing its storage quota. "
+            "Refused with OBJECT_IN_USE while an image imported from it exists."
+        )
+    )
+    def delete_object(self, info: Info, input: DeleteObjectInput) -> DeleteObjectPayload:
+        viewer = info.context.require_viewer()
+
+        def action(session: Session) -> tuple[str, str]:
+            stored = objects.delete_object(session=session, viewer=viewer, key=input.object_key)
+            return stored.region_code, stored.key
+
+        try:
+            region, key = info.context.write(action)
+        except DomainError as exc:
+            return DeleteObjectPayload(deleted_object_key=None, user_errors=[user_error(exc)])
+        info.context.store.delete(region, key)  # after the commit; reconciliation is the net
+        return DeleteObjectPayload(deleted_object_key=key, user_errors=[])
 
     @strawberry.mutation(description="Import an uploaded file as a custom image (R45-R49).")
     def import_image(self, info: Info, input: ImportImageInput) -> ImportImagePayload:

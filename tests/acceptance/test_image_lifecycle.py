@@ -309,7 +309,7 @@ def test_rebuild_refusals(server: Server) -> None:
     cds_image = make_image(server, owner, instanceId=cds)
     server.wait_operation(cds_image["operation"]["id"], owner)
     ebc = server.gql(
-        '{ images(first: 1, filter: {region: "bj", generation: EBC, osType: LINUX}) { nodes { id } } }'
+        '{ images(first: 1, filter: {region: "bj", generation: EBC, osType: LINUX, types: [PUBLIC]}) { nodes { id } } }'
     )["data"]["images"]["nodes"][0]["id"]
 
     def refused(instance_id: str, image_id: str, tenant: Tenant = owner) -> list[dict[str, Any]]:

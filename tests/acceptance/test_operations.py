@@ -17,9 +17,7 @@ from tests.acceptance.conftest import Server, free_port, start_server, stop_serv
 from tests.conftest import fresh_database
 from tests.schema.test_instances import CREATE, launch
 
-IMAGE = (
-    '{ images(first: 1, filter: {region: "bj", osType: LINUX, generation: BCC}) { nodes { id } } }'
-)
+IMAGE = '{ images(first: 1, filter: {region: "bj", osType: LINUX, generation: BCC, types: [PUBLIC]}) { nodes { id } } }'
 
 
 @pytest.fixture

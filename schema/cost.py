@@ -1,0 +1,554 @@
+"""What a GraphQL document asks for, measured before anything runs, in time linear in its size.
+
+Every fragment is analysed once (memoised by name), so a document whose fragments spread each
+other many times (``...F1 ...F1`` in ``F0``, and so on) is measured by arithmetic, not by
+walking every path. The numbers are those of the expanded document: every spread adds its
+fragment's cost, aliases and depth.
+
+The cost model is Shopify's: a scalar or enum field costs 0; an object, interface or union
+field 1 plus its selection; a connection 2 plus its page size times one node (1 plus the
+node's selection; ``edges``, ``node``, ``nodes``, ``cursor`` and ``pageInfo`` add nothing,
+``totalCount`` 1); a plain list its bound times one item; a list of small leaf-only objects
+1 in all; a mutation field 10 plus its selection; introspection a flat 10 per document.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLField,
+    GraphQLInterfaceType,
+    GraphQLNamedType,
+    GraphQLObjectType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    IntValueNode,
+    ListValueNode,
+    ObjectValueNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    ValueNode,
+    VariableNode,
+    get_named_type,
+    get_nullable_type,
+    is_leaf_type,
+    is_list_type,
+)
+
+DEFAULT_PAGE = 20
+MUTATION_COST = 10
+INTROSPECTION_COST = 10
+CONNECTION_COST = 2
+INTROSPECTION_FIELDS = frozenset({"__schema", "__type"})
+
+#: objects small enough that a whole list of them costs 1 (R120)
+LEAF_LISTS = frozenset({"Tag", "Zone", "ChargeLine", "Plan", "OperatingSystem", "UserError"})
+
+
+@dataclass(frozen=True)
+class FromInput:
+    """A payload list as long as a value of the mutation's arguments (a number, or a list's
+    length), ``absent`` when it is not given, never more than ``most``."""
+
+    path: tuple[str, ...]
+    absent: int
+    most: int
+
+
+#: the most items each plain list of objects can hold; ``nodes(ids:)`` counts its ids
+LIST_BOUNDS: dict[str, int | FromInput] = {
+    "Query.regions": 20,
+    "Query.flavors": 50,
+    "Listing.images": 20,
+    "Snapshot.usedByImages": 20,
+    "Order.instances": 100,
+    "Operation.targets": 100,
+    "CopyImagePayload.images": FromInput(("input", "destinationRegions"), 1, 20),
+    "CopyImagePayload.operations": FromInput(("input", "destinationRegions"), 1, 20),
+    "CreateInstancesPayload.instances": FromInput(("input", "count"), 1, 100),
+    "SettleUsagePayload.transactions": 100,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """The variable-independent measures of one operation, its fragments expanded."""
+
+    fields: int  # field selections, fragments expanded
+    spreads: int  # fragment spreads written in the document
+    depth: int  # deepest field, introspection excluded
+    aliases: int  # aliases in the expanded operation
+    repeats: int  # most selections of one response key in one merged selection set
+    pairs: int  # same-key selections and fragments that merging compares pairwise
+    problem: str | None = None  # a fragment cycle or an unknown fragment
+    expanded: bool = True  # False when merging the selections passed the visit budget
+
+
+@dataclass(slots=True)
+class _Facts:
+    depth: int
+    aliases: int
+    fields: int
+
+
+@dataclass
+class _ShapeWalker:
+    """Depth, aliases and field selections; each fragment measured once."""
+
+    fragments: Mapping[str, FragmentDefinitionNode]
+    problem: str | None = None
+    _known: dict[str, _Facts] = field(default_factory=dict)
+    _open: set[str] = field(default_factory=set)
+
+    def facts(self, selection_set: SelectionSetNode | None) -> _Facts:
+        """Depth, alias count and field count of a selection set."""
+        result = _Facts(0, 0, 0)
+        if selection_set is None:
+            return result
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                inner = self.facts(selection.selection_set)
+                if selection.name.value not in INTROSPECTION_FIELDS:
+                    result.depth = max(result.depth, 1 + inner.depth)
+                result.aliases += inner.aliases + (1 if selection.alias else 0)
+                result.fields += inner.fields + 1
+                continue
+            if isinstance(selection, FragmentSpreadNode):
+                inner = self.fragment(selection.name.value)
+            elif isinstance(selection, InlineFragmentNode):
+                inner = self.facts(selection.selection_set)
+            else:
+                continue
+            result.depth = max(result.depth, inner.depth)
+            result.aliases += inner.aliases
+            result.fields += inner.fields
+        return result
+
+    def fragment(self, name: str) -> _Facts:
+        """The facts of a fragment, computed once."""
+        known = self._known.get(name)
+        if known is not None:
+            return known
+        fragment = self.fragments.get(name)
+        if fragment is None or name in self._open:
+            if self.problem is None:
+                self.problem = (
+                    f"Fragment {name!r} spreads itself."
+                    if fragment
+                    else f"Unknown fragment {name!r}."
+                )
+            return _Facts(0, 0, 0)
+        self._open.add(name)
+        known = self._known[name] = self.facts(fragment.selection_set)
+        self._open.discard(name)
+        return known
+
+
+@dataclass
+class _CostWalker:
+    """The requested cost; each fragment costed once (per page size on connection types)."""
+
+    schema: GraphQLSchema
+    fragments: Mapping[str, FragmentDefinitionNode]
+    variables: Mapping[str, Any]
+    defaults: Mapping[str, ValueNode | None]
+    introspection: bool = False
+    root: FieldNode | None = None  # the mutation field being costed
+    _known: dict[tuple[str, int | None], int] = field(default_factory=dict)
+    _open: set[str] = field(default_factory=set)
+
+    def cost(
+        self, parent: GraphQLNamedType | None, selection_set: SelectionSetNode | None, page: int
+    ) -> int:
+        """Requested cost of a selection set; ``page`` is the page size inside a connection."""
+        if selection_set is None or not isinstance(
+            parent, GraphQLObjectType | GraphQLInterfaceType
+        ):
+            return 0
+        total = 0
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                total += self.field_cost(parent, selection, page)
+            elif isinstance(selection, InlineFragmentNode):
+                condition = selection.type_condition
+                target = self.schema.get_type(condition.name.value) if condition else parent
+                total += self.cost(target, selection.selection_set, page)
+            elif isinstance(selection, FragmentSpreadNode):
+                total += self.fragment_cost(selection.name.value, page)
+        return total
+
+    def fragment_cost(self, name: str, page: int) -> int:
+        """A fragment's cost, computed once per page size where the page size matters."""
+        fragment = self.fragments.get(name)
+        if fragment is None or name in self._open:
+            return 0
+        target = self.schema.get_type(fragment.type_condition.name.value)
+        key = (name, page if target is not None and _is_connection(target) else None)
+        known = self._known.get(key)
+        if known is None:
+            self._open.add(name)
+            known = self._known[key] = self.cost(target, fragment.selection_set, page)
+            self._open.discard(name)
+        return known
+
+    def field_cost(
+        self, parent: GraphQLObjectType | GraphQLInterfaceType, node: FieldNode, page: int
+    ) -> int:
+        """Requested cost of one field below ``parent``."""
+        name = node.name.value
+        if name in INTROSPECTION_FIELDS:
+            self.introspection = True
+            return 0
+        definition = parent.fields.get(name)
+        if definition is None:
+            return 0  # validation refuses it
+        named = get_named_type(definition.type)
+        selection = node.selection_set
+        if _is_connection(parent):
+            if name == "edges":
+                return page * self.cost(named, selection, page)
+            if name == "nodes":
+                return page * (1 + self.cost(named, selection, page))
+            return 1 if name == "totalCount" else 0
+        if _is_edge(parent):
+            return 1 + self.cost(named, selection, page) if name == "node" else 0
+        if is_leaf_type(named):
+            return 0
+        if _is_connection(named):
+            return CONNECTION_COST + self.cost(named, selection, self.page_size(node))
+        item = 1 + self.cost(named, selection, page)
+        if is_list_type(get_nullable_type(definition.type)):
+            if named.name in LEAF_LISTS:
+                return 1
+            return self.list_bound(parent, name, node) * item
+        return item
+
+    def page_size(self, node: FieldNode) -> int:
+        """first/last from the literal, the variable or the variable's default (at least 1)."""
+        given = [
+            s
+            for s in (self.argument(node, "first"), self.argument(node, "last"))
+            if isinstance(s, int)
+        ]
+        return max(1, *given) if given else DEFAULT_PAGE
+
+    def list_bound(
+        self, parent: GraphQLObjectType | GraphQLInterfaceType, name: str, node: FieldNode
+    ) -> int:
+        """How many items a plain list field can return."""
+        if parent.name == "Query" and name == "nodes":
+            ids = self.argument(node, "ids")
+            return len(ids) if isinstance(ids, list) else 1
+        bound = LIST_BOUNDS.get(f"{parent.name}.{name}", 1)
+        if isinstance(bound, int):
+            return bound
+        given = self.input_value(bound.path)
+        if isinstance(given, list):
+            given = len(given)
+        if not isinstance(given, int):
+            given = bound.absent
+        return max(1, min(given, bound.most))
+
+    def input_value(self, path: tuple[str, ...]) -> Any:
+        """A value below the mutation field's arguments (``("input", "count")``)."""
+        if self.root is None:
+            return None
+        current: Any = self.argument(self.root, path[0], raw=True)
+        for key in path[1:]:
+            if isinstance(current, VariableNode):
+                current = self.value(current)
+            if isinstance(current, ObjectValueNode):
+                current = next((f.value for f in current.fields if f.name.value == key), None)
+            elif isinstance(current, Mapping):
+                current = current.get(key)
+            else:
+                return None
+        return self.value(current) if isinstance(current, ValueNode) else current
+
+    def argument(self, node: FieldNode, name: str, raw: bool = False) -> Any:
+        """An argument's value: a literal, a variable's value, or that variable's default."""
+        for argument in node.arguments or ():
+            if argument.name.value == name:
+                return argument.value if raw else self.value(argument.value)
+        return None
+
+    def value(self, value: ValueNode | None) -> Any:
+        """The Python value of an int or list literal, or of a variable (or its default)."""
+        if isinstance(value, VariableNode):
+            variable = value.name.value
+            if variable in self.variables:
+                return self.variables[variable]
+            return self.value(self.defaults.get(variable))
+        if isinstance(value, IntValueNode):
+            return int(value.value)
+        if isinstance(value, ListValueNode):
+            return list(value.values)
+        return None
+
+
+def _is_connection(graphql_type: GraphQLNamedType) -> bool:
+    return graphql_type.name.endswith("Connection")
+
+
+def _is_edge(graphql_type: GraphQLNamedType) -> bool:
+    return graphql_type.name.endswith("Edge")
+
+
+def fragments_of(document: DocumentNode) -> dict[str, FragmentDefinitionNode]:
+    """The document's fragment definitions by name."""
+    return {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+
+
+def select_operation(
+    document: DocumentNode, operation_name: str | None
+) -> OperationDefinitionNode | None:
+    """The operation a request runs: the named one, or the only one."""
+    operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if operation_name is None:
+        return operations[0] if len(operations) == 1 else None
+    return next((o for o in operations if o.name and o.name.value == operation_name), None)
+
+
+def _spread_count(document: DocumentNode) -> int:
+    spreads = 0
+    stack: list[SelectionSetNode] = [
+        d.selection_set
+        for d in document.definitions
+        if isinstance(d, OperationDefinitionNode | FragmentDefinitionNode)
+    ]
+    while stack:
+        for selection in stack.pop().selections:
+            if isinstance(selection, FragmentSpreadNode):
+                spreads += 1
+            elif isinstance(selection, FieldNode | InlineFragmentNode) and selection.selection_set:
+                stack.append(selection.selection_set)
+    return spreads
+
+
+def merged_pairs(
+    fragments: Mapping[str, FragmentDefinitionNode],
+    operation: OperationDefinitionNode,
+    budget: int,
+) -> tuple[int, int] | None:
+    """Merge the operation's selections the way execution does (fragments expanded, each
+    once per set; the selections of same-key fields merged below) and return the most
+    selections of one response key in one merged set, and how many pairs graphql-core's
+    overlapping-fields rule compares (same-key selections, and fragments spread in one set).
+    None when merging visits more than ``budget`` fields."""
+    visits = worst = pairs = 0
+    pending: list[list[SelectionSetNode]] = [[operation.selection_set]]
+    while pending:
+        sets = pending.pop()
+        counts: Counter[str] = Counter()
+        below: dict[str, list[SelectionSetNode]] = {}
+        seen: set[str] = set()
+        while sets:
+            for selection in sets.pop().selections:
+                if isinstance(selection, FieldNode):
+                    visits += 1
+                    if visits > budget:
+                        return None
+                    key = (selection.alias or selection.name).value
+                    counts[key] += 1
+                    if selection.selection_set is not None:
+                        below.setdefault(key, []).append(selection.selection_set)
+                elif isinstance(selection, InlineFragmentNode):
+                    sets.append(selection.selection_set)
+                elif isinstance(selection, FragmentSpreadNode) and selection.name.value not in seen:
+                    seen.add(selection.name.value)
+                    fragment = fragments.get(selection.name.value)
+                    if fragment is not None:
+                        sets.append(fragment.selection_set)
+        worst = max(worst, *counts.values(), 0)
+        pairs += sum(n * (n - 1) // 2 for n in counts.values()) + len(seen) * (len(seen) - 1) // 2
+        pending.extend(below.values())
+    return worst, pairs
+
+
+#: field visits allowed while merging a document's selections (far above any real document)
+MERGE_BUDGET = 20_000
+
+
+def shape(document: DocumentNode, operation: OperationDefinitionNode) -> Shape:
+    """Measure an operation's size, depth, aliases and repeated keys, fragments expanded."""
+    spreads = _spread_count(document)
+    fragments = fragments_of(document)
+    walker = _ShapeWalker(fragments)
+    facts = walker.facts(operation.selection_set)
+    fields = facts.fields
+    if walker.problem is not None or fields > MERGE_BUDGET:
+        return Shape(fields, spreads, facts.depth, facts.aliases, 0, 0, walker.problem)
+    merged = merged_pairs(fragments, operation, MERGE_BUDGET)
+    repeats, pairs = merged or (0, 0)
+    return Shape(
+        fields, spreads, facts.depth, facts.aliases, repeats, pairs, expanded=merged is not None
+    )
+
+
+def requested_cost(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation: OperationDefinitionNode,
+    variables: Mapping[str, Any] | None,
+) -> int:
+    """What the operation may cost, before it runs (at least 1)."""
+    walker = _CostWalker(
+        schema=schema,
+        fragments=fragments_of(document),
+        variables=variables or {},
+        defaults={
+            d.variable.name.value: d.default_value for d in operation.variable_definitions or ()
+        },
+    )
+    root = schema.get_root_type(operation.operation)
+    total = 0
+    if root is not None:
+        if operation.operation is OperationType.MUTATION:
+            for selection in operation.selection_set.selections:
+                total += _mutation_cost(walker, root, selection)
+        else:
+            total = walker.cost(root, operation.selection_set, DEFAULT_PAGE)
+    if walker.introspection:
+        total += INTROSPECTION_COST
+    return max(1, total)
+
+
+def _mutation_cost(walker: _CostWalker, root: GraphQLObjectType, selection: Any) -> int:
+    if isinstance(selection, FieldNode):
+        definition: GraphQLField | None = root.fields.get(selection.name.value)
+        if definition is None:
+            return 0
+        named = get_named_type(definition.type)
+        walker.root = selection
+        return MUTATION_COST + walker.cost(named, selection.selection_set, DEFAULT_PAGE)
+    if isinstance(selection, InlineFragmentNode):
+        return sum(_mutation_cost(walker, root, s) for s in selection.selection_set.selections)
+    fragment = walker.fragments.get(selection.name.value)
+    if fragment is None:
+        return 0
+    return sum(_mutation_cost(walker, root, s) for s in fragment.selection_set.selections)
+
+
+# -- what a response actually cost -----------------------------------------------------------
+
+_Merged = dict[str, tuple[tuple[str, GraphQLField] | None, list[FieldNode]]]
+
+
+@dataclass(frozen=True)
+class _Response:
+    """Walks a response with its document: the cost formula with the returned list sizes."""
+
+    schema: GraphQLSchema
+    fragments: Mapping[str, FragmentDefinitionNode]
+
+    def collect(
+        self, parent: GraphQLNamedType, selection_sets: Iterable[SelectionSetNode | None]
+    ) -> _Merged:
+        """Fields by response key, merged across fragments (each fragment once per set)."""
+        merged: _Merged = {}
+        seen: set[str] = set()
+        stack: list[tuple[GraphQLNamedType, SelectionSetNode | None]] = [
+            (parent, s) for s in selection_sets
+        ]
+        while stack:
+            owner, selection_set = stack.pop()
+            for selection in selection_set.selections if selection_set else ():
+                if isinstance(selection, FieldNode):
+                    name = selection.name.value
+                    fields = getattr(owner, "fields", {})
+                    definition = (name, fields[name]) if name in fields else None
+                    key = (selection.alias or selection.name).value
+                    merged.setdefault(key, (definition, []))[1].append(selection)
+                elif isinstance(selection, InlineFragmentNode):
+                    condition = selection.type_condition
+                    target = self.schema.get_type(condition.name.value) if condition else owner
+                    stack.append((target or owner, selection.selection_set))
+                elif isinstance(selection, FragmentSpreadNode) and selection.name.value not in seen:
+                    seen.add(selection.name.value)
+                    fragment = self.fragments.get(selection.name.value)
+                    if fragment is not None:
+                        target = self.schema.get_type(fragment.type_condition.name.value)
+                        stack.append((target or owner, fragment.selection_set))
+        return merged
+
+    def object_cost(
+        self,
+        parent: GraphQLNamedType,
+        nodes: list[FieldNode],
+        value: Any,
+        counted: bool,
+    ) -> int:
+        """An object's cost: 1 if it counts itself, plus its selected fields."""
+        if not isinstance(value, Mapping):
+            return 0
+        total = 1 if counted else 0
+        selections = [n.selection_set for n in nodes]
+        for key, (definition, fields) in self.collect(parent, selections).items():
+            if definition is not None and key in value:
+                total += self.field_cost(parent, definition, fields, value[key])
+        return total
+
+    def field_cost(
+        self,
+        parent: GraphQLNamedType,
+        definition: tuple[str, GraphQLField],
+        nodes: list[FieldNode],
+        value: Any,
+    ) -> int:
+        """A field's cost given what it returned."""
+        name, field_def = definition
+        named = get_named_type(field_def.type)
+        if value is None:
+            return 0
+        if _is_connection(parent):
+            if name in ("edges", "nodes") and isinstance(value, list):
+                return sum(self.object_cost(named, nodes, v, name == "nodes") for v in value)
+            return 1 if name == "totalCount" else 0
+        if _is_edge(parent):
+            return self.object_cost(named, nodes, value, True) if name == "node" else 0
+        if is_leaf_type(named):
+            return 0
+        if _is_connection(named):
+            return CONNECTION_COST + self.object_cost(named, nodes, value, False)
+        if isinstance(value, list):
+            if named.name in LEAF_LISTS:
+                return 1
+            return sum(self.object_cost(named, nodes, v, True) for v in value)
+        return self.object_cost(named, nodes, value, True)
+
+
+def actual_cost(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation: OperationDefinitionNode,
+    data: Mapping[str, Any] | None,
+) -> int:
+    """The same formula over the response: list sizes are those returned (at least 1)."""
+    root = schema.get_root_type(operation.operation)
+    if root is None or data is None:
+        return 1
+    walker = _Response(schema, fragments_of(document))
+    mutation = operation.operation is OperationType.MUTATION
+    total = 0
+    introspection = False
+    for key, (definition, nodes) in walker.collect(root, [operation.selection_set]).items():
+        if nodes[0].name.value in INTROSPECTION_FIELDS:
+            introspection = True
+            continue
+        if definition is None or key not in data:
+            continue
+        if mutation:
+            named = get_named_type(definition[1].type)
+            total += MUTATION_COST + walker.object_cost(named, nodes, data[key], False)
+        else:
+            total += walker.field_cost(root, definition, nodes, data[key])
+    return max(1, total + (INTROSPECTION_COST if introspection else 0))
