@@ -57,9 +57,12 @@ def serve(
     """Apply migrations, load seed data if needed, then serve HTTP."""
     import uvicorn
 
+    from app.server import housekeeping, uvicorn_options
+
     settings = _settings()
     engine = make_engine(settings)
     prepare(engine, settings.seed_dir, Clock(simulated=settings.simulated_clock).now())
+    housekeeping(settings, engine)
     engine.dispose()
     uvicorn.run(
         "app.main:app_from_environment",
@@ -67,8 +70,7 @@ def serve(
         host=host,
         port=port,
         workers=workers,
-        loop="asyncio",
-        log_level=settings.log_level.lower(),
+        **uvicorn_options(settings),
     )
 
 

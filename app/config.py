@@ -62,6 +62,7 @@ class Settings:
     max_connections: int = 1000
     trusted_proxies: tuple[str, ...] = ()
     max_subscriptions_per_connection: int = 20
+    cursor_secret: str = ""
 
 
 def _parse(name: str, raw: str, default: object) -> object:

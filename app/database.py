@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import random
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -10,9 +13,9 @@ from typing import Any, TypeVar
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import DateTime, Engine, TypeDecorator, create_engine, event, text
+from sqlalchemy import DateTime, Engine, TypeDecorator, create_engine, event, make_url, text
 from sqlalchemy.engine import Connection, Dialect
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlmodel import Session
 
 from app.config import Settings
@@ -50,6 +53,7 @@ def make_engine(settings: Settings) -> Engine:
     """Create the engine: SQLite with WAL, foreign keys and explicit BEGINs, or PostgreSQL."""
     url = settings.database_url
     if is_sqlite(url):
+        _create_private(url)
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
@@ -68,6 +72,16 @@ def make_engine(settings: Settings) -> Engine:
         pool_timeout=10,
         pool_pre_ping=True,
     )
+
+
+def _create_private(url: str) -> None:
+    """Create a SQLite database file readable by its owner only (the WAL and shared-memory
+    files SQLite adds take the same permissions)."""
+    path = make_url(url).database
+    if not path or path == ":memory:" or Path(path).exists():
+        return
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -151,13 +165,32 @@ def schema_lock(engine: Engine) -> Iterator[None]:
             conn.commit()
 
 
-def run_write(engine: Engine, action: Callable[[Session], T], retries: int = 1) -> T:
-    """Run ``action`` in a write transaction; retry once if a unique key raced (PostgreSQL)."""
-    for attempt in range(retries + 1):
+#: PostgreSQL SQLSTATEs of a transaction that lost a race and may simply run again
+RETRYABLE_STATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure
+WRITE_ATTEMPTS = 5
+
+
+def _retryable(exc: DBAPIError) -> bool:
+    state = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return state in RETRYABLE_STATES
+
+
+def run_write(engine: Engine, action: Callable[[Session], T]) -> T:
+    """Run ``action`` in a write transaction, the one place transactions run.
+
+    A transaction that lost a race is run again from the start (bounded, with jitter): a
+    unique key taken by a concurrent duplicate (the retry then replays its result), a
+    deadlock or a serialization failure (PostgreSQL).
+    """
+    for attempt in range(1, WRITE_ATTEMPTS + 1):
         try:
             with write_session(engine) as session:
                 return action(session)
         except IntegrityError:
-            if attempt == retries:
+            if attempt >= 2:
                 raise
+        except DBAPIError as exc:
+            if not _retryable(exc) or attempt == WRITE_ATTEMPTS:
+                raise
+            time.sleep(random.uniform(0.005, 0.02) * attempt)  # noqa: S311 - jitter, not secrecy
     raise AssertionError("unreachable")

@@ -25,6 +25,7 @@ from app.images import importing, objects
 from app.instances import service as instances_service
 from app.operations import service as operations_service
 from app.operations.service import Worker
+from app.secrets_store import CURSOR_SECRET, shared_secret
 from app.storage.store import LocalObjectStore
 from schema import build_schema
 from schema.view import GraphQLView
@@ -60,7 +61,12 @@ def create_app(settings: Settings) -> Starlette:
     clock = Clock(simulated=settings.simulated_clock)
     store = LocalObjectStore(settings.data_dir)
     graphql = GraphQLView(
-        build_schema(settings), settings=settings, engine=engine, clock=clock, store=store
+        build_schema(settings),
+        settings=settings,
+        engine=engine,
+        clock=clock,
+        store=store,
+        cursor_secret=shared_secret(engine, CURSOR_SECRET, settings.cursor_secret),
     )
 
     async def healthz(_: Request) -> JSONResponse:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,12 +24,15 @@ DEFAULT_PAGE = 20
 
 @dataclass(frozen=True)
 class PageRequest:
-    """What page the client asked for (Relay arguments)."""
+    """What page the client asked for (Relay arguments), and what its cursors are bound to:
+    ``scope`` names the list (field, parent, filters) and ``secret`` signs the cursors."""
 
     first: int | None = None
     after: str | None = None
     last: int | None = None
     before: str | None = None
+    scope: str = ""
+    secret: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -60,18 +65,46 @@ class Page(Generic[T]):
         return [self.cursor_of(item) for item in self.items]
 
 
-def encode_cursor(ordering: Ordering, value: object, row_id: str) -> str:
-    """Encode a row's position as an opaque cursor."""
+SIGNATURE_BYTES = 12
+
+
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _signature(request: PageRequest, payload: bytes) -> bytes:
+    message = request.scope.encode() + b"\x00" + payload
+    return hmac.new(request.secret, message, hashlib.sha256).digest()[:SIGNATURE_BYTES]
+
+
+def encode_cursor(ordering: Ordering, value: object, row_id: str, request: PageRequest) -> str:
+    """Encode a row's position as an opaque cursor, signed for this list only."""
     if isinstance(value, datetime):
         value = ["t", value.isoformat()]
-    raw = json.dumps([ordering.key, ordering.descending, value, row_id], separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+    payload = json.dumps([ordering.key, ordering.descending, value, row_id], separators=(",", ":"))
+    raw = payload.encode()
+    return f"{_b64(raw)}.{_b64(_signature(request, raw))}"
 
 
-def decode_cursor(ordering: Ordering, cursor: str, argument: str) -> tuple[object, str]:
-    """Decode a cursor made for the same ordering, or raise BadRequest."""
+def decode_cursor(
+    ordering: Ordering, cursor: str, argument: str, request: PageRequest
+) -> tuple[object, str]:
+    """Decode a cursor this list signed, or raise BadRequest (a cursor of another list, of
+    another ordering or filter, or altered, is refused)."""
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        encoded, dot, signature = cursor.partition(".")
+        raw, mac = _unb64(encoded), _unb64(signature)
+        if not dot or len(mac) != SIGNATURE_BYTES:
+            raise ValueError(cursor)
+    except (binascii.Error, ValueError) as exc:
+        raise BadRequest(f"'{argument}' is not a valid cursor.") from exc
+    if not hmac.compare_digest(mac, _signature(request, raw)):
+        raise BadRequest(f"'{argument}' is not a cursor of this list.")
+    try:
         key, descending, value, row_id = json.loads(raw)
         if isinstance(value, list):
             value = datetime.fromisoformat(value[1])
@@ -92,6 +125,7 @@ class Window:
     """What a page request asks of an ordered list: direction, size and the cursor bound."""
 
     ordering: Ordering
+    request: PageRequest
     limit: int
     backward: bool
     cursor: str | None
@@ -128,13 +162,13 @@ class Window:
         rows = rows[: self.limit]
         if self.backward:
             rows.reverse()
-        ordering = self.ordering
+        ordering, request = self.ordering, self.request
         return Page(
             items=rows,
             has_next_page=more if not self.backward else self.cursor is not None,
             has_previous_page=more if self.backward else self.cursor is not None,
             count=count,
-            cursor_of=lambda r: encode_cursor(ordering, sort_value(r), row_id(r)),
+            cursor_of=lambda r: encode_cursor(ordering, sort_value(r), row_id(r), request),
         )
 
 
@@ -150,8 +184,9 @@ def window(ordering: Ordering, request: PageRequest) -> Window:
     cursor = request.before if backward else request.after
     bound = None
     if cursor is not None:
-        bound = decode_cursor(ordering, cursor, "before" if backward else "after")
-    return Window(ordering, DEFAULT_PAGE if size is None else size, backward, cursor, bound)
+        bound = decode_cursor(ordering, cursor, "before" if backward else "after", request)
+    limit = DEFAULT_PAGE if size is None else size
+    return Window(ordering, request, limit, backward, cursor, bound)
 
 
 def paginate(

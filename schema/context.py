@@ -37,6 +37,7 @@ class Context:
     rate_limit_key: str = "anonymous"
     connection_params: Any = None
     store: Any = None
+    cursor_secret: bytes = b""
     operation_type: str | None = None
     consumed_uploads: set[int] = field(default_factory=set)  # ids of uploads already stored
     _session: Session | None = field(default=None, repr=False)

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from collections.abc import Callable
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+import orjson
 
 import strawberry
 
 from app.pagination import Page, PageRequest
+
+if TYPE_CHECKING:
+    from schema.context import Info
 
 T = TypeVar("T")
 Row = TypeVar("Row")
@@ -46,10 +53,33 @@ class Connection(Generic[T]):
 
 
 def page_request(
-    first: int | None, after: str | None, last: int | None = None, before: str | None = None
+    info: Info,
+    first: int | None,
+    after: str | None,
+    last: int | None,
+    before: str | None,
+    *,
+    filters: object = None,
+    parent: str | None = None,
 ) -> PageRequest:
-    """Bundle Relay arguments for the service layer."""
-    return PageRequest(first=first, after=after, last=last, before=before)
+    """Bundle Relay arguments for the service layer, with what the cursors are bound to:
+    this field, its parent object and the filters (a cursor of another list is refused)."""
+    filter_hash = hashlib.sha256(
+        orjson.dumps(
+            dataclasses.asdict(filters) if dataclasses.is_dataclass(filters) else filters,  # type: ignore[arg-type]
+            option=orjson.OPT_SORT_KEYS,
+            default=str,
+        )
+    ).hexdigest()[:16]
+    scope = f"{info.path.typename}.{info.field_name}|{parent or ''}|{filter_hash}"
+    return PageRequest(
+        first=first,
+        after=after,
+        last=last,
+        before=before,
+        scope=scope,
+        secret=info.context.cursor_secret,
+    )
 
 
 def connection(page: Page[Row], convert: Callable[[Row], T]) -> Connection[T]:

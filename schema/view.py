@@ -99,6 +99,7 @@ class GraphQLView(GraphQL[Context, None]):
         engine: Engine,
         clock: Clock,
         store: ObjectStore,
+        cursor_secret: bytes,
     ) -> None:
         super().__init__(
             schema,
@@ -111,6 +112,7 @@ class GraphQLView(GraphQL[Context, None]):
         self.engine = engine
         self.clock = clock
         self.store = store
+        self.cursor_secret = cursor_secret
         self.response_cache = ResponseCache()
         self.rate_limiter = RateLimiter(
             settings.rate_limit_points, settings.rate_limit_refill_per_second
@@ -291,6 +293,7 @@ class GraphQLView(GraphQL[Context, None]):
             clock=self.clock,
             viewer=viewer,
             store=self.store,
+            cursor_secret=self.cursor_secret,
         )
         context.loaders = make_loaders(lambda: context.session, viewer)
         context.rate_limiter = self.rate_limiter

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_
+from sqlalchemy import ColumnElement, or_
 from sqlmodel import Session, col, select
 
 from app.billing import service as billing_service
@@ -13,6 +13,7 @@ from app.billing.models import LedgerEntry
 from app.billing.pricing import SoftwarePlan, Timing
 from app.instances.models import Instance
 from app.marketplace import revenue
+from app.marketplace.models import Listing
 from app.money import rate_from_int, settle_units, usage_units
 from app.operations.models import SchedulerState
 
@@ -30,21 +31,33 @@ def settle(
     been accrued, and each account carries the fraction of a fen not yet charged. With
     ``account_id``, only that account is settled.
     """
+    due: list[ColumnElement[bool]] = [
+        col(Instance.billing_timing) == POSTPAID,
+        col(Instance.accrued_until) < until,
+        or_(
+            col(Instance.released_at).is_(None),
+            col(Instance.accrued_until) < col(Instance.released_at),
+        ),
+    ]
+    if account_id is not None:
+        due.append(col(Instance.owner_id) == account_id)
+    # accounts first (buyers and the providers they pay), then instances: the lock order of
+    # every money-moving transaction
+    owners = select(Instance.owner_id).where(*due)
+    providers = (
+        select(Listing.provider_id)
+        .join(Instance, col(Instance.charge_listing_id) == col(Listing.id))
+        .where(*due)
+    )
+    billing_service.lock_accounts(
+        session=session, account_ids=set(session.exec(owners)) | set(session.exec(providers))
+    )
     stmt = (
         select(Instance)
-        .where(
-            Instance.billing_timing == POSTPAID,
-            col(Instance.accrued_until) < until,
-            or_(
-                col(Instance.released_at).is_(None),
-                col(Instance.accrued_until) < col(Instance.released_at),
-            ),
-        )
+        .where(*due)
         .order_by(col(Instance.owner_id), col(Instance.id))
         .with_for_update()
     )
-    if account_id is not None:
-        stmt = stmt.where(Instance.owner_id == account_id)
     by_account: dict[str, list[Instance]] = defaultdict(list)
     for instance in session.exec(stmt):
         by_account[instance.owner_id].append(instance)

@@ -81,6 +81,8 @@ def inspect(stream: BinaryIO, declared: str) -> Verdict:
         detected.safety_check()
     except format_inspector.SafetyCheckFailed as exc:
         checks += [f"{check}: {reason}" for check, reason in sorted(exc.failures.items())]
+    checks += degenerate(name, detected, size)
+    if checks:
         code = ErrorCode.IMPORT_UNSAFE_IMAGE
     if name != ACCEPTED[declared]:
         checks.append(f"format: declared {ACCEPTED[declared]}, content is {detected.NAME}")
@@ -93,6 +95,27 @@ def inspect(stream: BinaryIO, declared: str) -> Verdict:
         raise ImportRefused(code, _summary(code), checks)
     disk_format = next(k for k, v in ACCEPTED.items() if v == name)
     return Verdict(disk_format, virtual, digest.hexdigest(), size)
+
+
+SECTOR = 512
+QCOW2_FEATURES = slice(0x48, 0x50)  # incompatible features, big-endian
+QCOW2_CORRUPT = 1 << 1
+
+
+def degenerate(name: str, detected: format_inspector.FileInspector, size: int) -> list[str]:
+    """Checks beyond the inspector's: no disk is empty or a fraction of a sector, and no
+    qcow2 image that qemu marked corrupt is accepted."""
+    if name == "raw":
+        if size == 0:
+            return ["size: the file is empty"]
+        if size % SECTOR:
+            return [f"size: {size} bytes is not a whole number of {SECTOR}-byte sectors"]
+    if name == "qcow2":
+        header = detected.region("header").data
+        features = int.from_bytes(header[QCOW2_FEATURES], "big") if len(header) >= 0x50 else 0
+        if features & QCOW2_CORRUPT:
+            return ["corrupt: qemu marked the image corrupt (incompatible feature bit 1)"]
+    return []
 
 
 def _summary(code: ErrorCode) -> str:

@@ -164,7 +164,7 @@ def _custom(owner_id: str, now: datetime, **values: Any) -> Image:
 def _from_instance(
     session: Session, viewer: Viewer, instance_id: str, now: datetime
 ) -> tuple[Image, dict[str, Any]]:
-    instance = instances_service.get_for_update(session, viewer, instance_id, owner_only=True)
+    instance = instances_service.get_for_update(session, viewer, instance_id)
     if instance.status not in instance_rules.SETTLED:
         raise instances_service.refuse(instance, "imaged")
     image = _custom(

@@ -99,7 +99,7 @@ def _type_clause(viewer: Viewer | None, types: tuple[ImageType, ...]) -> ColumnE
     return or_(false(), *clauses)
 
 
-def _filter_clauses(filters: ImageFilter) -> list[ColumnElement[bool]]:
+def _filter_clauses(viewer: Viewer | None, filters: ImageFilter) -> list[ColumnElement[bool]]:
     clauses: list[ColumnElement[bool]] = [col(Image.deleted_at).is_(None)]
     if filters.region is not None:
         clauses.append(col(Image.region_code) == filters.region)
@@ -119,6 +119,8 @@ def _filter_clauses(filters: ImageFilter) -> list[ColumnElement[bool]]:
     if filters.source_instance is not None:
         clauses.append(col(Image.source_kind) == "INSTANCE")
         clauses.append(col(Image.source_id) == filters.source_instance)
+        if viewer is None or not viewer.is_admin:  # sources are their owner's business
+            clauses.append(col(Image.owner_id) == (viewer.account_id if viewer else ""))
     return clauses
 
 
@@ -229,7 +231,7 @@ def list_images(
     sort_column = getattr(Image, attribute)
     ordering = Ordering(order_field, sort_column, descending, Image.id)
     win = window(ordering, page)
-    common = _filter_clauses(filters)
+    common = _filter_clauses(viewer, filters)
     parts = _branches(viewer, filters.types)
     bound = win.keyset(sort_column, Image.id)
     limited = [

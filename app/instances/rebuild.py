@@ -64,7 +64,7 @@ def rebuild(
         )
         if replay is not None:
             return _replay(session, replay)
-    instance = service.get_for_update(session, viewer, instance_id, owner_only=True)
+    instance = service.get_for_update(session, viewer, instance_id)
     allowed = {InstanceStatus.RUNNING.value} if instance.generation == "EBC" else rules.SETTLED
     if instance.status not in allowed:
         what = (

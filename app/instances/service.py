@@ -124,24 +124,30 @@ def list_instances(
 # --- lifecycle --------------------------------------------------------------------------
 
 
-def get_for_update(
-    session: Session, viewer: Viewer, instance_id: str, owner_only: bool = False
-) -> Instance:
-    """Lock an instance the viewer owns (admins: any, unless ``owner_only``).
+def get_for_update(session: Session, viewer: Viewer, instance_id: str) -> Instance:
+    """Lock an instance for one of its owner's actions: the owner's account row first (the
+    one lock order every money-moving transaction follows), then the instance.
 
     Raises:
-        DomainError: INSTANCE_NOT_FOUND when it is missing or someone else's.
+        DomainError: INSTANCE_NOT_FOUND when it is missing or another tenant's;
+            PERMISSION_DENIED for an administrator (instance actions are the owner's alone).
     """
     instance = None
     if is_id(instance_id, "i"):
-        visible = col(Instance.owner_id) == viewer.account_id if owner_only else _visible(viewer)
+        billing_service.lock_account(session=session, account_id=viewer.account_id)
         instance = session.exec(
-            select(Instance).where(Instance.id == instance_id, visible).with_for_update()
+            select(Instance).where(Instance.id == instance_id, _visible(viewer)).with_for_update()
         ).first()
     if instance is None:
         raise DomainError(
             ErrorCode.INSTANCE_NOT_FOUND,
-            f"There is no instance {instance_id!r}.",
+            f"There is no instance {instance_id[:80]!r}.",
+            _field("instanceId"),
+        )
+    if instance.owner_id != viewer.account_id:
+        raise DomainError(
+            ErrorCode.PERMISSION_DENIED,
+            f"Only the owner of instance {instance.id} can act on it.",
             _field("instanceId"),
         )
     return instance

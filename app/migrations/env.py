@@ -14,6 +14,7 @@ import app.instances.models
 import app.marketplace.models
 import app.operations.models
 import app.regions.models
+import app.secrets_store
 import app.snapshots.models
 import app.storage.models  # noqa: F401  (registers every table on SQLModel.metadata)
 

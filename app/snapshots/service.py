@@ -142,7 +142,7 @@ def create(
     problem = image_rules.name_problem(name)
     if problem is not None:
         raise DomainError(ErrorCode.INVALID_NAME, problem, _field("name"))
-    instance = instances_service.get_for_update(session, viewer, instance_id, owner_only=True)
+    instance = instances_service.get_for_update(session, viewer, instance_id)
     if instance.status not in instance_rules.SETTLED:
         raise instances_service.refuse(instance, "snapshotted")
     snapshot = Snapshot(

@@ -88,11 +88,18 @@ class Account(Node):
 
     @strawberry.field(description="The account's ledger, newest first (self and admins only).")
     def transactions(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Transaction]:
         self._check_private(info)
         page = billing_service.list_transactions(
-            session=info.context.session, account_id=str(self.id), page=page_request(first, after)
+            session=info.context.session,
+            account_id=str(self.id),
+            page=page_request(info, first, after, last, before, parent=str(self.id)),
         )
         return connection(page, Transaction.from_row)
 
@@ -103,13 +110,20 @@ class Account(Node):
 
     @strawberry.field(description="The account's orders, newest first (self and admins only).")
     def orders(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Annotated[Order, strawberry.lazy("schema.billing.types")]]:
         from schema.billing.types import Order
 
         self._check_private(info)
         page = billing_service.list_orders(
-            session=info.context.session, account_id=str(self.id), page=page_request(first, after)
+            session=info.context.session,
+            account_id=str(self.id),
+            page=page_request(info, first, after, last, before, parent=str(self.id)),
         )
         return connection(page, Order.from_row)
 

@@ -68,7 +68,7 @@ class ImageQueries:
             filters=_filters(filter),
             order_field=order.field.value,
             descending=order.direction is OrderDirection.DESC,
-            page=page_request(first, after, last, before),
+            page=page_request(info, first, after, last, before, filters=filter),
         )
         from schema.marketplace.types import Listing
 

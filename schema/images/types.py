@@ -56,7 +56,10 @@ class OperatingSystem:
 class ImageSource:
     kind: r.SourceKind = strawberry.field(description="What it was made from.")
     id: strawberry.ID | None = strawberry.field(
-        description="Id of the source (instance, snapshot, image)."
+        description=(
+            "Id of the source (instance, snapshot, image or uploaded object); shown to the "
+            "image's owner and administrators only, null for everyone else."
+        )
     )
     region_code: strawberry.Private[str | None]
 
@@ -192,13 +195,20 @@ class Image(Node):
         description="Accounts the image is shared with, oldest share first (owner only; else null)."
     )
     async def shared_with(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Account] | None:
         viewer = info.context.viewer
         if viewer is None or viewer.account_id != self.owner_id:
             return None
         page = images_service.shared_with(
-            session=info.context.session, image_id=str(self.id), page=page_request(first, after)
+            session=info.context.session,
+            image_id=str(self.id),
+            page=page_request(info, first, after, last, before, parent=str(self.id)),
         )
         accounts = await info.context.loaders.account.load_many([s.account_id for s in page.items])
         by_id = {a.id: a for a in accounts if a is not None}
@@ -209,6 +219,7 @@ class Image(Node):
         cls, row: models.Image, viewer: Viewer | None, prefetched: Prefetched | None = None
     ) -> Image:
         """Build from an image row, as the given viewer sees it."""
+        private = viewer is not None and (viewer.is_admin or viewer.account_id == row.owner_id)
         failure = None
         if row.failure_code is not None:
             failure = Failure(
@@ -242,7 +253,8 @@ class Image(Node):
             created_at=row.created_at,
             source=ImageSource(
                 kind=r.SourceKind(row.source_kind),
-                id=strawberry.ID(row.source_id) if row.source_id else None,
+                # what it was made from is the owner's private business (and an admin's)
+                id=strawberry.ID(row.source_id) if row.source_id and private else None,
                 region_code=row.source_region,
             ),
             system_disk_kind=r.DiskKind(row.system_disk_kind) if row.system_disk_kind else None,

@@ -36,6 +36,8 @@ class InstanceQueries:
         filter: InstanceFilter | None = None,
         first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Instance]:
         viewer = info.context.require_viewer()
         flt = filter or InstanceFilter()
@@ -47,7 +49,7 @@ class InstanceQueries:
                 status=flt.status.value if flt.status else None,
                 image=str(flt.image) if flt.image is not None else None,
             ),
-            page=page_request(first, after),
+            page=page_request(info, first, after, last, before, filters=filter),
         )
         return connection(page, Instance.from_row)
 

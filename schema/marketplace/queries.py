@@ -47,6 +47,8 @@ class ListingQueries:
         filter: ListingFilter | None = None,
         first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Listing]:
         flt = filter or ListingFilter()
         page = marketplace_service.list_listings(
@@ -60,7 +62,7 @@ class ListingQueries:
                 region=str(flt.region) if flt.region is not None else None,
                 text_contains=flt.text_contains,
             ),
-            page=page_request(first, after),
+            page=page_request(info, first, after, last, before, filters=filter),
         )
         return connection(page, Listing.from_row)
 

@@ -152,24 +152,34 @@ class ProviderView:
 
     @strawberry.field(description="Its listings in every state, newest first.")
     def listings(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Listing]:
         page = marketplace_service.list_listings(
             session=info.context.session,
             viewer=info.context.viewer,
             filters=marketplace_service.ListingFilter(provider=self.account_id),
-            page=page_request(first, after),
+            page=page_request(info, first, after, last, before, parent=self.account_id),
         )
         return connection(page, Listing.from_row)
 
     @strawberry.field(description="Its sales, newest first.")
     def sales(
-        self, info: Info, first: int | None = None, after: str | None = None
+        self,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Sale]:
         page = marketplace_service.list_sales(
             session=info.context.session,
             provider_id=self.account_id,
-            page=page_request(first, after),
+            page=page_request(info, first, after, last, before, parent=self.account_id),
         )
         return connection(page, Sale.from_row)
 

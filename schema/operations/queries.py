@@ -46,6 +46,8 @@ class OperationQueries:
         filter: OperationFilter | None = None,
         first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Operation]:
         viewer = info.context.require_viewer()
         flt = filter or OperationFilter()
@@ -57,7 +59,7 @@ class OperationQueries:
                 status=flt.status.value if flt.status else None,
                 target=str(flt.target) if flt.target is not None else None,
             ),
-            page=page_request(first, after),
+            page=page_request(info, first, after, last, before, filters=filter),
         )
         return connection(page, Operation.from_row)
 

@@ -32,6 +32,8 @@ class SnapshotQueries:
         filter: SnapshotFilter | None = None,
         first: int | None = None,
         after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
     ) -> Connection[Snapshot]:
         viewer = info.context.require_viewer()
         flt = filter or SnapshotFilter()
@@ -43,7 +45,7 @@ class SnapshotQueries:
                 instance=str(flt.instance) if flt.instance is not None else None,
                 status=flt.status.value if flt.status else None,
             ),
-            page=page_request(first, after),
+            page=page_request(info, first, after, last, before, filters=filter),
         )
         return connection(page, Snapshot.from_row)
 

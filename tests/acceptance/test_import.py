@@ -134,6 +134,19 @@ def test_valid_images_become_available(
             ["format: declared raw, content is qcow2"],
         ),
         (diskimages.iso, "RAW", "IMPORT_FORMAT_UNSUPPORTED", ["format: detected iso"]),
+        (lambda: b"", "RAW", "IMPORT_UNSAFE_IMAGE", ["size: the file is empty"]),
+        (
+            lambda: b"\x00",
+            "RAW",
+            "IMPORT_UNSAFE_IMAGE",
+            ["size: 1 bytes is not a whole number of 512-byte sectors"],
+        ),
+        (
+            diskimages.qcow2_marked_corrupt,
+            "QCOW2",
+            "IMPORT_UNSAFE_IMAGE",
+            ["corrupt: qemu marked the image corrupt (incompatible feature bit 1)"],
+        ),
         (
             lambda: diskimages.qcow2(600 * GiB),
             "QCOW2",
@@ -148,6 +161,9 @@ def test_valid_images_become_available(
         "vmdk-host-path",
         "qcow2-as-raw",
         "iso",
+        "empty-raw",
+        "one-byte-raw",
+        "qcow2-marked-corrupt",
         "600-gb",
     ],
 )

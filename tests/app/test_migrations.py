@@ -15,6 +15,7 @@ import app.instances.models
 import app.marketplace.models
 import app.operations.models
 import app.regions.models
+import app.secrets_store
 import app.snapshots.models
 import app.storage.models  # noqa: F401
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from tests.diskimages.accepted import (
     qcow2,
     qcow2_bad_version,
+    qcow2_marked_corrupt,
     qcow2_v1,
     qcow2_with_backing_file,
     qcow2_with_data_file,
@@ -39,6 +40,7 @@ __all__ = [
     "luks",
     "qcow2",
     "qcow2_bad_version",
+    "qcow2_marked_corrupt",
     "qcow2_v1",
     "qcow2_with_backing_file",
     "qcow2_with_data_file",
@@ -69,6 +71,7 @@ CASES: dict[str, tuple[Callable[[], bytes], str | None, bool]] = {
     "qcow2_with_unknown_feature": (qcow2_with_unknown_feature, "qcow2", False),
     "qcow2_bad_version": (qcow2_bad_version, "qcow2", False),
     "qcow2_v1": (qcow2_v1, "qcow2", False),
+    "qcow2_marked_corrupt": (qcow2_marked_corrupt, "qcow2", True),
     "raw": (raw, "raw", True),
     "vmdk_stream_optimized": (vmdk_stream_optimized, "vmdk", True),
     "vmdk_monolithic_sparse": (vmdk_monolithic_sparse, "vmdk", True),

@@ -98,6 +98,11 @@ def qcow2_with_data_file(path: str = "/etc/passwd") -> bytes:
     )
 
 
+def qcow2_marked_corrupt() -> bytes:
+    """Returns a qcow2 v3 with incompatible feature bit 1 (corrupt) set, as qemu marks an image whose metadata it found inconsistent; inspector: 'qcow2', safe (the service refuses it itself)."""
+    return _qcow2_image(GiB, incompatible=1 << 1)
+
+
 def qcow2_with_unknown_feature() -> bytes:
     """Returns a qcow2 v3 with unknown incompatible feature bit 20 set (be64 at 72); inspector: 'qcow2', unsafe {'unknown_features': 'Unknown QCOW2 features found'}."""
     return _qcow2_image(GiB, incompatible=_QCOW2_INCOMPAT_UNKNOWN)

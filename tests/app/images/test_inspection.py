@@ -72,6 +72,27 @@ def test_unsafe_vmdk_is_refused(case: str, check: str) -> None:
     assert refused.checks == [check]
 
 
+@pytest.mark.parametrize(
+    ("data", "check"),
+    [
+        (b"", "size: the file is empty"),
+        (b"\x00", "size: 1 bytes is not a whole number of 512-byte sectors"),
+        (bytes(513), "size: 513 bytes is not a whole number of 512-byte sectors"),
+    ],
+    ids=["empty", "one-byte", "part-sector"],
+)
+def test_degenerate_raw_files_are_unsafe(data: bytes, check: str) -> None:
+    refused = _refusal(data, "RAW")
+    assert refused.code is ErrorCode.IMPORT_UNSAFE_IMAGE
+    assert refused.checks == [check]
+
+
+def test_a_qcow2_marked_corrupt_is_unsafe() -> None:
+    refused = _refusal(diskimages.qcow2_marked_corrupt(), "QCOW2")
+    assert refused.code is ErrorCode.IMPORT_UNSAFE_IMAGE
+    assert refused.checks == ["corrupt: qemu marked the image corrupt (incompatible feature bit 1)"]
+
+
 def test_qcow2_declared_as_raw_is_a_mismatch() -> None:
     refused = _refusal(diskimages.qcow2(), "RAW")
     assert refused.code is ErrorCode.IMPORT_FORMAT_MISMATCH
