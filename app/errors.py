@@ -63,6 +63,18 @@ class ErrorCode(enum.Enum):
     OBJECT_IN_USE = "OBJECT_IN_USE"
 
 
+#: the most of a client's input an error message repeats
+SHOWN_CHARACTERS = 64
+
+
+def shown(value: object) -> str:
+    """A client's input as error messages quote it: at most 64 characters, then an ellipsis."""
+    text = str(value)
+    if len(text) > SHOWN_CHARACTERS:
+        text = text[:SHOWN_CHARACTERS] + "…"
+    return repr(text)
+
+
 class DomainError(Exception):
     """An expected failure: nothing was changed, and the caller is told why.
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from app.errors import DomainError, ErrorCode
+from app.errors import DomainError, ErrorCode, shown
 from app.operations.models import IdempotencyRecord
 
 MAX_TOKEN = 64
@@ -55,7 +55,7 @@ def claim(
         if existing.request_hash != fingerprint:
             raise DomainError(
                 ErrorCode.IDEMPOTENCY_CONFLICT,
-                f"clientToken {token!r} was already used for a different {mutation} request.",
+                f"clientToken {shown(token)} was already used for a different {mutation} request.",
                 ("input", "clientToken"),
             )
         result: dict[str, Any] = json.loads(existing.result)

@@ -7,7 +7,7 @@ import re
 
 import strawberry
 
-from app.errors import BadRequest
+from app.errors import BadRequest, shown
 from app.ids import id_prefix
 from schema.accounts.types import Account
 from schema.billing.types import Order
@@ -57,7 +57,7 @@ async def resolve_node(info: Info, node_id: str) -> Node | None:
     if _REGION_CODE.match(node_id):
         region = await loaders.region.load(node_id)
         return Region.from_row(region) if region else None
-    raise BadRequest(f"{node_id[:80]!r} is not a valid id.")
+    raise BadRequest(f"{shown(node_id)} is not a valid id.")
 
 
 @strawberry.type

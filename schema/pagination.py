@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 import orjson
-
 import strawberry
 
 from app.pagination import Page, PageRequest

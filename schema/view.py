@@ -33,6 +33,7 @@ from app.accounts.rules import Viewer
 from app.clock import Clock
 from app.config import Settings
 from app.database import read_session
+from app.errors import shown
 from app.images import objects
 from app.storage.store import ObjectStore
 from schema.cache import Entry, ResponseCache, cache_key
@@ -459,7 +460,7 @@ def place_files(operations: object, files_map: object, files: Mapping[str, Any])
 def _place(operations: dict[str, Any], path: object, file: Any) -> None:
     keys = path.split(".") if isinstance(path, str) else []
     if len(keys) < 2 or keys[0] != "variables":
-        raise RequestRefused(400, "BAD_REQUEST", f"{str(path)[:80]!r} is not a variables path.")
+        raise RequestRefused(400, "BAD_REQUEST", f"{shown(str(path))} is not a variables path.")
     target: Any = operations
     for position, key in enumerate(keys):
         last = position == len(keys) - 1
@@ -479,4 +480,4 @@ def _place(operations: dict[str, Any], path: object, file: Any) -> None:
             target = target[int(key)]
         else:
             break
-    raise RequestRefused(400, "BAD_REQUEST", f"{str(path)[:80]!r} does not name a null variable.")
+    raise RequestRefused(400, "BAD_REQUEST", f"{shown(str(path))} does not name a null variable.")

@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 
 from app.accounts.models import Account, ApiToken
 from app.accounts.rules import TOKEN_PREFIX, Role, Viewer, account_name_problem, hash_token
-from app.errors import DomainError, ErrorCode
+from app.errors import DomainError, ErrorCode, shown
 from app.ids import is_id, new_id
 
 
@@ -72,7 +72,7 @@ def create_token(*, session: Session, account_id: str, now: datetime) -> tuple[A
     if get(session=session, account_id=account_id) is None:
         raise DomainError(
             ErrorCode.INVALID_ACCOUNT,
-            f"There is no account {account_id!r}.",
+            f"There is no account {shown(account_id)}.",
             ("input", "accountId"),
         )
     plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
@@ -99,7 +99,7 @@ def revoke_token(
         or not (viewer.is_admin or token.account_id == viewer.account_id)
     ):
         raise DomainError(
-            ErrorCode.TOKEN_NOT_FOUND, f"There is no token {token_id!r}.", ("input", "tokenId")
+            ErrorCode.TOKEN_NOT_FOUND, f"There is no token {shown(token_id)}.", ("input", "tokenId")
         )
     if token.revoked_at is None:
         token.revoked_at = now
@@ -141,7 +141,7 @@ def set_image_quota(*, session: Session, account_id: str, quota: int | None) -> 
     if account is None:
         raise DomainError(
             ErrorCode.INVALID_ACCOUNT,
-            f"There is no account {account_id!r}.",
+            f"There is no account {shown(account_id)}.",
             ("input", "accountId"),
         )
     if quota is not None and not 0 <= quota <= 10_000:

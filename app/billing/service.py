@@ -22,7 +22,7 @@ from app.billing.models import (
     TermDiscount,
 )
 from app.billing.pricing import ChargeKind, ChargeLine, ChargeUnit, Rate
-from app.errors import DomainError, ErrorCode
+from app.errors import DomainError, ErrorCode, shown
 from app.ids import is_id, new_id
 from app.instances.models import Instance
 from app.money import from_minor, rate_from_int, rate_to_int, round_fen, to_minor
@@ -130,7 +130,7 @@ def top_up(
     if account is None:
         raise DomainError(
             ErrorCode.INVALID_ACCOUNT,
-            f"There is no account {account_id!r}.",
+            f"There is no account {shown(account_id)}.",
             ("input", "accountId"),
         )
     entry = post(

@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 
 from app import idempotency
 from app.accounts.rules import Viewer
-from app.errors import DomainError, ErrorCode, raise_all
+from app.errors import DomainError, ErrorCode, raise_all, shown
 from app.ids import new_id
 from app.images import service
 from app.images.lifecycle import check_name_and_description
@@ -160,7 +160,7 @@ def _destination_problems(
         region = known.get(code)
         message = None
         if region is None:
-            message = f"There is no region {code!r}."
+            message = f"There is no region {shown(code)}."
         elif code == source.region_code:
             message = f"Image {source.id} is already in {code}; pick another region."
         elif not region.copy_supported:

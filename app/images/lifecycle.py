@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 
 from app import idempotency
 from app.accounts.rules import Viewer
-from app.errors import DomainError, ErrorCode, raise_all
+from app.errors import DomainError, ErrorCode, raise_all, shown
 from app.ids import is_id, new_id
 from app.images import service
 from app.images.models import Image, ImageShare
@@ -209,7 +209,7 @@ def _from_snapshot(
     if snapshot is None:
         raise DomainError(
             ErrorCode.SNAPSHOT_NOT_FOUND,
-            f"There is no snapshot {snapshot_id!r}.",
+            f"There is no snapshot {shown(snapshot_id)}.",
             field("snapshotId"),
         )
     if snapshot.status != snapshots_service.AVAILABLE:

@@ -11,7 +11,7 @@ from sqlalchemy import ColumnElement, and_, false, func, or_, true, union_all
 from sqlmodel import Session, col, select
 
 from app.accounts.rules import Viewer
-from app.errors import BadRequest, DomainError, ErrorCode
+from app.errors import BadRequest, DomainError, ErrorCode, shown
 from app.ids import is_id
 from app.images.models import Image, ImageShare
 from app.images.rules import CATALOGUE_KINDS, ImageKind, ImageStatus, ImageType, SourceKind
@@ -283,7 +283,9 @@ def field(*path: str) -> tuple[str, ...]:
 
 def not_found(image_id: str, name: str = "imageId") -> DomainError:
     """The answer for an image that is missing or hidden from the caller (R5)."""
-    return DomainError(ErrorCode.IMAGE_NOT_FOUND, f"There is no image {image_id!r}.", field(name))
+    return DomainError(
+        ErrorCode.IMAGE_NOT_FOUND, f"There is no image {shown(image_id)}.", field(name)
+    )
 
 
 def get_for_update(

@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 from app.accounts import service as accounts_service
 from app.accounts.models import Account
 from app.accounts.rules import Viewer
-from app.errors import DomainError, ErrorCode, raise_all
+from app.errors import DomainError, ErrorCode, raise_all, shown
 from app.images import service
 from app.images.models import Image, ImageShare
 from app.images.rules import ImageStatus
@@ -40,7 +40,9 @@ def _recipients(
         if account_id not in known:
             problems.append(
                 DomainError(
-                    ErrorCode.INVALID_ACCOUNT, f"There is no account {account_id!r}.", _entry(index)
+                    ErrorCode.INVALID_ACCOUNT,
+                    f"There is no account {shown(account_id)}.",
+                    _entry(index),
                 )
             )
         elif account_id == image.owner_id:

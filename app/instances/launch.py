@@ -21,7 +21,7 @@ from app.billing.pricing import (
     quote_lines,
     total,
 )
-from app.errors import DomainError, ErrorCode, raise_all
+from app.errors import DomainError, ErrorCode, raise_all, shown
 from app.ids import new_id
 from app.images import rules as image_rules
 from app.images import service as images_service
@@ -68,7 +68,9 @@ def plan_launch(*, session: Session, viewer: Viewer | None, launch: LaunchInput)
     region = regions_service.get(session=session, code=launch.region)
     if region is None:
         raise DomainError(
-            ErrorCode.REGION_NOT_FOUND, f"There is no region {launch.region!r}.", _field("region")
+            ErrorCode.REGION_NOT_FOUND,
+            f"There is no region {shown(launch.region)}.",
+            _field("region"),
         )
     flavor = regions_service.get_flavor(session=session, name=launch.flavor)
     price = (
@@ -82,7 +84,7 @@ def plan_launch(*, session: Session, viewer: Viewer | None, launch: LaunchInput)
         problems.append(
             DomainError(
                 ErrorCode.FLAVOR_NOT_FOUND,
-                f"Flavor {launch.flavor!r} is not offered in region {launch.region}.",
+                f"Flavor {shown(launch.flavor)} is not offered in region {launch.region}.",
                 _field("flavor"),
             )
         )
@@ -107,7 +109,7 @@ def plan_launch(*, session: Session, viewer: Viewer | None, launch: LaunchInput)
         problems.append(
             DomainError(
                 ErrorCode.IMAGE_NOT_FOUND,
-                f"There is no image {launch.image_id!r}.",
+                f"There is no image {shown(launch.image_id)}.",
                 _field("imageId"),
             )
         )
@@ -156,7 +158,7 @@ def _pick_zone(session: Session, launch: LaunchInput, problems: list[DomainError
             problems.append(
                 DomainError(
                     ErrorCode.ZONE_NOT_FOUND,
-                    f"Region {launch.region} has no zone {launch.zone!r}.",
+                    f"Region {launch.region} has no zone {shown(launch.zone)}.",
                     _field("zone"),
                 )
             )

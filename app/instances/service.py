@@ -19,7 +19,7 @@ from app.billing.pricing import (
     ChargeUnit,
     Timing,
 )
-from app.errors import DomainError, ErrorCode
+from app.errors import DomainError, ErrorCode, shown
 from app.ids import is_id
 from app.instances import rules
 from app.instances.models import Instance
@@ -141,7 +141,7 @@ def get_for_update(session: Session, viewer: Viewer, instance_id: str) -> Instan
     if instance is None:
         raise DomainError(
             ErrorCode.INSTANCE_NOT_FOUND,
-            f"There is no instance {instance_id[:80]!r}.",
+            f"There is no instance {shown(instance_id)}.",
             _field("instanceId"),
         )
     if instance.owner_id != viewer.account_id:

@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 
 from app import catalogue
 from app.accounts.rules import Viewer
-from app.errors import DomainError, ErrorCode, raise_all
+from app.errors import DomainError, ErrorCode, raise_all, shown
 from app.ids import is_id, new_id
 from app.images import service as images_service
 from app.images.models import Image
@@ -58,7 +58,9 @@ def _source_images(
             )
         elif image is None or image.owner_id != viewer.account_id:
             problems.append(
-                DomainError(ErrorCode.IMAGE_NOT_FOUND, f"There is no image {image_id!r}.", path)
+                DomainError(
+                    ErrorCode.IMAGE_NOT_FOUND, f"There is no image {shown(image_id)}.", path
+                )
             )
         elif image.status != ImageStatus.AVAILABLE.value:
             problems.append(
@@ -173,7 +175,9 @@ def _for_update(session: Session, viewer: Viewer, listing_id: str) -> Listing:
         ).first()
     if listing is None:
         raise DomainError(
-            ErrorCode.LISTING_NOT_FOUND, f"There is no listing {listing_id!r}.", field("listingId")
+            ErrorCode.LISTING_NOT_FOUND,
+            f"There is no listing {shown(listing_id)}.",
+            field("listingId"),
         )
     return listing
 
@@ -183,7 +187,9 @@ def _own(session: Session, viewer: Viewer, listing_id: str) -> Listing:
     listing = _for_update(session, viewer, listing_id)
     if listing.provider_id != viewer.account_id:
         raise DomainError(
-            ErrorCode.LISTING_NOT_FOUND, f"There is no listing {listing_id!r}.", field("listingId")
+            ErrorCode.LISTING_NOT_FOUND,
+            f"There is no listing {shown(listing_id)}.",
+            field("listingId"),
         )
     return listing
 

@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from app import idempotency
 from app.accounts.rules import Viewer
-from app.errors import DomainError, ErrorCode
+from app.errors import DomainError, ErrorCode, shown
 from app.ids import is_id, new_id
 from app.images import rules as image_rules
 from app.images.models import Image
@@ -207,7 +207,7 @@ def delete(*, session: Session, viewer: Viewer, snapshot_id: str, now: datetime)
     if snapshot is None or (not viewer.is_admin and snapshot.owner_id != viewer.account_id):
         raise DomainError(
             ErrorCode.SNAPSHOT_NOT_FOUND,
-            f"There is no snapshot {snapshot_id!r}.",
+            f"There is no snapshot {shown(snapshot_id)}.",
             _field("snapshotId"),
         )
     if snapshot.status == CREATING:

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from app.accounts.rules import Viewer
-from app.errors import DomainError, ErrorCode
+from app.errors import DomainError, ErrorCode, shown
 from app.ids import is_id
 from app.storage.models import StoredObject
 from app.storage.store import ObjectStore, StoredFile
@@ -50,7 +50,7 @@ def get_owned(*, session: Session, viewer: Viewer, key: str) -> StoredObject:
     stored = session.get(StoredObject, key) if is_id(key, "obj") else None
     if stored is None or stored.owner_id != viewer.account_id:
         raise DomainError(
-            ErrorCode.OBJECT_NOT_FOUND, f"There is no object {key[:80]!r}.", ("input", "objectKey")
+            ErrorCode.OBJECT_NOT_FOUND, f"There is no object {shown(key)}.", ("input", "objectKey")
         )
     return stored
 

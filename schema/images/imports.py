@@ -12,7 +12,7 @@ from sqlmodel import Session
 from strawberry.file_uploads import Upload
 
 from app.accounts import service as accounts_service
-from app.errors import DomainError, ErrorCode
+from app.errors import DomainError, ErrorCode, shown
 from app.images import importing, objects
 from app.images.rules import DiskFormat, Generation, OsType
 from app.regions import service as regions_service
@@ -109,7 +109,7 @@ class ImportImagePayload:
 
 def _region_error(code: str) -> DomainError:
     return DomainError(
-        ErrorCode.REGION_NOT_FOUND, f"There is no region {code[:20]!r}.", ("input", "region")
+        ErrorCode.REGION_NOT_FOUND, f"There is no region {shown(code)}.", ("input", "region")
     )
 
 

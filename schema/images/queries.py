@@ -8,7 +8,7 @@ from collections.abc import AsyncGenerator
 import strawberry
 
 from app.database import read_session
-from app.errors import BadRequest
+from app.errors import BadRequest, shown
 from app.ids import is_id
 from app.images import rules, service
 from schema.context import Info
@@ -90,7 +90,7 @@ class ImageQueries:
     async def image(self, info: Info, id: strawberry.ID) -> Image | None:
         if not is_id(str(id), "m"):
             raise BadRequest(
-                f"{str(id)[:80]!r} is not an image id (m- followed by 8 letters or digits)."
+                f"{shown(str(id))} is not an image id (m- followed by 8 letters or digits)."
             )
         row = await info.context.loaders.image.load(str(id))
         return Image.from_row(row, info.context.viewer) if row else None
@@ -108,7 +108,7 @@ class ImageSubscriptions:
             with read_session(info.context.engine) as session:
                 row = service.get(session=session, viewer=viewer, image_id=str(id))
             if row is None:
-                raise BadRequest(f"There is no image {str(id)[:80]!r}.")
+                raise BadRequest(f"There is no image {shown(str(id))}.")
             state = (row.status, row.progress)
             if state != last:
                 last = state

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import strawberry
 
-from app.errors import BadRequest, DomainError
+from app.errors import BadRequest, DomainError, shown
 from app.ids import is_id
 from app.instances import launch, service
 from app.instances.rules import InstanceStatus
@@ -58,7 +58,7 @@ class InstanceQueries:
         info.context.require_viewer()
         if not is_id(str(id), "i"):
             raise BadRequest(
-                f"{str(id)[:80]!r} is not an instance id (i- and 8 letters or digits)."
+                f"{shown(str(id))} is not an instance id (i- and 8 letters or digits)."
             )
         row = await info.context.loaders.instance.load(str(id))
         return Instance.from_row(row) if row else None

@@ -10,7 +10,7 @@ import strawberry
 from sqlmodel import Session
 
 from app.billing.pricing import Timing
-from app.errors import BadRequest
+from app.errors import BadRequest, shown
 from app.ids import is_id
 from app.marketplace import lifecycle as listings
 from app.marketplace import rules
@@ -69,7 +69,7 @@ class ListingQueries:
     @strawberry.field(description="One listing; null when absent or not visible (R69).")
     async def listing(self, info: Info, id: strawberry.ID) -> Listing | None:
         if not is_id(str(id), "lst"):
-            raise BadRequest(f"{str(id)[:80]!r} is not a listing id (lst- and 8 characters).")
+            raise BadRequest(f"{shown(str(id))} is not a listing id (lst- and 8 characters).")
         row = await info.context.loaders.listing.load(str(id))
         return Listing.from_row(row) if row else None
 

@@ -8,7 +8,7 @@ from collections.abc import AsyncGenerator
 import strawberry
 
 from app.database import read_session
-from app.errors import BadRequest
+from app.errors import BadRequest, shown
 from app.ids import is_id
 from app.operations import service
 from app.operations.rules import OperationKind, OperationStatus
@@ -35,7 +35,7 @@ class OperationQueries:
     async def operation(self, info: Info, id: strawberry.ID) -> Operation | None:
         info.context.require_viewer()
         if not is_id(str(id), "op"):
-            raise BadRequest(f"{str(id)[:80]!r} is not an operation id (op- and 10 characters).")
+            raise BadRequest(f"{shown(str(id))} is not an operation id (op- and 10 characters).")
         row = await info.context.loaders.operation.load(str(id))
         return Operation.from_row(row) if row else None
 
@@ -78,7 +78,7 @@ class OperationSubscriptions:
             with read_session(info.context.engine) as session:
                 row = service.get(session=session, viewer=viewer, operation_id=str(id))
             if row is None:
-                raise BadRequest(f"There is no operation {str(id)[:80]!r}.")
+                raise BadRequest(f"There is no operation {shown(str(id))}.")
             state = (row.status, row.progress)
             if state != last:
                 last = state

@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 from sqlmodel import Session
 
-from app.errors import BadRequest
+from app.errors import BadRequest, shown
 from app.ids import is_id
 from app.snapshots import service
 from app.snapshots.service import SnapshotStatus
@@ -53,7 +53,7 @@ class SnapshotQueries:
     async def snapshot(self, info: Info, id: strawberry.ID) -> Snapshot | None:
         info.context.require_viewer()
         if not is_id(str(id), "s"):
-            raise BadRequest(f"{str(id)[:80]!r} is not a snapshot id (s- and 8 letters or digits).")
+            raise BadRequest(f"{shown(str(id))} is not a snapshot id (s- and 8 letters or digits).")
         row = await info.context.loaders.snapshot.load(str(id))
         return Snapshot.from_row(row) if row else None
 
