@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import secrets
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import strawberry
 from graphql import GraphQLError, GraphQLSyntaxError
@@ -140,3 +140,9 @@ class MaskUnexpectedErrors(SchemaExtension):
         if result is None or not result.errors:
             return
         result.errors = [coded_error(e) for e in result.errors]
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        """The same for every event of a subscription."""
+        if getattr(result, "errors", None):
+            result.errors = [coded_error(e) for e in result.errors]
+        yield

@@ -315,6 +315,7 @@ class GraphQLView(GraphQL[Context, None]):
             except RequestRefused as exc:
                 raise ConnectionRejectionError({"code": "UNAUTHENTICATED"}) from exc
             context.viewer = viewer
+            context.rate_limit_key = f"token:{viewer.token_id}" if viewer else "anonymous"
             context.fresh()
         nothing: UnsetType = UNSET
         return nothing

@@ -19,10 +19,18 @@ def _ws_url(server: Server) -> str:
     return server.url.replace("http://", "ws://") + "/graphql"
 
 
+def _recv(ws: Any, timeout: float = 10) -> dict[str, Any]:
+    """One protocol message; every one must be a text frame (standard clients refuse binary)."""
+    frame = ws.recv(timeout=timeout)
+    assert isinstance(frame, str), f"binary frame: {frame!r}"
+    message: dict[str, Any] = json.loads(frame)
+    return message
+
+
 def _messages(ws: Any) -> list[dict[str, Any]]:
     received = []
     while True:
-        message = json.loads(ws.recv(timeout=30))
+        message = _recv(ws, 30)
         received.append(message)
         if message["type"] in ("complete", "error"):
             return received
@@ -38,7 +46,7 @@ def test_operation_updates_until_it_finishes(server: Server) -> None:
                 {"type": "connection_init", "payload": {"Authorization": f"Bearer {tenant.token}"}}
             )
         )
-        assert json.loads(ws.recv(timeout=10))["type"] == "connection_ack"
+        assert _recv(ws)["type"] == "connection_ack"
         ws.send(
             json.dumps(
                 {
@@ -48,7 +56,7 @@ def test_operation_updates_until_it_finishes(server: Server) -> None:
                 }
             )
         )
-        first = json.loads(ws.recv(timeout=10))
+        first = _recv(ws)
         assert first["type"] == "next"
         assert first["payload"]["data"]["operationUpdated"]["id"] == operation_id
         server.advance(60)
@@ -82,7 +90,7 @@ def test_another_tenants_operation_is_not_followed(server: Server) -> None:
                 {"type": "connection_init", "payload": {"Authorization": f"Bearer {other.token}"}}
             )
         )
-        assert json.loads(ws.recv(timeout=10))["type"] == "connection_ack"
+        assert _recv(ws)["type"] == "connection_ack"
         ws.send(
             json.dumps(
                 {
@@ -92,7 +100,7 @@ def test_another_tenants_operation_is_not_followed(server: Server) -> None:
                 }
             )
         )
-        message = json.loads(ws.recv(timeout=10))
+        message = _recv(ws)
     assert message["type"] in ("error", "next")
     errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
     assert errors[0]["message"] == f"There is no operation '{operation_id}'."
