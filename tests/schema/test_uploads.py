@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
-from tests.factories import Factory, Tenant
+from tests.factories import Factory, Tenant, gql
 
 UPLOAD = """mutation($f: Upload!, $r: ID!) { uploadObject(input: {region: $r, file: $f}) {
   object { key region sizeBytes sha256 filename } userErrors { code field message } } }"""
@@ -101,3 +101,144 @@ def test_unknown_region_and_anonymous_uploads_are_refused(
     anonymous = _upload(client, None, b"abc").json()
     assert anonymous["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
     assert _files(data_dir) == []
+
+
+DELETE = """mutation($k: String!) { deleteObject(input: {objectKey: $k}) {
+  deletedObjectKey userErrors { code field message } } }"""
+
+
+@pytest.fixture
+def quota(settings: Settings, engine: Engine, tmp_path: Path) -> Iterator[tuple[TestClient, Path]]:
+    data_dir = tmp_path / "data"
+    tight = dataclasses.replace(
+        settings, max_upload_bytes=LIMIT, storage_quota_bytes=LIMIT + LIMIT // 2, data_dir=data_dir
+    )
+    with TestClient(create_app(tight)) as client:
+        yield client, data_dir
+
+
+def test_the_storage_quota_counts_objects_no_image_uses(
+    quota: tuple[TestClient, Path], factory: Factory
+) -> None:
+    client, data_dir = quota
+    tenant = factory.account()
+    first = _upload(client, tenant, b"x" * LIMIT).json()["data"]["uploadObject"]
+    assert first["userErrors"] == []
+    second = _upload(client, tenant, b"y" * LIMIT).json()["data"]["uploadObject"]
+    assert second["object"] is None
+    assert [(e["code"], e["field"]) for e in second["userErrors"]] == [
+        ("STORAGE_QUOTA_EXCEEDED", ["input", "file"])
+    ]
+    assert _files(data_dir) == [data_dir / "objects" / "bj" / first["object"]["key"]]
+    # another account has its own quota
+    other = _upload(client, factory.account(), b"z" * LIMIT).json()["data"]["uploadObject"]
+    assert other["userErrors"] == []
+
+
+def test_deleting_an_object_frees_its_quota_and_its_bytes(
+    quota: tuple[TestClient, Path], factory: Factory
+) -> None:
+    client, data_dir = quota
+    tenant, stranger = factory.account(), factory.account()
+    key = _upload(client, tenant, b"x" * LIMIT).json()["data"]["uploadObject"]["object"]["key"]
+    refused = gql(client, DELETE, {"k": key}, stranger)["data"]["deleteObject"]
+    assert [(e["code"], e["field"]) for e in refused["userErrors"]] == [
+        ("OBJECT_NOT_FOUND", ["input", "objectKey"])
+    ]
+    deleted = gql(client, DELETE, {"k": key}, tenant)["data"]["deleteObject"]
+    assert deleted == {"deletedObjectKey": key, "userErrors": []}
+    assert _files(data_dir) == []
+    again = _upload(client, tenant, b"y" * LIMIT).json()["data"]["uploadObject"]
+    assert again["userErrors"] == []
+    gone = gql(client, DELETE, {"k": key}, tenant)["data"]["deleteObject"]
+    assert gone["userErrors"][0]["code"] == "OBJECT_NOT_FOUND"
+
+
+def test_an_object_an_image_is_imported_from_cannot_be_deleted(
+    quota: tuple[TestClient, Path], factory: Factory
+) -> None:
+    from tests import diskimages
+
+    client, _ = quota
+    tenant = factory.account()
+    key = _upload(client, tenant, diskimages.raw(LIMIT)).json()["data"]["uploadObject"]["object"][
+        "key"
+    ]
+    started = gql(
+        client,
+        """mutation($k: String!) { importImage(input: {region: "bj", objectKey: $k, name: "u",
+           format: RAW, os: {type: LINUX, name: "Ubuntu", version: "22.04"}}) {
+           image { id } userErrors { code } } }""",
+        {"k": key},
+        tenant,
+    )["data"]["importImage"]
+    assert started["userErrors"] == []
+    refused = gql(client, DELETE, {"k": key}, tenant)["data"]["deleteObject"]
+    assert refused["deletedObjectKey"] is None
+    assert refused["userErrors"][0]["code"] == "OBJECT_IN_USE"
+    assert started["image"]["id"] in refused["userErrors"][0]["message"]
+
+
+def test_objects_never_imported_expire_and_their_bytes_are_reconciled(
+    quota: tuple[TestClient, Path], factory: Factory, engine: Engine
+) -> None:
+    import os
+    import time
+    from datetime import timedelta
+
+    from app.clock import Clock
+    from app.database import write_session
+    from app.images.objects import ObjectHousekeeping
+    from app.storage.store import LocalObjectStore
+
+    client, data_dir = quota
+    tenant = factory.account()
+    key = _upload(client, tenant, b"x" * 100).json()["data"]["uploadObject"]["object"]["key"]
+    path = data_dir / "objects" / "bj" / key
+    job = ObjectHousekeeping(LocalObjectStore(data_dir), expiry_days=7, every_seconds=0)
+    now = Clock(simulated=False).now()
+    with write_session(engine) as session:
+        job(session, now + timedelta(days=6))
+    assert path.exists()  # not yet expired; and its row protects the file
+    with write_session(engine) as session:
+        job(session, now + timedelta(days=8))
+    assert path.exists()  # the row is gone, but the file is younger than ten minutes
+    old = time.time() - 3600
+    os.utime(path, (old, old))
+    with write_session(engine) as session:
+        job(session, now + timedelta(days=8))
+    assert not path.exists()
+    gone = gql(client, DELETE, {"k": key}, tenant)["data"]["deleteObject"]
+    assert gone["userErrors"][0]["code"] == "OBJECT_NOT_FOUND"
+
+
+def test_start_up_removes_stale_partial_uploads_and_unrecorded_files(
+    settings: Settings, engine: Engine, tmp_path: Path
+) -> None:
+    import os
+    import time
+
+    from app.server import housekeeping
+
+    data_dir = tmp_path / "data"
+    (data_dir / "tmp").mkdir(parents=True)
+    (data_dir / "objects" / "bj").mkdir(parents=True)
+    stale = data_dir / "tmp" / "upload-stale"
+    fresh = data_dir / "tmp" / "upload-fresh"
+    orphan = data_dir / "objects" / "bj" / "obj-orphan00000000"
+    young = data_dir / "objects" / "bj" / "obj-young000000000"
+    for path in (stale, fresh, orphan, young):
+        path.write_bytes(b"partial")
+    old = time.time() - 3600
+    os.utime(stale, (old, old))
+    os.utime(orphan, (old, old))
+    housekeeping(dataclasses.replace(settings, data_dir=data_dir), engine)
+    assert sorted(p.name for p in _files(data_dir)) == ["obj-young000000000", "upload-fresh"]
+
+
+def test_stored_files_are_not_world_readable(
+    small: tuple[TestClient, Path], factory: Factory
+) -> None:
+    client, data_dir = small
+    key = _upload(client, factory.account(), b"x").json()["data"]["uploadObject"]["object"]["key"]
+    assert (data_dir / "objects" / "bj" / key).stat().st_mode & 0o777 == 0o640
