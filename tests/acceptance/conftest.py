@@ -116,11 +116,22 @@ class Server:
         raise AssertionError(f"operation {operation_id} did not finish")
 
 
-def start_server(env: dict[str, str], log_path: Path, port: int) -> subprocess.Popen[bytes]:
+def start_server(
+    env: dict[str, str], log_path: Path, port: int, workers: int = 1
+) -> subprocess.Popen[bytes]:
     """Start `bcc-images serve` and wait until /readyz answers."""
     with log_path.open("ab") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+            [
+                sys.executable,
+                "-m",
+                "app.cli",
+                "serve",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+            ],
             env=env,
             cwd=ROOT,
             stdout=log,

@@ -1,0 +1,82 @@
+"""Concurrent writers on one account, several server processes (R75): no internal errors,
+never overspent, the balance always the sum of the ledger."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.acceptance.conftest import Server, free_port, start_server, stop_server
+from tests.conftest import fresh_database
+from tests.schema.test_instances import launch
+
+IMAGE = (
+    '{ images(first: 1, filter: {region: "bj", osType: LINUX, generation: BCC, types: [PUBLIC]})'
+    " { nodes { id } } }"
+)
+QUOTE = "query($i: CreateInstancesInput!) { priceQuote(input: $i) { total { amount } } }"
+CREATE = """mutation($i: CreateInstancesInput!) { createInstances(input: $i) {
+  order { total { amount } } userErrors { code message } } }"""
+LEDGER = """{ viewer { balance { amount } transactions(first: 100) { nodes { amount { amount } } }
+  orders(first: 100) { nodes { id } } } }"""
+
+
+@pytest.fixture(scope="module")
+def workers3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """`serve --workers 3` on a fresh database."""
+    with fresh_database(tmp_path_factory) as url:
+        data_dir = tmp_path_factory.mktemp("workers3")
+        env = {
+            **os.environ,
+            "BCC_IMAGES_DATABASE_URL": url,
+            "BCC_IMAGES_DATA_DIR": str(data_dir),
+            "BCC_IMAGES_LOG_LEVEL": "WARNING",
+            "BCC_IMAGES_RATE_LIMIT_POINTS": "1000000",
+        }
+        port = free_port()
+        process = start_server(env, Path(data_dir) / "server.log", port, workers=3)
+        try:
+            yield Server(url=f"http://127.0.0.1:{port}", env=env, process=process)
+        finally:
+            stop_server(process)
+
+
+def test_twenty_concurrent_orders_with_distinct_tokens(workers3: Server) -> None:
+    server = workers3
+    image_id = server.gql(IMAGE)["data"]["images"]["nodes"][0]["id"]
+    request = launch(image_id, billing={"timing": "PREPAID", "months": 1})
+    price = Decimal(server.gql(QUOTE, {"i": request})["data"]["priceQuote"]["total"]["amount"])
+    tenant = server.account(balance=str(price * 5))
+
+    def order(index: int) -> dict[str, Any]:
+        response = httpx.post(
+            f"{server.url}/graphql",
+            json={"query": CREATE, "variables": {"i": {**request, "clientToken": f"o-{index}"}}},
+            headers=tenant.headers,
+            timeout=60,
+        )
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        bodies = list(pool.map(order, range(20)))
+    assert [b for b in bodies if "errors" in b] == []
+    payloads = [b["data"]["createInstances"] for b in bodies]
+    accepted = [p for p in payloads if not p["userErrors"]]
+    refused = {e["code"] for p in payloads for e in p["userErrors"]}
+    assert len(accepted) == 5
+    assert refused == {"INSUFFICIENT_BALANCE"}
+    viewer = server.gql(LEDGER, tenant=tenant)["data"]["viewer"]
+    ledger = sum(Decimal(t["amount"]["amount"]) for t in viewer["transactions"]["nodes"])
+    assert Decimal(viewer["balance"]["amount"]) == ledger == Decimal("0.00")
+    assert len(viewer["orders"]["nodes"]) == 5
+    log = (Path(server.env["BCC_IMAGES_DATA_DIR"]) / "server.log").read_text()
+    assert "unexpected error" not in log
