@@ -52,7 +52,8 @@ from schema.websocket import TextWebSocketAdapter, TransportWSHandler
 
 log = logging.getLogger("bcc_images.http")
 
-MULTIPART_SLACK = 1024 * 1024
+#: room for a multipart request's other parts (operations, map, boundaries) beside the file
+MULTIPART_SLACK = 64 * 1024
 GRAPHIQL_HTML = (
     Path(__file__).resolve().parent.parent / "app" / "static" / "graphiql" / "index.html"
 )
@@ -193,20 +194,24 @@ class GraphQLView(GraphQL[Context, None]):
         return RequestRefused(413, "PAYLOAD_TOO_LARGE", f"Request body exceeds {limit} bytes.")
 
     def _refuse(self, request: Request) -> None:
-        """Refuse from the headers alone: bad lengths, unacceptable Accept, bad tokens, and
-        uploads that are anonymous, too large or over the storage quota.
+        """Refuse from the headers alone: bad tokens, uploads that are anonymous, too large
+        or over the storage quota, bad lengths and unacceptable Accept headers.
 
         Raises:
             RequestRefused: answered before any of the body is read.
         """
+        viewer = self._authenticate(request.headers.get("authorization"))
+        request.scope.setdefault("state", {})["viewer"] = viewer
         length_header = request.headers.get("content-length")
         length = None
         if length_header is not None:
             if not length_header.isdigit():
                 raise RequestRefused(400, "BAD_REQUEST", "Invalid Content-Length.")
             length = int(length_header)
-            if length > self._body_limit(request):
-                raise self._too_large(request)
+        if _is_multipart(request):
+            self._refuse_upload(viewer, length)
+        if length is not None and length > self._body_limit(request):
+            raise self._too_large(request)
         if (
             request.method in ("GET", "POST")
             and "text/html" not in request.headers.get("accept", "")
@@ -217,10 +222,6 @@ class GraphQLView(GraphQL[Context, None]):
                 "NOT_ACCEPTABLE",
                 f"Not acceptable: this endpoint answers {GRAPHQL_RESPONSE} or application/json.",
             )
-        viewer = self._authenticate(request.headers.get("authorization"))
-        request.scope.setdefault("state", {})["viewer"] = viewer
-        if _is_multipart(request):
-            self._refuse_upload(viewer, length)
 
     def _authenticate(self, header: str | None) -> Viewer | None:
         token = _bearer(header)
@@ -249,6 +250,12 @@ class GraphQLView(GraphQL[Context, None]):
             )
         if length is None:
             return
+        if length > self.settings.max_upload_bytes + MULTIPART_SLACK:
+            raise RequestRefused(
+                413,
+                "UPLOAD_TOO_LARGE",
+                f"Uploads are at most {self.settings.max_upload_bytes} bytes.",
+            )
         with read_session(self.engine) as session:
             problem = objects.quota_problem(
                 session=session,
