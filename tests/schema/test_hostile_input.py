@@ -298,3 +298,33 @@ def test_source_filter_only_finds_the_viewers_own_images(
         {"id": image_id, "source": {"id": "i-Abcdefgh"}}
     ]
     assert gql(app_client, query, tenant=recipient)["data"]["images"]["nodes"] == []
+
+
+def test_administrators_have_no_powers_over_customers_instances(
+    app_client: TestClient, factory: Factory
+) -> None:
+    from tests.schema.test_instances import CREATE, launch
+
+    owner, admin = factory.account(balance="500"), factory.account(Role.ADMIN)
+    image = gql(
+        app_client,
+        '{ images(first: 1, filter: {region: "bj", osType: LINUX, types: [PUBLIC]}) '
+        "{ nodes { id } } }",
+    )["data"]["images"]["nodes"][0]["id"]
+    created = gql(app_client, CREATE, {"i": launch(image)}, owner)["data"]["createInstances"]
+    instance_id = created["instances"][0]["id"]
+    actions = {
+        "stopInstance": "stopInstance(input: {instanceId: $i})",
+        "startInstance": "startInstance(input: {instanceId: $i})",
+        "releaseInstance": "releaseInstance(input: {instanceId: $i})",
+        "rebuildInstance": f'rebuildInstance(input: {{instanceId: $i, imageId: "{image}"}})',
+        "createSnapshot": 'createSnapshot(input: {instanceId: $i, name: "s"})',
+        "createImage": 'createImage(input: {instanceId: $i, name: "x"})',
+    }
+    for name, call in actions.items():
+        document = f"mutation($i: ID!) {{ {call} {{ userErrors {{ code field }} }} }}"
+        errors = gql(app_client, document, {"i": instance_id}, admin)["data"][name]["userErrors"]
+        assert errors == [{"code": "PERMISSION_DENIED", "field": ["input", "instanceId"]}], name
+    # an admin still sees the instance
+    seen = gql(app_client, "query($i: ID!) { instance(id: $i) { id } }", {"i": instance_id}, admin)
+    assert seen["data"]["instance"] == {"id": instance_id}
