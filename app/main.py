@@ -60,6 +60,7 @@ def create_app(settings: Settings) -> Starlette:
     engine = make_engine(settings)
     clock = Clock(simulated=settings.simulated_clock)
     store = LocalObjectStore(settings.data_dir)
+    worker = make_worker(settings, engine, clock)
     graphql = GraphQLView(
         build_schema(settings),
         settings=settings,
@@ -67,6 +68,7 @@ def create_app(settings: Settings) -> Starlette:
         clock=clock,
         store=store,
         cursor_secret=shared_secret(engine, CURSOR_SECRET, settings.cursor_secret),
+        worker=worker,
     )
 
     async def healthz(_: Request) -> JSONResponse:
@@ -79,8 +81,6 @@ def create_app(settings: Settings) -> Starlette:
             logging.getLogger("bcc_images.http").exception("readiness check failed")
             return JSONResponse({"status": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ready"})
-
-    worker = make_worker(settings, engine, clock)
 
     async def run_worker() -> None:
         while True:

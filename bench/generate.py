@@ -64,7 +64,6 @@ def accounts(engine: Engine) -> list[str]:
                     "balance_minor": 0,
                     "in_arrears": False,
                     "usage_carry": 0,
-                    "revenue_carry": 0,
                     "created_at": now,
                 }
                 for a in new

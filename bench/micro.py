@@ -194,7 +194,6 @@ def main() -> None:
                         "balance_minor": 10**9,
                         "in_arrears": False,
                         "usage_carry": 0,
-                        "revenue_carry": 0,
                         "created_at": start,
                     }
                     for o in owners
@@ -231,8 +230,6 @@ def main() -> None:
                         "charge_lines": "[]",
                         "hourly_micros": 420000,
                         "software_micros": 0,
-                        "paid_minor": 0,
-                        "software_revenue_minor": 0,
                         "accrued_until": start,
                         "created_at": start,
                     }

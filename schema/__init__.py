@@ -19,8 +19,9 @@ from schema.images.imports import ImportMutations
 from schema.images.mutations import ImageMutations
 from schema.images.queries import ImageQueries, ImageSubscriptions
 from schema.inputs import guard_arguments
-from schema.instances.mutations import InstanceMutations, RebuildMutations
+from schema.instances.mutations import InstanceMutations
 from schema.instances.queries import InstanceQueries
+from schema.instances.rebuild import RebuildMutations, RebuildQueries
 from schema.limits import DocumentCache, RequestLimits, validation_rules
 from schema.marketplace.queries import ListingMutations, ListingQueries
 from schema.nodes import NodeQueries
@@ -39,6 +40,7 @@ class Query(
     SnapshotQueries,
     ListingQueries,
     InstanceQueries,
+    RebuildQueries,
     OperationQueries,
 ):
     pass

@@ -18,6 +18,7 @@ from app.clock import Clock
 from app.config import Settings
 from app.database import run_write
 from app.errors import Unauthenticated
+from app.operations.service import Worker
 
 T = TypeVar("T")
 
@@ -38,6 +39,7 @@ class Context:
     connection_params: Any = None
     store: Any = None
     cursor_secret: bytes = b""
+    worker: Worker | None = None
     operation_type: str | None = None
     consumed_uploads: set[int] = field(default_factory=set)  # ids of uploads already stored
     _session: Session | None = field(default=None, repr=False)

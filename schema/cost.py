@@ -75,6 +75,8 @@ LIST_BOUNDS: dict[str, int | FromInput] = {
     "CopyImagePayload.images": FromInput(("input", "destinationRegions"), 1, 20),
     "CopyImagePayload.operations": FromInput(("input", "destinationRegions"), 1, 20),
     "CreateInstancesPayload.instances": FromInput(("input", "count"), 1, 100),
+    "RebuildInstancesPayload.instances": FromInput(("input", "instanceIds"), 1, 100),
+    "RebuildInstancesPayload.operations": FromInput(("input", "instanceIds"), 1, 100),
     "SettleUsagePayload.transactions": 100,
 }
 

@@ -35,6 +35,7 @@ from app.config import Settings
 from app.database import read_session
 from app.errors import shown
 from app.images import objects
+from app.operations.service import Worker
 from app.storage.store import ObjectStore
 from schema.cache import Entry, ResponseCache, cache_key
 from schema.context import Context
@@ -102,6 +103,7 @@ class GraphQLView(GraphQL[Context, None]):
         clock: Clock,
         store: ObjectStore,
         cursor_secret: bytes,
+        worker: Worker | None = None,
     ) -> None:
         super().__init__(
             schema,
@@ -115,6 +117,7 @@ class GraphQLView(GraphQL[Context, None]):
         self.clock = clock
         self.store = store
         self.cursor_secret = cursor_secret
+        self.worker = worker
         self.response_cache = ResponseCache()
         self.rate_limiter = RateLimiter(
             settings.rate_limit_points, settings.rate_limit_refill_per_second
@@ -302,6 +305,7 @@ class GraphQLView(GraphQL[Context, None]):
             viewer=viewer,
             store=self.store,
             cursor_secret=self.cursor_secret,
+            worker=self.worker,
         )
         context.loaders = make_loaders(lambda: context.session, viewer)
         context.rate_limiter = self.rate_limiter

@@ -24,9 +24,6 @@ class Account(SQLModel, table=True):
     in_arrears: bool = Field(default=False)
     custom_image_quota: int | None = Field(default=None)
     usage_carry: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
-    revenue_carry: int = Field(
-        default=0, sa_column=Column(BigInteger, nullable=False, default=0)
-    )  # provider revenue from hourly software not yet credited, in millionths of usage units
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
 
 

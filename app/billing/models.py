@@ -1,4 +1,5 @@
-"""Price book tables (seed data): per-region rates, term discounts and platform settings."""
+"""Price book tables (seed data), the ledger, orders, and what each instance's share of an
+order paid for (charge attribution)."""
 
 from __future__ import annotations
 
@@ -89,3 +90,29 @@ class OrderInstance(SQLModel, table=True):
 
     order_id: str = Field(foreign_key="order.id", primary_key=True, max_length=16)
     instance_id: str = Field(foreign_key="instance.id", primary_key=True, max_length=16)
+
+
+class ChargeShare(SQLModel, table=True):
+    """One instance's share of one prepaid order line: what it paid for which kind of charge
+    (and, for SOFTWARE, which listing earned it), over which part of the term.
+
+    Refunds and provider reversals are computed from these rows, never from what the instance
+    runs now. ``consumed_at`` marks a line the instance was rebuilt away from: it counts as
+    fully used.
+    """
+
+    __tablename__ = "charge_share"
+    __table_args__ = (Index("ix_charge_share_instance", "instance_id", "kind"),)
+
+    id: str = Field(primary_key=True, max_length=20)
+    instance_id: str = Field(foreign_key="instance.id", max_length=16)
+    order_id: str = Field(foreign_key="order.id", max_length=16)
+    kind: str = Field(max_length=20)
+    listing_id: str | None = Field(default=None, foreign_key="listing.id", max_length=16)
+    amount_minor: int = Field(sa_column=Column(BigInteger, nullable=False))
+    revenue_minor: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    reversed_minor: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    refunded_minor: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    starts_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    ends_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    consumed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, or_
 from sqlmodel import Session, col, select
 
+from app.accounts.models import Account
 from app.billing import service as billing_service
 from app.billing.models import LedgerEntry
 from app.billing.pricing import SoftwarePlan, Timing
@@ -65,30 +67,15 @@ def settle(
     for owner_id in sorted(by_account):
         account = billing_service.lock_account(session=session, account_id=owner_id)
         assert account is not None
-        units = account.usage_carry
-        software: dict[str, tuple[int, int, SoftwarePlan]] = {}
+        software: dict[str, SoftwareUsage] = {}
         for instance in by_account[owner_id]:
-            minutes = accrue(instance, until)
-            units += usage_units(minutes, instance.hourly_micros)
-            if minutes and instance.software_micros and instance.charge_listing_id:
-                listing = instance.charge_listing_id
-                used, count, plan = software.get(
-                    listing,
-                    (
-                        0,
-                        0,
-                        SoftwarePlan(
-                            Timing.POSTPAID, None, rate_from_int(instance.software_micros)
-                        ),
-                    ),
-                )
-                software[listing] = (
-                    used + usage_units(minutes, instance.software_micros),
-                    count + 1,
-                    plan,
-                )
-        if software:
-            revenue.credit_usage(session=session, buyer_id=owner_id, usage=software, now=until)
+            used = accrue_usage(account, instance, until)
+            if used is not None:
+                known = software.get(used.listing_id)
+                software[used.listing_id] = used if known is None else known.plus(used)
+        for usage in software.values():
+            usage.credit(session, owner_id, until)
+        units = account.usage_carry
         fen, account.usage_carry = settle_units(units)
         if fen:
             entries.append(
@@ -105,6 +92,49 @@ def settle(
             billing_service.enter_arrears(session=session, account=account)
     session.flush()
     return entries
+
+
+@dataclass(frozen=True)
+class SoftwareUsage:
+    """Hourly software used under one listing: usage units, instances, the hourly plan."""
+
+    listing_id: str
+    units: int
+    instances: int
+    plan: SoftwarePlan
+
+    def plus(self, other: SoftwareUsage) -> SoftwareUsage:
+        """Usage of more instances under the same listing."""
+        return SoftwareUsage(
+            self.listing_id, self.units + other.units, self.instances + other.instances, self.plan
+        )
+
+    def credit(self, session: Session, buyer_id: str, now: datetime) -> None:
+        """Credit the listing's provider its share of this usage."""
+        revenue.credit_usage(
+            session=session,
+            listing_id=self.listing_id,
+            buyer_id=buyer_id,
+            units=self.units,
+            count=self.instances,
+            plan=self.plan,
+            now=now,
+        )
+
+
+def accrue_usage(account: Account, instance: Instance, until: datetime) -> SoftwareUsage | None:
+    """Advance a postpaid instance's usage to ``until`` into its account's carry, at the rates
+    it pays now; return the software part, owed to the listing it ran under (R102)."""
+    minutes = accrue(instance, until)
+    if minutes <= 0:
+        return None
+    account.usage_carry += usage_units(minutes, instance.hourly_micros)
+    if not instance.software_micros or instance.charge_listing_id is None:
+        return None
+    plan = SoftwarePlan(Timing.POSTPAID, None, rate_from_int(instance.software_micros))
+    return SoftwareUsage(
+        instance.charge_listing_id, usage_units(minutes, instance.software_micros), 1, plan
+    )
 
 
 def accrue(instance: Instance, until: datetime) -> int:

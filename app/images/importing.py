@@ -187,7 +187,15 @@ class ImportHandler:
     def prepare(self, operation: Operation) -> Verdict:
         """Read the object through the inspectors; raises ImportRefused on any failed check."""
         payload = operations_service.payload(operation)
-        with self.store.open(payload["region"], payload["object"]) as stream:
+        try:
+            stream = self.store.open(payload["region"], payload["object"])
+        except FileNotFoundError as exc:
+            raise ImportRefused(
+                ErrorCode.OBJECT_NOT_FOUND,
+                f"The bytes of object {payload['object']} are no longer in the store.",
+                ["object: not found in the store"],
+            ) from exc
+        with stream:
             return inspect(stream, payload["format"])
 
     def progress(self, session: Session, operation: Operation) -> None:

@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 
 from app import idempotency
 from app.accounts.rules import Viewer
+from app.billing import attribution
 from app.billing import service as billing_service
 from app.billing.pricing import (
     ChargeKind,
@@ -30,7 +31,7 @@ from app.instances import charges, rules, service
 from app.instances.models import Instance
 from app.instances.rules import ImageFacts, InstanceStatus, LaunchInput, LaunchRequest
 from app.marketplace import revenue
-from app.money import allocate, to_minor
+from app.money import to_minor
 from app.operations import service as operations_service
 from app.regions import service as regions_service
 
@@ -257,10 +258,7 @@ def create_instances(
             now=now,
         )
         order_id = order.id
-        _credit_software(session, viewer, plan, instances, order.id, now)
-        for instance, share in zip(instances, allocate(total_minor, len(instances)), strict=True):
-            instance.paid_minor = share
-            session.add(instance)
+        _attribute(session, viewer, plan, instances, order.id, now)
     operation = operations_service.create(
         session=session,
         kind=service.CREATE_INSTANCES,
@@ -341,7 +339,7 @@ def _new_instances(session: Session, viewer: Viewer, plan: Plan, now: datetime) 
     return created
 
 
-def _credit_software(
+def _attribute(
     session: Session,
     viewer: Viewer,
     plan: Plan,
@@ -349,17 +347,27 @@ def _credit_software(
     order_id: str,
     now: datetime,
 ) -> None:
-    """A prepaid order with a SOFTWARE line pays the listing's provider (R74)."""
-    software = [line for line in plan.lines if line.kind is ChargeKind.SOFTWARE]
-    if not software or plan.software is None or plan.image.charge_listing_id is None:
-        return
-    revenue.credit_order(
-        session=session,
-        listing_id=plan.image.charge_listing_id,
-        buyer_id=viewer.account_id,
-        plan=plan.software,
-        instances=instances,
-        amount=software[0].amount,
-        reference=order_id,
-        now=now,
-    )
+    """Record each instance's share of each line of a prepaid order; the SOFTWARE line pays
+    the listing's provider (R74, R102)."""
+    expiry = {i.id: i.expires_at or now for i in instances}
+    listing_id = plan.image.charge_listing_id
+    for line in plan.lines:
+        shares = attribution.record_shares(
+            session=session,
+            order_id=order_id,
+            line=line,
+            instance_ids=[i.id for i in instances],
+            starts_at=now,
+            ends_at=expiry,
+            listing_id=listing_id,
+        )
+        if line.kind is ChargeKind.SOFTWARE and listing_id is not None and plan.software:
+            revenue.credit_lines(
+                session=session,
+                listing_id=listing_id,
+                buyer_id=viewer.account_id,
+                plan=plan.software,
+                lines=[(line, shares)],
+                reference=order_id,
+                now=now,
+            )

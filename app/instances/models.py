@@ -50,13 +50,9 @@ class Instance(SQLModel, table=True):
     billing_months: int | None = None
     charge_lines: str = Field(sa_column=Column(Text, nullable=False))  # JSON: lines it pays now
     hourly_micros: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
-    paid_minor: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     software_micros: int = Field(
         default=0, sa_column=Column(BigInteger, nullable=False, default=0)
     )  # postpaid: the hourly SOFTWARE part of hourly_micros
-    software_revenue_minor: int = Field(
-        default=0, sa_column=Column(BigInteger, nullable=False, default=0)
-    )  # prepaid: provider revenue credited for this instance (reversed pro rata on refund)
     accrued_until: datetime | None = Field(
         default=None, sa_column=Column(UTCDateTime, nullable=True)
     )

@@ -1,215 +1,508 @@
-"""Rebuild ("change image"): reinstall an instance's OS from another image (R54, R72)."""
+"""Rebuild ("change image"): reinstall the OS of one instance or a batch of up to 100 from
+another image; charges, and the provider revenue they earn, follow the new image
+(R54, R72, R100-R103, R126, R127)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from app import idempotency
+from app.accounts.models import Account
 from app.accounts.rules import Viewer
-from app.billing import pricing, settlement
+from app.billing import attribution, pricing, settlement
 from app.billing import service as billing_service
-from app.billing.pricing import ChargeLine, Timing
-from app.errors import DomainError, ErrorCode, raise_all
+from app.billing.models import ChargeShare
+from app.billing.pricing import ChargeKind, ChargeLine, SoftwarePlan, Timing
+from app.errors import DomainError, ErrorCode, raise_all, shown
+from app.ids import is_id
 from app.images import service as images_service
+from app.images.models import Image
 from app.instances import charges, launch, rules, service
 from app.instances.models import Instance
 from app.instances.rules import InstanceStatus, LaunchRequest
 from app.marketplace import revenue
-from app.money import to_minor, usage_units
+from app.money import to_minor
 from app.operations import service as operations_service
 from app.operations.models import Operation
 from app.snapshots import service as snapshots_service
 
 REBUILD_INSTANCE = "REBUILD_INSTANCE"
+#: charges a rebuild can add or take away (compute and disk follow the flavor, not the image)
+IMAGE_CHARGES = (ChargeKind.WINDOWS_LICENSE, ChargeKind.SOFTWARE)
+#: problems about the image alone, reported once on imageId
+IMAGE_ONLY = {ErrorCode.IMAGE_NOT_AVAILABLE}
+
+
+@dataclass(frozen=True)
+class RebuildRequest:
+    """Which instances to rebuild onto which image; ``batch`` names errors by index
+    (``input.instanceIds.3``), the one-instance form by ``input.instanceId``."""
+
+    instance_ids: tuple[str, ...]
+    image_id: str
+    client_token: str | None = None
+    batch: bool = True
+
+    def field(self, index: int) -> tuple[str, ...]:
+        """The input path of the instance at ``index``."""
+        if self.batch:
+            return ("input", "instanceIds", str(index))
+        return ("input", "instanceId")
+
+    @property
+    def mutation(self) -> str:
+        """The idempotency scope of this form."""
+        return "rebuildInstances" if self.batch else "rebuildInstance"
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The input as the idempotency record compares it."""
+        return {"instanceIds": list(self.instance_ids), "imageId": self.image_id}
+
+
+@dataclass
+class Change:
+    """What one instance pays after the rebuild, and what it is charged for it now."""
+
+    instance: Instance
+    lines: list[ChargeLine]  # what it pays from now on (hourly, or for its term)
+    added: list[ChargeLine]  # prepaid: pro-rated DAY lines charged at once
+    shares: list[ChargeShare] = field(default_factory=list)  # prepaid: what it paid so far
+    software: SoftwarePlan | None = None
+
+
+@dataclass
+class RebuildPlan:
+    """A checked, priced rebuild: the image and each instance's change."""
+
+    image: Image
+    changes: list[Change]
+
+    @property
+    def order_lines(self) -> list[ChargeLine]:
+        """The lines of the REBUILD order: every prepaid instance's added lines."""
+        return [line for change in self.changes for line in change.added]
+
+    @property
+    def total(self) -> Decimal:
+        """What the rebuild charges at once."""
+        return pricing.total(self.order_lines)
+
+
+def _at(problem: DomainError, path: tuple[str, ...]) -> DomainError:
+    """The same problem, reported on another input field."""
+    return DomainError(problem.code, problem.message, path)
+
+
+def _request_problems(request: RebuildRequest) -> list[DomainError]:
+    problems = []
+    if not 1 <= len(request.instance_ids) <= rules.MAX_BATCH:
+        problems.append(
+            DomainError(
+                ErrorCode.INVALID_INPUT,
+                f"instanceIds holds 1 to {rules.MAX_BATCH} ids; got {len(request.instance_ids)}.",
+                ("input", "instanceIds"),
+            )
+        )
+    seen: set[str] = set()
+    for index, instance_id in enumerate(request.instance_ids):
+        if instance_id in seen:
+            problems.append(
+                DomainError(
+                    ErrorCode.INVALID_INPUT,
+                    f"Instance {shown(instance_id)} is listed twice.",
+                    request.field(index),
+                )
+            )
+        seen.add(instance_id)
+    return problems
+
+
+def _load(
+    session: Session, viewer: Viewer, request: RebuildRequest, lock: bool
+) -> tuple[dict[str, Instance], list[DomainError]]:
+    """The caller's instances among the ids (locked for a rebuild), and who may not act."""
+    wanted = [i for i in request.instance_ids if is_id(i, "i")]
+    stmt = select(Instance).where(col(Instance.id).in_(wanted)).order_by(col(Instance.id))
+    if not viewer.is_admin:
+        stmt = stmt.where(Instance.owner_id == viewer.account_id)
+    found = {i.id: i for i in session.exec(stmt.with_for_update() if lock else stmt)}
+    problems = []
+    for index, instance_id in enumerate(request.instance_ids):
+        instance = found.get(instance_id)
+        if instance is None or instance.status == InstanceStatus.RELEASED.value:
+            problems.append(
+                DomainError(
+                    ErrorCode.INSTANCE_NOT_FOUND,
+                    f"There is no instance {shown(instance_id)}.",
+                    request.field(index),
+                )
+            )
+        elif instance.owner_id != viewer.account_id:
+            problems.append(
+                DomainError(
+                    ErrorCode.PERMISSION_DENIED,
+                    f"Only the owner of instance {instance.id} can rebuild it.",
+                    request.field(index),
+                )
+            )
+    return found, problems
+
+
+def _state_problems(
+    instance: Instance, account: Account, now: datetime, path: tuple[str, ...]
+) -> list[DomainError]:
+    """R54, R101, R127: what the instance's state and its account allow."""
+    ebc = instance.generation == "EBC"
+    allowed = {InstanceStatus.RUNNING.value} if ebc else rules.SETTLED
+    if instance.status not in allowed:
+        what = "rebuilt (EBC instances must be RUNNING)" if ebc else "rebuilt"
+        return [_at(service.refuse(instance, what), path)]
+    if instance.billing_timing == Timing.POSTPAID.value and account.in_arrears:
+        return [
+            DomainError(
+                ErrorCode.ACCOUNT_IN_ARREARS,
+                f"The account is in arrears; top up before rebuilding postpaid instance "
+                f"{instance.id}.",
+                path,
+            )
+        ]
+    if instance.expires_at is not None and instance.expires_at <= now:
+        return [
+            DomainError(
+                ErrorCode.INSTANCE_STATUS_FORBIDDEN,
+                f"The prepaid term of instance {instance.id} has ended; it cannot be rebuilt.",
+                path,
+            )
+        ]
+    return []
+
+
+def _launch_input(instance: Instance, image: Image) -> rules.LaunchInput:
+    return rules.LaunchInput(
+        region=instance.region_code,
+        flavor=instance.flavor_name,
+        image_id=image.id,
+        storage_type=instance.system_disk_type,
+        disk_gb=instance.system_disk_gb,
+        timing=Timing(instance.billing_timing),
+        months=instance.billing_months,
+    )
+
+
+def _image_problems(
+    session: Session, instance: Instance, image: Image, path: tuple[str, ...], batch: bool
+) -> list[DomainError]:
+    """Every R51 check of the image against this instance (disk, region, generation, plan)."""
+    request = LaunchRequest(
+        region=instance.region_code,
+        count=1,
+        storage_type=instance.system_disk_type,
+        disk_gb=instance.system_disk_gb,
+        timing=Timing(instance.billing_timing),
+        months=instance.billing_months,
+        flavor_generation=instance.generation,
+        flavor_offered=True,
+    )
+    problems = [
+        p
+        for p in rules.image_problems(launch.facts(image), request, rebuild=True)
+        if p.code not in IMAGE_ONLY
+    ]
+    try:
+        charges.software_plan(image, request.timing, request.months, session)
+    except DomainError as exc:
+        problems.append(exc)
+    # the one-instance form keeps pointing at the image, the batch at the instance
+    return [_at(p, path if batch else ("input", "imageId")) for p in problems]
+
+
+def _change(session: Session, instance: Instance, image: Image, now: datetime) -> Change:
+    """What the instance will pay, and (prepaid) which pro-rated lines it is charged now:
+    a charge kind or listing it has not paid for in this term (R72, R102, R126)."""
+    launch_input = _launch_input(instance, image)
+    software = charges.software_plan(image, launch_input.timing, launch_input.months, session)
+    lines = charges.price_one(session, launch_input, image)
+    if launch_input.timing is Timing.POSTPAID or instance.expires_at is None:
+        return Change(instance, lines, [], software=software)
+    shares = attribution.shares_of(session=session, instance_ids=[instance.id])
+    remaining = rules.prorated_days(now, instance.expires_at)
+    term = rules.term_days(instance.created_at, instance.expires_at)
+    added = []
+    for line in lines:
+        if line.kind not in IMAGE_CHARGES:
+            continue
+        listing = image.charge_listing_id if line.kind is ChargeKind.SOFTWARE else None
+        if attribution.already_paid(shares, line.kind, listing):
+            continue
+        prorated = pricing.prorated(line, remaining, term)
+        if prorated.amount > 0:
+            added.append(
+                ChargeLine(
+                    kind=prorated.kind,
+                    description=f"{prorated.description} ({instance.id})",
+                    quantity=prorated.quantity,
+                    unit=prorated.unit,
+                    unit_price=prorated.unit_price,
+                    amount=prorated.amount,
+                )
+            )
+    return Change(instance, lines, added, shares, software)
+
+
+def plan_rebuild(
+    *, session: Session, viewer: Viewer, request: RebuildRequest, now: datetime, lock: bool
+) -> RebuildPlan:
+    """Every check for every instance first (all-or-nothing), then the price of each change.
+
+    Raises:
+        DomainError / DomainErrors: every problem, each on the input it concerns.
+    """
+    problems = _request_problems(request)
+    image = images_service.get(session=session, viewer=viewer, image_id=request.image_id)
+    if image is None:
+        problems.append(images_service.not_found(request.image_id))
+        raise_all(problems)
+    assert image is not None
+    if image.status != "AVAILABLE":
+        problems.append(
+            DomainError(
+                ErrorCode.IMAGE_NOT_AVAILABLE,
+                f"Image {image.id} is {image.status}, not AVAILABLE.",
+                ("input", "imageId"),
+            )
+        )
+    found, missing = _load(session, viewer, request, lock)
+    problems += missing
+    account = session.get(Account, viewer.account_id)
+    assert account is not None
+    for index, instance_id in enumerate(request.instance_ids):
+        instance = found.get(instance_id)
+        if instance is None or instance.owner_id != viewer.account_id:
+            continue
+        path = request.field(index)
+        problems += _state_problems(instance, account, now, path)
+        problems += _image_problems(session, instance, image, path, request.batch)
+    raise_all(_unique(problems))
+    return RebuildPlan(
+        image, [_change(session, found[i], image, now) for i in dict.fromkeys(request.instance_ids)]
+    )
+
+
+def _unique(problems: Sequence[DomainError]) -> list[DomainError]:
+    seen: set[tuple[object, ...]] = set()
+    unique = []
+    for problem in problems:
+        key = (problem.code, problem.field, problem.message)
+        if key not in seen:
+            seen.add(key)
+            unique.append(problem)
+    return unique
+
+
+def quote(
+    *, session: Session, viewer: Viewer, request: RebuildRequest, now: datetime
+) -> RebuildPlan:
+    """What the rebuild would charge, with the same checks, changing nothing."""
+    return plan_rebuild(session=session, viewer=viewer, request=request, now=now, lock=False)
 
 
 @dataclass(frozen=True)
 class Rebuilt:
-    """The instance being rebuilt, the order for added charges (if any), the operation."""
+    """The instances being rebuilt, the REBUILD order (if anything was charged at once), and
+    one operation per instance."""
 
-    instance: Instance
+    instances: list[Instance]
     order_id: str | None
-    operation: Operation
+    operations: list[Operation]
 
 
 def rebuild(
     *,
     session: Session,
     viewer: Viewer,
-    instance_id: str,
-    image_id: str,
-    client_token: str | None,
+    request: RebuildRequest,
     now: datetime,
     seconds: float,
     seconds_per_gb: float,
 ) -> Rebuilt:
-    """Reinstall an instance from an image the caller may use; charges follow the image.
+    """Rebuild every instance of the request, or none, and charge for it exactly once.
 
     Raises:
-        DomainError / DomainErrors: INSTANCE_NOT_FOUND, INSTANCE_STATUS_FORBIDDEN, every
-            image check of R51, INSUFFICIENT_BALANCE (prepaid instances gaining a charge).
+        DomainError / DomainErrors: any failed check, INSUFFICIENT_BALANCE; nothing changes.
     """
-    if client_token is not None:
+    if request.client_token is not None:
         replay = idempotency.claim(
             session=session,
             account_id=viewer.account_id,
-            mutation="rebuildInstance",
-            token=client_token,
-            request={"instanceId": instance_id, "imageId": image_id},
+            mutation=request.mutation,
+            token=request.client_token,
+            request=request.fingerprint(),
             now=now,
         )
         if replay is not None:
             return _replay(session, replay)
-    instance = service.get_for_update(session, viewer, instance_id)
-    allowed = {InstanceStatus.RUNNING.value} if instance.generation == "EBC" else rules.SETTLED
-    if instance.status not in allowed:
-        what = (
-            "rebuilt (EBC instances must be RUNNING)" if instance.generation == "EBC" else "rebuilt"
-        )
-        raise service.refuse(instance, what)
-    image = images_service.get(session=session, viewer=viewer, image_id=image_id)
-    if image is None:
-        raise images_service.not_found(image_id)
-    timing = Timing(instance.billing_timing)
-    request = LaunchRequest(
-        region=instance.region_code,
-        count=1,
-        storage_type=instance.system_disk_type,
-        disk_gb=instance.system_disk_gb,
-        timing=timing,
-        months=instance.billing_months,
-        flavor_generation=instance.generation,
-        flavor_offered=True,
-    )
-    raise_all(rules.image_problems(launch.facts(image), request, rebuild=True))
-    request_input = rules.LaunchInput(
-        region=instance.region_code,
-        flavor=instance.flavor_name,
-        image_id=image.id,
-        storage_type=instance.system_disk_type,
-        disk_gb=instance.system_disk_gb,
-        timing=timing,
-        months=instance.billing_months,
-    )
-    new_lines = charges.price_one(session, request_input, image)
-    account = billing_service.lock_account(session=session, account_id=instance.owner_id)
+    account = billing_service.lock_account(session=session, account_id=viewer.account_id)
     assert account is not None
-    order_id = None
-    if timing is Timing.POSTPAID:
-        # Usage so far is owed at the old rate; from now on the new lines apply (R72).
-        minutes = settlement.accrue(instance, now)
-        account.usage_carry += usage_units(minutes, instance.hourly_micros)
-        instance.hourly_micros = pricing.hourly_micros(new_lines, 1)
-        instance.software_micros = charges.software_micros(new_lines)
+    plan = plan_rebuild(session=session, viewer=viewer, request=request, now=now, lock=True)
+    order_id = _charge(session, account, plan, now)
+    operations = [
+        _apply(session, account, change, plan.image, now, seconds, seconds_per_gb)
+        for change in plan.changes
+    ]
+    if request.client_token is not None:
+        idempotency.remember(
+            session=session,
+            account_id=viewer.account_id,
+            mutation=request.mutation,
+            token=request.client_token,
+            result={
+                "instances": [c.instance.id for c in plan.changes],
+                "order": order_id,
+                "operations": [o.id for o in operations],
+            },
+        )
+    return Rebuilt([c.instance for c in plan.changes], order_id, operations)
+
+
+def _charge(session: Session, account: Account, plan: RebuildPlan, now: datetime) -> str | None:
+    """One REBUILD order for what the prepaid instances are charged at once, if anything;
+    each added line becomes that instance's share, SOFTWARE ones paying the new listing."""
+    total_minor = to_minor(plan.total)
+    if total_minor == 0:
+        return None
+    if account.balance_minor < total_minor:
+        raise DomainError(
+            ErrorCode.INSUFFICIENT_BALANCE,
+            f"The new image adds {plan.total} CNY for the rest of the term; the balance is "
+            f"{billing_service.format_minor(account.balance_minor)} CNY.",
+        )
+    charged = [c for c in plan.changes if c.added]
+    order = billing_service.create_order(
+        session=session,
+        account=account,
+        kind="REBUILD",
+        lines=plan.order_lines,
+        instance_ids=[c.instance.id for c in charged],
+        now=now,
+    )
+    listing_id = plan.image.charge_listing_id
+    for change in charged:
+        expires = {change.instance.id: change.instance.expires_at or now}
+        for line in change.added:
+            shares = attribution.record_shares(
+                session=session,
+                order_id=order.id,
+                line=line,
+                instance_ids=[change.instance.id],
+                starts_at=now,
+                ends_at=expires,
+                listing_id=listing_id,
+            )
+            if line.kind is ChargeKind.SOFTWARE and listing_id and change.software:
+                revenue.credit_lines(
+                    session=session,
+                    listing_id=listing_id,
+                    buyer_id=account.id,
+                    plan=change.software,
+                    lines=[(line, shares)],
+                    reference=order.id,
+                    now=now,
+                )
+    return order.id
+
+
+def _apply(
+    session: Session,
+    account: Account,
+    change: Change,
+    image: Image,
+    now: datetime,
+    seconds: float,
+    seconds_per_gb: float,
+) -> Operation:
+    """Switch one instance's charges to the new image and start its operation."""
+    instance = change.instance
+    if instance.billing_timing == Timing.POSTPAID.value:
+        # the minutes so far are owed at the old rates, to the listing they ran under (R102)
+        usage = settlement.accrue_usage(account, instance, now)
+        if usage is not None:
+            usage.credit(session, account.id, now)
         session.add(account)
+        instance.hourly_micros = pricing.hourly_micros(change.lines, 1)
+        instance.software_micros = charges.software_micros(change.lines)
     else:
-        order_id = _charge_added_lines(session, account, instance, new_lines, now, image)
-    instance.charge_lines = service.lines_json(new_lines)
+        # what it moves away from counts as used: nothing of it is refunded (R72, R126)
+        attribution.consume(
+            session=session,
+            shares=change.shares,
+            keep=lambda share: _still_charged(share, image),
+            now=now,
+        )
+    instance.charge_lines = service.lines_json(change.lines)
     instance.charge_os_license = image.charge_os_license
     instance.charge_listing_id = image.charge_listing_id
+    previous = instance.status
     instance.status = InstanceStatus.REBUILDING.value
-    instance.status_reason = None
     session.add(instance)
-    operation = operations_service.create(
+    return operations_service.create(
         session=session,
         kind=REBUILD_INSTANCE,
         owner_id=instance.owner_id,
         target_ids=[instance.id],
         now=now,
         duration_seconds=operations_service.duration(seconds, seconds_per_gb, image.size_gb),
-        payload={
-            "image": {
-                "id": image.id,
-                "name": image.name,
-                "os_type": image.os_type,
-                "os_name": image.os_name,
-                "os_version": image.os_version,
-                "os_arch": image.os_arch,
-                "os_lang": image.os_lang,
-            }
-        },
+        payload={"image": _image_ref(image), "status": previous},
     )
-    if client_token is not None:
-        idempotency.remember(
-            session=session,
-            account_id=viewer.account_id,
-            mutation="rebuildInstance",
-            token=client_token,
-            result={"instance": instance.id, "order": order_id, "operation": operation.id},
-        )
-    return Rebuilt(instance, order_id, operation)
 
 
-def _charge_added_lines(
-    session: Session,
-    account: Any,
-    instance: Instance,
-    new_lines: list[ChargeLine],
-    now: datetime,
-    image: Any,
-) -> str | None:
-    """Prepaid: an order for the charges the new image adds, pro-rated by day; none removed."""
-    old_kinds = {line.kind for line in service.charge_lines(instance)}
-    added = [line for line in new_lines if line.kind not in old_kinds]
-    if not added or instance.expires_at is None:
-        return None
-    remaining = rules.prorated_days(now, instance.expires_at)
-    term = rules.term_days(instance.created_at, instance.expires_at)
-    lines = [pricing.prorated(line, remaining, term) for line in added]
-    total_minor = sum(to_minor(line.amount) for line in lines)
-    if total_minor == 0:
-        return None
-    if account.balance_minor < total_minor:
-        raise DomainError(
-            ErrorCode.INSUFFICIENT_BALANCE,
-            f"The new image adds {billing_service.format_minor(total_minor)} CNY for the rest "
-            "of the term; the balance is "
-            f"{billing_service.format_minor(account.balance_minor)} CNY.",
-        )
-    order = billing_service.create_order(
-        session=session,
-        account=account,
-        kind="REBUILD",
-        lines=lines,
-        instance_ids=[instance.id],
-        now=now,
-    )
-    instance.paid_minor += total_minor
-    software = [line for line in lines if line.kind is pricing.ChargeKind.SOFTWARE]
-    if software and image.charge_listing_id is not None:
-        plan = charges.software_plan(image, Timing.PREPAID, instance.billing_months, session)
-        if plan is not None:
-            revenue.credit_order(
-                session=session,
-                listing_id=image.charge_listing_id,
-                buyer_id=instance.owner_id,
-                plan=plan,
-                instances=[instance],
-                amount=software[0].amount,
-                reference=order.id,
-                now=now,
-            )
-    return order.id
+def _still_charged(share: ChargeShare, image: Image) -> bool:
+    if share.kind == ChargeKind.WINDOWS_LICENSE.value:
+        return image.charge_os_license == "WINDOWS"
+    if share.kind == ChargeKind.SOFTWARE.value:
+        return share.listing_id == image.charge_listing_id
+    return True
+
+
+def _image_ref(image: Image) -> dict[str, Any]:
+    return {
+        "id": image.id,
+        "name": image.name,
+        "os_type": image.os_type,
+        "os_name": image.os_name,
+        "os_version": image.os_version,
+        "os_arch": image.os_arch,
+        "os_lang": image.os_lang,
+    }
 
 
 def _replay(session: Session, replay: dict[str, Any]) -> Rebuilt:
-    instance = session.get(Instance, replay["instance"])
-    operation = session.get(Operation, replay["operation"])
-    if instance is None or operation is None:
+    instance_ids = replay.get("instances") or [replay["instance"]]
+    operation_ids = replay.get("operations") or [replay["operation"]]
+    instances = [session.get(Instance, i) for i in instance_ids]
+    operations = [session.get(Operation, o) for o in operation_ids]
+    if any(i is None for i in instances) or any(o is None for o in operations):
         raise AssertionError("an idempotency record points at rows that exist")
-    return Rebuilt(instance, replay["order"], operation)
+    return Rebuilt(
+        [i for i in instances if i is not None],
+        replay["order"],
+        [o for o in operations if o is not None],
+    )
 
 
 class RebuildHandler:
-    """REBUILD_INSTANCE: the instance runs the new image; old disk snapshots go (R54)."""
+    """REBUILD_INSTANCE: the instance runs the new image, back in the state it was in
+    (RUNNING or STOPPED); old disk snapshots go (R54, R127)."""
 
     def complete(self, session: Session, operation: Operation, now: datetime) -> None:
         """Finish the rebuild."""
-        image = operations_service.payload(operation)["image"]
+        payload = operations_service.payload(operation)
+        image = payload["image"]
         for target in operations_service.targets(operation):
             instance = session.get(Instance, target)
             if instance is None or instance.status != InstanceStatus.REBUILDING.value:
@@ -221,8 +514,9 @@ class RebuildHandler:
             instance.image_os_version = image["os_version"]
             instance.image_os_arch = image["os_arch"]
             instance.image_os_lang = image["os_lang"]
-            instance.status = InstanceStatus.RUNNING.value
-            session.add(instance)
+            service.resume(
+                session, instance, payload.get("status", InstanceStatus.RUNNING.value), now
+            )
             snapshots_service.delete_unused_of_instance(
                 session=session, instance_id=instance.id, now=now
             )

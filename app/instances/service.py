@@ -11,7 +11,10 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from app.accounts.models import Account
 from app.accounts.rules import Viewer
+from app.billing import attribution
+from app.billing import rules as billing_rules
 from app.billing import service as billing_service
 from app.billing.pricing import (
     ChargeKind,
@@ -211,41 +214,70 @@ def release(
     instance.status_reason = None
     instance.released_at = now
     refund = 0
-    if instance.billing_timing == Timing.PREPAID.value and instance.expires_at is not None:
-        refund = rules.refund_minor(
-            instance.paid_minor, instance.created_at, instance.expires_at, now
-        )
-        if now >= instance.expires_at:
-            refund = 0
-        if refund > 0:
-            account = billing_service.lock_account(session=session, account_id=instance.owner_id)
-            assert account is not None
-            billing_service.post(
-                session=session,
-                account=account,
-                kind="REFUND",
-                amount_minor=refund,
-                now=now,
-                reference=instance.id,
-            )
-            revenue.reverse_for_refund(
-                session=session, instance=instance, refund_minor=refund, now=now
-            )
+    if instance.billing_timing == Timing.PREPAID.value:
+        refund = _refund(session, instance, now)
     session.add(instance)
     session.flush()
     return instance, refund
 
 
+def _refund(session: Session, instance: Instance, now: datetime) -> int:
+    """Refund each line the instance paid for on its own, and take back from the provider of
+    the listing that earned each SOFTWARE line its share of that line's refund (R74, R126).
+    Lines it was rebuilt away from count as fully used."""
+    refund = 0
+    for share in attribution.shares_of(session=session, instance_ids=[instance.id]):
+        if share.consumed_at is not None:
+            continue
+        line_refund = billing_rules.line_refund_minor(
+            share.amount_minor - share.refunded_minor, share.starts_at, share.ends_at, now
+        )
+        if line_refund <= 0:
+            continue
+        share.refunded_minor += line_refund
+        session.add(share)
+        revenue.reverse(session=session, share=share, refund_minor=line_refund, now=now)
+        refund += line_refund
+    if refund > 0:
+        account = billing_service.lock_account(session=session, account_id=instance.owner_id)
+        assert account is not None
+        billing_service.post(
+            session=session,
+            account=account,
+            kind="REFUND",
+            amount_minor=refund,
+            now=now,
+            reference=instance.id,
+        )
+    return refund
+
+
+def resume(session: Session, instance: Instance, status: str, now: datetime) -> None:
+    """Put an instance back in ``status`` after an operation, unless the platform must hold
+    it: a postpaid instance of an account in arrears, or a prepaid one whose term has ended,
+    does not run (R54, R74, R127)."""
+    reason = None
+    if status == InstanceStatus.RUNNING.value:
+        account = session.get(Account, instance.owner_id)
+        if instance.billing_timing == Timing.POSTPAID.value and account and account.in_arrears:
+            status, reason = InstanceStatus.STOPPED.value, billing_service.ARREARS
+        elif instance.expires_at is not None and instance.expires_at <= now:
+            status, reason = InstanceStatus.STOPPED.value, rules.StatusReason.EXPIRED.value
+    instance.status = status
+    if reason is not None:
+        instance.status_reason = reason
+    session.add(instance)
+
+
 class CreateInstancesHandler:
-    """CREATE_INSTANCES: STARTING instances become RUNNING."""
+    """CREATE_INSTANCES: STARTING instances become RUNNING (or stay stopped, see resume)."""
 
     def complete(self, session: Session, operation: Any, now: datetime) -> None:
         """Bring the batch up."""
         for instance_id in operations_service.targets(operation):
             instance = session.get(Instance, instance_id)
             if instance is not None and instance.status == InstanceStatus.STARTING.value:
-                instance.status = InstanceStatus.RUNNING.value
-                session.add(instance)
+                resume(session, instance, InstanceStatus.RUNNING.value, now)
 
     def fail(self, session: Session, operation: Any, error: DomainError, now: datetime) -> None:
         """Instance creation cannot fail once paid for; nothing to undo."""

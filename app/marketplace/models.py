@@ -72,3 +72,13 @@ class Sale(SQLModel, table=True):
     revenue_minor: int = Field(sa_column=Column(BigInteger, nullable=False))
     reference: str | None = Field(default=None, max_length=20)
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class ListingRevenue(SQLModel, table=True):
+    """Hourly software revenue of a listing not yet credited to its provider: the exact
+    remainder below one fen, in millionths of usage units (see app.money)."""
+
+    __tablename__ = "listing_revenue"
+
+    listing_id: str = Field(foreign_key="listing.id", primary_key=True, max_length=16)
+    carry: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))

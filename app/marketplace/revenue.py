@@ -1,4 +1,5 @@
-"""What providers earn from SOFTWARE charges, and what refunds take back (R74)."""
+"""What providers earn from SOFTWARE charges, attributed to the listing that earned them, and
+what refunds take back (R74, R102, R103, R126)."""
 
 from __future__ import annotations
 
@@ -6,23 +7,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from app.billing import service as billing_service
-from app.billing.pricing import SoftwarePlan
+from app.billing.models import ChargeShare
+from app.billing.pricing import ChargeLine, SoftwarePlan
+from app.billing.rules import reversal_minor
 from app.ids import new_id
-from app.instances.models import Instance
-from app.marketplace.models import Sale
+from app.marketplace.models import ListingRevenue, Sale
 from app.marketplace.service import provider_of
-from app.money import (
-    RATE_SCALE,
-    allocate,
-    proportion_minor,
-    rate_to_int,
-    settle_units,
-    split_micro,
-    to_minor,
-)
+from app.money import RATE_SCALE, allocate, rate_to_int, settle_units, split_micro, to_minor
 
 DEFAULT_COMMISSION = Decimal("0.20")
 
@@ -65,44 +59,53 @@ def _record_sale(
     )
 
 
-def credit_order(
+def credit_lines(
     *,
     session: Session,
     listing_id: str,
     buyer_id: str,
     plan: SoftwarePlan,
-    instances: Sequence[Instance],
-    amount: Decimal,
+    lines: Sequence[tuple[ChargeLine, Sequence[ChargeShare]]],
     reference: str,
     now: datetime,
 ) -> None:
-    """A prepaid SOFTWARE line was paid: credit the provider amount x (1 - commission)."""
+    """Prepaid SOFTWARE lines were paid for a listing: credit its provider each line's amount
+    x (1 - commission), rounded once per line, and record on each instance's share of a line
+    what its provider earned from it."""
     provider_id = provider_of(session=session, listing_ids=[listing_id]).get(listing_id)
-    if provider_id is None or amount <= 0:
+    if provider_id is None:
         return
-    revenue = to_minor(split_micro(amount, provider_share_micros(session)))
+    share = provider_share_micros(session)
+    credited = charged = count = 0
+    for line, shares in lines:
+        revenue = to_minor(split_micro(line.amount, share))
+        for charge, part in zip(shares, allocate(revenue, len(shares)), strict=True):
+            charge.revenue_minor += part
+            session.add(charge)
+        credited += revenue
+        charged += to_minor(line.amount)
+        count += len(shares)
+    if charged <= 0:
+        return
     provider = billing_service.lock_account(session=session, account_id=provider_id)
     assert provider is not None
     billing_service.post(
         session=session,
         account=provider,
         kind="PROVIDER_REVENUE",
-        amount_minor=revenue,
+        amount_minor=credited,
         now=now,
         reference=reference,
     )
-    for instance, share in zip(instances, allocate(revenue, len(instances)), strict=True):
-        instance.software_revenue_minor += share
-        session.add(instance)
     _record_sale(
         session,
         listing_id=listing_id,
         provider_id=provider_id,
         buyer_id=buyer_id,
         plan=plan,
-        count=len(instances),
-        amount_minor=to_minor(amount),
-        revenue_minor=revenue,
+        count=count,
+        amount_minor=charged,
+        revenue_minor=credited,
         reference=reference,
         now=now,
     )
@@ -111,64 +114,64 @@ def credit_order(
 def credit_usage(
     *,
     session: Session,
+    listing_id: str,
     buyer_id: str,
-    usage: dict[str, tuple[int, int, SoftwarePlan]],
+    units: int,
+    count: int,
+    plan: SoftwarePlan,
     now: datetime,
 ) -> None:
-    """Hourly SOFTWARE usage was settled: per listing, (usage units, instances, plan).
-
-    The provider's share is kept exactly (revenue_carry, in millionths of usage units) and
-    credited to the fen at each settlement; fractions carry, as for the buyer's usage.
-    """
-    share = provider_share_micros(session)
-    providers = provider_of(session=session, listing_ids=list(usage))
-    for listing_id, (units, count, plan) in sorted(usage.items()):
-        provider_id = providers.get(listing_id)
-        if provider_id is None or units <= 0:
-            continue
-        provider = billing_service.lock_account(session=session, account_id=provider_id)
-        assert provider is not None
-        scaled = provider.revenue_carry + units * share
-        fen, carry = settle_units(scaled // RATE_SCALE)
-        provider.revenue_carry = carry * RATE_SCALE + scaled % RATE_SCALE
-        session.add(provider)
-        if fen:
-            billing_service.post(
-                session=session,
-                account=provider,
-                kind="PROVIDER_REVENUE",
-                amount_minor=fen,
-                now=now,
-            )
-        _record_sale(
-            session,
-            listing_id=listing_id,
-            provider_id=provider_id,
-            buyer_id=buyer_id,
-            plan=plan,
-            count=count,
-            amount_minor=settle_units(units)[0],
-            revenue_minor=fen,
-            reference=None,
-            now=now,
-        )
-
-
-def reverse_for_refund(
-    *, session: Session, instance: Instance, refund_minor: int, now: datetime
-) -> None:
-    """A prepaid instance was refunded: take back its provider revenue in proportion."""
-    if instance.software_revenue_minor <= 0 or instance.paid_minor <= 0 or refund_minor <= 0:
-        return
-    listing_id = instance.charge_listing_id
-    if listing_id is None:
-        return
+    """Hourly SOFTWARE usage under a listing was charged (``units`` of usage, see app.money):
+    credit its provider the exact share, to the fen; the remainder is carried per listing, so
+    each listing's revenue is exactly its share of what was charged under it."""
     provider_id = provider_of(session=session, listing_ids=[listing_id]).get(listing_id)
-    if provider_id is None:
+    if provider_id is None or units <= 0:
         return
-    reversal = proportion_minor(instance.software_revenue_minor, refund_minor, instance.paid_minor)
+    provider = billing_service.lock_account(session=session, account_id=provider_id)
+    assert provider is not None
+    carried = session.exec(
+        select(ListingRevenue).where(ListingRevenue.listing_id == listing_id).with_for_update()
+    ).first() or ListingRevenue(listing_id=listing_id, carry=0)
+    scaled = carried.carry + units * provider_share_micros(session)
+    fen, carry = settle_units(scaled // RATE_SCALE)
+    carried.carry = carry * RATE_SCALE + scaled % RATE_SCALE
+    session.add(carried)
+    if fen:
+        billing_service.post(
+            session=session,
+            account=provider,
+            kind="PROVIDER_REVENUE",
+            amount_minor=fen,
+            now=now,
+            reference=listing_id,
+        )
+    _record_sale(
+        session,
+        listing_id=listing_id,
+        provider_id=provider_id,
+        buyer_id=buyer_id,
+        plan=plan,
+        count=count,
+        amount_minor=settle_units(units)[0],
+        revenue_minor=fen,
+        reference=None,
+        now=now,
+    )
+
+
+def reverse(*, session: Session, share: ChargeShare, refund_minor: int, now: datetime) -> int:
+    """A SOFTWARE share was refunded: take back from the provider of the listing that earned
+    it the same proportion of what it was credited (never more). Returns the reversal."""
+    if share.listing_id is None:
+        return 0
+    reversal = reversal_minor(
+        share.revenue_minor, share.reversed_minor, refund_minor, share.amount_minor
+    )
     if reversal <= 0:
-        return
+        return 0
+    provider_id = provider_of(session=session, listing_ids=[share.listing_id]).get(share.listing_id)
+    if provider_id is None:
+        return 0
     provider = billing_service.lock_account(session=session, account_id=provider_id)
     assert provider is not None
     billing_service.post(
@@ -177,7 +180,8 @@ def reverse_for_refund(
         kind="PROVIDER_REVERSAL",
         amount_minor=-reversal,
         now=now,
-        reference=instance.id,
+        reference=share.instance_id,
     )
-    instance.software_revenue_minor -= reversal
-    session.add(instance)
+    share.reversed_minor += reversal
+    session.add(share)
+    return reversal

@@ -70,7 +70,11 @@ class BillingMutations:
         return mutate(info, action, lambda e: SettleUsagePayload(transactions=[], user_errors=e))
 
     @strawberry.mutation(
-        description="Advance the simulated clock (admin only; needs BCC_IMAGES_SIMULATED_CLOCK=1)."
+        description=(
+            "Advance the simulated clock (admin only; the service must run with a simulated "
+            "clock). Scheduled jobs that became due (hourly settlement, the end of prepaid "
+            "terms) run before it answers."
+        )
     )
     def advance_clock(self, info: Info, input: AdvanceClockInput) -> AdvanceClockPayload:
         viewer = info.context.require_viewer()
@@ -93,4 +97,8 @@ class BillingMutations:
             clock.set_offset(offset)
             return AdvanceClockPayload(now=clock.now(), user_errors=[])
 
-        return mutate(info, action, lambda e: AdvanceClockPayload(now=None, user_errors=e))
+        payload = mutate(info, action, lambda e: AdvanceClockPayload(now=None, user_errors=e))
+        if payload.now is not None and info.context.worker is not None:
+            # the scheduled jobs that became due (settlement, expiry) run before we answer
+            info.context.worker.run_periodic()
+        return payload

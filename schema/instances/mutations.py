@@ -6,7 +6,7 @@ import strawberry
 from sqlmodel import Session
 
 from app.billing import service as billing_service
-from app.instances import launch, rebuild, service
+from app.instances import launch, service
 from app.operations import service as operations_service
 from schema.billing.types import Order
 from schema.context import Info
@@ -129,64 +129,4 @@ class InstanceMutations:
             info,
             action,
             lambda e: ReleaseInstancePayload(instance=None, refund=None, user_errors=e),
-        )
-
-
-@strawberry.input(description="Reinstall an instance's OS from another image (R54).")
-class RebuildInstanceInput:
-    instance_id: strawberry.ID = strawberry.field(description="Instance id.")
-    image_id: strawberry.ID = strawberry.field(description="The new image.")
-    client_token: str | None = strawberry.field(default=None, description="Idempotency key.")
-
-
-@strawberry.type(description="Result of rebuildInstance.")
-class RebuildInstancePayload:
-    instance: Instance | None = strawberry.field(description="The instance (REBUILDING).")
-    order: Order | None = strawberry.field(
-        description="Prepaid only: the order for charges the new image adds (pro-rated)."
-    )
-    operation: Operation | None = strawberry.field(description="The REBUILD_INSTANCE operation.")
-    user_errors: list[UserError] = strawberry.field(description="Why nothing changed.")
-
-
-@strawberry.type
-class RebuildMutations:
-    @strawberry.mutation(
-        description="Change an instance's image; charges follow the new image (R54, R72)."
-    )
-    def rebuild_instance(self, info: Info, input: RebuildInstanceInput) -> RebuildInstancePayload:
-        viewer = info.context.require_viewer()
-        settings = info.context.settings
-
-        def action(session: Session) -> RebuildInstancePayload:
-            rebuilt = rebuild.rebuild(
-                session=session,
-                viewer=viewer,
-                instance_id=str(input.instance_id),
-                image_id=str(input.image_id),
-                client_token=input.client_token,
-                now=info.context.clock.now(),
-                seconds=settings.operation_seconds,
-                seconds_per_gb=settings.operation_seconds_per_gb,
-            )
-            orders = (
-                billing_service.list_orders_by_ids(
-                    session=session, viewer=viewer, ids=[rebuilt.order_id]
-                )
-                if rebuilt.order_id
-                else []
-            )
-            return RebuildInstancePayload(
-                instance=Instance.from_row(rebuilt.instance),
-                order=Order.from_row(orders[0]) if orders else None,
-                operation=Operation.from_row(rebuilt.operation),
-                user_errors=[],
-            )
-
-        return mutate(
-            info,
-            action,
-            lambda e: RebuildInstancePayload(
-                instance=None, order=None, operation=None, user_errors=e
-            ),
         )

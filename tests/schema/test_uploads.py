@@ -173,6 +173,7 @@ def test_an_object_an_image_is_imported_from_cannot_be_deleted(
         tenant,
     )["data"]["importImage"]
     assert started["userErrors"] == []
+    client.app.state.worker.tick()  # type: ignore[attr-defined]  # imported: AVAILABLE
     refused = gql(client, DELETE, {"k": key}, tenant)["data"]["deleteObject"]
     assert refused["deletedObjectKey"] is None
     assert refused["userErrors"][0]["code"] == "OBJECT_IN_USE"

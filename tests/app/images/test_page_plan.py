@@ -41,7 +41,6 @@ def crowded(engine: Engine) -> Engine:
                     "balance_minor": 0,
                     "in_arrears": False,
                     "usage_carry": 0,
-                    "revenue_carry": 0,
                     "created_at": old,
                 }
                 for a in accounts

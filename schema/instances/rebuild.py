@@ -1,0 +1,196 @@
+"""Change image: rebuildInstance, rebuildInstances and rebuildQuote."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import strawberry
+from sqlmodel import Session
+
+from app.billing import service as billing_service
+from app.billing.pricing import Timing
+from app.errors import DomainError
+from app.instances import rebuild
+from schema.billing.types import ChargeLine, Order, PriceQuote, money
+from schema.context import Info
+from schema.errors import UserError, mutate, user_error
+from schema.instances.types import Instance
+from schema.operations.types import Operation
+
+
+@strawberry.input(description="Reinstall one instance's operating system from another image.")
+class RebuildInstanceInput:
+    instance_id: strawberry.ID = strawberry.field(description="The instance (yours).")
+    image_id: strawberry.ID = strawberry.field(description="The new image (same region).")
+    client_token: str | None = strawberry.field(
+        default=None,
+        description="Idempotency key: repeating it with the same input replays the result.",
+    )
+
+
+@strawberry.type(description="Result of rebuildInstance.")
+class RebuildInstancePayload:
+    instance: Instance | None = strawberry.field(description="The instance (REBUILDING).")
+    order: Order | None = strawberry.field(
+        description="Prepaid only: the order for charges the new image adds (pro-rated)."
+    )
+    operation: Operation | None = strawberry.field(description="The REBUILD_INSTANCE operation.")
+    user_errors: list[UserError] = strawberry.field(description="Why nothing changed.")
+
+
+@strawberry.input(
+    description="Reinstall the operating system of up to 100 of your instances from one image."
+)
+class RebuildInstancesInput:
+    instance_ids: list[strawberry.ID] = strawberry.field(
+        description="1 to 100 instances, each listed once, in the image's region."
+    )
+    image_id: strawberry.ID = strawberry.field(description="The new image.")
+    client_token: str | None = strawberry.field(
+        default=None,
+        description="Idempotency key: repeating it with the same input replays the result.",
+    )
+
+    def to_domain(self) -> rebuild.RebuildRequest:
+        """The service's request."""
+        return rebuild.RebuildRequest(
+            instance_ids=tuple(str(i) for i in self.instance_ids),
+            image_id=str(self.image_id),
+            client_token=self.client_token,
+        )
+
+
+@strawberry.type(description="Result of rebuildInstances.")
+class RebuildInstancesPayload:
+    instances: list[Instance] = strawberry.field(description="The instances (REBUILDING).")
+    order: Order | None = strawberry.field(
+        description=(
+            "The one REBUILD order for what the prepaid instances are charged at once "
+            "(pro-rated); null when nothing is."
+        )
+    )
+    operations: list[Operation] = strawberry.field(
+        description="One REBUILD_INSTANCE operation per instance, in the input's order."
+    )
+    user_errors: list[UserError] = strawberry.field(
+        description="Why nothing changed; instance problems name their index in instanceIds."
+    )
+
+
+def _run(info: Info, request: rebuild.RebuildRequest, session: Session) -> rebuild.Rebuilt:
+    settings = info.context.settings
+    return rebuild.rebuild(
+        session=session,
+        viewer=info.context.require_viewer(),
+        request=request,
+        now=info.context.clock.now(),
+        seconds=settings.operation_seconds,
+        seconds_per_gb=settings.operation_seconds_per_gb,
+    )
+
+
+def _order(session: Session, info: Info, order_id: str | None) -> Order | None:
+    if order_id is None:
+        return None
+    viewer = info.context.require_viewer()
+    orders = billing_service.list_orders_by_ids(session=session, viewer=viewer, ids=[order_id])
+    return Order.from_row(orders[0]) if orders else None
+
+
+@strawberry.type
+class RebuildMutations:
+    @strawberry.mutation(
+        description=(
+            "Change one instance's image (reinstall its OS); the one-instance form of "
+            "rebuildInstances, with the same checks and charges."
+        )
+    )
+    def rebuild_instance(self, info: Info, input: RebuildInstanceInput) -> RebuildInstancePayload:
+        info.context.require_viewer()
+        request = rebuild.RebuildRequest(
+            instance_ids=(str(input.instance_id),),
+            image_id=str(input.image_id),
+            client_token=input.client_token,
+            batch=False,
+        )
+
+        def action(session: Session) -> RebuildInstancePayload:
+            done = _run(info, request, session)
+            return RebuildInstancePayload(
+                instance=Instance.from_row(done.instances[0]),
+                order=_order(session, info, done.order_id),
+                operation=Operation.from_row(done.operations[0]),
+                user_errors=[],
+            )
+
+        return mutate(
+            info,
+            action,
+            lambda e: RebuildInstancePayload(
+                instance=None, order=None, operation=None, user_errors=e
+            ),
+        )
+
+    @strawberry.mutation(
+        description=(
+            "Change the image of up to 100 instances at once: every check for every instance "
+            "first, all or nothing; one operation per instance; one REBUILD order for what the "
+            "prepaid ones are charged. Charges, and the revenue they earn, follow the new image."
+        )
+    )
+    def rebuild_instances(
+        self, info: Info, input: RebuildInstancesInput
+    ) -> RebuildInstancesPayload:
+        info.context.require_viewer()
+        request = input.to_domain()
+
+        def action(session: Session) -> RebuildInstancesPayload:
+            done = _run(info, request, session)
+            return RebuildInstancesPayload(
+                instances=[Instance.from_row(i) for i in done.instances],
+                order=_order(session, info, done.order_id),
+                operations=[Operation.from_row(o) for o in done.operations],
+                user_errors=[],
+            )
+
+        return mutate(
+            info,
+            action,
+            lambda e: RebuildInstancesPayload(
+                instances=[], order=None, operations=[], user_errors=e
+            ),
+        )
+
+
+@strawberry.type
+class RebuildQueries:
+    @strawberry.field(
+        description=(
+            "What rebuildInstances would charge at once for this input (the REBUILD order's "
+            "pro-rated lines for prepaid instances), after the same checks; changes nothing."
+        )
+    )
+    def rebuild_quote(self, info: Info, input: RebuildInstancesInput) -> PriceQuote:
+        viewer = info.context.require_viewer()
+        try:
+            plan = rebuild.quote(
+                session=info.context.session,
+                viewer=viewer,
+                request=input.to_domain(),
+                now=info.context.clock.now(),
+            )
+        except DomainError as exc:
+            return PriceQuote(
+                timing=Timing.PREPAID,
+                months=None,
+                lines=[],
+                total=money(Decimal("0.00")),
+                user_errors=[user_error(e) for e in getattr(exc, "errors", [exc])],
+            )
+        return PriceQuote(
+            timing=Timing.PREPAID,
+            months=None,
+            lines=[ChargeLine.of(line) for line in plan.order_lines],
+            total=money(plan.total),
+            user_errors=[],
+        )
