@@ -6,7 +6,7 @@ import json
 import sys
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -37,6 +37,16 @@ def _settings() -> Settings:
     except SettingsError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+
+
+def _clock(settings: Settings, engine: Any) -> Clock:
+    """The service's clock: with a simulated clock, the offset the service shares in the
+    database, so what the command records is stamped with the same time as the service's."""
+    clock = Clock(simulated=settings.simulated_clock)
+    if clock.simulated:
+        with read_session(engine) as session:
+            clock.set_offset(operations_service.read_clock_offset(session=session))
+    return clock
 
 
 def _fail(message: str) -> typer.Exit:
@@ -89,7 +99,7 @@ def account_create(
         except ValueError as exc:
             raise _fail(str(exc)) from exc
     engine = make_engine(settings)
-    clock = Clock(simulated=settings.simulated_clock)
+    clock = _clock(settings, engine)
     try:
         with write_session(engine) as session:
             now = clock.now()
@@ -114,7 +124,7 @@ def token_create(account: Annotated[str, typer.Option(help="Account id (acc-...)
     try:
         with write_session(engine) as session:
             token, secret = accounts_service.create_token(
-                session=session, account_id=account, now=Clock(simulated=False).now()
+                session=session, account_id=account, now=_clock(settings, engine).now()
             )
     except DomainError as exc:
         raise _fail(exc.message) from exc
@@ -130,7 +140,7 @@ def token_revoke(token_id: Annotated[str, typer.Argument(help="Token id (tok-...
         with write_session(engine) as session:
             admin = accounts_service.system_viewer(session=session)
             token = accounts_service.revoke_token(
-                session=session, viewer=admin, token_id=token_id, now=Clock(simulated=False).now()
+                session=session, viewer=admin, token_id=token_id, now=_clock(settings, engine).now()
             )
     except DomainError as exc:
         raise _fail(exc.message) from exc
@@ -164,10 +174,7 @@ def settle(
     """Charge postpaid usage up to a time; prints the USAGE transactions as JSON."""
     settings = _settings()
     engine = make_engine(settings)
-    clock = Clock(simulated=settings.simulated_clock)
-    with read_session(engine) as session:
-        clock.set_offset(operations_service.read_clock_offset(session=session))
-    now = clock.now()
+    now = _clock(settings, engine).now()
     try:
         moment = datetime.fromisoformat(until) if until else now
     except ValueError as exc:

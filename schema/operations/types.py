@@ -25,13 +25,23 @@ class Operation(Node):
     error: Failure | None = strawberry.field(description="Why it failed.")
     created_at: datetime = strawberry.field(description="When it was started (UTC).")
     finished_at: datetime | None = strawberry.field(description="When it ended.")
-    target_ids: strawberry.Private[list[str]]
+    target_ids: list[strawberry.ID] = strawberry.field(
+        description=(
+            "Ids of the resources it works on, including any that no longer exist (a copy "
+            "cancelled by its destination image, a released instance)."
+        )
+    )
 
-    @strawberry.field(description="The resources it works on (instances, images, snapshots).")
+    @strawberry.field(
+        description=(
+            "The resources it works on (instances, images, snapshots) that still exist and "
+            "that you may see; see targetIds for every id."
+        )
+    )
     async def targets(self, info: Info) -> list[Node]:
         from schema.nodes import resolve_node
 
-        found = await asyncio.gather(*(resolve_node(info, t) for t in self.target_ids))
+        found = await asyncio.gather(*(resolve_node(info, str(t)) for t in self.target_ids))
         return [node for node in found if node is not None]
 
     @classmethod
@@ -49,5 +59,5 @@ class Operation(Node):
             else None,
             created_at=row.created_at,
             finished_at=row.finished_at,
-            target_ids=service.targets(row),
+            target_ids=[strawberry.ID(t) for t in service.targets(row)],
         )

@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 import sys
+from datetime import datetime
 
 import httpx
 import pytest
@@ -195,6 +196,16 @@ def test_graphql_over_http_audit_passes(server: Server) -> None:
     )
     assert done.returncode == 0, done.stdout + done.stderr
     assert " 0 warn, 0 error" in done.stdout
+
+
+def test_cli_top_ups_are_stamped_with_the_service_clock(server: Server) -> None:
+    now = server.advance(3600)  # the simulated clock runs ahead of the wall clock
+    tenant = server.account(balance="10")
+    [entry] = server.gql(
+        "{ viewer { transactions(first: 1) { nodes { kind createdAt } } } }", tenant=tenant
+    )["data"]["viewer"]["transactions"]["nodes"]
+    assert entry["kind"] == "TOP_UP"
+    assert datetime.fromisoformat(entry["createdAt"]) >= datetime.fromisoformat(now)
 
 
 def test_cli_account_create_prints_one_json_line(server: Server) -> None:

@@ -195,6 +195,13 @@ def test_copy_to_two_regions_with_one_cancelled(server: Server) -> None:
     cancelled = server.gql(CANCEL, {"id": su["id"]}, owner)["data"]["cancelImageCopy"]
     assert cancelled == {"cancelledImageId": su["id"], "userErrors": []}
     assert server.gql(GET_IMAGE, {"id": su["id"]}, owner)["data"]["image"] is None
+    # the cancelled operation still says what it was about, though its image is gone
+    su_operation = server.gql(
+        "query($id: ID!) { operation(id: $id) { status targetIds targets { id } } }",
+        {"id": copies["operations"][1]["id"]},
+        owner,
+    )["data"]["operation"]
+    assert su_operation == {"status": "CANCELLED", "targetIds": [su["id"]], "targets": []}
     assert (
         server.gql(GET_IMAGE, {"id": source}, owner)["data"]["image"]["copyLock"] == "REPLICATING"
     )
