@@ -9,6 +9,7 @@ from typing import Any
 
 import strawberry
 from sqlmodel import Session
+from starlette.datastructures import UploadFile
 from strawberry.file_uploads import Upload
 
 from app.accounts import service as accounts_service
@@ -124,6 +125,14 @@ class ImportMutations:
         store = info.context.store
         upload: Any = input.file
         region = str(input.region)
+        if not isinstance(upload, UploadFile):
+            error = DomainError(
+                ErrorCode.INVALID_INPUT,
+                "file must be a file part of a GraphQL multipart request, mapped to this "
+                "variable.",
+                ("input", "file"),
+            )
+            return UploadObjectPayload(object=None, user_errors=[user_error(error)])
         if id(upload) in info.context.consumed_uploads:
             error = DomainError(
                 ErrorCode.INVALID_INPUT,

@@ -1,12 +1,16 @@
 """Property-based fuzzing of every query and mutation with schemathesis, as a CUSTOMER.
 
-The schema is the running schema itself (the SDL that `schema.graphql` is exported from), so one pytest test is collected per root field: ``test_fuzz[Query.images]``,
+The schema is the running schema itself (the SDL that `schema.graphql` is exported from), so one
+pytest test is collected per root field: ``test_fuzz[Query.images]``,
 ``test_fuzz[Mutation.createImage]`` and so on. Each draws 25 derandomized documents (valid ones and,
 as schemathesis does by default, invalid ones) and sends them through the session's in-process
 client with a customer's bearer token. Whatever the document, the server must answer JSON, never a
 5xx, and never an ``INTERNAL_SERVER_ERROR`` (an unexpected exception masked by
 ``schema.errors.MaskUnexpectedErrors``); a failure shows the document, the body and the server-side
 traceback that was logged under the error id.
+
+Under pytest 9.2 every item gets the node id ``test_fuzz`` (the operation is only in the item's
+name), so select one operation with ``-k uploadObject`` rather than by node id.
 """
 
 from __future__ import annotations

@@ -243,3 +243,20 @@ def test_stored_files_are_not_world_readable(
     client, data_dir = small
     key = _upload(client, factory.account(), b"x").json()["data"]["uploadObject"]["object"]["key"]
     assert (data_dir / "objects" / "bj" / key).stat().st_mode & 0o777 == 0o640
+
+
+@pytest.mark.parametrize("value", ["x", 1, {"a": 1}])
+def test_a_file_that_is_not_a_file_part_is_invalid_input(
+    app_client: TestClient, factory: Factory, value: object
+) -> None:
+    body = gql(
+        app_client,
+        'mutation($f: Upload!) { uploadObject(input: {region: "bj", file: $f}) '
+        "{ object { key } userErrors { code field } } }",
+        {"f": value},
+        factory.account(),
+    )
+    assert body["data"]["uploadObject"] == {
+        "object": None,
+        "userErrors": [{"code": "INVALID_INPUT", "field": ["input", "file"]}],
+    }
