@@ -165,12 +165,20 @@ def refuse(instance: Instance, action: str) -> DomainError:
     )
 
 
-def start(*, session: Session, viewer: Viewer, instance_id: str) -> Instance:
+def start(*, session: Session, viewer: Viewer, instance_id: str, now: datetime) -> Instance:
     """Start a STOPPED instance (refused while the account is in arrears or the term is over)."""
     instance = get_for_update(session, viewer, instance_id)
     if instance.status != InstanceStatus.STOPPED.value:
         raise refuse(instance, "started")
-    if instance.status_reason == rules.StatusReason.EXPIRED.value:
+    account = session.get(Account, instance.owner_id)
+    if instance.billing_timing == Timing.POSTPAID.value and account and account.in_arrears:
+        raise DomainError(
+            ErrorCode.ACCOUNT_IN_ARREARS,
+            "The account is in arrears; a top-up restarts the instances arrears stopped.",
+            _field("instanceId"),
+        )
+    expired = instance.expires_at is not None and instance.expires_at <= now
+    if expired or instance.status_reason == rules.StatusReason.EXPIRED.value:
         raise DomainError(
             ErrorCode.INSTANCE_STATUS_FORBIDDEN,
             f"Instance {instance.id}'s prepaid term has ended.",

@@ -128,8 +128,7 @@ class ImportMutations:
         if not isinstance(upload, UploadFile):
             error = DomainError(
                 ErrorCode.INVALID_INPUT,
-                "file must be a file part of a GraphQL multipart request, mapped to this "
-                "variable.",
+                "file must be a file part of a GraphQL multipart request, mapped to this variable.",
                 ("input", "file"),
             )
             return UploadObjectPayload(object=None, user_errors=[user_error(error)])

@@ -93,7 +93,12 @@ class InstanceMutations:
         viewer = info.context.require_viewer()
 
         def action(session: Session) -> InstancePayload:
-            row = service.start(session=session, viewer=viewer, instance_id=str(input.instance_id))
+            row = service.start(
+                session=session,
+                viewer=viewer,
+                instance_id=str(input.instance_id),
+                now=info.context.clock.now(),
+            )
             return InstancePayload(instance=Instance.from_row(row), user_errors=[])
 
         return mutate(info, action, lambda e: InstancePayload(instance=None, user_errors=e))
