@@ -12,6 +12,9 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -50,6 +53,29 @@ def make_worker(settings: Settings, engine: Engine, clock: Clock) -> Worker:
         ],
         periodic_seconds=settings.scheduler_seconds,
     )
+
+
+#: responses smaller than this are not worth compressing
+GZIP_MINIMUM_BYTES = 1024
+
+
+def edge_middleware(settings: Settings) -> list[Middleware]:
+    """CORS for consoles on other origins (the same origins the WebSocket check allows; bearer
+    tokens travel in the Authorization header, never in cookies, so no credentials mode), and
+    gzip for responses over 1 KB when the client accepts it."""
+    origins = list(settings.cors_origins)
+    return [
+        Middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "Accept", "X-Request-ID"],
+            expose_headers=["Retry-After", "ETag"],
+            allow_credentials=False,
+            max_age=600,
+        ),
+        Middleware(GZipMiddleware, minimum_size=GZIP_MINIMUM_BYTES),
+    ]
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -111,6 +137,7 @@ def create_app(settings: Settings) -> Starlette:
             Route("/readyz", readyz),
             Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
         ],
+        middleware=edge_middleware(settings),
         lifespan=lifespan,
     )
     app.state.worker = worker
