@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
 from collections.abc import Callable, Iterator
@@ -10,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import strawberry
 from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import SchemaExtension
+from strawberry.types.base import StrawberryList, StrawberryObjectDefinition
 
 import schema.enums  # noqa: F401  (registers the domain enums)
 from app.errors import BadRequest, DomainError, Forbidden, Unauthenticated
@@ -42,12 +44,26 @@ if TYPE_CHECKING:
     from schema.context import Info
 
 
-def mutate(info: Info, action: Callable[[Session], P], failed: Callable[[list[UserError]], P]) -> P:
-    """Run a mutation in its own write transaction; a DomainError rolls it back into userErrors."""
+def mutate(info: Info, action: Callable[[Session], P], payload: type[P]) -> P:
+    """Run a mutation in its own write transaction; a DomainError rolls it back and answers
+    the payload with nothing in it but the userErrors."""
     try:
         return info.context.write(action)
     except DomainError as exc:
-        return failed([user_error(e) for e in getattr(exc, "errors", [exc])])
+        return empty_payload(payload, [user_error(e) for e in getattr(exc, "errors", [exc])])
+
+
+def empty_payload(payload: type[P], errors: list[UserError]) -> P:
+    """A mutation payload that changed nothing: its lists empty, its objects null, and these
+    userErrors."""
+    definition: StrawberryObjectDefinition = payload.__strawberry_definition__  # type: ignore[attr-defined]
+    values: dict[str, Any] = {}
+    for field in definition.fields:
+        if field.python_name == "user_errors":
+            values[field.python_name] = errors
+        elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
+            values[field.python_name] = [] if isinstance(field.type, StrawberryList) else None
+    return payload(**values)
 
 
 #: expected refusals raised below query resolvers, and the code each is reported with

@@ -3,7 +3,6 @@ with an offset. Mutations answer an INVALID_INPUT userError, other fields BAD_US
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
@@ -22,7 +21,7 @@ from strawberry.types.lazy_type import LazyType
 from strawberry.utils.str_converters import to_camel_case
 
 from app.errors import BadRequest, DomainError, ErrorCode
-from schema.errors import UserError, user_error
+from schema.errors import empty_payload, user_error
 
 #: anywhere: C0 controls but tab, newline and carriage return; DEL; C1 controls; surrogates
 _ANY_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
@@ -88,29 +87,6 @@ def problems(value: Any, annotation: Any, path: Path) -> Iterator[tuple[Path, st
             yield path, message
     elif isinstance(value, datetime) and value.tzinfo is None:
         yield path, "needs a UTC offset, e.g. 2026-11-01T00:00:00Z"
-
-
-def empty_payload(payload: type[Any], errors: list[UserError]) -> Any:
-    """A mutation payload that changed nothing: its lists empty, its objects null, and these
-    userErrors."""
-    values: dict[str, Any] = {}
-    for field in dataclasses.fields(payload):
-        if field.name == "user_errors":
-            values[field.name] = errors
-        elif (
-            field.default is not dataclasses.MISSING
-            or field.default_factory is not dataclasses.MISSING
-        ):
-            continue
-        else:
-            annotation = _field_type(payload, field.name)
-            values[field.name] = [] if isinstance(annotation, StrawberryList) else None
-    return payload(**values)
-
-
-def _field_type(payload: type[Any], name: str) -> Any:
-    definition: StrawberryObjectDefinition = payload.__strawberry_definition__
-    return next(f.type for f in definition.fields if f.python_name == name)
 
 
 class CheckedInputs(FieldExtension):

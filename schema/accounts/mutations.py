@@ -79,7 +79,7 @@ class AccountMutations:
             )
             return CreateAccountPayload(account=Account.from_row(row), user_errors=[])
 
-        return mutate(info, action, lambda e: CreateAccountPayload(account=None, user_errors=e))
+        return mutate(info, action, CreateAccountPayload)
 
     @strawberry.mutation(description="Create a bearer token for an account (admin only).")
     def create_api_token(self, info: Info, input: CreateApiTokenInput) -> CreateApiTokenPayload:
@@ -94,9 +94,7 @@ class AccountMutations:
                 api_token=ApiToken.from_row(row), token=secret, user_errors=[]
             )
 
-        return mutate(
-            info, action, lambda e: CreateApiTokenPayload(api_token=None, token=None, user_errors=e)
-        )
+        return mutate(info, action, CreateApiTokenPayload)
 
     @strawberry.mutation(
         description="Revoke a token: admins any token, others their own. Repeating it is a no-op."
@@ -113,7 +111,7 @@ class AccountMutations:
             )
             return RevokeApiTokenPayload(api_token=ApiToken.from_row(row), user_errors=[])
 
-        return mutate(info, action, lambda e: RevokeApiTokenPayload(api_token=None, user_errors=e))
+        return mutate(info, action, RevokeApiTokenPayload)
 
     @strawberry.mutation(
         description="Credit an account's balance (admin only); recorded as TOP_UP."
@@ -138,7 +136,7 @@ class AccountMutations:
         return mutate(
             info,
             action,
-            lambda e: TopUpAccountPayload(account=None, transaction=None, user_errors=e),
+            TopUpAccountPayload,
         )
 
 
@@ -171,4 +169,4 @@ class QuotaMutations:
             )
             return SetAccountQuotaPayload(account=Account.from_row(row), user_errors=[])
 
-        return mutate(info, action, lambda e: SetAccountQuotaPayload(account=None, user_errors=e))
+        return mutate(info, action, SetAccountQuotaPayload)

@@ -67,7 +67,7 @@ class BillingMutations:
                 transactions=[Transaction.from_row(e) for e in entries], user_errors=[]
             )
 
-        return mutate(info, action, lambda e: SettleUsagePayload(transactions=[], user_errors=e))
+        return mutate(info, action, SettleUsagePayload)
 
     @strawberry.mutation(
         description=(
@@ -97,7 +97,7 @@ class BillingMutations:
             clock.set_offset(offset)
             return AdvanceClockPayload(now=clock.now(), user_errors=[])
 
-        payload = mutate(info, action, lambda e: AdvanceClockPayload(now=None, user_errors=e))
+        payload = mutate(info, action, AdvanceClockPayload)
         if payload.now is not None and info.context.worker is not None:
             # the scheduled jobs that became due (settlement, expiry) run before we answer
             info.context.worker.run_periodic()

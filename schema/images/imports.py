@@ -178,9 +178,7 @@ class ImportMutations:
             return UploadObjectPayload(object=StoredObject.from_row(row), user_errors=[])
 
         try:
-            payload = mutate(
-                info, action, lambda e: UploadObjectPayload(object=None, user_errors=e)
-            )
+            payload = mutate(info, action, UploadObjectPayload)
         except BaseException:
             store.delete(region, key)
             raise
@@ -248,6 +246,4 @@ class ImportMutations:
                 user_errors=[],
             )
 
-        return mutate(
-            info, action, lambda e: ImportImagePayload(image=None, operation=None, user_errors=e)
-        )
+        return mutate(info, action, ImportImagePayload)

@@ -148,9 +148,7 @@ class ImageMutations:
                 user_errors=[],
             )
 
-        return mutate(
-            info, action, lambda e: CreateImagePayload(image=None, operation=None, user_errors=e)
-        )
+        return mutate(info, action, CreateImagePayload)
 
     @strawberry.mutation(description="Rename a custom image (owner only).")
     def rename_image(self, info: Info, input: RenameImageInput) -> RenameImagePayload:
@@ -162,7 +160,7 @@ class ImageMutations:
             )
             return RenameImagePayload(image=Image.from_row(image, viewer), user_errors=[])
 
-        return mutate(info, action, lambda e: RenameImagePayload(image=None, user_errors=e))
+        return mutate(info, action, RenameImagePayload)
 
     @strawberry.mutation(description="Delete a custom image for good (owner only, R40).")
     def delete_image(self, info: Info, input: DeleteImageInput) -> DeleteImagePayload:
@@ -177,9 +175,7 @@ class ImageMutations:
             )
             return DeleteImagePayload(deleted_image_id=strawberry.ID(deleted), user_errors=[])
 
-        return mutate(
-            info, action, lambda e: DeleteImagePayload(deleted_image_id=None, user_errors=e)
-        )
+        return mutate(info, action, DeleteImagePayload)
 
     @strawberry.mutation(description="Share a custom image with accounts (owner only, R20-R22).")
     def share_image(self, info: Info, input: ShareImageInput) -> ShareImagePayload:
@@ -198,7 +194,7 @@ class ImageMutations:
             )
             return ShareImagePayload(image=Image.from_row(image, viewer), user_errors=[])
 
-        return mutate(info, action, lambda e: ShareImagePayload(image=None, user_errors=e))
+        return mutate(info, action, ShareImagePayload)
 
     @strawberry.mutation(description="Stop sharing a custom image with accounts (owner only).")
     def unshare_image(self, info: Info, input: UnshareImageInput) -> UnshareImagePayload:
@@ -213,7 +209,7 @@ class ImageMutations:
             )
             return UnshareImagePayload(image=Image.from_row(image, viewer), user_errors=[])
 
-        return mutate(info, action, lambda e: UnshareImagePayload(image=None, user_errors=e))
+        return mutate(info, action, UnshareImagePayload)
 
     @strawberry.mutation(description="Copy a custom image to other regions (owner only, R30-R33).")
     def copy_image(self, info: Info, input: CopyImageInput) -> CopyImagePayload:
@@ -239,9 +235,7 @@ class ImageMutations:
                 user_errors=[],
             )
 
-        return mutate(
-            info, action, lambda e: CopyImagePayload(images=[], operations=[], user_errors=e)
-        )
+        return mutate(info, action, CopyImagePayload)
 
     @strawberry.mutation(description="Cancel a copy in flight by its destination image (R34).")
     def cancel_image_copy(self, info: Info, input: CancelImageCopyInput) -> CancelImageCopyPayload:
@@ -258,6 +252,4 @@ class ImageMutations:
                 cancelled_image_id=strawberry.ID(image.id), user_errors=[]
             )
 
-        return mutate(
-            info, action, lambda e: CancelImageCopyPayload(cancelled_image_id=None, user_errors=e)
-        )
+        return mutate(info, action, CancelImageCopyPayload)

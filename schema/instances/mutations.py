@@ -26,20 +26,47 @@ class CreateInstancesPayload:
 
 
 @strawberry.input(description="Which instance.")
-class InstanceActionInput:
-    instance_id: strawberry.ID = strawberry.field(description="Instance id (i-...).")
+class InstanceInput:
+    instance_id: strawberry.ID = strawberry.field(description="Instance id (i-...), yours.")
 
 
-@strawberry.type(description="Result of startInstance, stopInstance.")
-class InstancePayload:
+@strawberry.input(description="The STOPPED instance to start.")
+class StartInstanceInput(InstanceInput):
+    pass
+
+
+@strawberry.input(description="The RUNNING instance to stop.")
+class StopInstanceInput(InstanceInput):
+    pass
+
+
+@strawberry.input(description="The instance to release for good.")
+class ReleaseInstanceInput(InstanceInput):
+    pass
+
+
+@strawberry.type(description="The instance after an action.")
+class InstanceResult:
     instance: Instance | None = strawberry.field(description="The instance after the change.")
     user_errors: list[UserError] = strawberry.field(description="Why nothing changed.")
+
+
+@strawberry.type(description="Result of startInstance.")
+class StartInstancePayload(InstanceResult):
+    pass
+
+
+@strawberry.type(description="Result of stopInstance.")
+class StopInstancePayload(InstanceResult):
+    pass
 
 
 @strawberry.type(description="Result of releaseInstance.")
 class ReleaseInstancePayload:
     instance: Instance | None = strawberry.field(description="The released instance.")
-    refund: Money | None = strawberry.field(description="Refunded to the balance (prepaid, R74).")
+    refund: Money | None = strawberry.field(
+        description="What was refunded to the balance (prepaid instances: the unused term)."
+    )
     user_errors: list[UserError] = strawberry.field(description="Why nothing changed.")
 
 
@@ -83,40 +110,41 @@ class InstanceMutations:
         return mutate(
             info,
             action,
-            lambda e: CreateInstancesPayload(
-                instances=[], order=None, operation=None, user_errors=e
-            ),
+            CreateInstancesPayload,
         )
 
     @strawberry.mutation(description="Start a STOPPED instance.")
-    def start_instance(self, info: Info, input: InstanceActionInput) -> InstancePayload:
+    def start_instance(self, info: Info, input: StartInstanceInput) -> StartInstancePayload:
         viewer = info.context.require_viewer()
 
-        def action(session: Session) -> InstancePayload:
+        def action(session: Session) -> StartInstancePayload:
             row = service.start(
                 session=session,
                 viewer=viewer,
                 instance_id=str(input.instance_id),
                 now=info.context.clock.now(),
             )
-            return InstancePayload(instance=Instance.from_row(row), user_errors=[])
+            return StartInstancePayload(instance=Instance.from_row(row), user_errors=[])
 
-        return mutate(info, action, lambda e: InstancePayload(instance=None, user_errors=e))
+        return mutate(info, action, StartInstancePayload)
 
     @strawberry.mutation(description="Stop a RUNNING instance (postpaid usage still accrues).")
-    def stop_instance(self, info: Info, input: InstanceActionInput) -> InstancePayload:
+    def stop_instance(self, info: Info, input: StopInstanceInput) -> StopInstancePayload:
         viewer = info.context.require_viewer()
 
-        def action(session: Session) -> InstancePayload:
+        def action(session: Session) -> StopInstancePayload:
             row = service.stop(session=session, viewer=viewer, instance_id=str(input.instance_id))
-            return InstancePayload(instance=Instance.from_row(row), user_errors=[])
+            return StopInstancePayload(instance=Instance.from_row(row), user_errors=[])
 
-        return mutate(info, action, lambda e: InstancePayload(instance=None, user_errors=e))
+        return mutate(info, action, StopInstancePayload)
 
     @strawberry.mutation(
-        description="Release an instance for good; a prepaid one is refunded per R74."
+        description=(
+            "Release an instance for good; a prepaid one is refunded for the unused part of "
+            "its term, less a penalty of half the days used."
+        )
     )
-    def release_instance(self, info: Info, input: InstanceActionInput) -> ReleaseInstancePayload:
+    def release_instance(self, info: Info, input: ReleaseInstanceInput) -> ReleaseInstancePayload:
         viewer = info.context.require_viewer()
 
         def action(session: Session) -> ReleaseInstancePayload:
@@ -133,5 +161,5 @@ class InstanceMutations:
         return mutate(
             info,
             action,
-            lambda e: ReleaseInstancePayload(instance=None, refund=None, user_errors=e),
+            ReleaseInstancePayload,
         )

@@ -126,9 +126,7 @@ class RebuildMutations:
         return mutate(
             info,
             action,
-            lambda e: RebuildInstancePayload(
-                instance=None, order=None, operation=None, user_errors=e
-            ),
+            RebuildInstancePayload,
         )
 
     @strawberry.mutation(
@@ -156,9 +154,7 @@ class RebuildMutations:
         return mutate(
             info,
             action,
-            lambda e: RebuildInstancesPayload(
-                instances=[], order=None, operations=[], user_errors=e
-            ),
+            RebuildInstancesPayload,
         )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import strawberry
 from sqlmodel import Session
@@ -112,31 +112,82 @@ class UpdateListingInput:
     plans: list[PlanInput] | None = strawberry.field(default=None, description="Plans.")
 
 
-@strawberry.input(description="Which listing, and why (reason: required to reject).")
-class ListingActionInput:
-    listing_id: strawberry.ID = strawberry.field(description="Listing id.")
+@strawberry.input(description="Which listing.")
+class ListingInput:
+    listing_id: strawberry.ID = strawberry.field(description="Listing id (lst-...).")
     reason: str | None = strawberry.field(
-        default=None, description="Reviewer's or delister's note."
+        default=None, description="A note; only rejecting and delisting keep it."
     )
 
 
-@strawberry.type(description="Result of a listing mutation.")
-class ListingPayload:
+@strawberry.input(description="The DRAFT listing to submit for review.")
+class SubmitListingInput(ListingInput):
+    pass
+
+
+@strawberry.input(description="The listing under review to approve (admins only).")
+class ApproveListingInput(ListingInput):
+    pass
+
+
+@strawberry.input(description="The listing under review to reject, and why (admins only).")
+class RejectListingInput(ListingInput):
+    reason: str | None = strawberry.field(
+        default=None,
+        description="What the provider must change; required, shown to it as reviewNote.",
+    )
+
+
+@strawberry.input(description="The PUBLISHED listing to delist (its provider or an admin).")
+class DelistListingInput(ListingInput):
+    reason: str | None = strawberry.field(
+        default=None, description="Why it is delisted (optional), shown as reviewNote."
+    )
+
+
+@strawberry.type(description="The listing after a change.")
+class ListingResult:
     listing: Listing | None = strawberry.field(description="The listing after the change.")
     user_errors: list[UserError] = strawberry.field(description="Why nothing changed.")
 
 
-def _failed(errors: list[UserError]) -> ListingPayload:
-    return ListingPayload(listing=None, user_errors=errors)
+@strawberry.type(description="Result of createListing.")
+class CreateListingPayload(ListingResult):
+    pass
+
+
+@strawberry.type(description="Result of updateListing.")
+class UpdateListingPayload(ListingResult):
+    pass
+
+
+@strawberry.type(description="Result of submitListing.")
+class SubmitListingPayload(ListingResult):
+    pass
+
+
+@strawberry.type(description="Result of approveListing.")
+class ApproveListingPayload(ListingResult):
+    pass
+
+
+@strawberry.type(description="Result of rejectListing.")
+class RejectListingPayload(ListingResult):
+    pass
+
+
+@strawberry.type(description="Result of delistListing.")
+class DelistListingPayload(ListingResult):
+    pass
 
 
 @strawberry.type
 class ListingMutations:
     @strawberry.mutation(description="Create a DRAFT listing (providers only).")
-    def create_listing(self, info: Info, input: CreateListingInput) -> ListingPayload:
+    def create_listing(self, info: Info, input: CreateListingInput) -> CreateListingPayload:
         viewer = info.context.require_viewer()
 
-        def action(session: Session) -> ListingPayload:
+        def action(session: Session) -> CreateListingPayload:
             row = listings.create(
                 session=session,
                 viewer=viewer,
@@ -151,15 +202,15 @@ class ListingMutations:
                 ),
                 now=info.context.clock.now(),
             )
-            return ListingPayload(listing=Listing.from_row(row), user_errors=[])
+            return CreateListingPayload(listing=Listing.from_row(row), user_errors=[])
 
-        return mutate(info, action, _failed)
+        return mutate(info, action, CreateListingPayload)
 
     @strawberry.mutation(description="Edit a DRAFT or REJECTED listing (back to DRAFT).")
-    def update_listing(self, info: Info, input: UpdateListingInput) -> ListingPayload:
+    def update_listing(self, info: Info, input: UpdateListingInput) -> UpdateListingPayload:
         viewer = info.context.require_viewer()
 
-        def action(session: Session) -> ListingPayload:
+        def action(session: Session) -> UpdateListingPayload:
             row = listings.update(
                 session=session,
                 viewer=viewer,
@@ -177,35 +228,37 @@ class ListingMutations:
                 ),
                 now=info.context.clock.now(),
             )
-            return ListingPayload(listing=Listing.from_row(row), user_errors=[])
+            return UpdateListingPayload(listing=Listing.from_row(row), user_errors=[])
 
-        return mutate(info, action, _failed)
+        return mutate(info, action, UpdateListingPayload)
 
     @strawberry.mutation(description="Submit a DRAFT for review.")
-    def submit_listing(self, info: Info, input: ListingActionInput) -> ListingPayload:
-        return _transition(info, input, listings.submit)
+    def submit_listing(self, info: Info, input: SubmitListingInput) -> SubmitListingPayload:
+        return _transition(info, input, listings.submit, SubmitListingPayload)
 
     @strawberry.mutation(description="Approve a listing and publish its images (admin only).")
-    def approve_listing(self, info: Info, input: ListingActionInput) -> ListingPayload:
-        return _transition(info, input, listings.approve)
+    def approve_listing(self, info: Info, input: ApproveListingInput) -> ApproveListingPayload:
+        return _transition(info, input, listings.approve, ApproveListingPayload)
 
     @strawberry.mutation(description="Reject a listing with a reason (admin only).")
-    def reject_listing(self, info: Info, input: ListingActionInput) -> ListingPayload:
-        return _transition(info, input, listings.reject, with_reason=True)
+    def reject_listing(self, info: Info, input: RejectListingInput) -> RejectListingPayload:
+        return _transition(info, input, listings.reject, RejectListingPayload, reason=input.reason)
 
     @strawberry.mutation(description="Delist a PUBLISHED listing (its provider or an admin).")
-    def delist_listing(self, info: Info, input: ListingActionInput) -> ListingPayload:
-        return _transition(info, input, listings.delist, with_reason=True)
+    def delist_listing(self, info: Info, input: DelistListingInput) -> DelistListingPayload:
+        return _transition(info, input, listings.delist, DelistListingPayload, reason=input.reason)
+
+
+R = TypeVar("R", bound=ListingResult)
 
 
 def _transition(
-    info: Info, input: ListingActionInput, step: Callable[..., Any], with_reason: bool = False
-) -> ListingPayload:
-    """Run one lifecycle step (R66) of a listing in its own transaction."""
+    info: Info, input: ListingInput, step: Callable[..., Any], payload: type[R], **extra: Any
+) -> R:
+    """Run one lifecycle step of a listing in its own transaction."""
     viewer = info.context.require_viewer()
-    extra = {"reason": input.reason} if with_reason else {}
 
-    def action(session: Session) -> ListingPayload:
+    def action(session: Session) -> R:
         row = step(
             session=session,
             viewer=viewer,
@@ -213,6 +266,6 @@ def _transition(
             now=info.context.clock.now(),
             **extra,
         )
-        return ListingPayload(listing=Listing.from_row(row), user_errors=[])
+        return payload(listing=Listing.from_row(row), user_errors=[])
 
-    return mutate(info, action, _failed)
+    return mutate(info, action, payload)

@@ -110,7 +110,7 @@ class SnapshotMutations:
         return mutate(
             info,
             action,
-            lambda e: CreateSnapshotPayload(snapshot=None, operation=None, user_errors=e),
+            CreateSnapshotPayload,
         )
 
     @strawberry.mutation(description="Delete a snapshot; refused while it backs an image (R12).")
@@ -126,6 +126,4 @@ class SnapshotMutations:
             )
             return DeleteSnapshotPayload(deleted_snapshot_id=strawberry.ID(deleted), user_errors=[])
 
-        return mutate(
-            info, action, lambda e: DeleteSnapshotPayload(deleted_snapshot_id=None, user_errors=e)
-        )
+        return mutate(info, action, DeleteSnapshotPayload)

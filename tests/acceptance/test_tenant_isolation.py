@@ -41,9 +41,9 @@ MUTATIONS = {  # field -> (input type, payload fields besides userErrors)
     "cancelImageCopy": ("CancelImageCopyInput", "cancelledImageId"),
     "createSnapshot": ("CreateSnapshotInput", "snapshot { id } operation { id }"),
     "deleteSnapshot": ("DeleteSnapshotInput", "deletedSnapshotId"),
-    "startInstance": ("InstanceActionInput", "instance { id status }"),
-    "stopInstance": ("InstanceActionInput", "instance { id status }"),
-    "releaseInstance": ("InstanceActionInput", "instance { id } refund { amount }"),
+    "startInstance": ("StartInstanceInput", "instance { id status }"),
+    "stopInstance": ("StopInstanceInput", "instance { id status }"),
+    "releaseInstance": ("ReleaseInstanceInput", "instance { id } refund { amount }"),
     "rebuildInstance": ("RebuildInstanceInput", "instance { id } order { id } operation { id }"),
 }
 LOOKUPS = {  # what can be asked about an id of each prefix, besides node, nodes and operations
