@@ -63,6 +63,8 @@ class Settings:
     trusted_proxies: tuple[str, ...] = ()
     max_subscriptions_per_connection: int = 20
     cursor_secret: str = ""
+    public_cache_seconds: int = 60
+    persisted_query_cache_bytes: int = 16 * 1024 * 1024
 
 
 def _parse(name: str, raw: str, default: object) -> object:

@@ -21,9 +21,10 @@ ID_LENGTHS = {
     "obj": 12,
     "txn": 12,
     "chg": 12,
+    "sale": 12,
 }
 
-_PATTERN = re.compile(r"^(acc|m|s|i|lst|ord|op|tok|obj|txn|chg)-([A-Za-z0-9]+)$")
+_PATTERN = re.compile(r"^(acc|m|s|i|lst|ord|op|tok|obj|txn|chg|sale)-([A-Za-z0-9]+)$")
 
 
 def new_id(prefix: str) -> str:

@@ -64,3 +64,37 @@ class ResponseCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+class BoundedCache:
+    """A thread-safe LRU of strings, bounded by their total size in bytes."""
+
+    def __init__(self, budget_bytes: int, most_per_entry: int = 1024 * 1024) -> None:
+        self.budget = budget_bytes
+        self.most = most_per_entry
+        self.used = 0
+        self._entries: OrderedDict[str, str] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> str | None:
+        """The value under ``key``, if kept."""
+        with self._lock:
+            value = self._entries.get(key)
+            if value is not None:
+                self._entries.move_to_end(key)
+            return value
+
+    def put(self, key: str, value: str) -> None:
+        """Keep a value (one over the per-entry limit is not kept); the oldest go first."""
+        size = len(value.encode())
+        if size > self.most:
+            return
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self.used -= len(old.encode())
+            self._entries[key] = value
+            self.used += size
+            while self.used > self.budget and self._entries:
+                _, evicted = self._entries.popitem(last=False)
+                self.used -= len(evicted.encode())

@@ -20,7 +20,7 @@ from app.images.models import Image
 from app.instances import service as instances_service
 from app.instances.models import Instance
 from app.marketplace import service as marketplace_service
-from app.marketplace.models import Listing
+from app.marketplace.models import Listing, Sale
 from app.marketplace.rules import Plan
 from app.operations import service as operations_service
 from app.operations.models import Operation
@@ -77,6 +77,7 @@ class Loaders:
     listing: DataLoader[str, Listing | None]
     listing_plans: DataLoader[str, list[Plan]]
     listing_images: DataLoader[str, list[Image]]
+    sale: DataLoader[str, Sale | None]
 
 
 def make_loaders(session: Callable[[], Session], viewer: Viewer | None) -> Loaders:
@@ -162,5 +163,13 @@ def make_loaders(session: Callable[[], Session], viewer: Viewer | None) -> Loade
         ),
         listing_images=_grouped(
             lambda ids: marketplace_service.images_of(session=session(), listing_ids=ids), []
+        ),
+        sale=_rows(
+            owned(
+                lambda v, ids: marketplace_service.sales_by_ids(
+                    session=session(), viewer=v, ids=ids
+                )
+            ),
+            lambda sale: sale.id,
         ),
     )

@@ -14,7 +14,7 @@ from schema.billing.types import Order
 from schema.context import Info
 from schema.images.types import Image
 from schema.instances.types import Instance
-from schema.marketplace.types import Listing
+from schema.marketplace.types import Listing, Sale
 from schema.node import Node
 from schema.operations.types import Operation
 from schema.regions.types import Region
@@ -52,6 +52,9 @@ async def resolve_node(info: Info, node_id: str) -> Node | None:
     if prefix == "ord":
         order = await loaders.order.load(node_id)
         return Order.from_row(order) if order else None
+    if prefix == "sale":
+        sale = await loaders.sale.load(node_id)
+        return Sale.from_row(sale) if sale else None
     if prefix is not None:
         return None  # a kind of object this service does not hold yet
     if _REGION_CODE.match(node_id):

@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
+from graphql import GraphQLError
 from sqlalchemy import Engine
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -49,6 +50,11 @@ from schema.http import (
 )
 from schema.limits import RateLimiter, cost_report, rate_limited_error, retry_seconds
 from schema.loaders import make_loaders
+from schema.persisted import (
+    PersistedQueries,
+    PersistedQueryHashMismatch,
+    PersistedQueryNotFound,
+)
 from schema.websocket import TextWebSocketAdapter, TransportWSHandler
 
 log = logging.getLogger("bcc_images.http")
@@ -119,6 +125,7 @@ class GraphQLView(GraphQL[Context, None]):
         self.cursor_secret = cursor_secret
         self.worker = worker
         self.response_cache = ResponseCache()
+        self.persisted = PersistedQueries(engine, clock, settings.persisted_query_cache_bytes)
         self.rate_limiter = RateLimiter(
             settings.rate_limit_points, settings.rate_limit_refill_per_second
         )
@@ -341,29 +348,66 @@ class GraphQLView(GraphQL[Context, None]):
         request_data: Any,
     ) -> ExecutionResult:
         """Run one operation (anonymous catalogue queries from the response cache when it is
-        current); refuse operations the method may not run."""
-        cacheable = (
-            self.settings.response_cache
-            and context.viewer is None
-            and bool(request_data.query)
-            and not (request_adapter.content_type or "").startswith("multipart/")
-        )
-        if not cacheable:
+        current); refuse operations the method may not run. A persisted query's hash stands for
+        its document; anonymous, error-free GET answers may be cached by browsers and CDNs."""
+        try:
+            request_data = self.persisted.resolve(request_data)
+        except PersistedQueryNotFound:
+            return self._not_persisted(context)
+        except PersistedQueryHashMismatch as exc:
+            raise RequestRefused(
+                400,
+                "PERSISTED_QUERY_HASH_MISMATCH",
+                "The document's SHA-256 is not the persistedQuery hash sent with it.",
+            ) from exc
+        anonymous = context.viewer is None and bool(request_data.query)
+        if not anonymous or (request_adapter.content_type or "").startswith("multipart/"):
             return await self._execute(request_adapter.method, context, request_data)
-        key = cache_key(request_data.query, request_data.variables, request_data.operation_name)
+        cached = self.settings.response_cache
+        if not cached and request_adapter.method != "GET":
+            return await self._execute(request_adapter.method, context, request_data)
         with read_session(self.engine) as session:
             version = catalogue.current(session=session)
-        entry = self.response_cache.get(key, version)
+        key = cache_key(request_data.query, request_data.variables, request_data.operation_name)
+        entry = self.response_cache.get(key, version) if cached else None
         if entry is not None:
-            return self._from_cache(entry, context, sub_response)
-        result = await self._execute(request_adapter.method, context, request_data)
-        cost = (result.extensions or {}).get("cost") or {}
-        if context.operation_type == "query" and not result.errors and result.data is not None:
-            self.response_cache.put(
-                key,
-                Entry(version, result.data, cost.get("requested", 0), cost.get("actual", 0)),
-            )
+            result = self._from_cache(entry, context, sub_response)
+        else:
+            result = await self._execute(request_adapter.method, context, request_data)
+            cost = (result.extensions or {}).get("cost") or {}
+            public = context.operation_type == "query" and not result.errors
+            if cached and public and result.data is not None:
+                self.response_cache.put(
+                    key,
+                    Entry(version, result.data, cost.get("requested", 0), cost.get("actual", 0)),
+                )
+        if request_adapter.method == "GET" and not result.errors:
+            self._public(request, sub_response, version)
         return result
+
+    def _public(self, request: Request, sub_response: Any, version: int) -> None:
+        """An anonymous catalogue answer over GET: the same for everyone until the catalogue
+        changes, so browsers and CDNs may keep it."""
+        etag = f'W/"catalogue-{version}"'
+        sub_response.headers["Cache-Control"] = (
+            f"public, max-age={self.settings.public_cache_seconds}"
+        )
+        sub_response.headers["ETag"] = etag
+        sub_response.headers["Vary"] = "Authorization, Accept-Encoding"
+        sub_response.not_modified = request.headers.get("if-none-match") == etag
+
+    def _not_persisted(self, context: Context) -> ExecutionResult:
+        _, remaining, _ = self.rate_limiter.take(context.rate_limit_key, 1)
+        return ExecutionResult(
+            data=None,
+            errors=[
+                GraphQLError(
+                    "PersistedQueryNotFound",
+                    extensions={"code": "PERSISTED_QUERY_NOT_FOUND"},
+                )
+            ],
+            extensions={"cost": cost_report(1, 0, self.settings.max_query_cost, remaining)},
+        )
 
     async def _execute(self, method: str, context: Context, request_data: Any) -> ExecutionResult:
         try:
@@ -429,6 +473,8 @@ class GraphQLView(GraphQL[Context, None]):
     def create_response(
         self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse], sub_response: Response
     ) -> Response:
+        if getattr(sub_response, "not_modified", False):
+            return Response(status_code=304, headers=dict(sub_response.headers))
         response = super().create_response(response_data, sub_response)
         request_error = isinstance(response_data, dict) and "data" not in response_data
         errors: list[Any] = (
@@ -446,6 +492,7 @@ class GraphQLView(GraphQL[Context, None]):
     async def get_sub_response(self, request: Request | WebSocket) -> Response:
         sub = await super().get_sub_response(request)
         sub.graphql_response = negotiate(request.headers.get("accept")) == GRAPHQL_RESPONSE  # type: ignore[attr-defined]
+        sub.headers["Cache-Control"] = "private, no-store"
         return sub
 
 

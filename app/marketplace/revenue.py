@@ -43,7 +43,7 @@ def _record_sale(
 ) -> None:
     session.add(
         Sale(
-            id=new_id("txn"),
+            id=new_id("sale"),
             listing_id=listing_id,
             provider_id=provider_id,
             buyer_id=buyer_id,

@@ -164,6 +164,17 @@ def provider_of(*, session: Session, listing_ids: Sequence[str]) -> dict[str, st
     return dict(session.exec(stmt).all())
 
 
+def sales_by_ids(*, session: Session, viewer: Viewer, ids: Sequence[str]) -> list[Sale]:
+    """The sales among these ids the viewer may see: its own as a provider (admins: all)."""
+    wanted = [i for i in ids if is_id(i, "sale")]
+    if not wanted:
+        return []
+    stmt = select(Sale).where(col(Sale.id).in_(wanted))
+    if not viewer.is_admin:
+        stmt = stmt.where(Sale.provider_id == viewer.account_id)
+    return list(session.exec(stmt))
+
+
 def list_sales(*, session: Session, provider_id: str, page: PageRequest) -> Page[Any]:
     """One keyset page of a provider's sales, newest first (R69)."""
     stmt = select(Sale).where(Sale.provider_id == provider_id)

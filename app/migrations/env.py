@@ -13,6 +13,7 @@ import app.images.models
 import app.instances.models
 import app.marketplace.models
 import app.operations.models
+import app.persisted_queries
 import app.regions.models
 import app.secrets_store
 import app.snapshots.models

@@ -23,6 +23,7 @@ from schema.context import Info
 from schema.errors import UserError, mutate, user_error
 from schema.images.types import Image
 from schema.operations.types import Operation
+from schema.scalars import BigInt
 
 CHUNK = 1024 * 1024
 
@@ -31,7 +32,7 @@ CHUNK = 1024 * 1024
 class StoredObject:
     key: str = strawberry.field(description="Key to import it by (obj-...).")
     region: str = strawberry.field(description="Region code of the store holding it.")
-    size_bytes: float = strawberry.field(description="Size in bytes.")
+    size_bytes: BigInt = strawberry.field(description="Size in bytes.")
     sha256: str = strawberry.field(description="SHA-256 of the content, hex.")
     filename: str = strawberry.field(description="Name the client gave the file.")
     created_at: datetime = strawberry.field(description="When it was uploaded (UTC).")
@@ -42,7 +43,7 @@ class StoredObject:
         return cls(
             key=row.key,
             region=row.region_code,
-            size_bytes=float(row.size_bytes),
+            size_bytes=BigInt(row.size_bytes),
             sha256=row.sha256,
             filename=row.filename,
             created_at=row.created_at,

@@ -21,6 +21,7 @@ from schema.context import Info
 from schema.node import Node
 from schema.pagination import Connection, connection, page_request
 from schema.regions.types import Region
+from schema.scalars import BigInt
 
 if TYPE_CHECKING:
     from schema.marketplace.types import Listing
@@ -150,7 +151,7 @@ class Image(Node):
         description="Detected format of an imported image."
     )
     sha256: str | None = strawberry.field(description="SHA-256 of an imported file.")
-    virtual_size_bytes: float | None = strawberry.field(
+    virtual_size_bytes: BigInt | None = strawberry.field(
         description="Virtual disk size of an imported image."
     )
     region_code: strawberry.Private[str]
@@ -266,7 +267,9 @@ class Image(Node):
             listing_id=row.listing_id,
             format=r.DiskFormat(row.disk_format) if row.disk_format else None,
             sha256=row.sha256,
-            virtual_size_bytes=float(row.virtual_size_bytes) if row.virtual_size_bytes else None,
+            virtual_size_bytes=BigInt(row.virtual_size_bytes)
+            if row.virtual_size_bytes is not None
+            else None,
             region_code=row.region_code,
             owner_id=row.owner_id,
             prefetched=prefetched,

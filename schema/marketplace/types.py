@@ -111,9 +111,13 @@ def _own(info: Info, owner_id: str) -> bool:
     return viewer is not None and (viewer.is_admin or viewer.account_id == owner_id)
 
 
-@strawberry.type(description="One software charge for a listing: buyer id, plan, amount, time.")
-class Sale:
-    id: strawberry.ID = strawberry.field(description="Sale id.")
+@strawberry.type(
+    description=(
+        "One software charge for a listing: buyer id, plan, amount, time; seen by the "
+        "listing's provider and administrators."
+    )
+)
+class Sale(Node):
     buyer_id: strawberry.ID = strawberry.field(description="The buying account (nothing else).")
     plan: Plan = strawberry.field(description="The plan charged.")
     instance_count: int = strawberry.field(description="Instances the charge covered.")

@@ -93,10 +93,10 @@ def test_valid_images_become_available(
     data = builder()
     image = import_file(server, tenant, data, fmt)
     digest = hashlib.sha256(data).hexdigest()
-    assert image["object"]["sha256"] == digest and image["object"]["sizeBytes"] == len(data)
+    assert image["object"]["sha256"] == digest and image["object"]["sizeBytes"] == str(len(data))
     assert image["status"] == "AVAILABLE" and image["failure"] is None
     assert image["format"] == fmt and image["sha256"] == digest
-    assert image["virtualSizeBytes"] == virtual
+    assert image["virtualSizeBytes"] == str(virtual)
     assert image["sizeGb"] == image["minDiskGb"] == max(1, -(-virtual // GiB))
 
 

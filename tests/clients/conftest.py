@@ -211,3 +211,9 @@ def screenshot(driver: webdriver.Chrome, name: str) -> Path:
     path = ARTIFACTS / name
     assert driver.save_screenshot(str(path)), path
     return path
+
+
+def browser_log(driver: webdriver.Chrome, kind: str) -> list[dict[str, Any]]:
+    """Chrome's log entries of ``kind`` ("performance" or "browser") since the last call."""
+    entries: list[dict[str, Any]] = driver.get_log(kind)  # type: ignore[no-untyped-call]
+    return entries

@@ -16,10 +16,15 @@ if (!url || !operationId || !token) {
   process.exit(64);
 }
 
+let finished = false;
+
 function finish(code, message) {
+  if (finished) return; // the first reason is the one reported
+  finished = true;
   if (message) console.error(message);
   process.exitCode = code;
-  client.dispose();
+  // dispose() rethrows a failed connection, already reported above
+  client.dispose().catch(() => {});
   // the socket may linger while closing; nothing else is left to do
   setTimeout(() => process.exit(code), 200).unref();
 }
@@ -47,7 +52,7 @@ const client = createClient({
       }
     },
     closed: (event) => {
-      if (process.exitCode === undefined && event && event.code !== 1000) {
+      if (event && event.code !== 1000) {
         finish(2, `connection closed: ${event.code} ${event.reason}`);
       }
     },
@@ -75,7 +80,7 @@ client.subscribe(
       finish(2, `subscription error: ${detail}`);
     },
     complete: () => {
-      if (process.exitCode === undefined) finish(1, "completed without SUCCEEDED");
+      finish(1, "completed without SUCCEEDED");
     },
   },
 );

@@ -55,7 +55,7 @@ def test_an_upload_is_stored_with_its_checksum(
     stored = body["object"]
     assert body["userErrors"] == []
     assert stored["sha256"] == hashlib.sha256(data).hexdigest()
-    assert (stored["region"], stored["sizeBytes"], stored["filename"]) == (
+    assert (stored["region"], int(stored["sizeBytes"]), stored["filename"]) == (
         "bj",
         LIMIT,
         "disk.qcow2",

@@ -18,13 +18,16 @@ credited to the listing it ran under) and checks, after every step:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -38,7 +41,8 @@ from app.billing import service as billing_service
 from app.billing import settlement
 from app.billing.models import LedgerEntry, Order
 from app.billing.pricing import ChargeKind, Timing
-from app.database import read_session, write_session
+from app.config import Settings
+from app.database import make_engine, read_session, write_session
 from app.errors import DomainError
 from app.instances import launch, rebuild
 from app.instances import service as instances_service
@@ -50,6 +54,8 @@ from app.marketplace.models import ListingRevenue
 from app.marketplace.rules import Plan
 from app.money import RATE_SCALE, USAGE_UNITS_PER_FEN
 from app.operations.models import Operation
+from app.seed import prepare
+from tests.conftest import fresh_database
 from tests.factories import Factory, custom_image
 
 FEN = Decimal("0.01")
@@ -600,8 +606,21 @@ class MoneyMachine(RuleBasedStateMachine):
             assert -sum(usage) * USAGE_UNITS_PER_FEN + account.usage_carry == self.usage_units
 
 
-def test_the_money_model_holds_under_any_sequence(engine: Engine) -> None:
-    MoneyMachine.engine = engine
+@pytest.fixture(scope="module")
+def own_engine(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
+    """A database of its own: the machine publishes many listings and images, which other
+    tests' catalogue pages must not see."""
+    with fresh_database(tmp_path_factory) as url:
+        engine = make_engine(dataclasses.replace(settings, database_url=url))
+        prepare(engine, settings.seed_dir, datetime(2026, 11, 30, tzinfo=UTC))
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+
+
+def test_the_money_model_holds_under_any_sequence(own_engine: Engine) -> None:
+    MoneyMachine.engine = own_engine
     run = MoneyMachine.TestCase
     run.settings = settings(
         max_examples=50,
