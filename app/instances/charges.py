@@ -50,14 +50,15 @@ def price_input(
     software: SoftwarePlan | None = None,
 ) -> PriceInput:
     book = billing_service.price_book(session=session, region=launch.region)
+    storage_type, disk_gb = launch.disk
     return PriceInput(
         flavor_name=launch.flavor,
         vcpus=vcpus,
         generation=generation,
         flavor_rate=Rate(*billing_service.flavor_rate(price)),
-        storage_type=launch.storage_type,
-        disk_gb=launch.disk_gb,
-        disk_rate=book.disk.get(launch.storage_type),
+        storage_type=storage_type,
+        disk_gb=disk_gb,
+        disk_rate=book.disk.get(storage_type),
         windows=image.charge_os_license == "WINDOWS",
         windows_rate=book.windows,
         software=software,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal
 
@@ -73,6 +73,8 @@ def plan_launch(*, session: Session, viewer: Viewer | None, launch: LaunchInput)
             f"There is no region {shown(launch.region)}.",
             _field("region"),
         )
+    image = images_service.get(session=session, viewer=viewer, image_id=launch.image_id)
+    launch = with_default_disk(session, launch, image)
     flavor = regions_service.get_flavor(session=session, name=launch.flavor)
     price = (
         regions_service.list_prices(session=session, keys=[(launch.flavor, launch.region)]).get(
@@ -92,8 +94,8 @@ def plan_launch(*, session: Session, viewer: Viewer | None, launch: LaunchInput)
     request = LaunchRequest(
         region=launch.region,
         count=launch.count,
-        storage_type=launch.storage_type,
-        disk_gb=launch.disk_gb,
+        storage_type=launch.disk[0],
+        disk_gb=launch.disk[1],
         timing=launch.timing,
         months=launch.months,
         flavor_generation=flavor.generation if flavor else None,
@@ -105,7 +107,6 @@ def plan_launch(*, session: Session, viewer: Viewer | None, launch: LaunchInput)
         problem = image_rules.name_problem(launch.name)
         if problem:
             problems.append(DomainError(ErrorCode.INVALID_NAME, problem, _field("name")))
-    image = images_service.get(session=session, viewer=viewer, image_id=launch.image_id)
     if image is None:
         problems.append(
             DomainError(
@@ -136,6 +137,21 @@ def plan_launch(*, session: Session, viewer: Viewer | None, launch: LaunchInput)
         )
     )
     return Plan(launch, image, zone, flavor.vcpus, flavor.generation, lines, per_instance, software)
+
+
+def with_default_disk(session: Session, launch: LaunchInput, image: Image | None) -> LaunchInput:
+    """The launch with its system disk: as asked, or by default the region's cheapest CDS type
+    at the smallest size the image allows."""
+    if launch.storage_type is not None and launch.disk_gb is not None:
+        return launch
+    book = billing_service.price_book(session=session, region=launch.region)
+    storage_type = launch.storage_type or rules.cheapest_cds(
+        {kind: rate.per_month for kind, rate in book.disk.items()}
+    )
+    size = launch.disk_gb
+    if size is None:
+        size = rules.smallest_disk_gb(image.min_disk_gb, image.os_type) if image else 40
+    return replace(launch, storage_type=storage_type, disk_gb=size)
 
 
 def facts(image: Image) -> ImageFacts:
@@ -322,8 +338,8 @@ def _new_instances(session: Session, viewer: Viewer, plan: Plan, now: datetime) 
             created_from_os_lang=image.os_lang,
             charge_os_license=image.charge_os_license,
             charge_listing_id=image.charge_listing_id,
-            system_disk_type=launch.storage_type,
-            system_disk_gb=launch.disk_gb,
+            system_disk_type=launch.disk[0],
+            system_disk_gb=launch.disk[1],
             billing_timing=launch.timing.value,
             billing_months=launch.months,
             charge_lines=stored_lines,

@@ -57,14 +57,21 @@ class LaunchInput:
     region: str
     flavor: str
     image_id: str
-    storage_type: str
-    disk_gb: int
+    storage_type: str | None  # None: the default disk (see default_disk)
+    disk_gb: int | None
     timing: Timing
     months: int | None = None
     count: int = 1
     zone: str | None = None
     name: str | None = None
     client_token: str | None = None
+
+    @property
+    def disk(self) -> tuple[str, int]:
+        """(storage type, size in GB) of the system disk, once the default is resolved."""
+        if self.storage_type is None or self.disk_gb is None:
+            raise ValueError("the default system disk was not resolved")
+        return self.storage_type, self.disk_gb
 
     def fingerprint(self) -> dict[str, Any]:
         """The input as the idempotency record compares it."""
@@ -106,6 +113,19 @@ F_INPUT = ("input",)
 
 def _err(code: ErrorCode, message: str, *path: str) -> DomainError:
     return DomainError(code, message, F_INPUT + path)
+
+
+def smallest_disk_gb(min_disk_gb: int, os_type: str) -> int:
+    """The smallest system disk an image allows: its own minimum and the OS's floor."""
+    return max(min_disk_gb, MIN_DISK_GB.get(os_type, 10))
+
+
+def cheapest_cds(per_month: dict[str, Decimal]) -> str:
+    """The cheapest CDS storage type of a region's price book (CDS_SSD on a tie)."""
+    offered = {k: v for k, v in per_month.items() if k in ("CDS_SSD", "CDS_PREMIUM")}
+    if not offered:
+        return "CDS_SSD"
+    return min(sorted(offered, reverse=True), key=lambda kind: offered[kind])
 
 
 def batch_problems(request: LaunchRequest) -> list[DomainError]:
@@ -191,7 +211,7 @@ def image_problems(
                 image_field,
             )
         )
-    minimum = max(image.min_disk_gb, MIN_DISK_GB.get(image.os_type, 10))
+    minimum = smallest_disk_gb(image.min_disk_gb, image.os_type)
     if request.disk_gb < minimum:
         problems.append(
             _err(

@@ -27,7 +27,14 @@ class CreateInstancesInput:
     region: strawberry.ID = strawberry.field(description="Region code.")
     flavor: str = strawberry.field(description="Flavor name, e.g. bcc.g5.c2m8.")
     image_id: strawberry.ID = strawberry.field(description="Image to boot from.")
-    system_disk: SystemDiskInput = strawberry.field(description="System disk of each instance.")
+    system_disk: SystemDiskInput | None = strawberry.field(
+        default=None,
+        description=(
+            "System disk of each instance; when omitted, the region's cheapest CDS type at the "
+            "smallest size the image allows (its minimum disk, and at least 40 GB for Windows, "
+            "10 GB for Linux)."
+        ),
+    )
     billing: BillingInput = strawberry.field(description="PREPAID with months, or POSTPAID.")
     zone: str | None = strawberry.field(
         default=None, description="Zone; the service picks if omitted."
@@ -46,8 +53,8 @@ class CreateInstancesInput:
             region=str(self.region),
             flavor=self.flavor,
             image_id=str(self.image_id),
-            storage_type=self.system_disk.storage_type.value,
-            disk_gb=self.system_disk.size_gb,
+            storage_type=self.system_disk.storage_type.value if self.system_disk else None,
+            disk_gb=self.system_disk.size_gb if self.system_disk else None,
             timing=self.billing.timing,
             months=self.billing.months,
             count=self.count,

@@ -328,3 +328,30 @@ def test_instances_filter_by_status_and_image(
     run_operations()
     running = gql(app_client, query, {"f": {"status": "RUNNING", "region": "bj"}}, tenant)
     assert {n["id"] for n in running["data"]["instances"]["nodes"]} == {a, b}
+
+
+def test_the_system_disk_defaults_to_the_cheapest_cds_type_at_the_smallest_size(
+    app_client: TestClient, factory: Factory
+) -> None:
+    tenant = factory.account(balance="1000")
+    query = """query($os: OsType!) { images(first: 1, filter: {region: "bj", osType: $os,
+      generation: BCC, types: [PUBLIC]}) { nodes { id minDiskGb } } }"""
+    for os_type, floor in (("LINUX", 10), ("WINDOWS", 40)):
+        image = gql(app_client, query, {"os": os_type})["data"]["images"]["nodes"][0]
+        request = launch(image["id"])
+        del request["systemDisk"]
+        quote = gql(app_client, QUOTE, {"i": request})["data"]["priceQuote"]
+        assert quote["userErrors"] == []
+        created = gql(app_client, CREATE, {"i": request}, tenant)["data"]["createInstances"]
+        assert created["userErrors"] == []
+        instance = gql(
+            app_client,
+            "query($id: ID!) { instance(id: $id) { systemDisk { storageType sizeGb } } }",
+            {"id": created["instances"][0]["id"]},
+            tenant,
+        )["data"]["instance"]
+        # CDS_PREMIUM is the cheaper CDS type per GB in the seeded price book
+        assert instance["systemDisk"] == {
+            "storageType": "CDS_PREMIUM",
+            "sizeGb": max(image["minDiskGb"], floor),
+        }
