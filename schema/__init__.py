@@ -14,6 +14,7 @@ from app.config import Settings
 from schema.accounts.mutations import AccountMutations, QuotaMutations
 from schema.accounts.queries import AccountQueries
 from schema.billing.mutations import BillingMutations
+from schema.descriptions import describe
 from schema.errors import MaskUnexpectedErrors
 from schema.images.imports import ImportMutations
 from schema.images.mutations import ImageMutations
@@ -102,7 +103,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         lambda: RequestLimits(documents),
         MaskUnexpectedErrors,
     ]
-    return Schema(
+    built = Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -111,6 +112,8 @@ def build_schema(settings: Settings) -> strawberry.Schema:
             disable_field_suggestions=not settings.introspection, scalar_map=SCALARS
         ),
     )
+    describe(built._schema)
+    return built
 
 
 #: the schema with default settings, for `strawberry export-schema schema:schema` and tests

@@ -156,7 +156,9 @@ class SetAccountQuotaPayload:
 
 @strawberry.type
 class QuotaMutations:
-    @strawberry.mutation(description="Override an account's custom-image quota (admin only, R8).")
+    @strawberry.mutation(
+        description="Override an account's custom-image quota per region (admin only)."
+    )
     def set_account_quota(self, info: Info, input: SetAccountQuotaInput) -> SetAccountQuotaPayload:
         viewer = info.context.require_viewer()
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from schema.marketplace.types import ProviderView
 
 
-@strawberry.enum(description="Kinds of balance movements (R74).")
+@strawberry.enum(description="Kinds of balance movements.")
 class TransactionKind(enum.Enum):
     TOP_UP = "TOP_UP"
     ORDER = "ORDER"
@@ -103,7 +103,7 @@ class Account(Node):
         )
         return connection(page, Transaction.from_row)
 
-    @strawberry.field(description="Custom images allowed per region (self and admins only, R8).")
+    @strawberry.field(description="Custom images allowed per region (yourself and admins only).")
     def custom_image_quota(self, info: Info) -> int:
         self._check_private(info)
         return self.quota if self.quota is not None else info.context.settings.custom_image_quota

@@ -36,7 +36,9 @@ class ChargeLine:
     )
     unit: pricing.ChargeUnit = strawberry.field(description="HOUR, MONTH or TERM.")
     unit_price: Money = strawberry.field(description="Effective price per unit (up to 6 places).")
-    amount: Money = strawberry.field(description="quantity x unitPrice, rounded to the fen.")
+    amount: Money = strawberry.field(
+        description="The quantity times the unit price, rounded once to the fen."
+    )
 
     @classmethod
     def of(cls, line: pricing.ChargeLine) -> ChargeLine:
@@ -56,7 +58,9 @@ def money(amount: Decimal) -> Money:
     return Money(amount=amount, currency=CurrencyCode.CNY)
 
 
-@strawberry.type(description="What a createInstances input would cost, with the same checks (R73).")
+@strawberry.type(
+    description=("What a createInstances input (or a rebuild) would cost, after the same checks.")
+)
 class PriceQuote:
     timing: pricing.Timing | None = strawberry.field(description="PREPAID or POSTPAID.")
     months: int | None = strawberry.field(description="Prepaid term in months.")

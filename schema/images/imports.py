@@ -20,6 +20,7 @@ from app.regions import service as regions_service
 from app.storage.models import StoredObject as StoredObjectRow
 from app.storage.store import TooLarge
 from schema.context import Info
+from schema.descriptions import NAME_RULE
 from schema.errors import UserError, mutate, user_error
 from schema.images.types import Image
 from schema.operations.types import Operation
@@ -76,12 +77,16 @@ class DeleteObjectPayload:
 @strawberry.input(description="The operating system inside an imported image.")
 class ImportOsInput:
     type: OsType = strawberry.field(description="LINUX or WINDOWS.")
-    name: str = strawberry.field(description="e.g. Ubuntu, CentOS, Windows Server.")
-    version: str = strawberry.field(description="e.g. 22.04 or 2019.")
-    arch: str = strawberry.field(default="x86_64", description="x86_64 or aarch64.")
+    name: str = strawberry.field(
+        description="Distribution or product, such as Ubuntu, CentOS or Windows Server."
+    )
+    version: str = strawberry.field(description="Version, such as 22.04 or 2019.")
+    arch: str = strawberry.field(
+        default="x86_64", description="CPU architecture: x86_64 or aarch64."
+    )
 
 
-@strawberry.enum(description="How a Windows import is licensed (R48).")
+@strawberry.enum(description="How a Windows import is licensed.")
 class LicenseType(enum.Enum):
     PLATFORM = "PLATFORM"
     BYOL = "BYOL"
@@ -91,7 +96,7 @@ class LicenseType(enum.Enum):
 class ImportImageInput:
     region: strawberry.ID = strawberry.field(description="Region of the image (and the object).")
     object_key: str = strawberry.field(description="Key returned by uploadObject.")
-    name: str = strawberry.field(description="Image name (R7).")
+    name: str = strawberry.field(description=NAME_RULE)
     format: DiskFormat = strawberry.field(description="Declared format; the content must match.")
     os: ImportOsInput = strawberry.field(description="The OS inside (must be supported).")
     generation: Generation = strawberry.field(default=Generation.BCC, description="BCC or EBC.")
@@ -207,7 +212,12 @@ class ImportMutations:
         info.context.store.delete(region, key)  # after the commit; reconciliation is the net
         return DeleteObjectPayload(deleted_object_key=key, user_errors=[])
 
-    @strawberry.mutation(description="Import an uploaded file as a custom image (R45-R49).")
+    @strawberry.mutation(
+        description=(
+            "Import an uploaded disk-image file as a custom image; the file's bytes are "
+            "inspected (format, safety, size) by an IMPORT_IMAGE operation."
+        )
+    )
     def import_image(self, info: Info, input: ImportImageInput) -> ImportImagePayload:
         viewer = info.context.require_viewer()
         settings = info.context.settings

@@ -8,6 +8,7 @@ from sqlmodel import Session
 from app.accounts import service as accounts_service
 from app.images import copying, lifecycle, sharing
 from schema.context import Info
+from schema.descriptions import NAME_RULE
 from schema.errors import UserError, mutate
 from schema.images.types import Image
 from schema.operations.types import Operation
@@ -24,7 +25,7 @@ def _quota(info: Info, session: Session) -> int:
 
 @strawberry.input(description="A new custom image, from an instance or a snapshot (exactly one).")
 class CreateImageInput:
-    name: str = strawberry.field(description="Name (R7).")
+    name: str = strawberry.field(description=NAME_RULE)
     description: str = strawberry.field(default="", description="Up to 256 characters.")
     instance_id: strawberry.ID | None = strawberry.field(
         default=None, description="Capture this instance (RUNNING or STOPPED)."
@@ -45,7 +46,7 @@ class CreateImagePayload:
 @strawberry.input(description="A new name for a custom image.")
 class RenameImageInput:
     image_id: strawberry.ID = strawberry.field(description="Image id.")
-    name: str = strawberry.field(description="New name (R7).")
+    name: str = strawberry.field(description=f"The new name. {NAME_RULE}")
 
 
 @strawberry.type(description="Result of renameImage.")
@@ -162,7 +163,12 @@ class ImageMutations:
 
         return mutate(info, action, RenameImagePayload)
 
-    @strawberry.mutation(description="Delete a custom image for good (owner only, R40).")
+    @strawberry.mutation(
+        description=(
+            "Delete a custom image (owner only); refused while it is being created, copied or "
+            "shared."
+        )
+    )
     def delete_image(self, info: Info, input: DeleteImageInput) -> DeleteImagePayload:
         viewer = info.context.require_viewer()
 
@@ -177,7 +183,12 @@ class ImageMutations:
 
         return mutate(info, action, DeleteImagePayload)
 
-    @strawberry.mutation(description="Share a custom image with accounts (owner only, R20-R22).")
+    @strawberry.mutation(
+        description=(
+            "Share a custom image with accounts in its region (owner only): all or nothing; "
+            "sharing again is harmless."
+        )
+    )
     def share_image(self, info: Info, input: ShareImageInput) -> ShareImagePayload:
         viewer = info.context.require_viewer()
         settings = info.context.settings
@@ -211,7 +222,12 @@ class ImageMutations:
 
         return mutate(info, action, UnshareImagePayload)
 
-    @strawberry.mutation(description="Copy a custom image to other regions (owner only, R30-R33).")
+    @strawberry.mutation(
+        description=(
+            "Copy a custom image to other regions (owner only); the source is locked "
+            "(REPLICATING) while copies are in flight."
+        )
+    )
     def copy_image(self, info: Info, input: CopyImageInput) -> CopyImagePayload:
         viewer = info.context.require_viewer()
         settings = info.context.settings
@@ -237,7 +253,9 @@ class ImageMutations:
 
         return mutate(info, action, CopyImagePayload)
 
-    @strawberry.mutation(description="Cancel a copy in flight by its destination image (R34).")
+    @strawberry.mutation(
+        description="Cancel a copy in flight by its destination image, which disappears."
+    )
     def cancel_image_copy(self, info: Info, input: CancelImageCopyInput) -> CancelImageCopyPayload:
         viewer = info.context.require_viewer()
 

@@ -46,7 +46,8 @@ def _filters(value: ImageFilter | None) -> service.ImageFilter:
 class ImageQueries:
     @strawberry.field(
         description=(
-            "Images the viewer may see (R5), newest first unless ordered otherwise. "
+            "Images you may see (public and published listing images, your own, and those "
+            "shared with you), newest first unless ordered otherwise. "
             "'first'/'last' default to 20 and may not exceed 100."
         )
     )

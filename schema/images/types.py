@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from schema.marketplace.types import Listing
 
 
-@strawberry.enum(description="A lock on a custom image while copies of it are in flight (R33).")
+@strawberry.enum(description="A lock on a custom image while copies of it are in flight.")
 class CopyLock(enum.Enum):
     REPLICATING = "REPLICATING"
 
@@ -81,7 +81,12 @@ class Prefetched:
     listing: Listing | None  # the charge-root listing, when the viewer may see it
 
 
-@strawberry.type(description="What instances created from an image are charged for (R70).")
+@strawberry.type(
+    description=(
+        "What instances created from an image are charged for, inherited from the image it "
+        "descends from (a Windows licence, a listing's software plan)."
+    )
+)
 class ChargeRoot:
     os_license: r.OsLicense = strawberry.field(description="WINDOWS when a licence is charged.")
     listing_id: strawberry.Private[str | None]
@@ -127,9 +132,9 @@ class ImageOrder:
     direction: OrderDirection = strawberry.field(description="ASC or DESC.")
 
 
-@strawberry.type(description="A regional disk image (R3).")
+@strawberry.type(description="A disk image in one region.")
 class Image(Node):
-    name: str = strawberry.field(description="Name (R7).")
+    name: str = strawberry.field(description="Name: 1-65 characters, starting with a letter.")
     description: str = strawberry.field(description="Free text, up to 256 characters.")
     type: r.ImageType = strawberry.field(description="Type as the viewer sees it.")
     generation: r.Generation = strawberry.field(description="BCC or EBC.")
@@ -185,7 +190,12 @@ class Image(Node):
         row = await info.context.loaders.account.load(self.owner_id)
         return Account.from_row(row) if row else None
 
-    @strawberry.field(description="REPLICATING while a copy from it is in flight (R33).")
+    @strawberry.field(
+        description=(
+            "REPLICATING while a copy from it is in flight: it cannot be deleted, shared or "
+            "copied again until the copies finish or are cancelled."
+        )
+    )
     async def copy_lock(self, info: Info) -> CopyLock | None:
         if self.type is not r.ImageType.CUSTOM and not info.context.viewer_is_admin:
             return None

@@ -22,7 +22,7 @@ class BillingInput:
     )
 
 
-@strawberry.input(description="A batch of identical instances (1-100), all-or-nothing (R50).")
+@strawberry.input(description="A batch of identical instances (1-100), created all or nothing.")
 class CreateInstancesInput:
     region: strawberry.ID = strawberry.field(description="Region code.")
     flavor: str = strawberry.field(description="Flavor name, e.g. bcc.g5.c2m8.")

@@ -19,9 +19,7 @@ from schema.node import Node
 from schema.regions.types import Flavor, Region, Zone
 
 
-@strawberry.type(
-    description="An image an instance ran or runs; kept after the image is deleted (R52)."
-)
+@strawberry.type(description="An image an instance ran or runs; kept after the image is deleted.")
 class ImageRef:
     id: strawberry.ID = strawberry.field(description="The image id.")
     name: str = strawberry.field(description="The image name at the time.")

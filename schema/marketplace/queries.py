@@ -66,7 +66,12 @@ class ListingQueries:
         )
         return connection(page, Listing.from_row)
 
-    @strawberry.field(description="One listing; null when absent or not visible (R69).")
+    @strawberry.field(
+        description=(
+            "One listing; null when it does not exist or you may not see it (customers see "
+            "published listings; providers also their own)."
+        )
+    )
     async def listing(self, info: Info, id: strawberry.ID) -> Listing | None:
         if not is_id(str(id), "lst"):
             raise BadRequest(f"{shown(str(id))} is not a listing id (lst- and 8 characters).")

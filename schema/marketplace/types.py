@@ -58,14 +58,16 @@ class ListingRecord(Protocol):
     provider_id: str
 
 
-@strawberry.type(description="A provider's marketplace or service-integration product (R65).")
+@strawberry.type(description="A provider's marketplace or service-integration product.")
 class Listing(Node):
     kind: ListingKind = strawberry.field(description="MARKET or INTEGRATION.")
     title: str = strawberry.field(description="Title.")
     summary: str = strawberry.field(description="Summary.")
     category: str = strawberry.field(description="Category, e.g. security or database.")
     version: str = strawberry.field(description="Software version.")
-    status: ListingStatus = strawberry.field(description="Lifecycle state (R66).")
+    status: ListingStatus = strawberry.field(
+        description="Where the listing is in review and publication."
+    )
     review_note: str | None = strawberry.field(description="The reviewer's reason (rejections).")
     created_at: datetime = strawberry.field(description="When it was created (UTC).")
     provider_id: strawberry.Private[str]
@@ -150,7 +152,7 @@ class Sale(Node):
         )
 
 
-@strawberry.type(description="A provider's own listings, sales and revenue (R69).")
+@strawberry.type(description="A provider's own listings, sales and revenue.")
 class ProviderView:
     account_id: strawberry.Private[str]
 

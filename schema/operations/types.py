@@ -17,7 +17,7 @@ from schema.images.types import Failure
 from schema.node import Node
 
 
-@strawberry.type(description="A long-running job (R60); poll it or subscribe to operationUpdated.")
+@strawberry.type(description="A long-running job; poll it or subscribe to operationUpdated.")
 class Operation(Node):
     kind: OperationKind = strawberry.field(description="What it does.")
     status: OperationStatus = strawberry.field(description="Where it is.")

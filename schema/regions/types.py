@@ -18,7 +18,7 @@ class Zone:
     name: str = strawberry.field(description="Zone name, e.g. cn-bj-a.")
 
 
-@strawberry.type(description="A region: images and instances live in exactly one (R1).")
+@strawberry.type(description="A region: images and instances live in exactly one.")
 class Region(Node):
     code: str = strawberry.field(description="Short code, e.g. bj; also the region's id.")
     name: str = strawberry.field(description="Human-readable name.")
@@ -54,7 +54,9 @@ class FlavorPrice:
 class Flavor:
     name: str = strawberry.field(description="Spec name.")
     generation: DomainGeneration = strawberry.field(description="BCC or EBC.")
-    family: str = strawberry.field(description="general, compute, memory, gpu or baremetal.")
+    family: str = strawberry.field(
+        description="Family: general, compute, memory, gpu or baremetal."
+    )
     vcpus: int = strawberry.field(description="Virtual CPUs.")
     memory_gb: int = strawberry.field(description="Memory in GB.")
 

@@ -10,6 +10,7 @@ from app.ids import is_id
 from app.snapshots import service
 from app.snapshots.service import SnapshotStatus
 from schema.context import Info
+from schema.descriptions import NAME_RULE
 from schema.errors import UserError, mutate
 from schema.operations.types import Operation
 from schema.pagination import Connection, connection, page_request
@@ -61,7 +62,7 @@ class SnapshotQueries:
 @strawberry.input(description="Snapshot an instance's system disk.")
 class CreateSnapshotInput:
     instance_id: strawberry.ID = strawberry.field(description="Instance id (RUNNING or STOPPED).")
-    name: str = strawberry.field(description="Name (R7).")
+    name: str = strawberry.field(description=NAME_RULE)
     client_token: str | None = strawberry.field(default=None, description="Idempotency key.")
 
 
@@ -85,7 +86,9 @@ class DeleteSnapshotPayload:
 
 @strawberry.type
 class SnapshotMutations:
-    @strawberry.mutation(description="Snapshot an instance's system disk (R55).")
+    @strawberry.mutation(
+        description="Snapshot an instance's system disk (owner only; RUNNING or STOPPED)."
+    )
     def create_snapshot(self, info: Info, input: CreateSnapshotInput) -> CreateSnapshotPayload:
         viewer = info.context.require_viewer()
         settings = info.context.settings
@@ -113,7 +116,9 @@ class SnapshotMutations:
             CreateSnapshotPayload,
         )
 
-    @strawberry.mutation(description="Delete a snapshot; refused while it backs an image (R12).")
+    @strawberry.mutation(
+        description="Delete a snapshot; refused while an image made from it exists."
+    )
     def delete_snapshot(self, info: Info, input: DeleteSnapshotInput) -> DeleteSnapshotPayload:
         viewer = info.context.require_viewer()
 

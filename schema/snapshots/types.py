@@ -20,9 +20,9 @@ if TYPE_CHECKING:
     from schema.instances.types import Instance
 
 
-@strawberry.type(description="A snapshot of an instance's system disk (R55).")
+@strawberry.type(description="A snapshot of an instance's system disk.")
 class Snapshot(Node):
-    name: str = strawberry.field(description="Name (R7).")
+    name: str = strawberry.field(description="Name: 1-65 characters, starting with a letter.")
     status: SnapshotStatus = strawberry.field(description="CREATING, AVAILABLE or CREATE_FAILED.")
     size_gb: int = strawberry.field(description="Size of the disk it captured, in GB.")
     system_disk_kind: DiskKind = strawberry.field(description="LOCAL or CDS.")
