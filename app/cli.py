@@ -13,7 +13,6 @@ import typer
 from app.accounts import service as accounts_service
 from app.accounts.rules import Role
 from app.billing import service as billing_service
-from app.billing import settlement
 from app.clock import Clock
 from app.config import Settings, SettingsError, load_settings
 from app.database import make_engine, read_session, upgrade, write_session
@@ -21,6 +20,7 @@ from app.errors import DomainError
 from app.money import from_minor, parse_amount
 from app.operations import service as operations_service
 from app.seed import prepare
+from app.workflows import settlement
 
 cli = typer.Typer(help="bcc-images: a control plane for cloud images.", no_args_is_help=True)
 account_cli = typer.Typer(help="Manage accounts.", no_args_is_help=True)

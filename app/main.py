@@ -20,16 +20,15 @@ from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
-from app.billing import settlement
 from app.clock import Clock
 from app.config import Settings, load_settings
 from app.database import check_ready, make_engine
-from app.images import importing, objects
 from app.instances import service as instances_service
 from app.operations import service as operations_service
 from app.operations.service import Worker
 from app.secrets_store import CURSOR_SECRET, shared_secret
 from app.storage.store import LocalObjectStore
+from app.workflows import importing, objects, settlement
 from schema import build_schema
 from schema.view import GraphQLView
 

@@ -12,8 +12,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from app.config import Settings, load_settings
 from app.database import read_session
-from app.images import objects
 from app.storage.store import LocalObjectStore
+from app.workflows import objects
 
 log = logging.getLogger("bcc_images.server")
 

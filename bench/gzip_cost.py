@@ -10,8 +10,8 @@ bytes, and the whole request with and without Accept-Encoding: gzip. Prints JSON
 from __future__ import annotations
 
 import gzip
-import logging
 import json
+import logging
 import statistics
 import tempfile
 import time

@@ -24,7 +24,6 @@ from sqlalchemy import insert
 from app.accounts import service as accounts_service
 from app.accounts.rules import Role
 from app.billing import service as billing_service
-from app.billing.settlement import settle
 from app.clock import Clock
 from app.config import load_settings
 from app.database import make_engine, read_session, write_session
@@ -32,6 +31,7 @@ from app.ids import new_id
 from app.instances.models import Instance
 from app.main import create_app
 from app.seed import prepare
+from app.workflows.settlement import settle
 from bench.run import PAGE
 from schema import build_schema
 

@@ -35,9 +35,9 @@ from app.clock import Clock
 from app.config import Settings
 from app.database import read_session
 from app.errors import shown
-from app.images import objects
 from app.operations.service import Worker
 from app.storage.store import ObjectStore
+from app.workflows import objects
 from schema.cache import Entry, ResponseCache, cache_key
 from schema.context import Context
 from schema.http import (

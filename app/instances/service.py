@@ -27,9 +27,9 @@ from app.ids import is_id
 from app.instances import rules
 from app.instances.models import Instance
 from app.instances.rules import InstanceStatus
-from app.marketplace import revenue
 from app.operations import service as operations_service
 from app.pagination import Ordering, Page, PageRequest, paginate
+from app.workflows import revenue
 
 CREATE_INSTANCES = "CREATE_INSTANCES"
 

@@ -8,9 +8,9 @@ import strawberry
 from sqlmodel import Session
 
 from app.accounts import service as accounts_service
-from app.billing import settlement
 from app.errors import DomainError, ErrorCode
 from app.operations import service as operations_service
+from app.workflows import settlement
 from schema.accounts.types import Transaction
 from schema.context import Info
 from schema.errors import UserError, mutate

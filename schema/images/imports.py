@@ -14,11 +14,11 @@ from strawberry.file_uploads import Upload
 
 from app.accounts import service as accounts_service
 from app.errors import DomainError, ErrorCode, shown
-from app.images import importing, objects
 from app.images.rules import DiskFormat, Generation, OsType
 from app.regions import service as regions_service
 from app.storage.models import StoredObject as StoredObjectRow
 from app.storage.store import TooLarge
+from app.workflows import importing, objects
 from schema.context import Info
 from schema.descriptions import NAME_RULE
 from schema.errors import UserError, mutate, user_error

@@ -6,7 +6,8 @@ import strawberry
 from sqlmodel import Session
 
 from app.accounts import service as accounts_service
-from app.images import copying, lifecycle, sharing
+from app.images import lifecycle, sharing
+from app.workflows import copying
 from schema.context import Info
 from schema.descriptions import NAME_RULE
 from schema.errors import UserError, mutate

@@ -6,8 +6,9 @@ import strawberry
 from sqlmodel import Session
 
 from app.billing import service as billing_service
-from app.instances import launch, service
+from app.instances import service
 from app.operations import service as operations_service
+from app.workflows import launch
 from schema.billing.types import Order
 from schema.context import Info
 from schema.errors import UserError, mutate

@@ -8,8 +8,9 @@ import strawberry
 
 from app.errors import BadRequest, DomainError, shown
 from app.ids import is_id
-from app.instances import launch, service
+from app.instances import service
 from app.instances.rules import InstanceStatus
+from app.workflows import launch
 from schema.billing.types import ChargeLine, PriceQuote, money
 from schema.context import Info
 from schema.errors import user_error

@@ -10,7 +10,7 @@ from sqlmodel import Session
 from app.billing import service as billing_service
 from app.billing.pricing import Timing
 from app.errors import DomainError
-from app.instances import rebuild
+from app.workflows import rebuild
 from schema.billing.types import ChargeLine, Order, PriceQuote, money
 from schema.context import Info
 from schema.errors import UserError, mutate, user_error

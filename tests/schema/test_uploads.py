@@ -189,8 +189,8 @@ def test_objects_never_imported_expire_and_their_bytes_are_reconciled(
 
     from app.clock import Clock
     from app.database import write_session
-    from app.images.objects import ObjectHousekeeping
     from app.storage.store import LocalObjectStore
+    from app.workflows.objects import ObjectHousekeeping
 
     client, data_dir = quota
     tenant = factory.account()

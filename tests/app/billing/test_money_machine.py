@@ -38,13 +38,11 @@ from app.accounts import service as accounts_service
 from app.accounts.models import Account
 from app.accounts.rules import Role, Viewer
 from app.billing import service as billing_service
-from app.billing import settlement
 from app.billing.models import LedgerEntry, Order
 from app.billing.pricing import ChargeKind, Timing
 from app.config import Settings
 from app.database import make_engine, read_session, write_session
 from app.errors import DomainError
-from app.instances import launch, rebuild
 from app.instances import service as instances_service
 from app.instances.models import Instance
 from app.instances.rules import LaunchInput
@@ -55,6 +53,7 @@ from app.marketplace.rules import Plan
 from app.money import RATE_SCALE, USAGE_UNITS_PER_FEN
 from app.operations.models import Operation
 from app.seed import prepare
+from app.workflows import launch, rebuild, settlement
 from tests.conftest import fresh_database
 from tests.factories import Factory, custom_image
 

@@ -12,10 +12,10 @@ from starlette.testclient import TestClient
 from app.accounts.models import Account
 from app.accounts.rules import Role
 from app.billing import service as billing_service
-from app.billing.settlement import last_whole_hour, settle, settle_hourly
 from app.database import read_session, write_session
 from app.instances.models import Instance
 from app.money import from_minor
+from app.workflows.settlement import last_whole_hour, settle, settle_hourly
 from tests.factories import Factory, Tenant, gql
 from tests.schema.test_instances import CREATE, launch
 

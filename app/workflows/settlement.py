@@ -14,10 +14,10 @@ from app.billing import service as billing_service
 from app.billing.models import LedgerEntry
 from app.billing.pricing import SoftwarePlan, Timing
 from app.instances.models import Instance
-from app.marketplace import revenue
 from app.marketplace.models import Listing
 from app.money import rate_from_int, settle_units, usage_units
 from app.operations.models import SchedulerState
+from app.workflows import revenue
 
 POSTPAID = "POSTPAID"
 HOURLY_JOB = "hourly-settlement"

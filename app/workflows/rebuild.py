@@ -15,7 +15,7 @@ from sqlmodel import Session, col, select
 from app import idempotency
 from app.accounts.models import Account
 from app.accounts.rules import Viewer
-from app.billing import attribution, pricing, settlement
+from app.billing import attribution, pricing
 from app.billing import service as billing_service
 from app.billing.models import ChargeShare
 from app.billing.pricing import ChargeKind, ChargeLine, SoftwarePlan, Timing
@@ -23,14 +23,14 @@ from app.errors import DomainError, ErrorCode, raise_all, shown
 from app.ids import is_id
 from app.images import service as images_service
 from app.images.models import Image
-from app.instances import charges, launch, rules, service
+from app.instances import rules, service
 from app.instances.models import Instance
 from app.instances.rules import InstanceStatus, LaunchRequest
-from app.marketplace import revenue
 from app.money import to_minor
 from app.operations import service as operations_service
 from app.operations.models import Operation
 from app.snapshots import service as snapshots_service
+from app.workflows import charges, launch, revenue, settlement
 
 REBUILD_INSTANCE = "REBUILD_INSTANCE"
 #: charges a rebuild can add or take away (compute and disk follow the flavor, not the image)

@@ -27,13 +27,13 @@ from app.ids import new_id
 from app.images import rules as image_rules
 from app.images import service as images_service
 from app.images.models import Image
-from app.instances import charges, rules, service
+from app.instances import rules, service
 from app.instances.models import Instance
 from app.instances.rules import ImageFacts, InstanceStatus, LaunchInput, LaunchRequest
-from app.marketplace import revenue
 from app.money import to_minor
 from app.operations import service as operations_service
 from app.regions import service as regions_service
+from app.workflows import charges, revenue
 
 
 @dataclass(frozen=True)
