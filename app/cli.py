@@ -12,7 +12,6 @@ import typer
 
 from app.accounts import service as accounts_service
 from app.accounts.rules import Role
-from app.billing import service as billing_service
 from app.clock import Clock
 from app.config import Settings, SettingsError, load_settings
 from app.database import make_engine, read_session, upgrade, write_session
@@ -108,9 +107,7 @@ def account_create(
                 session=session, account_id=account.id, now=now
             )
             if amount is not None and amount != 0:
-                billing_service.top_up(
-                    session=session, account_id=account.id, amount=amount, now=now
-                )
+                settlement.top_up(session=session, account_id=account.id, amount=amount, now=now)
     except DomainError as exc:
         raise _fail(exc.message) from exc
     _print({"id": account.id, "token": secret, "tokenId": token.id})

@@ -24,11 +24,11 @@ from app.clock import Clock
 from app.config import Settings, load_settings
 from app.database import check_ready, make_engine
 from app.instances import service as instances_service
-from app.operations import service as operations_service
 from app.operations.service import Worker
 from app.secrets_store import CURSOR_SECRET, shared_secret
 from app.storage.store import LocalObjectStore
-from app.workflows import importing, objects, settlement
+from app.workflows import objects, settlement
+from app.workflows.registry import operation_handlers
 from schema import build_schema
 from schema.view import GraphQLView
 
@@ -40,10 +40,10 @@ def make_worker(settings: Settings, engine: Engine, clock: Clock) -> Worker:
     """The operation worker with the periodic jobs: hourly settlement, prepaid expiry,
     expiry of objects never imported and reconciliation of stored files."""
     store = LocalObjectStore(settings.data_dir)
-    operations_service.register(importing.IMPORT_IMAGE, importing.ImportHandler(store))
     return Worker(
         engine,
         clock,
+        operation_handlers(store),
         lease_seconds=settings.operation_lease_seconds,
         periodic=[
             settlement.settle_hourly,

@@ -26,6 +26,7 @@ from app.marketplace.models import Listing
 from app.marketplace.rules import Plan
 from app.money import rate_to_int
 from app.regions.models import Flavor, FlavorPrice, Region, Zone
+from app.workflows import publish
 
 PLATFORM_ACCOUNT = "platform"
 
@@ -310,7 +311,7 @@ def _load_marketplace(
         plans = [
             Plan(Timing(p["timing"]), p.get("months"), Decimal(p["price"])) for p in item["plans"]
         ]
-        listing = listings.create(
+        listing = publish.create(
             session=session,
             viewer=as_provider,
             data=listings.ListingInput(
@@ -326,5 +327,5 @@ def _load_marketplace(
             seed_key=item["key"],
         )
         listings.submit(session=session, viewer=as_provider, listing_id=listing.id, now=now)
-        listings.approve(session=session, viewer=as_admin, listing_id=listing.id, now=now)
+        publish.approve(session=session, viewer=as_admin, listing_id=listing.id, now=now)
         report.count("listing", inserted=True)

@@ -23,7 +23,6 @@ from sqlalchemy import insert
 
 from app.accounts import service as accounts_service
 from app.accounts.rules import Role
-from app.billing import service as billing_service
 from app.clock import Clock
 from app.config import load_settings
 from app.database import make_engine, read_session, write_session
@@ -31,6 +30,7 @@ from app.ids import new_id
 from app.instances.models import Instance
 from app.main import create_app
 from app.seed import prepare
+from app.workflows import settlement
 from app.workflows.settlement import settle
 from bench.run import PAGE
 from schema import build_schema
@@ -132,7 +132,7 @@ def main() -> None:
             _, token = accounts_service.create_token(
                 session=session, account_id=account.id, now=now
             )
-            billing_service.top_up(
+            settlement.top_up(
                 session=session,
                 account_id=account.id,
                 amount=__import__("decimal").Decimal("10000000"),

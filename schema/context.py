@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import strawberry
 from sqlalchemy import Engine
@@ -19,6 +19,10 @@ from app.config import Settings
 from app.database import run_write
 from app.errors import Unauthenticated
 from app.operations.service import Worker
+from app.policy import Policy
+from app.storage.store import ObjectStore
+from schema.limits import RateLimiter
+from schema.loaders import Loaders, make_loaders
 
 T = TypeVar("T")
 
@@ -33,21 +37,23 @@ class Context:
     engine: Engine
     clock: Clock
     viewer: Viewer | None
-    loaders: Any = None
-    rate_limiter: Any = None
+    store: ObjectStore
+    rate_limiter: RateLimiter
+    policy: Policy = field(default_factory=Policy)
     rate_limit_key: str = "anonymous"
-    connection_params: Any = None
-    store: Any = None
+    connection_params: object = None  # a WebSocket's connection_init payload, as sent
     cursor_secret: bytes = b""
     worker: Worker | None = None
     operation_type: str | None = None
     consumed_uploads: set[int] = field(default_factory=set)  # ids of uploads already stored
     _session: Session | None = field(default=None, repr=False)
+    loaders: Loaders = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.loaders = make_loaders(lambda: self.session, self.viewer)
 
     def fresh(self) -> None:
         """Forget everything read so far (new session, empty loaders): for long subscriptions."""
-        from schema.loaders import make_loaders
-
         self.close()
         self.loaders = make_loaders(lambda: self.session, self.viewer)
 

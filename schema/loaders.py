@@ -162,7 +162,7 @@ def make_loaders(session: Callable[[], Session], viewer: Viewer | None) -> Loade
             lambda ids: marketplace_service.plans_of(session=session(), listing_ids=ids), []
         ),
         listing_images=_grouped(
-            lambda ids: marketplace_service.images_of(session=session(), listing_ids=ids), []
+            lambda ids: images_service.images_of_listings(session=session(), listing_ids=ids), []
         ),
         sale=_rows(
             owned(

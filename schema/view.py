@@ -36,6 +36,7 @@ from app.config import Settings
 from app.database import read_session
 from app.errors import shown
 from app.operations.service import Worker
+from app.policy import Policy
 from app.storage.store import ObjectStore
 from app.workflows import objects
 from schema.cache import Entry, ResponseCache, cache_key
@@ -49,7 +50,6 @@ from schema.http import (
     refuse_before_body,
 )
 from schema.limits import RateLimiter, cost_report, rate_limited_error, retry_seconds
-from schema.loaders import make_loaders
 from schema.persisted import (
     PersistedQueries,
     PersistedQueryHashMismatch,
@@ -124,6 +124,7 @@ class GraphQLView(GraphQL[Context, None]):
         self.store = store
         self.cursor_secret = cursor_secret
         self.worker = worker
+        self.policy = Policy.from_settings(settings)
         self.response_cache = ResponseCache()
         self.persisted = PersistedQueries(engine, clock, settings.persisted_query_cache_bytes)
         self.rate_limiter = RateLimiter(
@@ -311,11 +312,11 @@ class GraphQLView(GraphQL[Context, None]):
             clock=self.clock,
             viewer=viewer,
             store=self.store,
+            rate_limiter=self.rate_limiter,
+            policy=self.policy,
             cursor_secret=self.cursor_secret,
             worker=self.worker,
         )
-        context.loaders = make_loaders(lambda: context.session, viewer)
-        context.rate_limiter = self.rate_limiter
         client = request.client.host if request.client else "unknown"
         context.rate_limit_key = f"token:{viewer.token_id}" if viewer else f"ip:{client}"
         return context

@@ -13,10 +13,10 @@ from starlette.testclient import TestClient
 
 from app.accounts import service as accounts_service
 from app.accounts.rules import Role
-from app.billing import service as billing_service
 from app.clock import Clock
 from app.database import read_session, write_session
 from app.images.models import Image
+from app.workflows import settlement
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class Factory:
                 session=session, account_id=account.id, now=now
             )
             if balance is not None:
-                billing_service.top_up(
+                settlement.top_up(
                     session=session, account_id=account.id, amount=Decimal(balance), now=now
                 )
             return Tenant(account.id, secret, token.id)

@@ -58,3 +58,129 @@ def test_the_checker_sees_a_violation(tmp_path: Path) -> None:
     bad = tmp_path / "rules.py"
     bad.write_text("import sqlmodel\nfrom strawberry import type\n")
     assert _violations([bad], ORM + GRAPHQL) != []
+
+
+# --- entity domains under the workflow layer -----------------------------------------------
+
+#: entity domains, lowest first: each may read the tables and pure rules of those before it
+ENTITIES = (
+    "accounts",
+    "regions",
+    "operations",
+    "storage",
+    "billing",
+    "marketplace",
+    "images",
+    "snapshots",
+    "instances",
+)
+#: what one entity may take from a lower one: its tables and its pure rules, never a service
+SHAREABLE = {"models", "rules", "pricing"}
+
+
+def _app_imports(path: Path) -> set[str]:
+    """Every ``app.…`` module a file imports, at any depth (function-level imports too)."""
+    return {name for name in _imports(path) if name == "app" or name.startswith("app.")}
+
+
+def _unit(module: str) -> str:
+    """The package (``app.images``) or top-level module (``app.errors``) a module is in."""
+    return ".".join(module.split(".")[:2])
+
+
+def _entity_violations(root: Path) -> list[str]:
+    found = []
+    for rank, entity in enumerate(ENTITIES):
+        for path in sorted((root / "app" / entity).rglob("*.py")):
+            for name in sorted(_app_imports(path)):
+                parts = name.split(".")
+                other = parts[1] if len(parts) > 1 else ""
+                where = f"{path.relative_to(root)} imports {name}"
+                if other == "workflows":
+                    found.append(f"{where}: entities never reach up to workflows")
+                elif other in ENTITIES and other != entity:
+                    if ENTITIES.index(other) > rank:
+                        found.append(f"{where}: {other} is above {entity}")
+                    elif len(parts) < 3 or parts[2] not in SHAREABLE:
+                        found.append(f"{where}: only another entity's models and rules")
+    return found
+
+
+def _import_graph(root: Path) -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {}
+    for path in (root / "app").rglob("*.py"):
+        relative = path.relative_to(root).with_suffix("")
+        if "migrations" in relative.parts:
+            continue
+        module = ".".join(relative.parts).removesuffix(".__init__")
+        unit = _unit(module)
+        targets = graph.setdefault(unit, set())
+        targets.update(_unit(n) for n in _app_imports(path) if _unit(n) not in ("app", unit))
+    return graph
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one unit (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for target in sorted(graph.get(node, ())):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in on_stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_entities_import_only_lower_entities_models_and_rules() -> None:
+    assert _entity_violations(ROOT) == []
+
+
+def test_no_package_import_cycle_in_app() -> None:
+    assert _cycles(_import_graph(ROOT)) == []
+
+
+def test_workflows_sit_above_every_entity() -> None:
+    graph = _import_graph(ROOT)
+    assert "app.workflows" in graph
+    assert not any("app.workflows" in graph.get(f"app.{e}", set()) for e in ENTITIES)
+
+
+def test_the_entity_checker_sees_violations(tmp_path: Path) -> None:
+    images = tmp_path / "app" / "images"
+    images.mkdir(parents=True)
+    (images / "service.py").write_text(
+        "from app.instances import service\n"  # upward
+        "from app.marketplace import service as m\n"  # another entity's service
+        "from app.workflows import launch\n"  # the workflow layer
+        "from app.marketplace.models import Listing\n"  # allowed
+    )
+    found = _entity_violations(tmp_path)
+    assert len(found) == 3, found
+
+
+def test_the_cycle_finder_sees_a_cycle() -> None:
+    graph = {"app.a": {"app.b"}, "app.b": {"app.c"}, "app.c": {"app.a"}, "app.d": {"app.a"}}
+    assert _cycles(graph) == [["app.a", "app.b", "app.c"]]

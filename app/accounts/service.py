@@ -162,3 +162,28 @@ def image_quota(*, session: Session, account_id: str, default: int) -> int:
     if account is None or account.custom_image_quota is None:
         return default
     return account.custom_image_quota
+
+
+def lock_account(*, session: Session, account_id: str) -> Account | None:
+    """Load an account with a row lock (PostgreSQL; SQLite serializes writers at BEGIN).
+
+    Every transaction that moves money locks the account before the rows that depend on it
+    (instances, orders), so two transactions never wait on each other in opposite orders.
+    The lock is FOR NO KEY UPDATE: rows that merely reference the account (a new idempotency
+    record, an order) can still be inserted by others meanwhile.
+    """
+    stmt = select(Account).where(Account.id == account_id).with_for_update(key_share=True)
+    return session.exec(stmt).first()
+
+
+def lock_accounts(*, session: Session, account_ids: set[str]) -> dict[str, Account]:
+    """Lock several accounts at once, in id order (see lock_account)."""
+    if not account_ids:
+        return {}
+    stmt = (
+        select(Account)
+        .where(col(Account.id).in_(sorted(account_ids)))
+        .order_by(col(Account.id))
+        .with_for_update(key_share=True)
+    )
+    return {account.id: account for account in session.exec(stmt)}

@@ -22,39 +22,12 @@ from app.billing.models import (
     TermDiscount,
 )
 from app.billing.pricing import ChargeKind, ChargeLine, ChargeUnit, Rate
-from app.errors import DomainError, ErrorCode, shown
 from app.ids import is_id, new_id
-from app.instances.models import Instance
-from app.money import from_minor, rate_from_int, rate_to_int, round_fen, to_minor
+from app.money import from_minor, rate_from_int, rate_to_int, to_minor
 from app.pagination import Ordering, Page, PageRequest, paginate
 from app.regions.models import FlavorPrice
 
 TOP_UP = "TOP_UP"
-
-
-def lock_account(*, session: Session, account_id: str) -> Account | None:
-    """Load an account with a row lock (PostgreSQL; SQLite serializes writers at BEGIN).
-
-    Every transaction that moves money locks the account before the rows that depend on it
-    (instances, orders), so two transactions never wait on each other in opposite orders.
-    The lock is FOR NO KEY UPDATE: rows that merely reference the account (a new idempotency
-    record, an order) can still be inserted by others meanwhile.
-    """
-    stmt = select(Account).where(Account.id == account_id).with_for_update(key_share=True)
-    return session.exec(stmt).first()
-
-
-def lock_accounts(*, session: Session, account_ids: set[str]) -> dict[str, Account]:
-    """Lock several accounts at once, in id order (see lock_account)."""
-    if not account_ids:
-        return {}
-    stmt = (
-        select(Account)
-        .where(col(Account.id).in_(sorted(account_ids)))
-        .order_by(col(Account.id))
-        .with_for_update(key_share=True)
-    )
-    return {account.id: account for account in session.exec(stmt)}
 
 
 def post(
@@ -68,7 +41,7 @@ def post(
 ) -> LedgerEntry:
     """Append one ledger entry (positive credits, negative debits) and move the balance with it.
 
-    The caller holds the account row (``lock_account``) inside the current transaction.
+    The caller holds the account row (``accounts.service.lock_account``) in this transaction.
     """
     account.balance_minor += amount_minor
     entry = LedgerEntry(
@@ -105,39 +78,6 @@ def list_transactions(*, session: Session, account_id: str, page: PageRequest) -
     stmt = select(LedgerEntry).where(LedgerEntry.account_id == account_id)
     ordering = Ordering("CREATED_AT", LedgerEntry.created_at, True, LedgerEntry.id)
     return paginate(session, stmt, ordering, page, lambda e: e.created_at)
-
-
-MAX_TOP_UP = Decimal("10000000.00")
-
-
-def top_up(
-    *, session: Session, account_id: str, amount: Decimal, now: datetime
-) -> tuple[Account, LedgerEntry]:
-    """Credit an account (admin action, R82) and record it as TOP_UP.
-
-    Raises:
-        DomainError: INVALID_ACCOUNT for an unknown account, INVALID_INPUT for a bad amount.
-    """
-    if not amount.is_finite() or amount != round_fen(amount) or not 0 < amount <= MAX_TOP_UP:
-        raise DomainError(
-            ErrorCode.INVALID_INPUT,
-            f"A top-up is a positive amount of at most {MAX_TOP_UP} CNY with at most 2 decimals.",
-            ("input", "amount"),
-        )
-    account = (
-        lock_account(session=session, account_id=account_id) if is_id(account_id, "acc") else None
-    )
-    if account is None:
-        raise DomainError(
-            ErrorCode.INVALID_ACCOUNT,
-            f"There is no account {shown(account_id)}.",
-            ("input", "accountId"),
-        )
-    entry = post(
-        session=session, account=account, kind=TOP_UP, amount_minor=to_minor(amount), now=now
-    )
-    leave_arrears_if_paid(session=session, account=account)
-    return account, entry
 
 
 @dataclass(frozen=True)
@@ -263,42 +203,6 @@ def order_instance_ids(*, session: Session, order_ids: Sequence[str]) -> dict[st
     for row in session.exec(stmt):
         found[row.order_id].append(row.instance_id)
     return found
-
-
-ARREARS = "ARREARS"
-POSTPAID = "POSTPAID"
-
-
-def enter_arrears(*, session: Session, account: Account) -> None:
-    """Mark the account in arrears and stop its running postpaid instances (reason ARREARS)."""
-    account.in_arrears = True
-    session.add(account)
-    stmt = select(Instance).where(
-        Instance.owner_id == account.id,
-        Instance.billing_timing == POSTPAID,
-        Instance.status == "RUNNING",
-    )
-    for instance in session.exec(stmt):
-        instance.status = "STOPPED"
-        instance.status_reason = ARREARS
-        session.add(instance)
-    session.flush()
-
-
-def leave_arrears_if_paid(*, session: Session, account: Account) -> None:
-    """After a top-up: if the balance is no longer negative, restart what arrears stopped."""
-    if not account.in_arrears or account.balance_minor < 0:
-        return
-    account.in_arrears = False
-    session.add(account)
-    stmt = select(Instance).where(
-        Instance.owner_id == account.id, Instance.status_reason == ARREARS
-    )
-    for instance in session.exec(stmt):
-        instance.status = "RUNNING"
-        instance.status_reason = None
-        session.add(instance)
-    session.flush()
 
 
 def list_orders_by_ids(*, session: Session, viewer: Viewer, ids: Sequence[str]) -> list[Order]:

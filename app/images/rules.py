@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import re
+from dataclasses import dataclass
+from typing import Any
 
 
 class ImageKind(enum.Enum):
@@ -119,3 +122,29 @@ class OsLicense(enum.Enum):
 
     NONE = "NONE"
     WINDOWS = "WINDOWS"
+
+
+@dataclass(frozen=True)
+class Disk:
+    """What a new image inherits from what it is made of: the disk and OS it holds and the
+    charges that travel with it (R70)."""
+
+    generation: str
+    os_type: str
+    os_name: str
+    os_version: str
+    os_arch: str
+    os_lang: str | None
+    min_disk_gb: int
+    size_gb: int | None
+    system_disk_kind: str | None
+    charge_os_license: str
+    charge_listing_id: str | None
+    disk_format: str | None = None
+    sha256: str | None = None
+    virtual_size_bytes: int | None = None
+
+    @classmethod
+    def of(cls, image: Any) -> Disk:
+        """The disk of an existing image (for a copy or a published image)."""
+        return cls(**{f.name: getattr(image, f.name) for f in dataclasses.fields(cls)})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,11 +13,17 @@ from sqlmodel import Session, col, select
 
 from app.accounts.rules import Viewer
 from app.errors import BadRequest, DomainError, ErrorCode, shown
-from app.ids import is_id
+from app.ids import is_id, new_id
 from app.images.models import Image, ImageShare
-from app.images.rules import CATALOGUE_KINDS, ImageKind, ImageStatus, ImageType, SourceKind
-from app.marketplace.models import Listing
-from app.marketplace.visibility import listing_visible
+from app.images.rules import (
+    CATALOGUE_KINDS,
+    Disk,
+    ImageKind,
+    ImageStatus,
+    ImageType,
+    SourceKind,
+)
+from app.marketplace.models import Listing, ListingImage, listing_visible
 from app.pagination import Ordering, Page, PageRequest, paginate, window
 from app.regions.models import Region
 
@@ -397,3 +404,78 @@ def shared_with(*, session: Session, image_id: str, page: PageRequest) -> Page[I
     return paginate(
         session, stmt, ordering, page, lambda share: share.created_at, lambda s: s.account_id
     )
+
+
+def image_from_source(
+    disk: Disk,
+    *,
+    name: str,
+    description: str,
+    kind: ImageKind,
+    owner_id: str,
+    region_code: str,
+    source_kind: SourceKind,
+    source_id: str | None,
+    source_region: str | None,
+    now: datetime,
+    status: ImageStatus = ImageStatus.CREATING,
+    listing_id: str | None = None,
+) -> Image:
+    """A new image row made of ``disk`` (not yet added to the session)."""
+    return Image(
+        id=new_id("m"),
+        name=name,
+        description=description,
+        kind=kind.value,
+        region_code=region_code,
+        status=status.value,
+        progress=0 if status is ImageStatus.CREATING else None,
+        created_at=now,
+        owner_id=owner_id,
+        source_kind=source_kind.value,
+        source_id=source_id,
+        source_region=source_region,
+        listing_id=listing_id,
+        **dataclasses.asdict(disk),
+    )
+
+
+def images_of_listings(*, session: Session, listing_ids: Sequence[str]) -> dict[str, list[Image]]:
+    """Each listing's images: the published ones once approved, else the provider's sources."""
+    found: dict[str, list[Image]] = {i: [] for i in listing_ids}
+    if not listing_ids:
+        return found
+    published = select(Image).where(
+        col(Image.listing_id).in_(listing_ids), col(Image.deleted_at).is_(None)
+    )
+    for image in session.exec(published.order_by(col(Image.region_code))):
+        found[image.listing_id or ""].append(image)
+    pending = [i for i in listing_ids if not found[i]]
+    if pending:
+        stmt = (
+            select(ListingImage.listing_id, Image)
+            .join(Image, col(Image.id) == col(ListingImage.image_id))
+            .where(col(ListingImage.listing_id).in_(pending))
+            .order_by(col(ListingImage.region_code))
+        )
+        for listing_id, image in session.exec(stmt):
+            found[listing_id].append(image)
+    return found
+
+
+def sources_of_listing(*, session: Session, listing_id: str) -> list[Image]:
+    """The provider's images a listing was made of (whatever their state now)."""
+    return list(
+        session.exec(
+            select(Image)
+            .join(ListingImage, col(ListingImage.image_id) == col(Image.id))
+            .where(ListingImage.listing_id == listing_id)
+        )
+    )
+
+
+def withdraw_listing_images(*, session: Session, listing_id: str) -> None:
+    """A delisted listing's published images can no longer be used (NOT_AVAILABLE, R67)."""
+    for image in session.exec(select(Image).where(Image.listing_id == listing_id)):
+        image.status = ImageStatus.NOT_AVAILABLE.value
+        session.add(image)

@@ -8,13 +8,13 @@ from datetime import datetime
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from app.accounts import service as accounts_service
 from app.accounts.models import Account
 from app.accounts.rules import Viewer
 from app.errors import DomainError, ErrorCode, raise_all, shown
 from app.images import service
 from app.images.models import Image, ImageShare
 from app.images.rules import ImageStatus
+from app.policy import Policy
 
 MAX_ACCOUNTS_PER_REQUEST = 100
 
@@ -33,7 +33,7 @@ def _recipients(
             f"At most {MAX_ACCOUNTS_PER_REQUEST} accounts per request.",
             ("input", "accountIds"),
         )
-    known = {a.id for a in accounts_service.list_by_ids(session=session, account_ids=account_ids)}
+    known = set(session.exec(select(Account.id).where(col(Account.id).in_(account_ids))))
     problems: list[DomainError] = []
     wanted: list[str] = []
     for index, account_id in enumerate(account_ids):
@@ -64,8 +64,7 @@ def share(
     viewer: Viewer,
     image_id: str,
     account_ids: Sequence[str],
-    per_image_limit: int,
-    per_recipient_limit: int,
+    policy: Policy,
     now: datetime,
 ) -> Image:
     """Share an AVAILABLE custom image with accounts, all or nothing (R20-R22).
@@ -97,20 +96,21 @@ def share(
     ).all()
     held = _shared_with_counts(session, new)
     for index, account_id in enumerate(account_ids):
-        if account_id in new and held.get(account_id, 0) >= per_recipient_limit:
+        if account_id in new and held.get(account_id, 0) >= policy.shared_with_me_quota:
             problems.append(
                 DomainError(
                     ErrorCode.RECIPIENT_QUOTA_EXCEEDED,
-                    f"Account {account_id} already holds {per_recipient_limit} images shared "
-                    "with it.",
+                    f"Account {account_id} already holds {policy.shared_with_me_quota} images "
+                    "shared with it.",
                     _entry(index),
                 )
             )
-    if len(existing) + len(new) > per_image_limit:
+    if len(existing) + len(new) > policy.share_quota_per_image:
         problems.append(
             DomainError(
                 ErrorCode.SHARE_QUOTA_EXCEEDED,
-                f"An image can be shared with at most {per_image_limit} accounts; this one "
+                f"An image can be shared with at most {policy.share_quota_per_image} accounts; "
+                "this one "
                 f"has {len(existing)} and the request adds {len(new)}.",
                 ("input", "accountIds"),
             )

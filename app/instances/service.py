@@ -1,4 +1,4 @@
-"""Instances: reads, start, stop, release, expiry, and the lines they pay (R52, R53)."""
+"""Instances: reads, the lock for an owner's action, expiry, and the lines they pay (R52, R53)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,6 @@ from sqlmodel import Session, col, select
 
 from app.accounts.models import Account
 from app.accounts.rules import Viewer
-from app.billing import attribution
-from app.billing import rules as billing_rules
-from app.billing import service as billing_service
 from app.billing.pricing import (
     ChargeKind,
     ChargeLine,
@@ -27,11 +24,7 @@ from app.ids import is_id
 from app.instances import rules
 from app.instances.models import Instance
 from app.instances.rules import InstanceStatus
-from app.operations import service as operations_service
 from app.pagination import Ordering, Page, PageRequest, paginate
-from app.workflows import revenue
-
-CREATE_INSTANCES = "CREATE_INSTANCES"
 
 
 def _field(*path: str) -> tuple[str, ...]:
@@ -128,8 +121,10 @@ def list_instances(
 
 
 def get_for_update(session: Session, viewer: Viewer, instance_id: str) -> Instance:
-    """Lock an instance for one of its owner's actions: the owner's account row first (the
-    one lock order every money-moving transaction follows), then the instance.
+    """Lock an instance for one of its owner's actions.
+
+    Callers that may move money lock the owner's account first (the one lock order every
+    money-moving transaction follows); ``workflows.instance_actions.for_action`` does both.
 
     Raises:
         DomainError: INSTANCE_NOT_FOUND when it is missing or another tenant's;
@@ -137,7 +132,6 @@ def get_for_update(session: Session, viewer: Viewer, instance_id: str) -> Instan
     """
     instance = None
     if is_id(instance_id, "i"):
-        billing_service.lock_account(session=session, account_id=viewer.account_id)
         instance = session.exec(
             select(Instance).where(Instance.id == instance_id, _visible(viewer)).with_for_update()
         ).first()
@@ -165,101 +159,6 @@ def refuse(instance: Instance, action: str) -> DomainError:
     )
 
 
-def start(*, session: Session, viewer: Viewer, instance_id: str, now: datetime) -> Instance:
-    """Start a STOPPED instance (refused while the account is in arrears or the term is over)."""
-    instance = get_for_update(session, viewer, instance_id)
-    if instance.status != InstanceStatus.STOPPED.value:
-        raise refuse(instance, "started")
-    account = session.get(Account, instance.owner_id)
-    if instance.billing_timing == Timing.POSTPAID.value and account and account.in_arrears:
-        raise DomainError(
-            ErrorCode.ACCOUNT_IN_ARREARS,
-            "The account is in arrears; a top-up restarts the instances arrears stopped.",
-            _field("instanceId"),
-        )
-    expired = instance.expires_at is not None and instance.expires_at <= now
-    if expired or instance.status_reason == rules.StatusReason.EXPIRED.value:
-        raise DomainError(
-            ErrorCode.INSTANCE_STATUS_FORBIDDEN,
-            f"Instance {instance.id}'s prepaid term has ended.",
-            _field("instanceId"),
-        )
-    if instance.status_reason == rules.StatusReason.ARREARS.value:
-        raise DomainError(
-            ErrorCode.ACCOUNT_IN_ARREARS,
-            "The account is in arrears; a top-up restarts this instance.",
-            _field("instanceId"),
-        )
-    instance.status = InstanceStatus.RUNNING.value
-    instance.status_reason = None
-    session.add(instance)
-    session.flush()
-    return instance
-
-
-def stop(*, session: Session, viewer: Viewer, instance_id: str) -> Instance:
-    """Stop a RUNNING instance."""
-    instance = get_for_update(session, viewer, instance_id)
-    if instance.status != InstanceStatus.RUNNING.value:
-        raise refuse(instance, "stopped")
-    instance.status = InstanceStatus.STOPPED.value
-    session.add(instance)
-    session.flush()
-    return instance
-
-
-RELEASABLE = rules.SETTLED
-
-
-def release(
-    *, session: Session, viewer: Viewer, instance_id: str, now: datetime
-) -> tuple[Instance, int]:
-    """Release an instance; a prepaid one is refunded per R74. Returns (instance, refund fen)."""
-    instance = get_for_update(session, viewer, instance_id)
-    if instance.status not in RELEASABLE:
-        raise refuse(instance, "released")
-    instance.status = InstanceStatus.RELEASED.value
-    instance.status_reason = None
-    instance.released_at = now
-    refund = 0
-    if instance.billing_timing == Timing.PREPAID.value:
-        refund = _refund(session, instance, now)
-    session.add(instance)
-    session.flush()
-    return instance, refund
-
-
-def _refund(session: Session, instance: Instance, now: datetime) -> int:
-    """Refund each line the instance paid for on its own, and take back from the provider of
-    the listing that earned each SOFTWARE line its share of that line's refund (R74, R126).
-    Lines it was rebuilt away from count as fully used."""
-    refund = 0
-    for share in attribution.shares_of(session=session, instance_ids=[instance.id]):
-        if share.consumed_at is not None:
-            continue
-        line_refund = billing_rules.line_refund_minor(
-            share.amount_minor - share.refunded_minor, share.starts_at, share.ends_at, now
-        )
-        if line_refund <= 0:
-            continue
-        share.refunded_minor += line_refund
-        session.add(share)
-        revenue.reverse(session=session, share=share, refund_minor=line_refund, now=now)
-        refund += line_refund
-    if refund > 0:
-        account = billing_service.lock_account(session=session, account_id=instance.owner_id)
-        assert account is not None
-        billing_service.post(
-            session=session,
-            account=account,
-            kind="REFUND",
-            amount_minor=refund,
-            now=now,
-            reference=instance.id,
-        )
-    return refund
-
-
 def resume(session: Session, instance: Instance, status: str, now: datetime) -> None:
     """Put an instance back in ``status`` after an operation, unless the platform must hold
     it: a postpaid instance of an account in arrears, or a prepaid one whose term has ended,
@@ -268,30 +167,13 @@ def resume(session: Session, instance: Instance, status: str, now: datetime) -> 
     if status == InstanceStatus.RUNNING.value:
         account = session.get(Account, instance.owner_id)
         if instance.billing_timing == Timing.POSTPAID.value and account and account.in_arrears:
-            status, reason = InstanceStatus.STOPPED.value, billing_service.ARREARS
+            status, reason = InstanceStatus.STOPPED.value, rules.StatusReason.ARREARS.value
         elif instance.expires_at is not None and instance.expires_at <= now:
             status, reason = InstanceStatus.STOPPED.value, rules.StatusReason.EXPIRED.value
     instance.status = status
     if reason is not None:
         instance.status_reason = reason
     session.add(instance)
-
-
-class CreateInstancesHandler:
-    """CREATE_INSTANCES: STARTING instances become RUNNING (or stay stopped, see resume)."""
-
-    def complete(self, session: Session, operation: Any, now: datetime) -> None:
-        """Bring the batch up."""
-        for instance_id in operations_service.targets(operation):
-            instance = session.get(Instance, instance_id)
-            if instance is not None and instance.status == InstanceStatus.STARTING.value:
-                resume(session, instance, InstanceStatus.RUNNING.value, now)
-
-    def fail(self, session: Session, operation: Any, error: DomainError, now: datetime) -> None:
-        """Instance creation cannot fail once paid for; nothing to undo."""
-
-
-operations_service.register(CREATE_INSTANCES, CreateInstancesHandler())
 
 
 def expire_due(session: Session, now: datetime) -> None:
@@ -301,7 +183,7 @@ def expire_due(session: Session, now: datetime) -> None:
         .where(
             Instance.billing_timing == Timing.PREPAID.value,
             col(Instance.expires_at) <= now,
-            col(Instance.status).in_(RELEASABLE),
+            col(Instance.status).in_(rules.SETTLED),
             col(Instance.status_reason).is_(None) | (Instance.status_reason != "EXPIRED"),
         )
         .with_for_update()

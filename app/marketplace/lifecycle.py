@@ -1,25 +1,44 @@
-"""Listing lifecycle (R65-R67): create, edit, submit, approve (publish), reject, delist."""
+"""Listing lifecycle (R65-R67): create, edit, submit, review, reject, delist (the listing rows;
+the images they publish are app.workflows.publish's)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from app import catalogue
 from app.accounts.rules import Viewer
 from app.errors import DomainError, ErrorCode, raise_all, shown
 from app.ids import is_id, new_id
-from app.images import service as images_service
-from app.images.models import Image
-from app.images.rules import ImageKind, ImageStatus, SourceKind
 from app.marketplace import rules
 from app.marketplace.models import Listing, ListingImage, ListingPlan
 from app.marketplace.rules import ListingKind, ListingStatus, Plan
 from app.marketplace.service import field, plans_of, require_provider, visible_clause
 from app.money import rate_to_int
+
+
+class SourceImage(Protocol):
+    """An image a listing is made of: its id and region are all the listing records."""
+
+    @property
+    def id(self) -> str:
+        """The image's id."""
+
+    @property
+    def region_code(self) -> str:
+        """Its region."""
+
+
+@dataclass(frozen=True)
+class Sources:
+    """The images named for a listing, once checked: the usable ones and every problem."""
+
+    usable: Sequence[SourceImage]
+    problems: list[DomainError]
 
 
 @dataclass(frozen=True)
@@ -33,62 +52,6 @@ class ListingInput:
     version: str | None = None
     image_ids: list[str] | None = None
     plans: list[Plan] | None = None
-
-
-def _source_images(
-    session: Session, viewer: Viewer, image_ids: Sequence[str]
-) -> tuple[list[Image], list[DomainError]]:
-    problems: list[DomainError] = []
-    images: list[Image] = []
-    regions: set[str] = set()
-    if not image_ids:
-        problems.append(
-            DomainError(ErrorCode.INVALID_INPUT, "Name at least one image.", field("imageIds"))
-        )
-    visible = {
-        i.id: i
-        for i in images_service.list_by_ids(session=session, viewer=viewer, image_ids=image_ids)
-    }
-    for index, image_id in enumerate(image_ids):
-        path = field("imageIds", str(index))
-        image = visible.get(image_id)
-        if image is not None and image.kind != ImageKind.CUSTOM.value:
-            problems.append(
-                DomainError(ErrorCode.IMAGE_NOT_CUSTOM, "Listings publish custom images.", path)
-            )
-        elif image is None or image.owner_id != viewer.account_id:
-            problems.append(
-                DomainError(
-                    ErrorCode.IMAGE_NOT_FOUND, f"There is no image {shown(image_id)}.", path
-                )
-            )
-        elif image.status != ImageStatus.AVAILABLE.value:
-            problems.append(
-                DomainError(
-                    ErrorCode.IMAGE_STATUS_FORBIDDEN, f"Image {image.id} is {image.status}.", path
-                )
-            )
-        elif image.charge_listing_id is not None:
-            problems.append(
-                DomainError(
-                    ErrorCode.INVALID_INPUT,
-                    f"Image {image.id} already carries listing {image.charge_listing_id}'s "
-                    "charges; it cannot be sold again.",
-                    path,
-                )
-            )
-        elif image.region_code in regions:
-            problems.append(
-                DomainError(
-                    ErrorCode.INVALID_INPUT,
-                    f"A listing has at most one image per region; {image.region_code} twice.",
-                    path,
-                )
-            )
-        else:
-            regions.add(image.region_code)
-            images.append(image)
-    return images, problems
 
 
 def _store_plans(session: Session, listing_id: str, plans: Sequence[Plan]) -> None:
@@ -107,7 +70,7 @@ def _store_plans(session: Session, listing_id: str, plans: Sequence[Plan]) -> No
         )
 
 
-def _store_images(session: Session, listing_id: str, images: Sequence[Image]) -> None:
+def _store_images(session: Session, listing_id: str, images: Sequence[SourceImage]) -> None:
     for row in session.exec(select(ListingImage).where(ListingImage.listing_id == listing_id)):
         session.delete(row)
     session.flush()
@@ -122,14 +85,16 @@ def create(
     session: Session,
     viewer: Viewer,
     data: ListingInput,
+    images: Sources,
     now: datetime,
     seed_key: str | None = None,
 ) -> Listing:
-    """Create a DRAFT listing of the provider's own AVAILABLE custom images (R65).
+    """Create a DRAFT listing of images the caller checked (``images``: the usable ones and
+    the problems with the others), reporting every problem at once (R65).
 
     Raises:
-        DomainError / DomainErrors: NOT_A_PROVIDER, INVALID_INPUT, INVALID_TERM, IMAGE_NOT_FOUND,
-            IMAGE_NOT_CUSTOM, IMAGE_STATUS_FORBIDDEN, MARKET_IMAGE_POSTPAID_UNSUPPORTED.
+        DomainError / DomainErrors: NOT_A_PROVIDER, INVALID_INPUT, INVALID_TERM,
+            MARKET_IMAGE_POSTPAID_UNSUPPORTED, and the problems with the images.
     """
     require_provider(viewer)
     kind = ListingKind(data.kind or "MARKET")
@@ -142,8 +107,7 @@ def create(
         }
     )
     problems += rules.plan_problems(kind, data.plans or [])
-    images, image_problems = _source_images(session, viewer, data.image_ids or [])
-    raise_all(problems + image_problems)
+    raise_all(problems + images.problems)
     listing = Listing(
         id=new_id("lst"),
         seed_key=seed_key,
@@ -160,7 +124,7 @@ def create(
     session.add(listing)
     session.flush()
     _store_plans(session, listing.id, data.plans or [])
-    _store_images(session, listing.id, images)
+    _store_images(session, listing.id, images.usable)
     session.flush()
     return listing
 
@@ -203,9 +167,18 @@ def _refuse(listing: Listing, action: str) -> DomainError:
 
 
 def update(
-    *, session: Session, viewer: Viewer, listing_id: str, data: ListingInput, now: datetime
+    *,
+    session: Session,
+    viewer: Viewer,
+    listing_id: str,
+    data: ListingInput,
+    images: Sources | None,
+    now: datetime,
 ) -> Listing:
-    """Edit a DRAFT or REJECTED listing; a REJECTED one goes back to DRAFT (R66)."""
+    """Edit a DRAFT or REJECTED listing; a REJECTED one goes back to DRAFT (R66).
+
+    ``images``: the checked images when ``data.image_ids`` is given.
+    """
     listing = _own(session, viewer, listing_id)
     if ListingStatus(listing.status) not in rules.EDITABLE:
         raise _refuse(listing, "edited (only DRAFT and REJECTED listings can)")
@@ -223,10 +196,8 @@ def update(
         plans = plans_of(session=session, listing_ids=[listing.id])[listing.id]
     if plans is not None:
         problems += rules.plan_problems(kind, plans)
-    images: list[Image] | None = None
-    if data.image_ids is not None:
-        images, image_problems = _source_images(session, viewer, data.image_ids)
-        problems += image_problems
+    if images is not None:
+        problems += images.problems
     raise_all(problems)
     listing.kind = kind.value
     for name in ("title", "summary", "category", "version"):
@@ -236,7 +207,7 @@ def update(
     if plans is not None:
         _store_plans(session, listing.id, plans)
     if images is not None:
-        _store_images(session, listing.id, images)
+        _store_images(session, listing.id, images.usable)
     listing.status = ListingStatus.DRAFT.value
     listing.updated_at = now
     session.add(listing)
@@ -261,31 +232,21 @@ def _require_admin(viewer: Viewer) -> None:
         raise DomainError(ErrorCode.PERMISSION_DENIED, "Only an administrator may review listings.")
 
 
-def approve(*, session: Session, viewer: Viewer, listing_id: str, now: datetime) -> Listing:
-    """PENDING_REVIEW -> PUBLISHED: one new immutable published image per region (R67)."""
+def pending_review(*, session: Session, viewer: Viewer, listing_id: str) -> Listing:
+    """Lock a PENDING_REVIEW listing for an administrator's approval.
+
+    Raises:
+        DomainError: PERMISSION_DENIED, LISTING_NOT_FOUND, LISTING_STATUS_FORBIDDEN.
+    """
     _require_admin(viewer)
     listing = _for_update(session, viewer, listing_id)
     if listing.status != ListingStatus.PENDING_REVIEW.value:
         raise _refuse(listing, "approved (only PENDING_REVIEW listings can)")
-    sources = list(
-        session.exec(
-            select(Image)
-            .join(ListingImage, col(ListingImage.image_id) == col(Image.id))
-            .where(ListingImage.listing_id == listing.id)
-        )
-    )
-    broken = [
-        i for i in sources if i.deleted_at is not None or i.status != ImageStatus.AVAILABLE.value
-    ]
-    if broken or not sources:
-        raise DomainError(
-            ErrorCode.IMAGE_NOT_AVAILABLE,
-            "The listing's images are no longer all AVAILABLE; the provider must fix it.",
-            field("listingId"),
-        )
-    kind = ImageKind.MARKET if listing.kind == ListingKind.MARKET.value else ImageKind.INTEGRATION
-    for source in sources:
-        session.add(_published_copy(source, listing, kind, now))
+    return listing
+
+
+def mark_published(*, session: Session, listing: Listing, now: datetime) -> Listing:
+    """PENDING_REVIEW -> PUBLISHED, once its images are published (R67)."""
     listing.status = ListingStatus.PUBLISHED.value
     listing.review_note = None
     listing.updated_at = now
@@ -293,37 +254,6 @@ def approve(*, session: Session, viewer: Viewer, listing_id: str, now: datetime)
     catalogue.bump(session=session)
     session.flush()
     return listing
-
-
-def _published_copy(source: Image, listing: Listing, kind: ImageKind, now: datetime) -> Image:
-    return Image(
-        id=new_id("m"),
-        name=source.name,
-        description=listing.title,
-        kind=kind.value,
-        generation=source.generation,
-        region_code=source.region_code,
-        status=ImageStatus.AVAILABLE.value,
-        os_type=source.os_type,
-        os_name=source.os_name,
-        os_version=source.os_version,
-        os_arch=source.os_arch,
-        os_lang=source.os_lang,
-        min_disk_gb=source.min_disk_gb,
-        size_gb=source.size_gb,
-        created_at=now,
-        owner_id=listing.provider_id,
-        source_kind=SourceKind.LISTING.value,
-        source_id=source.id,
-        source_region=source.region_code,
-        system_disk_kind=source.system_disk_kind,
-        charge_os_license=source.charge_os_license,
-        charge_listing_id=listing.id,
-        listing_id=listing.id,
-        disk_format=source.disk_format,
-        sha256=source.sha256,
-        virtual_size_bytes=source.virtual_size_bytes,
-    )
 
 
 def reject(
@@ -351,7 +281,7 @@ def reject(
 def delist(
     *, session: Session, viewer: Viewer, listing_id: str, reason: str | None, now: datetime
 ) -> Listing:
-    """PUBLISHED -> DELISTED (provider or admin); its images become NOT_AVAILABLE (R67)."""
+    """PUBLISHED -> DELISTED (provider or admin); the caller withdraws its images (R67)."""
     if not viewer.is_admin:
         listing = _own(session, viewer, listing_id)
     else:
@@ -363,9 +293,6 @@ def delist(
         listing.review_note = reason.strip()[:1000]
     listing.updated_at = now
     session.add(listing)
-    for image in session.exec(select(Image).where(Image.listing_id == listing.id)):
-        image.status = ImageStatus.NOT_AVAILABLE.value
-        session.add(image)
     catalogue.bump(session=session)
     session.flush()
     return listing

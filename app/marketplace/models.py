@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlalchemy import BigInteger, Column, ColumnElement, Index, Text, UniqueConstraint, or_, true
+from sqlmodel import Field, SQLModel, col
 
+from app.accounts.rules import Role, Viewer
 from app.database import UTCDateTime
+from app.marketplace.rules import ListingStatus
 
 
 class Listing(SQLModel, table=True):
@@ -82,3 +84,16 @@ class ListingRevenue(SQLModel, table=True):
 
     listing_id: str = Field(foreign_key="listing.id", primary_key=True, max_length=16)
     carry: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+
+
+def listing_visible(viewer: Viewer | None) -> ColumnElement[bool]:
+    """Who sees which listing (R69), the one predicate every read of listings uses.
+
+    Everyone sees PUBLISHED listings, providers their own in every state, admins all.
+    """
+    if viewer is not None and viewer.is_admin:
+        return true()
+    published = col(Listing.status) == ListingStatus.PUBLISHED.value
+    if viewer is not None and viewer.role is Role.PROVIDER:
+        return or_(published, col(Listing.provider_id) == viewer.account_id)
+    return published

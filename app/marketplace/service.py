@@ -13,11 +13,9 @@ from app.accounts.rules import Role, Viewer
 from app.billing.pricing import Timing
 from app.errors import DomainError, ErrorCode
 from app.ids import is_id
-from app.images.models import Image
 from app.marketplace import rules
-from app.marketplace.models import Listing, ListingImage, ListingPlan, Sale
+from app.marketplace.models import Listing, ListingImage, ListingPlan, Sale, listing_visible
 from app.marketplace.rules import ListingKind, Plan
-from app.marketplace.visibility import listing_visible
 from app.money import rate_from_int
 from app.pagination import Ordering, Page, PageRequest, paginate
 
@@ -38,7 +36,7 @@ def require_provider(viewer: Viewer) -> None:
 
 
 def visible_clause(viewer: Viewer | None) -> ColumnElement[bool]:
-    """R69: the listing visibility rule (see app.marketplace.visibility)."""
+    """R69: the listing visibility rule (see app.marketplace.models.listing_visible)."""
     return listing_visible(viewer)
 
 
@@ -117,29 +115,6 @@ def plans_of(*, session: Session, listing_ids: Sequence[str]) -> dict[str, list[
         found[row.listing_id].append(
             Plan(Timing(row.timing), row.months, rate_from_int(row.price_micros))
         )
-    return found
-
-
-def images_of(*, session: Session, listing_ids: Sequence[str]) -> dict[str, list[Image]]:
-    """Each listing's images: the published ones once approved, else the provider's sources."""
-    found: dict[str, list[Image]] = {i: [] for i in listing_ids}
-    if not listing_ids:
-        return found
-    published = select(Image).where(
-        col(Image.listing_id).in_(listing_ids), col(Image.deleted_at).is_(None)
-    )
-    for image in session.exec(published.order_by(col(Image.region_code))):
-        found[image.listing_id or ""].append(image)
-    pending = [i for i in listing_ids if not found[i]]
-    if pending:
-        stmt = (
-            select(ListingImage.listing_id, Image)
-            .join(Image, col(Image.id) == col(ListingImage.image_id))
-            .where(col(ListingImage.listing_id).in_(pending))
-            .order_by(col(ListingImage.region_code))
-        )
-        for listing_id, image in session.exec(stmt):
-            found[listing_id].append(image)
     return found
 
 

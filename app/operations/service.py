@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import abc
 import json
 import logging
 import secrets
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, ClassVar
 
 from sqlalchemy import Engine
 from sqlmodel import Session, col, select
@@ -35,24 +36,39 @@ PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
 ACTIVE = (PENDING, RUNNING)
 
 
-class Handler(Protocol):
-    """What finishing (or failing) one kind of operation does to its targets."""
+class Handler(abc.ABC):
+    """What advancing one kind of operation does to its targets.
 
-    def complete(self, session: Session, operation: Operation, now: datetime) -> None:
+    A handler with slow, read-only work to do when the operation is due (reading a file)
+    sets ``prepares`` and overrides ``prepare``: the worker runs it outside any transaction
+    and hands its result to ``complete``.
+    """
+
+    prepares: ClassVar[bool] = False
+
+    def prepare(self, operation: Operation) -> object:
+        """The slow read-only part; raise DomainError to fail the operation."""
+        raise NotImplementedError
+
+    def progress(self, session: Session, operation: Operation) -> None:  # noqa: B027
+        """Mirror the operation's progress onto its targets (nothing by default)."""
+
+    @abc.abstractmethod
+    def complete(
+        self, session: Session, operation: Operation, now: datetime, prepared: object
+    ) -> None:
         """Apply the operation's effect; raise DomainError to fail it instead."""
 
+    @abc.abstractmethod
     def fail(
         self, session: Session, operation: Operation, error: DomainError, now: datetime
     ) -> None:
         """Undo or mark the targets after a failure."""
 
 
-HANDLERS: dict[str, Handler] = {}
-
-
-def register(kind: str, handler: Handler) -> None:
-    """Register what completes operations of a kind (called by domain services at import)."""
-    HANDLERS[kind] = handler
+class UnknownOperationKind(LookupError):
+    """An operation of a kind no handler is registered for: a deployment error, never
+    resolved by guessing. The operation is left as it is for a worker that knows it."""
 
 
 def create(
@@ -187,6 +203,7 @@ class Worker:
         self,
         engine: Engine,
         clock: Clock,
+        handlers: Mapping[str, Handler],
         *,
         lease_seconds: float = 10.0,
         periodic: Sequence[Callable[[Session, datetime], None]] = (),
@@ -195,6 +212,7 @@ class Worker:
     ) -> None:
         self.engine = engine
         self.clock = clock
+        self.handlers = dict(handlers)
         self.lease = timedelta(seconds=lease_seconds)
         self.periodic = list(periodic)
         self.periodic_seconds = periodic_seconds
@@ -221,7 +239,10 @@ class Worker:
                 )
             )
         for operation_id in ids:
-            done += self._advance(operation_id)
+            try:
+                done += self._advance(operation_id)
+            except UnknownOperationKind as error:  # loud, and the others still advance
+                log.error("%s", error)
         if self.periodic and time.monotonic() >= self._periodic_due:
             self.run_periodic()
         return done
@@ -246,13 +267,27 @@ class Worker:
                 operation.lease_until is not None and operation.lease_until > wall_clock()
             ):
                 return False, None
-            prepare = getattr(HANDLERS.get(operation.kind), "prepare", None)
-            if prepare is None:
+            handler = self.handler(operation)
+            if not handler.prepares:
                 return False, None
         try:
-            return True, prepare(operation)
+            return True, handler.prepare(operation)
         except DomainError as error:
             return True, error
+
+    def handler(self, operation: Operation) -> Handler:
+        """The handler of the operation's kind.
+
+        Raises:
+            UnknownOperationKind: no handler is registered for it.
+        """
+        handler = self.handlers.get(operation.kind)
+        if handler is None:
+            raise UnknownOperationKind(
+                f"operation {operation.id} is of kind {operation.kind!r}, which this worker "
+                f"has no handler for (it knows {sorted(self.handlers)})"
+            )
+        return handler
 
     def _advance(self, operation_id: str) -> int:
         prepared, result = self._prepare(operation_id)
@@ -285,11 +320,9 @@ class Worker:
                 share = elapsed / operation.duration_seconds if operation.duration_seconds else 1
                 operation.progress = max(operation.progress, min(99, int(share * 100)))
                 session.add(operation)
-                mirror = getattr(HANDLERS.get(operation.kind), "progress", None)
-                if mirror is not None:
-                    mirror(session, operation)
+                self.handler(operation).progress(session, operation)
                 return 0
-            if not prepared and hasattr(HANDLERS.get(operation.kind), "prepare"):
+            if not prepared and self.handler(operation).prepares:
                 session.add(operation)  # became due meanwhile: prepare it on the next tick
                 return 0
             self._finish(session, operation, now, prepared, result)
@@ -303,15 +336,12 @@ class Worker:
         prepared: bool = False,
         result: object = None,
     ) -> None:
-        handler = HANDLERS.get(operation.kind)
+        handler = self.handler(operation)
         try:
             with session.begin_nested():
                 if isinstance(result, DomainError):
                     raise result
-                if handler is not None and prepared:
-                    handler.complete(session, operation, now, result)  # type: ignore[call-arg]
-                elif handler is not None:
-                    handler.complete(session, operation, now)
+                handler.complete(session, operation, now, result if prepared else None)
             operation.status = SUCCEEDED
             operation.progress = 100
         except DomainError as error:
@@ -319,8 +349,7 @@ class Worker:
             operation.status = FAILED
             operation.error_code = error.code.value
             operation.error_message = error.message
-            if handler is not None:
-                handler.fail(session, operation, error, now)
+            handler.fail(session, operation, error, now)
         operation.finished_at = now
         session.add(operation)
         session.flush()

@@ -7,6 +7,7 @@ from typing import Protocol
 
 from sqlmodel import Session, col, select
 
+from app.errors import DomainError, ErrorCode, shown
 from app.regions.models import Flavor, FlavorPrice, Region, Zone
 
 
@@ -35,6 +36,18 @@ def get(*, session: Session, code: str) -> Region | None:
     if len(code) > 8:
         return None
     return session.get(Region, code)
+
+
+def require(*, session: Session, code: str, path: tuple[str, ...] = ("input", "region")) -> Region:
+    """The region with this code.
+
+    Raises:
+        DomainError: REGION_NOT_FOUND.
+    """
+    region = get(session=session, code=code)
+    if region is None:
+        raise DomainError(ErrorCode.REGION_NOT_FOUND, f"There is no region {shown(code)}.", path)
+    return region
 
 
 def list_zones_by_region(*, session: Session, codes: Sequence[str]) -> dict[str, list[Zone]]:

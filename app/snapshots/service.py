@@ -1,4 +1,4 @@
-"""Snapshots of system disks: create, delete, read (R12, R55)."""
+"""Snapshots of system disks: read, delete (R12, R55); app.workflows.capture makes them."""
 
 from __future__ import annotations
 
@@ -10,20 +10,13 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from app import idempotency
 from app.accounts.rules import Viewer
 from app.errors import DomainError, ErrorCode, shown
-from app.ids import is_id, new_id
-from app.images import rules as image_rules
+from app.ids import is_id
 from app.images.models import Image
-from app.instances import rules as instance_rules
-from app.instances import service as instances_service
-from app.operations import service as operations_service
-from app.operations.models import Operation
+from app.images.rules import SourceKind
 from app.pagination import Ordering, Page, PageRequest, paginate
 from app.snapshots.models import Snapshot
-
-CREATE_SNAPSHOT = "CREATE_SNAPSHOT"
 
 
 class SnapshotStatus(enum.Enum):
@@ -94,7 +87,7 @@ def images_using(*, session: Session, snapshot_ids: Sequence[str]) -> dict[str, 
     if not snapshot_ids:
         return found
     stmt = select(Image).where(
-        Image.source_kind == image_rules.SourceKind.SNAPSHOT.value,
+        Image.source_kind == SourceKind.SNAPSHOT.value,
         col(Image.source_id).in_(snapshot_ids),
         col(Image.deleted_at).is_(None),
     )
@@ -103,94 +96,36 @@ def images_using(*, session: Session, snapshot_ids: Sequence[str]) -> dict[str, 
     return found
 
 
-@dataclass(frozen=True)
-class Created:
-    """A new snapshot and the operation making it."""
-
-    snapshot: Snapshot
-    operation: Operation
-
-
-def create(
-    *,
-    session: Session,
-    viewer: Viewer,
-    instance_id: str,
-    name: str,
-    client_token: str | None,
-    now: datetime,
-    seconds: float,
-    seconds_per_gb: float,
-) -> Created:
-    """Snapshot an instance's system disk (R55); idempotent with a clientToken (R62).
+def available_for_update(*, session: Session, viewer: Viewer, snapshot_id: str) -> Snapshot:
+    """Lock one of the caller's AVAILABLE snapshots, to make an image of it (R11).
 
     Raises:
-        DomainError: INVALID_NAME, INSTANCE_NOT_FOUND, INSTANCE_STATUS_FORBIDDEN.
+        DomainError: SNAPSHOT_NOT_FOUND, SNAPSHOT_STATUS_FORBIDDEN.
     """
-    request = {"instanceId": instance_id, "name": name}
-    if client_token is not None:
-        replay = idempotency.claim(
-            session=session,
-            account_id=viewer.account_id,
-            mutation="createSnapshot",
-            token=client_token,
-            request=request,
-            now=now,
+    snapshot = None
+    if is_id(snapshot_id, "s"):
+        snapshot = session.exec(
+            select(Snapshot)
+            .where(
+                Snapshot.id == snapshot_id,
+                Snapshot.owner_id == viewer.account_id,
+                col(Snapshot.deleted_at).is_(None),
+            )
+            .with_for_update()
+        ).first()
+    if snapshot is None:
+        raise DomainError(
+            ErrorCode.SNAPSHOT_NOT_FOUND,
+            f"There is no snapshot {shown(snapshot_id)}.",
+            _field("snapshotId"),
         )
-        if replay is not None:
-            return _replay(session, replay)
-    problem = image_rules.name_problem(name)
-    if problem is not None:
-        raise DomainError(ErrorCode.INVALID_NAME, problem, _field("name"))
-    instance = instances_service.get_for_update(session, viewer, instance_id)
-    if instance.status not in instance_rules.SETTLED:
-        raise instances_service.refuse(instance, "snapshotted")
-    snapshot = Snapshot(
-        id=new_id("s"),
-        name=name,
-        owner_id=instance.owner_id,
-        region_code=instance.region_code,
-        instance_id=instance.id,
-        status=CREATING,
-        size_gb=instance.system_disk_gb,
-        system_disk_kind=instance_rules.disk_kind(instance.system_disk_type),
-        generation=instance.generation,
-        os_type=instance.image_os_type,
-        os_name=instance.image_os_name,
-        os_version=instance.image_os_version,
-        os_arch=instance.image_os_arch,
-        os_lang=instance.image_os_lang,
-        charge_os_license=instance.charge_os_license,
-        charge_listing_id=instance.charge_listing_id,
-        created_at=now,
-    )
-    session.add(snapshot)
-    session.flush()
-    operation = operations_service.create(
-        session=session,
-        kind=CREATE_SNAPSHOT,
-        owner_id=snapshot.owner_id,
-        target_ids=[snapshot.id],
-        now=now,
-        duration_seconds=operations_service.duration(seconds, seconds_per_gb, snapshot.size_gb),
-    )
-    if client_token is not None:
-        idempotency.remember(
-            session=session,
-            account_id=viewer.account_id,
-            mutation="createSnapshot",
-            token=client_token,
-            result={"snapshot": snapshot.id, "operation": operation.id},
+    if snapshot.status != AVAILABLE:
+        raise DomainError(
+            ErrorCode.SNAPSHOT_STATUS_FORBIDDEN,
+            f"Snapshot {snapshot.id} is {snapshot.status}, not AVAILABLE.",
+            _field("snapshotId"),
         )
-    return Created(snapshot, operation)
-
-
-def _replay(session: Session, replay: dict[str, Any]) -> Created:
-    snapshot = session.get(Snapshot, replay["snapshot"])
-    operation = session.get(Operation, replay["operation"])
-    if snapshot is None or operation is None:
-        raise AssertionError("an idempotency record points at rows that exist")
-    return Created(snapshot, operation)
+    return snapshot
 
 
 def delete(*, session: Session, viewer: Viewer, snapshot_id: str, now: datetime) -> str:
@@ -247,28 +182,3 @@ def delete_unused_of_instance(*, session: Session, instance_id: str, now: dateti
             deleted.append(snapshot.id)
     session.flush()
     return deleted
-
-
-class CreateSnapshotHandler:
-    """CREATE_SNAPSHOT: the snapshot becomes AVAILABLE."""
-
-    def complete(self, session: Session, operation: Operation, now: datetime) -> None:
-        """Finish the snapshot."""
-        for target in operations_service.targets(operation):
-            snapshot = session.get(Snapshot, target)
-            if snapshot is not None and snapshot.status == CREATING:
-                snapshot.status = AVAILABLE
-                session.add(snapshot)
-
-    def fail(
-        self, session: Session, operation: Operation, error: DomainError, now: datetime
-    ) -> None:
-        """Mark the snapshot failed."""
-        for target in operations_service.targets(operation):
-            snapshot = session.get(Snapshot, target)
-            if snapshot is not None:
-                snapshot.status = CREATE_FAILED
-                session.add(snapshot)
-
-
-operations_service.register(CREATE_SNAPSHOT, CreateSnapshotHandler())

@@ -3,25 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlmodel import Session, col, select
 
-from app import idempotency
+from app.accounts import service as accounts_service
 from app.accounts.rules import Viewer
 from app.errors import DomainError, ErrorCode, raise_all, shown
-from app.ids import new_id
 from app.images import service
 from app.images.lifecycle import check_name_and_description
 from app.images.models import Image
-from app.images.rules import ImageKind, ImageStatus, SourceKind
+from app.images.rules import Disk, ImageKind, ImageStatus, SourceKind
 from app.operations import service as operations_service
 from app.operations.models import Operation
+from app.operations.rules import OperationKind
+from app.policy import Policy
 from app.regions import service as regions_service
+from app.workflows.idempotent import once
+from app.workflows.jobs import ImageJob
 
-COPY_IMAGE = "COPY_IMAGE"
 MAX_COPY_GB = 200
 
 
@@ -29,8 +30,8 @@ MAX_COPY_GB = 200
 class Copies:
     """The destination images and their operations, one per region."""
 
-    images: list[Image]
-    operations: list[Operation]
+    images: list[Image] = field(default_factory=list)
+    operations: list[Operation] = field(default_factory=list)
 
 
 def copy(
@@ -41,10 +42,8 @@ def copy(
     regions: Sequence[str],
     name: str | None,
     client_token: str | None,
-    quota: int,
+    policy: Policy,
     now: datetime,
-    seconds: float,
-    seconds_per_gb: float,
 ) -> Copies:
     """Copy an AVAILABLE custom image to one or more regions, all or nothing (R30-R33).
 
@@ -53,18 +52,57 @@ def copy(
             IMAGE_STATUS_FORBIDDEN, IMAGE_REPLICATING, IMAGE_TOO_LARGE_TO_COPY, INVALID_NAME,
             and per destination COPY_REGION_INVALID, IMAGE_QUOTA_EXCEEDED.
     """
-    request = {"imageId": image_id, "destinationRegions": list(regions), "name": name}
-    if client_token is not None:
-        replay = idempotency.claim(
-            session=session,
-            account_id=viewer.account_id,
-            mutation="copyImage",
-            token=client_token,
-            request=request,
-            now=now,
+
+    def work() -> Copies:
+        source = _copyable(session, viewer, image_id)
+        check_name_and_description(name, None)
+        quota = accounts_service.image_quota(
+            session=session, account_id=viewer.account_id, default=policy.custom_image_quota
         )
-        if replay is not None:
-            return _replay(session, replay)
+        raise_all(_destination_problems(session, viewer, source, regions, quota))
+        copies = Copies()
+        for region in regions:
+            image = service.image_from_source(
+                Disk.of(source),
+                name=name or source.name,
+                description=source.description,
+                kind=ImageKind.CUSTOM,
+                owner_id=viewer.account_id,
+                region_code=region,
+                source_kind=SourceKind.COPY,
+                source_id=source.id,
+                source_region=source.region_code,
+                now=now,
+            )
+            session.add(image)
+            session.flush()
+            copies.images.append(image)
+            copies.operations.append(
+                operations_service.create(
+                    session=session,
+                    kind=OperationKind.COPY_IMAGE.value,
+                    owner_id=viewer.account_id,
+                    target_ids=[image.id],
+                    now=now,
+                    duration_seconds=policy.duration(source.size_gb),
+                    payload={"source": source.id},
+                )
+            )
+        return copies
+
+    return once(
+        session=session,
+        account_id=viewer.account_id,
+        mutation="copyImage",
+        token=client_token,
+        request={"imageId": image_id, "destinationRegions": list(regions), "name": name},
+        now=now,
+        result=Copies,
+        work=work,
+    )
+
+
+def _copyable(session: Session, viewer: Viewer, image_id: str) -> Image:
     source = service.owned_custom(
         session=session, viewer=viewer, image_id=image_id, action="copied"
     )
@@ -81,64 +119,7 @@ def copy(
             f"Images over {MAX_COPY_GB} GB cannot be copied; {source.id} is {source.size_gb} GB.",
             service.field("imageId"),
         )
-    check_name_and_description(name, None)
-    raise_all(_destination_problems(session, viewer, source, regions, quota))
-    images: list[Image] = []
-    operations: list[Operation] = []
-    for region in regions:
-        copy_image = Image(
-            id=new_id("m"),
-            name=name or source.name,
-            description=source.description,
-            kind=ImageKind.CUSTOM.value,
-            generation=source.generation,
-            region_code=region,
-            status=ImageStatus.CREATING.value,
-            progress=0,
-            os_type=source.os_type,
-            os_name=source.os_name,
-            os_version=source.os_version,
-            os_arch=source.os_arch,
-            os_lang=source.os_lang,
-            min_disk_gb=source.min_disk_gb,
-            size_gb=source.size_gb,
-            created_at=now,
-            owner_id=viewer.account_id,
-            source_kind=SourceKind.COPY.value,
-            source_id=source.id,
-            source_region=source.region_code,
-            system_disk_kind=source.system_disk_kind,
-            charge_os_license=source.charge_os_license,
-            charge_listing_id=source.charge_listing_id,
-            disk_format=source.disk_format,
-            sha256=source.sha256,
-            virtual_size_bytes=source.virtual_size_bytes,
-        )
-        session.add(copy_image)
-        session.flush()
-        images.append(copy_image)
-        operations.append(
-            operations_service.create(
-                session=session,
-                kind=COPY_IMAGE,
-                owner_id=viewer.account_id,
-                target_ids=[copy_image.id],
-                now=now,
-                duration_seconds=operations_service.duration(
-                    seconds, seconds_per_gb, source.size_gb
-                ),
-                payload={"source": source.id},
-            )
-        )
-    if client_token is not None:
-        idempotency.remember(
-            session=session,
-            account_id=viewer.account_id,
-            mutation="copyImage",
-            token=client_token,
-            result={"images": [i.id for i in images], "operations": [o.id for o in operations]},
-        )
-    return Copies(images, operations)
+    return source
 
 
 def _destination_problems(
@@ -180,12 +161,6 @@ def _destination_problems(
     return problems
 
 
-def _replay(session: Session, replay: dict[str, Any]) -> Copies:
-    images = [session.get(Image, i) for i in replay["images"]]
-    operations = [session.get(Operation, o) for o in replay["operations"]]
-    return Copies([i for i in images if i], [o for o in operations if o])
-
-
 def cancel(*, session: Session, viewer: Viewer, image_id: str, now: datetime) -> Image:
     """Cancel a copy in flight by its destination image; the destination disappears (R34).
 
@@ -204,7 +179,7 @@ def cancel(*, session: Session, viewer: Viewer, image_id: str, now: datetime) ->
     for operation in session.exec(
         select(Operation)
         .where(
-            Operation.kind == COPY_IMAGE,
+            Operation.kind == OperationKind.COPY_IMAGE.value,
             col(Operation.status).in_(operations_service.ACTIVE),
             col(Operation.target_ids).contains(f'"{image.id}"'),
         )
@@ -217,37 +192,5 @@ def cancel(*, session: Session, viewer: Viewer, image_id: str, now: datetime) ->
     return image
 
 
-class CopyImageHandler:
+class CopyImageHandler(ImageJob):
     """COPY_IMAGE: the destination image becomes AVAILABLE (the source's lock then lifts)."""
-
-    def progress(self, session: Session, operation: Operation) -> None:
-        """Show progress on the destination image."""
-        for target in operations_service.targets(operation):
-            image = session.get(Image, target)
-            if image is not None and image.status == ImageStatus.CREATING.value:
-                image.progress = operation.progress
-                session.add(image)
-
-    def complete(self, session: Session, operation: Operation, now: datetime) -> None:
-        """Finish the copy."""
-        for target in operations_service.targets(operation):
-            image = session.get(Image, target)
-            if image is not None and image.status == ImageStatus.CREATING.value:
-                image.status = ImageStatus.AVAILABLE.value
-                image.progress = None
-                session.add(image)
-
-    def fail(
-        self, session: Session, operation: Operation, error: DomainError, now: datetime
-    ) -> None:
-        """Mark the destination failed."""
-        for target in operations_service.targets(operation):
-            image = session.get(Image, target)
-            if image is not None:
-                image.status = ImageStatus.CREATE_FAILED.value
-                image.failure_code = error.code.value
-                image.failure_message = error.message
-                session.add(image)
-
-
-operations_service.register(COPY_IMAGE, CopyImageHandler())

@@ -2,29 +2,31 @@
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
-from app import idempotency
+from app.accounts import service as accounts_service
 from app.accounts.rules import Viewer
 from app.errors import DomainError, ErrorCode, raise_all
-from app.ids import new_id
 from app.images import service
 from app.images.inspection import ACCEPTED, ImportRefused, Verdict, inspect
-from app.images.lifecycle import Started, check_name_and_description
+from app.images.lifecycle import check_name_and_description
 from app.images.models import Image, SupportedOs
-from app.images.rules import ImageKind, ImageStatus, SourceKind
+from app.images.rules import Disk, ImageKind, SourceKind
 from app.operations import service as operations_service
 from app.operations.models import Operation
+from app.operations.rules import OperationKind
+from app.policy import Policy
+from app.regions import service as regions_service
 from app.storage import service as storage_service
 from app.storage.store import ObjectStore
+from app.workflows.capture import Started
+from app.workflows.idempotent import once
+from app.workflows.jobs import ImageJob
 
-IMPORT_IMAGE = "IMPORT_IMAGE"
 GIB = 1024**3
 LICENSE_TYPES = ("PLATFORM", "BYOL")
 field = service.field
@@ -88,98 +90,93 @@ def _problems(session: Session, request: ImportRequest) -> list[DomainError]:
 
 
 def start(
-    *,
-    session: Session,
-    viewer: Viewer,
-    request: ImportRequest,
-    quota: int,
-    now: datetime,
-    seconds: float,
-    seconds_per_gb: float,
+    *, session: Session, viewer: Viewer, request: ImportRequest, policy: Policy, now: datetime
 ) -> Started:
     """Check what can be checked at once, then start the inspecting IMPORT_IMAGE operation.
 
     Raises:
-        DomainError / DomainErrors: OBJECT_NOT_FOUND, OBJECT_REGION_MISMATCH, INVALID_NAME,
-            IMPORT_OS_UNSUPPORTED, IMPORT_FORMAT_UNSUPPORTED, INVALID_INPUT, IMAGE_QUOTA_EXCEEDED.
+        DomainError / DomainErrors: REGION_NOT_FOUND, OBJECT_NOT_FOUND, OBJECT_REGION_MISMATCH,
+            INVALID_NAME, IMPORT_OS_UNSUPPORTED, IMPORT_FORMAT_UNSUPPORTED, INVALID_INPUT,
+            IMAGE_QUOTA_EXCEEDED.
     """
-    if request.client_token is not None:
-        fingerprint = asdict(request)
-        fingerprint.pop("client_token")
-        replay = idempotency.claim(
+    regions_service.require(session=session, code=request.region)
+    fingerprint = asdict(request)
+    fingerprint.pop("client_token")
+
+    def work() -> Started:
+        stored = storage_service.get_owned(session=session, viewer=viewer, key=request.object_key)
+        if stored.region_code != request.region:
+            raise DomainError(
+                ErrorCode.OBJECT_REGION_MISMATCH,
+                f"Object {stored.key} is in region {stored.region_code}; upload it to "
+                f"{request.region} to import it there.",
+                field("objectKey"),
+            )
+        check_name_and_description(request.name, request.description)
+        raise_all(_problems(session, request))
+        service.check_quota(
             session=session,
-            account_id=viewer.account_id,
-            mutation="importImage",
-            token=request.client_token,
-            request=fingerprint,
+            owner_id=viewer.account_id,
+            region=request.region,
+            limit=accounts_service.image_quota(
+                session=session, account_id=viewer.account_id, default=policy.custom_image_quota
+            ),
+        )
+        size_gb = max(1, math.ceil(stored.size_bytes / GIB))
+        disk = Disk(
+            generation=request.generation,
+            os_type=request.os_type,
+            os_name=request.os_name,
+            os_version=request.os_version,
+            os_arch=request.os_arch,
+            os_lang=None,
+            min_disk_gb=size_gb,
+            size_gb=size_gb,
+            system_disk_kind=None,
+            charge_os_license="WINDOWS" if request.license_type == "PLATFORM" else "NONE",
+            charge_listing_id=None,
+        )
+        image = service.image_from_source(
+            disk,
+            name=request.name,
+            description=request.description,
+            kind=ImageKind.CUSTOM,
+            owner_id=viewer.account_id,
+            region_code=request.region,
+            source_kind=SourceKind.IMPORT,
+            source_id=stored.key,
+            source_region=stored.region_code,
             now=now,
         )
-        if replay is not None:
-            image = session.get(Image, replay["image"])
-            operation = session.get(Operation, replay["operation"])
-            if image is None or operation is None:
-                raise AssertionError("an idempotency record points at rows that exist")
-            return Started(image, operation)
-    stored = storage_service.get_owned(session=session, viewer=viewer, key=request.object_key)
-    if stored.region_code != request.region:
-        raise DomainError(
-            ErrorCode.OBJECT_REGION_MISMATCH,
-            f"Object {stored.key} is in region {stored.region_code}; upload it to "
-            f"{request.region} to import it there.",
-            field("objectKey"),
-        )
-    check_name_and_description(request.name, request.description)
-    raise_all(_problems(session, request))
-    service.check_quota(
-        session=session, owner_id=viewer.account_id, region=request.region, limit=quota
-    )
-    size_gb = max(1, math.ceil(stored.size_bytes / GIB))
-    image = Image(
-        id=new_id("m"),
-        name=request.name,
-        description=request.description,
-        kind=ImageKind.CUSTOM.value,
-        generation=request.generation,
-        region_code=request.region,
-        status=ImageStatus.CREATING.value,
-        progress=0,
-        os_type=request.os_type,
-        os_name=request.os_name,
-        os_version=request.os_version,
-        os_arch=request.os_arch,
-        min_disk_gb=size_gb,
-        size_gb=size_gb,
-        created_at=now,
-        owner_id=viewer.account_id,
-        source_kind=SourceKind.IMPORT.value,
-        source_id=stored.key,
-        source_region=stored.region_code,
-        charge_os_license="WINDOWS" if request.license_type == "PLATFORM" else "NONE",
-    )
-    session.add(image)
-    session.flush()
-    operation = operations_service.create(
-        session=session,
-        kind=IMPORT_IMAGE,
-        owner_id=viewer.account_id,
-        target_ids=[image.id],
-        now=now,
-        duration_seconds=operations_service.duration(seconds, seconds_per_gb, size_gb),
-        payload={"object": stored.key, "region": stored.region_code, "format": request.format},
-    )
-    if request.client_token is not None:
-        idempotency.remember(
+        session.add(image)
+        session.flush()
+        operation = operations_service.create(
             session=session,
-            account_id=viewer.account_id,
-            mutation="importImage",
-            token=request.client_token,
-            result={"image": image.id, "operation": operation.id},
+            kind=OperationKind.IMPORT_IMAGE.value,
+            owner_id=viewer.account_id,
+            target_ids=[image.id],
+            now=now,
+            duration_seconds=policy.duration(size_gb),
+            payload={"object": stored.key, "region": stored.region_code, "format": request.format},
         )
-    return Started(image, operation)
+        return Started(image, operation)
+
+    return once(
+        session=session,
+        account_id=viewer.account_id,
+        mutation="importImage",
+        token=request.client_token,
+        request=fingerprint,
+        now=now,
+        result=Started,
+        work=work,
+    )
 
 
-class ImportHandler:
+class ImportHandler(ImageJob):
     """IMPORT_IMAGE: inspect the bytes (outside any transaction), then record the verdict."""
+
+    prepares = True
 
     def __init__(self, store: ObjectStore) -> None:
         self.store = store
@@ -198,46 +195,24 @@ class ImportHandler:
         with stream:
             return inspect(stream, payload["format"])
 
-    def progress(self, session: Session, operation: Operation) -> None:
-        """Show the operation's progress on the image."""
-        for image in _targets(session, operation):
-            if image.status == ImageStatus.CREATING.value:
-                image.progress = operation.progress
-                session.add(image)
-
     def complete(
-        self, session: Session, operation: Operation, now: datetime, prepared: Any = None
+        self, session: Session, operation: Operation, now: datetime, prepared: object
     ) -> None:
         """Make the image AVAILABLE with what the inspection found (R49)."""
         if not isinstance(prepared, Verdict):
             raise DomainError(ErrorCode.IMPORT_FORMAT_UNSUPPORTED, "The file was not inspected.")
-        for image in _targets(session, operation):
-            if image.status != ImageStatus.CREATING.value:
-                continue
-            size_gb = max(1, math.ceil(prepared.virtual_size_bytes / GIB))
-            image.status = ImageStatus.AVAILABLE.value
-            image.progress = None
-            image.disk_format = prepared.disk_format
-            image.sha256 = prepared.sha256
-            image.virtual_size_bytes = prepared.virtual_size_bytes
-            image.size_gb = size_gb
-            image.min_disk_gb = size_gb
-            session.add(image)
+        super().complete(session, operation, now, prepared)
 
-    def fail(
-        self, session: Session, operation: Operation, error: DomainError, now: datetime
-    ) -> None:
-        """CREATE_FAILED with every failed check named."""
-        checks = error.checks if isinstance(error, ImportRefused) else []
-        for image in _targets(session, operation):
-            image.status = ImageStatus.CREATE_FAILED.value
-            image.progress = None
-            image.failure_code = error.code.value
-            image.failure_message = error.message
-            image.failure_checks = json.dumps(checks)
-            session.add(image)
+    def finish(self, image: Image, prepared: object) -> None:
+        """Record the format, digest and size the inspection found."""
+        assert isinstance(prepared, Verdict)
+        size_gb = max(1, math.ceil(prepared.virtual_size_bytes / GIB))
+        image.disk_format = prepared.disk_format
+        image.sha256 = prepared.sha256
+        image.virtual_size_bytes = prepared.virtual_size_bytes
+        image.size_gb = size_gb
+        image.min_disk_gb = size_gb
 
-
-def _targets(session: Session, operation: Operation) -> list[Image]:
-    ids = operations_service.targets(operation)
-    return list(session.exec(select(Image).where(Image.id.in_(ids))))  # type: ignore[attr-defined]
+    def checks(self, error: DomainError) -> list[str]:
+        """Every failed inspection check."""
+        return error.checks if isinstance(error, ImportRefused) else []

@@ -9,10 +9,12 @@ from decimal import Decimal
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from app import idempotency
+from app.accounts import service as accounts_service
+from app.accounts.models import Account
 from app.accounts.rules import Viewer
 from app.billing import attribution
 from app.billing import service as billing_service
+from app.billing.models import Order
 from app.billing.pricing import (
     ChargeKind,
     ChargeLine,
@@ -32,8 +34,12 @@ from app.instances.models import Instance
 from app.instances.rules import ImageFacts, InstanceStatus, LaunchInput, LaunchRequest
 from app.money import to_minor
 from app.operations import service as operations_service
+from app.operations.models import Operation
+from app.operations.rules import OperationKind
+from app.policy import Policy
 from app.regions import service as regions_service
 from app.workflows import charges, revenue
+from app.workflows.idempotent import once
 
 
 @dataclass(frozen=True)
@@ -201,104 +207,86 @@ def quote(*, session: Session, viewer: Viewer | None, launch: LaunchInput) -> Pl
 
 @dataclass(frozen=True)
 class Launched:
-    """What createInstances produced."""
+    """What createInstances produced: the instances, their order (prepaid), the operation."""
 
     instances: list[Instance]
-    order_id: str | None
-    operation_id: str
+    order: Order | None
+    operation: Operation
 
 
 def create_instances(
-    *,
-    session: Session,
-    viewer: Viewer,
-    launch: LaunchInput,
-    now: datetime,
-    operation_seconds: float,
-    operation_seconds_per_gb: float,
-    postpaid_minimum_minor: int,
+    *, session: Session, viewer: Viewer, launch: LaunchInput, now: datetime, policy: Policy
 ) -> Launched:
     """Create a batch of instances all-or-nothing and charge it exactly once (R50, R62, R74).
 
     Raises:
         DomainError: any failed check; nothing is created or charged.
     """
-    if launch.client_token is not None:
-        replay = idempotency.claim(
-            session=session,
-            account_id=viewer.account_id,
-            mutation="createInstances",
-            token=launch.client_token,
-            request=launch.fingerprint(),
-            now=now,
-        )
-        if replay is not None:
-            return Launched(
-                instances=service.list_by_ids(
-                    session=session, viewer=viewer, ids=replay["instances"]
-                ),
-                order_id=replay["order"],
-                operation_id=replay["operation"],
+
+    def work() -> Launched:
+        plan = plan_launch(session=session, viewer=viewer, launch=launch)
+        account = accounts_service.lock_account(session=session, account_id=viewer.account_id)
+        assert account is not None
+        _check_balance(account, launch.timing, plan.total, policy)
+        instances = _new_instances(session, viewer, plan, now)
+        order = None
+        if launch.timing is Timing.PREPAID:
+            order = billing_service.create_order(
+                session=session,
+                account=account,
+                kind="NEW_INSTANCES",
+                lines=plan.lines,
+                instance_ids=[i.id for i in instances],
+                now=now,
             )
-    plan = plan_launch(session=session, viewer=viewer, launch=launch)
-    account = billing_service.lock_account(session=session, account_id=viewer.account_id)
-    assert account is not None
-    total_minor = to_minor(plan.total)
-    if launch.timing is Timing.POSTPAID:
+            _attribute(session, viewer, plan, instances, order.id, now)
+        operation = operations_service.create(
+            session=session,
+            kind=OperationKind.CREATE_INSTANCES.value,
+            owner_id=viewer.account_id,
+            target_ids=[i.id for i in instances],
+            now=now,
+            duration_seconds=policy.duration(plan.image.size_gb),
+        )
+        session.flush()
+        return Launched(instances, order, operation)
+
+    return once(
+        session=session,
+        account_id=viewer.account_id,
+        mutation="createInstances",
+        token=launch.client_token,
+        request=launch.fingerprint(),
+        now=now,
+        result=Launched,
+        work=work,
+    )
+
+
+def _check_balance(account: Account, timing: Timing, total: Decimal, policy: Policy) -> None:
+    """Postpaid needs an account out of arrears with the minimum balance; prepaid, the price.
+
+    Raises:
+        DomainError: ACCOUNT_IN_ARREARS, INSUFFICIENT_BALANCE.
+    """
+    if timing is Timing.POSTPAID:
         if account.in_arrears:
             raise DomainError(
                 ErrorCode.ACCOUNT_IN_ARREARS,
                 "The account is in arrears; top up before creating postpaid instances.",
             )
-        if account.balance_minor < postpaid_minimum_minor:
+        if account.balance_minor < policy.postpaid_minimum_minor:
             raise DomainError(
                 ErrorCode.INSUFFICIENT_BALANCE,
                 f"Postpaid instances need a balance of at least "
-                f"{billing_service.format_minor(postpaid_minimum_minor)} CNY.",
+                f"{billing_service.format_minor(policy.postpaid_minimum_minor)} CNY.",
             )
-    elif account.balance_minor < total_minor:
+    elif account.balance_minor < to_minor(total):
         raise DomainError(
             ErrorCode.INSUFFICIENT_BALANCE,
-            f"This order costs {plan.total} CNY; the balance is "
+            f"This order costs {total} CNY; the balance is "
             f"{billing_service.format_minor(account.balance_minor)} CNY.",
         )
-    instances = _new_instances(session, viewer, plan, now)
-    order_id = None
-    if launch.timing is Timing.PREPAID:
-        order = billing_service.create_order(
-            session=session,
-            account=account,
-            kind="NEW_INSTANCES",
-            lines=plan.lines,
-            instance_ids=[i.id for i in instances],
-            now=now,
-        )
-        order_id = order.id
-        _attribute(session, viewer, plan, instances, order.id, now)
-    operation = operations_service.create(
-        session=session,
-        kind=service.CREATE_INSTANCES,
-        owner_id=viewer.account_id,
-        target_ids=[i.id for i in instances],
-        now=now,
-        duration_seconds=operations_service.duration(
-            operation_seconds, operation_seconds_per_gb, plan.image.size_gb
-        ),
-    )
-    session.flush()
-    if launch.client_token is not None:
-        idempotency.remember(
-            session=session,
-            account_id=viewer.account_id,
-            mutation="createInstances",
-            token=launch.client_token,
-            result={
-                "instances": [i.id for i in instances],
-                "order": order_id,
-                "operation": operation.id,
-            },
-        )
-    return Launched(instances, order_id, operation.id)
 
 
 def _new_instances(session: Session, viewer: Viewer, plan: Plan, now: datetime) -> list[Instance]:
@@ -387,3 +375,21 @@ def _attribute(
                 reference=order_id,
                 now=now,
             )
+
+
+class CreateInstancesHandler(operations_service.Handler):
+    """CREATE_INSTANCES: STARTING instances become RUNNING (or stay stopped, see resume)."""
+
+    def complete(
+        self, session: Session, operation: Operation, now: datetime, prepared: object
+    ) -> None:
+        """Bring the batch up."""
+        for instance_id in operations_service.targets(operation):
+            instance = session.get(Instance, instance_id)
+            if instance is not None and instance.status == InstanceStatus.STARTING.value:
+                service.resume(session, instance, InstanceStatus.RUNNING.value, now)
+
+    def fail(
+        self, session: Session, operation: Operation, error: DomainError, now: datetime
+    ) -> None:
+        """Instance creation cannot fail once paid for; nothing to undo."""

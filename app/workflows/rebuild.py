@@ -12,12 +12,12 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from app import idempotency
+from app.accounts import service as accounts_service
 from app.accounts.models import Account
 from app.accounts.rules import Viewer
 from app.billing import attribution, pricing
 from app.billing import service as billing_service
-from app.billing.models import ChargeShare
+from app.billing.models import ChargeShare, Order
 from app.billing.pricing import ChargeKind, ChargeLine, SoftwarePlan, Timing
 from app.errors import DomainError, ErrorCode, raise_all, shown
 from app.ids import is_id
@@ -29,10 +29,12 @@ from app.instances.rules import InstanceStatus, LaunchRequest
 from app.money import to_minor
 from app.operations import service as operations_service
 from app.operations.models import Operation
+from app.operations.rules import OperationKind
+from app.policy import Policy
 from app.snapshots import service as snapshots_service
 from app.workflows import charges, launch, revenue, settlement
+from app.workflows.idempotent import once
 
-REBUILD_INSTANCE = "REBUILD_INSTANCE"
 #: charges a rebuild can add or take away (compute and disk follow the flavor, not the image)
 IMAGE_CHARGES = (ChargeKind.WINDOWS_LICENSE, ChargeKind.SOFTWARE)
 #: problems about the image alone, reported once on imageId
@@ -318,59 +320,42 @@ class Rebuilt:
     one operation per instance."""
 
     instances: list[Instance]
-    order_id: str | None
+    order: Order | None
     operations: list[Operation]
 
 
 def rebuild(
-    *,
-    session: Session,
-    viewer: Viewer,
-    request: RebuildRequest,
-    now: datetime,
-    seconds: float,
-    seconds_per_gb: float,
+    *, session: Session, viewer: Viewer, request: RebuildRequest, now: datetime, policy: Policy
 ) -> Rebuilt:
     """Rebuild every instance of the request, or none, and charge for it exactly once.
 
     Raises:
         DomainError / DomainErrors: any failed check, INSUFFICIENT_BALANCE; nothing changes.
     """
-    if request.client_token is not None:
-        replay = idempotency.claim(
-            session=session,
-            account_id=viewer.account_id,
-            mutation=request.mutation,
-            token=request.client_token,
-            request=request.fingerprint(),
-            now=now,
-        )
-        if replay is not None:
-            return _replay(session, replay)
-    account = billing_service.lock_account(session=session, account_id=viewer.account_id)
-    assert account is not None
-    plan = plan_rebuild(session=session, viewer=viewer, request=request, now=now, lock=True)
-    order_id = _charge(session, account, plan, now)
-    operations = [
-        _apply(session, account, change, plan.image, now, seconds, seconds_per_gb)
-        for change in plan.changes
-    ]
-    if request.client_token is not None:
-        idempotency.remember(
-            session=session,
-            account_id=viewer.account_id,
-            mutation=request.mutation,
-            token=request.client_token,
-            result={
-                "instances": [c.instance.id for c in plan.changes],
-                "order": order_id,
-                "operations": [o.id for o in operations],
-            },
-        )
-    return Rebuilt([c.instance for c in plan.changes], order_id, operations)
+
+    def work() -> Rebuilt:
+        account = accounts_service.lock_account(session=session, account_id=viewer.account_id)
+        assert account is not None
+        plan = plan_rebuild(session=session, viewer=viewer, request=request, now=now, lock=True)
+        order = _charge(session, account, plan, now)
+        operations = [
+            _apply(session, account, change, plan.image, now, policy) for change in plan.changes
+        ]
+        return Rebuilt([c.instance for c in plan.changes], order, operations)
+
+    return once(
+        session=session,
+        account_id=viewer.account_id,
+        mutation=request.mutation,
+        token=request.client_token,
+        request=request.fingerprint(),
+        now=now,
+        result=Rebuilt,
+        work=work,
+    )
 
 
-def _charge(session: Session, account: Account, plan: RebuildPlan, now: datetime) -> str | None:
+def _charge(session: Session, account: Account, plan: RebuildPlan, now: datetime) -> Order | None:
     """One REBUILD order for what the prepaid instances are charged at once, if anything;
     each added line becomes that instance's share, SOFTWARE ones paying the new listing."""
     total_minor = to_minor(plan.total)
@@ -414,7 +399,7 @@ def _charge(session: Session, account: Account, plan: RebuildPlan, now: datetime
                     reference=order.id,
                     now=now,
                 )
-    return order.id
+    return order
 
 
 def _apply(
@@ -423,8 +408,7 @@ def _apply(
     change: Change,
     image: Image,
     now: datetime,
-    seconds: float,
-    seconds_per_gb: float,
+    policy: Policy,
 ) -> Operation:
     """Switch one instance's charges to the new image and start its operation."""
     instance = change.instance
@@ -452,11 +436,11 @@ def _apply(
     session.add(instance)
     return operations_service.create(
         session=session,
-        kind=REBUILD_INSTANCE,
+        kind=OperationKind.REBUILD_INSTANCE.value,
         owner_id=instance.owner_id,
         target_ids=[instance.id],
         now=now,
-        duration_seconds=operations_service.duration(seconds, seconds_per_gb, image.size_gb),
+        duration_seconds=policy.duration(image.size_gb),
         payload={"image": _image_ref(image), "status": previous},
     )
 
@@ -481,25 +465,13 @@ def _image_ref(image: Image) -> dict[str, Any]:
     }
 
 
-def _replay(session: Session, replay: dict[str, Any]) -> Rebuilt:
-    instance_ids = replay.get("instances") or [replay["instance"]]
-    operation_ids = replay.get("operations") or [replay["operation"]]
-    instances = [session.get(Instance, i) for i in instance_ids]
-    operations = [session.get(Operation, o) for o in operation_ids]
-    if any(i is None for i in instances) or any(o is None for o in operations):
-        raise AssertionError("an idempotency record points at rows that exist")
-    return Rebuilt(
-        [i for i in instances if i is not None],
-        replay["order"],
-        [o for o in operations if o is not None],
-    )
-
-
-class RebuildHandler:
+class RebuildHandler(operations_service.Handler):
     """REBUILD_INSTANCE: the instance runs the new image, back in the state it was in
     (RUNNING or STOPPED); old disk snapshots go (R54, R127)."""
 
-    def complete(self, session: Session, operation: Operation, now: datetime) -> None:
+    def complete(
+        self, session: Session, operation: Operation, now: datetime, prepared: object
+    ) -> None:
         """Finish the rebuild."""
         payload = operations_service.payload(operation)
         image = payload["image"]
@@ -525,6 +497,3 @@ class RebuildHandler:
         self, session: Session, operation: Operation, error: DomainError, now: datetime
     ) -> None:
         """A rebuild cannot fail once accepted; nothing to undo."""
-
-
-operations_service.register(REBUILD_INSTANCE, RebuildHandler())

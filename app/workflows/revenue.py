@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from sqlmodel import Session, select
 
+from app.accounts import service as accounts_service
 from app.billing import service as billing_service
 from app.billing.models import ChargeShare
 from app.billing.pricing import ChargeLine, SoftwarePlan
@@ -87,7 +88,7 @@ def credit_lines(
         count += len(shares)
     if charged <= 0:
         return
-    provider = billing_service.lock_account(session=session, account_id=provider_id)
+    provider = accounts_service.lock_account(session=session, account_id=provider_id)
     assert provider is not None
     billing_service.post(
         session=session,
@@ -127,7 +128,7 @@ def credit_usage(
     provider_id = provider_of(session=session, listing_ids=[listing_id]).get(listing_id)
     if provider_id is None or units <= 0:
         return
-    provider = billing_service.lock_account(session=session, account_id=provider_id)
+    provider = accounts_service.lock_account(session=session, account_id=provider_id)
     assert provider is not None
     carried = session.exec(
         select(ListingRevenue).where(ListingRevenue.listing_id == listing_id).with_for_update()
@@ -172,7 +173,7 @@ def reverse(*, session: Session, share: ChargeShare, refund_minor: int, now: dat
     provider_id = provider_of(session=session, listing_ids=[share.listing_id]).get(share.listing_id)
     if provider_id is None:
         return 0
-    provider = billing_service.lock_account(session=session, account_id=provider_id)
+    provider = accounts_service.lock_account(session=session, account_id=provider_id)
     assert provider is not None
     billing_service.post(
         session=session,

@@ -5,17 +5,22 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import ColumnElement, or_
 from sqlmodel import Session, col, select
 
+from app.accounts import service as accounts_service
 from app.accounts.models import Account
 from app.billing import service as billing_service
 from app.billing.models import LedgerEntry
 from app.billing.pricing import SoftwarePlan, Timing
+from app.errors import DomainError, ErrorCode, shown
+from app.ids import is_id
 from app.instances.models import Instance
+from app.instances.rules import InstanceStatus, StatusReason
 from app.marketplace.models import Listing
-from app.money import rate_from_int, settle_units, usage_units
+from app.money import rate_from_int, round_fen, settle_units, to_minor, usage_units
 from app.operations.models import SchedulerState
 from app.workflows import revenue
 
@@ -51,7 +56,7 @@ def settle(
         .join(Instance, col(Instance.charge_listing_id) == col(Listing.id))
         .where(*due)
     )
-    billing_service.lock_accounts(
+    accounts_service.lock_accounts(
         session=session, account_ids=set(session.exec(owners)) | set(session.exec(providers))
     )
     stmt = (
@@ -65,7 +70,7 @@ def settle(
         by_account[instance.owner_id].append(instance)
     entries = []
     for owner_id in sorted(by_account):
-        account = billing_service.lock_account(session=session, account_id=owner_id)
+        account = accounts_service.lock_account(session=session, account_id=owner_id)
         assert account is not None
         software: dict[str, SoftwareUsage] = {}
         for instance in by_account[owner_id]:
@@ -89,7 +94,7 @@ def settle(
             )
         session.add(account)
         if account.balance_minor < 0 and not account.in_arrears:
-            billing_service.enter_arrears(session=session, account=account)
+            enter_arrears(session=session, account=account)
     session.flush()
     return entries
 
@@ -167,4 +172,74 @@ def settle_hourly(session: Session, now: datetime) -> None:
         state = SchedulerState(name=HOURLY_JOB, until=boundary)
     state.until = boundary
     session.add(state)
+    session.flush()
+
+
+MAX_TOP_UP = Decimal("10000000.00")
+
+
+def top_up(
+    *, session: Session, account_id: str, amount: Decimal, now: datetime
+) -> tuple[Account, LedgerEntry]:
+    """Credit an account (admin action, R82), record it as TOP_UP, and restart what arrears
+    stopped once the balance is no longer negative.
+
+    Raises:
+        DomainError: INVALID_ACCOUNT for an unknown account, INVALID_INPUT for a bad amount.
+    """
+    if not amount.is_finite() or amount != round_fen(amount) or not 0 < amount <= MAX_TOP_UP:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            f"A top-up is a positive amount of at most {MAX_TOP_UP} CNY with at most 2 decimals.",
+            ("input", "amount"),
+        )
+    account = None
+    if is_id(account_id, "acc"):
+        account = accounts_service.lock_account(session=session, account_id=account_id)
+    if account is None:
+        raise DomainError(
+            ErrorCode.INVALID_ACCOUNT,
+            f"There is no account {shown(account_id)}.",
+            ("input", "accountId"),
+        )
+    entry = billing_service.post(
+        session=session,
+        account=account,
+        kind=billing_service.TOP_UP,
+        amount_minor=to_minor(amount),
+        now=now,
+    )
+    leave_arrears_if_paid(session=session, account=account)
+    return account, entry
+
+
+def enter_arrears(*, session: Session, account: Account) -> None:
+    """Mark the account in arrears and stop its running postpaid instances (reason ARREARS)."""
+    account.in_arrears = True
+    session.add(account)
+    stmt = select(Instance).where(
+        Instance.owner_id == account.id,
+        Instance.billing_timing == Timing.POSTPAID.value,
+        Instance.status == InstanceStatus.RUNNING.value,
+    )
+    for instance in session.exec(stmt):
+        instance.status = InstanceStatus.STOPPED.value
+        instance.status_reason = StatusReason.ARREARS.value
+        session.add(instance)
+    session.flush()
+
+
+def leave_arrears_if_paid(*, session: Session, account: Account) -> None:
+    """After a top-up: if the balance is no longer negative, restart what arrears stopped."""
+    if not account.in_arrears or account.balance_minor < 0:
+        return
+    account.in_arrears = False
+    session.add(account)
+    stmt = select(Instance).where(
+        Instance.owner_id == account.id, Instance.status_reason == StatusReason.ARREARS.value
+    )
+    for instance in session.exec(stmt):
+        instance.status = InstanceStatus.RUNNING.value
+        instance.status_reason = None
+        session.add(instance)
     session.flush()

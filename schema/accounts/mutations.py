@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from app.accounts import service
 from app.accounts.rules import Role as DomainRole
-from app.billing import service as billing_service
+from app.workflows import settlement
 from schema.accounts.types import Account, ApiToken, Transaction
 from schema.context import Info
 from schema.errors import UserError, mutate
@@ -121,7 +121,7 @@ class AccountMutations:
 
         def action(session: Session) -> TopUpAccountPayload:
             service.require_admin(viewer)
-            account, entry = billing_service.top_up(
+            account, entry = settlement.top_up(
                 session=session,
                 account_id=str(input.account_id),
                 amount=input.amount,

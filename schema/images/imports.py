@@ -12,8 +12,7 @@ from sqlmodel import Session
 from starlette.datastructures import UploadFile
 from strawberry.file_uploads import Upload
 
-from app.accounts import service as accounts_service
-from app.errors import DomainError, ErrorCode, shown
+from app.errors import DomainError, ErrorCode
 from app.images.rules import DiskFormat, Generation, OsType
 from app.regions import service as regions_service
 from app.storage.models import StoredObject as StoredObjectRow
@@ -114,12 +113,6 @@ class ImportImagePayload:
     user_errors: list[UserError] = strawberry.field(description="Why nothing was started.")
 
 
-def _region_error(code: str) -> DomainError:
-    return DomainError(
-        ErrorCode.REGION_NOT_FOUND, f"There is no region {shown(code)}.", ("input", "region")
-    )
-
-
 @strawberry.type
 class ImportMutations:
     @strawberry.mutation(
@@ -147,10 +140,10 @@ class ImportMutations:
             return UploadObjectPayload(object=None, user_errors=[user_error(error)])
         info.context.consumed_uploads.add(id(upload))
         try:
-            if regions_service.get(session=info.context.session, code=region) is None:
-                return UploadObjectPayload(
-                    object=None, user_errors=[user_error(_region_error(region))]
-                )
+            try:
+                regions_service.require(session=info.context.session, code=region)
+            except DomainError as missing:
+                return UploadObjectPayload(object=None, user_errors=[user_error(missing)])
             writer = store.writer(region, settings.max_upload_bytes)
             try:
                 while chunk := await upload.read(CHUNK):
@@ -179,7 +172,7 @@ class ImportMutations:
                 sha256=sha256,
                 filename=str(getattr(upload, "filename", "") or ""),
                 now=info.context.clock.now(),
-                quota=settings.storage_quota_bytes,
+                quota=info.context.policy.storage_quota_bytes,
             )
             return UploadObjectPayload(object=StoredObject.from_row(row), user_errors=[])
 
@@ -220,7 +213,6 @@ class ImportMutations:
     )
     def import_image(self, info: Info, input: ImportImageInput) -> ImportImagePayload:
         viewer = info.context.require_viewer()
-        settings = info.context.settings
         request = importing.ImportRequest(
             region=str(input.region),
             object_key=input.object_key,
@@ -237,19 +229,12 @@ class ImportMutations:
         )
 
         def action(session: Session) -> ImportImagePayload:
-            if regions_service.get(session=session, code=request.region) is None:
-                raise _region_error(request.region)
-            quota = accounts_service.image_quota(
-                session=session, account_id=viewer.account_id, default=settings.custom_image_quota
-            )
             started = importing.start(
                 session=session,
                 viewer=viewer,
                 request=request,
-                quota=quota,
+                policy=info.context.policy,
                 now=info.context.clock.now(),
-                seconds=settings.operation_seconds,
-                seconds_per_gb=settings.operation_seconds_per_gb,
             )
             return ImportImagePayload(
                 image=Image.from_row(started.image, viewer),

@@ -5,23 +5,13 @@ from __future__ import annotations
 import strawberry
 from sqlmodel import Session
 
-from app.accounts import service as accounts_service
 from app.images import lifecycle, sharing
-from app.workflows import copying
+from app.workflows import capture, copying
 from schema.context import Info
 from schema.descriptions import NAME_RULE
 from schema.errors import UserError, mutate
 from schema.images.types import Image
 from schema.operations.types import Operation
-
-
-def _quota(info: Info, session: Session) -> int:
-    viewer = info.context.require_viewer()
-    return accounts_service.image_quota(
-        session=session,
-        account_id=viewer.account_id,
-        default=info.context.settings.custom_image_quota,
-    )
 
 
 @strawberry.input(description="A new custom image, from an instance or a snapshot (exactly one).")
@@ -126,23 +116,20 @@ class ImageMutations:
     @strawberry.mutation(description="Create a custom image from an instance or a snapshot.")
     def create_image(self, info: Info, input: CreateImageInput) -> CreateImagePayload:
         viewer = info.context.require_viewer()
-        settings = info.context.settings
 
         def action(session: Session) -> CreateImagePayload:
-            started = lifecycle.create(
+            started = capture.create_image(
                 session=session,
                 viewer=viewer,
-                new=lifecycle.NewImage(
+                new=capture.NewImage(
                     name=input.name,
                     description=input.description,
                     instance_id=str(input.instance_id) if input.instance_id is not None else None,
                     snapshot_id=str(input.snapshot_id) if input.snapshot_id is not None else None,
                     client_token=input.client_token,
                 ),
-                quota=_quota(info, session),
+                policy=info.context.policy,
                 now=info.context.clock.now(),
-                seconds=settings.operation_seconds,
-                seconds_per_gb=settings.operation_seconds_per_gb,
             )
             return CreateImagePayload(
                 image=Image.from_row(started.image, viewer),
@@ -192,7 +179,6 @@ class ImageMutations:
     )
     def share_image(self, info: Info, input: ShareImageInput) -> ShareImagePayload:
         viewer = info.context.require_viewer()
-        settings = info.context.settings
 
         def action(session: Session) -> ShareImagePayload:
             image = sharing.share(
@@ -200,8 +186,7 @@ class ImageMutations:
                 viewer=viewer,
                 image_id=str(input.image_id),
                 account_ids=[str(a) for a in input.account_ids],
-                per_image_limit=settings.share_quota_per_image,
-                per_recipient_limit=settings.shared_with_me_quota,
+                policy=info.context.policy,
                 now=info.context.clock.now(),
             )
             return ShareImagePayload(image=Image.from_row(image, viewer), user_errors=[])
@@ -231,7 +216,6 @@ class ImageMutations:
     )
     def copy_image(self, info: Info, input: CopyImageInput) -> CopyImagePayload:
         viewer = info.context.require_viewer()
-        settings = info.context.settings
 
         def action(session: Session) -> CopyImagePayload:
             copies = copying.copy(
@@ -241,10 +225,8 @@ class ImageMutations:
                 regions=[str(r) for r in input.destination_regions],
                 name=input.name,
                 client_token=input.client_token,
-                quota=_quota(info, session),
+                policy=info.context.policy,
                 now=info.context.clock.now(),
-                seconds=settings.operation_seconds,
-                seconds_per_gb=settings.operation_seconds_per_gb,
             )
             return CopyImagePayload(
                 images=[Image.from_row(i, viewer) for i in copies.images],

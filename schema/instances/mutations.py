@@ -5,10 +5,7 @@ from __future__ import annotations
 import strawberry
 from sqlmodel import Session
 
-from app.billing import service as billing_service
-from app.instances import service
-from app.operations import service as operations_service
-from app.workflows import launch
+from app.workflows import instance_actions, launch
 from schema.billing.types import Order
 from schema.context import Info
 from schema.errors import UserError, mutate
@@ -78,7 +75,6 @@ class InstanceMutations:
     )
     def create_instances(self, info: Info, input: CreateInstancesInput) -> CreateInstancesPayload:
         viewer = info.context.require_viewer()
-        settings = info.context.settings
         request = input.to_domain()
 
         def action(session: Session) -> CreateInstancesPayload:
@@ -87,24 +83,12 @@ class InstanceMutations:
                 viewer=viewer,
                 launch=request,
                 now=info.context.clock.now(),
-                operation_seconds=settings.operation_seconds,
-                operation_seconds_per_gb=settings.operation_seconds_per_gb,
-                postpaid_minimum_minor=int(settings.postpaid_minimum_balance * 100),
-            )
-            order = (
-                billing_service.list_orders_by_ids(
-                    session=session, viewer=viewer, ids=[launched.order_id]
-                )
-                if launched.order_id
-                else []
-            )
-            operation = operations_service.get(
-                session=session, viewer=viewer, operation_id=launched.operation_id
+                policy=info.context.policy,
             )
             return CreateInstancesPayload(
                 instances=[Instance.from_row(i) for i in launched.instances],
-                order=Order.from_row(order[0]) if order else None,
-                operation=Operation.from_row(operation) if operation else None,
+                order=Order.from_row(launched.order) if launched.order else None,
+                operation=Operation.from_row(launched.operation),
                 user_errors=[],
             )
 
@@ -119,7 +103,7 @@ class InstanceMutations:
         viewer = info.context.require_viewer()
 
         def action(session: Session) -> StartInstancePayload:
-            row = service.start(
+            row = instance_actions.start(
                 session=session,
                 viewer=viewer,
                 instance_id=str(input.instance_id),
@@ -134,7 +118,9 @@ class InstanceMutations:
         viewer = info.context.require_viewer()
 
         def action(session: Session) -> StopInstancePayload:
-            row = service.stop(session=session, viewer=viewer, instance_id=str(input.instance_id))
+            row = instance_actions.stop(
+                session=session, viewer=viewer, instance_id=str(input.instance_id)
+            )
             return StopInstancePayload(instance=Instance.from_row(row), user_errors=[])
 
         return mutate(info, action, StopInstancePayload)
@@ -149,7 +135,7 @@ class InstanceMutations:
         viewer = info.context.require_viewer()
 
         def action(session: Session) -> ReleaseInstancePayload:
-            row, refund = service.release(
+            row, refund = instance_actions.release(
                 session=session,
                 viewer=viewer,
                 instance_id=str(input.instance_id),

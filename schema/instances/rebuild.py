@@ -7,7 +7,6 @@ from decimal import Decimal
 import strawberry
 from sqlmodel import Session
 
-from app.billing import service as billing_service
 from app.billing.pricing import Timing
 from app.errors import DomainError
 from app.workflows import rebuild
@@ -78,23 +77,13 @@ class RebuildInstancesPayload:
 
 
 def _run(info: Info, request: rebuild.RebuildRequest, session: Session) -> rebuild.Rebuilt:
-    settings = info.context.settings
     return rebuild.rebuild(
         session=session,
         viewer=info.context.require_viewer(),
         request=request,
         now=info.context.clock.now(),
-        seconds=settings.operation_seconds,
-        seconds_per_gb=settings.operation_seconds_per_gb,
+        policy=info.context.policy,
     )
-
-
-def _order(session: Session, info: Info, order_id: str | None) -> Order | None:
-    if order_id is None:
-        return None
-    viewer = info.context.require_viewer()
-    orders = billing_service.list_orders_by_ids(session=session, viewer=viewer, ids=[order_id])
-    return Order.from_row(orders[0]) if orders else None
 
 
 @strawberry.type
@@ -118,7 +107,7 @@ class RebuildMutations:
             done = _run(info, request, session)
             return RebuildInstancePayload(
                 instance=Instance.from_row(done.instances[0]),
-                order=_order(session, info, done.order_id),
+                order=Order.from_row(done.order) if done.order else None,
                 operation=Operation.from_row(done.operations[0]),
                 user_errors=[],
             )
@@ -146,7 +135,7 @@ class RebuildMutations:
             done = _run(info, request, session)
             return RebuildInstancesPayload(
                 instances=[Instance.from_row(i) for i in done.instances],
-                order=_order(session, info, done.order_id),
+                order=Order.from_row(done.order) if done.order else None,
                 operations=[Operation.from_row(o) for o in done.operations],
                 user_errors=[],
             )

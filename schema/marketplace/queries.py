@@ -16,6 +16,7 @@ from app.marketplace import lifecycle as listings
 from app.marketplace import rules
 from app.marketplace import service as marketplace_service
 from app.marketplace.rules import ListingKind, ListingStatus
+from app.workflows import publish
 from schema.context import Info
 from schema.errors import UserError, mutate
 from schema.marketplace.types import Listing
@@ -193,7 +194,7 @@ class ListingMutations:
         viewer = info.context.require_viewer()
 
         def action(session: Session) -> CreateListingPayload:
-            row = listings.create(
+            row = publish.create(
                 session=session,
                 viewer=viewer,
                 data=listings.ListingInput(
@@ -216,7 +217,7 @@ class ListingMutations:
         viewer = info.context.require_viewer()
 
         def action(session: Session) -> UpdateListingPayload:
-            row = listings.update(
+            row = publish.update(
                 session=session,
                 viewer=viewer,
                 listing_id=str(input.listing_id),
@@ -243,7 +244,7 @@ class ListingMutations:
 
     @strawberry.mutation(description="Approve a listing and publish its images (admin only).")
     def approve_listing(self, info: Info, input: ApproveListingInput) -> ApproveListingPayload:
-        return _transition(info, input, listings.approve, ApproveListingPayload)
+        return _transition(info, input, publish.approve, ApproveListingPayload)
 
     @strawberry.mutation(description="Reject a listing with a reason (admin only).")
     def reject_listing(self, info: Info, input: RejectListingInput) -> RejectListingPayload:
@@ -251,7 +252,7 @@ class ListingMutations:
 
     @strawberry.mutation(description="Delist a PUBLISHED listing (its provider or an admin).")
     def delist_listing(self, info: Info, input: DelistListingInput) -> DelistListingPayload:
-        return _transition(info, input, listings.delist, DelistListingPayload, reason=input.reason)
+        return _transition(info, input, publish.delist, DelistListingPayload, reason=input.reason)
 
 
 R = TypeVar("R", bound=ListingResult)

@@ -9,6 +9,7 @@ from app.errors import BadRequest, shown
 from app.ids import is_id
 from app.snapshots import service
 from app.snapshots.service import SnapshotStatus
+from app.workflows import capture
 from schema.context import Info
 from schema.descriptions import NAME_RULE
 from schema.errors import UserError, mutate
@@ -91,18 +92,16 @@ class SnapshotMutations:
     )
     def create_snapshot(self, info: Info, input: CreateSnapshotInput) -> CreateSnapshotPayload:
         viewer = info.context.require_viewer()
-        settings = info.context.settings
 
         def action(session: Session) -> CreateSnapshotPayload:
-            created = service.create(
+            created = capture.create_snapshot(
                 session=session,
                 viewer=viewer,
                 instance_id=str(input.instance_id),
                 name=input.name,
                 client_token=input.client_token,
                 now=info.context.clock.now(),
-                seconds=settings.operation_seconds,
-                seconds_per_gb=settings.operation_seconds_per_gb,
+                policy=info.context.policy,
             )
             return CreateSnapshotPayload(
                 snapshot=Snapshot.from_row(created.snapshot),

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlmodel import SQLModel
 
 import app.accounts.models
@@ -19,6 +23,8 @@ import app.regions.models
 import app.secrets_store
 import app.snapshots.models
 import app.storage.models  # noqa: F401
+from app.config import load_settings
+from app.database import alembic_config, make_engine
 
 
 def test_models_and_migrations_agree(engine: Engine) -> None:
@@ -26,3 +32,35 @@ def test_models_and_migrations_agree(engine: Engine) -> None:
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         diff = compare_metadata(context, SQLModel.metadata)
     assert diff == []
+
+
+def test_old_rebuild_records_replay_after_the_upgrade(tmp_path: Path) -> None:
+    """0011: a single-instance rebuild record of the first release takes the list form that
+    every idempotent result now has, so a retry after the upgrade still replays."""
+    engine = make_engine(load_settings({}, database_url=f"sqlite:///{tmp_path / 'm.db'}"))
+    config = alembic_config(engine)
+    command.upgrade(config, "0010")
+    old = {"instance": "i-1", "order": None, "operation": "op-1"}
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO account (id, name, role, balance_minor, in_arrears, created_at, "
+                "usage_carry) VALUES ('acc-1', 'a', 'USER', 0, false, '2026-01-01', 0)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO idempotency_record VALUES "
+                "('acc-1', 'rebuildInstance', 't1', 'h', :r, '2026-01-01')"
+            ),
+            {"r": json.dumps(old)},
+        )
+    command.upgrade(config, "0011")
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT result FROM idempotency_record")).scalar_one()
+    assert json.loads(stored) == {"instances": ["i-1"], "order": None, "operations": ["op-1"]}
+    command.downgrade(config, "0010")
+    with engine.connect() as conn:
+        stored = conn.execute(text("SELECT result FROM idempotency_record")).scalar_one()
+    assert json.loads(stored) == old
+    engine.dispose()

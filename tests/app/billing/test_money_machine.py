@@ -43,17 +43,19 @@ from app.billing.pricing import ChargeKind, Timing
 from app.config import Settings
 from app.database import make_engine, read_session, write_session
 from app.errors import DomainError
+from app.images import service as images_service
 from app.instances import service as instances_service
 from app.instances.models import Instance
 from app.instances.rules import LaunchInput
-from app.marketplace import lifecycle
-from app.marketplace import service as marketplace_service
+from app.marketplace import lifecycle as listings
+from app.marketplace.lifecycle import ListingInput
 from app.marketplace.models import ListingRevenue
 from app.marketplace.rules import Plan
 from app.money import RATE_SCALE, USAGE_UNITS_PER_FEN
 from app.operations.models import Operation
+from app.policy import Policy
 from app.seed import prepare
-from app.workflows import launch, rebuild, settlement
+from app.workflows import instance_actions, launch, publish, rebuild, settlement
 from tests.conftest import fresh_database
 from tests.factories import Factory, custom_image
 
@@ -63,6 +65,9 @@ FLAVOR = "bcc.g5.c2m8"
 IMAGES = ("linux", "windows", "market_a", "market_b", "hourly_c")
 PRICES = {"market_a": Decimal("199.00"), "market_b": Decimal("500.00")}
 HOURLY_C = Decimal("5.00")
+
+#: operations take no time here; postpaid needs 100 CNY, as the default settings say
+POLICY = Policy(operation_seconds=0, operation_seconds_per_gb=0)
 
 
 def fen(amount: Decimal) -> int:
@@ -142,10 +147,10 @@ class MoneyMachine(RuleBasedStateMachine):
             source = custom_image(self.engine, provider.id)
             kind = "INTEGRATION" if name == "hourly_c" else "MARKET"
             with write_session(self.engine) as session:
-                listing = lifecycle.create(
+                listing = publish.create(
                     session=session,
                     viewer=seller,
-                    data=lifecycle.ListingInput(
+                    data=ListingInput(
                         kind=kind,
                         title=f"listing {name}",
                         summary="",
@@ -156,13 +161,9 @@ class MoneyMachine(RuleBasedStateMachine):
                     ),
                     now=self.now,
                 )
-                lifecycle.submit(
-                    session=session, viewer=seller, listing_id=listing.id, now=self.now
-                )
-                lifecycle.approve(
-                    session=session, viewer=admin, listing_id=listing.id, now=self.now
-                )
-                published = marketplace_service.images_of(
+                listings.submit(session=session, viewer=seller, listing_id=listing.id, now=self.now)
+                publish.approve(session=session, viewer=admin, listing_id=listing.id, now=self.now)
+                published = images_service.images_of_listings(
                     session=session, listing_ids=[listing.id]
                 )[listing.id]
             self.providers[listing.id] = provider.id
@@ -249,7 +250,7 @@ class MoneyMachine(RuleBasedStateMachine):
     @rule(amount=st.sampled_from(["50.00", "800.00", "5000.00"]))
     def top_up(self, amount: str) -> None:
         with write_session(self.engine) as session:
-            billing_service.top_up(
+            settlement.top_up(
                 session=session, account_id=self.buyer.id, amount=Decimal(amount), now=self.now
             )
 
@@ -272,9 +273,7 @@ class MoneyMachine(RuleBasedStateMachine):
                 viewer=self.viewer,
                 launch=request,
                 now=self.now,
-                operation_seconds=0,
-                operation_seconds_per_gb=0,
-                postpaid_minimum_minor=10_000,
+                policy=POLICY,
             )
 
         launched = self._try(create)
@@ -282,9 +281,11 @@ class MoneyMachine(RuleBasedStateMachine):
             return
         assert quoted is not None, "createInstances accepted what the quote refused"
         ids = [i.id for i in launched.instances]
-        self.pending.append(launched.operation_id)
+        self.pending.append(launched.operation.id)
         if timing == "PREPAID":
-            self._record_order(launched.order_id, ids, quoted.total, self.now, image)
+            self._record_order(
+                launched.order.id if launched.order else None, ids, quoted.total, self.now, image
+            )
         else:
             hourly, software = self._hourly(image)
             for instance_id in ids:
@@ -377,8 +378,7 @@ class MoneyMachine(RuleBasedStateMachine):
                 viewer=self.viewer,
                 request=request,
                 now=self.now,
-                seconds=0,
-                seconds_per_gb=0,
+                policy=POLICY,
             )
 
         done = self._try(run)
@@ -386,12 +386,10 @@ class MoneyMachine(RuleBasedStateMachine):
             return
         assert quoted is not None, "rebuildInstances accepted what the quote refused"
         with read_session(self.engine) as session:
-            order = session.get(Order, done.order_id) if done.order_id else None
+            order = done.order
             lines = (
-                billing_service.order_lines(session=session, order_ids=[done.order_id])[
-                    done.order_id
-                ]
-                if done.order_id
+                billing_service.order_lines(session=session, order_ids=[order.id])[order.id]
+                if order
                 else []
             )
         assert (order.total_minor if order else 0) == fen(quoted.total), "quote != order"
@@ -405,14 +403,14 @@ class MoneyMachine(RuleBasedStateMachine):
         """The worker finishes the operations started so far (instances come up, rebuilds
         end), at the service's time, whatever happened meanwhile."""
         handlers: dict[str, Any] = {
-            "CREATE_INSTANCES": instances_service.CreateInstancesHandler(),
+            "CREATE_INSTANCES": launch.CreateInstancesHandler(),
             "REBUILD_INSTANCE": rebuild.RebuildHandler(),
         }
         with write_session(self.engine) as session:
             for operation_id in self.pending:
                 operation = session.get(Operation, operation_id)
                 assert operation is not None
-                handlers[operation.kind].complete(session, operation, self.now)
+                handlers[operation.kind].complete(session, operation, self.now, None)
         self.pending = []
 
     def _rebuild_one(self, box: Box, image: str, listing: str | None, lines: list[Any]) -> None:
@@ -458,7 +456,7 @@ class MoneyMachine(RuleBasedStateMachine):
     def stop(self, data: st.DataObject) -> None:
         [instance] = self._pick(data)
         self._try(
-            lambda s: instances_service.stop(session=s, viewer=self.viewer, instance_id=instance)
+            lambda s: instance_actions.stop(session=s, viewer=self.viewer, instance_id=instance)
         )
 
     @precondition(lambda self: bool(self._live()))
@@ -466,7 +464,7 @@ class MoneyMachine(RuleBasedStateMachine):
     def start(self, data: st.DataObject) -> None:
         [instance] = self._pick(data)
         self._try(
-            lambda s: instances_service.start(
+            lambda s: instance_actions.start(
                 session=s, viewer=self.viewer, instance_id=instance, now=self.now
             )
         )
@@ -476,7 +474,7 @@ class MoneyMachine(RuleBasedStateMachine):
     def release(self, data: st.DataObject) -> None:
         [instance] = self._pick(data)
         done = self._try(
-            lambda s: instances_service.release(
+            lambda s: instance_actions.release(
                 session=s, viewer=self.viewer, instance_id=instance, now=self.now
             )
         )

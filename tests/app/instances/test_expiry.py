@@ -12,7 +12,8 @@ from starlette.testclient import TestClient
 from app.accounts.rules import Role, Viewer
 from app.database import read_session, write_session
 from app.instances.models import Instance
-from app.instances.service import expire_due, release
+from app.instances.service import expire_due
+from app.workflows.instance_actions import release
 from tests.factories import Factory, gql
 from tests.schema.test_instances import CREATE, balance, launch
 

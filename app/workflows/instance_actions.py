@@ -1,0 +1,141 @@
+"""An owner's actions on one instance: start, stop, release (with the prepaid refund, R74).
+
+Each locks the owner's account before the instance: the one lock order every
+money-moving transaction follows, so two transactions never wait on each other in
+opposite orders.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session
+
+from app.accounts import service as accounts_service
+from app.accounts.models import Account
+from app.accounts.rules import Viewer
+from app.billing import attribution
+from app.billing import rules as billing_rules
+from app.billing import service as billing_service
+from app.billing.pricing import Timing
+from app.errors import DomainError, ErrorCode
+from app.instances import service as instances_service
+from app.instances.models import Instance
+from app.instances.rules import SETTLED, InstanceStatus, StatusReason
+from app.workflows import revenue
+
+FIELD = ("input", "instanceId")
+
+
+def for_action(session: Session, viewer: Viewer, instance_id: str) -> tuple[Account, Instance]:
+    """Lock the caller's account, then the instance it acts on.
+
+    Raises:
+        DomainError: INSTANCE_NOT_FOUND, PERMISSION_DENIED (see instances.service).
+    """
+    account = accounts_service.lock_account(session=session, account_id=viewer.account_id)
+    instance = instances_service.get_for_update(session, viewer, instance_id)
+    assert account is not None  # the instance is the caller's, so its account exists
+    return account, instance
+
+
+def start(*, session: Session, viewer: Viewer, instance_id: str, now: datetime) -> Instance:
+    """Start a STOPPED instance (refused while the account is in arrears or the term is over).
+
+    Raises:
+        DomainError: INSTANCE_NOT_FOUND, PERMISSION_DENIED, INSTANCE_STATUS_FORBIDDEN,
+            ACCOUNT_IN_ARREARS.
+    """
+    account, instance = for_action(session, viewer, instance_id)
+    if instance.status != InstanceStatus.STOPPED.value:
+        raise instances_service.refuse(instance, "started")
+    if instance.billing_timing == Timing.POSTPAID.value and account.in_arrears:
+        raise DomainError(
+            ErrorCode.ACCOUNT_IN_ARREARS,
+            "The account is in arrears; a top-up restarts the instances arrears stopped.",
+            FIELD,
+        )
+    expired = instance.expires_at is not None and instance.expires_at <= now
+    if expired or instance.status_reason == StatusReason.EXPIRED.value:
+        raise DomainError(
+            ErrorCode.INSTANCE_STATUS_FORBIDDEN,
+            f"Instance {instance.id}'s prepaid term has ended.",
+            FIELD,
+        )
+    if instance.status_reason == StatusReason.ARREARS.value:
+        raise DomainError(
+            ErrorCode.ACCOUNT_IN_ARREARS,
+            "The account is in arrears; a top-up restarts this instance.",
+            FIELD,
+        )
+    instance.status = InstanceStatus.RUNNING.value
+    instance.status_reason = None
+    session.add(instance)
+    session.flush()
+    return instance
+
+
+def stop(*, session: Session, viewer: Viewer, instance_id: str) -> Instance:
+    """Stop a RUNNING instance.
+
+    Raises:
+        DomainError: INSTANCE_NOT_FOUND, PERMISSION_DENIED, INSTANCE_STATUS_FORBIDDEN.
+    """
+    _, instance = for_action(session, viewer, instance_id)
+    if instance.status != InstanceStatus.RUNNING.value:
+        raise instances_service.refuse(instance, "stopped")
+    instance.status = InstanceStatus.STOPPED.value
+    session.add(instance)
+    session.flush()
+    return instance
+
+
+def release(
+    *, session: Session, viewer: Viewer, instance_id: str, now: datetime
+) -> tuple[Instance, int]:
+    """Release an instance; a prepaid one is refunded per R74. Returns (instance, refund fen).
+
+    Raises:
+        DomainError: INSTANCE_NOT_FOUND, PERMISSION_DENIED, INSTANCE_STATUS_FORBIDDEN.
+    """
+    account, instance = for_action(session, viewer, instance_id)
+    if instance.status not in SETTLED:
+        raise instances_service.refuse(instance, "released")
+    instance.status = InstanceStatus.RELEASED.value
+    instance.status_reason = None
+    instance.released_at = now
+    refund = 0
+    if instance.billing_timing == Timing.PREPAID.value:
+        refund = _refund(session, account, instance, now)
+    session.add(instance)
+    session.flush()
+    return instance, refund
+
+
+def _refund(session: Session, account: Account, instance: Instance, now: datetime) -> int:
+    """Refund each line the instance paid for on its own, and take back from the provider of
+    the listing that earned each SOFTWARE line its share of that line's refund (R74, R126).
+    Lines it was rebuilt away from count as fully used."""
+    refund = 0
+    for share in attribution.shares_of(session=session, instance_ids=[instance.id]):
+        if share.consumed_at is not None:
+            continue
+        line_refund = billing_rules.line_refund_minor(
+            share.amount_minor - share.refunded_minor, share.starts_at, share.ends_at, now
+        )
+        if line_refund <= 0:
+            continue
+        share.refunded_minor += line_refund
+        session.add(share)
+        revenue.reverse(session=session, share=share, refund_minor=line_refund, now=now)
+        refund += line_refund
+    if refund > 0:
+        billing_service.post(
+            session=session,
+            account=account,
+            kind="REFUND",
+            amount_minor=refund,
+            now=now,
+            reference=instance.id,
+        )
+    return refund

@@ -1,0 +1,71 @@
+"""The shape every image-making operation shares (capture, copy, import).
+
+While the operation runs, its target images show its progress; when it succeeds they
+become AVAILABLE; when it fails they become CREATE_FAILED with the reason and the failed
+checks. Subclasses add what is particular to them (``finish``, ``after``, ``checks``).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from sqlmodel import Session, col, select
+
+from app.errors import DomainError
+from app.images.models import Image
+from app.images.rules import ImageStatus
+from app.operations import service as operations_service
+from app.operations.models import Operation
+
+
+def target_images(session: Session, operation: Operation) -> list[Image]:
+    """The images an operation makes."""
+    ids = operations_service.targets(operation)
+    return list(session.exec(select(Image).where(col(Image.id).in_(ids))))
+
+
+class ImageJob(operations_service.Handler):
+    """An operation whose targets are the images it makes."""
+
+    def progress(self, session: Session, operation: Operation) -> None:
+        """Show the operation's progress on the images still being made."""
+        for image in target_images(session, operation):
+            if image.status == ImageStatus.CREATING.value:
+                image.progress = operation.progress
+                session.add(image)
+
+    def complete(
+        self, session: Session, operation: Operation, now: datetime, prepared: object
+    ) -> None:
+        """Make the images AVAILABLE."""
+        for image in target_images(session, operation):
+            if image.status == ImageStatus.CREATING.value:
+                self.finish(image, prepared)
+                image.status = ImageStatus.AVAILABLE.value
+                image.progress = None
+                session.add(image)
+        self.after(session, operation)
+
+    def fail(
+        self, session: Session, operation: Operation, error: DomainError, now: datetime
+    ) -> None:
+        """Mark the images CREATE_FAILED with the error and its failed checks."""
+        for image in target_images(session, operation):
+            image.status = ImageStatus.CREATE_FAILED.value
+            image.progress = None
+            image.failure_code = error.code.value
+            image.failure_message = error.message
+            image.failure_checks = json.dumps(self.checks(error))
+            session.add(image)
+        self.after(session, operation)
+
+    def finish(self, image: Image, prepared: object) -> None:  # noqa: B027
+        """Record what the work found on a finished image (nothing by default)."""
+
+    def after(self, session: Session, operation: Operation) -> None:  # noqa: B027
+        """Whatever else ends with the operation, success or failure (nothing by default)."""
+
+    def checks(self, error: DomainError) -> list[str]:
+        """The failed checks to show on a failed image (none by default)."""
+        return []
