@@ -32,6 +32,7 @@ CHROMIUM_ARGUMENTS = (
     "--disable-component-update",
     "--disable-sync",
     "--no-first-run",
+    "--disable-quic",
     "--window-size=1400,900",
 )
 
@@ -42,6 +43,10 @@ CREATE_INSTANCES = """mutation($i: CreateInstancesInput!) { createInstances(inpu
 CREATE_IMAGE = """mutation($i: CreateImageInput!) { createImage(input: $i) {
   image { id status } operation { id } userErrors { code message } } }"""
 INSTANCE = "query($id: ID!) { instance(id: $id) { status } }"
+OPERATION = "query($id: ID!) { operation(id: $id) { status error { code message } } }"
+
+#: how long an operation takes on the simulated clock
+OPERATION_SECONDS = 60
 
 
 def in_ci() -> bool:
@@ -62,15 +67,18 @@ def require(available: bool, what: str) -> None:
 def running_server(
     tmp_path_factory: pytest.TempPathFactory, extra_env: dict[str, str] | None = None
 ) -> Iterator[Server]:
-    """`bcc-images serve` as tests/acceptance starts it (simulated clock, one-second
-    operations), on its own fresh database, with an admin account; plus ``extra_env``."""
+    """`bcc-images serve` as tests/acceptance starts it (simulated clock), on its own fresh
+    database, with an admin account; plus ``extra_env``. Operations take a simulated minute,
+    so that they finish only when a test moves the clock (the simulated clock also runs at
+    real speed: with one-second operations a slow client could miss every update but the
+    last)."""
     with fresh_database(tmp_path_factory) as url:
         data_dir = tmp_path_factory.mktemp("client-server-data")
         env = {
             **os.environ,
             "BCC_IMAGES_DATABASE_URL": url,
             "BCC_IMAGES_DATA_DIR": str(data_dir),
-            "BCC_IMAGES_OPERATION_SECONDS": "1",
+            "BCC_IMAGES_OPERATION_SECONDS": str(OPERATION_SECONDS),
             "BCC_IMAGES_OPERATION_SECONDS_PER_GB": "0",
             "BCC_IMAGES_SIMULATED_CLOCK": "1",
             "BCC_IMAGES_LOG_LEVEL": "WARNING",
@@ -100,7 +108,7 @@ def ws_url(server: Server) -> str:
 
 
 @contextmanager
-def ticking(server: Server, seconds: int = 5, every: float = 0.2) -> Iterator[None]:
+def ticking(server: Server, seconds: int = 10, every: float = 0.2) -> Iterator[None]:
     """Advance the simulated clock by ``seconds`` every ``every`` real seconds meanwhile (what
     a test does while a client is subscribed); an advance that failed fails the test."""
     stop = threading.Event()
@@ -152,10 +160,26 @@ def create_instance(server: Server, tenant: Tenant) -> dict[str, Any]:
     return payload
 
 
+def wait_operation(
+    server: Server, tenant: Tenant, operation_id: str, timeout: float = 30
+) -> dict[str, Any]:
+    """Move the clock until the operation has finished; returns it (status, error)."""
+    deadline = time.monotonic() + timeout
+    with ticking(server):
+        while time.monotonic() < deadline:
+            operation: dict[str, Any] = server.gql(OPERATION, {"id": operation_id}, tenant)["data"][
+                "operation"
+            ]
+            if operation["status"] in ("SUCCEEDED", "FAILED", "CANCELLED"):
+                return operation
+            time.sleep(0.1)
+    raise AssertionError(f"operation {operation_id} did not finish in {timeout} s")
+
+
 def running_instance(server: Server, tenant: Tenant) -> str:
     """An instance of the tenant's that is RUNNING (made over plain HTTP)."""
     payload = create_instance(server, tenant)
-    done = server.wait_operation(payload["operation"]["id"], tenant)
+    done = wait_operation(server, tenant, payload["operation"]["id"])
     assert done["status"] == "SUCCEEDED", done
     instance_id: str = payload["instances"][0]["id"]
     status = server.gql(INSTANCE, {"id": instance_id}, tenant)["data"]["instance"]["status"]

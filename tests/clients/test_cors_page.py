@@ -19,6 +19,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 from tests.acceptance.conftest import Server
 from tests.clients.conftest import HERE, browser_log, running_server, screenshot
 
+pytestmark = pytest.mark.once  # no second database needed: CI runs these on SQLite only
+
 PAGE = (HERE / "console.html").read_bytes()
 
 

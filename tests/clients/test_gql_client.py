@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from gql import Client, GraphQLRequest, gql
 from gql.transport.exceptions import TransportQueryError
 from gql.transport.httpx import HTTPXTransport
@@ -21,6 +22,8 @@ from tests.clients.conftest import (
     ws_url,
 )
 from tests.factories import Tenant
+
+pytestmark = pytest.mark.once  # no second database needed: CI runs these on SQLite only
 
 OPERATION_UPDATED = gql(
     """subscription Follow($id: ID!) {
@@ -147,6 +150,28 @@ def test_gql_subscription_errors_reach_the_client(server: Server) -> None:
 
     message = asyncio.run(asyncio.wait_for(attempt(), timeout=30))
     assert f"There is no operation '{operation_id}'." in message
+
+
+def test_gql_authenticates_by_the_handshake_header_too(server: Server) -> None:
+    """A client that sets headers on the WebSocket handshake instead of connection_init."""
+    tenant = server.account(balance="500")
+    operation_id = create_instance(server, tenant)["operation"]["id"]
+
+    async def first_update() -> dict[str, Any]:
+        transport = WebsocketsTransport(
+            url=ws_url(server),
+            headers=tenant.headers,
+            subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+        )
+        async with Client(transport=transport, fetch_schema_from_transport=False) as session:
+            request = GraphQLRequest(OPERATION_UPDATED, variable_values={"id": operation_id})
+            async for result in session.subscribe(request):
+                update: dict[str, Any] = result
+                return update
+        raise AssertionError("no update")
+
+    result = asyncio.run(asyncio.wait_for(first_update(), timeout=30))
+    assert result["operationUpdated"]["id"] == operation_id
 
 
 def test_gql_queries_over_http_with_the_bearer_token(server: Server) -> None:

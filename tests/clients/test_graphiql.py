@@ -8,12 +8,17 @@ from collections.abc import Callable
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+import pytest
 from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.acceptance.conftest import Server
 from tests.clients.conftest import browser_log, create_instance, screenshot, ticking
+
+pytestmark = pytest.mark.once  # no second database needed: CI runs these on SQLite only
 
 QUERY_EDITOR = ".graphiql-query-editor .CodeMirror"
 RESULT = ".result-window .CodeMirror"
@@ -31,15 +36,20 @@ def open_graphiql(driver: webdriver.Chrome, server: Server) -> None:
         "Storage.clearDataForOrigin", {"origin": server.url, "storageTypes": "all"}
     )
     browser_log(driver, "performance")  # forget earlier pages' requests
+    browser_log(driver, "browser")
     driver.get(f"{server.url}/graphql")
-    WebDriverWait(driver, 30).until(
-        lambda d: d.execute_script(
-            "return Boolean(document.querySelector(arguments[0])?.CodeMirror)"
-            " && Boolean(document.querySelector(arguments[1])?.CodeMirror)",
-            QUERY_EDITOR,
-            RESULT,
+    try:
+        WebDriverWait(driver, 20).until(
+            lambda d: d.execute_script(
+                "return Boolean(document.querySelector(arguments[0])?.CodeMirror)"
+                " && Boolean(document.querySelector(arguments[1])?.CodeMirror)",
+                QUERY_EDITOR,
+                RESULT,
+            )
         )
-    )
+    except TimeoutException:
+        console = [entry["message"] for entry in browser_log(driver, "browser")]
+        raise AssertionError(f"GraphiQL did not start; console: {console}") from None
 
 
 def set_editor(driver: webdriver.Chrome, selector: str, text: str) -> None:
@@ -55,16 +65,33 @@ def set_editor(driver: webdriver.Chrome, selector: str, text: str) -> None:
     assert value == text
 
 
-def set_query(driver: webdriver.Chrome, text: str) -> None:
-    """Replace the query, and wait until GraphiQL has parsed it (it does so 100 ms after the
-    last change, then the page puts the query in the URL, ?q=, for sharing): running it
-    earlier would run the previous document."""
-    set_editor(driver, QUERY_EDITOR, text)
+def wait_until_parsed(driver: webdriver.Chrome, text: str) -> None:
+    """GraphiQL parses the query 100 ms after the last change, then the page puts it in the
+    URL (?q=, for sharing): wait for that, as running it earlier runs the previous document."""
     WebDriverWait(driver, 10, poll_frequency=0.05).until(
         lambda d: d.execute_script(
             "return new URLSearchParams(location.search).get('q') === arguments[0]", text
         )
     )
+
+
+def set_query(driver: webdriver.Chrome, text: str) -> None:
+    """Replace the query and wait until GraphiQL has parsed it."""
+    set_editor(driver, QUERY_EDITOR, text)
+    wait_until_parsed(driver, text)
+
+
+def type_query(driver: webdriver.Chrome, text: str) -> None:
+    """Type the query as a person would: click into the editor, select all, type over it
+    (the editor closes brackets as they are typed and types over the closing ones, so a
+    query typed with its closing brackets ends up as typed)."""
+    driver.find_element(By.CSS_SELECTOR, QUERY_EDITOR).click()
+    field = driver.find_element(By.CSS_SELECTOR, f"{QUERY_EDITOR} textarea")
+    field.send_keys(Keys.CONTROL, "a")
+    field.send_keys(Keys.DELETE)
+    field.send_keys(text)
+    assert editor_text(driver, QUERY_EDITOR) == text
+    wait_until_parsed(driver, text)
 
 
 def editor_text(driver: webdriver.Chrome, selector: str) -> str:
@@ -140,6 +167,15 @@ def test_graphiql_loads_offline_and_runs_a_query(browser: webdriver.Chrome, serv
     shot = screenshot(browser, "graphiql.png")
     assert shot.stat().st_size > 10_000
 
+    # the schema GraphiQL introspected (within the server's depth and cost limits) is browsable
+    browser.find_element(By.CSS_SELECTOR, "[aria-label='Show Documentation Explorer']").click()
+    WebDriverWait(browser, 10).until(
+        lambda d: (
+            "subscription: Subscription"
+            in d.find_element(By.CSS_SELECTOR, ".graphiql-doc-explorer").text
+        )
+    )
+
     # nothing went anywhere but the server: the page, its assets, the introspection, the query
     events = requests_made(browser)
     urls = [
@@ -158,7 +194,7 @@ def test_graphiql_sends_the_headers_typed_in_its_header_editor(
 ) -> None:
     tenant = server.account()
     open_graphiql(browser, server)
-    set_query(browser, "{ viewer { id } }")
+    type_query(browser, "{ viewer { id } }")
     run(browser)
     anonymous = wait_for_result(browser, lambda b: "data" in b or "errors" in b)
     assert anonymous.get("data", {}).get("viewer") is None

@@ -15,6 +15,8 @@ import pytest
 from tests.acceptance.conftest import Server
 from tests.clients.conftest import HERE, create_instance, require, ticking, ws_url
 
+pytestmark = pytest.mark.once  # no second database needed: CI runs these on SQLite only
+
 SCRIPT = HERE / "follow_operation.mjs"
 NODE_MODULES = HERE / "node_modules"
 
