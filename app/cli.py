@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from app.accounts import service as accounts_service
+from app.accounts.permissions import OPERATOR
 from app.accounts.rules import Role
 from app.clock import Clock
 from app.config import Settings, SettingsError, load_settings
@@ -102,12 +103,16 @@ def account_create(
     try:
         with write_session(engine) as session:
             now = clock.now()
-            account = accounts_service.create(session=session, name=name, role=role, now=now)
+            account = accounts_service.create(
+                session=session, actor=OPERATOR, name=name, role=role, now=now
+            )
             token, secret = accounts_service.create_token(
-                session=session, account_id=account.id, now=now
+                session=session, actor=OPERATOR, account_id=account.id, now=now
             )
             if amount is not None and amount != 0:
-                settlement.top_up(session=session, account_id=account.id, amount=amount, now=now)
+                settlement.top_up(
+                    session=session, actor=OPERATOR, account_id=account.id, amount=amount, now=now
+                )
     except DomainError as exc:
         raise _fail(exc.message) from exc
     _print({"id": account.id, "token": secret, "tokenId": token.id})
@@ -121,7 +126,10 @@ def token_create(account: Annotated[str, typer.Option(help="Account id (acc-...)
     try:
         with write_session(engine) as session:
             token, secret = accounts_service.create_token(
-                session=session, account_id=account, now=_clock(settings, engine).now()
+                session=session,
+                actor=OPERATOR,
+                account_id=account,
+                now=_clock(settings, engine).now(),
             )
     except DomainError as exc:
         raise _fail(exc.message) from exc
@@ -135,9 +143,11 @@ def token_revoke(token_id: Annotated[str, typer.Argument(help="Token id (tok-...
     engine = make_engine(settings)
     try:
         with write_session(engine) as session:
-            admin = accounts_service.system_viewer(session=session)
             token = accounts_service.revoke_token(
-                session=session, viewer=admin, token_id=token_id, now=_clock(settings, engine).now()
+                session=session,
+                viewer=OPERATOR,
+                token_id=token_id,
+                now=_clock(settings, engine).now(),
             )
     except DomainError as exc:
         raise _fail(exc.message) from exc
@@ -178,14 +188,17 @@ def settle(
         raise _fail(f"--until {until!r} is not an ISO-8601 time") from exc
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    if moment > now:
-        raise _fail(f"--until may not be later than now ({now.isoformat()})")
-    with write_session(engine) as session:
-        entries = settlement.settle(session=session, until=moment)
-        rows = [
-            {"id": e.id, "accountId": e.account_id, "amount": str(from_minor(e.amount_minor))}
-            for e in entries
-        ]
+    try:
+        with write_session(engine) as session:
+            entries = settlement.settle_usage(
+                session=session, actor=OPERATOR, until=moment, now=now
+            )
+            rows = [
+                {"id": e.id, "accountId": e.account_id, "amount": str(from_minor(e.amount_minor))}
+                for e in entries
+            ]
+    except DomainError as exc:
+        raise _fail(exc.message) from exc
     _print({"until": moment.isoformat(), "transactions": rows})
 
 

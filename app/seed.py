@@ -14,6 +14,7 @@ from sqlmodel import Session, SQLModel, select
 
 from app import catalogue
 from app.accounts import service as accounts_service
+from app.accounts.permissions import OPERATOR
 from app.accounts.rules import Role, Viewer
 from app.billing.models import PriceSetting, RegionRate, TermDiscount
 from app.billing.pricing import Timing
@@ -79,7 +80,12 @@ def load(session: Session, seed_dir: Path, now: datetime) -> SeedReport:
     platform = accounts_service.get_by_seed_key(session=session, seed_key=PLATFORM_ACCOUNT)
     if platform is None:
         platform = accounts_service.create(
-            session=session, name="platform", role=Role.ADMIN, now=now, seed_key=PLATFORM_ACCOUNT
+            session=session,
+            actor=OPERATOR,
+            name="platform",
+            role=Role.ADMIN,
+            now=now,
+            seed_key=PLATFORM_ACCOUNT,
         )
         report.count("account", inserted=True)
     _load_regions(session, report, _read(seed_dir, "regions.json"))
@@ -269,7 +275,12 @@ def _load_marketplace(
     provider = accounts_service.get_by_seed_key(session=session, seed_key=spec["key"])
     if provider is None:
         provider = accounts_service.create(
-            session=session, name=spec["name"], role=Role.PROVIDER, now=now, seed_key=spec["key"]
+            session=session,
+            actor=OPERATOR,
+            name=spec["name"],
+            role=Role.PROVIDER,
+            now=now,
+            seed_key=spec["key"],
         )
         report.count("account", inserted=True)
     as_provider = Viewer(account_id=provider.id, role=Role.PROVIDER, token_id="seed")

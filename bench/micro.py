@@ -22,6 +22,7 @@ import httpx
 from sqlalchemy import insert
 
 from app.accounts import service as accounts_service
+from app.accounts.permissions import OPERATOR
 from app.accounts.rules import Role
 from app.clock import Clock
 from app.config import load_settings
@@ -127,13 +128,14 @@ def main() -> None:
         with write_session(engine) as session:
             now = datetime.now(UTC)
             account = accounts_service.create(
-                session=session, name="bench", role=Role.CUSTOMER, now=now
+                session=session, actor=OPERATOR, name="bench", role=Role.CUSTOMER, now=now
             )
             _, token = accounts_service.create_token(
-                session=session, account_id=account.id, now=now
+                session=session, actor=OPERATOR, account_id=account.id, now=now
             )
             settlement.top_up(
                 session=session,
+                actor=OPERATOR,
                 account_id=account.id,
                 amount=__import__("decimal").Decimal("10000000"),
                 now=now,

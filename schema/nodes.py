@@ -7,6 +7,7 @@ import re
 
 import strawberry
 
+from app.accounts.permissions import may_see_private
 from app.errors import BadRequest, shown
 from app.ids import id_prefix
 from schema.accounts.types import Account
@@ -33,7 +34,7 @@ async def resolve_node(info: Info, node_id: str) -> Node | None:
         image = await loaders.image.load(node_id)
         return Image.from_row(image, viewer) if image else None
     if prefix == "acc":
-        if viewer is None or not (viewer.is_admin or viewer.account_id == node_id):
+        if not may_see_private(viewer, node_id):
             return None  # providers are seen through their listings, not by id
         account = await loaders.account.load(node_id)
         return Account.from_row(account) if account else None

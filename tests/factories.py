@@ -12,6 +12,7 @@ from sqlmodel import select
 from starlette.testclient import TestClient
 
 from app.accounts import service as accounts_service
+from app.accounts.permissions import OPERATOR
 from app.accounts.rules import Role
 from app.clock import Clock
 from app.database import read_session, write_session
@@ -45,14 +46,22 @@ class Factory:
         with write_session(self.engine) as session:
             now = self.clock.now()
             account = accounts_service.create(
-                session=session, name=f"test-{secrets.token_hex(4)}", role=role, now=now
+                session=session,
+                actor=OPERATOR,
+                name=f"test-{secrets.token_hex(4)}",
+                role=role,
+                now=now,
             )
             token, secret = accounts_service.create_token(
-                session=session, account_id=account.id, now=now
+                session=session, actor=OPERATOR, account_id=account.id, now=now
             )
             if balance is not None:
                 settlement.top_up(
-                    session=session, account_id=account.id, amount=Decimal(balance), now=now
+                    session=session,
+                    actor=OPERATOR,
+                    account_id=account.id,
+                    amount=Decimal(balance),
+                    now=now,
                 )
             return Tenant(account.id, secret, token.id)
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from app.accounts.models import Account, ApiToken
+from app.accounts.permissions import require_admin
 from app.accounts.rules import TOKEN_PREFIX, Role, Viewer, account_name_problem, hash_token
 from app.errors import DomainError, ErrorCode, shown
 from app.ids import is_id, new_id
@@ -34,13 +35,20 @@ def get_by_seed_key(*, session: Session, seed_key: str) -> Account | None:
 
 
 def create(
-    *, session: Session, name: str, role: Role, now: datetime, seed_key: str | None = None
+    *,
+    session: Session,
+    actor: Viewer,
+    name: str,
+    role: Role,
+    now: datetime,
+    seed_key: str | None = None,
 ) -> Account:
-    """Create an account with a zero balance.
+    """Create an account with a zero balance (administrators only).
 
     Raises:
-        DomainError: INVALID_NAME when the name is unacceptable.
+        DomainError: PERMISSION_DENIED, INVALID_NAME when the name is unacceptable.
     """
+    require_admin(actor)
     problem = account_name_problem(name)
     if problem is not None:
         raise DomainError(ErrorCode.INVALID_NAME, problem, ("input", "name"))
@@ -52,23 +60,16 @@ def create(
     return account
 
 
-def require_admin(viewer: Viewer | None) -> Viewer:
-    """Return the viewer if it is an admin.
+def create_token(
+    *, session: Session, actor: Viewer, account_id: str, now: datetime
+) -> tuple[ApiToken, str]:
+    """Create a bearer token for an account (administrators only); the plaintext is returned
+    once and never stored.
 
     Raises:
-        DomainError: PERMISSION_DENIED otherwise.
+        DomainError: PERMISSION_DENIED, INVALID_ACCOUNT when the account does not exist.
     """
-    if viewer is None or not viewer.is_admin:
-        raise DomainError(ErrorCode.PERMISSION_DENIED, "Only an administrator may do this.")
-    return viewer
-
-
-def create_token(*, session: Session, account_id: str, now: datetime) -> tuple[ApiToken, str]:
-    """Create a bearer token for an account; the plaintext is returned once and never stored.
-
-    Raises:
-        DomainError: INVALID_ACCOUNT when the account does not exist.
-    """
+    require_admin(actor)
     if get(session=session, account_id=account_id) is None:
         raise DomainError(
             ErrorCode.INVALID_ACCOUNT,
@@ -123,20 +124,16 @@ def authenticate(*, session: Session, token: str) -> Viewer | None:
     return Viewer(account_id=account_id, role=Role(role), token_id=token_id)
 
 
-def system_viewer(*, session: Session) -> Viewer:
-    """The platform administrator, for operator actions taken from the command line."""
-    platform = get_by_seed_key(session=session, seed_key="platform")
-    if platform is None:
-        raise DomainError(ErrorCode.INVALID_ACCOUNT, "Run 'bcc-images seed' first.")
-    return Viewer(account_id=platform.id, role=Role.ADMIN, token_id="cli")
-
-
-def set_image_quota(*, session: Session, account_id: str, quota: int | None) -> Account:
-    """Override an account's custom-image quota per region (None: back to the default).
+def set_image_quota(
+    *, session: Session, actor: Viewer, account_id: str, quota: int | None
+) -> Account:
+    """Override an account's custom-image quota per region (None: back to the default;
+    administrators only).
 
     Raises:
-        DomainError: INVALID_ACCOUNT, INVALID_INPUT (negative or absurd values).
+        DomainError: PERMISSION_DENIED, INVALID_ACCOUNT, INVALID_INPUT (negative or absurd).
     """
+    require_admin(actor)
     account = get(session=session, account_id=account_id)
     if account is None:
         raise DomainError(

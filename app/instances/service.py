@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
 
+from sqlalchemy import ColumnElement
 from sqlmodel import Session, col, select
 
 from app.accounts.models import Account
@@ -25,6 +25,7 @@ from app.instances import rules
 from app.instances.models import Instance
 from app.instances.rules import InstanceStatus
 from app.pagination import Ordering, Page, PageRequest, paginate
+from app.visibility import owned_by
 
 
 def _field(*path: str) -> tuple[str, ...]:
@@ -66,8 +67,9 @@ def lines_json(lines: Sequence[ChargeLine]) -> str:
 # --- reads ------------------------------------------------------------------------------
 
 
-def _visible(viewer: Viewer) -> Any:
-    return True if viewer.is_admin else col(Instance.owner_id) == viewer.account_id
+def visible_clause(viewer: Viewer | None) -> ColumnElement[bool]:
+    """Who sees which instance: its owner, and administrators."""
+    return owned_by(viewer, col(Instance.owner_id))
 
 
 def get(*, session: Session, viewer: Viewer, instance_id: str) -> Instance | None:
@@ -75,7 +77,7 @@ def get(*, session: Session, viewer: Viewer, instance_id: str) -> Instance | Non
     if not is_id(instance_id, "i"):
         return None
     return session.exec(
-        select(Instance).where(Instance.id == instance_id, _visible(viewer))
+        select(Instance).where(Instance.id == instance_id, visible_clause(viewer))
     ).first()
 
 
@@ -87,7 +89,7 @@ def list_by_ids(*, session: Session, viewer: Viewer, ids: Sequence[str]) -> list
     found = {
         i.id: i
         for i in session.exec(
-            select(Instance).where(col(Instance.id).in_(wanted), _visible(viewer))
+            select(Instance).where(col(Instance.id).in_(wanted), visible_clause(viewer))
         )
     }
     return [found[i] for i in wanted if i in found]
@@ -106,7 +108,7 @@ def list_instances(
     *, session: Session, viewer: Viewer, filters: InstanceFilter, page: PageRequest
 ) -> Page[Instance]:
     """Return one keyset page of the viewer's instances, newest first."""
-    stmt = select(Instance).where(_visible(viewer))
+    stmt = select(Instance).where(visible_clause(viewer))
     if filters.region is not None:
         stmt = stmt.where(Instance.region_code == filters.region)
     if filters.status is not None:
@@ -133,7 +135,9 @@ def get_for_update(session: Session, viewer: Viewer, instance_id: str) -> Instan
     instance = None
     if is_id(instance_id, "i"):
         instance = session.exec(
-            select(Instance).where(Instance.id == instance_id, _visible(viewer)).with_for_update()
+            select(Instance)
+            .where(Instance.id == instance_id, visible_clause(viewer))
+            .with_for_update()
         ).first()
     if instance is None:
         raise DomainError(

@@ -11,13 +11,14 @@ from typing import Protocol
 from sqlmodel import Session, select
 
 from app import catalogue
+from app.accounts.permissions import require_admin, require_provider
 from app.accounts.rules import Viewer
 from app.errors import DomainError, ErrorCode, raise_all, shown
 from app.ids import is_id, new_id
 from app.marketplace import rules
 from app.marketplace.models import Listing, ListingImage, ListingPlan
 from app.marketplace.rules import ListingKind, ListingStatus, Plan
-from app.marketplace.service import field, plans_of, require_provider, visible_clause
+from app.marketplace.service import field, plans_of, visible_clause
 from app.money import rate_to_int
 
 
@@ -227,18 +228,13 @@ def submit(*, session: Session, viewer: Viewer, listing_id: str, now: datetime) 
     return listing
 
 
-def _require_admin(viewer: Viewer) -> None:
-    if not viewer.is_admin:
-        raise DomainError(ErrorCode.PERMISSION_DENIED, "Only an administrator may review listings.")
-
-
 def pending_review(*, session: Session, viewer: Viewer, listing_id: str) -> Listing:
     """Lock a PENDING_REVIEW listing for an administrator's approval.
 
     Raises:
         DomainError: PERMISSION_DENIED, LISTING_NOT_FOUND, LISTING_STATUS_FORBIDDEN.
     """
-    _require_admin(viewer)
+    require_admin(viewer, "review listings")
     listing = _for_update(session, viewer, listing_id)
     if listing.status != ListingStatus.PENDING_REVIEW.value:
         raise _refuse(listing, "approved (only PENDING_REVIEW listings can)")
@@ -260,7 +256,7 @@ def reject(
     *, session: Session, viewer: Viewer, listing_id: str, reason: str | None, now: datetime
 ) -> Listing:
     """PENDING_REVIEW -> REJECTED with the reviewer's reason (R66)."""
-    _require_admin(viewer)
+    require_admin(viewer, "review listings")
     listing = _for_update(session, viewer, listing_id)
     if listing.status != ListingStatus.PENDING_REVIEW.value:
         raise _refuse(listing, "rejected (only PENDING_REVIEW listings can)")

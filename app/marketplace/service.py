@@ -9,9 +9,8 @@ from typing import Any
 from sqlalchemy import ColumnElement, or_
 from sqlmodel import Session, col, select
 
-from app.accounts.rules import Role, Viewer
+from app.accounts.rules import Viewer
 from app.billing.pricing import Timing
-from app.errors import DomainError, ErrorCode
 from app.ids import is_id
 from app.marketplace import rules
 from app.marketplace.models import Listing, ListingImage, ListingPlan, Sale, listing_visible
@@ -23,16 +22,6 @@ from app.pagination import Ordering, Page, PageRequest, paginate
 def field(*path: str) -> tuple[str, ...]:
     """The path of a mutation input field."""
     return ("input", *path)
-
-
-def require_provider(viewer: Viewer) -> None:
-    """Provider mutations are for PROVIDER accounts.
-
-    Raises:
-        DomainError: NOT_A_PROVIDER.
-    """
-    if viewer.role is not Role.PROVIDER:
-        raise DomainError(ErrorCode.NOT_A_PROVIDER, "Only provider accounts can manage listings.")
 
 
 def visible_clause(viewer: Viewer | None) -> ColumnElement[bool]:

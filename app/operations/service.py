@@ -13,16 +13,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
-from sqlalchemy import Engine
+from sqlalchemy import ColumnElement, Engine
 from sqlmodel import Session, col, select
 
+from app.accounts.permissions import require_admin
 from app.accounts.rules import Viewer
 from app.clock import Clock
 from app.database import read_session, write_session
-from app.errors import DomainError
+from app.errors import DomainError, ErrorCode
 from app.ids import is_id, new_id
 from app.operations.models import ClockState, Operation
 from app.pagination import Ordering, Page, PageRequest, paginate
+from app.visibility import owned_by
 
 log = logging.getLogger("bcc_images.operations")
 
@@ -103,15 +105,16 @@ def duration(base: float, per_gb: float, size_gb: int | None) -> float:
     return base + per_gb * (size_gb or 0)
 
 
-def _visible(viewer: Viewer) -> Any:
-    return True if viewer.is_admin else col(Operation.owner_id) == viewer.account_id
+def visible_clause(viewer: Viewer | None) -> ColumnElement[bool]:
+    """Who sees which operation: its owner, and administrators."""
+    return owned_by(viewer, col(Operation.owner_id))
 
 
 def get(*, session: Session, viewer: Viewer, operation_id: str) -> Operation | None:
     """Return an operation the viewer owns (or any, for admins)."""
     if not is_id(operation_id, "op"):
         return None
-    stmt = select(Operation).where(Operation.id == operation_id, _visible(viewer))
+    stmt = select(Operation).where(Operation.id == operation_id, visible_clause(viewer))
     return session.exec(stmt).first()
 
 
@@ -120,7 +123,7 @@ def list_by_ids(*, session: Session, viewer: Viewer, ids: Sequence[str]) -> list
     wanted = [i for i in ids if is_id(i, "op")]
     if not wanted:
         return []
-    stmt = select(Operation).where(col(Operation.id).in_(wanted), _visible(viewer))
+    stmt = select(Operation).where(col(Operation.id).in_(wanted), visible_clause(viewer))
     return list(session.exec(stmt))
 
 
@@ -137,7 +140,7 @@ def list_operations(
     *, session: Session, viewer: Viewer, filters: OperationFilter, page: PageRequest
 ) -> Page[Operation]:
     """Return one keyset page of the viewer's operations, newest first."""
-    stmt = select(Operation).where(_visible(viewer))
+    stmt = select(Operation).where(visible_clause(viewer))
     if filters.kind is not None:
         stmt = stmt.where(Operation.kind == filters.kind)
     if filters.status is not None:
@@ -177,8 +180,25 @@ def read_clock_offset(*, session: Session) -> float:
     return state.offset_seconds if state else 0.0
 
 
-def advance_clock(*, session: Session, seconds: int) -> float:
-    """Move the shared simulated clock forward; returns the new offset."""
+MAX_ADVANCE = 10 * 366 * 24 * 3600
+
+
+def advance_clock(*, session: Session, actor: Viewer, clock: Clock, seconds: int) -> float:
+    """Move the shared simulated clock forward (administrators only); returns the new offset.
+
+    Raises:
+        DomainError: PERMISSION_DENIED, CLOCK_NOT_SIMULATED, INVALID_INPUT.
+    """
+    require_admin(actor)
+    if not clock.simulated:
+        raise DomainError(
+            ErrorCode.CLOCK_NOT_SIMULATED,
+            "The clock is real; start the service with BCC_IMAGES_SIMULATED_CLOCK=1.",
+        )
+    if not 1 <= seconds <= MAX_ADVANCE:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, f"seconds is 1 to {MAX_ADVANCE}.", ("input", "seconds")
+        )
     state = session.exec(select(ClockState).where(ClockState.id == 1).with_for_update()).first()
     if state is None:
         state = ClockState(id=1, offset_seconds=0.0)

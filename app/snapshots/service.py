@@ -6,8 +6,8 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
+from sqlalchemy import ColumnElement, and_
 from sqlmodel import Session, col, select
 
 from app.accounts.rules import Viewer
@@ -17,6 +17,7 @@ from app.images.models import Image
 from app.images.rules import SourceKind
 from app.pagination import Ordering, Page, PageRequest, paginate
 from app.snapshots.models import Snapshot
+from app.visibility import owned_by
 
 
 class SnapshotStatus(enum.Enum):
@@ -34,9 +35,9 @@ def _field(*path: str) -> tuple[str, ...]:
     return ("input", *path)
 
 
-def _visible(viewer: Viewer) -> Any:
-    alive = col(Snapshot.deleted_at).is_(None)
-    return alive if viewer.is_admin else alive & (col(Snapshot.owner_id) == viewer.account_id)
+def visible_clause(viewer: Viewer | None) -> ColumnElement[bool]:
+    """Who sees which snapshot: its owner, and administrators; deleted ones, no one."""
+    return and_(col(Snapshot.deleted_at).is_(None), owned_by(viewer, col(Snapshot.owner_id)))
 
 
 def get(*, session: Session, viewer: Viewer, snapshot_id: str) -> Snapshot | None:
@@ -44,7 +45,7 @@ def get(*, session: Session, viewer: Viewer, snapshot_id: str) -> Snapshot | Non
     if not is_id(snapshot_id, "s"):
         return None
     return session.exec(
-        select(Snapshot).where(Snapshot.id == snapshot_id, _visible(viewer))
+        select(Snapshot).where(Snapshot.id == snapshot_id, visible_clause(viewer))
     ).first()
 
 
@@ -53,7 +54,7 @@ def list_by_ids(*, session: Session, viewer: Viewer, ids: Sequence[str]) -> list
     wanted = [i for i in ids if is_id(i, "s")]
     if not wanted:
         return []
-    stmt = select(Snapshot).where(col(Snapshot.id).in_(wanted), _visible(viewer))
+    stmt = select(Snapshot).where(col(Snapshot.id).in_(wanted), visible_clause(viewer))
     return list(session.exec(stmt))
 
 
@@ -70,7 +71,7 @@ def list_snapshots(
     *, session: Session, viewer: Viewer, filters: SnapshotFilter, page: PageRequest
 ) -> Page[Snapshot]:
     """One keyset page of the viewer's snapshots, newest first."""
-    stmt = select(Snapshot).where(_visible(viewer))
+    stmt = select(Snapshot).where(visible_clause(viewer))
     if filters.region is not None:
         stmt = stmt.where(Snapshot.region_code == filters.region)
     if filters.instance is not None:
@@ -137,7 +138,9 @@ def delete(*, session: Session, viewer: Viewer, snapshot_id: str, now: datetime)
     snapshot = None
     if is_id(snapshot_id, "s"):
         snapshot = session.exec(
-            select(Snapshot).where(Snapshot.id == snapshot_id, _visible(viewer)).with_for_update()
+            select(Snapshot)
+            .where(Snapshot.id == snapshot_id, visible_clause(viewer))
+            .with_for_update()
         ).first()
     if snapshot is None or (not viewer.is_admin and snapshot.owner_id != viewer.account_id):
         raise DomainError(

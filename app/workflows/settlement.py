@@ -12,6 +12,8 @@ from sqlmodel import Session, col, select
 
 from app.accounts import service as accounts_service
 from app.accounts.models import Account
+from app.accounts.permissions import require_admin
+from app.accounts.rules import Viewer
 from app.billing import service as billing_service
 from app.billing.models import LedgerEntry
 from app.billing.pricing import SoftwarePlan, Timing
@@ -27,6 +29,29 @@ from app.workflows import revenue
 POSTPAID = "POSTPAID"
 HOURLY_JOB = "hourly-settlement"
 MINUTE = timedelta(minutes=1)
+
+
+def settle_usage(
+    *, session: Session, actor: Viewer, until: datetime | None, now: datetime
+) -> list[LedgerEntry]:
+    """Charge postpaid usage up to ``until`` (default now) on an administrator's request.
+
+    Raises:
+        DomainError: PERMISSION_DENIED, INVALID_INPUT (no time zone, or later than now).
+    """
+    require_admin(actor)
+    until = until or now
+    if until.tzinfo is None:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT, "until needs a time zone (UTC).", ("input", "until")
+        )
+    if until > now:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            f"until may not be later than now ({now.isoformat()}).",
+            ("input", "until"),
+        )
+    return settle(session=session, until=until)
 
 
 def settle(
@@ -179,14 +204,16 @@ MAX_TOP_UP = Decimal("10000000.00")
 
 
 def top_up(
-    *, session: Session, account_id: str, amount: Decimal, now: datetime
+    *, session: Session, actor: Viewer, account_id: str, amount: Decimal, now: datetime
 ) -> tuple[Account, LedgerEntry]:
-    """Credit an account (admin action, R82), record it as TOP_UP, and restart what arrears
-    stopped once the balance is no longer negative.
+    """Credit an account (administrators only, R82), record it as TOP_UP, and restart what
+    arrears stopped once the balance is no longer negative.
 
     Raises:
-        DomainError: INVALID_ACCOUNT for an unknown account, INVALID_INPUT for a bad amount.
+        DomainError: PERMISSION_DENIED, INVALID_ACCOUNT for an unknown account, INVALID_INPUT
+            for a bad amount.
     """
+    require_admin(actor)
     if not amount.is_finite() or amount != round_fen(amount) or not 0 < amount <= MAX_TOP_UP:
         raise DomainError(
             ErrorCode.INVALID_INPUT,

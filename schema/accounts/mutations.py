@@ -13,6 +13,7 @@ from app.workflows import settlement
 from schema.accounts.types import Account, ApiToken, Transaction
 from schema.context import Info
 from schema.errors import UserError, mutate
+from schema.permissions import SignedIn
 
 
 @strawberry.input(description="A new account.")
@@ -67,28 +68,38 @@ class TopUpAccountPayload:
 
 @strawberry.type
 class AccountMutations:
-    @strawberry.mutation(description="Create an account (admin only).")
+    @strawberry.mutation(
+        permission_classes=[SignedIn], description="Create an account (admin only)."
+    )
     def create_account(self, info: Info, input: CreateAccountInput) -> CreateAccountPayload:
         viewer = info.context.require_viewer()
         role: DomainRole = input.role
 
         def action(session: Session) -> CreateAccountPayload:
-            service.require_admin(viewer)
             row = service.create(
-                session=session, name=input.name, role=role, now=info.context.clock.now()
+                session=session,
+                actor=viewer,
+                name=input.name,
+                role=role,
+                now=info.context.clock.now(),
             )
             return CreateAccountPayload(account=Account.from_row(row), user_errors=[])
 
         return mutate(info, action, CreateAccountPayload)
 
-    @strawberry.mutation(description="Create a bearer token for an account (admin only).")
+    @strawberry.mutation(
+        permission_classes=[SignedIn],
+        description="Create a bearer token for an account (admin only).",
+    )
     def create_api_token(self, info: Info, input: CreateApiTokenInput) -> CreateApiTokenPayload:
         viewer = info.context.require_viewer()
 
         def action(session: Session) -> CreateApiTokenPayload:
-            service.require_admin(viewer)
             row, secret = service.create_token(
-                session=session, account_id=str(input.account_id), now=info.context.clock.now()
+                session=session,
+                actor=viewer,
+                account_id=str(input.account_id),
+                now=info.context.clock.now(),
             )
             return CreateApiTokenPayload(
                 api_token=ApiToken.from_row(row), token=secret, user_errors=[]
@@ -97,7 +108,8 @@ class AccountMutations:
         return mutate(info, action, CreateApiTokenPayload)
 
     @strawberry.mutation(
-        description="Revoke a token: admins any token, others their own. Repeating it is a no-op."
+        permission_classes=[SignedIn],
+        description="Revoke a token: admins any token, others their own. Repeating it is a no-op.",
     )
     def revoke_api_token(self, info: Info, input: RevokeApiTokenInput) -> RevokeApiTokenPayload:
         viewer = info.context.require_viewer()
@@ -114,15 +126,16 @@ class AccountMutations:
         return mutate(info, action, RevokeApiTokenPayload)
 
     @strawberry.mutation(
-        description="Credit an account's balance (admin only); recorded as TOP_UP."
+        permission_classes=[SignedIn],
+        description="Credit an account's balance (admin only); recorded as TOP_UP.",
     )
     def top_up_account(self, info: Info, input: TopUpAccountInput) -> TopUpAccountPayload:
         viewer = info.context.require_viewer()
 
         def action(session: Session) -> TopUpAccountPayload:
-            service.require_admin(viewer)
             account, entry = settlement.top_up(
                 session=session,
+                actor=viewer,
                 account_id=str(input.account_id),
                 amount=input.amount,
                 now=info.context.clock.now(),
@@ -157,15 +170,16 @@ class SetAccountQuotaPayload:
 @strawberry.type
 class QuotaMutations:
     @strawberry.mutation(
-        description="Override an account's custom-image quota per region (admin only)."
+        permission_classes=[SignedIn],
+        description="Override an account's custom-image quota per region (admin only).",
     )
     def set_account_quota(self, info: Info, input: SetAccountQuotaInput) -> SetAccountQuotaPayload:
         viewer = info.context.require_viewer()
 
         def action(session: Session) -> SetAccountQuotaPayload:
-            service.require_admin(viewer)
             row = service.set_image_quota(
                 session=session,
+                actor=viewer,
                 account_id=str(input.account_id),
                 quota=input.custom_images_per_region,
             )

@@ -13,11 +13,11 @@ from app.accounts import models
 from app.accounts.rules import Role as DomainRole
 from app.billing import service as billing_service
 from app.billing.models import LedgerEntry
-from app.errors import Forbidden
 from schema.context import Info
 from schema.money import Money
 from schema.node import Node
 from schema.pagination import Connection, connection, page_request
+from schema.permissions import OwnerOnly
 
 if TYPE_CHECKING:
     from schema.billing.types import Order
@@ -69,24 +69,28 @@ class Account(Node):
     arrears: strawberry.Private[bool]
     quota: strawberry.Private[int | None]
 
-    def _check_private(self, info: Info) -> None:
-        viewer = info.context.viewer
-        if viewer is None or not (viewer.is_admin or viewer.account_id == self.id):
-            raise Forbidden("Only the account itself and administrators may see this.")
+    @property
+    def owner_id(self) -> str:
+        """An account is its own owner (for the OwnerOnly gate of its private fields)."""
+        return str(self.id)
 
-    @strawberry.field(description="Current balance (self and admins only).")
+    @strawberry.field(
+        permission_classes=[OwnerOnly], description="Current balance (self and admins only)."
+    )
     def balance(self, info: Info) -> Money:
-        self._check_private(info)
         return Money.of_minor(self.balance_minor)
 
     @strawberry.field(
-        description="Whether postpaid usage left the balance negative (self and admins)."
+        permission_classes=[OwnerOnly],
+        description="Whether postpaid usage left the balance negative (self and admins).",
     )
     def in_arrears(self, info: Info) -> bool:
-        self._check_private(info)
         return self.arrears
 
-    @strawberry.field(description="The account's ledger, newest first (self and admins only).")
+    @strawberry.field(
+        permission_classes=[OwnerOnly],
+        description="The account's ledger, newest first (self and admins only).",
+    )
     def transactions(
         self,
         info: Info,
@@ -95,7 +99,6 @@ class Account(Node):
         last: int | None = None,
         before: str | None = None,
     ) -> Connection[Transaction]:
-        self._check_private(info)
         page = billing_service.list_transactions(
             session=info.context.session,
             account_id=str(self.id),
@@ -103,12 +106,17 @@ class Account(Node):
         )
         return connection(page, Transaction.from_row)
 
-    @strawberry.field(description="Custom images allowed per region (yourself and admins only).")
+    @strawberry.field(
+        permission_classes=[OwnerOnly],
+        description="Custom images allowed per region (yourself and admins only).",
+    )
     def custom_image_quota(self, info: Info) -> int:
-        self._check_private(info)
-        return self.quota if self.quota is not None else info.context.settings.custom_image_quota
+        return self.quota if self.quota is not None else info.context.policy.custom_image_quota
 
-    @strawberry.field(description="The account's orders, newest first (self and admins only).")
+    @strawberry.field(
+        permission_classes=[OwnerOnly],
+        description="The account's orders, newest first (self and admins only).",
+    )
     def orders(
         self,
         info: Info,
@@ -119,7 +127,6 @@ class Account(Node):
     ) -> Connection[Annotated[Order, strawberry.lazy("schema.billing.types")]]:
         from schema.billing.types import Order
 
-        self._check_private(info)
         page = billing_service.list_orders(
             session=info.context.session,
             account_id=str(self.id),
@@ -128,14 +135,14 @@ class Account(Node):
         return connection(page, Order.from_row)
 
     @strawberry.field(
-        description="For PROVIDER accounts (self and admins): listings, sales and revenue."
+        permission_classes=[OwnerOnly],
+        description="For PROVIDER accounts (self and admins): listings, sales and revenue.",
     )
     def provider(
         self, info: Info
     ) -> Annotated[ProviderView, strawberry.lazy("schema.marketplace.types")] | None:
         from schema.marketplace.types import ProviderView
 
-        self._check_private(info)
         if self.role is not DomainRole.PROVIDER:
             return None
         return ProviderView(account_id=str(self.id))

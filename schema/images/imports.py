@@ -23,6 +23,7 @@ from schema.descriptions import NAME_RULE
 from schema.errors import UserError, mutate, user_error
 from schema.images.types import Image
 from schema.operations.types import Operation
+from schema.permissions import SignedIn
 from schema.scalars import BigInt
 
 CHUNK = 1024 * 1024
@@ -116,7 +117,8 @@ class ImportImagePayload:
 @strawberry.type
 class ImportMutations:
     @strawberry.mutation(
-        description="Upload a file (GraphQL multipart request), streamed to the region's store."
+        permission_classes=[SignedIn],
+        description="Upload a file (GraphQL multipart request), streamed to the region's store.",
     )
     async def upload_object(self, info: Info, input: UploadObjectInput) -> UploadObjectPayload:
         viewer = info.context.require_viewer()
@@ -186,10 +188,11 @@ class ImportMutations:
         return payload
 
     @strawberry.mutation(
+        permission_classes=[SignedIn],
         description=(
             "Delete an uploaded object you no longer need, freeing its storage quota. "
             "Refused with OBJECT_IN_USE while an image imported from it exists."
-        )
+        ),
     )
     def delete_object(self, info: Info, input: DeleteObjectInput) -> DeleteObjectPayload:
         viewer = info.context.require_viewer()
@@ -206,10 +209,11 @@ class ImportMutations:
         return DeleteObjectPayload(deleted_object_key=key, user_errors=[])
 
     @strawberry.mutation(
+        permission_classes=[SignedIn],
         description=(
             "Import an uploaded disk-image file as a custom image; the file's bytes are "
             "inspected (format, safety, size) by an IMPORT_IMAGE operation."
-        )
+        ),
     )
     def import_image(self, info: Info, input: ImportImageInput) -> ImportImagePayload:
         viewer = info.context.require_viewer()

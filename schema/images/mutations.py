@@ -12,6 +12,7 @@ from schema.descriptions import NAME_RULE
 from schema.errors import UserError, mutate
 from schema.images.types import Image
 from schema.operations.types import Operation
+from schema.permissions import SignedIn
 
 
 @strawberry.input(description="A new custom image, from an instance or a snapshot (exactly one).")
@@ -113,7 +114,10 @@ class CancelImageCopyPayload:
 
 @strawberry.type
 class ImageMutations:
-    @strawberry.mutation(description="Create a custom image from an instance or a snapshot.")
+    @strawberry.mutation(
+        permission_classes=[SignedIn],
+        description="Create a custom image from an instance or a snapshot.",
+    )
     def create_image(self, info: Info, input: CreateImageInput) -> CreateImagePayload:
         viewer = info.context.require_viewer()
 
@@ -139,7 +143,9 @@ class ImageMutations:
 
         return mutate(info, action, CreateImagePayload)
 
-    @strawberry.mutation(description="Rename a custom image (owner only).")
+    @strawberry.mutation(
+        permission_classes=[SignedIn], description="Rename a custom image (owner only)."
+    )
     def rename_image(self, info: Info, input: RenameImageInput) -> RenameImagePayload:
         viewer = info.context.require_viewer()
 
@@ -152,10 +158,11 @@ class ImageMutations:
         return mutate(info, action, RenameImagePayload)
 
     @strawberry.mutation(
+        permission_classes=[SignedIn],
         description=(
             "Delete a custom image (owner only); refused while it is being created, copied or "
             "shared."
-        )
+        ),
     )
     def delete_image(self, info: Info, input: DeleteImageInput) -> DeleteImagePayload:
         viewer = info.context.require_viewer()
@@ -172,10 +179,11 @@ class ImageMutations:
         return mutate(info, action, DeleteImagePayload)
 
     @strawberry.mutation(
+        permission_classes=[SignedIn],
         description=(
             "Share a custom image with accounts in its region (owner only): all or nothing; "
             "sharing again is harmless."
-        )
+        ),
     )
     def share_image(self, info: Info, input: ShareImageInput) -> ShareImagePayload:
         viewer = info.context.require_viewer()
@@ -193,7 +201,10 @@ class ImageMutations:
 
         return mutate(info, action, ShareImagePayload)
 
-    @strawberry.mutation(description="Stop sharing a custom image with accounts (owner only).")
+    @strawberry.mutation(
+        permission_classes=[SignedIn],
+        description="Stop sharing a custom image with accounts (owner only).",
+    )
     def unshare_image(self, info: Info, input: UnshareImageInput) -> UnshareImagePayload:
         viewer = info.context.require_viewer()
 
@@ -209,10 +220,11 @@ class ImageMutations:
         return mutate(info, action, UnshareImagePayload)
 
     @strawberry.mutation(
+        permission_classes=[SignedIn],
         description=(
             "Copy a custom image to other regions (owner only); the source is locked "
             "(REPLICATING) while copies are in flight."
-        )
+        ),
     )
     def copy_image(self, info: Info, input: CopyImageInput) -> CopyImagePayload:
         viewer = info.context.require_viewer()
@@ -237,7 +249,8 @@ class ImageMutations:
         return mutate(info, action, CopyImagePayload)
 
     @strawberry.mutation(
-        description="Cancel a copy in flight by its destination image, which disappears."
+        permission_classes=[SignedIn],
+        description="Cancel a copy in flight by its destination image, which disappears.",
     )
     def cancel_image_copy(self, info: Info, input: CancelImageCopyInput) -> CancelImageCopyPayload:
         viewer = info.context.require_viewer()

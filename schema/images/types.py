@@ -20,6 +20,7 @@ from schema.accounts.types import Account
 from schema.context import Info
 from schema.node import Node
 from schema.pagination import Connection, connection, page_request
+from schema.permissions import OwnerOnly
 from schema.regions.types import Region
 from schema.scalars import BigInt
 
@@ -56,13 +57,19 @@ class OperatingSystem:
 @strawberry.type(description="How an image was made, and from what.")
 class ImageSource:
     kind: r.SourceKind = strawberry.field(description="What it was made from.")
-    id: strawberry.ID | None = strawberry.field(
-        description=(
-            "Id of the source (instance, snapshot, image or uploaded object); shown to the "
-            "image's owner and administrators only, null for everyone else."
-        )
-    )
+    source_id: strawberry.Private[str | None]
     region_code: strawberry.Private[str | None]
+    owner_id: strawberry.Private[str]
+
+    @strawberry.field(
+        permission_classes=[OwnerOnly],
+        description=(
+            "Id of the source (instance, snapshot, image or uploaded object), when it has one: "
+            "the image's owner's business (and administrators')."
+        ),
+    )
+    def id(self) -> strawberry.ID | None:
+        return strawberry.ID(self.source_id) if self.source_id else None
 
     @strawberry.field(description="Region of the source, when it has one.")
     async def region(self, info: Info) -> Region | None:
@@ -181,12 +188,10 @@ class Image(Node):
         return _region(info, self.region_code)  # type: ignore[return-value]  # awaited by graphql-core
 
     @strawberry.field(
-        description="The owning account: shown to its owner and admins, null for others."
+        permission_classes=[OwnerOnly],
+        description="The owning account (its owner and administrators only).",
     )
     async def owner(self, info: Info) -> Account | None:
-        viewer = info.context.viewer
-        if viewer is None or not (viewer.is_admin or viewer.account_id == self.owner_id):
-            return None
         row = await info.context.loaders.account.load(self.owner_id)
         return Account.from_row(row) if row else None
 
@@ -203,7 +208,11 @@ class Image(Node):
         return CopyLock.REPLICATING if replicating else None
 
     @strawberry.field(
-        description="Accounts the image is shared with, oldest share first (owner only; else null)."
+        permission_classes=[OwnerOnly],
+        description=(
+            "Accounts the image is shared with, oldest share first (its owner and "
+            "administrators only)."
+        ),
     )
     async def shared_with(
         self,
@@ -213,9 +222,6 @@ class Image(Node):
         last: int | None = None,
         before: str | None = None,
     ) -> Connection[Account] | None:
-        viewer = info.context.viewer
-        if viewer is None or viewer.account_id != self.owner_id:
-            return None
         page = images_service.shared_with(
             session=info.context.session,
             image_id=str(self.id),
@@ -230,7 +236,6 @@ class Image(Node):
         cls, row: models.Image, viewer: Viewer | None, prefetched: Prefetched | None = None
     ) -> Image:
         """Build from an image row, as the given viewer sees it."""
-        private = viewer is not None and (viewer.is_admin or viewer.account_id == row.owner_id)
         failure = None
         if row.failure_code is not None:
             failure = Failure(
@@ -264,9 +269,9 @@ class Image(Node):
             created_at=row.created_at,
             source=ImageSource(
                 kind=r.SourceKind(row.source_kind),
-                # what it was made from is the owner's private business (and an admin's)
-                id=strawberry.ID(row.source_id) if row.source_id and private else None,
+                source_id=row.source_id,
                 region_code=row.source_region,
+                owner_id=row.owner_id,
             ),
             system_disk_kind=r.DiskKind(row.system_disk_kind) if row.system_disk_kind else None,
             charge_root=ChargeRoot(

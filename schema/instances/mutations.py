@@ -13,6 +13,7 @@ from schema.instances.inputs import CreateInstancesInput
 from schema.instances.types import Instance
 from schema.money import Money
 from schema.operations.types import Operation
+from schema.permissions import SignedIn
 
 
 @strawberry.type(description="Result of createInstances.")
@@ -71,7 +72,8 @@ class ReleaseInstancePayload:
 @strawberry.type
 class InstanceMutations:
     @strawberry.mutation(
-        description="Create 1-100 instances, all or nothing; prepaid batches are paid at once."
+        permission_classes=[SignedIn],
+        description="Create 1-100 instances, all or nothing; prepaid batches are paid at once.",
     )
     def create_instances(self, info: Info, input: CreateInstancesInput) -> CreateInstancesPayload:
         viewer = info.context.require_viewer()
@@ -98,7 +100,7 @@ class InstanceMutations:
             CreateInstancesPayload,
         )
 
-    @strawberry.mutation(description="Start a STOPPED instance.")
+    @strawberry.mutation(permission_classes=[SignedIn], description="Start a STOPPED instance.")
     def start_instance(self, info: Info, input: StartInstanceInput) -> StartInstancePayload:
         viewer = info.context.require_viewer()
 
@@ -113,7 +115,10 @@ class InstanceMutations:
 
         return mutate(info, action, StartInstancePayload)
 
-    @strawberry.mutation(description="Stop a RUNNING instance (postpaid usage still accrues).")
+    @strawberry.mutation(
+        permission_classes=[SignedIn],
+        description="Stop a RUNNING instance (postpaid usage still accrues).",
+    )
     def stop_instance(self, info: Info, input: StopInstanceInput) -> StopInstancePayload:
         viewer = info.context.require_viewer()
 
@@ -126,10 +131,11 @@ class InstanceMutations:
         return mutate(info, action, StopInstancePayload)
 
     @strawberry.mutation(
+        permission_classes=[SignedIn],
         description=(
             "Release an instance for good; a prepaid one is refunded for the unused part of "
             "its term, less a penalty of half the days used."
-        )
+        ),
     )
     def release_instance(self, info: Info, input: ReleaseInstanceInput) -> ReleaseInstancePayload:
         viewer = info.context.require_viewer()

@@ -17,6 +17,7 @@ from schema.errors import user_error
 from schema.instances.inputs import CreateInstancesInput
 from schema.instances.types import Instance
 from schema.pagination import Connection, connection, page_request
+from schema.permissions import SignedIn
 
 
 @strawberry.input(description="Filters of the instances query.")
@@ -30,7 +31,9 @@ class InstanceFilter:
 
 @strawberry.type
 class InstanceQueries:
-    @strawberry.field(description="The viewer's instances, newest first.")
+    @strawberry.field(
+        permission_classes=[SignedIn], description="The viewer's instances, newest first."
+    )
     def instances(
         self,
         info: Info,
@@ -54,7 +57,10 @@ class InstanceQueries:
         )
         return connection(page, Instance.from_row)
 
-    @strawberry.field(description="One of the viewer's instances; null if absent or not theirs.")
+    @strawberry.field(
+        permission_classes=[SignedIn],
+        description="One of the viewer's instances; null if absent or not theirs.",
+    )
     async def instance(self, info: Info, id: strawberry.ID) -> Instance | None:
         info.context.require_viewer()
         if not is_id(str(id), "i"):

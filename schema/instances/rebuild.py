@@ -15,6 +15,7 @@ from schema.context import Info
 from schema.errors import UserError, mutate, user_error
 from schema.instances.types import Instance
 from schema.operations.types import Operation
+from schema.permissions import SignedIn
 
 
 @strawberry.input(description="Reinstall one instance's operating system from another image.")
@@ -89,10 +90,11 @@ def _run(info: Info, request: rebuild.RebuildRequest, session: Session) -> rebui
 @strawberry.type
 class RebuildMutations:
     @strawberry.mutation(
+        permission_classes=[SignedIn],
         description=(
             "Change one instance's image (reinstall its OS); the one-instance form of "
             "rebuildInstances, with the same checks and charges."
-        )
+        ),
     )
     def rebuild_instance(self, info: Info, input: RebuildInstanceInput) -> RebuildInstancePayload:
         info.context.require_viewer()
@@ -119,11 +121,12 @@ class RebuildMutations:
         )
 
     @strawberry.mutation(
+        permission_classes=[SignedIn],
         description=(
             "Change the image of up to 100 instances at once: every check for every instance "
             "first, all or nothing; one operation per instance; one REBUILD order for what the "
             "prepaid ones are charged. Charges, and the revenue they earn, follow the new image."
-        )
+        ),
     )
     def rebuild_instances(
         self, info: Info, input: RebuildInstancesInput
@@ -150,10 +153,11 @@ class RebuildMutations:
 @strawberry.type
 class RebuildQueries:
     @strawberry.field(
+        permission_classes=[SignedIn],
         description=(
             "What rebuildInstances would charge at once for this input (the REBUILD order's "
             "pro-rated lines for prepaid instances), after the same checks; changes nothing."
-        )
+        ),
     )
     def rebuild_quote(self, info: Info, input: RebuildInstancesInput) -> PriceQuote:
         viewer = info.context.require_viewer()

@@ -21,6 +21,7 @@ from schema.context import Info
 from schema.errors import UserError, mutate
 from schema.marketplace.types import Listing
 from schema.pagination import Connection, connection, page_request
+from schema.permissions import SignedIn
 
 
 @strawberry.input(description="Filters of the listings query.")
@@ -189,7 +190,9 @@ class DelistListingPayload(ListingResult):
 
 @strawberry.type
 class ListingMutations:
-    @strawberry.mutation(description="Create a DRAFT listing (providers only).")
+    @strawberry.mutation(
+        permission_classes=[SignedIn], description="Create a DRAFT listing (providers only)."
+    )
     def create_listing(self, info: Info, input: CreateListingInput) -> CreateListingPayload:
         viewer = info.context.require_viewer()
 
@@ -212,7 +215,10 @@ class ListingMutations:
 
         return mutate(info, action, CreateListingPayload)
 
-    @strawberry.mutation(description="Edit a DRAFT or REJECTED listing (back to DRAFT).")
+    @strawberry.mutation(
+        permission_classes=[SignedIn],
+        description="Edit a DRAFT or REJECTED listing (back to DRAFT).",
+    )
     def update_listing(self, info: Info, input: UpdateListingInput) -> UpdateListingPayload:
         viewer = info.context.require_viewer()
 
@@ -238,19 +244,27 @@ class ListingMutations:
 
         return mutate(info, action, UpdateListingPayload)
 
-    @strawberry.mutation(description="Submit a DRAFT for review.")
+    @strawberry.mutation(permission_classes=[SignedIn], description="Submit a DRAFT for review.")
     def submit_listing(self, info: Info, input: SubmitListingInput) -> SubmitListingPayload:
         return _transition(info, input, listings.submit, SubmitListingPayload)
 
-    @strawberry.mutation(description="Approve a listing and publish its images (admin only).")
+    @strawberry.mutation(
+        permission_classes=[SignedIn],
+        description="Approve a listing and publish its images (admin only).",
+    )
     def approve_listing(self, info: Info, input: ApproveListingInput) -> ApproveListingPayload:
         return _transition(info, input, publish.approve, ApproveListingPayload)
 
-    @strawberry.mutation(description="Reject a listing with a reason (admin only).")
+    @strawberry.mutation(
+        permission_classes=[SignedIn], description="Reject a listing with a reason (admin only)."
+    )
     def reject_listing(self, info: Info, input: RejectListingInput) -> RejectListingPayload:
         return _transition(info, input, listings.reject, RejectListingPayload, reason=input.reason)
 
-    @strawberry.mutation(description="Delist a PUBLISHED listing (its provider or an admin).")
+    @strawberry.mutation(
+        permission_classes=[SignedIn],
+        description="Delist a PUBLISHED listing (its provider or an admin).",
+    )
     def delist_listing(self, info: Info, input: DelistListingInput) -> DelistListingPayload:
         return _transition(info, input, publish.delist, DelistListingPayload, reason=input.reason)
 

@@ -8,6 +8,7 @@ from typing import Annotated, Protocol
 import strawberry
 
 import schema.enums  # noqa: F401  (registers the domain enums)
+from app.accounts.permissions import may_see_private
 from app.billing import service as billing_service
 from app.billing.pricing import Timing
 from app.marketplace import rules
@@ -88,7 +89,9 @@ class Listing(Node):
     async def images(self, info: Info) -> list[Image]:
         rows = await info.context.loaders.listing_images.load(str(self.id))
         viewer = info.context.viewer
-        visible = [r for r in rows if r.listing_id is not None or _own(info, r.owner_id)]
+        visible = [
+            r for r in rows if r.listing_id is not None or may_see_private(viewer, r.owner_id)
+        ]
         return [Image.from_row(r, viewer) for r in visible]
 
     @classmethod
@@ -106,11 +109,6 @@ class Listing(Node):
             created_at=row.created_at,
             provider_id=row.provider_id,
         )
-
-
-def _own(info: Info, owner_id: str) -> bool:
-    viewer = info.context.viewer
-    return viewer is not None and (viewer.is_admin or viewer.account_id == owner_id)
 
 
 @strawberry.type(

@@ -15,6 +15,7 @@ from app.operations.rules import OperationKind, OperationStatus
 from schema.context import Info
 from schema.operations.types import Operation
 from schema.pagination import Connection, connection, page_request
+from schema.permissions import SignedIn
 
 POLL_SECONDS = 0.5
 FINISHED = {"SUCCEEDED", "FAILED", "CANCELLED"}
@@ -31,7 +32,10 @@ class OperationFilter:
 
 @strawberry.type
 class OperationQueries:
-    @strawberry.field(description="One of the viewer's operations; null if absent or not theirs.")
+    @strawberry.field(
+        permission_classes=[SignedIn],
+        description="One of the viewer's operations; null if absent or not theirs.",
+    )
     async def operation(self, info: Info, id: strawberry.ID) -> Operation | None:
         info.context.require_viewer()
         if not is_id(str(id), "op"):
@@ -39,7 +43,9 @@ class OperationQueries:
         row = await info.context.loaders.operation.load(str(id))
         return Operation.from_row(row) if row else None
 
-    @strawberry.field(description="The viewer's operations, newest first.")
+    @strawberry.field(
+        permission_classes=[SignedIn], description="The viewer's operations, newest first."
+    )
     def operations(
         self,
         info: Info,
@@ -67,7 +73,8 @@ class OperationQueries:
 @strawberry.type
 class OperationSubscriptions:
     @strawberry.subscription(
-        description="The operation now and after every change, until it has finished."
+        permission_classes=[SignedIn],
+        description="The operation now and after every change, until it has finished.",
     )
     async def operation_updated(
         self, info: Info, id: strawberry.ID

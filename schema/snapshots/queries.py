@@ -15,6 +15,7 @@ from schema.descriptions import NAME_RULE
 from schema.errors import UserError, mutate
 from schema.operations.types import Operation
 from schema.pagination import Connection, connection, page_request
+from schema.permissions import SignedIn
 from schema.snapshots.types import Snapshot
 
 
@@ -27,7 +28,9 @@ class SnapshotFilter:
 
 @strawberry.type
 class SnapshotQueries:
-    @strawberry.field(description="The viewer's snapshots, newest first.")
+    @strawberry.field(
+        permission_classes=[SignedIn], description="The viewer's snapshots, newest first."
+    )
     def snapshots(
         self,
         info: Info,
@@ -51,7 +54,10 @@ class SnapshotQueries:
         )
         return connection(page, Snapshot.from_row)
 
-    @strawberry.field(description="One of the viewer's snapshots; null if absent or not theirs.")
+    @strawberry.field(
+        permission_classes=[SignedIn],
+        description="One of the viewer's snapshots; null if absent or not theirs.",
+    )
     async def snapshot(self, info: Info, id: strawberry.ID) -> Snapshot | None:
         info.context.require_viewer()
         if not is_id(str(id), "s"):
@@ -88,7 +94,8 @@ class DeleteSnapshotPayload:
 @strawberry.type
 class SnapshotMutations:
     @strawberry.mutation(
-        description="Snapshot an instance's system disk (owner only; RUNNING or STOPPED)."
+        permission_classes=[SignedIn],
+        description="Snapshot an instance's system disk (owner only; RUNNING or STOPPED).",
     )
     def create_snapshot(self, info: Info, input: CreateSnapshotInput) -> CreateSnapshotPayload:
         viewer = info.context.require_viewer()
@@ -116,7 +123,8 @@ class SnapshotMutations:
         )
 
     @strawberry.mutation(
-        description="Delete a snapshot; refused while an image made from it exists."
+        permission_classes=[SignedIn],
+        description="Delete a snapshot; refused while an image made from it exists.",
     )
     def delete_snapshot(self, info: Info, input: DeleteSnapshotInput) -> DeleteSnapshotPayload:
         viewer = info.context.require_viewer()

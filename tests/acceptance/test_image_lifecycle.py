@@ -86,8 +86,15 @@ def test_instance_image_share_launch_unshare_delete(server: Server) -> None:
     assert shared["data"]["shareImage"]["image"]["sharedWith"]["nodes"] == [{"id": friend.id}]
     again = server.gql(SHARE, {"i": {"imageId": image_id, "accountIds": [friend.id]}}, owner)
     assert again["data"]["shareImage"]["userErrors"] == []  # R22: idempotent
-    seen = server.gql(GET_IMAGE, {"id": image_id}, friend)["data"]["image"]
-    assert seen["type"] == "SHARED" and seen["sharedWith"] is None  # R23, R25
+    seen = server.post(GET_IMAGE, {"id": image_id}, friend).json()
+    assert seen["data"]["image"]["type"] == "SHARED"  # R23
+    # R25: who else it is shared with, and what it was made from, are the owner's business
+    assert seen["data"]["image"]["sharedWith"] is None
+    assert seen["data"]["image"]["source"]["id"] is None
+    assert sorted((e["path"][-1], e["extensions"]["code"]) for e in seen["errors"]) == [
+        ("id", "FORBIDDEN"),
+        ("sharedWith", "FORBIDDEN"),
+    ]
     # R23: the recipient launches from it but cannot rename, share, copy or delete it
     launched = create(
         server, friend, launch(image_id, systemDisk={"storageType": "CDS_SSD", "sizeGb": 60})

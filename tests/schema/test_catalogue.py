@@ -218,13 +218,17 @@ def test_owner_field_is_for_the_owner_and_admins(
         "id": owner.id
     }
     public_id = factory.public_image()
-    assert gql(app_client, query, {"id": public_id}, owner)["data"]["image"]["owner"] is None
+    body = gql(app_client, query, {"id": public_id}, owner, expect_errors=True)
+    assert body["data"]["image"]["owner"] is None
+    assert [(e["path"], e["extensions"]["code"]) for e in body["errors"]] == [
+        (["image", "owner"], "FORBIDDEN")
+    ]
 
 
 def test_public_image_fields(app_client: TestClient, factory: Factory) -> None:
     image_id = factory.public_image(os_type="WINDOWS")
     query = """query($id: ID!) { image(id: $id) { id type status generation minDiskGb
-        os { type name version arch lang } source { kind id region { code } }
+        os { type name version arch lang } source { kind region { code } }
         chargeRoot { osLicense } systemDiskKind copyLock progress failure { code } } }"""
     data = gql(app_client, query, {"id": image_id})["data"]["image"]
     assert data["type"] == "PUBLIC"
@@ -232,7 +236,7 @@ def test_public_image_fields(app_client: TestClient, factory: Factory) -> None:
     assert data["os"]["type"] == "WINDOWS"
     assert data["minDiskGb"] >= 40
     assert data["chargeRoot"] == {"osLicense": "WINDOWS"}
-    assert data["source"] == {"kind": "PLATFORM", "id": None, "region": None}
+    assert data["source"] == {"kind": "PLATFORM", "region": None}
     assert data["systemDiskKind"] is None
     assert data["copyLock"] is None
     assert data["failure"] is None

@@ -266,9 +266,15 @@ def test_a_share_recipient_sees_no_source_id_and_cannot_filter_by_it(
     )
     query = "query($id: ID!) { image(id: $id) { type source { kind id } } }"
     seen_by_owner = gql(app_client, query, {"id": image_id}, owner)["data"]["image"]
-    seen_by_recipient = gql(app_client, query, {"id": image_id}, recipient)["data"]["image"]
+    seen_by_recipient = gql(app_client, query, {"id": image_id}, recipient, expect_errors=True)
     assert seen_by_owner["source"]["id"] is None  # the factory's image has no source id
-    assert seen_by_recipient == {"type": "SHARED", "source": {"kind": "INSTANCE", "id": None}}
+    assert seen_by_recipient["data"]["image"] == {
+        "type": "SHARED",
+        "source": {"kind": "INSTANCE", "id": None},
+    }
+    assert [(e["path"], e["extensions"]["code"]) for e in seen_by_recipient["errors"]] == [
+        (["image", "source", "id"], "FORBIDDEN")
+    ]
 
 
 def test_source_filter_only_finds_the_viewers_own_images(

@@ -16,7 +16,7 @@ from tests.factories import Factory, Tenant, custom_image, gql
 
 PAGE = """query($first: Int!) { images(first: $first) { edges { node {
   id name type status createdAt region { code name } os { type name version arch }
-  chargeRoot { osLicense listing { id title } } listing { id kind } owner { id }
+  chargeRoot { osLicense listing { id title } } listing { id kind }
   source { kind region { code } } } } } }"""
 
 
