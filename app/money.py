@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 CURRENCY = "CNY"
@@ -58,24 +57,6 @@ def parse_amount(text: str) -> Decimal:
     if value != value.quantize(FEN, rounding=ROUND_HALF_UP):
         raise ValueError(f"{text!r} has more than two decimal places")
     return value.quantize(FEN)
-
-
-@dataclass(frozen=True)
-class Money:
-    """An amount of a currency; amounts are exact Decimals."""
-
-    amount: Decimal
-    currency: str = CURRENCY
-
-    @classmethod
-    def from_minor(cls, minor: int, currency: str = CURRENCY) -> Money:
-        """Build from integer minor units (fen)."""
-        return cls(from_minor(minor), currency)
-
-    def __add__(self, other: Money) -> Money:
-        if other.currency != self.currency:
-            raise ValueError("cannot add amounts of different currencies")
-        return Money(self.amount + other.amount, self.currency)
 
 
 #: postpaid usage is counted exactly in units of 1/60,000,000 CNY: a rate in millionths of

@@ -21,7 +21,7 @@ from app.billing.pricing import Timing
 from app.database import schema_lock, upgrade, write_session
 from app.ids import new_id
 from app.images.models import Image, SupportedOs
-from app.images.rules import ImageKind, ImageStatus, name_problem
+from app.images.rules import ImageKind, ImageStatus, OsLicense, OsType, SourceKind, name_problem
 from app.marketplace import lifecycle as listings
 from app.marketplace.models import Listing
 from app.marketplace.rules import Plan
@@ -229,7 +229,9 @@ def _load_public_images(
                 "os_lang": os.get("lang"),
                 "min_disk_gb": int(spec["minDiskGb"]),
                 "size_gb": spec.get("sizeGb"),
-                "charge_os_license": "WINDOWS" if os["type"] == "WINDOWS" else "NONE",
+                "charge_os_license": (
+                    OsLicense.WINDOWS if os["type"] == OsType.WINDOWS.value else OsLicense.NONE
+                ).value,
             }
             row = existing.get(seed_key)
             if row is None:
@@ -242,7 +244,7 @@ def _load_public_images(
                         status=ImageStatus.AVAILABLE.value,
                         created_at=now,
                         owner_id=owner_id,
-                        source_kind="PLATFORM",
+                        source_kind=SourceKind.PLATFORM.value,
                         **values,
                     )
                 )
@@ -312,7 +314,7 @@ def _load_marketplace(
                 size_gb=base.size_gb,
                 created_at=now,
                 owner_id=provider.id,
-                source_kind="PLATFORM",
+                source_kind=SourceKind.PLATFORM.value,
                 system_disk_kind="CDS",
                 charge_os_license=base.charge_os_license,
             )

@@ -8,13 +8,13 @@ import strawberry
 
 from app.accounts.rules import Role
 from app.billing.pricing import ChargeKind, ChargeUnit, Timing
-from app.billing.rules import OrderKind
+from app.billing.rules import OrderKind, TransactionKind
 from app.errors import ErrorCode
 from app.images import rules as images
 from app.instances.rules import InstanceStatus, StorageType
 from app.marketplace.rules import ListingKind, ListingStatus
 from app.operations.rules import OperationKind, OperationStatus
-from app.snapshots.service import SnapshotStatus
+from app.snapshots.rules import SnapshotStatus
 
 _DESCRIPTIONS: dict[EnumMeta, str] = {
     ErrorCode: "Why a mutation did not do what was asked (nothing was changed).",
@@ -31,6 +31,7 @@ _DESCRIPTIONS: dict[EnumMeta, str] = {
     ChargeUnit: "What one unit of a line's quantity is.",
     Timing: "PREPAID (a term paid up front) or POSTPAID (hourly).",
     OrderKind: "NEW_INSTANCES or REBUILD.",
+    TransactionKind: "Kinds of balance movements.",
     InstanceStatus: "Where an instance is in its life.",
     StorageType: "System disk storage type.",
     OperationKind: "What a long-running job does.",

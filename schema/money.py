@@ -7,7 +7,6 @@ from decimal import Decimal
 
 import strawberry
 
-from app.money import Money as DomainMoney
 from app.money import from_minor, rate_from_int
 
 
@@ -32,8 +31,3 @@ class Money:
     def of_rate(cls, micros: int) -> Money:
         """Build from a rate stored in millionths (up to 6 decimals)."""
         return cls(amount=rate_from_int(micros), currency=CurrencyCode.CNY)
-
-    @classmethod
-    def of(cls, money: DomainMoney) -> Money:
-        """Build from a domain Money value."""
-        return cls(amount=money.amount, currency=CurrencyCode(money.currency))

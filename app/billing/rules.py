@@ -14,6 +14,17 @@ REFUND_PENALTY = Decimal("1.5")
 DAY = timedelta(days=1)
 
 
+class TransactionKind(enum.Enum):
+    """What moved an account's balance (one ledger entry)."""
+
+    TOP_UP = "TOP_UP"
+    ORDER = "ORDER"
+    USAGE = "USAGE"
+    REFUND = "REFUND"
+    PROVIDER_REVENUE = "PROVIDER_REVENUE"
+    PROVIDER_REVERSAL = "PROVIDER_REVERSAL"
+
+
 class OrderKind(enum.Enum):
     """What an order paid for."""
 

@@ -22,19 +22,18 @@ from app.billing.models import (
     TermDiscount,
 )
 from app.billing.pricing import ChargeKind, ChargeLine, ChargeUnit, Rate
+from app.billing.rules import OrderKind, TransactionKind
 from app.ids import is_id, new_id
 from app.money import from_minor, rate_from_int, rate_to_int, to_minor
 from app.pagination import Ordering, Page, PageRequest, paginate
 from app.regions.models import FlavorPrice
-
-TOP_UP = "TOP_UP"
 
 
 def post(
     *,
     session: Session,
     account: Account,
-    kind: str,
+    kind: TransactionKind,
     amount_minor: int,
     now: datetime,
     reference: str | None = None,
@@ -47,7 +46,7 @@ def post(
     entry = LedgerEntry(
         id=new_id("txn"),
         account_id=account.id,
-        kind=kind,
+        kind=kind.value,
         amount_minor=amount_minor,
         balance_after_minor=account.balance_minor,
         reference=reference,
@@ -126,7 +125,7 @@ def create_order(
     *,
     session: Session,
     account: Account,
-    kind: str,
+    kind: OrderKind,
     lines: Sequence[ChargeLine],
     instance_ids: Sequence[str],
     now: datetime,
@@ -135,7 +134,7 @@ def create_order(
     order = Order(
         id=new_id("ord"),
         account_id=account.id,
-        kind=kind,
+        kind=kind.value,
         total_minor=sum(to_minor(line.amount) for line in lines),
         created_at=now,
     )
@@ -159,7 +158,7 @@ def create_order(
     post(
         session=session,
         account=account,
-        kind="ORDER",
+        kind=TransactionKind.ORDER,
         amount_minor=-order.total_minor,
         now=now,
         reference=order.id,

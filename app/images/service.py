@@ -124,7 +124,7 @@ def _filter_clauses(viewer: Viewer | None, filters: ImageFilter) -> list[ColumnE
     if filters.listing is not None:
         clauses.append(col(Image.listing_id) == filters.listing)
     if filters.source_instance is not None:
-        clauses.append(col(Image.source_kind) == "INSTANCE")
+        clauses.append(col(Image.source_kind) == SourceKind.INSTANCE.value)
         clauses.append(col(Image.source_id) == filters.source_instance)
         if viewer is None or not viewer.is_admin:  # sources are their owner's business
             clauses.append(col(Image.owner_id) == (viewer.account_id if viewer else ""))

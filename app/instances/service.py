@@ -188,7 +188,8 @@ def expire_due(session: Session, now: datetime) -> None:
             Instance.billing_timing == Timing.PREPAID.value,
             col(Instance.expires_at) <= now,
             col(Instance.status).in_(rules.SETTLED),
-            col(Instance.status_reason).is_(None) | (Instance.status_reason != "EXPIRED"),
+            col(Instance.status_reason).is_(None)
+            | (Instance.status_reason != rules.StatusReason.EXPIRED.value),
         )
         .with_for_update()
     )

@@ -98,7 +98,7 @@ def create(
             MARKET_IMAGE_POSTPAID_UNSUPPORTED, and the problems with the images.
     """
     require_provider(viewer)
-    kind = ListingKind(data.kind or "MARKET")
+    kind = ListingKind(data.kind) if data.kind else ListingKind.MARKET
     problems = rules.text_problems(
         {
             "title": data.title or "",

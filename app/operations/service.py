@@ -23,19 +23,14 @@ from app.database import read_session, write_session
 from app.errors import DomainError, ErrorCode
 from app.ids import is_id, new_id
 from app.operations.models import ClockState, Operation
+from app.operations.rules import OperationStatus
 from app.pagination import Ordering, Page, PageRequest, paginate
 from app.visibility import owned_by
 
 log = logging.getLogger("bcc_images.operations")
 
-PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED = (
-    "PENDING",
-    "RUNNING",
-    "SUCCEEDED",
-    "FAILED",
-    "CANCELLED",
-)
-ACTIVE = (PENDING, RUNNING)
+#: states of an operation still to be advanced
+ACTIVE = (OperationStatus.PENDING.value, OperationStatus.RUNNING.value)
 
 
 class Handler(abc.ABC):
@@ -87,7 +82,7 @@ def create(
     operation = Operation(
         id=new_id("op"),
         kind=kind,
-        status=PENDING,
+        status=OperationStatus.PENDING.value,
         owner_id=owner_id,
         target_ids=json.dumps(list(target_ids)),
         payload=json.dumps(payload or {}),
@@ -165,7 +160,7 @@ def payload(operation: Operation) -> dict[str, Any]:
 
 def cancel(*, session: Session, operation: Operation, now: datetime) -> None:
     """Mark an active operation CANCELLED (its handler's owner undoes the targets)."""
-    operation.status = CANCELLED
+    operation.status = OperationStatus.CANCELLED.value
     operation.finished_at = now
     session.add(operation)
     session.flush()
@@ -333,7 +328,7 @@ class Worker:
                 operation.claimed_by = self.id
                 operation.attempts += 1
                 operation.started_at = operation.started_at or now
-            operation.status = RUNNING
+            operation.status = OperationStatus.RUNNING.value
             operation.lease_until = real_now + self.lease
             if now < operation.due_at:
                 elapsed = (now - operation.created_at).total_seconds()
@@ -362,11 +357,11 @@ class Worker:
                 if isinstance(result, DomainError):
                     raise result
                 handler.complete(session, operation, now, result if prepared else None)
-            operation.status = SUCCEEDED
+            operation.status = OperationStatus.SUCCEEDED.value
             operation.progress = 100
         except DomainError as error:
             log.info("operation %s failed: %s", operation.id, error.message)
-            operation.status = FAILED
+            operation.status = OperationStatus.FAILED.value
             operation.error_code = error.code.value
             operation.error_message = error.message
             handler.fail(session, operation, error, now)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,18 +16,8 @@ from app.images.models import Image
 from app.images.rules import SourceKind
 from app.pagination import Ordering, Page, PageRequest, paginate
 from app.snapshots.models import Snapshot
+from app.snapshots.rules import SnapshotStatus
 from app.visibility import owned_by
-
-
-class SnapshotStatus(enum.Enum):
-    """Snapshot states."""
-
-    CREATING = "CREATING"
-    AVAILABLE = "AVAILABLE"
-    CREATE_FAILED = "CREATE_FAILED"
-
-
-CREATING, AVAILABLE, CREATE_FAILED = "CREATING", "AVAILABLE", "CREATE_FAILED"
 
 
 def _field(*path: str) -> tuple[str, ...]:
@@ -120,7 +109,7 @@ def available_for_update(*, session: Session, viewer: Viewer, snapshot_id: str) 
             f"There is no snapshot {shown(snapshot_id)}.",
             _field("snapshotId"),
         )
-    if snapshot.status != AVAILABLE:
+    if snapshot.status != SnapshotStatus.AVAILABLE.value:
         raise DomainError(
             ErrorCode.SNAPSHOT_STATUS_FORBIDDEN,
             f"Snapshot {snapshot.id} is {snapshot.status}, not AVAILABLE.",
@@ -148,7 +137,7 @@ def delete(*, session: Session, viewer: Viewer, snapshot_id: str, now: datetime)
             f"There is no snapshot {shown(snapshot_id)}.",
             _field("snapshotId"),
         )
-    if snapshot.status == CREATING:
+    if snapshot.status == SnapshotStatus.CREATING.value:
         raise DomainError(
             ErrorCode.SNAPSHOT_STATUS_FORBIDDEN,
             f"Snapshot {snapshot.id} is still being created.",
@@ -173,7 +162,7 @@ def delete_unused_of_instance(*, session: Session, instance_id: str, now: dateti
     stmt = select(Snapshot).where(
         Snapshot.instance_id == instance_id,
         col(Snapshot.deleted_at).is_(None),
-        Snapshot.status != CREATING,
+        Snapshot.status != SnapshotStatus.CREATING.value,
     )
     snapshots = list(session.exec(stmt))
     used = images_using(session=session, snapshot_ids=[s.id for s in snapshots])

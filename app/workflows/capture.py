@@ -27,6 +27,7 @@ from app.operations.rules import OperationKind
 from app.policy import Policy
 from app.snapshots import service as snapshots_service
 from app.snapshots.models import Snapshot
+from app.snapshots.rules import SnapshotStatus
 from app.workflows import jobs
 from app.workflows.idempotent import once
 from app.workflows.instance_actions import for_action
@@ -236,7 +237,7 @@ def create_snapshot(
             owner_id=instance.owner_id,
             region_code=instance.region_code,
             instance_id=instance.id,
-            status=snapshots_service.CREATING,
+            status=SnapshotStatus.CREATING.value,
             size_gb=instance.system_disk_gb,
             system_disk_kind=instance_rules.disk_kind(instance.system_disk_type),
             generation=disk.generation,
@@ -282,8 +283,8 @@ class CreateSnapshotHandler(operations_service.Handler):
         """Finish the snapshot."""
         for target in operations_service.targets(operation):
             snapshot = session.get(Snapshot, target)
-            if snapshot is not None and snapshot.status == snapshots_service.CREATING:
-                snapshot.status = snapshots_service.AVAILABLE
+            if snapshot is not None and snapshot.status == SnapshotStatus.CREATING.value:
+                snapshot.status = SnapshotStatus.AVAILABLE.value
                 session.add(snapshot)
 
     def fail(
@@ -293,5 +294,5 @@ class CreateSnapshotHandler(operations_service.Handler):
         for target in operations_service.targets(operation):
             snapshot = session.get(Snapshot, target)
             if snapshot is not None:
-                snapshot.status = snapshots_service.CREATE_FAILED
+                snapshot.status = SnapshotStatus.CREATE_FAILED.value
                 session.add(snapshot)

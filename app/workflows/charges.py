@@ -21,6 +21,7 @@ from app.billing.pricing import (
 )
 from app.errors import DomainError, ErrorCode
 from app.images.models import Image
+from app.images.rules import OsLicense
 from app.instances.rules import LaunchInput
 from app.marketplace import service as marketplace_service
 from app.money import rate_to_int
@@ -59,7 +60,7 @@ def price_input(
         storage_type=storage_type,
         disk_gb=disk_gb,
         disk_rate=book.disk.get(storage_type),
-        windows=image.charge_os_license == "WINDOWS",
+        windows=image.charge_os_license == OsLicense.WINDOWS.value,
         windows_rate=book.windows,
         software=software,
         timing=launch.timing,

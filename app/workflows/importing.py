@@ -15,7 +15,7 @@ from app.images import service
 from app.images.inspection import ACCEPTED, ImportRefused, Verdict, inspect
 from app.images.lifecycle import check_name_and_description
 from app.images.models import Image, SupportedOs
-from app.images.rules import Disk, ImageKind, SourceKind
+from app.images.rules import Disk, ImageKind, OsLicense, OsType, SourceKind
 from app.operations import service as operations_service
 from app.operations.models import Operation
 from app.operations.rules import OperationKind
@@ -72,7 +72,7 @@ def _problems(session: Session, request: ImportRequest) -> list[DomainError]:
                 field("os"),
             )
         )
-    if request.os_type == "WINDOWS" and request.license_type not in LICENSE_TYPES:
+    if request.os_type == OsType.WINDOWS.value and request.license_type not in LICENSE_TYPES:
         problems.append(
             DomainError(
                 ErrorCode.INVALID_INPUT,
@@ -80,7 +80,7 @@ def _problems(session: Session, request: ImportRequest) -> list[DomainError]:
                 field("licenseType"),
             )
         )
-    if request.os_type != "WINDOWS" and request.license_type is not None:
+    if request.os_type != OsType.WINDOWS.value and request.license_type is not None:
         problems.append(
             DomainError(
                 ErrorCode.INVALID_INPUT, "licenseType is for Windows only.", field("licenseType")
@@ -133,7 +133,9 @@ def start(
             min_disk_gb=size_gb,
             size_gb=size_gb,
             system_disk_kind=None,
-            charge_os_license="WINDOWS" if request.license_type == "PLATFORM" else "NONE",
+            charge_os_license=(
+                OsLicense.WINDOWS if request.license_type == "PLATFORM" else OsLicense.NONE
+            ).value,
             charge_listing_id=None,
         )
         image = service.image_from_source(

@@ -18,6 +18,7 @@ from app.billing import attribution
 from app.billing import rules as billing_rules
 from app.billing import service as billing_service
 from app.billing.pricing import Timing
+from app.billing.rules import TransactionKind
 from app.errors import DomainError, ErrorCode
 from app.instances import service as instances_service
 from app.instances.models import Instance
@@ -133,7 +134,7 @@ def _refund(session: Session, account: Account, instance: Instance, now: datetim
         billing_service.post(
             session=session,
             account=account,
-            kind="REFUND",
+            kind=TransactionKind.REFUND,
             amount_minor=refund,
             now=now,
             reference=instance.id,

@@ -24,6 +24,7 @@ from app.billing.pricing import (
     quote_lines,
     total,
 )
+from app.billing.rules import OrderKind
 from app.errors import DomainError, ErrorCode, raise_all, shown
 from app.ids import new_id
 from app.images import rules as image_rules
@@ -193,7 +194,9 @@ def _pick_zone(session: Session, launch: LaunchInput, problems: list[DomainError
     counts = dict(
         session.exec(
             select(Instance.zone_name, func.count())
-            .where(col(Instance.zone_name).in_(names), Instance.status != "RELEASED")
+            .where(
+                col(Instance.zone_name).in_(names), Instance.status != InstanceStatus.RELEASED.value
+            )
             .group_by(col(Instance.zone_name))
         ).all()
     )
@@ -234,7 +237,7 @@ def create_instances(
             order = billing_service.create_order(
                 session=session,
                 account=account,
-                kind="NEW_INSTANCES",
+                kind=OrderKind.NEW_INSTANCES,
                 lines=plan.lines,
                 instance_ids=[i.id for i in instances],
                 now=now,

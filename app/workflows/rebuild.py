@@ -19,10 +19,12 @@ from app.billing import attribution, pricing
 from app.billing import service as billing_service
 from app.billing.models import ChargeShare, Order
 from app.billing.pricing import ChargeKind, ChargeLine, SoftwarePlan, Timing
+from app.billing.rules import OrderKind
 from app.errors import DomainError, ErrorCode, raise_all, shown
 from app.ids import is_id
 from app.images import service as images_service
 from app.images.models import Image
+from app.images.rules import ImageStatus, OsLicense
 from app.instances import rules, service
 from app.instances.models import Instance
 from app.instances.rules import InstanceStatus, LaunchRequest
@@ -271,7 +273,7 @@ def plan_rebuild(
         problems.append(images_service.not_found(request.image_id))
         raise_all(problems)
     assert image is not None
-    if image.status != "AVAILABLE":
+    if image.status != ImageStatus.AVAILABLE.value:
         problems.append(
             DomainError(
                 ErrorCode.IMAGE_NOT_AVAILABLE,
@@ -371,7 +373,7 @@ def _charge(session: Session, account: Account, plan: RebuildPlan, now: datetime
     order = billing_service.create_order(
         session=session,
         account=account,
-        kind="REBUILD",
+        kind=OrderKind.REBUILD,
         lines=plan.order_lines,
         instance_ids=[c.instance.id for c in charged],
         now=now,
@@ -447,7 +449,7 @@ def _apply(
 
 def _still_charged(share: ChargeShare, image: Image) -> bool:
     if share.kind == ChargeKind.WINDOWS_LICENSE.value:
-        return image.charge_os_license == "WINDOWS"
+        return image.charge_os_license == OsLicense.WINDOWS.value
     if share.kind == ChargeKind.SOFTWARE.value:
         return share.listing_id == image.charge_listing_id
     return True

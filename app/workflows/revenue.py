@@ -13,7 +13,7 @@ from app.accounts import service as accounts_service
 from app.billing import service as billing_service
 from app.billing.models import ChargeShare
 from app.billing.pricing import ChargeLine, SoftwarePlan
-from app.billing.rules import reversal_minor
+from app.billing.rules import TransactionKind, reversal_minor
 from app.ids import new_id
 from app.marketplace.models import ListingRevenue, Sale
 from app.marketplace.service import provider_of
@@ -93,7 +93,7 @@ def credit_lines(
     billing_service.post(
         session=session,
         account=provider,
-        kind="PROVIDER_REVENUE",
+        kind=TransactionKind.PROVIDER_REVENUE,
         amount_minor=credited,
         now=now,
         reference=reference,
@@ -141,7 +141,7 @@ def credit_usage(
         billing_service.post(
             session=session,
             account=provider,
-            kind="PROVIDER_REVENUE",
+            kind=TransactionKind.PROVIDER_REVENUE,
             amount_minor=fen,
             now=now,
             reference=listing_id,
@@ -178,7 +178,7 @@ def reverse(*, session: Session, share: ChargeShare, refund_minor: int, now: dat
     billing_service.post(
         session=session,
         account=provider,
-        kind="PROVIDER_REVERSAL",
+        kind=TransactionKind.PROVIDER_REVERSAL,
         amount_minor=-reversal,
         now=now,
         reference=share.instance_id,

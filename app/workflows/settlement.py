@@ -17,6 +17,7 @@ from app.accounts.rules import Viewer
 from app.billing import service as billing_service
 from app.billing.models import LedgerEntry
 from app.billing.pricing import SoftwarePlan, Timing
+from app.billing.rules import TransactionKind
 from app.errors import DomainError, ErrorCode, shown
 from app.ids import is_id
 from app.instances.models import Instance
@@ -26,7 +27,6 @@ from app.money import rate_from_int, round_fen, settle_units, to_minor, usage_un
 from app.operations.models import SchedulerState
 from app.workflows import revenue
 
-POSTPAID = "POSTPAID"
 HOURLY_JOB = "hourly-settlement"
 MINUTE = timedelta(minutes=1)
 
@@ -64,7 +64,7 @@ def settle(
     ``account_id``, only that account is settled.
     """
     due: list[ColumnElement[bool]] = [
-        col(Instance.billing_timing) == POSTPAID,
+        col(Instance.billing_timing) == Timing.POSTPAID.value,
         col(Instance.accrued_until) < until,
         or_(
             col(Instance.released_at).is_(None),
@@ -112,7 +112,7 @@ def settle(
                 billing_service.post(
                     session=session,
                     account=account,
-                    kind="USAGE",
+                    kind=TransactionKind.USAGE,
                     amount_minor=-fen,
                     now=until,
                 )
@@ -232,7 +232,7 @@ def top_up(
     entry = billing_service.post(
         session=session,
         account=account,
-        kind=billing_service.TOP_UP,
+        kind=TransactionKind.TOP_UP,
         amount_minor=to_minor(amount),
         now=now,
     )

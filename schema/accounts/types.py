@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated
 
@@ -13,6 +12,7 @@ from app.accounts import models
 from app.accounts.rules import Role as DomainRole
 from app.billing import service as billing_service
 from app.billing.models import LedgerEntry
+from app.billing.rules import TransactionKind
 from schema.context import Info
 from schema.money import Money
 from schema.node import Node
@@ -22,16 +22,6 @@ from schema.permissions import OwnerOnly
 if TYPE_CHECKING:
     from schema.billing.types import Order
     from schema.marketplace.types import ProviderView
-
-
-@strawberry.enum(description="Kinds of balance movements.")
-class TransactionKind(enum.Enum):
-    TOP_UP = "TOP_UP"
-    ORDER = "ORDER"
-    USAGE = "USAGE"
-    REFUND = "REFUND"
-    PROVIDER_REVENUE = "PROVIDER_REVENUE"
-    PROVIDER_REVERSAL = "PROVIDER_REVERSAL"
 
 
 @strawberry.type(description="One entry of an account's append-only ledger.")

@@ -8,7 +8,7 @@ from sqlmodel import Session
 from app.errors import BadRequest, shown
 from app.ids import is_id
 from app.snapshots import service
-from app.snapshots.service import SnapshotStatus
+from app.snapshots.rules import SnapshotStatus
 from app.workflows import capture
 from schema.context import Info
 from schema.descriptions import NAME_RULE

@@ -10,7 +10,7 @@ import strawberry
 import schema.enums  # noqa: F401  (registers the domain enums)
 from app.images.rules import DiskKind
 from app.snapshots.models import Snapshot as SnapshotRow
-from app.snapshots.service import SnapshotStatus
+from app.snapshots.rules import SnapshotStatus
 from schema.context import Info
 from schema.images.types import Image
 from schema.node import Node

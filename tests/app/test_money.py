@@ -7,7 +7,6 @@ from decimal import Decimal
 import pytest
 
 from app.money import (
-    Money,
     from_minor,
     parse_amount,
     rate_from_int,
@@ -61,9 +60,3 @@ def test_rate_with_seven_places_is_refused() -> None:
 def test_parse_amount_refuses_garbage(text: str) -> None:
     with pytest.raises(ValueError, match=r"not a decimal amount|not a finite amount|two decimal"):
         parse_amount(text)
-
-
-def test_money_adds_same_currency_only() -> None:
-    assert (Money(Decimal("1.10")) + Money(Decimal("2.20"))).amount == Decimal("3.30")
-    with pytest.raises(ValueError, match="different currencies"):
-        Money(Decimal(1)) + Money(Decimal(1), "USD")
