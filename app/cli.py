@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
+from sqlmodel import Session
 
 from app.accounts import service as accounts_service
+from app.accounts.models import Account, ApiToken
 from app.accounts.permissions import OPERATOR
 from app.accounts.rules import Role
 from app.clock import Clock
@@ -21,6 +24,8 @@ from app.money import from_minor, parse_amount
 from app.operations import service as operations_service
 from app.seed import prepare
 from app.workflows import settlement
+
+T = TypeVar("T")
 
 cli = typer.Typer(help="bcc-images: a control plane for cloud images.", no_args_is_help=True)
 account_cli = typer.Typer(help="Manage accounts.", no_args_is_help=True)
@@ -58,6 +63,18 @@ def _print(payload: dict[str, object]) -> None:
     typer.echo(json.dumps(payload))
 
 
+def _operate(work: Callable[[Session, datetime], T]) -> T:
+    """Run an operator's action in one write transaction at the service's time; a refusal
+    is printed as {"error": ...} with exit status 1."""
+    settings = _settings()
+    engine = make_engine(settings)
+    try:
+        with write_session(engine) as session:
+            return work(session, _clock(settings, engine).now())
+    except DomainError as exc:
+        raise _fail(exc.message) from exc
+
+
 @cli.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
@@ -91,66 +108,49 @@ def account_create(
     balance: Annotated[str | None, typer.Option(help="Initial balance in CNY (a TOP_UP).")] = None,
 ) -> None:
     """Create an account and its first token; prints {"id", "token"} as one JSON line."""
-    settings = _settings()
     amount: Decimal | None = None
     if balance is not None:
         try:
             amount = parse_amount(balance)
         except ValueError as exc:
             raise _fail(str(exc)) from exc
-    engine = make_engine(settings)
-    clock = _clock(settings, engine)
-    try:
-        with write_session(engine) as session:
-            now = clock.now()
-            account = accounts_service.create(
-                session=session, actor=OPERATOR, name=name, role=role, now=now
+
+    def work(session: Session, now: datetime) -> tuple[Account, ApiToken, str]:
+        account = accounts_service.create(
+            session=session, viewer=OPERATOR, name=name, role=role, now=now
+        )
+        token, secret = accounts_service.create_token(
+            session=session, viewer=OPERATOR, account_id=account.id, now=now
+        )
+        if amount is not None and amount != 0:
+            settlement.top_up(
+                session=session, viewer=OPERATOR, account_id=account.id, amount=amount, now=now
             )
-            token, secret = accounts_service.create_token(
-                session=session, actor=OPERATOR, account_id=account.id, now=now
-            )
-            if amount is not None and amount != 0:
-                settlement.top_up(
-                    session=session, actor=OPERATOR, account_id=account.id, amount=amount, now=now
-                )
-    except DomainError as exc:
-        raise _fail(exc.message) from exc
+        return account, token, secret
+
+    account, token, secret = _operate(work)
     _print({"id": account.id, "token": secret, "tokenId": token.id})
 
 
 @token_cli.command("create")
 def token_create(account: Annotated[str, typer.Option(help="Account id (acc-...).")]) -> None:
     """Create a token for an account; prints {"id", "token"} (the secret is shown once)."""
-    settings = _settings()
-    engine = make_engine(settings)
-    try:
-        with write_session(engine) as session:
-            token, secret = accounts_service.create_token(
-                session=session,
-                actor=OPERATOR,
-                account_id=account,
-                now=_clock(settings, engine).now(),
-            )
-    except DomainError as exc:
-        raise _fail(exc.message) from exc
+    token, secret = _operate(
+        lambda session, now: accounts_service.create_token(
+            session=session, viewer=OPERATOR, account_id=account, now=now
+        )
+    )
     _print({"id": token.id, "token": secret, "accountId": token.account_id})
 
 
 @token_cli.command("revoke")
 def token_revoke(token_id: Annotated[str, typer.Argument(help="Token id (tok-...).")]) -> None:
     """Revoke a token; revoking twice is a no-op."""
-    settings = _settings()
-    engine = make_engine(settings)
-    try:
-        with write_session(engine) as session:
-            token = accounts_service.revoke_token(
-                session=session,
-                viewer=OPERATOR,
-                token_id=token_id,
-                now=_clock(settings, engine).now(),
-            )
-    except DomainError as exc:
-        raise _fail(exc.message) from exc
+    token = _operate(
+        lambda session, now: accounts_service.revoke_token(
+            session=session, viewer=OPERATOR, token_id=token_id, now=now
+        )
+    )
     _print(
         {"id": token.id, "revokedAt": token.revoked_at.isoformat() if token.revoked_at else None}
     )
@@ -179,27 +179,23 @@ def settle(
     ] = None,
 ) -> None:
     """Charge postpaid usage up to a time; prints the USAGE transactions as JSON."""
-    settings = _settings()
-    engine = make_engine(settings)
-    now = _clock(settings, engine).now()
     try:
-        moment = datetime.fromisoformat(until) if until else now
+        moment = datetime.fromisoformat(until) if until else None
     except ValueError as exc:
         raise _fail(f"--until {until!r} is not an ISO-8601 time") from exc
-    if moment.tzinfo is None:
+    if moment is not None and moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    try:
-        with write_session(engine) as session:
-            entries = settlement.settle_usage(
-                session=session, actor=OPERATOR, until=moment, now=now
-            )
-            rows = [
-                {"id": e.id, "accountId": e.account_id, "amount": str(from_minor(e.amount_minor))}
-                for e in entries
-            ]
-    except DomainError as exc:
-        raise _fail(exc.message) from exc
-    _print({"until": moment.isoformat(), "transactions": rows})
+
+    def work(session: Session, now: datetime) -> tuple[datetime, list[dict[str, str]]]:
+        entries = settlement.settle_usage(session=session, viewer=OPERATOR, until=moment, now=now)
+        rows = [
+            {"id": e.id, "accountId": e.account_id, "amount": str(from_minor(e.amount_minor))}
+            for e in entries
+        ]
+        return moment or now, rows
+
+    settled_until, rows = _operate(work)
+    _print({"until": settled_until.isoformat(), "transactions": rows})
 
 
 @cli.command("export-schema")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -14,14 +15,25 @@ from sqlmodel import Session, SQLModel, select
 
 from app import catalogue
 from app.accounts import service as accounts_service
+from app.accounts.models import Account
 from app.accounts.permissions import OPERATOR
 from app.accounts.rules import Role, Viewer
 from app.billing.models import PriceSetting, RegionRate, TermDiscount
 from app.billing.pricing import Timing
 from app.database import schema_lock, upgrade, write_session
 from app.ids import new_id
+from app.images import service as images_service
 from app.images.models import Image, SupportedOs
-from app.images.rules import ImageKind, ImageStatus, OsLicense, OsType, SourceKind, name_problem
+from app.images.rules import (
+    Disk,
+    DiskKind,
+    ImageKind,
+    ImageStatus,
+    OsLicense,
+    OsType,
+    SourceKind,
+    name_problem,
+)
 from app.marketplace import lifecycle as listings
 from app.marketplace.models import Listing
 from app.marketplace.rules import Plan
@@ -81,7 +93,7 @@ def load(session: Session, seed_dir: Path, now: datetime) -> SeedReport:
     if platform is None:
         platform = accounts_service.create(
             session=session,
-            actor=OPERATOR,
+            viewer=OPERATOR,
             name="platform",
             role=Role.ADMIN,
             now=now,
@@ -273,54 +285,14 @@ def _load_marketplace(
     Listings are created once (by seed key) through the same service calls a provider and a
     reviewer would make; later edits of the file do not rewrite a published listing.
     """
-    spec = data["provider"]
-    provider = accounts_service.get_by_seed_key(session=session, seed_key=spec["key"])
-    if provider is None:
-        provider = accounts_service.create(
-            session=session,
-            actor=OPERATOR,
-            name=spec["name"],
-            role=Role.PROVIDER,
-            now=now,
-            seed_key=spec["key"],
-        )
-        report.count("account", inserted=True)
+    provider = _seed_provider(session, report, data["provider"], now)
     as_provider = Viewer(account_id=provider.id, role=Role.PROVIDER, token_id="seed")
     as_admin = Viewer(account_id=platform_id, role=Role.ADMIN, token_id="seed")
     for item in data["listings"]:
         exists = session.exec(select(Listing).where(Listing.seed_key == item["key"])).first()
         if exists is not None:
             continue
-        sources = []
-        for region in item["regions"]:
-            base = session.exec(
-                select(Image).where(Image.seed_key == f"{item['baseImage']}@{region}")
-            ).one()
-            source = Image(
-                id=new_id("m"),
-                seed_key=f"listing:{item['key']}@{region}",
-                name=item["imageName"],
-                description=item["title"],
-                kind=ImageKind.CUSTOM.value,
-                generation=base.generation,
-                region_code=region,
-                status=ImageStatus.AVAILABLE.value,
-                os_type=base.os_type,
-                os_name=base.os_name,
-                os_version=base.os_version,
-                os_arch=base.os_arch,
-                os_lang=base.os_lang,
-                min_disk_gb=base.min_disk_gb,
-                size_gb=base.size_gb,
-                created_at=now,
-                owner_id=provider.id,
-                source_kind=SourceKind.PLATFORM.value,
-                system_disk_kind="CDS",
-                charge_os_license=base.charge_os_license,
-            )
-            session.add(source)
-            sources.append(source)
-        session.flush()
+        sources = _listing_sources(session, item, provider.id, now)
         plans = [
             Plan(Timing(p["timing"]), p.get("months"), Decimal(p["price"])) for p in item["plans"]
         ]
@@ -342,3 +314,49 @@ def _load_marketplace(
         listings.submit(session=session, viewer=as_provider, listing_id=listing.id, now=now)
         publish.approve(session=session, viewer=as_admin, listing_id=listing.id, now=now)
         report.count("listing", inserted=True)
+
+
+def _seed_provider(
+    session: Session, report: SeedReport, spec: dict[str, Any], now: datetime
+) -> Account:
+    provider = accounts_service.get_by_seed_key(session=session, seed_key=spec["key"])
+    if provider is None:
+        provider = accounts_service.create(
+            session=session,
+            viewer=OPERATOR,
+            name=spec["name"],
+            role=Role.PROVIDER,
+            now=now,
+            seed_key=spec["key"],
+        )
+        report.count("account", inserted=True)
+    return provider
+
+
+def _listing_sources(
+    session: Session, item: dict[str, Any], provider_id: str, now: datetime
+) -> list[Image]:
+    """The provider's custom images a seeded listing publishes: copies of a public image."""
+    sources = []
+    for region in item["regions"]:
+        base = session.exec(
+            select(Image).where(Image.seed_key == f"{item['baseImage']}@{region}")
+        ).one()
+        source = images_service.image_from_source(
+            dataclasses.replace(Disk.of(base), system_disk_kind=DiskKind.CDS.value),
+            name=item["imageName"],
+            description=item["title"],
+            kind=ImageKind.CUSTOM,
+            owner_id=provider_id,
+            region_code=region,
+            source_kind=SourceKind.PLATFORM,
+            source_id=None,
+            source_region=None,
+            now=now,
+            status=ImageStatus.AVAILABLE,
+        )
+        source.seed_key = f"listing:{item['key']}@{region}"
+        session.add(source)
+        sources.append(source)
+    session.flush()
+    return sources

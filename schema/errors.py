@@ -6,7 +6,8 @@ import dataclasses
 import logging
 import secrets
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, TypeVar
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 import strawberry
 from graphql import GraphQLError, GraphQLSyntaxError
@@ -41,14 +42,48 @@ P = TypeVar("P")
 if TYPE_CHECKING:
     from sqlmodel import Session
 
+    from app.accounts.rules import Viewer
     from schema.context import Info
 
 
-def mutate(info: Info, action: Callable[[Session], P], payload: type[P]) -> P:
-    """Run a mutation in its own write transaction; a DomainError rolls it back and answers
-    the payload with nothing in it but the userErrors."""
+@strawberry.type
+class Payload:
+    """What every mutation answers: its result, and userErrors (empty when it did it)."""
+
+    user_errors: list[UserError] = strawberry.field(
+        default_factory=list,
+        description="Why nothing changed, each problem with its input field; empty on success.",
+    )
+
+
+class Acting(TypedDict):
+    """The two arguments every service call of a mutation starts with."""
+
+    session: Session
+    viewer: Viewer
+
+
+@dataclasses.dataclass(frozen=True)
+class Call:
+    """What a mutation's work is given: its transaction, the caller, the service's time."""
+
+    session: Session
+    viewer: Viewer
+    now: datetime
+
+    @property
+    def acting(self) -> Acting:
+        """``session`` and ``viewer``, to pass on as ``service.action(**call.acting, ...)``."""
+        return {"session": self.session, "viewer": self.viewer}
+
+
+def mutate(info: Info, payload: type[P], work: Callable[[Call], P]) -> P:
+    """Run a signed-in caller's mutation in its own write transaction; a DomainError rolls it
+    back and answers the payload with nothing in it but the userErrors."""
+    viewer = info.context.require_viewer()
+    now = info.context.clock.now()
     try:
-        return info.context.write(action)
+        return info.context.write(lambda session: work(Call(session, viewer, now)))
     except DomainError as exc:
         return empty_payload(payload, [user_error(e) for e in getattr(exc, "errors", [exc])])
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlmodel import Session
 from strawberry.dataloader import DataLoader
@@ -82,94 +82,73 @@ class Loaders:
 
 def make_loaders(session: Callable[[], Session], viewer: Viewer | None) -> Loaders:
     """Build fresh loaders for one request (never shared between requests)."""
+    return Loaders(**_catalogue_loaders(session, viewer), **_private_loaders(session, viewer))
 
-    def owned(
-        fetch: Callable[[Viewer, list[str]], Sequence[V]],
-    ) -> Callable[[list[str]], Sequence[V]]:
-        """Resources only an account (or an admin) sees: nothing for anonymous callers."""
-        return lambda ids: fetch(viewer, ids) if viewer is not None else []
 
-    return Loaders(
-        region=_rows(
+def _catalogue_loaders(session: Callable[[], Session], viewer: Viewer | None) -> dict[str, Any]:
+    """What the public catalogue is made of (images and listings as the viewer sees them)."""
+    return {
+        "region": _rows(
             lambda codes: regions_service.list_by_codes(session=session(), codes=codes),
             lambda r: r.code,
         ),
-        zones=_grouped(
+        "zones": _grouped(
             lambda codes: regions_service.list_zones_by_region(session=session(), codes=codes),
             [],
         ),
-        flavor_price=_grouped(
+        "flavor_price": _grouped(
             lambda keys: regions_service.list_prices(session=session(), keys=keys), None
         ),
-        image=_rows(
-            lambda ids: images_service.list_by_ids(session=session(), viewer=viewer, image_ids=ids),
-            lambda i: i.id,
-        ),
-        account=_rows(
-            lambda ids: accounts_service.list_by_ids(session=session(), account_ids=ids),
-            lambda a: a.id,
-        ),
-        flavor=_rows(
+        "flavor": _rows(
             lambda names: regions_service.list_flavors_by_names(session=session(), names=names),
             lambda f: f.name,
         ),
-        instance=_rows(
-            owned(
-                lambda v, ids: instances_service.list_by_ids(session=session(), viewer=v, ids=ids)
-            ),
+        "image": _rows(
+            lambda ids: images_service.list_by_ids(session=session(), viewer=viewer, image_ids=ids),
             lambda i: i.id,
         ),
-        operation=_rows(
-            owned(
-                lambda v, ids: operations_service.list_by_ids(session=session(), viewer=v, ids=ids)
-            ),
-            lambda o: o.id,
+        "account": _rows(
+            lambda ids: accounts_service.list_by_ids(session=session(), account_ids=ids),
+            lambda a: a.id,
         ),
-        order=_rows(
-            owned(
-                lambda v, ids: billing_service.list_orders_by_ids(
-                    session=session(), viewer=v, ids=ids
-                )
-            ),
-            lambda o: o.id,
-        ),
-        order_lines=_grouped(
-            lambda ids: billing_service.order_lines(session=session(), order_ids=ids), []
-        ),
-        order_instances=_grouped(
-            lambda ids: billing_service.order_instance_ids(session=session(), order_ids=ids), []
-        ),
-        snapshot=_rows(
-            owned(
-                lambda v, ids: snapshots_service.list_by_ids(session=session(), viewer=v, ids=ids)
-            ),
-            lambda s: s.id,
-        ),
-        snapshot_images=_grouped(
-            lambda ids: snapshots_service.images_using(session=session(), snapshot_ids=ids), []
-        ),
-        replicating=_grouped(
+        "replicating": _grouped(
             lambda ids: dict.fromkeys(
                 images_service.replicating_ids(session=session(), image_ids=ids), True
             ),
             False,
         ),
-        listing=_rows(
+        "listing": _rows(
             lambda ids: marketplace_service.list_by_ids(session=session(), viewer=viewer, ids=ids),
             lambda listing: listing.id,
         ),
-        listing_plans=_grouped(
+        "listing_plans": _grouped(
             lambda ids: marketplace_service.plans_of(session=session(), listing_ids=ids), []
         ),
-        listing_images=_grouped(
+        "listing_images": _grouped(
             lambda ids: images_service.images_of_listings(session=session(), listing_ids=ids), []
         ),
-        sale=_rows(
-            owned(
-                lambda v, ids: marketplace_service.sales_by_ids(
-                    session=session(), viewer=v, ids=ids
-                )
-            ),
-            lambda sale: sale.id,
+    }
+
+
+def _private_loaders(session: Callable[[], Session], viewer: Viewer | None) -> dict[str, Any]:
+    """What only an account (or an administrator) sees: nothing for anonymous callers."""
+
+    def owned(fetch: Callable[..., Sequence[V]]) -> Callable[[list[str]], Sequence[V]]:
+        return lambda ids: fetch(session=session(), viewer=viewer, ids=ids) if viewer else []
+
+    return {
+        "instance": _rows(owned(instances_service.list_by_ids), lambda i: i.id),
+        "operation": _rows(owned(operations_service.list_by_ids), lambda o: o.id),
+        "order": _rows(owned(billing_service.list_orders_by_ids), lambda o: o.id),
+        "order_lines": _grouped(
+            lambda ids: billing_service.order_lines(session=session(), order_ids=ids), []
         ),
-    )
+        "order_instances": _grouped(
+            lambda ids: billing_service.order_instance_ids(session=session(), order_ids=ids), []
+        ),
+        "snapshot": _rows(owned(snapshots_service.list_by_ids), lambda s: s.id),
+        "snapshot_images": _grouped(
+            lambda ids: snapshots_service.images_using(session=session(), snapshot_ids=ids), []
+        ),
+        "sale": _rows(owned(marketplace_service.sales_by_ids), lambda sale: sale.id),
+    }

@@ -5,10 +5,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import orjson
 import strawberry
+from strawberry.permission import BasePermission
 
 from app.pagination import Page, PageRequest
 
@@ -94,4 +95,42 @@ def connection(page: Page[Row], convert: Callable[[Row], T]) -> Connection[T]:
         ),
         count=page.count,
         cursor=page.cursor,
+    )
+
+
+def child_connection(
+    node: type[T],
+    fetch: Callable[[Any, Info, PageRequest], Page[Row]],
+    convert: Callable[[Row], T],
+    *,
+    parent: Callable[[Any], str],
+    description: str,
+    permission_classes: list[type[BasePermission]] | None = None,
+) -> Any:
+    """A paged list field of an object (its Relay arguments, cursors bound to the object):
+    ``fetch(object, info, page)`` reads one page, ``convert`` turns each row into ``node``."""
+
+    def resolve(
+        root: Any,
+        info: Info,
+        first: int | None = None,
+        after: str | None = None,
+        last: int | None = None,
+        before: str | None = None,
+    ) -> Connection[T]:
+        page = page_request(info, first, after, last, before, parent=parent(root))
+        return connection(fetch(root, info, page), convert)
+
+    # the annotations Strawberry reads, with this field's node type filled in
+    resolve.__annotations__ = {
+        "root": Any,
+        "info": strawberry.Info,
+        "first": int | None,
+        "after": str | None,
+        "last": int | None,
+        "before": str | None,
+        "return": Connection[node],  # type: ignore[valid-type]
+    }
+    return strawberry.field(
+        resolver=resolve, description=description, permission_classes=permission_classes or []
     )

@@ -47,18 +47,18 @@ class Factory:
             now = self.clock.now()
             account = accounts_service.create(
                 session=session,
-                actor=OPERATOR,
+                viewer=OPERATOR,
                 name=f"test-{secrets.token_hex(4)}",
                 role=role,
                 now=now,
             )
             token, secret = accounts_service.create_token(
-                session=session, actor=OPERATOR, account_id=account.id, now=now
+                session=session, viewer=OPERATOR, account_id=account.id, now=now
             )
             if balance is not None:
                 settlement.top_up(
                     session=session,
-                    actor=OPERATOR,
+                    viewer=OPERATOR,
                     account_id=account.id,
                     amount=Decimal(balance),
                     now=now,

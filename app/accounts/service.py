@@ -37,7 +37,7 @@ def get_by_seed_key(*, session: Session, seed_key: str) -> Account | None:
 def create(
     *,
     session: Session,
-    actor: Viewer,
+    viewer: Viewer,
     name: str,
     role: Role,
     now: datetime,
@@ -48,7 +48,7 @@ def create(
     Raises:
         DomainError: PERMISSION_DENIED, INVALID_NAME when the name is unacceptable.
     """
-    require_admin(actor)
+    require_admin(viewer)
     problem = account_name_problem(name)
     if problem is not None:
         raise DomainError(ErrorCode.INVALID_NAME, problem, ("input", "name"))
@@ -61,7 +61,7 @@ def create(
 
 
 def create_token(
-    *, session: Session, actor: Viewer, account_id: str, now: datetime
+    *, session: Session, viewer: Viewer, account_id: str, now: datetime
 ) -> tuple[ApiToken, str]:
     """Create a bearer token for an account (administrators only); the plaintext is returned
     once and never stored.
@@ -69,7 +69,7 @@ def create_token(
     Raises:
         DomainError: PERMISSION_DENIED, INVALID_ACCOUNT when the account does not exist.
     """
-    require_admin(actor)
+    require_admin(viewer)
     if get(session=session, account_id=account_id) is None:
         raise DomainError(
             ErrorCode.INVALID_ACCOUNT,
@@ -125,7 +125,7 @@ def authenticate(*, session: Session, token: str) -> Viewer | None:
 
 
 def set_image_quota(
-    *, session: Session, actor: Viewer, account_id: str, quota: int | None
+    *, session: Session, viewer: Viewer, account_id: str, quota: int | None
 ) -> Account:
     """Override an account's custom-image quota per region (None: back to the default;
     administrators only).
@@ -133,7 +133,7 @@ def set_image_quota(
     Raises:
         DomainError: PERMISSION_DENIED, INVALID_ACCOUNT, INVALID_INPUT (negative or absurd).
     """
-    require_admin(actor)
+    require_admin(viewer)
     account = get(session=session, account_id=account_id)
     if account is None:
         raise DomainError(

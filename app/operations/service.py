@@ -178,13 +178,13 @@ def read_clock_offset(*, session: Session) -> float:
 MAX_ADVANCE = 10 * 366 * 24 * 3600
 
 
-def advance_clock(*, session: Session, actor: Viewer, clock: Clock, seconds: int) -> float:
+def advance_clock(*, session: Session, viewer: Viewer, clock: Clock, seconds: int) -> float:
     """Move the shared simulated clock forward (administrators only); returns the new offset.
 
     Raises:
         DomainError: PERMISSION_DENIED, CLOCK_NOT_SIMULATED, INVALID_INPUT.
     """
-    require_admin(actor)
+    require_admin(viewer)
     if not clock.simulated:
         raise DomainError(
             ErrorCode.CLOCK_NOT_SIMULATED,

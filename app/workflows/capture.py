@@ -230,26 +230,7 @@ def create_snapshot(
         _, instance = for_action(session, viewer, instance_id)
         if instance.status not in instance_rules.SETTLED:
             raise instances_service.refuse(instance, "snapshotted")
-        disk = disk_of_instance(instance)
-        snapshot = Snapshot(
-            id=new_id("s"),
-            name=name,
-            owner_id=instance.owner_id,
-            region_code=instance.region_code,
-            instance_id=instance.id,
-            status=SnapshotStatus.CREATING.value,
-            size_gb=instance.system_disk_gb,
-            system_disk_kind=instance_rules.disk_kind(instance.system_disk_type),
-            generation=disk.generation,
-            os_type=disk.os_type,
-            os_name=disk.os_name,
-            os_version=disk.os_version,
-            os_arch=disk.os_arch,
-            os_lang=disk.os_lang,
-            charge_os_license=disk.charge_os_license,
-            charge_listing_id=disk.charge_listing_id,
-            created_at=now,
-        )
+        snapshot = _snapshot_of(instance, name, now)
         session.add(snapshot)
         session.flush()
         operation = operations_service.create(
@@ -271,6 +252,30 @@ def create_snapshot(
         now=now,
         result=SnapshotStarted,
         work=work,
+    )
+
+
+def _snapshot_of(instance: Instance, name: str, now: datetime) -> Snapshot:
+    """A CREATING snapshot of the instance's system disk, with what an image of it needs."""
+    disk = disk_of_instance(instance)
+    return Snapshot(
+        id=new_id("s"),
+        name=name,
+        owner_id=instance.owner_id,
+        region_code=instance.region_code,
+        instance_id=instance.id,
+        status=SnapshotStatus.CREATING.value,
+        size_gb=instance.system_disk_gb,
+        system_disk_kind=instance_rules.disk_kind(instance.system_disk_type),
+        generation=disk.generation,
+        os_type=disk.os_type,
+        os_name=disk.os_name,
+        os_version=disk.os_version,
+        os_arch=disk.os_arch,
+        os_lang=disk.os_lang,
+        charge_os_license=disk.charge_os_license,
+        charge_listing_id=disk.charge_listing_id,
+        created_at=now,
     )
 
 

@@ -22,6 +22,7 @@ from app.operations.rules import OperationKind
 from app.policy import Policy
 from app.regions import service as regions_service
 from app.storage import service as storage_service
+from app.storage.models import StoredObject
 from app.storage.store import ObjectStore
 from app.workflows.capture import Started
 from app.workflows.idempotent import once
@@ -122,34 +123,7 @@ def start(
                 session=session, account_id=viewer.account_id, default=policy.custom_image_quota
             ),
         )
-        size_gb = max(1, math.ceil(stored.size_bytes / GIB))
-        disk = Disk(
-            generation=request.generation,
-            os_type=request.os_type,
-            os_name=request.os_name,
-            os_version=request.os_version,
-            os_arch=request.os_arch,
-            os_lang=None,
-            min_disk_gb=size_gb,
-            size_gb=size_gb,
-            system_disk_kind=None,
-            charge_os_license=(
-                OsLicense.WINDOWS if request.license_type == "PLATFORM" else OsLicense.NONE
-            ).value,
-            charge_listing_id=None,
-        )
-        image = service.image_from_source(
-            disk,
-            name=request.name,
-            description=request.description,
-            kind=ImageKind.CUSTOM,
-            owner_id=viewer.account_id,
-            region_code=request.region,
-            source_kind=SourceKind.IMPORT,
-            source_id=stored.key,
-            source_region=stored.region_code,
-            now=now,
-        )
+        image = _import_image(request, stored, viewer, now)
         session.add(image)
         session.flush()
         operation = operations_service.create(
@@ -158,7 +132,7 @@ def start(
             owner_id=viewer.account_id,
             target_ids=[image.id],
             now=now,
-            duration_seconds=policy.duration(size_gb),
+            duration_seconds=policy.duration(image.size_gb),
             payload={"object": stored.key, "region": stored.region_code, "format": request.format},
         )
         return Started(image, operation)
@@ -172,6 +146,40 @@ def start(
         now=now,
         result=Started,
         work=work,
+    )
+
+
+def _import_image(
+    request: ImportRequest, stored: StoredObject, viewer: Viewer, now: datetime
+) -> Image:
+    """The CREATING image an import makes; its size is the file's until inspection."""
+    size_gb = max(1, math.ceil(stored.size_bytes / GIB))
+    disk = Disk(
+        generation=request.generation,
+        os_type=request.os_type,
+        os_name=request.os_name,
+        os_version=request.os_version,
+        os_arch=request.os_arch,
+        os_lang=None,
+        min_disk_gb=size_gb,
+        size_gb=size_gb,
+        system_disk_kind=None,
+        charge_os_license=(
+            OsLicense.WINDOWS if request.license_type == "PLATFORM" else OsLicense.NONE
+        ).value,
+        charge_listing_id=None,
+    )
+    return service.image_from_source(
+        disk,
+        name=request.name,
+        description=request.description,
+        kind=ImageKind.CUSTOM,
+        owner_id=viewer.account_id,
+        region_code=request.region,
+        source_kind=SourceKind.IMPORT,
+        source_id=stored.key,
+        source_region=stored.region_code,
+        now=now,
     )
 
 

@@ -39,6 +39,7 @@ from app.operations.models import Operation
 from app.operations.rules import OperationKind
 from app.policy import Policy
 from app.regions import service as regions_service
+from app.regions.models import Flavor, FlavorPrice
 from app.workflows import charges, revenue
 from app.workflows.idempotent import once
 
@@ -66,30 +67,13 @@ def _field(*path: str) -> tuple[str, ...]:
     return ("input", *path)
 
 
-def plan_launch(*, session: Session, viewer: Viewer | None, launch: LaunchInput) -> Plan:
-    """Run every check of R50/R51 that does not depend on money, and price the batch.
-
-    Raises:
-        DomainError / DomainErrors: every problem found, with the input field it concerns.
-    """
-    problems: list[DomainError] = []
-    region = regions_service.get(session=session, code=launch.region)
-    if region is None:
-        raise DomainError(
-            ErrorCode.REGION_NOT_FOUND,
-            f"There is no region {shown(launch.region)}.",
-            _field("region"),
-        )
-    image = images_service.get(session=session, viewer=viewer, image_id=launch.image_id)
-    launch = with_default_disk(session, launch, image)
+def _offered(
+    session: Session, launch: LaunchInput, problems: list[DomainError]
+) -> tuple[Flavor | None, FlavorPrice | None]:
+    """The flavor and its price in the region, or a FLAVOR_NOT_FOUND problem."""
     flavor = regions_service.get_flavor(session=session, name=launch.flavor)
-    price = (
-        regions_service.list_prices(session=session, keys=[(launch.flavor, launch.region)]).get(
-            (launch.flavor, launch.region)
-        )
-        if flavor
-        else None
-    )
+    key = (launch.flavor, launch.region)
+    price = regions_service.list_prices(session=session, keys=[key]).get(key) if flavor else None
     if flavor is None or price is None:
         problems.append(
             DomainError(
@@ -98,18 +82,17 @@ def plan_launch(*, session: Session, viewer: Viewer | None, launch: LaunchInput)
                 _field("flavor"),
             )
         )
-    request = LaunchRequest(
-        region=launch.region,
-        count=launch.count,
-        storage_type=launch.disk[0],
-        disk_gb=launch.disk[1],
-        timing=launch.timing,
-        months=launch.months,
-        flavor_generation=flavor.generation if flavor else None,
-        flavor_offered=price is not None,
-    )
-    problems += rules.batch_problems(request)
-    zone = _pick_zone(session, launch, problems)
+    return flavor, price
+
+
+def _image_checks(
+    session: Session,
+    launch: LaunchInput,
+    image: Image | None,
+    request: LaunchRequest,
+    problems: list[DomainError],
+) -> SoftwarePlan | None:
+    """The name and image checks (R51), and the software plan the image's listing charges."""
     if launch.name is not None:
         problem = image_rules.name_problem(launch.name)
         if problem:
@@ -122,14 +105,41 @@ def plan_launch(*, session: Session, viewer: Viewer | None, launch: LaunchInput)
                 _field("imageId"),
             )
         )
-    else:
-        problems += rules.image_problems(facts(image), request)
-    software = None
-    if image is not None and image.charge_listing_id is not None:
-        try:
-            software = charges.software_plan(image, launch.timing, launch.months, session)
-        except DomainError as exc:
-            problems.append(exc)
+        return None
+    problems += rules.image_problems(facts(image), request)
+    if image.charge_listing_id is None:
+        return None
+    try:
+        return charges.software_plan(image, launch.timing, launch.months, session)
+    except DomainError as exc:
+        problems.append(exc)
+        return None
+
+
+def plan_launch(*, session: Session, viewer: Viewer | None, launch: LaunchInput) -> Plan:
+    """Run every check of R50/R51 that does not depend on money, and price the batch.
+
+    Raises:
+        DomainError / DomainErrors: every problem found, with the input field it concerns.
+    """
+    problems: list[DomainError] = []
+    regions_service.require(session=session, code=launch.region)
+    image = images_service.get(session=session, viewer=viewer, image_id=launch.image_id)
+    launch = with_default_disk(session, launch, image)
+    flavor, price = _offered(session, launch, problems)
+    request = LaunchRequest(
+        region=launch.region,
+        count=launch.count,
+        storage_type=launch.disk[0],
+        disk_gb=launch.disk[1],
+        timing=launch.timing,
+        months=launch.months,
+        flavor_generation=flavor.generation if flavor else None,
+        flavor_offered=price is not None,
+    )
+    problems += rules.batch_problems(request)
+    zone = _pick_zone(session, launch, problems)
+    software = _image_checks(session, launch, image, request, problems)
     raise_all(problems)
     if flavor is None or price is None or image is None or zone is None:
         raise AssertionError("every missing piece was reported as a problem")

@@ -32,14 +32,14 @@ MINUTE = timedelta(minutes=1)
 
 
 def settle_usage(
-    *, session: Session, actor: Viewer, until: datetime | None, now: datetime
+    *, session: Session, viewer: Viewer, until: datetime | None, now: datetime
 ) -> list[LedgerEntry]:
     """Charge postpaid usage up to ``until`` (default now) on an administrator's request.
 
     Raises:
         DomainError: PERMISSION_DENIED, INVALID_INPUT (no time zone, or later than now).
     """
-    require_admin(actor)
+    require_admin(viewer)
     until = until or now
     if until.tzinfo is None:
         raise DomainError(
@@ -204,7 +204,7 @@ MAX_TOP_UP = Decimal("10000000.00")
 
 
 def top_up(
-    *, session: Session, actor: Viewer, account_id: str, amount: Decimal, now: datetime
+    *, session: Session, viewer: Viewer, account_id: str, amount: Decimal, now: datetime
 ) -> tuple[Account, LedgerEntry]:
     """Credit an account (administrators only, R82), record it as TOP_UP, and restart what
     arrears stopped once the balance is no longer negative.
@@ -213,7 +213,7 @@ def top_up(
         DomainError: PERMISSION_DENIED, INVALID_ACCOUNT for an unknown account, INVALID_INPUT
             for a bad amount.
     """
-    require_admin(actor)
+    require_admin(viewer)
     if not amount.is_finite() or amount != round_fen(amount) or not 0 < amount <= MAX_TOP_UP:
         raise DomainError(
             ErrorCode.INVALID_INPUT,

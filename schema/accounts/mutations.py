@@ -5,14 +5,13 @@ from __future__ import annotations
 from decimal import Decimal
 
 import strawberry
-from sqlmodel import Session
 
 from app.accounts import service
 from app.accounts.rules import Role as DomainRole
 from app.workflows import settlement
 from schema.accounts.types import Account, ApiToken, Transaction
 from schema.context import Info
-from schema.errors import UserError, mutate
+from schema.errors import Call, Payload, mutate
 from schema.permissions import SignedIn
 
 
@@ -23,9 +22,8 @@ class CreateAccountInput:
 
 
 @strawberry.type(description="Result of createAccount.")
-class CreateAccountPayload:
+class CreateAccountPayload(Payload):
     account: Account | None = strawberry.field(description="The new account.")
-    user_errors: list[UserError] = strawberry.field(description="Why nothing was created.")
 
 
 @strawberry.input(description="Which account gets a new token.")
@@ -34,12 +32,11 @@ class CreateApiTokenInput:
 
 
 @strawberry.type(description="Result of createApiToken.")
-class CreateApiTokenPayload:
+class CreateApiTokenPayload(Payload):
     api_token: ApiToken | None = strawberry.field(description="The token's record.")
     token: str | None = strawberry.field(
         description="The secret bearer token. Shown only here, once; store it safely."
     )
-    user_errors: list[UserError] = strawberry.field(description="Why nothing was created.")
 
 
 @strawberry.input(description="Which token to revoke.")
@@ -48,9 +45,8 @@ class RevokeApiTokenInput:
 
 
 @strawberry.type(description="Result of revokeApiToken.")
-class RevokeApiTokenPayload:
+class RevokeApiTokenPayload(Payload):
     api_token: ApiToken | None = strawberry.field(description="The revoked token.")
-    user_errors: list[UserError] = strawberry.field(description="Why nothing was revoked.")
 
 
 @strawberry.input(description="A credit to an account's balance.")
@@ -60,10 +56,9 @@ class TopUpAccountInput:
 
 
 @strawberry.type(description="Result of topUpAccount.")
-class TopUpAccountPayload:
+class TopUpAccountPayload(Payload):
     account: Account | None = strawberry.field(description="The credited account.")
     transaction: Transaction | None = strawberry.field(description="The TOP_UP ledger entry.")
-    user_errors: list[UserError] = strawberry.field(description="Why nothing was credited.")
 
 
 @strawberry.type
@@ -72,85 +67,69 @@ class AccountMutations:
         permission_classes=[SignedIn], description="Create an account (admin only)."
     )
     def create_account(self, info: Info, input: CreateAccountInput) -> CreateAccountPayload:
-        viewer = info.context.require_viewer()
         role: DomainRole = input.role
 
-        def action(session: Session) -> CreateAccountPayload:
+        def work(c: Call) -> CreateAccountPayload:
             row = service.create(
-                session=session,
-                actor=viewer,
+                **c.acting,
                 name=input.name,
                 role=role,
-                now=info.context.clock.now(),
+                now=c.now,
             )
-            return CreateAccountPayload(account=Account.from_row(row), user_errors=[])
+            return CreateAccountPayload(account=Account.from_row(row))
 
-        return mutate(info, action, CreateAccountPayload)
+        return mutate(info, CreateAccountPayload, work)
 
     @strawberry.mutation(
         permission_classes=[SignedIn],
         description="Create a bearer token for an account (admin only).",
     )
     def create_api_token(self, info: Info, input: CreateApiTokenInput) -> CreateApiTokenPayload:
-        viewer = info.context.require_viewer()
-
-        def action(session: Session) -> CreateApiTokenPayload:
+        def work(c: Call) -> CreateApiTokenPayload:
             row, secret = service.create_token(
-                session=session,
-                actor=viewer,
+                **c.acting,
                 account_id=str(input.account_id),
-                now=info.context.clock.now(),
+                now=c.now,
             )
             return CreateApiTokenPayload(
                 api_token=ApiToken.from_row(row), token=secret, user_errors=[]
             )
 
-        return mutate(info, action, CreateApiTokenPayload)
+        return mutate(info, CreateApiTokenPayload, work)
 
     @strawberry.mutation(
         permission_classes=[SignedIn],
         description="Revoke a token: admins any token, others their own. Repeating it is a no-op.",
     )
     def revoke_api_token(self, info: Info, input: RevokeApiTokenInput) -> RevokeApiTokenPayload:
-        viewer = info.context.require_viewer()
-
-        def action(session: Session) -> RevokeApiTokenPayload:
+        def work(c: Call) -> RevokeApiTokenPayload:
             row = service.revoke_token(
-                session=session,
-                viewer=viewer,
+                **c.acting,
                 token_id=str(input.token_id),
-                now=info.context.clock.now(),
+                now=c.now,
             )
-            return RevokeApiTokenPayload(api_token=ApiToken.from_row(row), user_errors=[])
+            return RevokeApiTokenPayload(api_token=ApiToken.from_row(row))
 
-        return mutate(info, action, RevokeApiTokenPayload)
+        return mutate(info, RevokeApiTokenPayload, work)
 
     @strawberry.mutation(
         permission_classes=[SignedIn],
         description="Credit an account's balance (admin only); recorded as TOP_UP.",
     )
     def top_up_account(self, info: Info, input: TopUpAccountInput) -> TopUpAccountPayload:
-        viewer = info.context.require_viewer()
-
-        def action(session: Session) -> TopUpAccountPayload:
+        def work(c: Call) -> TopUpAccountPayload:
             account, entry = settlement.top_up(
-                session=session,
-                actor=viewer,
+                **c.acting,
                 account_id=str(input.account_id),
                 amount=input.amount,
-                now=info.context.clock.now(),
+                now=c.now,
             )
             return TopUpAccountPayload(
                 account=Account.from_row(account),
                 transaction=Transaction.from_row(entry),
-                user_errors=[],
             )
 
-        return mutate(
-            info,
-            action,
-            TopUpAccountPayload,
-        )
+        return mutate(info, TopUpAccountPayload, work)
 
 
 @strawberry.input(description="Override an account's custom-image quota per region.")
@@ -162,9 +141,8 @@ class SetAccountQuotaInput:
 
 
 @strawberry.type(description="Result of setAccountQuota.")
-class SetAccountQuotaPayload:
+class SetAccountQuotaPayload(Payload):
     account: Account | None = strawberry.field(description="The account.")
-    user_errors: list[UserError] = strawberry.field(description="Why nothing changed.")
 
 
 @strawberry.type
@@ -174,15 +152,12 @@ class QuotaMutations:
         description="Override an account's custom-image quota per region (admin only).",
     )
     def set_account_quota(self, info: Info, input: SetAccountQuotaInput) -> SetAccountQuotaPayload:
-        viewer = info.context.require_viewer()
-
-        def action(session: Session) -> SetAccountQuotaPayload:
+        def work(c: Call) -> SetAccountQuotaPayload:
             row = service.set_image_quota(
-                session=session,
-                actor=viewer,
+                **c.acting,
                 account_id=str(input.account_id),
                 quota=input.custom_images_per_region,
             )
-            return SetAccountQuotaPayload(account=Account.from_row(row), user_errors=[])
+            return SetAccountQuotaPayload(account=Account.from_row(row))
 
-        return mutate(info, action, SetAccountQuotaPayload)
+        return mutate(info, SetAccountQuotaPayload, work)

@@ -16,7 +16,7 @@ from app.billing.rules import TransactionKind
 from schema.context import Info
 from schema.money import Money
 from schema.node import Node
-from schema.pagination import Connection, connection, page_request
+from schema.pagination import Connection, child_connection, connection, page_request
 from schema.permissions import OwnerOnly
 
 if TYPE_CHECKING:
@@ -77,24 +77,16 @@ class Account(Node):
     def in_arrears(self, info: Info) -> bool:
         return self.arrears
 
-    @strawberry.field(
-        permission_classes=[OwnerOnly],
+    transactions: Connection[Transaction] = child_connection(
+        Transaction,
+        lambda account, info, page: billing_service.list_transactions(
+            session=info.context.session, account_id=str(account.id), page=page
+        ),
+        Transaction.from_row,
+        parent=lambda account: str(account.id),
         description="The account's ledger, newest first (self and admins only).",
+        permission_classes=[OwnerOnly],
     )
-    def transactions(
-        self,
-        info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-    ) -> Connection[Transaction]:
-        page = billing_service.list_transactions(
-            session=info.context.session,
-            account_id=str(self.id),
-            page=page_request(info, first, after, last, before, parent=str(self.id)),
-        )
-        return connection(page, Transaction.from_row)
 
     @strawberry.field(
         permission_classes=[OwnerOnly],

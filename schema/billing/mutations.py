@@ -5,13 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 import strawberry
-from sqlmodel import Session
 
 from app.operations import service as operations_service
 from app.workflows import settlement
 from schema.accounts.types import Transaction
 from schema.context import Info
-from schema.errors import UserError, mutate
+from schema.errors import Call, Payload, mutate
 from schema.permissions import SignedIn
 
 
@@ -23,9 +22,8 @@ class SettleUsageInput:
 
 
 @strawberry.type(description="Result of settleUsage.")
-class SettleUsagePayload:
+class SettleUsagePayload(Payload):
     transactions: list[Transaction] = strawberry.field(description="The USAGE entries charged.")
-    user_errors: list[UserError] = strawberry.field(description="Why nothing was settled.")
 
 
 @strawberry.input(description="Move the simulated clock forward.")
@@ -34,9 +32,8 @@ class AdvanceClockInput:
 
 
 @strawberry.type(description="Result of advanceClock.")
-class AdvanceClockPayload:
+class AdvanceClockPayload(Payload):
     now: datetime | None = strawberry.field(description="The service's time afterwards.")
-    user_errors: list[UserError] = strawberry.field(description="Why the clock did not move.")
 
 
 @strawberry.type
@@ -46,18 +43,11 @@ class BillingMutations:
         description="Charge postpaid usage up to a time (admin only).",
     )
     def settle_usage(self, info: Info, input: SettleUsageInput) -> SettleUsagePayload:
-        viewer = info.context.require_viewer()
-        now = info.context.clock.now()
+        def work(c: Call) -> SettleUsagePayload:
+            entries = settlement.settle_usage(**c.acting, until=input.until, now=c.now)
+            return SettleUsagePayload(transactions=[Transaction.from_row(e) for e in entries])
 
-        def action(session: Session) -> SettleUsagePayload:
-            entries = settlement.settle_usage(
-                session=session, actor=viewer, until=input.until, now=now
-            )
-            return SettleUsagePayload(
-                transactions=[Transaction.from_row(e) for e in entries], user_errors=[]
-            )
-
-        return mutate(info, action, SettleUsagePayload)
+        return mutate(info, SettleUsagePayload, work)
 
     @strawberry.mutation(
         permission_classes=[SignedIn],
@@ -68,17 +58,16 @@ class BillingMutations:
         ),
     )
     def advance_clock(self, info: Info, input: AdvanceClockInput) -> AdvanceClockPayload:
-        viewer = info.context.require_viewer()
         clock = info.context.clock
 
-        def action(session: Session) -> AdvanceClockPayload:
+        def work(c: Call) -> AdvanceClockPayload:
             offset = operations_service.advance_clock(
-                session=session, actor=viewer, clock=clock, seconds=input.seconds
+                **c.acting, clock=clock, seconds=input.seconds
             )
             clock.set_offset(offset)
-            return AdvanceClockPayload(now=clock.now(), user_errors=[])
+            return AdvanceClockPayload(now=clock.now())
 
-        payload = mutate(info, action, AdvanceClockPayload)
+        payload = mutate(info, AdvanceClockPayload, work)
         if payload.now is not None and info.context.worker is not None:
             # the scheduled jobs that became due (settlement, expiry) run before we answer
             info.context.worker.run_periodic()

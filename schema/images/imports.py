@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any
 
 import strawberry
-from sqlmodel import Session
 from starlette.datastructures import UploadFile
 from strawberry.file_uploads import Upload
 
@@ -20,7 +19,7 @@ from app.storage.store import TooLarge
 from app.workflows import importing, objects
 from schema.context import Info
 from schema.descriptions import NAME_RULE
-from schema.errors import UserError, mutate, user_error
+from schema.errors import Call, Payload, mutate, user_error
 from schema.images.types import Image
 from schema.operations.types import Operation
 from schema.permissions import SignedIn
@@ -58,9 +57,8 @@ class UploadObjectInput:
 
 
 @strawberry.type(description="Result of uploadObject.")
-class UploadObjectPayload:
+class UploadObjectPayload(Payload):
     object: StoredObject | None = strawberry.field(description="The stored object.")
-    user_errors: list[UserError] = strawberry.field(description="Why nothing was stored.")
 
 
 @strawberry.input(description="An uploaded object to delete.")
@@ -69,9 +67,8 @@ class DeleteObjectInput:
 
 
 @strawberry.type(description="Result of deleteObject.")
-class DeleteObjectPayload:
+class DeleteObjectPayload(Payload):
     deleted_object_key: str | None = strawberry.field(description="The key that was deleted.")
-    user_errors: list[UserError] = strawberry.field(description="Why nothing was deleted.")
 
 
 @strawberry.input(description="The operating system inside an imported image.")
@@ -108,10 +105,48 @@ class ImportImageInput:
 
 
 @strawberry.type(description="Result of importImage.")
-class ImportImagePayload:
+class ImportImagePayload(Payload):
     image: Image | None = strawberry.field(description="The new image (CREATING while inspected).")
     operation: Operation | None = strawberry.field(description="The IMPORT_IMAGE operation.")
-    user_errors: list[UserError] = strawberry.field(description="Why nothing was started.")
+
+
+async def _store(info: Info, upload: Any, region: str) -> tuple[str, int, str]:
+    """Stream one uploaded file into the region's store: (key, size, sha256).
+
+    Raises:
+        DomainError: INVALID_INPUT (not a file part, or a file already stored by another
+            field), REGION_NOT_FOUND, UPLOAD_TOO_LARGE.
+    """
+    if not isinstance(upload, UploadFile):
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            "file must be a file part of a GraphQL multipart request, mapped to this variable.",
+            ("input", "file"),
+        )
+    if id(upload) in info.context.consumed_uploads:
+        raise DomainError(
+            ErrorCode.INVALID_INPUT,
+            "This file was already stored by another field of this request.",
+            ("input", "file"),
+        )
+    info.context.consumed_uploads.add(id(upload))
+    limit = info.context.settings.max_upload_bytes
+    try:
+        regions_service.require(session=info.context.session, code=region)
+        writer = info.context.store.writer(region, limit)
+        try:
+            while chunk := await upload.read(CHUNK):
+                await asyncio.to_thread(writer.write, chunk)
+            return await asyncio.to_thread(writer.commit)
+        except TooLarge:
+            raise DomainError(
+                ErrorCode.UPLOAD_TOO_LARGE, f"Uploads are at most {limit} bytes.", ("input", "file")
+            ) from None
+        except BaseException:
+            writer.abort()
+            raise
+    finally:
+        await upload.close()
 
 
 @strawberry.type
@@ -121,65 +156,30 @@ class ImportMutations:
         description="Upload a file (GraphQL multipart request), streamed to the region's store.",
     )
     async def upload_object(self, info: Info, input: UploadObjectInput) -> UploadObjectPayload:
-        viewer = info.context.require_viewer()
-        settings = info.context.settings
         store = info.context.store
         upload: Any = input.file
         region = str(input.region)
-        if not isinstance(upload, UploadFile):
-            error = DomainError(
-                ErrorCode.INVALID_INPUT,
-                "file must be a file part of a GraphQL multipart request, mapped to this variable.",
-                ("input", "file"),
-            )
-            return UploadObjectPayload(object=None, user_errors=[user_error(error)])
-        if id(upload) in info.context.consumed_uploads:
-            error = DomainError(
-                ErrorCode.INVALID_INPUT,
-                "This file was already stored by another field of this request.",
-                ("input", "file"),
-            )
-            return UploadObjectPayload(object=None, user_errors=[user_error(error)])
-        info.context.consumed_uploads.add(id(upload))
         try:
-            try:
-                regions_service.require(session=info.context.session, code=region)
-            except DomainError as missing:
-                return UploadObjectPayload(object=None, user_errors=[user_error(missing)])
-            writer = store.writer(region, settings.max_upload_bytes)
-            try:
-                while chunk := await upload.read(CHUNK):
-                    await asyncio.to_thread(writer.write, chunk)
-                key, size, sha256 = await asyncio.to_thread(writer.commit)
-            except TooLarge:
-                error = DomainError(
-                    ErrorCode.UPLOAD_TOO_LARGE,
-                    f"Uploads are at most {settings.max_upload_bytes} bytes.",
-                    ("input", "file"),
-                )
-                return UploadObjectPayload(object=None, user_errors=[user_error(error)])
-            except BaseException:
-                writer.abort()
-                raise
-        finally:
-            await upload.close()
+            key, size, sha256 = await _store(info, upload, region)
+        except DomainError as error:
+            return UploadObjectPayload(object=None, user_errors=[user_error(error)])
 
-        def action(session: Session) -> UploadObjectPayload:
+        def work(c: Call) -> UploadObjectPayload:
             row = objects.record_upload(
-                session=session,
-                owner_id=viewer.account_id,
+                session=c.session,
+                owner_id=c.viewer.account_id,
                 region=region,
                 key=key,
                 size_bytes=size,
                 sha256=sha256,
                 filename=str(getattr(upload, "filename", "") or ""),
-                now=info.context.clock.now(),
+                now=c.now,
                 quota=info.context.policy.storage_quota_bytes,
             )
-            return UploadObjectPayload(object=StoredObject.from_row(row), user_errors=[])
+            return UploadObjectPayload(object=StoredObject.from_row(row))
 
         try:
-            payload = mutate(info, action, UploadObjectPayload)
+            payload = mutate(info, UploadObjectPayload, work)
         except BaseException:
             store.delete(region, key)
             raise
@@ -195,18 +195,18 @@ class ImportMutations:
         ),
     )
     def delete_object(self, info: Info, input: DeleteObjectInput) -> DeleteObjectPayload:
-        viewer = info.context.require_viewer()
+        regions: dict[str, str] = {}
 
-        def action(session: Session) -> tuple[str, str]:
-            stored = objects.delete_object(session=session, viewer=viewer, key=input.object_key)
-            return stored.region_code, stored.key
+        def work(c: Call) -> DeleteObjectPayload:
+            stored = objects.delete_object(**c.acting, key=input.object_key)
+            regions[stored.key] = stored.region_code
+            return DeleteObjectPayload(deleted_object_key=stored.key)
 
-        try:
-            region, key = info.context.write(action)
-        except DomainError as exc:
-            return DeleteObjectPayload(deleted_object_key=None, user_errors=[user_error(exc)])
-        info.context.store.delete(region, key)  # after the commit; reconciliation is the net
-        return DeleteObjectPayload(deleted_object_key=key, user_errors=[])
+        payload = mutate(info, DeleteObjectPayload, work)
+        if payload.deleted_object_key is not None:  # after the commit; reconciliation is the net
+            key = payload.deleted_object_key
+            info.context.store.delete(regions[key], key)
+        return payload
 
     @strawberry.mutation(
         permission_classes=[SignedIn],
@@ -216,7 +216,6 @@ class ImportMutations:
         ),
     )
     def import_image(self, info: Info, input: ImportImageInput) -> ImportImagePayload:
-        viewer = info.context.require_viewer()
         request = importing.ImportRequest(
             region=str(input.region),
             object_key=input.object_key,
@@ -232,18 +231,16 @@ class ImportMutations:
             client_token=input.client_token,
         )
 
-        def action(session: Session) -> ImportImagePayload:
+        def work(c: Call) -> ImportImagePayload:
             started = importing.start(
-                session=session,
-                viewer=viewer,
+                **c.acting,
                 request=request,
                 policy=info.context.policy,
-                now=info.context.clock.now(),
+                now=c.now,
             )
             return ImportImagePayload(
-                image=Image.from_row(started.image, viewer),
+                image=Image.from_row(started.image, c.viewer),
                 operation=Operation.from_row(started.operation),
-                user_errors=[],
             )
 
-        return mutate(info, action, ImportImagePayload)
+        return mutate(info, ImportImagePayload, work)

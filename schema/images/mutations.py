@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import strawberry
-from sqlmodel import Session
 
 from app.images import lifecycle, sharing
 from app.workflows import capture, copying
 from schema.context import Info
 from schema.descriptions import NAME_RULE
-from schema.errors import UserError, mutate
+from schema.errors import Call, Payload, mutate
 from schema.images.types import Image
 from schema.operations.types import Operation
 from schema.permissions import SignedIn
@@ -29,10 +28,9 @@ class CreateImageInput:
 
 
 @strawberry.type(description="Result of createImage.")
-class CreateImagePayload:
+class CreateImagePayload(Payload):
     image: Image | None = strawberry.field(description="The new image (CREATING).")
     operation: Operation | None = strawberry.field(description="The CREATE_IMAGE operation.")
-    user_errors: list[UserError] = strawberry.field(description="Why nothing was created.")
 
 
 @strawberry.input(description="A new name for a custom image.")
@@ -42,9 +40,8 @@ class RenameImageInput:
 
 
 @strawberry.type(description="Result of renameImage.")
-class RenameImagePayload:
+class RenameImagePayload(Payload):
     image: Image | None = strawberry.field(description="The renamed image.")
-    user_errors: list[UserError] = strawberry.field(description="Why nothing changed.")
 
 
 @strawberry.input(description="Which custom image to delete (irreversible).")
@@ -53,9 +50,8 @@ class DeleteImageInput:
 
 
 @strawberry.type(description="Result of deleteImage.")
-class DeleteImagePayload:
+class DeleteImagePayload(Payload):
     deleted_image_id: strawberry.ID | None = strawberry.field(description="What was deleted.")
-    user_errors: list[UserError] = strawberry.field(description="Why nothing was deleted.")
 
 
 @strawberry.input(description="Accounts to share a custom image with (all or nothing).")
@@ -65,9 +61,8 @@ class ShareImageInput:
 
 
 @strawberry.type(description="Result of shareImage.")
-class ShareImagePayload:
+class ShareImagePayload(Payload):
     image: Image | None = strawberry.field(description="The shared image.")
-    user_errors: list[UserError] = strawberry.field(description="Why nothing changed.")
 
 
 @strawberry.input(description="Accounts to stop sharing a custom image with (all or nothing).")
@@ -77,9 +72,8 @@ class UnshareImageInput:
 
 
 @strawberry.type(description="Result of unshareImage.")
-class UnshareImagePayload:
+class UnshareImagePayload(Payload):
     image: Image | None = strawberry.field(description="The image.")
-    user_errors: list[UserError] = strawberry.field(description="Why nothing changed.")
 
 
 @strawberry.input(description="Copy a custom image to other regions.")
@@ -93,10 +87,9 @@ class CopyImageInput:
 
 
 @strawberry.type(description="Result of copyImage.")
-class CopyImagePayload:
+class CopyImagePayload(Payload):
     images: list[Image] = strawberry.field(description="One new image per destination (CREATING).")
     operations: list[Operation] = strawberry.field(description="One COPY_IMAGE per destination.")
-    user_errors: list[UserError] = strawberry.field(description="Why nothing was copied.")
 
 
 @strawberry.input(description="Cancel a copy in flight, by its destination image.")
@@ -105,11 +98,10 @@ class CancelImageCopyInput:
 
 
 @strawberry.type(description="Result of cancelImageCopy.")
-class CancelImageCopyPayload:
+class CancelImageCopyPayload(Payload):
     cancelled_image_id: strawberry.ID | None = strawberry.field(
         description="The destination image, which no longer exists."
     )
-    user_errors: list[UserError] = strawberry.field(description="Why nothing changed.")
 
 
 @strawberry.type
@@ -119,12 +111,9 @@ class ImageMutations:
         description="Create a custom image from an instance or a snapshot.",
     )
     def create_image(self, info: Info, input: CreateImageInput) -> CreateImagePayload:
-        viewer = info.context.require_viewer()
-
-        def action(session: Session) -> CreateImagePayload:
+        def work(c: Call) -> CreateImagePayload:
             started = capture.create_image(
-                session=session,
-                viewer=viewer,
+                **c.acting,
                 new=capture.NewImage(
                     name=input.name,
                     description=input.description,
@@ -133,29 +122,24 @@ class ImageMutations:
                     client_token=input.client_token,
                 ),
                 policy=info.context.policy,
-                now=info.context.clock.now(),
+                now=c.now,
             )
             return CreateImagePayload(
-                image=Image.from_row(started.image, viewer),
+                image=Image.from_row(started.image, c.viewer),
                 operation=Operation.from_row(started.operation),
-                user_errors=[],
             )
 
-        return mutate(info, action, CreateImagePayload)
+        return mutate(info, CreateImagePayload, work)
 
     @strawberry.mutation(
         permission_classes=[SignedIn], description="Rename a custom image (owner only)."
     )
     def rename_image(self, info: Info, input: RenameImageInput) -> RenameImagePayload:
-        viewer = info.context.require_viewer()
+        def work(c: Call) -> RenameImagePayload:
+            image = lifecycle.rename(**c.acting, image_id=str(input.image_id), name=input.name)
+            return RenameImagePayload(image=Image.from_row(image, c.viewer))
 
-        def action(session: Session) -> RenameImagePayload:
-            image = lifecycle.rename(
-                session=session, viewer=viewer, image_id=str(input.image_id), name=input.name
-            )
-            return RenameImagePayload(image=Image.from_row(image, viewer), user_errors=[])
-
-        return mutate(info, action, RenameImagePayload)
+        return mutate(info, RenameImagePayload, work)
 
     @strawberry.mutation(
         permission_classes=[SignedIn],
@@ -165,18 +149,15 @@ class ImageMutations:
         ),
     )
     def delete_image(self, info: Info, input: DeleteImageInput) -> DeleteImagePayload:
-        viewer = info.context.require_viewer()
-
-        def action(session: Session) -> DeleteImagePayload:
+        def work(c: Call) -> DeleteImagePayload:
             deleted = lifecycle.delete(
-                session=session,
-                viewer=viewer,
+                **c.acting,
                 image_id=str(input.image_id),
-                now=info.context.clock.now(),
+                now=c.now,
             )
-            return DeleteImagePayload(deleted_image_id=strawberry.ID(deleted), user_errors=[])
+            return DeleteImagePayload(deleted_image_id=strawberry.ID(deleted))
 
-        return mutate(info, action, DeleteImagePayload)
+        return mutate(info, DeleteImagePayload, work)
 
     @strawberry.mutation(
         permission_classes=[SignedIn],
@@ -186,38 +167,32 @@ class ImageMutations:
         ),
     )
     def share_image(self, info: Info, input: ShareImageInput) -> ShareImagePayload:
-        viewer = info.context.require_viewer()
-
-        def action(session: Session) -> ShareImagePayload:
+        def work(c: Call) -> ShareImagePayload:
             image = sharing.share(
-                session=session,
-                viewer=viewer,
+                **c.acting,
                 image_id=str(input.image_id),
                 account_ids=[str(a) for a in input.account_ids],
                 policy=info.context.policy,
-                now=info.context.clock.now(),
+                now=c.now,
             )
-            return ShareImagePayload(image=Image.from_row(image, viewer), user_errors=[])
+            return ShareImagePayload(image=Image.from_row(image, c.viewer))
 
-        return mutate(info, action, ShareImagePayload)
+        return mutate(info, ShareImagePayload, work)
 
     @strawberry.mutation(
         permission_classes=[SignedIn],
         description="Stop sharing a custom image with accounts (owner only).",
     )
     def unshare_image(self, info: Info, input: UnshareImageInput) -> UnshareImagePayload:
-        viewer = info.context.require_viewer()
-
-        def action(session: Session) -> UnshareImagePayload:
+        def work(c: Call) -> UnshareImagePayload:
             image = sharing.unshare(
-                session=session,
-                viewer=viewer,
+                **c.acting,
                 image_id=str(input.image_id),
                 account_ids=[str(a) for a in input.account_ids],
             )
-            return UnshareImagePayload(image=Image.from_row(image, viewer), user_errors=[])
+            return UnshareImagePayload(image=Image.from_row(image, c.viewer))
 
-        return mutate(info, action, UnshareImagePayload)
+        return mutate(info, UnshareImagePayload, work)
 
     @strawberry.mutation(
         permission_classes=[SignedIn],
@@ -227,43 +202,36 @@ class ImageMutations:
         ),
     )
     def copy_image(self, info: Info, input: CopyImageInput) -> CopyImagePayload:
-        viewer = info.context.require_viewer()
-
-        def action(session: Session) -> CopyImagePayload:
+        def work(c: Call) -> CopyImagePayload:
             copies = copying.copy(
-                session=session,
-                viewer=viewer,
+                **c.acting,
                 image_id=str(input.image_id),
                 regions=[str(r) for r in input.destination_regions],
                 name=input.name,
                 client_token=input.client_token,
                 policy=info.context.policy,
-                now=info.context.clock.now(),
+                now=c.now,
             )
             return CopyImagePayload(
-                images=[Image.from_row(i, viewer) for i in copies.images],
+                images=[Image.from_row(i, c.viewer) for i in copies.images],
                 operations=[Operation.from_row(o) for o in copies.operations],
-                user_errors=[],
             )
 
-        return mutate(info, action, CopyImagePayload)
+        return mutate(info, CopyImagePayload, work)
 
     @strawberry.mutation(
         permission_classes=[SignedIn],
         description="Cancel a copy in flight by its destination image, which disappears.",
     )
     def cancel_image_copy(self, info: Info, input: CancelImageCopyInput) -> CancelImageCopyPayload:
-        viewer = info.context.require_viewer()
-
-        def action(session: Session) -> CancelImageCopyPayload:
+        def work(c: Call) -> CancelImageCopyPayload:
             image = copying.cancel(
-                session=session,
-                viewer=viewer,
+                **c.acting,
                 image_id=str(input.image_id),
-                now=info.context.clock.now(),
+                now=c.now,
             )
             return CancelImageCopyPayload(
                 cancelled_image_id=strawberry.ID(image.id), user_errors=[]
             )
 
-        return mutate(info, action, CancelImageCopyPayload)
+        return mutate(info, CancelImageCopyPayload, work)

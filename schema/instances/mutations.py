@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import strawberry
-from sqlmodel import Session
 
 from app.workflows import instance_actions, launch
 from schema.billing.types import Order
 from schema.context import Info
-from schema.errors import UserError, mutate
+from schema.errors import Call, Payload, mutate
 from schema.instances.inputs import CreateInstancesInput
 from schema.instances.types import Instance
 from schema.money import Money
@@ -17,11 +16,10 @@ from schema.permissions import SignedIn
 
 
 @strawberry.type(description="Result of createInstances.")
-class CreateInstancesPayload:
+class CreateInstancesPayload(Payload):
     instances: list[Instance] = strawberry.field(description="The new instances (STARTING).")
     order: Order | None = strawberry.field(description="The prepaid order; null for postpaid.")
     operation: Operation | None = strawberry.field(description="The CREATE_INSTANCES operation.")
-    user_errors: list[UserError] = strawberry.field(description="Why nothing was created.")
 
 
 @strawberry.input(description="Which instance.")
@@ -45,9 +43,8 @@ class ReleaseInstanceInput(InstanceInput):
 
 
 @strawberry.type(description="The instance after an action.")
-class InstanceResult:
+class InstanceResult(Payload):
     instance: Instance | None = strawberry.field(description="The instance after the change.")
-    user_errors: list[UserError] = strawberry.field(description="Why nothing changed.")
 
 
 @strawberry.type(description="Result of startInstance.")
@@ -61,12 +58,11 @@ class StopInstancePayload(InstanceResult):
 
 
 @strawberry.type(description="Result of releaseInstance.")
-class ReleaseInstancePayload:
+class ReleaseInstancePayload(Payload):
     instance: Instance | None = strawberry.field(description="The released instance.")
     refund: Money | None = strawberry.field(
         description="What was refunded to the balance (prepaid instances: the unused term)."
     )
-    user_errors: list[UserError] = strawberry.field(description="Why nothing changed.")
 
 
 @strawberry.type
@@ -76,59 +72,45 @@ class InstanceMutations:
         description="Create 1-100 instances, all or nothing; prepaid batches are paid at once.",
     )
     def create_instances(self, info: Info, input: CreateInstancesInput) -> CreateInstancesPayload:
-        viewer = info.context.require_viewer()
         request = input.to_domain()
 
-        def action(session: Session) -> CreateInstancesPayload:
+        def work(c: Call) -> CreateInstancesPayload:
             launched = launch.create_instances(
-                session=session,
-                viewer=viewer,
+                **c.acting,
                 launch=request,
-                now=info.context.clock.now(),
+                now=c.now,
                 policy=info.context.policy,
             )
             return CreateInstancesPayload(
                 instances=[Instance.from_row(i) for i in launched.instances],
                 order=Order.from_row(launched.order) if launched.order else None,
                 operation=Operation.from_row(launched.operation),
-                user_errors=[],
             )
 
-        return mutate(
-            info,
-            action,
-            CreateInstancesPayload,
-        )
+        return mutate(info, CreateInstancesPayload, work)
 
     @strawberry.mutation(permission_classes=[SignedIn], description="Start a STOPPED instance.")
     def start_instance(self, info: Info, input: StartInstanceInput) -> StartInstancePayload:
-        viewer = info.context.require_viewer()
-
-        def action(session: Session) -> StartInstancePayload:
+        def work(c: Call) -> StartInstancePayload:
             row = instance_actions.start(
-                session=session,
-                viewer=viewer,
+                **c.acting,
                 instance_id=str(input.instance_id),
-                now=info.context.clock.now(),
+                now=c.now,
             )
-            return StartInstancePayload(instance=Instance.from_row(row), user_errors=[])
+            return StartInstancePayload(instance=Instance.from_row(row))
 
-        return mutate(info, action, StartInstancePayload)
+        return mutate(info, StartInstancePayload, work)
 
     @strawberry.mutation(
         permission_classes=[SignedIn],
         description="Stop a RUNNING instance (postpaid usage still accrues).",
     )
     def stop_instance(self, info: Info, input: StopInstanceInput) -> StopInstancePayload:
-        viewer = info.context.require_viewer()
+        def work(c: Call) -> StopInstancePayload:
+            row = instance_actions.stop(**c.acting, instance_id=str(input.instance_id))
+            return StopInstancePayload(instance=Instance.from_row(row))
 
-        def action(session: Session) -> StopInstancePayload:
-            row = instance_actions.stop(
-                session=session, viewer=viewer, instance_id=str(input.instance_id)
-            )
-            return StopInstancePayload(instance=Instance.from_row(row), user_errors=[])
-
-        return mutate(info, action, StopInstancePayload)
+        return mutate(info, StopInstancePayload, work)
 
     @strawberry.mutation(
         permission_classes=[SignedIn],
@@ -138,21 +120,14 @@ class InstanceMutations:
         ),
     )
     def release_instance(self, info: Info, input: ReleaseInstanceInput) -> ReleaseInstancePayload:
-        viewer = info.context.require_viewer()
-
-        def action(session: Session) -> ReleaseInstancePayload:
+        def work(c: Call) -> ReleaseInstancePayload:
             row, refund = instance_actions.release(
-                session=session,
-                viewer=viewer,
+                **c.acting,
                 instance_id=str(input.instance_id),
-                now=info.context.clock.now(),
+                now=c.now,
             )
             return ReleaseInstancePayload(
                 instance=Instance.from_row(row), refund=Money.of_minor(refund), user_errors=[]
             )
 
-        return mutate(
-            info,
-            action,
-            ReleaseInstancePayload,
-        )
+        return mutate(info, ReleaseInstancePayload, work)

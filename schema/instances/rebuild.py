@@ -5,14 +5,13 @@ from __future__ import annotations
 from decimal import Decimal
 
 import strawberry
-from sqlmodel import Session
 
 from app.billing.pricing import Timing
 from app.errors import DomainError
 from app.workflows import rebuild
 from schema.billing.types import ChargeLine, Order, PriceQuote, money
 from schema.context import Info
-from schema.errors import UserError, mutate, user_error
+from schema.errors import Call, Payload, UserError, mutate, user_error
 from schema.instances.types import Instance
 from schema.operations.types import Operation
 from schema.permissions import SignedIn
@@ -29,13 +28,12 @@ class RebuildInstanceInput:
 
 
 @strawberry.type(description="Result of rebuildInstance.")
-class RebuildInstancePayload:
+class RebuildInstancePayload(Payload):
     instance: Instance | None = strawberry.field(description="The instance (REBUILDING).")
     order: Order | None = strawberry.field(
         description="Prepaid only: the order for charges the new image adds (pro-rated)."
     )
     operation: Operation | None = strawberry.field(description="The REBUILD_INSTANCE operation.")
-    user_errors: list[UserError] = strawberry.field(description="Why nothing changed.")
 
 
 @strawberry.input(
@@ -61,7 +59,7 @@ class RebuildInstancesInput:
 
 
 @strawberry.type(description="Result of rebuildInstances.")
-class RebuildInstancesPayload:
+class RebuildInstancesPayload(Payload):
     instances: list[Instance] = strawberry.field(description="The instances (REBUILDING).")
     order: Order | None = strawberry.field(
         description=(
@@ -73,18 +71,13 @@ class RebuildInstancesPayload:
         description="One REBUILD_INSTANCE operation per instance, in the input's order."
     )
     user_errors: list[UserError] = strawberry.field(
-        description="Why nothing changed; instance problems name their index in instanceIds."
+        default_factory=list,
+        description="Why nothing changed; instance problems name their index in instanceIds.",
     )
 
 
-def _run(info: Info, request: rebuild.RebuildRequest, session: Session) -> rebuild.Rebuilt:
-    return rebuild.rebuild(
-        session=session,
-        viewer=info.context.require_viewer(),
-        request=request,
-        now=info.context.clock.now(),
-        policy=info.context.policy,
-    )
+def _run(info: Info, request: rebuild.RebuildRequest, c: Call) -> rebuild.Rebuilt:
+    return rebuild.rebuild(**c.acting, request=request, now=c.now, policy=info.context.policy)
 
 
 @strawberry.type
@@ -97,7 +90,6 @@ class RebuildMutations:
         ),
     )
     def rebuild_instance(self, info: Info, input: RebuildInstanceInput) -> RebuildInstancePayload:
-        info.context.require_viewer()
         request = rebuild.RebuildRequest(
             instance_ids=(str(input.instance_id),),
             image_id=str(input.image_id),
@@ -105,20 +97,15 @@ class RebuildMutations:
             batch=False,
         )
 
-        def action(session: Session) -> RebuildInstancePayload:
-            done = _run(info, request, session)
+        def work(c: Call) -> RebuildInstancePayload:
+            done = _run(info, request, c)
             return RebuildInstancePayload(
                 instance=Instance.from_row(done.instances[0]),
                 order=Order.from_row(done.order) if done.order else None,
                 operation=Operation.from_row(done.operations[0]),
-                user_errors=[],
             )
 
-        return mutate(
-            info,
-            action,
-            RebuildInstancePayload,
-        )
+        return mutate(info, RebuildInstancePayload, work)
 
     @strawberry.mutation(
         permission_classes=[SignedIn],
@@ -131,23 +118,17 @@ class RebuildMutations:
     def rebuild_instances(
         self, info: Info, input: RebuildInstancesInput
     ) -> RebuildInstancesPayload:
-        info.context.require_viewer()
         request = input.to_domain()
 
-        def action(session: Session) -> RebuildInstancesPayload:
-            done = _run(info, request, session)
+        def work(c: Call) -> RebuildInstancesPayload:
+            done = _run(info, request, c)
             return RebuildInstancesPayload(
                 instances=[Instance.from_row(i) for i in done.instances],
                 order=Order.from_row(done.order) if done.order else None,
                 operations=[Operation.from_row(o) for o in done.operations],
-                user_errors=[],
             )
 
-        return mutate(
-            info,
-            action,
-            RebuildInstancesPayload,
-        )
+        return mutate(info, RebuildInstancesPayload, work)
 
 
 @strawberry.type

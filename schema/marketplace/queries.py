@@ -7,7 +7,6 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 import strawberry
-from sqlmodel import Session
 
 from app.billing.pricing import Timing
 from app.errors import BadRequest, shown
@@ -18,7 +17,7 @@ from app.marketplace import service as marketplace_service
 from app.marketplace.rules import ListingKind, ListingStatus
 from app.workflows import publish
 from schema.context import Info
-from schema.errors import UserError, mutate
+from schema.errors import Call, Payload, mutate
 from schema.marketplace.types import Listing
 from schema.pagination import Connection, connection, page_request
 from schema.permissions import SignedIn
@@ -153,9 +152,8 @@ class DelistListingInput(ListingInput):
 
 
 @strawberry.type(description="The listing after a change.")
-class ListingResult:
+class ListingResult(Payload):
     listing: Listing | None = strawberry.field(description="The listing after the change.")
-    user_errors: list[UserError] = strawberry.field(description="Why nothing changed.")
 
 
 @strawberry.type(description="Result of createListing.")
@@ -194,12 +192,9 @@ class ListingMutations:
         permission_classes=[SignedIn], description="Create a DRAFT listing (providers only)."
     )
     def create_listing(self, info: Info, input: CreateListingInput) -> CreateListingPayload:
-        viewer = info.context.require_viewer()
-
-        def action(session: Session) -> CreateListingPayload:
+        def work(c: Call) -> CreateListingPayload:
             row = publish.create(
-                session=session,
-                viewer=viewer,
+                **c.acting,
                 data=listings.ListingInput(
                     kind=input.kind.value,
                     title=input.title,
@@ -209,23 +204,20 @@ class ListingMutations:
                     image_ids=[str(i) for i in input.image_ids],
                     plans=_plans(input.plans),
                 ),
-                now=info.context.clock.now(),
+                now=c.now,
             )
-            return CreateListingPayload(listing=Listing.from_row(row), user_errors=[])
+            return CreateListingPayload(listing=Listing.from_row(row))
 
-        return mutate(info, action, CreateListingPayload)
+        return mutate(info, CreateListingPayload, work)
 
     @strawberry.mutation(
         permission_classes=[SignedIn],
         description="Edit a DRAFT or REJECTED listing (back to DRAFT).",
     )
     def update_listing(self, info: Info, input: UpdateListingInput) -> UpdateListingPayload:
-        viewer = info.context.require_viewer()
-
-        def action(session: Session) -> UpdateListingPayload:
+        def work(c: Call) -> UpdateListingPayload:
             row = publish.update(
-                session=session,
-                viewer=viewer,
+                **c.acting,
                 listing_id=str(input.listing_id),
                 data=listings.ListingInput(
                     kind=input.kind.value if input.kind else None,
@@ -238,11 +230,11 @@ class ListingMutations:
                     else None,
                     plans=_plans(input.plans),
                 ),
-                now=info.context.clock.now(),
+                now=c.now,
             )
-            return UpdateListingPayload(listing=Listing.from_row(row), user_errors=[])
+            return UpdateListingPayload(listing=Listing.from_row(row))
 
-        return mutate(info, action, UpdateListingPayload)
+        return mutate(info, UpdateListingPayload, work)
 
     @strawberry.mutation(permission_classes=[SignedIn], description="Submit a DRAFT for review.")
     def submit_listing(self, info: Info, input: SubmitListingInput) -> SubmitListingPayload:
@@ -276,16 +268,14 @@ def _transition(
     info: Info, input: ListingInput, step: Callable[..., Any], payload: type[R], **extra: Any
 ) -> R:
     """Run one lifecycle step of a listing in its own transaction."""
-    viewer = info.context.require_viewer()
 
-    def action(session: Session) -> R:
+    def work(c: Call) -> R:
         row = step(
-            session=session,
-            viewer=viewer,
+            **c.acting,
             listing_id=str(input.listing_id),
-            now=info.context.clock.now(),
+            now=c.now,
             **extra,
         )
-        return payload(listing=Listing.from_row(row), user_errors=[])
+        return payload(listing=Listing.from_row(row))
 
-    return mutate(info, action, payload)
+    return mutate(info, payload, work)

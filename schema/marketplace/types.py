@@ -21,7 +21,7 @@ from schema.context import Info
 from schema.images.types import Image
 from schema.money import CurrencyCode, Money
 from schema.node import Node
-from schema.pagination import Connection, connection, page_request
+from schema.pagination import Connection, child_connection
 
 REVENUE_KINDS = ("PROVIDER_REVENUE", "PROVIDER_REVERSAL")
 
@@ -154,38 +154,27 @@ class Sale(Node):
 class ProviderView:
     account_id: strawberry.Private[str]
 
-    @strawberry.field(description="Its listings in every state, newest first.")
-    def listings(
-        self,
-        info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-    ) -> Connection[Listing]:
-        page = marketplace_service.list_listings(
+    listings: Connection[Listing] = child_connection(
+        Listing,
+        lambda provider, info, page: marketplace_service.list_listings(
             session=info.context.session,
             viewer=info.context.viewer,
-            filters=marketplace_service.ListingFilter(provider=self.account_id),
-            page=page_request(info, first, after, last, before, parent=self.account_id),
-        )
-        return connection(page, Listing.from_row)
-
-    @strawberry.field(description="Its sales, newest first.")
-    def sales(
-        self,
-        info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-    ) -> Connection[Sale]:
-        page = marketplace_service.list_sales(
-            session=info.context.session,
-            provider_id=self.account_id,
-            page=page_request(info, first, after, last, before, parent=self.account_id),
-        )
-        return connection(page, Sale.from_row)
+            filters=marketplace_service.ListingFilter(provider=provider.account_id),
+            page=page,
+        ),
+        Listing.from_row,
+        parent=lambda provider: provider.account_id,
+        description="Its listings in every state, newest first.",
+    )
+    sales: Connection[Sale] = child_connection(
+        Sale,
+        lambda provider, info, page: marketplace_service.list_sales(
+            session=info.context.session, provider_id=provider.account_id, page=page
+        ),
+        Sale.from_row,
+        parent=lambda provider: provider.account_id,
+        description="Its sales, newest first.",
+    )
 
     @strawberry.field(description="Revenue credited minus reversals in [from, to) (UTC).")
     def revenue(

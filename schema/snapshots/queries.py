@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import strawberry
-from sqlmodel import Session
 
 from app.errors import BadRequest, shown
 from app.ids import is_id
@@ -12,7 +11,7 @@ from app.snapshots.rules import SnapshotStatus
 from app.workflows import capture
 from schema.context import Info
 from schema.descriptions import NAME_RULE
-from schema.errors import UserError, mutate
+from schema.errors import Call, Payload, mutate
 from schema.operations.types import Operation
 from schema.pagination import Connection, connection, page_request
 from schema.permissions import SignedIn
@@ -59,7 +58,6 @@ class SnapshotQueries:
         description="One of the viewer's snapshots; null if absent or not theirs.",
     )
     async def snapshot(self, info: Info, id: strawberry.ID) -> Snapshot | None:
-        info.context.require_viewer()
         if not is_id(str(id), "s"):
             raise BadRequest(f"{shown(str(id))} is not a snapshot id (s- and 8 letters or digits).")
         row = await info.context.loaders.snapshot.load(str(id))
@@ -74,10 +72,9 @@ class CreateSnapshotInput:
 
 
 @strawberry.type(description="Result of createSnapshot.")
-class CreateSnapshotPayload:
+class CreateSnapshotPayload(Payload):
     snapshot: Snapshot | None = strawberry.field(description="The new snapshot (CREATING).")
     operation: Operation | None = strawberry.field(description="The CREATE_SNAPSHOT operation.")
-    user_errors: list[UserError] = strawberry.field(description="Why nothing was created.")
 
 
 @strawberry.input(description="Which snapshot to delete.")
@@ -86,9 +83,8 @@ class DeleteSnapshotInput:
 
 
 @strawberry.type(description="Result of deleteSnapshot.")
-class DeleteSnapshotPayload:
+class DeleteSnapshotPayload(Payload):
     deleted_snapshot_id: strawberry.ID | None = strawberry.field(description="What was deleted.")
-    user_errors: list[UserError] = strawberry.field(description="Why nothing was deleted.")
 
 
 @strawberry.type
@@ -98,44 +94,33 @@ class SnapshotMutations:
         description="Snapshot an instance's system disk (owner only; RUNNING or STOPPED).",
     )
     def create_snapshot(self, info: Info, input: CreateSnapshotInput) -> CreateSnapshotPayload:
-        viewer = info.context.require_viewer()
-
-        def action(session: Session) -> CreateSnapshotPayload:
+        def work(c: Call) -> CreateSnapshotPayload:
             created = capture.create_snapshot(
-                session=session,
-                viewer=viewer,
+                **c.acting,
                 instance_id=str(input.instance_id),
                 name=input.name,
                 client_token=input.client_token,
-                now=info.context.clock.now(),
+                now=c.now,
                 policy=info.context.policy,
             )
             return CreateSnapshotPayload(
                 snapshot=Snapshot.from_row(created.snapshot),
                 operation=Operation.from_row(created.operation),
-                user_errors=[],
             )
 
-        return mutate(
-            info,
-            action,
-            CreateSnapshotPayload,
-        )
+        return mutate(info, CreateSnapshotPayload, work)
 
     @strawberry.mutation(
         permission_classes=[SignedIn],
         description="Delete a snapshot; refused while an image made from it exists.",
     )
     def delete_snapshot(self, info: Info, input: DeleteSnapshotInput) -> DeleteSnapshotPayload:
-        viewer = info.context.require_viewer()
-
-        def action(session: Session) -> DeleteSnapshotPayload:
+        def work(c: Call) -> DeleteSnapshotPayload:
             deleted = service.delete(
-                session=session,
-                viewer=viewer,
+                **c.acting,
                 snapshot_id=str(input.snapshot_id),
-                now=info.context.clock.now(),
+                now=c.now,
             )
-            return DeleteSnapshotPayload(deleted_snapshot_id=strawberry.ID(deleted), user_errors=[])
+            return DeleteSnapshotPayload(deleted_snapshot_id=strawberry.ID(deleted))
 
-        return mutate(info, action, DeleteSnapshotPayload)
+        return mutate(info, DeleteSnapshotPayload, work)

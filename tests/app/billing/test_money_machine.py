@@ -252,7 +252,7 @@ class MoneyMachine(RuleBasedStateMachine):
         with write_session(self.engine) as session:
             settlement.top_up(
                 session=session,
-                actor=OPERATOR,
+                viewer=OPERATOR,
                 account_id=self.buyer.id,
                 amount=Decimal(amount),
                 now=self.now,

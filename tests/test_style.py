@@ -1,0 +1,42 @@
+"""Habits the code keeps (STYLE.md): short functions."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+MAX_LINES = 70
+
+
+def _long_functions(files: list[Path], limit: int) -> list[str]:
+    found = []
+    for path in files:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                start = min([d.lineno for d in node.decorator_list] + [node.lineno])
+                length = (node.end_lineno or node.lineno) - start + 1
+                if length > limit:
+                    found.append(
+                        f"{path.name if not path.is_relative_to(ROOT) else path.relative_to(ROOT)}:{node.lineno} {node.name}: {length}"
+                    )
+    return found
+
+
+def _sources() -> list[Path]:
+    return [
+        path
+        for folder in ("app", "schema")
+        for path in sorted((ROOT / folder).rglob("*.py"))
+        if "migrations" not in path.parts
+    ]
+
+
+def test_no_function_is_longer_than_70_lines() -> None:
+    assert _long_functions(_sources(), MAX_LINES) == []
+
+
+def test_the_checker_sees_a_long_function(tmp_path: Path) -> None:
+    long = tmp_path / "long.py"
+    long.write_text("def f():\n" + "    x = 1\n" * MAX_LINES)
+    assert len(_long_functions([long], MAX_LINES)) == 1
