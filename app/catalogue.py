@@ -1,6 +1,7 @@
 """The public catalogue's version: bumped in the same transaction as any change anonymous
 callers could see (seed data, prices, published listings and their images), so cached
-anonymous answers are never served after such a change."""
+anonymous answers are never served after such a change.
+"""
 
 from __future__ import annotations
 

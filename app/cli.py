@@ -46,7 +46,8 @@ def _settings() -> Settings:
 
 def _clock(settings: Settings, engine: Any) -> Clock:
     """The service's clock: with a simulated clock, the offset the service shares in the
-    database, so what the command records is stamped with the same time as the service's."""
+    database, so what the command records is stamped with the same time as the service's.
+    """
     clock = Clock(simulated=settings.simulated_clock)
     if clock.simulated:
         with read_session(engine) as session:
@@ -65,7 +66,8 @@ def _print(payload: dict[str, object]) -> None:
 
 def _operate(work: Callable[[Session, datetime], T]) -> T:
     """Run an operator's action in one write transaction at the service's time; a refusal
-    is printed as {"error": ...} with exit status 1."""
+    is printed as {"error": ...} with exit status 1.
+    """
     settings = _settings()
     engine = make_engine(settings)
     try:

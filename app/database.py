@@ -32,6 +32,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Store an aware time as naive UTC (refusing naive ones)."""
         if value is None:
             return None
         if value.tzinfo is None:
@@ -39,6 +40,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC).replace(tzinfo=None)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Read a stored time back as aware UTC."""
         if value is None:
             return None
         return value.replace(tzinfo=UTC)
@@ -76,7 +78,8 @@ def make_engine(settings: Settings) -> Engine:
 
 def _create_private(url: str) -> None:
     """Create a SQLite database file readable by its owner only (the WAL and shared-memory
-    files SQLite adds take the same permissions)."""
+    files SQLite adds take the same permissions).
+    """
     path = make_url(url).database
     if not path or path == ":memory:" or Path(path).exists():
         return
@@ -192,5 +195,5 @@ def run_write(engine: Engine, action: Callable[[Session], T]) -> T:
         except DBAPIError as exc:
             if not _retryable(exc) or attempt == WRITE_ATTEMPTS:
                 raise
-            time.sleep(random.uniform(0.005, 0.02) * attempt)  # noqa: S311 - jitter, not secrecy
+            time.sleep(random.uniform(0.005, 0.02) * attempt)
     raise AssertionError("unreachable")

@@ -38,7 +38,8 @@ log = logging.getLogger("bcc_images.worker")
 
 def make_worker(settings: Settings, engine: Engine, clock: Clock) -> Worker:
     """The operation worker with the periodic jobs: hourly settlement, prepaid expiry,
-    expiry of objects never imported and reconciliation of stored files."""
+    expiry of objects never imported and reconciliation of stored files.
+    """
     store = LocalObjectStore(settings.data_dir)
     return Worker(
         engine,
@@ -61,7 +62,8 @@ GZIP_MINIMUM_BYTES = 1024
 def edge_middleware(settings: Settings) -> list[Middleware]:
     """CORS for consoles on other origins (the same origins the WebSocket check allows; bearer
     tokens travel in the Authorization header, never in cookies, so no credentials mode), and
-    gzip for responses over 1 KB when the client accepts it."""
+    gzip for responses over 1 KB when the client accepts it.
+    """
     origins = list(settings.cors_origins)
     return [
         Middleware(
@@ -102,7 +104,7 @@ def create_app(settings: Settings) -> Starlette:
     async def readyz(_: Request) -> JSONResponse:
         try:
             check_ready(engine)
-        except Exception:  # noqa: BLE001 - any failure means not ready
+        except Exception:
             logging.getLogger("bcc_images.http").exception("readiness check failed")
             return JSONResponse({"status": "unavailable"}, status_code=503)
         return JSONResponse({"status": "ready"})
@@ -111,7 +113,7 @@ def create_app(settings: Settings) -> Starlette:
         while True:
             try:
                 await asyncio.to_thread(worker.tick)
-            except Exception:  # noqa: BLE001 - the worker must outlive a bad tick
+            except Exception:
                 log.exception("worker tick failed")
             await asyncio.sleep(settings.worker_tick_seconds)
 

@@ -92,5 +92,5 @@ def split_micro(amount: Decimal, share_micros: int) -> Decimal:
 
 
 def proportion_minor(amount_minor: int, part: int, whole: int) -> int:
-    """amount x part / whole in fen, rounded once, half up (e.g. reversing revenue pro rata)."""
+    """Amount x part / whole in fen, rounded once, half up (e.g. reversing revenue pro rata)."""
     return to_minor(round_fen(from_minor(amount_minor) * Decimal(part) / Decimal(whole)))

@@ -25,7 +25,8 @@ DEFAULT_PAGE = 20
 @dataclass(frozen=True)
 class PageRequest:
     """What page the client asked for (Relay arguments), and what its cursors are bound to:
-    ``scope`` names the list (field, parent, filters) and ``secret`` signs the cursors."""
+    ``scope`` names the list (field, parent, filters) and ``secret`` signs the cursors.
+    """
 
     first: int | None = None
     after: str | None = None
@@ -94,7 +95,8 @@ def decode_cursor(
     ordering: Ordering, cursor: str, argument: str, request: PageRequest
 ) -> tuple[object, str]:
     """Decode a cursor this list signed, or raise BadRequest (a cursor of another list, of
-    another ordering or filter, or altered, is refused)."""
+    another ordering or filter, or altered, is refused).
+    """
     try:
         encoded, dot, signature = cursor.partition(".")
         raw, mac = _unb64(encoded), _unb64(signature)
@@ -174,7 +176,8 @@ class Window:
 
 def window(ordering: Ordering, request: PageRequest) -> Window:
     """Validate Relay arguments (sizes 0-100, not both first and last, a cursor of this
-    ordering) and describe the window to fetch."""
+    ordering) and describe the window to fetch.
+    """
     _check_size("first", request.first)
     _check_size("last", request.last)
     if request.first is not None and request.last is not None:

@@ -1,5 +1,6 @@
 """Automatic persisted queries: documents clients registered by their SHA-256, so they can
-send the hash instead of the text (Apollo's protocol)."""
+send the hash instead of the text (Apollo's protocol).
+"""
 
 from __future__ import annotations
 

@@ -24,7 +24,8 @@ class ServiceSecret(SQLModel, table=True):
 
 def shared_secret(engine: Engine, name: str, configured: str = "") -> bytes:
     """The configured secret, or the one stored under ``name`` (generated on first use; when
-    several processes start together, the first insert wins and the others read it)."""
+    several processes start together, the first insert wins and the others read it).
+    """
     if configured:
         return configured.encode()
     with read_session(engine) as session:

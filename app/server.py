@@ -1,5 +1,6 @@
 """Running the HTTP server: uvicorn with the protections a public endpoint needs, and the
-start-up housekeeping the supervisor does before any worker starts."""
+start-up housekeeping the supervisor does before any worker starts.
+"""
 
 from __future__ import annotations
 
@@ -31,7 +32,8 @@ def set_no_delay(transport: asyncio.BaseTransport) -> None:
 class HardenedHttpProtocol(HttpToolsProtocol):
     """uvicorn's HTTP/1.1 protocol with TCP_NODELAY on every accepted socket (also in the
     worker processes of ``--workers N``) and a deadline for a request's headers, so a client
-    sending a byte a second cannot hold a connection forever."""
+    sending a byte a second cannot hold a connection forever.
+    """
 
     header_timeout: float | None = None
 
@@ -81,7 +83,8 @@ class HardenedHttpProtocol(HttpToolsProtocol):
 
 def housekeeping(settings: Settings, engine: Any) -> None:
     """Before workers start: remove partial uploads left by a stopped process, and stored
-    files no object row describes (older than ten minutes)."""
+    files no object row describes (older than ten minutes).
+    """
     store = LocalObjectStore(settings.data_dir)
     removed = store.clean_temporary(TEMPORARY_GRACE_SECONDS)
     with read_session(engine) as session:
@@ -91,7 +94,7 @@ def housekeeping(settings: Settings, engine: Any) -> None:
 
 
 def uvicorn_options(settings: Settings) -> dict[str, Any]:
-    """uvicorn's settings for a public endpoint (a reverse proxy adds its own in production)."""
+    """Uvicorn's settings for a public endpoint (a reverse proxy adds its own in production)."""
     return {
         "http": HardenedHttpProtocol,
         "loop": "asyncio",

@@ -75,7 +75,8 @@ guard_arguments(Query, Mutation)
 class Schema(strawberry.Schema):
     """Strawberry's schema, without its log line for every error a client caused: expected
     errors are answers, not incidents; unexpected ones are logged (with an error id) by
-    MaskUnexpectedErrors."""
+    MaskUnexpectedErrors.
+    """
 
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         """Log nothing here (see MaskUnexpectedErrors)."""

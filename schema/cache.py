@@ -1,5 +1,6 @@
 """A response cache for anonymous queries (P7): only the public catalogue is visible without
-a token, so such answers are the same for everyone until the catalogue version moves."""
+a token, so such answers are the same for everyone until the catalogue version moves.
+"""
 
 from __future__ import annotations
 

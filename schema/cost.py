@@ -57,7 +57,8 @@ LEAF_LISTS = frozenset({"Tag", "Zone", "ChargeLine", "Plan", "OperatingSystem", 
 @dataclass(frozen=True)
 class FromInput:
     """A payload list as long as a value of the mutation's arguments (a number, or a list's
-    length), ``absent`` when it is not given, never more than ``most``."""
+    length), ``absent`` when it is not given, never more than ``most``.
+    """
 
     path: tuple[str, ...]
     absent: int
@@ -345,7 +346,8 @@ def merged_pairs(
     once per set; the selections of same-key fields merged below) and return the most
     selections of one response key in one merged set, and how many pairs graphql-core's
     overlapping-fields rule compares (same-key selections, and fragments spread in one set).
-    None when merging visits more than ``budget`` fields."""
+    None when merging visits more than ``budget`` fields.
+    """
     visits = worst = pairs = 0
     pending: list[list[SelectionSetNode]] = [[operation.selection_set]]
     while pending:

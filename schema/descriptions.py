@@ -1,6 +1,7 @@
 """Descriptions of every argument and enum value the field definitions leave undescribed,
 applied once when the schema is built (partners read them in GraphiQL and generated clients).
-A build fails if anything is left undescribed."""
+A build fails if anything is left undescribed.
+"""
 
 from __future__ import annotations
 

@@ -79,7 +79,8 @@ class Call:
 
 def mutate(info: Info, payload: type[P], work: Callable[[Call], P]) -> P:
     """Run a signed-in caller's mutation in its own write transaction; a DomainError rolls it
-    back and answers the payload with nothing in it but the userErrors."""
+    back and answers the payload with nothing in it but the userErrors.
+    """
     viewer = info.context.require_viewer()
     now = info.context.clock.now()
     try:
@@ -90,7 +91,8 @@ def mutate(info: Info, payload: type[P], work: Callable[[Call], P]) -> P:
 
 def empty_payload(payload: type[P], errors: list[UserError]) -> P:
     """A mutation payload that changed nothing: its lists empty, its objects null, and these
-    userErrors."""
+    userErrors.
+    """
     definition: StrawberryObjectDefinition = payload.__strawberry_definition__  # type: ignore[attr-defined]
     values: dict[str, Any] = {}
     for field in definition.fields:
@@ -168,7 +170,8 @@ def _masked(error: GraphQLError) -> GraphQLError:
 
 def coded_error(error: GraphQLError) -> GraphQLError:
     """The error as the client sees it: always with ``extensions.code``; unexpected
-    exceptions replaced by "Internal server error" and an error id that is also logged."""
+    exceptions replaced by "Internal server error" and an error id that is also logged.
+    """
     coded = _coded(error)
     if coded is not None:
         return coded
@@ -183,7 +186,8 @@ def coded_error(error: GraphQLError) -> GraphQLError:
 
 class MaskUnexpectedErrors(SchemaExtension):
     """Give every error a code; replace unexpected errors by "Internal server error" and an
-    error id that is also logged (R90)."""
+    error id that is also logged (R90).
+    """
 
     def on_operation(self) -> Iterator[None]:
         yield

@@ -1,5 +1,6 @@
 """One validator for every argument of every field: text without control characters, times
-with an offset. Mutations answer an INVALID_INPUT userError, other fields BAD_USER_INPUT."""
+with an offset. Mutations answer an INVALID_INPUT userError, other fields BAD_USER_INPUT.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """The request limits of every GraphQL request: size, depth, aliases and cost checked in linear
 time before graphql-core validates anything, a per-token bucket of cost points, and the
-``extensions.cost`` report on every response (subscription events included)."""
+``extensions.cost`` report on every response (subscription events included).
+"""
 
 from __future__ import annotations
 
@@ -116,7 +117,8 @@ def retry_seconds(wait: float) -> int:
 @dataclass
 class Document:
     """A parsed document, its validation errors and the shapes of its operations, reused by
-    every request that sends the same text."""
+    every request that sends the same text.
+    """
 
     document: DocumentNode
     size: int
@@ -234,7 +236,8 @@ def shape_problem(measured: Shape, settings: Settings) -> GraphQLError | None:
 
 class RequestLimits(SchemaExtension):
     """Parse (cached), measure, cost, rate-limit and validate (cached) every request, and
-    report ``extensions.cost``: refused requests cost 1 point, subscriptions pay per event."""
+    report ``extensions.cost``: refused requests cost 1 point, subscriptions pay per event.
+    """
 
     def __init__(self, cache: DocumentCache, *, execution_context: Any = None) -> None:
         self.cache = cache
@@ -351,7 +354,8 @@ class RequestLimits(SchemaExtension):
 
     async def on_stream_result(self, result: Any) -> None:  # type: ignore[override]
         """A subscription event: charge its cost, waiting while the bucket is empty (the
-        generator is paused meanwhile, so the next event is the newest state)."""
+        generator is paused meanwhile, so the next event is the newest state).
+        """
         if self.entry is None or self.operation is None:
             return
         if self.operation.operation.value != "subscription" or result.data is None:

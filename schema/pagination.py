@@ -63,7 +63,8 @@ def page_request(
     parent: str | None = None,
 ) -> PageRequest:
     """Bundle Relay arguments for the service layer, with what the cursors are bound to:
-    this field, its parent object and the filters (a cursor of another list is refused)."""
+    this field, its parent object and the filters (a cursor of another list is refused).
+    """
     filter_hash = hashlib.sha256(
         orjson.dumps(
             dataclasses.asdict(filters) if dataclasses.is_dataclass(filters) else filters,  # type: ignore[arg-type]
@@ -108,7 +109,8 @@ def child_connection(
     permission_classes: list[type[BasePermission]] | None = None,
 ) -> Any:
     """A paged list field of an object (its Relay arguments, cursors bound to the object):
-    ``fetch(object, info, page)`` reads one page, ``convert`` turns each row into ``node``."""
+    ``fetch(object, info, page)`` reads one page, ``convert`` turns each row into ``node``.
+    """
 
     def resolve(
         root: Any,

@@ -1,6 +1,7 @@
 """Automatic persisted queries (Apollo's protocol): a client sends the SHA-256 of a document
 instead of its text; on a miss it sends both once, and the hash alone works from then on —
-also over GET, so browsers and CDNs can cache public catalogue pages."""
+also over GET, so browsers and CDNs can cache public catalogue pages.
+"""
 
 from __future__ import annotations
 

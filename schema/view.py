@@ -1,5 +1,6 @@
 """The HTTP edge: authentication, body limits, GraphQL-over-HTTP media types, GraphiQL offline,
-and every refusal as GraphQL JSON with a code."""
+and every refusal as GraphQL JSON with a code.
+"""
 
 from __future__ import annotations
 
@@ -323,7 +324,8 @@ class GraphQLView(GraphQL[Context, None]):
 
     async def on_ws_connect(self, context: Context) -> UnsetType | None | dict[str, object]:
         """Authenticate a WebSocket from connection_init {"Authorization": "Bearer …"} or the
-        handshake's header; a bad token closes the connection (4403)."""
+        handshake's header; a bad token closes the connection (4403).
+        """
         params = context.connection_params if isinstance(context.connection_params, dict) else {}
         header = params.get("Authorization") or params.get("authorization")
         if header is None:
@@ -339,7 +341,7 @@ class GraphQLView(GraphQL[Context, None]):
         nothing: UnsetType = UNSET
         return nothing
 
-    async def execute_single(  # noqa: PLR0917
+    async def execute_single(
         self,
         request: Request,
         request_adapter: AsyncHTTPRequestAdapter,
@@ -350,7 +352,8 @@ class GraphQLView(GraphQL[Context, None]):
     ) -> ExecutionResult:
         """Run one operation (anonymous catalogue queries from the response cache when it is
         current); refuse operations the method may not run. A persisted query's hash stands for
-        its document; anonymous, error-free GET answers may be cached by browsers and CDNs."""
+        its document; anonymous, error-free GET answers may be cached by browsers and CDNs.
+        """
         try:
             request_data = self.persisted.resolve(request_data)
         except PersistedQueryNotFound:
@@ -388,7 +391,8 @@ class GraphQLView(GraphQL[Context, None]):
 
     def _public(self, request: Request, sub_response: Any, version: int) -> None:
         """An anonymous catalogue answer over GET: the same for everyone until the catalogue
-        changes, so browsers and CDNs may keep it."""
+        changes, so browsers and CDNs may keep it.
+        """
         etag = f'W/"catalogue-{version}"'
         sub_response.headers["Cache-Control"] = (
             f"public, max-age={self.settings.public_cache_seconds}"

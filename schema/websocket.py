@@ -18,7 +18,8 @@ from schema.context import Context
 
 class TextWebSocketAdapter(ASGIWebSocketAdapter):
     """Every message a text frame, as the protocol says (GraphiQL, graphql-ws and gql reject
-    binary frames)."""
+    binary frames).
+    """
 
     async def send_json(self, message: Mapping[str, object]) -> None:
         """Send one protocol message as a JSON text frame."""

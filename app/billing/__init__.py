@@ -1,0 +1,1 @@
+"""Prices, orders, the ledger and who each charge belongs to."""

@@ -1,5 +1,6 @@
 """Charge attribution: what each instance's share of each prepaid order line paid for, and
-which listing earned it (R102, R103, R126). Refunds and reversals read these rows."""
+which listing earned it (R102, R103, R126). Refunds and reversals read these rows.
+"""
 
 from __future__ import annotations
 

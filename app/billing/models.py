@@ -1,5 +1,6 @@
 """Price book tables (seed data), the ledger, orders, and what each instance's share of an
-order paid for (charge attribution)."""
+order paid for (charge attribution).
+"""
 
 from __future__ import annotations
 

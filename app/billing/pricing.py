@@ -53,7 +53,8 @@ class Rate:
 @dataclass(frozen=True)
 class SoftwarePlan:
     """A listing's plan: PREPAID with months and a price per instance per term, or POSTPAID
-    with a price per instance-hour; a zero price is free."""
+    with a price per instance-hour; a zero price is free.
+    """
 
     timing: Timing
     months: int | None

@@ -46,7 +46,8 @@ def line_refund_minor(
     amount_minor: int, starts_at: datetime, ends_at: datetime, now: datetime
 ) -> int:
     """What releasing an instance refunds of one line it paid for, in fen:
-    max(0, line - usedDays x line / termDays x 1.5), rounded once to the fen, half up."""
+    max(0, line - usedDays x line / termDays x 1.5), rounded once to the fen, half up.
+    """
     if amount_minor <= 0 or now >= ends_at:
         return 0
     line = from_minor(amount_minor)
@@ -59,7 +60,8 @@ def reversal_minor(
     revenue_minor: int, reversed_minor: int, refund_minor: int, amount_minor: int
 ) -> int:
     """Provider revenue taken back when a SOFTWARE line is refunded: the line's revenue in the
-    refund's proportion, rounded once, never more than what is left of the credit."""
+    refund's proportion, rounded once, never more than what is left of the credit.
+    """
     if amount_minor <= 0 or refund_minor <= 0 or revenue_minor <= 0:
         return 0
     due = proportion_minor(revenue_minor, refund_minor, amount_minor)

@@ -1,0 +1,1 @@
+"""Images: visibility, names, sharing, deletion, and import inspection."""

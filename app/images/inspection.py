@@ -104,7 +104,8 @@ QCOW2_CORRUPT = 1 << 1
 
 def degenerate(name: str, detected: format_inspector.FileInspector, size: int) -> list[str]:
     """Checks beyond the inspector's: no disk is empty or a fraction of a sector, and no
-    qcow2 image that qemu marked corrupt is accepted."""
+    qcow2 image that qemu marked corrupt is accepted.
+    """
     if name == "raw":
         if size == 0:
             return ["size: the file is empty"]

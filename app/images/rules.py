@@ -127,7 +127,8 @@ class OsLicense(enum.Enum):
 @dataclass(frozen=True)
 class Disk:
     """What a new image inherits from what it is made of: the disk and OS it holds and the
-    charges that travel with it (R70)."""
+    charges that travel with it (R70).
+    """
 
     generation: str
     os_type: str

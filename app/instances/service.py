@@ -166,7 +166,8 @@ def refuse(instance: Instance, action: str) -> DomainError:
 def resume(session: Session, instance: Instance, status: str, now: datetime) -> None:
     """Put an instance back in ``status`` after an operation, unless the platform must hold
     it: a postpaid instance of an account in arrears, or a prepaid one whose term has ended,
-    does not run (R54, R74, R127)."""
+    does not run (R54, R74, R127).
+    """
     reason = None
     if status == InstanceStatus.RUNNING.value:
         account = session.get(Account, instance.owner_id)

@@ -1,0 +1,1 @@
+"""Marketplace listings, their plans and the sales that pay providers."""

@@ -1,5 +1,6 @@
 """Listing lifecycle (R65-R67): create, edit, submit, review, reject, delist (the listing rows;
-the images they publish are app.workflows.publish's)."""
+the images they publish are app.workflows.publish's).
+"""
 
 from __future__ import annotations
 

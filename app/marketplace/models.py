@@ -78,7 +78,8 @@ class Sale(SQLModel, table=True):
 
 class ListingRevenue(SQLModel, table=True):
     """Hourly software revenue of a listing not yet credited to its provider: the exact
-    remainder below one fen, in millionths of usage units (see app.money)."""
+    remainder below one fen, in millionths of usage units (see app.money).
+    """
 
     __tablename__ = "listing_revenue"
 

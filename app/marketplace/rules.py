@@ -38,7 +38,8 @@ EDITABLE = frozenset({ListingStatus.DRAFT, ListingStatus.REJECTED})
 @dataclass(frozen=True)
 class Plan:
     """A listing plan: PREPAID for ``months`` at ``price`` per instance, or POSTPAID at
-    ``price`` per instance-hour; price 0 is free."""
+    ``price`` per instance-hour; price 0 is free.
+    """
 
     timing: Timing
     months: int | None
@@ -52,7 +53,8 @@ def _plan_field(index: int, name: str | None = None) -> tuple[str, ...]:
 
 def plan_problems(kind: ListingKind, plans: Sequence[Plan]) -> list[DomainError]:
     """Check a listing's plans (R68): MARKET prepaid only, terms from the allowed set, no
-    duplicates, prices 0 to 1,000,000 with at most 6 decimals (MARKET prices above 0)."""
+    duplicates, prices 0 to 1,000,000 with at most 6 decimals (MARKET prices above 0).
+    """
     problems: list[DomainError] = []
     if not plans:
         problems.append(

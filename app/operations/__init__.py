@@ -1,0 +1,1 @@
+"""Long-running operations and the worker that advances them."""

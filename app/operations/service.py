@@ -65,7 +65,8 @@ class Handler(abc.ABC):
 
 class UnknownOperationKind(LookupError):
     """An operation of a kind no handler is registered for: a deployment error, never
-    resolved by guessing. The operation is left as it is for a worker that knows it."""
+    resolved by guessing. The operation is left as it is for a worker that knows it.
+    """
 
 
 def create(
@@ -271,7 +272,8 @@ class Worker:
 
     def _prepare(self, operation_id: str) -> tuple[bool, object]:
         """Run a due operation's slow, read-only part (e.g. reading a file) outside any
-        transaction, so other writers are not held up. Returns (prepared?, result or error)."""
+        transaction, so other writers are not held up. Returns (prepared?, result or error).
+        """
         with read_session(self.engine) as session:
             operation = session.get(Operation, operation_id)
             if operation is None or operation.status not in ACTIVE:

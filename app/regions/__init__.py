@@ -1,0 +1,1 @@
+"""Regions, zones, flavors and their prices."""

@@ -1,0 +1,1 @@
+"""Snapshots of instances' system disks."""

@@ -1,0 +1,1 @@
+"""Uploaded objects and the store that holds their bytes."""

@@ -63,7 +63,8 @@ def unrecorded_files(
     *, session: Session, store: ObjectStore, now: float, batch: int = 500
 ) -> list[StoredFile]:
     """Stored files older than ten minutes that no object row describes (a deleted, expired
-    or never-committed upload): what reconciliation removes."""
+    or never-committed upload): what reconciliation removes.
+    """
     found: list[StoredFile] = []
     pending: list[StoredFile] = []
     for stored in store.files():

@@ -1,5 +1,6 @@
 """Where object bytes live. The service only uses the small ObjectStore interface, so an
-S3-compatible store can replace the local one (see README)."""
+S3-compatible store can replace the local one (see README).
+"""
 
 from __future__ import annotations
 

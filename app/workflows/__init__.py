@@ -1,2 +1,3 @@
 """Workflows: what combines entities (launch, rebuild, capture, copy, import, publish,
-settle, refund). Entity packages below never import this layer or each other's services."""
+settle, refund). Entity packages below never import this layer or each other's services.
+"""

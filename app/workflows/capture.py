@@ -1,6 +1,7 @@
 """Capturing a disk: a custom image of an instance or a snapshot (R10-R14), and a snapshot
 of an instance's system disk (R55). Both run as operations; the instance is held in
-IMAGE_PROCESSING while an image is made of it, then given back."""
+IMAGE_PROCESSING while an image is made of it, then given back.
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """What one instance of a launch or rebuild pays: the price-book lookups around the pure
-pricing module, and the listing plan its image's lineage charges (R51, R68, R70, R71)."""
+pricing module, and the listing plan its image's lineage charges (R51, R68, R70, R71).
+"""
 
 from __future__ import annotations
 
@@ -50,6 +51,9 @@ def price_input(
     count: int,
     software: SoftwarePlan | None = None,
 ) -> PriceInput:
+    """What pricing needs to quote ``count`` instances of this launch: the region's rates,
+    the disk, the image's licence and software plan.
+    """
     book = billing_service.price_book(session=session, region=launch.region)
     storage_type, disk_gb = launch.disk
     return PriceInput(

@@ -116,7 +116,8 @@ def release(
 def _refund(session: Session, account: Account, instance: Instance, now: datetime) -> int:
     """Refund each line the instance paid for on its own, and take back from the provider of
     the listing that earned each SOFTWARE line its share of that line's refund (R74, R126).
-    Lines it was rebuilt away from count as fully used."""
+    Lines it was rebuilt away from count as fully used.
+    """
     refund = 0
     for share in attribution.shares_of(session=session, instance_ids=[instance.id]):
         if share.consumed_at is not None:

@@ -60,10 +60,10 @@ class ImageJob(operations_service.Handler):
             session.add(image)
         self.after(session, operation)
 
-    def finish(self, image: Image, prepared: object) -> None:  # noqa: B027
+    def finish(self, image: Image, prepared: object) -> None:
         """Record what the work found on a finished image (nothing by default)."""
 
-    def after(self, session: Session, operation: Operation) -> None:  # noqa: B027
+    def after(self, session: Session, operation: Operation) -> None:
         """Whatever else ends with the operation, success or failure (nothing by default)."""
 
     def checks(self, error: DomainError) -> list[str]:

@@ -158,7 +158,8 @@ def plan_launch(*, session: Session, viewer: Viewer | None, launch: LaunchInput)
 
 def with_default_disk(session: Session, launch: LaunchInput, image: Image | None) -> LaunchInput:
     """The launch with its system disk: as asked, or by default the region's cheapest CDS type
-    at the smallest size the image allows."""
+    at the smallest size the image allows.
+    """
     if launch.storage_type is not None and launch.disk_gb is not None:
         return launch
     book = billing_service.price_book(session=session, region=launch.region)
@@ -365,7 +366,8 @@ def _attribute(
     now: datetime,
 ) -> None:
     """Record each instance's share of each line of a prepaid order; the SOFTWARE line pays
-    the listing's provider (R74, R102)."""
+    the listing's provider (R74, R102).
+    """
     expiry = {i.id: i.expires_at or now for i in instances}
     listing_id = plan.image.charge_listing_id
     for line in plan.lines:

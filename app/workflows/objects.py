@@ -1,5 +1,6 @@
 """Uploaded objects as images see them: which are in use, the storage quota, deletion and
-expiry of objects no image was imported from (R45, R128)."""
+expiry of objects no image was imported from (R45, R128).
+"""
 
 from __future__ import annotations
 
@@ -32,7 +33,8 @@ def _imported_from(*, live_only: bool) -> ColumnElement[bool]:
 
 def quota_used(*, session: Session, owner_id: str) -> int:
     """Bytes that count against an account's storage quota: its objects no live image was
-    imported from."""
+    imported from.
+    """
     stmt = select(func.coalesce(func.sum(StoredObject.size_bytes), 0)).where(
         StoredObject.owner_id == owner_id, ~_imported_from(live_only=True)
     )
@@ -116,7 +118,8 @@ def delete_object(*, session: Session, viewer: Viewer, key: str) -> StoredObject
 
 def expire_unimported(*, session: Session, now: datetime, days: float) -> list[StoredObject]:
     """Forget objects older than ``days`` that no image was ever imported from; their bytes
-    go at the next reconciliation."""
+    go at the next reconciliation.
+    """
     if days <= 0:
         return []
     stmt = select(StoredObject).where(
@@ -132,7 +135,8 @@ def expire_unimported(*, session: Session, now: datetime, days: float) -> list[S
 
 class ObjectHousekeeping:
     """Periodic job: forget objects never imported after the expiry period, and remove
-    stored files no object row describes (at most every ``every_seconds``)."""
+    stored files no object row describes (at most every ``every_seconds``).
+    """
 
     def __init__(self, store: ObjectStore, expiry_days: float, every_seconds: float = 600.0):
         self.store = store

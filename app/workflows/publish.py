@@ -1,6 +1,7 @@
 """Publishing custom images on the marketplace (R65-R67): a listing names a provider's
 AVAILABLE custom images; approval publishes one immutable copy per region; delisting
-withdraws them."""
+withdraws them.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
 """Rebuild ("change image"): reinstall the OS of one instance or a batch of up to 100 from
 another image; charges, and the provider revenue they earn, follow the new image
-(R54, R72, R100-R103, R126, R127)."""
+(R54, R72, R100-R103, R126, R127).
+"""
 
 from __future__ import annotations
 
@@ -46,7 +47,8 @@ IMAGE_ONLY = {ErrorCode.IMAGE_NOT_AVAILABLE}
 @dataclass(frozen=True)
 class RebuildRequest:
     """Which instances to rebuild onto which image; ``batch`` names errors by index
-    (``input.instanceIds.3``), the one-instance form by ``input.instanceId``."""
+    (``input.instanceIds.3``), the one-instance form by ``input.instanceId``.
+    """
 
     instance_ids: tuple[str, ...]
     image_id: str
@@ -228,7 +230,8 @@ def _image_problems(
 
 def _change(session: Session, instance: Instance, image: Image, now: datetime) -> Change:
     """What the instance will pay, and (prepaid) which pro-rated lines it is charged now:
-    a charge kind or listing it has not paid for in this term (R72, R102, R126)."""
+    a charge kind or listing it has not paid for in this term (R72, R102, R126).
+    """
     launch_input = _launch_input(instance, image)
     software = charges.software_plan(image, launch_input.timing, launch_input.months, session)
     lines = charges.price_one(session, launch_input, image)
@@ -319,7 +322,8 @@ def quote(
 @dataclass(frozen=True)
 class Rebuilt:
     """The instances being rebuilt, the REBUILD order (if anything was charged at once), and
-    one operation per instance."""
+    one operation per instance.
+    """
 
     instances: list[Instance]
     order: Order | None
@@ -359,7 +363,8 @@ def rebuild(
 
 def _charge(session: Session, account: Account, plan: RebuildPlan, now: datetime) -> Order | None:
     """One REBUILD order for what the prepaid instances are charged at once, if anything;
-    each added line becomes that instance's share, SOFTWARE ones paying the new listing."""
+    each added line becomes that instance's share, SOFTWARE ones paying the new listing.
+    """
     total_minor = to_minor(plan.total)
     if total_minor == 0:
         return None
@@ -469,7 +474,8 @@ def _image_ref(image: Image) -> dict[str, Any]:
 
 class RebuildHandler(operations_service.Handler):
     """REBUILD_INSTANCE: the instance runs the new image, back in the state it was in
-    (RUNNING or STOPPED); old disk snapshots go (R54, R127)."""
+    (RUNNING or STOPPED); old disk snapshots go (R54, R127).
+    """
 
     def complete(
         self, session: Session, operation: Operation, now: datetime, prepared: object

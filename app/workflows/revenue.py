@@ -1,5 +1,6 @@
 """What providers earn from SOFTWARE charges, attributed to the listing that earned them, and
-what refunds take back (R74, R102, R103, R126)."""
+what refunds take back (R74, R102, R103, R126).
+"""
 
 from __future__ import annotations
 
@@ -72,7 +73,8 @@ def credit_lines(
 ) -> None:
     """Prepaid SOFTWARE lines were paid for a listing: credit its provider each line's amount
     x (1 - commission), rounded once per line, and record on each instance's share of a line
-    what its provider earned from it."""
+    what its provider earned from it.
+    """
     provider_id = provider_of(session=session, listing_ids=[listing_id]).get(listing_id)
     if provider_id is None:
         return
@@ -124,7 +126,8 @@ def credit_usage(
 ) -> None:
     """Hourly SOFTWARE usage under a listing was charged (``units`` of usage, see app.money):
     credit its provider the exact share, to the fen; the remainder is carried per listing, so
-    each listing's revenue is exactly its share of what was charged under it."""
+    each listing's revenue is exactly its share of what was charged under it.
+    """
     provider_id = provider_of(session=session, listing_ids=[listing_id]).get(listing_id)
     if provider_id is None or units <= 0:
         return
@@ -162,7 +165,8 @@ def credit_usage(
 
 def reverse(*, session: Session, share: ChargeShare, refund_minor: int, now: datetime) -> int:
     """A SOFTWARE share was refunded: take back from the provider of the listing that earned
-    it the same proportion of what it was credited (never more). Returns the reversal."""
+    it the same proportion of what it was credited (never more). Returns the reversal.
+    """
     if share.listing_id is None:
         return 0
     reversal = reversal_minor(

@@ -154,7 +154,8 @@ class SoftwareUsage:
 
 def accrue_usage(account: Account, instance: Instance, until: datetime) -> SoftwareUsage | None:
     """Advance a postpaid instance's usage to ``until`` into its account's carry, at the rates
-    it pays now; return the software part, owed to the listing it ran under (R102)."""
+    it pays now; return the software part, owed to the listing it ran under (R102).
+    """
     minutes = accrue(instance, until)
     if minutes <= 0:
         return None

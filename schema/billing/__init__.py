@@ -1,0 +1,1 @@
+"""GraphQL types of orders and the admin billing mutations."""

@@ -1,0 +1,1 @@
+"""GraphQL types, queries and mutations of images, uploads and imports."""

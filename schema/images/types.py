@@ -82,7 +82,8 @@ class ImageSource:
 @dataclass(frozen=True, slots=True)
 class Prefetched:
     """Relations a page query already read, so per-item resolvers answer synchronously
-    (an async resolver per list item costs far more than the field itself)."""
+    (an async resolver per list item costs far more than the field itself).
+    """
 
     region: Region
     listing: Listing | None  # the charge-root listing, when the viewer may see it

@@ -1,0 +1,1 @@
+"""GraphQL types, queries and mutations of listings and sales."""

@@ -1,0 +1,1 @@
+"""GraphQL types and queries of regions, zones and flavors."""

@@ -119,7 +119,7 @@ def ticking(server: Server, seconds: int = 10, every: float = 0.2) -> Iterator[N
         while not stop.is_set() and time.monotonic() < deadline:
             try:
                 server.advance(seconds)
-            except BaseException as exc:  # noqa: BLE001 - reported by the test's thread
+            except BaseException as exc:
                 failures.append(exc)
                 return
             stop.wait(every)

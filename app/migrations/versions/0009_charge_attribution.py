@@ -145,7 +145,8 @@ def _move_revenue_carry() -> None:
 
 def downgrade() -> None:
     """Revert this migration (carried revenue and shares are summed back per account and
-    instance)."""
+    instance).
+    """
     with op.batch_alter_table("account") as batch:
         batch.add_column(
             sa.Column("revenue_carry", sa.BigInteger(), nullable=False, server_default="0")
