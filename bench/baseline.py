@@ -6,6 +6,7 @@ Run: uvicorn bench.baseline:create --factory --loop asyncio (settings from the e
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import orjson
@@ -20,8 +21,12 @@ from app.database import make_engine, read_session
 from app.images import service as images_service
 from app.images.rules import type_for_viewer
 from app.pagination import PageRequest
+from app.secrets_store import CURSOR_SECRET, shared_secret
 
 PAGE_SIZE = 50
+#: what the service binds the page's cursors to (schema.pagination.page_request for the root
+#: ``images`` field with no parent and no filter), so both sign the same endCursor
+CURSOR_SCOPE = "Query.images||" + hashlib.sha256(orjson.dumps(None)).hexdigest()[:16]
 
 
 def _node(row: images_service.ImageRow, viewer: Any) -> dict[str, Any]:
@@ -50,6 +55,7 @@ def create() -> Starlette:
     """The baseline app on the same database and settings as the service."""
     settings = load_settings()
     engine = make_engine(settings)
+    secret = shared_secret(engine, CURSOR_SECRET, settings.cursor_secret)
 
     async def page(request: Request) -> Response:
         header = request.headers.get("authorization", "")
@@ -65,7 +71,7 @@ def create() -> Starlette:
                 filters=images_service.ImageFilter(),
                 order_field="CREATED_AT",
                 descending=True,
-                page=PageRequest(first=PAGE_SIZE),
+                page=PageRequest(first=PAGE_SIZE, scope=CURSOR_SCOPE, secret=secret),
             )
         body = {
             "data": {

@@ -128,14 +128,14 @@ def main() -> None:
         with write_session(engine) as session:
             now = datetime.now(UTC)
             account = accounts_service.create(
-                session=session, actor=OPERATOR, name="bench", role=Role.CUSTOMER, now=now
+                session=session, viewer=OPERATOR, name="bench", role=Role.CUSTOMER, now=now
             )
             _, token = accounts_service.create_token(
-                session=session, actor=OPERATOR, account_id=account.id, now=now
+                session=session, viewer=OPERATOR, account_id=account.id, now=now
             )
             settlement.top_up(
                 session=session,
-                actor=OPERATOR,
+                viewer=OPERATOR,
                 account_id=account.id,
                 amount=__import__("decimal").Decimal("10000000"),
                 now=now,
