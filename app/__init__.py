@@ -1,1 +1,5 @@
 """bcc-images: a control plane for cloud images, exposed as a GraphQL API."""
+
+# Every session of the service keeps the versions cached answers are checked against (a
+# listener on all Sessions, installed once, whichever part of the service is started).
+import app.versions  # noqa: F401

@@ -65,6 +65,8 @@ class Settings:
     cursor_secret: str = ""
     public_cache_seconds: int = 60
     persisted_query_cache_bytes: int = 16 * 1024 * 1024
+    response_cache_bytes: int = 64 * 1024 * 1024
+    token_cache_bytes: int = 1024 * 1024
 
 
 def _parse(name: str, raw: str, default: object) -> object:

@@ -1,5 +1,8 @@
-"""A response cache for anonymous queries (P7): only the public catalogue is visible without
-a token, so such answers are the same for everyone until the catalogue version moves.
+"""Caches bounded by bytes (never by entries), and the response cache built on them.
+
+Answers are kept as the JSON bytes of their ``data``: the anonymous catalogue (the same for
+everyone until the catalogue version moves) and, per signed-in account, the queries it
+repeats (valid while both the catalogue's and the account's version stay where they were).
 """
 
 from __future__ import annotations
@@ -8,94 +11,116 @@ import hashlib
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
 
+K = TypeVar("K")
+V = TypeVar("V")
 
-@dataclass(frozen=True)
-class Entry:
-    """A cached answer, the catalogue version it was computed at, and what it cost."""
-
-    version: int
-    data: dict[str, Any]
-    requested: int
-    actual: int
+#: no single entry of any cache may be larger than this
+MAX_ENTRY_BYTES = 1024 * 1024
 
 
-def cache_key(query: str, variables: dict[str, Any] | None, operation_name: str | None) -> str:
-    """Normalized key: the document with runs of white space folded, variables as sorted JSON."""
-    normalized = " ".join(query.split())
-    payload = orjson.dumps(
-        [normalized, variables or {}, operation_name or ""], option=orjson.OPT_SORT_KEYS
-    )
-    return hashlib.sha256(payload).hexdigest()
+class ByteBudgetLRU(Generic[K, V]):
+    """A thread-safe LRU whose entries' sizes (given by the caller) stay within a budget."""
 
-
-class ResponseCache:
-    """A bounded, thread-safe LRU of anonymous query results."""
-
-    def __init__(self, max_entries: int = 2048, max_bytes_per_entry: int = 512 * 1024) -> None:
-        self.max_entries = max_entries
-        self.max_bytes = max_bytes_per_entry
-        self._entries: OrderedDict[str, Entry] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: str, version: int) -> Entry | None:
-        """The entry for a key if it was computed at this catalogue version."""
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                return None
-            if entry.version != version:
-                del self._entries[key]
-                return None
-            self._entries.move_to_end(key)
-            return entry
-
-    def put(self, key: str, entry: Entry) -> None:
-        """Remember an answer (too large ones are not kept)."""
-        if len(orjson.dumps(entry.data)) > self.max_bytes:
-            return
-        with self._lock:
-            self._entries[key] = entry
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
-
-    def __len__(self) -> int:
-        return len(self._entries)
-
-
-class BoundedCache:
-    """A thread-safe LRU of strings, bounded by their total size in bytes."""
-
-    def __init__(self, budget_bytes: int, most_per_entry: int = 1024 * 1024) -> None:
+    def __init__(self, budget_bytes: int, most_per_entry: int = MAX_ENTRY_BYTES) -> None:
         self.budget = budget_bytes
-        self.most = most_per_entry
+        self.most = min(most_per_entry, budget_bytes)
         self.used = 0
-        self._entries: OrderedDict[str, str] = OrderedDict()
+        self._entries: OrderedDict[K, tuple[V, int]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: str) -> str | None:
+    def get(self, key: K) -> V | None:
         """The value under ``key``, if kept."""
         with self._lock:
-            value = self._entries.get(key)
-            if value is not None:
-                self._entries.move_to_end(key)
-            return value
+            found = self._entries.get(key)
+            if found is None:
+                return None
+            self._entries.move_to_end(key)
+            return found[0]
 
-    def put(self, key: str, value: str) -> None:
-        """Keep a value (one over the per-entry limit is not kept); the oldest go first."""
-        size = len(value.encode())
+    def put(self, key: K, value: V, size: int) -> None:
+        """Keep a value of ``size`` bytes (a larger one than allowed is not kept); the least
+        recently used go first when the budget is exceeded.
+        """
         if size > self.most:
             return
         with self._lock:
             old = self._entries.pop(key, None)
             if old is not None:
-                self.used -= len(old.encode())
-            self._entries[key] = value
+                self.used -= old[1]
+            self._entries[key] = (value, size)
             self.used += size
             while self.used > self.budget and self._entries:
-                _, evicted = self._entries.popitem(last=False)
-                self.used -= len(evicted.encode())
+                _, (_, evicted) = self._entries.popitem(last=False)
+                self.used -= evicted
+
+    def discard(self, key: K) -> None:
+        """Forget ``key``."""
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self.used -= old[1]
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+class BoundedCache(ByteBudgetLRU[str, str]):
+    """Strings by key, bounded by their total UTF-8 size."""
+
+    def put(self, key: str, value: str, size: int | None = None) -> None:
+        """Keep a string (its size is measured)."""
+        super().put(key, value, len(value.encode()) if size is None else size)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A cached answer: the JSON bytes of its data, the versions it was computed at, and
+    what it cost (charged again when it is served).
+    """
+
+    catalogue: int
+    account: int
+    data: bytes
+    requested: int
+    actual: int
+
+
+def cache_key(
+    query: str, variables: dict[str, Any] | None, operation_name: str | None, who: str = ""
+) -> str:
+    """Normalized key: whose answer it is, the document with runs of white space folded, and
+    the variables as sorted JSON.
+    """
+    normalized = " ".join(query.split())
+    payload = orjson.dumps(
+        [who, normalized, variables or {}, operation_name or ""], option=orjson.OPT_SORT_KEYS
+    )
+    return hashlib.sha256(payload).hexdigest()
+
+
+class ResponseCache:
+    """Answers by key, within a byte budget; an entry is served only at its versions."""
+
+    def __init__(self, budget_bytes: int) -> None:
+        self.entries: ByteBudgetLRU[str, Entry] = ByteBudgetLRU(budget_bytes)
+
+    def get(self, key: str, catalogue: int, account: int = 0) -> Entry | None:
+        """The entry for a key if it was computed at these versions."""
+        entry = self.entries.get(key)
+        if entry is None:
+            return None
+        if (entry.catalogue, entry.account) != (catalogue, account):
+            self.entries.discard(key)
+            return None
+        return entry
+
+    def put(self, key: str, entry: Entry) -> None:
+        """Remember an answer (its size is its bytes plus a little bookkeeping)."""
+        self.entries.put(key, entry, len(entry.data) + 200)
+
+    def __len__(self) -> int:
+        return len(self.entries)

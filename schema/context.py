@@ -21,6 +21,7 @@ from app.errors import Unauthenticated
 from app.operations.service import Worker
 from app.policy import Policy
 from app.storage.store import ObjectStore
+from app.versions import Versions
 from schema.limits import RateLimiter
 from schema.loaders import Loaders, make_loaders
 
@@ -44,6 +45,8 @@ class Context:
     connection_params: object = None  # a WebSocket's connection_init payload, as sent
     cursor_secret: bytes = b""
     worker: Worker | None = None
+    versions: Versions | None = None  # read with the caller's token, when it had one
+    uncacheable: bool = False  # set by fields whose answer moves with time alone
     operation_type: str | None = None
     consumed_uploads: set[int] = field(default_factory=set)  # ids of uploads already stored
     _session: Session | None = field(default=None, repr=False)

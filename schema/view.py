@@ -15,6 +15,7 @@ import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
 from sqlalchemy import Engine
+from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Message, Receive, Scope, Send
@@ -29,17 +30,17 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
-from app import catalogue
-from app.accounts import service as accounts_service
 from app.accounts.rules import Viewer
 from app.clock import Clock
 from app.config import Settings
-from app.database import read_session
 from app.errors import shown
 from app.operations.service import Worker
 from app.policy import Policy
 from app.storage.store import ObjectStore
+from app.versions import Versions
+from app.versions import read as read_versions
 from app.workflows import objects
+from schema.auth import Authenticator
 from schema.cache import Entry, ResponseCache, cache_key
 from schema.context import Context
 from schema.http import (
@@ -87,14 +88,6 @@ def _is_multipart(request: Request) -> bool:
     return request.headers.get("content-type", "").lower().startswith("multipart/")
 
 
-def _bearer(header: str | None) -> str | None:
-    """The token of an ``Authorization: Bearer <token>`` header ("" when malformed)."""
-    if header is None:
-        return None
-    scheme, _, token = header.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else ""
-
-
 class GraphQLView(GraphQL[Context, None]):
     """Strawberry's ASGI view with this service's edge rules."""
 
@@ -126,7 +119,8 @@ class GraphQLView(GraphQL[Context, None]):
         self.cursor_secret = cursor_secret
         self.worker = worker
         self.policy = Policy.from_settings(settings)
-        self.response_cache = ResponseCache()
+        self.response_cache = ResponseCache(settings.response_cache_bytes)
+        self.authenticator = Authenticator(settings.token_cache_bytes)
         self.persisted = PersistedQueries(engine, clock, settings.persisted_query_cache_bytes)
         self.rate_limiter = RateLimiter(
             settings.rate_limit_points, settings.rate_limit_refill_per_second
@@ -140,8 +134,19 @@ class GraphQLView(GraphQL[Context, None]):
             return
         request = Request(scope)
         media = negotiate(request.headers.get("accept")) or "application/json"
+        # one database session for the whole request: the token check and every resolver
+        session = Session(self.engine, expire_on_commit=False)
         try:
-            self._refuse(request)
+            await self._serve(request, session, media, receive, send)
+        finally:
+            session.close()
+
+    async def _serve(
+        self, request: Request, session: Session, media: str, receive: Receive, send: Send
+    ) -> None:
+        scope = request.scope
+        try:
+            self._refuse(request, session)
         except RequestRefused as refused:
             await refuse_before_body(refusal_response(refused, media), scope, receive, send)
             return
@@ -205,15 +210,16 @@ class GraphQLView(GraphQL[Context, None]):
             )
         return RequestRefused(413, "PAYLOAD_TOO_LARGE", f"Request body exceeds {limit} bytes.")
 
-    def _refuse(self, request: Request) -> None:
+    def _refuse(self, request: Request, session: Session) -> None:
         """Refuse from the headers alone: bad tokens, uploads that are anonymous, too large
         or over the storage quota, bad lengths and unacceptable Accept headers.
 
         Raises:
             RequestRefused: answered before any of the body is read.
         """
-        viewer = self._authenticate(request.headers.get("authorization"))
-        request.scope.setdefault("state", {})["viewer"] = viewer
+        viewer, versions = self.authenticator.caller(session, request.headers.get("authorization"))
+        state = request.scope.setdefault("state", {})
+        state.update(viewer=viewer, versions=versions, session=session)
         length_header = request.headers.get("content-length")
         length = None
         if length_header is not None:
@@ -221,7 +227,7 @@ class GraphQLView(GraphQL[Context, None]):
                 raise RequestRefused(400, "BAD_REQUEST", "Invalid Content-Length.")
             length = int(length_header)
         if _is_multipart(request):
-            self._refuse_upload(viewer, length)
+            self._refuse_upload(session, viewer, length)
         if length is not None and length > self._body_limit(request):
             raise self._too_large(request)
         if (
@@ -235,24 +241,7 @@ class GraphQLView(GraphQL[Context, None]):
                 f"Not acceptable: this endpoint answers {GRAPHQL_RESPONSE} or application/json.",
             )
 
-    def _authenticate(self, header: str | None) -> Viewer | None:
-        token = _bearer(header)
-        if token is None:
-            return None
-        viewer = None
-        if token:
-            with read_session(self.engine) as session:
-                viewer = accounts_service.authenticate(session=session, token=token)
-        if viewer is None:
-            raise RequestRefused(
-                401,
-                "UNAUTHENTICATED",
-                "Invalid, revoked or malformed bearer token.",
-                {"WWW-Authenticate": 'Bearer error="invalid_token"'},
-            )
-        return viewer
-
-    def _refuse_upload(self, viewer: Viewer | None, length: int | None) -> None:
+    def _refuse_upload(self, session: Session, viewer: Viewer | None, length: int | None) -> None:
         if viewer is None:
             raise RequestRefused(
                 401,
@@ -268,13 +257,12 @@ class GraphQLView(GraphQL[Context, None]):
                 "UPLOAD_TOO_LARGE",
                 f"Uploads are at most {self.settings.max_upload_bytes} bytes.",
             )
-        with read_session(self.engine) as session:
-            problem = objects.quota_problem(
-                session=session,
-                owner_id=viewer.account_id,
-                adding=max(0, length - MULTIPART_SLACK),
-                quota=self.settings.storage_quota_bytes,
-            )
+        problem = objects.quota_problem(
+            session=session,
+            owner_id=viewer.account_id,
+            adding=max(0, length - MULTIPART_SLACK),
+            quota=self.policy.storage_quota_bytes,
+        )
         if problem is not None:
             raise RequestRefused(413, problem.code.value, problem.message)
 
@@ -304,7 +292,8 @@ class GraphQLView(GraphQL[Context, None]):
     # -- execution ------------------------------------------------------------------------
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Context:
-        viewer = request.scope.get("state", {}).get("viewer")
+        state = request.scope.get("state", {})
+        viewer = state.get("viewer")
         context = Context(
             request=request,
             response=response,
@@ -317,6 +306,8 @@ class GraphQLView(GraphQL[Context, None]):
             policy=self.policy,
             cursor_secret=self.cursor_secret,
             worker=self.worker,
+            versions=state.get("versions"),
+            _session=state.get("session"),
         )
         client = request.client.host if request.client else "unknown"
         context.rate_limit_key = f"token:{viewer.token_id}" if viewer else f"ip:{client}"
@@ -332,7 +323,7 @@ class GraphQLView(GraphQL[Context, None]):
             header = context.request.headers.get("authorization")
         if header is not None:
             try:
-                viewer = self._authenticate(str(header))
+                viewer, _ = self.authenticator.caller(context.session, str(header))
             except RequestRefused as exc:
                 raise ConnectionRejectionError({"code": "UNAUTHENTICATED"}) from exc
             context.viewer = viewer
@@ -350,9 +341,11 @@ class GraphQLView(GraphQL[Context, None]):
         root_value: Any,
         request_data: Any,
     ) -> ExecutionResult:
-        """Run one operation (anonymous catalogue queries from the response cache when it is
-        current); refuse operations the method may not run. A persisted query's hash stands for
-        its document; anonymous, error-free GET answers may be cached by browsers and CDNs.
+        """Run one operation; answer a query from the response cache when an answer computed at
+        the current versions is there (anonymous callers share answers, a signed-in caller has
+        its own; administrators are never served from it). Refuse operations the method may
+        not run. A persisted query's hash stands for its document; anonymous, error-free GET
+        answers may be cached by browsers and CDNs.
         """
         try:
             request_data = self.persisted.resolve(request_data)
@@ -364,29 +357,52 @@ class GraphQLView(GraphQL[Context, None]):
                 "PERSISTED_QUERY_HASH_MISMATCH",
                 "The document's SHA-256 is not the persistedQuery hash sent with it.",
             ) from exc
-        anonymous = context.viewer is None and bool(request_data.query)
-        if not anonymous or (request_adapter.content_type or "").startswith("multipart/"):
-            return await self._execute(request_adapter.method, context, request_data)
-        cached = self.settings.response_cache
-        if not cached and request_adapter.method != "GET":
-            return await self._execute(request_adapter.method, context, request_data)
-        with read_session(self.engine) as session:
-            version = catalogue.current(session=session)
-        key = cache_key(request_data.query, request_data.variables, request_data.operation_name)
-        entry = self.response_cache.get(key, version) if cached else None
+        method = request_adapter.method
+        viewer = context.viewer
+        if (
+            not request_data.query
+            or (request_adapter.content_type or "").startswith("multipart/")
+            or (viewer is not None and (viewer.is_admin or not self.settings.response_cache))
+            or (viewer is None and not self.settings.response_cache and method != "GET")
+        ):
+            return await self._execute(method, context, request_data)
+        versions = context.versions or read_versions(session=context.session, account_id=None)
+        result = await self._cached(method, context, request_data, sub_response, versions)
+        if viewer is None and method == "GET" and not result.errors:
+            self._public(request, sub_response, versions.catalogue)
+        return result
+
+    async def _cached(
+        self,
+        method: str,
+        context: Context,
+        request_data: Any,
+        sub_response: Any,
+        versions: Versions,
+    ) -> ExecutionResult:
+        """The cached answer at these versions, or a fresh one (kept when it may be)."""
+        who = context.viewer.account_id if context.viewer else ""
+        key = cache_key(
+            request_data.query, request_data.variables, request_data.operation_name, who
+        )
+        use = self.settings.response_cache
+        entry = self.response_cache.get(key, versions.catalogue, versions.account) if use else None
         if entry is not None:
-            result = self._from_cache(entry, context, sub_response)
-        else:
-            result = await self._execute(request_adapter.method, context, request_data)
+            return self._from_cache(entry, context, sub_response)
+        result = await self._execute(method, context, request_data)
+        keep = context.operation_type == "query" and not result.errors and not context.uncacheable
+        if use and keep and result.data is not None:
             cost = (result.extensions or {}).get("cost") or {}
-            public = context.operation_type == "query" and not result.errors
-            if cached and public and result.data is not None:
-                self.response_cache.put(
-                    key,
-                    Entry(version, result.data, cost.get("requested", 0), cost.get("actual", 0)),
-                )
-        if request_adapter.method == "GET" and not result.errors:
-            self._public(request, sub_response, version)
+            self.response_cache.put(
+                key,
+                Entry(
+                    versions.catalogue,
+                    versions.account,
+                    orjson.dumps(result.data),
+                    cost.get("requested", 0),
+                    cost.get("actual", 0),
+                ),
+            )
         return result
 
     def _public(self, request: Request, sub_response: Any, version: int) -> None:
@@ -459,7 +475,7 @@ class GraphQLView(GraphQL[Context, None]):
             context.rate_limit_key, entry.requested - entry.actual
         )
         return ExecutionResult(
-            data=entry.data,
+            data=orjson.Fragment(entry.data),  # type: ignore[arg-type]  # raw JSON, written as is
             errors=None,
             extensions={"cost": cost_report(entry.requested, entry.actual, limit, remaining)},
         )

@@ -5,8 +5,10 @@ from __future__ import annotations
 import secrets
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import Select
 
 from app.accounts.models import Account, ApiToken
 from app.accounts.permissions import require_admin
@@ -109,19 +111,29 @@ def revoke_token(
     return token
 
 
-def authenticate(*, session: Session, token: str) -> Viewer | None:
-    """Return the viewer a bearer token stands for, or None if it is unknown or revoked."""
+def token_statement(token: str) -> Select[str, str, str] | None:
+    """The query for the (token id, account id, role) a live bearer token stands for; None
+    for a string that cannot be a token.
+    """
     if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
         return None
-    row = session.exec(
-        select(ApiToken.id, Account.id, Account.role)
+    return (
+        select(col(ApiToken.id), col(Account.id), col(Account.role))
         .join(Account, col(Account.id) == col(ApiToken.account_id))
         .where(ApiToken.token_hash == hash_token(token), col(ApiToken.revoked_at).is_(None))
-    ).first()
-    if row is None:
-        return None
-    token_id, account_id, role = row
-    return Viewer(account_id=account_id, role=Role(role), token_id=token_id)
+    )
+
+
+def viewer_of(row: Sequence[Any]) -> Viewer:
+    """The viewer a row of ``token_statement`` describes."""
+    return Viewer(account_id=row[1], role=Role(row[2]), token_id=row[0])
+
+
+def authenticate(*, session: Session, token: str) -> Viewer | None:
+    """Return the viewer a bearer token stands for, or None if it is unknown or revoked."""
+    statement = token_statement(token)
+    row = session.exec(statement).first() if statement is not None else None
+    return viewer_of(row) if row is not None else None
 
 
 def set_image_quota(

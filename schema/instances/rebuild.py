@@ -142,6 +142,7 @@ class RebuildQueries:
     )
     def rebuild_quote(self, info: Info, input: RebuildInstancesInput) -> PriceQuote:
         viewer = info.context.require_viewer()
+        info.context.uncacheable = True  # what is left of a prepaid term shrinks by the day
         try:
             plan = rebuild.quote(
                 session=info.context.session,

@@ -314,8 +314,8 @@ def test_administrators_have_no_powers_over_customers_instances(
     owner, admin = factory.account(balance="500"), factory.account(Role.ADMIN)
     image = gql(
         app_client,
-        '{ images(first: 1, filter: {region: "bj", osType: LINUX, types: [PUBLIC]}) '
-        "{ nodes { id } } }",
+        '{ images(first: 1, filter: {region: "bj", osType: LINUX, types: [PUBLIC], '
+        "generation: BCC}) { nodes { id } } }",
     )["data"]["images"]["nodes"][0]["id"]
     created = gql(app_client, CREATE, {"i": launch(image)}, owner)["data"]["createInstances"]
     instance_id = created["instances"][0]["id"]

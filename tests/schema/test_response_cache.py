@@ -99,3 +99,103 @@ def test_errors_and_mutations_are_not_cached(client: TestClient) -> None:
         },
     )
     assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+# --- per viewer (R134, R140) -----------------------------------------------------------------
+
+MINE = "{ viewer { id balance { amount } } images(first: 20, filter: {types: [CUSTOM]}) { nodes { id name } } }"
+RENAME = """mutation($i: ID!, $n: String!) { renameImage(input: {imageId: $i, name: $n}) {
+  userErrors { code } } }"""
+REVOKE = """mutation($t: ID!) { revokeApiToken(input: {tokenId: $t}) { userErrors { code } } }"""
+
+
+def test_a_signed_in_caller_repeats_a_query_from_its_own_cache(
+    client: TestClient, factory: Factory, engine: Engine
+) -> None:
+    owner = factory.account(balance="10")
+    custom_image(engine, owner.id, name="mine-1")
+    first, first_count = _counted(client, MINE, tenant=owner)
+    again, again_count = _counted(client, MINE, tenant=owner)
+    assert again["data"] == first["data"]
+    assert first_count > 1
+    assert again_count == 1  # the token's and the versions' check, in one statement
+    other = factory.account()
+    theirs = gql(client, MINE, tenant=other)["data"]
+    assert theirs["viewer"]["id"] == other.id  # never someone else's answer
+    assert theirs["images"]["nodes"] == []
+
+
+def test_a_change_the_caller_makes_is_seen_at_once(
+    client: TestClient, factory: Factory, engine: Engine
+) -> None:
+    owner = factory.account()
+    image = custom_image(engine, owner.id, name="before")
+    assert gql(client, MINE, tenant=owner)["data"]["images"]["nodes"] == [
+        {"id": image, "name": "before"}
+    ]
+    gql(client, MINE, tenant=owner)  # cached
+    renamed = gql(client, RENAME, {"i": image, "n": "after"}, owner)
+    assert renamed["data"]["renameImage"]["userErrors"] == []
+    assert gql(client, MINE, tenant=owner)["data"]["images"]["nodes"] == [
+        {"id": image, "name": "after"}
+    ]
+
+
+def test_a_change_made_behind_the_api_is_seen_at_once(
+    client: TestClient, factory: Factory, engine: Engine
+) -> None:
+    """Any committed write (the worker, the scheduler, another process) moves the versions."""
+    owner = factory.account()
+    gql(client, MINE, tenant=owner)
+    gql(client, MINE, tenant=owner)  # cached
+    image = custom_image(engine, owner.id, name="made-elsewhere")
+    assert gql(client, MINE, tenant=owner)["data"]["images"]["nodes"] == [
+        {"id": image, "name": "made-elsewhere"}
+    ]
+
+
+def test_a_revoked_token_is_refused_at_once_though_it_was_cached(
+    client: TestClient, factory: Factory
+) -> None:
+    owner = factory.account()
+    assert gql(client, MINE, tenant=owner)["data"]["viewer"]["id"] == owner.id
+    gql(client, MINE, tenant=owner)  # the token and the answer are both cached now
+    revoked = gql(client, REVOKE, {"t": owner.token_id}, owner)
+    assert revoked["data"]["revokeApiToken"]["userErrors"] == []
+    response = client.post("/graphql", json={"query": MINE}, headers=owner.headers)
+    assert response.status_code == 401
+    assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+def test_administrators_are_never_served_from_the_cache(
+    client: TestClient, factory: Factory
+) -> None:
+    admin = factory.account(Role.ADMIN)
+    _, first_count = _counted(client, MINE, tenant=admin)
+    _, again_count = _counted(client, MINE, tenant=admin)
+    assert again_count == first_count > 1
+
+
+def test_answers_that_move_with_time_alone_are_not_kept(
+    client: TestClient, factory: Factory
+) -> None:
+    owner = factory.account()
+    quote = """{ rebuildQuote(input: {instanceIds: ["i-Abcdefgh"], imageId: "m-Abcdefgh"}) {
+      total { amount } userErrors { code } } }"""
+    _, first_count = _counted(client, quote, tenant=owner)
+    _, again_count = _counted(client, quote, tenant=owner)
+    assert again_count == first_count > 1
+
+
+def test_the_cache_is_bounded_by_bytes() -> None:
+    from schema.cache import ByteBudgetLRU, Entry, ResponseCache
+
+    cache = ResponseCache(budget_bytes=10_000)
+    for i in range(100):
+        cache.put(f"k{i}", Entry(1, 0, b"x" * 1000, 1, 1))
+    assert cache.entries.used <= 10_000
+    assert cache.get("k99", 1) is not None and cache.get("k0", 1) is None
+    assert cache.get("k99", 2) is None  # another catalogue version: gone
+    lru: ByteBudgetLRU[str, bytes] = ByteBudgetLRU(10 * 1024 * 1024)
+    lru.put("big", b"x", 2 * 1024 * 1024)  # over the 1 MB an entry may take
+    assert lru.get("big") is None
