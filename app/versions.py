@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event, func, literal_column, select
+from sqlalchemy import String, bindparam, event, func, literal_column, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, Session, SQLModel, col
@@ -69,9 +69,13 @@ def _account(account_id: Any) -> Any:
     )
 
 
+#: both versions in one statement, built once (the account id is its parameter)
+_READ = select(_catalogue(), _account(bindparam("account_id", type_=String)))
+
+
 def read(*, session: Session, account_id: str | None) -> Versions:
     """The catalogue's version and (for a signed-in caller) the account's, in one query."""
-    row = session.connection().execute(select(_catalogue(), _account(account_id or ""))).one()
+    row = session.connection().execute(_READ, {"account_id": account_id or ""}).one()
     return Versions(int(row[0]), int(row[1]))
 
 

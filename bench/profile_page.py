@@ -38,7 +38,9 @@ async def _run(app: object, token: str, sort: str) -> None:
         for _ in range(30):
             await client.post("/graphql", json={"query": PAGE}, headers=headers)
         profile.disable()
-        pstats.Stats(profile).sort_stats(sort).print_stats(40)
+        pstats.Stats(profile).sort_stats(sort).print_stats(
+            int(os.environ.get("BENCH_PROFILE_ROWS", "40"))
+        )
 
 
 def main() -> None:
@@ -60,6 +62,7 @@ def main() -> None:
     )
     settings = load_settings(
         run_worker=False,
+        response_cache=False,  # what a request costs when it is computed
         log_level="WARNING",
         rate_limit_points=10**9,
         rate_limit_refill_per_second=10**9,

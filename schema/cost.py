@@ -447,12 +447,35 @@ def _mutation_cost(walker: _CostWalker, root: GraphQLObjectType, selection: Any)
 _Merged = dict[str, tuple[tuple[str, GraphQLField] | None, list[FieldNode]]]
 
 
+#: the fields of a merged selection that can cost anything: (response key, definition, nodes)
+_Plan = list[tuple[str, tuple[str, GraphQLField], list[FieldNode]]]
+
+
 @dataclass(frozen=True)
 class _Response:
-    """Walks a response with its document: the cost formula with the returned list sizes."""
+    """Walks a response with its document: the cost formula with the returned list sizes.
+
+    The merged selection of a type is worked out once per response (a page repeats it for
+    every item), and leaf fields, which cost nothing, are left out of it.
+    """
 
     schema: GraphQLSchema
     fragments: Mapping[str, FragmentDefinitionNode]
+    plans: dict[tuple[str, tuple[int, ...]], _Plan] = field(default_factory=dict)
+
+    def plan(self, parent: GraphQLNamedType, nodes: list[FieldNode]) -> _Plan:
+        """The costly fields selected on ``parent`` by these nodes, merged."""
+        key = (parent.name, tuple(id(n) for n in nodes))
+        found = self.plans.get(key)
+        if found is None:
+            merged = self.collect(parent, [n.selection_set for n in nodes])
+            found = [
+                (name, definition, fields)
+                for name, (definition, fields) in merged.items()
+                if definition is not None and _may_cost(parent, definition)
+            ]
+            self.plans[key] = found
+        return found
 
     def collect(
         self, parent: GraphQLNamedType, selection_sets: Iterable[SelectionSetNode | None]
@@ -495,9 +518,8 @@ class _Response:
         if not isinstance(value, Mapping):
             return 0
         total = 1 if counted else 0
-        selections = [n.selection_set for n in nodes]
-        for key, (definition, fields) in self.collect(parent, selections).items():
-            if definition is not None and key in value:
+        for key, definition, fields in self.plan(parent, nodes):
+            if key in value:
                 total += self.field_cost(parent, definition, fields, value[key])
         return total
 
@@ -528,6 +550,13 @@ class _Response:
                 return 1
             return sum(self.object_cost(named, nodes, v, True) for v in value)
         return self.object_cost(named, nodes, value, True)
+
+
+def _may_cost(parent: GraphQLNamedType, definition: tuple[str, GraphQLField]) -> bool:
+    """Whether a field can add to the cost (a leaf outside a connection's totalCount cannot)."""
+    if _is_connection(parent) or _is_edge(parent):
+        return True
+    return not is_leaf_type(get_named_type(definition[1].type))
 
 
 def actual_cost(

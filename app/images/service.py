@@ -3,15 +3,28 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, true, union_all
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    false,
+    func,
+    or_,
+    true,
+    tuple_,
+    union_all,
+)
 from sqlmodel import Session, col, select
 
-from app.accounts.rules import Viewer
+from app.accounts.rules import Role, Viewer
 from app.errors import BadRequest, DomainError, ErrorCode, shown
 from app.ids import is_id, new_id
 from app.images.models import Image, ImageShare
@@ -106,31 +119,6 @@ def _type_clause(viewer: Viewer | None, types: tuple[ImageType, ...]) -> ColumnE
     return or_(false(), *clauses)
 
 
-def _filter_clauses(viewer: Viewer | None, filters: ImageFilter) -> list[ColumnElement[bool]]:
-    clauses: list[ColumnElement[bool]] = [col(Image.deleted_at).is_(None)]
-    if filters.region is not None:
-        clauses.append(col(Image.region_code) == filters.region)
-    if filters.os_type is not None:
-        clauses.append(col(Image.os_type) == filters.os_type)
-    if filters.status is not None:
-        clauses.append(col(Image.status) == filters.status)
-    if filters.generation is not None:
-        clauses.append(col(Image.generation) == filters.generation)
-    if filters.name_contains:
-        escaped = (
-            filters.name_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        )
-        clauses.append(col(Image.name).ilike(f"%{escaped}%", escape="\\"))
-    if filters.listing is not None:
-        clauses.append(col(Image.listing_id) == filters.listing)
-    if filters.source_instance is not None:
-        clauses.append(col(Image.source_kind) == SourceKind.INSTANCE.value)
-        clauses.append(col(Image.source_id) == filters.source_instance)
-        if viewer is None or not viewer.is_admin:  # sources are their owner's business
-            clauses.append(col(Image.owner_id) == (viewer.account_id if viewer else ""))
-    return clauses
-
-
 def _branches(
     viewer: Viewer | None, types: tuple[ImageType, ...] | None
 ) -> list[ColumnElement[bool]]:
@@ -217,6 +205,117 @@ def _image_row(row: Any) -> ImageRow:
     return ImageRow(row, region, listing)
 
 
+@dataclass(frozen=True)
+class _Shape:
+    """What a page statement depends on besides its parameter values: built once per shape."""
+
+    role: str  # "anonymous", or the caller's role
+    types: tuple[ImageType, ...] | None
+    filters: tuple[str, ...]  # the names of the filters given
+    order_field: str
+    descending: bool  # in SQL (walking backward reverses the list's order)
+    after: bool  # whether a cursor bounds the page
+
+
+#: the caller's account id, as a statement parameter
+_ME = bindparam("me", type_=String)
+_FILTER_COLUMNS = {
+    "region": Image.region_code,
+    "os_type": Image.os_type,
+    "status": Image.status,
+    "generation": Image.generation,
+    "listing": Image.listing_id,
+}
+
+
+def _symbolic(role: str) -> Viewer | None:
+    """A viewer of this role whose account id is the ``me`` parameter, so the visibility
+    clauses become part of a statement built once and run for every caller of that role.
+    """
+    if role == "anonymous":
+        return None
+    return Viewer(account_id=cast(str, _ME), role=Role(role), token_id="")
+
+
+@functools.lru_cache(maxsize=256)
+def _page_statement(shape: _Shape) -> Any:
+    """The page statement of one shape, with parameters for every value (SQLAlchemy caches
+    its compiled form; building it for every request cost more than running it).
+    """
+    viewer = _symbolic(shape.role)
+    attribute = ORDER_FIELDS[shape.order_field]
+    sort_column = getattr(Image, attribute)
+    order = (
+        (sort_column.desc(), col(Image.id).desc())
+        if shape.descending
+        else (sort_column.asc(), col(Image.id).asc())
+    )
+    common = _shape_filters(viewer, shape)
+    if shape.after:
+        key = tuple_(sort_column, Image.id)
+        edge = tuple_(
+            bindparam("after_value", type_=sort_column.type), bindparam("after_id", type_=String)
+        )
+        common.append(key < edge if shape.descending else key > edge)
+    limit = bindparam("limit", type_=Integer)
+    limited = [
+        select(
+            select(col(Image.id).label("id"))
+            .where(part, *common)
+            .order_by(*order)
+            .limit(limit)
+            .subquery()
+        )
+        for part in _branches(viewer, shape.types)
+    ]
+    if not limited:
+        return None
+    chosen = union_all(*limited).subquery("chosen")
+    # Core rows, not ORM objects: building ORM state for 150 objects costs more than the query.
+    return (
+        select(*_PAGE_COLUMNS)
+        .select_from(_IMAGE_TABLE)
+        .join(chosen, col(Image.id) == chosen.c.id)
+        .join(_REGION_TABLE, col(Region.code) == col(Image.region_code))
+        .outerjoin(
+            _LISTING_TABLE,
+            and_(col(Listing.id) == col(Image.charge_listing_id), listing_visible(viewer)),
+        )
+        .order_by(*order)
+        .limit(limit)
+    )
+
+
+def _shape_filters(viewer: Viewer | None, shape: _Shape) -> list[ColumnElement[bool]]:
+    clauses: list[ColumnElement[bool]] = [col(Image.deleted_at).is_(None)]
+    for name in shape.filters:
+        if name in _FILTER_COLUMNS:
+            column = _FILTER_COLUMNS[name]
+            clauses.append(col(column) == bindparam(name, type_=String))
+    if "name_contains" in shape.filters:
+        clauses.append(col(Image.name).ilike(bindparam("name_pattern", type_=String), escape="\\"))
+    if "source_instance" in shape.filters:
+        clauses.append(col(Image.source_kind) == SourceKind.INSTANCE.value)
+        clauses.append(col(Image.source_id) == bindparam("source_instance", type_=String))
+        if viewer is None or not viewer.is_admin:  # sources are their owner's business
+            clauses.append(col(Image.owner_id) == (viewer.account_id if viewer else ""))
+    return clauses
+
+
+def _parameters(viewer: Viewer | None, filters: ImageFilter) -> dict[str, Any]:
+    values: dict[str, Any] = {"me": viewer.account_id if viewer else ""}
+    for name in (*_FILTER_COLUMNS, "source_instance"):
+        value = getattr(filters, name)
+        if value is not None:
+            values[name] = value
+    if filters.name_contains:
+        escaped = (
+            filters.name_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        )
+        values["name_pattern"] = f"%{escaped}%"
+    return values
+
+
 def list_images(
     *,
     session: Session,
@@ -236,45 +335,35 @@ def list_images(
         raise BadRequest("'nameContains' is at most 65 characters.")
     attribute = ORDER_FIELDS[order_field]
     sort_column = getattr(Image, attribute)
-    ordering = Ordering(order_field, sort_column, descending, Image.id)
-    win = window(ordering, page)
-    common = _filter_clauses(viewer, filters)
-    parts = _branches(viewer, filters.types)
-    bound = win.keyset(sort_column, Image.id)
-    limited = [
-        select(
-            select(col(Image.id).label("id"))
-            .where(part, *common, *([bound] if bound is not None else []))
-            .order_by(*win.order(sort_column, Image.id))
-            .limit(win.limit + 1)
-            .subquery()
-        )
-        for part in parts
-    ]
+    win = window(Ordering(order_field, sort_column, descending, Image.id), page)
+    parameters = _parameters(viewer, filters)
+    given = [n for n in (*_FILTER_COLUMNS, "source_instance") if getattr(filters, n) is not None]
+    shape = _Shape(
+        role=viewer.role.value if viewer else "anonymous",
+        types=tuple(filters.types) if filters.types is not None else None,
+        filters=tuple(sorted([*given, *(["name_contains"] if filters.name_contains else [])])),
+        order_field=order_field,
+        descending=win.descending,
+        after=win.bound is not None,
+    )
+    statement = _page_statement(shape)
 
     def count() -> int:
+        symbolic = _symbolic(shape.role)
+        common = _shape_filters(symbolic, shape)
+        parts = _branches(symbolic, shape.types)
         if not parts:
             return 0
         every = union_all(*[select(col(Image.id)).where(part, *common) for part in parts])
-        return int(session.scalar(select(func.count()).select_from(every.subquery())) or 0)
+        total = select(func.count()).select_from(every.subquery())
+        return int(session.connection().execute(total, parameters).scalar() or 0)
 
-    if not parts or win.limit == 0:
+    if statement is None or win.limit == 0:
         return win.page([], lambda r: None, lambda r: "", count)
-    chosen = union_all(*limited).subquery("chosen")
-    # Core rows, not ORM objects: building ORM state for 150 objects costs more than the query.
-    stmt = (
-        select(*_PAGE_COLUMNS)
-        .select_from(_IMAGE_TABLE)
-        .join(chosen, col(Image.id) == chosen.c.id)
-        .join(_REGION_TABLE, col(Region.code) == col(Image.region_code))
-        .outerjoin(
-            _LISTING_TABLE,
-            and_(col(Listing.id) == col(Image.charge_listing_id), listing_visible(viewer)),
-        )
-        .order_by(*win.order(sort_column, Image.id))
-        .limit(win.limit + 1)
-    )
-    rows = [_image_row(row) for row in session.connection().execute(stmt)]
+    parameters["limit"] = win.limit + 1
+    if win.bound is not None:
+        parameters["after_value"], parameters["after_id"] = win.bound
+    rows = [_image_row(row) for row in session.connection().execute(statement, parameters)]
     return win.page(
         rows, lambda row: getattr(row.image, attribute), lambda row: row.image.id, count
     )
