@@ -10,6 +10,9 @@ from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
 import typer
+from alembic import command
+from alembic.script import ScriptDirectory
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlmodel import Session
 
 from app.accounts import service as accounts_service
@@ -17,8 +20,8 @@ from app.accounts.models import Account, ApiToken
 from app.accounts.permissions import OPERATOR
 from app.accounts.rules import Role
 from app.clock import Clock
-from app.config import Settings, SettingsError, load_settings
-from app.database import make_engine, read_session, upgrade, write_session
+from app.config import Settings, SettingsError, load_settings, masked_url
+from app.database import alembic_config, current_revision, make_engine, read_session, write_session
 from app.errors import DomainError
 from app.money import from_minor, parse_amount
 from app.operations import service as operations_service
@@ -90,7 +93,15 @@ def serve(
 
     settings = _settings()
     engine = make_engine(settings)
-    prepare(engine, settings.seed_dir, Clock(simulated=settings.simulated_clock).now())
+    before = current_revision(engine)
+    report = prepare(engine, settings.seed_dir, Clock(simulated=settings.simulated_clock).now())
+    after = current_revision(engine)
+    migrated = f"migrated from {before} to {after}" if before != after else f"at {after}"
+    typer.echo(
+        f"bcc-images: database {migrated}; seed data inserted {report.inserted or 'nothing'}, "
+        f"updated {report.updated or 'nothing'}",
+        err=True,
+    )
     housekeeping(settings, engine)
     engine.dispose()
     uvicorn.run(
@@ -159,11 +170,51 @@ def token_revoke(token_id: Annotated[str, typer.Argument(help="Token id (tok-...
 
 
 @db_cli.command("upgrade")
-def db_upgrade() -> None:
-    """Apply every pending migration."""
+def db_upgrade(
+    revision: Annotated[
+        str, typer.Argument(help="Target revision (default: the newest).")
+    ] = "head",
+) -> None:
+    """Apply the pending migrations up to a revision."""
     engine = make_engine(_settings())
-    upgrade(engine)
-    _print({"status": "upgraded"})
+    before = current_revision(engine)
+    command.upgrade(alembic_config(engine), revision)
+    _print({"from": before, "to": current_revision(engine)})
+
+
+@db_cli.command("downgrade")
+def db_downgrade(
+    revision: Annotated[str, typer.Argument(help="Revision to go back to, e.g. 0010.")],
+) -> None:
+    """Revert migrations down to a revision."""
+    engine = make_engine(_settings())
+    before = current_revision(engine)
+    command.downgrade(alembic_config(engine), revision)
+    _print({"from": before, "to": current_revision(engine)})
+
+
+@db_cli.command("current")
+def db_current() -> None:
+    """Print the database's revision (null before the first migration)."""
+    _print({"revision": current_revision(make_engine(_settings()))})
+
+
+@db_cli.command("history")
+def db_history() -> None:
+    """Print every revision, oldest first, with its message."""
+    config = alembic_config(make_engine(_settings()))
+    scripts = ScriptDirectory.from_config(config)
+    rows = [
+        {"revision": s.revision, "message": (s.doc or "").splitlines()[0]}
+        for s in reversed(list(scripts.walk_revisions()))
+    ]
+    _print({"revisions": rows})
+
+
+@cli.command("settings")
+def show_settings() -> None:
+    """Print every BCC_IMAGES_* setting with its effective value (secrets masked)."""
+    _print(dict(_settings().shown()))
 
 
 @cli.command()
@@ -209,8 +260,18 @@ def export_schema() -> None:
 
 
 def main() -> None:
-    """Entry point of the console script."""
-    cli()
+    """Entry point of the console script: a database that cannot be reached is one line."""
+    try:
+        cli()
+    except (OperationalError, InterfaceError) as exc:
+        settings = load_settings()
+        reason = str(exc.orig or exc).strip().splitlines()[0]
+        typer.echo(
+            f"error: cannot use the database BCC_IMAGES_DATABASE_URL="
+            f"{masked_url(settings.database_url)}: {reason}",
+            err=True,
+        )
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

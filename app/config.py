@@ -1,107 +1,166 @@
-"""Settings, read from the environment once and passed explicitly."""
+"""Settings, read from the environment once (``BCC_IMAGES_<FIELD>``), validated, and passed
+explicitly. A bad value stops start-up with one line naming the variable and what is allowed.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 PREFIX = "BCC_IMAGES_"
 REPO_ROOT = Path(__file__).resolve().parent.parent
+#: settings whose values are secrets: shown masked
+SECRETS = {"cursor_secret"}
+
+NonNegative = Annotated[float, Field(ge=0)]
+Positive = Annotated[float, Field(gt=0)]
+Count = Annotated[int, Field(ge=1)]
+Size = Annotated[int, Field(ge=0)]
+Origins = Annotated[tuple[str, ...], NoDecode]
+
+
+def _seed_dir() -> Path:
+    """The seed data shipped with the package (or the checkout's top-level seed_data/)."""
+    packaged = Path(__file__).resolve().parent / "seed_data"
+    return packaged if packaged.is_dir() else REPO_ROOT / "seed_data"
 
 
 class SettingsError(ValueError):
     """A setting in the environment has a value that cannot be used."""
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(BaseSettings):
     """Every tunable of the service; each field maps to ``BCC_IMAGES_<FIELD>``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=PREFIX, frozen=True, extra="ignore", validate_default=True
+    )
 
     database_url: str = "sqlite:///./bcc-images.db"
     data_dir: Path = Path("./data")
-    seed_dir: Path = REPO_ROOT / "seed_data"
-    operation_seconds: float = 5.0
-    operation_seconds_per_gb: float = 0.1
+    seed_dir: Path = Field(default_factory=_seed_dir)
+    operation_seconds: NonNegative = 5.0
+    operation_seconds_per_gb: NonNegative = 0.1
     simulated_clock: bool = False
     run_worker: bool = True
-    worker_tick_seconds: float = 0.5
-    scheduler_seconds: float = 30.0
-    operation_lease_seconds: float = 10.0
-    log_level: str = "INFO"
-    db_pool_size: int = 20
-    db_max_overflow: int = 40
+    worker_tick_seconds: Positive = 0.5
+    scheduler_seconds: Positive = 30.0
+    operation_lease_seconds: Positive = 10.0
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    db_pool_size: Count = 20
+    db_max_overflow: Size = 40
     introspection: bool = True
     response_cache: bool = True
     graphiql: bool = True
-    max_body_bytes: int = 1024 * 1024
-    max_upload_bytes: int = 4 * 1024 * 1024 * 1024
-    max_query_depth: int = 12
-    max_aliases: int = 30
-    max_tokens: int = 5000
-    max_query_cost: int = 1000
-    max_fields: int = 1000
-    max_fragment_spreads: int = 100
-    max_repeated_fields: int = 30
-    max_merge_pairs: int = 5000
-    document_cache_bytes: int = 32 * 1024 * 1024
-    rate_limit_points: int = 10_000
-    rate_limit_refill_per_second: float = 500.0
-    custom_image_quota: int = 20
-    share_quota_per_image: int = 50
-    shared_with_me_quota: int = 20
-    postpaid_minimum_balance: Decimal = Decimal("100")
-    cors_origins: tuple[str, ...] = ()
-    storage_quota_bytes: int = 100 * 1024**3
-    object_expiry_days: float = 7.0
-    body_timeout_seconds: float = 30.0
-    header_timeout_seconds: float = 10.0
-    keep_alive_seconds: float = 5.0
-    max_connections: int = 1000
-    trusted_proxies: tuple[str, ...] = ()
-    max_subscriptions_per_connection: int = 20
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 1024 * 1024
+    max_upload_bytes: Count = 4 * 1024 * 1024 * 1024
+    max_query_depth: Count = 12
+    max_aliases: Count = 30
+    max_tokens: Count = 5000
+    max_query_cost: Count = 1000
+    max_fields: Count = 1000
+    max_fragment_spreads: Size = 100
+    max_repeated_fields: Count = 30
+    max_merge_pairs: Count = 5000
+    document_cache_bytes: Size = 32 * 1024 * 1024
+    rate_limit_points: Count = 10_000
+    rate_limit_refill_per_second: NonNegative = 500.0
+    custom_image_quota: Size = 20
+    share_quota_per_image: Size = 50
+    shared_with_me_quota: Size = 20
+    postpaid_minimum_balance: Annotated[Decimal, Field(ge=0, decimal_places=2)] = Decimal("100")
+    cors_origins: Origins = ()
+    storage_quota_bytes: Size = 100 * 1024**3
+    object_expiry_days: NonNegative = 7.0
+    body_timeout_seconds: Positive = 30.0
+    header_timeout_seconds: Positive = 10.0
+    keep_alive_seconds: Positive = 5.0
+    max_connections: Count = 1000
+    trusted_proxies: Origins = ()
+    max_subscriptions_per_connection: Count = 20
     cursor_secret: str = ""
-    public_cache_seconds: int = 60
-    persisted_query_cache_bytes: int = 16 * 1024 * 1024
-    response_cache_bytes: int = 64 * 1024 * 1024
-    token_cache_bytes: int = 1024 * 1024
+    public_cache_seconds: Size = 60
+    persisted_query_cache_bytes: Size = 16 * 1024 * 1024
+    response_cache_bytes: Size = 64 * 1024 * 1024
+    token_cache_bytes: Size = 1024 * 1024
+    metrics: bool = True
+    metrics_port: Annotated[int, Field(ge=0, le=65535)] = 0
+    object_store_url: str = ""
+    s3_endpoint_url: str = ""
+    redis_url: str = ""
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("cors_origins", "trusted_proxies", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(item.strip() for item in value.split(",") if item.strip())
+        return value
+
+    def shown(self) -> dict[str, str]:
+        """Every setting as ``BCC_IMAGES_<FIELD>`` with its effective value, secrets masked."""
+        values = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if name in SECRETS and value:
+                text = "***"
+            elif name.endswith("_url") and value:
+                text = masked_url(str(value))
+            elif isinstance(value, tuple):
+                text = ",".join(value)
+            else:
+                text = str(value)
+            values[PREFIX + name.upper()] = text
+        return values
 
 
-def _parse(name: str, raw: str, default: object) -> object:
+def masked_url(url: str) -> str:
+    """A URL with its password hidden."""
     try:
-        if isinstance(default, bool):
-            if raw.lower() in {"1", "true", "yes", "on"}:
-                return True
-            if raw.lower() in {"0", "false", "no", "off", ""}:
-                return False
-            raise ValueError(raw)
-        if isinstance(default, int):
-            return int(raw)
-        if isinstance(default, float):
-            value = float(raw)
-            if value < 0:
-                raise ValueError(raw)
-            return value
-        if isinstance(default, Decimal):
-            return Decimal(raw)
-        if isinstance(default, Path):
-            return Path(raw)
-        if isinstance(default, tuple):
-            return tuple(item.strip() for item in raw.split(",") if item.strip())
-    except (ValueError, InvalidOperation) as exc:
-        raise SettingsError(f"{PREFIX}{name.upper()}={raw!r} is not a valid value") from exc
-    return raw
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        scheme, _, rest = url.partition("://")
+        return f"{scheme}://{rest.rpartition('@')[2]}" if rest else url
 
 
-def load_settings(environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
-    """Build Settings from ``BCC_IMAGES_*`` variables, then apply keyword overrides."""
-    env = os.environ if environ is None else environ
-    values: dict[str, object] = {}
-    for field in fields(Settings):
-        raw = env.get(PREFIX + field.name.upper())
-        if raw is not None:
-            values[field.name] = _parse(field.name, raw, field.default)
-    values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
+def _one_line(error: ValidationError, environ: Mapping[str, str]) -> SettingsError:
+    """The first problem, as one line naming the variable, its value and what is allowed."""
+    detail = error.errors()[0]
+    name = str(detail["loc"][0]) if detail["loc"] else "?"
+    variable = PREFIX + name.upper()
+    raw = environ.get(variable, detail.get("input"))
+    shown = "***" if name in SECRETS else raw
+    message = str(detail["msg"]).removeprefix("Value error, ")
+    return SettingsError(f"{variable}={shown!r} is not a valid value: {message}")
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """Build Settings from ``BCC_IMAGES_*`` variables (the process environment, or the given
+    mapping), then apply keyword overrides.
+
+    Raises:
+        SettingsError: a value cannot be used (the message names the variable).
+    """
+    try:
+        if environ is None:
+            return Settings(**overrides)
+        values = {
+            name: environ[PREFIX + name.upper()]
+            for name in Settings.model_fields
+            if PREFIX + name.upper() in environ
+        }
+        return Settings.model_validate({**values, **overrides})
+    except ValidationError as error:
+        raise _one_line(error, os.environ if environ is None else environ) from None

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -26,7 +26,7 @@ from app.database import check_ready, make_engine
 from app.instances import service as instances_service
 from app.operations.service import Worker
 from app.secrets_store import CURSOR_SECRET, shared_secret
-from app.storage.store import LocalObjectStore
+from app.storage.store import LocalObjectStore, ObjectStore
 from app.workflows import objects, settlement
 from app.workflows.registry import operation_handlers
 from schema import build_schema
@@ -36,11 +36,10 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 log = logging.getLogger("bcc_images.worker")
 
 
-def make_worker(settings: Settings, engine: Engine, clock: Clock) -> Worker:
+def make_worker(settings: Settings, engine: Engine, clock: Clock, store: ObjectStore) -> Worker:
     """The operation worker with the periodic jobs: hourly settlement, prepaid expiry,
     expiry of objects never imported and reconciliation of stored files.
     """
-    store = LocalObjectStore(settings.data_dir)
     return Worker(
         engine,
         clock,
@@ -79,6 +78,19 @@ def edge_middleware(settings: Settings) -> list[Middleware]:
     ]
 
 
+def readiness(checks: dict[str, Callable[[], None]]) -> dict[str, str]:
+    """Run each dependency's check: "ok", or "unavailable" (the reason is logged, not shown)."""
+    states = {}
+    for name, check in checks.items():
+        try:
+            check()
+            states[name] = "ok"
+        except Exception:
+            log.exception("readiness check of %s failed", name)
+            states[name] = "unavailable"
+    return states
+
+
 def create_app(settings: Settings) -> Starlette:
     """Build the ASGI application; the database must already be migrated and seeded."""
     logging.basicConfig(
@@ -87,7 +99,7 @@ def create_app(settings: Settings) -> Starlette:
     engine = make_engine(settings)
     clock = Clock(simulated=settings.simulated_clock)
     store = LocalObjectStore(settings.data_dir)
-    worker = make_worker(settings, engine, clock)
+    worker = make_worker(settings, engine, clock, store)
     graphql = GraphQLView(
         build_schema(settings),
         settings=settings,
@@ -102,12 +114,14 @@ def create_app(settings: Settings) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def readyz(_: Request) -> JSONResponse:
-        try:
-            check_ready(engine)
-        except Exception:
-            logging.getLogger("bcc_images.http").exception("readiness check failed")
-            return JSONResponse({"status": "unavailable"}, status_code=503)
-        return JSONResponse({"status": "ready"})
+        checks = await asyncio.to_thread(
+            readiness, {"database": lambda: check_ready(engine), "objectStore": store.check}
+        )
+        ready = all(state == "ok" for state in checks.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "unavailable", "checks": checks},
+            status_code=200 if ready else 503,
+        )
 
     async def run_worker() -> None:
         while True:

@@ -65,6 +65,9 @@ class ObjectStore(Protocol):
     def clean_temporary(self, older_than_seconds: float) -> int:
         """Remove partial uploads older than this; returns how many."""
 
+    def check(self) -> None:
+        """Raise if objects cannot be written and read back (for the readiness check)."""
+
 
 class LocalWriter:
     """Streams an upload to a temporary file while hashing; renamed into place on commit."""
@@ -154,6 +157,18 @@ class LocalObjectStore:
                 path.unlink(missing_ok=True)
                 removed += 1
         return removed
+
+    def check(self) -> None:
+        """Write, read back and remove a probe file where uploads are written."""
+        self.temp.mkdir(mode=DIRECTORY_MODE, parents=True, exist_ok=True)
+        self.root.mkdir(mode=DIRECTORY_MODE, parents=True, exist_ok=True)
+        probe = self.temp / f"ready-{secrets.token_hex(8)}"
+        try:
+            probe.write_bytes(b"ok")
+            if probe.read_bytes() != b"ok":
+                raise OSError(f"{probe} did not read back what was written")
+        finally:
+            probe.unlink(missing_ok=True)
 
     def _region_dir(self, region: str) -> Path:
         return self.root / _safe(region)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Any
@@ -157,8 +156,8 @@ def test_delete_rules(
 
 @pytest.fixture
 def small_quotas(settings: Settings, engine: Engine) -> Iterator[TestClient]:
-    tight = dataclasses.replace(
-        settings, share_quota_per_image=2, shared_with_me_quota=1, custom_image_quota=3
+    tight = settings.model_copy(
+        update={"share_quota_per_image": 2, "shared_with_me_quota": 1, "custom_image_quota": 3}
     )
     with TestClient(create_app(tight)) as client:
         yield client

@@ -3,7 +3,6 @@ rate limiting (R120)."""
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -201,7 +200,7 @@ def test_too_many_aliases_are_refused(app_client: TestClient) -> None:
 
 
 def test_deep_queries_are_refused(settings: Settings, engine: Engine) -> None:
-    shallow = dataclasses.replace(settings, max_query_depth=3)
+    shallow = settings.model_copy(update={"max_query_depth": 3})
     with TestClient(create_app(shallow)) as client:
         assert "errors" not in gql(client, "{ regions { zones { name } } }")
         body = gql(client, "{ images { edges { node { region { code } } } } }", expect_errors=True)
@@ -379,7 +378,9 @@ def test_oversized_body_is_413(app_client: TestClient) -> None:
 
 @pytest.fixture
 def stingy_client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
-    stingy = dataclasses.replace(settings, rate_limit_points=30, rate_limit_refill_per_second=0.001)
+    stingy = settings.model_copy(
+        update={"rate_limit_points": 30, "rate_limit_refill_per_second": 0.001}
+    )
     with TestClient(create_app(stingy)) as client:
         yield client
 
@@ -410,7 +411,7 @@ def test_refused_requests_cost_one_point(stingy_client: TestClient, factory: Fac
 
 
 def test_introspection_can_be_disabled(settings: Settings, engine: Engine) -> None:
-    closed = dataclasses.replace(settings, introspection=False)
+    closed = settings.model_copy(update={"introspection": False})
     with TestClient(create_app(closed)) as client:
         body = gql(client, "{ __schema { types { name } } }", expect_errors=True)
     assert "introspection" in first_error(body)["message"].lower()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -34,7 +33,7 @@ class StatementCounter:
 @pytest.fixture(scope="module")
 def client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
     # the response cache is off here: these tests count what the resolvers themselves cost
-    roomy = dataclasses.replace(settings, max_query_cost=1_000_000, response_cache=False)
+    roomy = settings.model_copy(update={"max_query_cost": 1_000_000, "response_cache": False})
     with TestClient(create_app(roomy)) as client:
         yield client
 

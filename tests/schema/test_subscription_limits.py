@@ -3,7 +3,6 @@ token's bucket, at most 20 per connection, errors carry codes, frames are text."
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 from collections.abc import Iterator
@@ -29,7 +28,7 @@ PUBLIC_IMAGE = (
 
 
 def _client(settings: Settings, **changes: Any) -> Iterator[TestClient]:
-    with TestClient(create_app(dataclasses.replace(settings, **changes))) as client:
+    with TestClient(create_app(settings.model_copy(update=changes))) as client:
         yield client
 
 

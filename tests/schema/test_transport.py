@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 
 import pytest
@@ -18,7 +17,7 @@ PAGE = '{ images(first: 50, filter: {region: "bj"}) { nodes { id name os { name 
 
 @pytest.fixture(scope="module")
 def cross_origin(settings: Settings, engine: Engine) -> Iterator[TestClient]:
-    allowed = dataclasses.replace(settings, cors_origins=(CONSOLE,))
+    allowed = settings.model_copy(update={"cors_origins": (CONSOLE,)})
     with TestClient(create_app(allowed)) as client:
         yield client
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from collections.abc import Iterator
@@ -25,7 +24,7 @@ LIMIT = 64 * 1024
 @pytest.fixture
 def small(settings: Settings, engine: Engine, tmp_path: Path) -> Iterator[tuple[TestClient, Path]]:
     data_dir = tmp_path / "data"
-    tight = dataclasses.replace(settings, max_upload_bytes=LIMIT, data_dir=data_dir)
+    tight = settings.model_copy(update={"max_upload_bytes": LIMIT, "data_dir": data_dir})
     with TestClient(create_app(tight)) as client:
         yield client, data_dir
 
@@ -110,8 +109,12 @@ DELETE = """mutation($k: String!) { deleteObject(input: {objectKey: $k}) {
 @pytest.fixture
 def quota(settings: Settings, engine: Engine, tmp_path: Path) -> Iterator[tuple[TestClient, Path]]:
     data_dir = tmp_path / "data"
-    tight = dataclasses.replace(
-        settings, max_upload_bytes=LIMIT, storage_quota_bytes=LIMIT + LIMIT // 2, data_dir=data_dir
+    tight = settings.model_copy(
+        update={
+            "max_upload_bytes": LIMIT,
+            "storage_quota_bytes": LIMIT + LIMIT // 2,
+            "data_dir": data_dir,
+        }
     )
     with TestClient(create_app(tight)) as client:
         yield client, data_dir
@@ -233,7 +236,7 @@ def test_start_up_removes_stale_partial_uploads_and_unrecorded_files(
     old = time.time() - 3600
     os.utime(stale, (old, old))
     os.utime(orphan, (old, old))
-    housekeeping(dataclasses.replace(settings, data_dir=data_dir), engine)
+    housekeeping(settings.model_copy(update={"data_dir": data_dir}), engine)
     assert sorted(p.name for p in _files(data_dir)) == ["obj-young000000000", "upload-fresh"]
 
 

@@ -18,7 +18,6 @@ credited to the listing it ran under) and checks, after every step:
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections import defaultdict
 from collections.abc import Iterator
@@ -612,7 +611,7 @@ def own_engine(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> 
     """A database of its own: the machine publishes many listings and images, which other
     tests' catalogue pages must not see."""
     with fresh_database(tmp_path_factory) as url:
-        engine = make_engine(dataclasses.replace(settings, database_url=url))
+        engine = make_engine(settings.model_copy(update={"database_url": url}))
         prepare(engine, settings.seed_dir, datetime(2026, 11, 30, tzinfo=UTC))
         try:
             yield engine
