@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -24,6 +26,7 @@ from app.config import Settings, SettingsError, load_settings, masked_url
 from app.database import alembic_config, current_revision, make_engine, read_session, write_session
 from app.errors import DomainError
 from app.money import from_minor, parse_amount
+from app.observability import MULTIPROCESS_DIR
 from app.operations import service as operations_service
 from app.seed import prepare
 from app.workflows import settlement
@@ -80,6 +83,25 @@ def _operate(work: Callable[[Session, datetime], T]) -> T:
         raise _fail(exc.message) from exc
 
 
+def _serve_metrics(settings: Settings, workers: int) -> None:
+    """Metrics of several worker processes are kept in files and summed when scraped
+    (prometheus-client's multiprocess mode); with BCC_IMAGES_METRICS_PORT they are served on
+    that port by this process instead of on /metrics.
+    """
+    from prometheus_client import REGISTRY, CollectorRegistry, multiprocess, start_http_server
+
+    registry = None
+    if workers > 1:
+        directory = settings.data_dir / "metrics"
+        shutil.rmtree(directory, ignore_errors=True)
+        directory.mkdir(parents=True)
+        os.environ[MULTIPROCESS_DIR] = str(directory)  # read by each worker when it starts
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=str(directory))  # type: ignore[no-untyped-call]
+    if settings.metrics and settings.metrics_port:
+        start_http_server(settings.metrics_port, registry=registry or REGISTRY)
+
+
 @cli.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
@@ -104,6 +126,7 @@ def serve(
     )
     housekeeping(settings, engine)
     engine.dispose()
+    _serve_metrics(settings, workers)
     uvicorn.run(
         "app.main:app_from_environment",
         factory=True,

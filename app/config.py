@@ -93,6 +93,7 @@ class Settings(BaseSettings):
     token_cache_bytes: Size = 1024 * 1024
     metrics: bool = True
     metrics_port: Annotated[int, Field(ge=0, le=65535)] = 0
+    metrics_operations: Origins = ()
     object_store_url: str = ""
     s3_endpoint_url: str = ""
     redis_url: str = ""
@@ -102,7 +103,7 @@ class Settings(BaseSettings):
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("cors_origins", "trusted_proxies", mode="before")
+    @field_validator("cors_origins", "trusted_proxies", "metrics_operations", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -7,8 +7,9 @@ import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 from starlette.applications import Starlette
@@ -16,7 +17,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 
@@ -24,6 +25,7 @@ from app.clock import Clock
 from app.config import Settings, load_settings
 from app.database import check_ready, make_engine
 from app.instances import service as instances_service
+from app.observability import RequestLog, configure_logging, metrics_text, start_tracing
 from app.operations.service import Worker
 from app.secrets_store import CURSOR_SECRET, shared_secret
 from app.storage.store import LocalObjectStore, ObjectStore
@@ -91,17 +93,19 @@ def readiness(checks: dict[str, Callable[[], None]]) -> dict[str, str]:
     return states
 
 
-def create_app(settings: Settings) -> Starlette:
-    """Build the ASGI application; the database must already be migrated and seeded."""
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+def create_app(settings: Settings, span_exporter: Any = None) -> Starlette:
+    """Build the ASGI application; the database must already be migrated and seeded.
+
+    Traces are exported when OTEL_EXPORTER_OTLP_ENDPOINT is set (or to ``span_exporter``).
+    """
+    configure_logging(settings.log_level, settings.log_format)
     engine = make_engine(settings)
     clock = Clock(simulated=settings.simulated_clock)
     store = LocalObjectStore(settings.data_dir)
     worker = make_worker(settings, engine, clock, store)
+    tracing = start_tracing(engine, span_exporter)
     graphql = GraphQLView(
-        build_schema(settings),
+        build_schema(settings, tracing=tracing),
         settings=settings,
         engine=engine,
         clock=clock,
@@ -109,19 +113,62 @@ def create_app(settings: Settings) -> Starlette:
         cursor_secret=shared_secret(engine, CURSOR_SECRET, settings.cursor_secret),
         worker=worker,
     )
+    dependencies: dict[str, Callable[[], None]] = {
+        "database": lambda: check_ready(engine),
+        "objectStore": store.check,
+    }
+    if settings.redis_url:
+        dependencies["redis"] = graphql.rate_limiter.check
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql),
+            WebSocketRoute("/graphql", graphql),
+            *_service_routes(settings, dependencies),
+            Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
+        ],
+        middleware=[
+            Middleware(
+                RequestLog, operations=frozenset(settings.metrics_operations), pool=engine.pool
+            ),
+            *edge_middleware(settings),
+        ],
+        lifespan=_lifespan(settings, worker, engine),
+    )
+    app.state.worker = worker
+    app.state.engine = engine
+    app.state.clock = clock
+    app.state.settings = settings
+    return app
+
+
+def _service_routes(settings: Settings, dependencies: dict[str, Callable[[], None]]) -> list[Route]:
+    """/healthz (the process answers), /readyz (every dependency works) and /metrics."""
 
     async def healthz(_: Request) -> JSONResponse:
         return JSONResponse({"status": "ok"})
 
     async def readyz(_: Request) -> JSONResponse:
-        checks = await asyncio.to_thread(
-            readiness, {"database": lambda: check_ready(engine), "objectStore": store.check}
-        )
+        checks = await asyncio.to_thread(readiness, dependencies)
         ready = all(state == "ok" for state in checks.values())
         return JSONResponse(
             {"status": "ready" if ready else "unavailable", "checks": checks},
             status_code=200 if ready else 503,
         )
+
+    async def metrics(_: Request) -> Response:
+        body, media = metrics_text()
+        return Response(body, media_type=media)
+
+    routes = [Route("/healthz", healthz), Route("/readyz", readyz)]
+    if settings.metrics and not settings.metrics_port:
+        routes.append(Route("/metrics", metrics))
+    return routes
+
+
+def _lifespan(
+    settings: Settings, worker: Worker, engine: Engine
+) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+    """Run the operation worker beside the server; let go of its leases when stopping."""
 
     async def run_worker() -> None:
         while True:
@@ -144,22 +191,7 @@ def create_app(settings: Settings) -> Starlette:
             await asyncio.to_thread(worker.release_leases)
         engine.dispose()
 
-    app = Starlette(
-        routes=[
-            Route("/graphql", graphql),
-            WebSocketRoute("/graphql", graphql),
-            Route("/healthz", healthz),
-            Route("/readyz", readyz),
-            Mount("/static", StaticFiles(directory=STATIC_DIR), name="static"),
-        ],
-        middleware=edge_middleware(settings),
-        lifespan=lifespan,
-    )
-    app.state.worker = worker
-    app.state.engine = engine
-    app.state.clock = clock
-    app.state.settings = settings
-    return app
+    return lifespan
 
 
 def app_from_environment() -> Starlette:

@@ -8,6 +8,7 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
+from strawberry.extensions.tracing import OpenTelemetryExtension
 from strawberry.schema.config import StrawberryConfig
 
 from app.config import Settings
@@ -94,8 +95,10 @@ class CloseSession(SchemaExtension):
                 close()
 
 
-def build_schema(settings: Settings) -> strawberry.Schema:
-    """Build the schema with the request limits of API.md from settings."""
+def build_schema(settings: Settings, tracing: bool = False) -> strawberry.Schema:
+    """Build the schema with the request limits from settings (and OpenTelemetry spans for
+    each operation when ``tracing``).
+    """
     documents = DocumentCache(
         settings.document_cache_bytes, validation_rules(settings.introspection)
     )
@@ -104,6 +107,8 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         lambda: RequestLimits(documents),
         MaskUnexpectedErrors,
     ]
+    if tracing:
+        extensions.append(OpenTelemetryExtension)
     built = Schema(
         query=Query,
         mutation=Mutation,

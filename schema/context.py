@@ -22,7 +22,7 @@ from app.operations.service import Worker
 from app.policy import Policy
 from app.storage.store import ObjectStore
 from app.versions import Versions
-from schema.limits import RateLimiter
+from schema.limits import Limiter
 from schema.loaders import Loaders, make_loaders
 
 T = TypeVar("T")
@@ -39,7 +39,7 @@ class Context:
     clock: Clock
     viewer: Viewer | None
     store: ObjectStore
-    rate_limiter: RateLimiter
+    rate_limiter: Limiter
     policy: Policy = field(default_factory=Policy)
     rate_limit_key: str = "anonymous"
     connection_params: object = None  # a WebSocket's connection_init payload, as sent

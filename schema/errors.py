@@ -17,6 +17,7 @@ from strawberry.types.base import StrawberryList, StrawberryObjectDefinition
 import schema.enums  # noqa: F401  (registers the domain enums)
 from app.errors import BadRequest, DomainError, Forbidden, Unauthenticated
 from app.errors import ErrorCode as DomainErrorCode
+from app.observability import current_request
 
 log = logging.getLogger("bcc_images.errors")
 
@@ -153,6 +154,9 @@ def _with_code(error: GraphQLError, code: str) -> GraphQLError:
 
 def _masked(error: GraphQLError) -> GraphQLError:
     error_id = secrets.token_hex(8)
+    info = current_request()
+    if info is not None:
+        info.error_ids.append(error_id)
     log.error(
         "unexpected error %s at %s: %s",
         error_id,

@@ -11,7 +11,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from graphql import (
     ASTValidationRule,
@@ -29,6 +29,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types.execution import ExecutionContext
 
 from app.config import Settings
+from app.observability import RATE_LIMITED, current_request
 from schema.cost import Shape, actual_cost, requested_cost, select_operation, shape
 
 
@@ -47,6 +48,32 @@ class Bucket:
 
     points: float
     updated: float
+
+
+class Limiter(Protocol):
+    """Buckets of cost points per client (in process, or shared through Redis)."""
+
+    def take(self, key: str, points: int) -> tuple[bool, float, float]:
+        """Take points if available: (granted, remaining, seconds until enough are back)."""
+
+    def give_back(self, key: str, points: int) -> float:
+        """Return unused points; returns what remains."""
+
+    def check(self) -> None:
+        """Raise if the buckets cannot be used (for the readiness check)."""
+
+
+def make_rate_limiter(settings: Settings) -> Limiter:
+    """Buckets shared by every process through Redis when BCC_IMAGES_REDIS_URL is set, else
+    this process's own.
+    """
+    if settings.redis_url:
+        from schema.redis_limiter import RedisRateLimiter
+
+        return RedisRateLimiter(
+            settings.redis_url, settings.rate_limit_points, settings.rate_limit_refill_per_second
+        )
+    return RateLimiter(settings.rate_limit_points, settings.rate_limit_refill_per_second)
 
 
 class RateLimiter:
@@ -86,19 +113,27 @@ class RateLimiter:
             bucket.points = min(self.capacity, bucket.points + max(0, points))
             return bucket.points
 
+    def check(self) -> None:
+        """In process: always usable."""
+
 
 def cost_report(requested: int, actual: int, limit: int, remaining: float | None) -> dict[str, Any]:
-    """The ``extensions.cost`` object of a response."""
-    return {
+    """The ``extensions.cost`` object of a response (also what the request's log line shows)."""
+    report = {
         "requested": requested,
         "actual": actual,
         "limit": limit,
         "remaining": None if remaining is None else int(remaining),
     }
+    info = current_request()
+    if info is not None:
+        info.cost = report
+    return report
 
 
 def rate_limited_error(requested: int, remaining: float, retry: int) -> GraphQLError:
     """The RATE_LIMITED error, with how long to wait."""
+    RATE_LIMITED.inc()
     return GraphQLError(
         f"Rate limited: this request costs {requested} points and "
         f"{int(remaining)} are available; retry in {retry} s.",
@@ -284,6 +319,9 @@ class RequestLimits(SchemaExtension):
         if entry is None or ctx.graphql_document is not entry.document:
             return None  # not parsed by us: nothing to check against
         operation = select_operation(entry.document, ctx.operation_name)
+        info = current_request()
+        if info is not None and operation is not None and operation.name is not None:
+            info.operation = operation.name.value
         if operation is None:
             return None
         self.operation = operation
@@ -315,7 +353,7 @@ class RequestLimits(SchemaExtension):
 
     def _take(self, ctx: ExecutionContext, points: int) -> GraphQLError | None:
         context = ctx.context
-        limiter: RateLimiter = context.rate_limiter
+        limiter: Limiter = context.rate_limiter
         granted, remaining, wait = limiter.take(context.rate_limit_key, points)
         self.report = cost_report(points, 0, context.settings.max_query_cost, remaining)
         if granted:
@@ -328,7 +366,7 @@ class RequestLimits(SchemaExtension):
     def _refused(self, requested: int) -> None:
         """A request that will not run: it costs 1 point."""
         context = self._context.context
-        limiter: RateLimiter = context.rate_limiter
+        limiter: Limiter = context.rate_limiter
         _, remaining, _ = limiter.take(context.rate_limit_key, 1)
         self.report = cost_report(requested, 0, context.settings.max_query_cost, remaining)
 
@@ -361,7 +399,7 @@ class RequestLimits(SchemaExtension):
         if self.operation.operation.value != "subscription" or result.data is None:
             return
         context = self._context.context
-        limiter: RateLimiter = context.rate_limiter
+        limiter: Limiter = context.rate_limiter
         cost = actual_cost(
             self._context.schema._schema, self.entry.document, self.operation, result.data
         )

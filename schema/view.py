@@ -34,6 +34,7 @@ from app.accounts.rules import Viewer
 from app.clock import Clock
 from app.config import Settings
 from app.errors import shown
+from app.observability import current_request
 from app.operations.service import Worker
 from app.policy import Policy
 from app.storage.store import ObjectStore
@@ -51,7 +52,7 @@ from schema.http import (
     refusal_response,
     refuse_before_body,
 )
-from schema.limits import RateLimiter, cost_report, rate_limited_error, retry_seconds
+from schema.limits import cost_report, make_rate_limiter, rate_limited_error, retry_seconds
 from schema.persisted import (
     PersistedQueries,
     PersistedQueryHashMismatch,
@@ -122,9 +123,7 @@ class GraphQLView(GraphQL[Context, None]):
         self.response_cache = ResponseCache(settings.response_cache_bytes)
         self.authenticator = Authenticator(settings.token_cache_bytes)
         self.persisted = PersistedQueries(engine, clock, settings.persisted_query_cache_bytes)
-        self.rate_limiter = RateLimiter(
-            settings.rate_limit_points, settings.rate_limit_refill_per_second
-        )
+        self.rate_limiter = make_rate_limiter(settings)
 
     # -- HTTP -----------------------------------------------------------------------------
 
@@ -220,6 +219,9 @@ class GraphQLView(GraphQL[Context, None]):
         viewer, versions = self.authenticator.caller(session, request.headers.get("authorization"))
         state = request.scope.setdefault("state", {})
         state.update(viewer=viewer, versions=versions, session=session)
+        info = current_request()
+        if info is not None and viewer is not None:
+            info.account_id = viewer.account_id
         length_header = request.headers.get("content-length")
         length = None
         if length_header is not None:
@@ -359,6 +361,9 @@ class GraphQLView(GraphQL[Context, None]):
             ) from exc
         method = request_adapter.method
         viewer = context.viewer
+        info = current_request()
+        if info is not None and request_data.operation_name:
+            info.operation = request_data.operation_name
         if (
             not request_data.query
             or (request_adapter.content_type or "").startswith("multipart/")

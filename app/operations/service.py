@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
+import structlog
 from sqlalchemy import ColumnElement, Engine
 from sqlmodel import Session, col, select
 
@@ -22,12 +23,14 @@ from app.clock import Clock
 from app.database import read_session, write_session
 from app.errors import DomainError, ErrorCode
 from app.ids import is_id, new_id
+from app.observability import OPERATION_SECONDS, OPERATIONS
 from app.operations.models import ClockState, Operation
 from app.operations.rules import OperationStatus
 from app.pagination import Ordering, Page, PageRequest, paginate
 from app.visibility import owned_by
 
 log = logging.getLogger("bcc_images.operations")
+events = structlog.get_logger("bcc_images.operations")
 
 #: states of an operation still to be advanced
 ACTIVE = (OperationStatus.PENDING.value, OperationStatus.RUNNING.value)
@@ -330,6 +333,13 @@ class Worker:
                 operation.claimed_by = self.id
                 operation.attempts += 1
                 operation.started_at = operation.started_at or now
+                events.info(
+                    "operation running",
+                    operation_id=operation.id,
+                    kind=operation.kind,
+                    attempt=operation.attempts,
+                    worker=self.id,
+                )
             operation.status = OperationStatus.RUNNING.value
             operation.lease_until = real_now + self.lease
             if now < operation.due_at:
@@ -370,6 +380,17 @@ class Worker:
         operation.finished_at = now
         session.add(operation)
         session.flush()
+        seconds = (now - operation.created_at).total_seconds()
+        OPERATIONS.labels(operation.kind, operation.status).inc()
+        OPERATION_SECONDS.labels(operation.kind).observe(seconds)
+        events.info(
+            "operation finished",
+            operation_id=operation.id,
+            kind=operation.kind,
+            status=operation.status,
+            error_code=operation.error_code,
+            seconds=round(seconds, 3),
+        )
 
     def release_leases(self) -> None:
         """Let other workers take over this worker's operations at once (graceful shutdown)."""

@@ -24,6 +24,7 @@ from app.instances.models import Instance
 from app.instances.rules import InstanceStatus, StatusReason
 from app.marketplace.models import Listing
 from app.money import rate_from_int, round_fen, settle_units, to_minor, usage_units
+from app.observability import SETTLEMENT_RUNS
 from app.operations.models import SchedulerState
 from app.workflows import revenue
 
@@ -193,6 +194,7 @@ def settle_hourly(session: Session, now: datetime) -> None:
     ).first()
     if state is not None and state.until >= boundary:
         return
+    SETTLEMENT_RUNS.inc()
     settle(session=session, until=boundary)
     if state is None:
         state = SchedulerState(name=HOURLY_JOB, until=boundary)

@@ -80,3 +80,21 @@ def test_twenty_concurrent_orders_with_distinct_tokens(workers3: Server) -> None
     assert len(viewer["orders"]["nodes"]) == 5
     log = (Path(server.env["BCC_IMAGES_DATA_DIR"]) / "server.log").read_text()
     assert "unexpected error" not in log
+
+
+def _requests_counted(server: Server) -> float:
+    text = httpx.get(f"{server.url}/metrics", timeout=10).text
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("bcc_images_graphql_requests_total{")
+    )
+
+
+def test_metrics_count_the_requests_of_every_worker_process(workers3: Server) -> None:
+    """prometheus-client's multiprocess mode: /metrics, answered by any one of the three
+    processes, counts the requests all of them served."""
+    before = _requests_counted(workers3)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda _: workers3.gql(IMAGE), range(60)))
+    assert _requests_counted(workers3) - before == 60

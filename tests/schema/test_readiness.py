@@ -34,3 +34,21 @@ def test_not_ready_when_uploads_could_not_be_stored(
         response = client.get("/readyz")
     assert response.status_code == 503
     assert response.json()["checks"] == {"database": "ok", "objectStore": "unavailable"}
+
+
+def test_redis_is_checked_when_it_is_configured(
+    settings: Settings, engine: Engine, tmp_path: Path
+) -> None:
+    down = settings.model_copy(
+        update={"data_dir": tmp_path / "d1", "redis_url": "redis://127.0.0.1:1/0"}
+    )
+    with TestClient(create_app(down)) as client:
+        response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["redis"] == "unavailable"
+    up = settings.model_copy(
+        update={"data_dir": tmp_path / "d2", "redis_url": "redis://127.0.0.1:6379/0"}
+    )
+    with TestClient(create_app(up)) as client:
+        response = client.get("/readyz")
+    assert response.json()["checks"] == {"database": "ok", "objectStore": "ok", "redis": "ok"}
