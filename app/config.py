@@ -97,6 +97,7 @@ class Settings(BaseSettings):
     object_store_url: str = ""
     s3_endpoint_url: str = ""
     redis_url: str = ""
+    event_fallback_seconds: Positive = 10.0
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -24,11 +24,12 @@ from starlette.staticfiles import StaticFiles
 from app.clock import Clock
 from app.config import Settings, load_settings
 from app.database import check_ready, make_engine
+from app.events import FEED
 from app.instances import service as instances_service
 from app.observability import RequestLog, configure_logging, metrics_text, start_tracing
 from app.operations.service import Worker
 from app.secrets_store import CURSOR_SECRET, shared_secret
-from app.storage.store import LocalObjectStore, ObjectStore
+from app.storage.store import ObjectStore, make_store
 from app.workflows import objects, settlement
 from app.workflows.registry import operation_handlers
 from schema import build_schema
@@ -101,7 +102,7 @@ def create_app(settings: Settings, span_exporter: Any = None) -> Starlette:
     configure_logging(settings.log_level, settings.log_format)
     engine = make_engine(settings)
     clock = Clock(simulated=settings.simulated_clock)
-    store = LocalObjectStore(settings.data_dir)
+    store = make_store(settings)
     worker = make_worker(settings, engine, clock, store)
     tracing = start_tracing(engine, span_exporter)
     graphql = GraphQLView(
@@ -181,6 +182,7 @@ def _lifespan(
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
         task = asyncio.create_task(run_worker()) if settings.run_worker else None
+        FEED.listen(engine)
         gc.collect()
         gc.freeze()
         yield
@@ -189,6 +191,7 @@ def _lifespan(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             await asyncio.to_thread(worker.release_leases)
+        await asyncio.to_thread(FEED.close)
         engine.dispose()
 
     return lifespan

@@ -13,13 +13,12 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from app.config import Settings, load_settings
 from app.database import read_session
-from app.storage.store import LocalObjectStore
+from app.storage.store import make_store
 from app.workflows import objects
 
 log = logging.getLogger("bcc_images.server")
 
 #: partial uploads younger than this may belong to a process still starting (R128)
-TEMPORARY_GRACE_SECONDS = 60.0
 
 
 def set_no_delay(transport: asyncio.BaseTransport) -> None:
@@ -85,8 +84,8 @@ def housekeeping(settings: Settings, engine: Any) -> None:
     """Before workers start: remove partial uploads left by a stopped process, and stored
     files no object row describes (older than ten minutes).
     """
-    store = LocalObjectStore(settings.data_dir)
-    removed = store.clean_temporary(TEMPORARY_GRACE_SECONDS)
+    store = make_store(settings)
+    removed = store.clean_temporary(store.temporary_grace_seconds)
     with read_session(engine) as session:
         orphans = objects.reconcile(session=session, store=store)
     if removed or orphans:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
+from app.config import Settings
 from app.ids import new_id
 
 
@@ -68,6 +69,12 @@ class ObjectStore(Protocol):
     def check(self) -> None:
         """Raise if objects cannot be written and read back (for the readiness check)."""
 
+    @property
+    def temporary_grace_seconds(self) -> float:
+        """How old a partial upload must be before start-up cleans it away (a store shared by
+        several machines may hold another machine's upload in progress).
+        """
+
 
 class LocalWriter:
     """Streams an upload to a temporary file while hashing; renamed into place on commit."""
@@ -116,6 +123,9 @@ class LocalWriter:
 
 class LocalObjectStore:
     """Objects as files under ``<data dir>/objects/<region>/<key>``."""
+
+    #: the supervisor cleans before its workers start: anything a minute old is abandoned
+    temporary_grace_seconds = 60.0
 
     def __init__(self, data_dir: Path) -> None:
         self.root = data_dir / "objects"
@@ -179,3 +189,18 @@ def _safe(name: str) -> str:
     if not name or "/" in name or "\\" in name or name in (".", "..") or "\x00" in name:
         raise ValueError(f"not a valid object name: {name!r}")
     return name
+
+
+def make_store(settings: Settings) -> ObjectStore:
+    """Where objects live: an S3 bucket (or S3-compatible store: Baidu BOS, MinIO, Ceph RGW)
+    with BCC_IMAGES_OBJECT_STORE_URL=s3://bucket[/prefix], else files under the data dir.
+    """
+    if settings.object_store_url.startswith("s3://"):
+        from app.storage.s3 import S3ObjectStore
+
+        return S3ObjectStore.from_url(
+            settings.object_store_url, endpoint_url=settings.s3_endpoint_url or None
+        )
+    if settings.object_store_url:
+        raise ValueError("BCC_IMAGES_OBJECT_STORE_URL must be s3://bucket[/prefix]")
+    return LocalObjectStore(settings.data_dir)

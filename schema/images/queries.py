@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncGenerator
 
 import strawberry
 
 from app.database import read_session
 from app.errors import BadRequest, shown
+from app.events import FEED
 from app.ids import is_id
 from app.images import rules, service
 from schema.context import Info
@@ -117,4 +117,4 @@ class ImageSubscriptions:
                 yield Image.from_row(row, viewer)
             if row.status != "CREATING":
                 return
-            await asyncio.sleep(0.5)
+            await FEED.wait(f"image:{id}", info.context.settings.event_fallback_seconds)

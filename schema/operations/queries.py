@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncGenerator
 
 import strawberry
 
 from app.database import read_session
 from app.errors import BadRequest, shown
+from app.events import FEED
 from app.ids import is_id
 from app.operations import service
 from app.operations.rules import OperationKind, OperationStatus
@@ -17,7 +17,6 @@ from schema.operations.types import Operation
 from schema.pagination import Connection, connection, page_request
 from schema.permissions import SignedIn
 
-POLL_SECONDS = 0.5
 FINISHED = {"SUCCEEDED", "FAILED", "CANCELLED"}
 
 
@@ -93,4 +92,4 @@ class OperationSubscriptions:
                 yield Operation.from_row(row)
             if row.status in FINISHED:
                 return
-            await asyncio.sleep(POLL_SECONDS)
+            await FEED.wait(f"operation:{id}", info.context.settings.event_fallback_seconds)

@@ -174,6 +174,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             "BCC_IMAGES_OPERATION_SECONDS_PER_GB": "0",
             "BCC_IMAGES_SIMULATED_CLOCK": "1",
             "BCC_IMAGES_LOG_LEVEL": "WARNING",
+            # CI runs the import tests once more with objects in an S3 bucket (moto_server)
+            "BCC_IMAGES_OBJECT_STORE_URL": os.environ.get("BCC_IMAGES_TEST_OBJECT_STORE_URL", ""),
+            "BCC_IMAGES_S3_ENDPOINT_URL": os.environ.get("BCC_IMAGES_TEST_S3_ENDPOINT_URL", ""),
         }
         port = free_port()
         log_path = data_dir / "server.log"

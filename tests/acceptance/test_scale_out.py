@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -81,3 +83,83 @@ def test_an_unrelated_token_has_its_own_bucket(shared: Server) -> None:
     other = shared.account()
     body = shared.gql(QUERY, tenant=other)
     assert "errors" not in body
+
+
+# --- events without polling ------------------------------------------------------------------
+
+SUBSCRIBE = """subscription($id: ID!) { operationUpdated(id: $id) { id status progress } }"""
+
+
+@pytest.fixture(scope="module")
+def two_servers(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Server, Server]]:
+    """Two separate server processes on one PostgreSQL database: the first runs no worker and
+    looks again only every 120 s, so what it tells its subscribers reaches it as events."""
+    if not os.environ.get("BCC_IMAGES_TEST_DATABASE_URL", "").startswith("postgresql"):
+        pytest.skip("events between processes go through PostgreSQL's LISTEN/NOTIFY")
+    with fresh_database(tmp_path_factory) as url:
+        started = []
+        try:
+            for name, worker in (("listener", "0"), ("worker", "1")):
+                data_dir = tmp_path_factory.mktemp(name)
+                env = {
+                    **os.environ,
+                    "BCC_IMAGES_DATABASE_URL": url,
+                    "BCC_IMAGES_DATA_DIR": str(data_dir),
+                    "BCC_IMAGES_LOG_LEVEL": "WARNING",
+                    "BCC_IMAGES_RUN_WORKER": worker,
+                    "BCC_IMAGES_OPERATION_SECONDS": "3",
+                    "BCC_IMAGES_OPERATION_SECONDS_PER_GB": "0",
+                    "BCC_IMAGES_EVENT_FALLBACK_SECONDS": "120",
+                }
+                port = free_port()
+                process = start_server(env, Path(data_dir) / "server.log", port)
+                started.append(Server(url=f"http://127.0.0.1:{port}", env=env, process=process))
+            yield started[0], started[1]
+        finally:
+            for server in started:
+                assert server.process is not None
+                stop_server(server.process)
+
+
+def test_a_subscriber_on_one_process_sees_a_change_made_by_another(
+    two_servers: tuple[Server, Server],
+) -> None:
+    from websockets.sync.client import connect
+
+    from tests.acceptance.test_billing import create, image
+    from tests.acceptance.test_subscriptions import _recv, _ws_url
+    from tests.schema.test_instances import launch
+
+    listener, worker = two_servers
+    tenant = worker.account(balance="500")
+    operation_id = create(worker, tenant, launch(image(worker)))["operation"]["id"]
+    with connect(_ws_url(listener), subprotocols=["graphql-transport-ws"]) as ws:  # type: ignore[list-item]
+        ws.send(
+            json.dumps(
+                {"type": "connection_init", "payload": {"Authorization": f"Bearer {tenant.token}"}}
+            )
+        )
+        assert _recv(ws)["type"] == "connection_ack"
+        ws.send(
+            json.dumps(
+                {
+                    "id": "1",
+                    "type": "subscribe",
+                    "payload": {"query": SUBSCRIBE, "variables": {"id": operation_id}},
+                }
+            )
+        )
+        seen = []
+        started = time.monotonic()
+        while True:
+            message = _recv(ws, timeout=30)
+            if message["type"] != "next":
+                break
+            seen.append(message["payload"]["data"]["operationUpdated"]["status"])
+        waited = time.monotonic() - started
+    # the worker process finished it in about 3 s; the listener, which only looks again every
+    # 120 s on its own, told its subscriber at once
+    assert seen[-1] == "SUCCEEDED", seen
+    assert waited < 30

@@ -1,0 +1,454 @@
+"""Objects in an S3 bucket (or any store speaking the S3 API), behind the ObjectStore interface.
+
+An object lives at ``<prefix>/<region>/<key>`` in the bucket. Uploads stream as multipart
+uploads (a single PutObject when the object is smaller than one part) and are hashed on the
+way; reads are ranged GETs, so the import inspector can seek through a large object without
+downloading it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import math
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, BinaryIO
+from urllib.parse import urlsplit
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from app.ids import new_id
+from app.storage.store import StoredFile, TooLarge
+
+if TYPE_CHECKING:
+    from _typeshed import WriteableBuffer
+    from mypy_boto3_s3.client import S3Client
+    from mypy_boto3_s3.type_defs import CompletedPartTypeDef
+
+MiB = 1024 * 1024
+#: S3 refuses parts (but the last) under 5 MiB
+MIN_PART_SIZE = 5 * MiB
+#: the part size uploads start with; grown when the limit would need more than MAX_PARTS parts
+PART_SIZE = 8 * MiB
+MAX_PARTS = 10_000
+#: bytes one ranged GET asks for when a reader reads less (the reader's buffer), and the most
+#: one GET asks for when it reads more
+READAHEAD = 8 * MiB
+#: S3's largest ListObjectsV2 / ListMultipartUploads page
+PAGE_SIZE = 1000
+
+
+class S3Writer:
+    """Streams an upload to S3 while hashing: parts are buffered and sent as they fill; the
+    multipart upload starts with the first full part, so a small object is one PutObject.
+    """
+
+    def __init__(
+        self, client: S3Client, bucket: str, prefix: str, region: str, limit: int, part_size: int
+    ) -> None:
+        self.key = new_id("obj")
+        self._client = client
+        self._bucket = bucket
+        self._name = _object_name(prefix, region, self.key)
+        self._limit = limit
+        self.part_size = part_size
+        self._size = 0
+        self._hash = hashlib.sha256()
+        self._buffer: list[bytes] = []
+        self._buffered = 0
+        self._upload_id: str | None = None
+        self._parts: list[CompletedPartTypeDef] = []
+        self._closed = False
+
+    def write(self, chunk: bytes) -> None:
+        """Append a chunk, sending a part whenever one is full.
+
+        Raises:
+            TooLarge: past the limit, after the multipart upload (if any) was aborted.
+            RuntimeError: the writer was committed or aborted.
+            botocore.exceptions.ClientError: S3 refused a part (the writer is then aborted).
+        """
+        if self._closed:
+            raise RuntimeError("writer is closed")
+        self._size += len(chunk)
+        if self._size > self._limit:
+            self.abort()
+            raise TooLarge(self._limit)
+        self._hash.update(chunk)
+        self._buffer.append(bytes(chunk))
+        self._buffered += len(chunk)
+        if self._buffered >= self.part_size:
+            try:
+                self._send_part()
+            except BaseException:
+                self.abort()  # the part's bytes are gone: the object could never be whole
+                raise
+
+    def commit(self) -> tuple[str, int, str]:
+        """Store the object (complete the multipart upload, or put the small object whole).
+
+        Returns:
+            The object's key, size in bytes and sha256 (hex).
+
+        Raises:
+            RuntimeError: the writer was already committed or aborted.
+        """
+        if self._closed:
+            raise RuntimeError("writer is closed")
+        self._closed = True
+        try:
+            if self._upload_id is None:
+                self._client.put_object(
+                    Bucket=self._bucket,
+                    Key=self._name,
+                    Body=self._take(),
+                    ChecksumSHA256=base64.b64encode(self._hash.digest()).decode("ascii"),
+                )
+            else:
+                if self._buffered:
+                    self._send_part()
+                self._client.complete_multipart_upload(
+                    Bucket=self._bucket,
+                    Key=self._name,
+                    UploadId=self._upload_id,
+                    MultipartUpload={"Parts": self._parts},
+                )
+                self._upload_id = None
+        except BaseException:
+            self._abort_upload()
+            raise
+        return self.key, self._size, self._hash.hexdigest()
+
+    def abort(self) -> None:
+        """Drop the buffer and abort the multipart upload, so that S3 keeps no part."""
+        self._closed = True
+        self._buffer = []
+        self._buffered = 0
+        self._abort_upload()
+
+    def _take(self) -> bytes:
+        data = b"".join(self._buffer)
+        self._buffer = []
+        self._buffered = 0
+        return data
+
+    def _send_part(self) -> None:
+        if self._upload_id is None:
+            self._upload_id = self._client.create_multipart_upload(
+                Bucket=self._bucket, Key=self._name, ChecksumAlgorithm="CRC32"
+            )["UploadId"]
+        number = len(self._parts) + 1
+        response = self._client.upload_part(
+            Bucket=self._bucket,
+            Key=self._name,
+            UploadId=self._upload_id,
+            PartNumber=number,
+            Body=self._take(),
+            ChecksumAlgorithm="CRC32",
+        )
+        part: CompletedPartTypeDef = {"ETag": response["ETag"], "PartNumber": number}
+        if "ChecksumCRC32" in response:
+            part["ChecksumCRC32"] = response["ChecksumCRC32"]
+        self._parts.append(part)
+
+    def _abort_upload(self) -> None:
+        upload_id, self._upload_id = self._upload_id, None
+        if upload_id is not None:
+            _abort(self._client, self._bucket, self._name, upload_id)
+
+
+class S3Reader(io.RawIOBase):
+    """A read-only, seekable view of one object: every read is a ranged GET (of at most
+    ``most`` bytes) of that object as it was when opened (If-Match on its ETag). Wrap it in a
+    BufferedReader for readahead.
+    """
+
+    def __init__(
+        self, client: S3Client, bucket: str, name: str, size: int, etag: str, most: int
+    ) -> None:
+        super().__init__()
+        self.name = f"s3://{bucket}/{name}"
+        self._client = client
+        self._bucket = bucket
+        self._key = name
+        self._size = size
+        self._etag = etag
+        self._most = most
+        self._position = 0
+
+    def readable(self) -> bool:
+        """Always: the object can be read."""
+        return True
+
+    def seekable(self) -> bool:
+        """Always: any offset can be read with a ranged GET."""
+        return True
+
+    def tell(self) -> int:
+        """The offset the next read starts at."""
+        self._check_open()
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        """Move to an offset (past the end is allowed: reads there return nothing).
+
+        Raises:
+            ValueError: a negative position, an unknown whence, or a closed reader.
+        """
+        self._check_open()
+        if whence == io.SEEK_SET:
+            base = 0
+        elif whence == io.SEEK_CUR:
+            base = self._position
+        elif whence == io.SEEK_END:
+            base = self._size
+        else:
+            raise ValueError(f"invalid whence: {whence}")
+        if base + offset < 0:
+            raise ValueError("negative seek position")
+        self._position = base + offset
+        return self._position
+
+    def readinto(self, buffer: WriteableBuffer) -> int:
+        """Fill ``buffer`` from the current offset with one ranged GET of at most ``most``
+        bytes; 0 at the end.
+        """
+        self._check_open()
+        view = memoryview(buffer).cast("B")
+        end = min(self._position + len(view), self._position + self._most, self._size)
+        if end <= self._position:
+            return 0
+        data = self._get(self._position, end)
+        view[: len(data)] = data
+        self._position += len(data)
+        return len(data)
+
+    def readall(self) -> bytes:
+        """The rest of the object, in ranged GETs of at most ``most`` bytes."""
+        self._check_open()
+        parts = []
+        while self._position < self._size:
+            data = self._get(self._position, min(self._position + self._most, self._size))
+            self._position += len(data)
+            parts.append(data)
+        return b"".join(parts)
+
+    def _get(self, start: int, end: int) -> bytes:
+        """Bytes ``start`` to ``end`` (exclusive) of the object.
+
+        Raises:
+            FileNotFoundError: the object was deleted meanwhile.
+            OSError: the object changed since it was opened, or S3 sent fewer bytes.
+        """
+        try:
+            response = self._client.get_object(
+                Bucket=self._bucket,
+                Key=self._key,
+                Range=f"bytes={start}-{end - 1}",
+                IfMatch=self._etag,
+            )
+        except ClientError as exc:
+            if _status(exc) == 404:
+                raise FileNotFoundError(f"{self.name} is no longer in the store") from exc
+            if _status(exc) == 412:
+                raise OSError(f"{self.name} changed while it was read") from exc
+            raise
+        body = response["Body"]
+        try:
+            data = body.read()
+        finally:
+            body.close()
+        if not data:
+            raise OSError(f"{self.name}: no bytes at offset {start} of {self._size}")
+        return data
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise ValueError("I/O operation on closed file")
+
+
+class S3ObjectStore:
+    """Objects at ``<prefix>/<region>/<key>`` in an S3 bucket."""
+
+    #: other machines may be uploading into the same bucket: only day-old partial uploads
+    #: are abandoned (a bucket lifecycle rule is the usual second net)
+    temporary_grace_seconds = 24 * 3600.0
+
+    def __init__(
+        self,
+        client: S3Client,
+        bucket: str,
+        prefix: str = "",
+        *,
+        part_size: int = PART_SIZE,
+        readahead: int = READAHEAD,
+        page_size: int = PAGE_SIZE,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if part_size < MIN_PART_SIZE:
+            raise ValueError(f"parts are at least {MIN_PART_SIZE} bytes")
+        if prefix and any(part in ("", ".", "..") for part in prefix.split("/")):
+            raise ValueError(f"not a valid key prefix: {prefix!r}")
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix
+        self.part_size = part_size
+        self.readahead = readahead
+        self.page_size = page_size
+        self._clock = clock
+
+    @classmethod
+    def from_url(cls, url: str, endpoint_url: str | None = None) -> S3ObjectStore:
+        """A store for ``s3://bucket[/prefix]``, with boto3's credentials and region (the AWS
+        environment variables, shared config files, instance roles...).
+
+        Args:
+            url: ``s3://`` and the bucket, optionally followed by a key prefix.
+            endpoint_url: another S3-compatible service than AWS's.
+
+        Raises:
+            ValueError: the URL is not ``s3://bucket[/prefix]``.
+        """
+        parts = urlsplit(url)
+        if parts.scheme != "s3" or not parts.netloc or parts.query or parts.fragment:
+            raise ValueError(f"not an s3://bucket[/prefix] URL: {url!r}")
+        config = Config(
+            connect_timeout=10, read_timeout=60, retries={"mode": "standard", "max_attempts": 5}
+        )
+        client = boto3.client("s3", endpoint_url=endpoint_url, config=config)
+        return cls(client, parts.netloc, parts.path.strip("/"))
+
+    def writer(self, region: str, limit: int) -> S3Writer:
+        """Start an upload into a region; its part size keeps ``limit`` within S3's parts."""
+        part_size = max(self.part_size, math.ceil(limit / MAX_PARTS / MiB) * MiB)
+        return S3Writer(self.client, self.bucket, self.prefix, region, limit, part_size)
+
+    def open(self, region: str, key: str) -> BinaryIO:
+        """A buffered, seekable reader of an object (ranged GETs, ``readahead`` at a time).
+
+        Raises:
+            FileNotFoundError: there is no such object.
+        """
+        name = _object_name(self.prefix, region, key)
+        try:
+            head = self.client.head_object(Bucket=self.bucket, Key=name)
+        except ClientError as exc:
+            if _status(exc) == 404:
+                raise FileNotFoundError(f"no object s3://{self.bucket}/{name}") from exc
+            raise
+        size, etag = head["ContentLength"], head["ETag"]
+        raw = S3Reader(self.client, self.bucket, name, size, etag, self.readahead)
+        return io.BufferedReader(raw, buffer_size=self.readahead)
+
+    def delete(self, region: str, key: str) -> None:
+        """Remove an object (S3 answers the same whether it existed or not)."""
+        self.client.delete_object(Bucket=self.bucket, Key=_object_name(self.prefix, region, key))
+
+    def files(self) -> Iterator[StoredFile]:
+        """Every object under the prefix shaped ``<region>/<key>``, by region (S3 lists in key
+        order); modified is S3's LastModified.
+        """
+        root = self._root()
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=root, PaginationConfig={"PageSize": self.page_size}
+        )
+        for page in pages:
+            for item in page.get("Contents", []):
+                names = item["Key"][len(root) :].split("/")
+                if len(names) == 2 and all(names):
+                    yield StoredFile(names[0], names[1], item["LastModified"].timestamp())
+
+    def clean_temporary(self, older_than_seconds: float) -> int:
+        """Abort multipart uploads under the prefix that were started and last sent a part
+        more than ``older_than_seconds`` ago (left by a process that stopped mid-upload).
+
+        Returns:
+            How many uploads were aborted.
+        """
+        cutoff = self._clock() - older_than_seconds
+        pages = self.client.get_paginator("list_multipart_uploads").paginate(
+            Bucket=self.bucket, Prefix=self._root(), PaginationConfig={"PageSize": self.page_size}
+        )
+        removed = 0
+        for page in pages:
+            for upload in page.get("Uploads", []):
+                key, upload_id = upload["Key"], upload["UploadId"]
+                if upload["Initiated"].timestamp() >= cutoff:
+                    continue
+                if self._last_part_sent(key, upload_id) >= cutoff:
+                    continue
+                if _abort(self.client, self.bucket, key, upload_id):
+                    removed += 1
+        return removed
+
+    def check(self) -> None:
+        """Write, read back and remove a probe object under the prefix (not shaped
+        ``<region>/<key>``, so files() never lists it).
+
+        Raises:
+            OSError: the probe did not read back what was written.
+            botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError: S3 refused or
+                could not be reached.
+        """
+        name = f"{self._root()}ready-{secrets.token_hex(8)}"
+        self.client.put_object(Bucket=self.bucket, Key=name, Body=b"ok")
+        try:
+            body = self.client.get_object(Bucket=self.bucket, Key=name)["Body"]
+            try:
+                data = body.read()
+            finally:
+                body.close()
+            if data != b"ok":
+                raise OSError(f"s3://{self.bucket}/{name} did not read back what was written")
+        finally:
+            self.client.delete_object(Bucket=self.bucket, Key=name)
+
+    def _last_part_sent(self, key: str, upload_id: str) -> float:
+        """When the upload last received a part (0 if none)."""
+        pages = self.client.get_paginator("list_parts").paginate(
+            Bucket=self.bucket, Key=key, UploadId=upload_id
+        )
+        return max(
+            (part["LastModified"].timestamp() for page in pages for part in page.get("Parts", [])),
+            default=0.0,
+        )
+
+    def _root(self) -> str:
+        return f"{self.prefix}/" if self.prefix else ""
+
+
+def _object_name(prefix: str, region: str, key: str) -> str:
+    """The S3 key of an object, refusing region or key names that are not plain names."""
+    names = [_plain(region), _plain(key)]
+    return "/".join([prefix, *names] if prefix else names)
+
+
+def _plain(name: str) -> str:
+    """Refuse anything but a plain name (defence in depth: keys are ours)."""
+    if not name or "/" in name or "\\" in name or name in (".", "..") or "\x00" in name:
+        raise ValueError(f"not a valid object name: {name!r}")
+    return name
+
+
+def _abort(client: S3Client, bucket: str, key: str, upload_id: str) -> bool:
+    """Abort a multipart upload; False if S3 no longer knows it."""
+    try:
+        client.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id)
+    except ClientError as exc:
+        if _code(exc) == "NoSuchUpload" or _status(exc) == 404:
+            return False
+        raise
+    return True
+
+
+def _status(exc: ClientError) -> int | None:
+    return exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+
+
+def _code(exc: ClientError) -> str | None:
+    return exc.response.get("Error", {}).get("Code")
