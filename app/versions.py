@@ -49,6 +49,8 @@ class Versions:
 
     catalogue: int
     account: int
+    #: the simulated clock's shared offset in seconds, read in the same statement
+    clock_offset: float = 0.0
 
 
 def _catalogue() -> Any:
@@ -69,14 +71,23 @@ def _account(account_id: Any) -> Any:
     )
 
 
-#: both versions in one statement, built once (the account id is its parameter)
-_READ = select(_catalogue(), _account(bindparam("account_id", type_=String)))
+def _clock_offset() -> Any:
+    return func.coalesce(
+        select(col(ClockState.offset_seconds)).where(col(ClockState.id) == 1).scalar_subquery(),
+        0.0,
+    )
+
+
+#: both versions and the clock in one statement, built once (the account id is its parameter)
+_READ = select(_catalogue(), _account(bindparam("account_id", type_=String)), _clock_offset())
 
 
 def read(*, session: Session, account_id: str | None) -> Versions:
-    """The catalogue's version and (for a signed-in caller) the account's, in one query."""
+    """The catalogue's version, (for a signed-in caller) the account's and the simulated
+    clock's offset, in one query.
+    """
     row = session.connection().execute(_READ, {"account_id": account_id or ""}).one()
-    return Versions(int(row[0]), int(row[1]))
+    return Versions(int(row[0]), int(row[1]), float(row[2]))
 
 
 def signed_in(*, session: Session, token: str) -> tuple[Viewer, Versions] | None:
@@ -88,12 +99,12 @@ def signed_in(*, session: Session, token: str) -> tuple[Viewer, Versions] | None
         return None
     row = (
         session.connection()
-        .execute(statement.add_columns(_catalogue(), _account(col(Account.id))))
+        .execute(statement.add_columns(_catalogue(), _account(col(Account.id)), _clock_offset()))
         .first()
     )
     if row is None:
         return None
-    return accounts_service.viewer_of(row), Versions(int(row[3]), int(row[4]))
+    return accounts_service.viewer_of(row), Versions(int(row[3]), int(row[4]), float(row[5]))
 
 
 def _note_flush(session: Session, _context: Any) -> None:

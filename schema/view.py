@@ -35,7 +35,6 @@ from app.clock import Clock
 from app.config import Settings
 from app.errors import shown
 from app.observability import current_request
-from app.operations import service as operations_service
 from app.operations.service import Worker
 from app.policy import Policy
 from app.storage.store import ObjectStore
@@ -217,9 +216,10 @@ class GraphQLView(GraphQL[Context, None]):
         Raises:
             RequestRefused: answered before any of the body is read.
         """
-        if self.clock.simulated:  # another process may have moved the shared clock
-            self.clock.set_offset(operations_service.read_clock_offset(session=session))
         viewer, versions = self.authenticator.caller(session, request.headers.get("authorization"))
+        if self.clock.simulated:  # another process may have moved the shared clock
+            versions = versions or read_versions(session=session, account_id=None)
+            self.clock.set_offset(versions.clock_offset)
         state = request.scope.setdefault("state", {})
         state.update(viewer=viewer, versions=versions, session=session)
         info = current_request()

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from starlette.testclient import TestClient
 
 from app.accounts.rules import Role
+from app.clock import Clock
+from app.config import Settings
+from app.database import make_engine
+from app.main import create_app
+from app.seed import prepare
+from tests.conftest import fresh_database
 from tests.factories import Factory, gql
 
 SETTLE = """mutation($u: DateTime) { settleUsage(input: {until: $u}) {
@@ -48,3 +57,39 @@ def test_advance_clock_needs_the_simulated_clock(app_client: TestClient, factory
     }
     customer = gql(app_client, ADVANCE, {"s": 60}, factory.account())["data"]["advanceClock"]
     assert customer["userErrors"][0]["code"] == "PERMISSION_DENIED"
+
+
+def test_an_api_process_without_a_worker_follows_the_shared_clock(
+    settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """R63: the offset one process moves is the one every other process answers with, read
+    in the statement each request already sends (anonymous or signed in)."""
+    with fresh_database(tmp_path_factory) as url:
+        mover_settings = settings.model_copy(
+            update={
+                "database_url": url,
+                "data_dir": Path(tmp_path_factory.mktemp("clock-data")),
+                "simulated_clock": True,
+            }
+        )
+        api_settings = mover_settings.model_copy(update={"run_worker": False})
+        engine = make_engine(mover_settings)
+        prepare(engine, mover_settings.seed_dir, Clock(simulated=False).now())
+        try:
+            with (
+                TestClient(create_app(mover_settings)) as mover,
+                TestClient(create_app(api_settings)) as api,
+            ):
+                factory = Factory(engine)
+                admin, customer = factory.account(Role.ADMIN), factory.account()
+                clock: Clock = api.app.state.clock  # type: ignore[attr-defined]
+                body = gql(mover, ADVANCE, {"s": 7200}, admin)["data"]["advanceClock"]
+                assert body["userErrors"] == []
+                assert clock.offset_seconds == 0
+                gql(api, "{ regions { code } }", {})
+                assert clock.offset_seconds == 7200
+                gql(mover, ADVANCE, {"s": 3600}, admin)
+                gql(api, "{ regions { code } }", {}, customer)
+                assert clock.offset_seconds == 10800
+        finally:
+            engine.dispose()
