@@ -80,6 +80,7 @@ class Settings(BaseSettings):
     cors_origins: Origins = ()
     storage_quota_bytes: Size = 100 * 1024**3
     object_expiry_days: NonNegative = 7.0
+    recycle_bin_days: NonNegative = 7.0
     body_timeout_seconds: Positive = 30.0
     header_timeout_seconds: Positive = 10.0
     keep_alive_seconds: Positive = 5.0

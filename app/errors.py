@@ -61,6 +61,18 @@ class ErrorCode(enum.Enum):
     CLOCK_NOT_SIMULATED = "CLOCK_NOT_SIMULATED"
     STORAGE_QUOTA_EXCEEDED = "STORAGE_QUOTA_EXCEEDED"
     OBJECT_IN_USE = "OBJECT_IN_USE"
+    IMAGE_DELETION_PROTECTED = "IMAGE_DELETION_PROTECTED"
+    IMAGE_DISABLED = "IMAGE_DISABLED"
+    IMAGE_NOT_IN_RECYCLE_BIN = "IMAGE_NOT_IN_RECYCLE_BIN"
+    IMAGE_IN_LISTING = "IMAGE_IN_LISTING"
+    FAMILY_EMPTY = "FAMILY_EMPTY"
+    IMAGE_SOURCE_AMBIGUOUS = "IMAGE_SOURCE_AMBIGUOUS"
+
+
+class WarningCode(enum.Enum):
+    """Why an answer that did what was asked still warns."""
+
+    IMAGE_DEPRECATED = "IMAGE_DEPRECATED"
 
 
 #: the most of a client's input an error message repeats

@@ -41,7 +41,8 @@ log = logging.getLogger("bcc_images.worker")
 
 def make_worker(settings: Settings, engine: Engine, clock: Clock, store: ObjectStore) -> Worker:
     """The operation worker with the periodic jobs: hourly settlement, prepaid expiry,
-    expiry of objects never imported and reconciliation of stored files.
+    expiry of objects never imported, reconciliation of stored files and purging the recycle
+    bin.
     """
     return Worker(
         engine,
@@ -52,6 +53,7 @@ def make_worker(settings: Settings, engine: Engine, clock: Clock, store: ObjectS
             settlement.settle_hourly,
             instances_service.expire_due,
             objects.ObjectHousekeeping(store, settings.object_expiry_days),
+            objects.Purge(),
         ],
         periodic_seconds=settings.scheduler_seconds,
     )

@@ -27,6 +27,7 @@ class Policy:
     shared_with_me_quota: int = 20
     storage_quota_bytes: int = 100 * 1024**3
     postpaid_minimum_balance: Decimal = Decimal("100")
+    recycle_bin_days: float = 7.0
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
@@ -39,6 +40,7 @@ class Policy:
             shared_with_me_quota=settings.shared_with_me_quota,
             storage_quota_bytes=settings.storage_quota_bytes,
             postpaid_minimum_balance=settings.postpaid_minimum_balance,
+            recycle_bin_days=settings.recycle_bin_days,
         )
 
     def duration(self, size_gb: int | None) -> float:

@@ -13,6 +13,7 @@ not used.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import String, bindparam, event, func, literal_column, select
@@ -24,6 +25,7 @@ from app.accounts import service as accounts_service
 from app.accounts.models import Account
 from app.accounts.rules import Viewer
 from app.catalogue import CatalogueVersion, bump
+from app.database import UTCDateTime
 from app.images.models import Image, ImageShare
 from app.operations.models import ClockState
 
@@ -51,6 +53,9 @@ class Versions:
     account: int
     #: the simulated clock's shared offset in seconds, read in the same statement
     clock_offset: float = 0.0
+    #: when the next scheduled deprecation takes effect (epoch seconds; 0: none scheduled):
+    #: an answer computed before it is not valid after it, though nothing was written
+    transition: int = 0
 
 
 def _catalogue() -> Any:
@@ -78,33 +83,53 @@ def _clock_offset() -> Any:
     )
 
 
-#: both versions and the clock in one statement, built once (the account id is its parameter)
-_READ = select(_catalogue(), _account(bindparam("account_id", type_=String)), _clock_offset())
+def _next_transition() -> Any:
+    """The earliest deprecateAt still ahead of ``now`` (a parameter): one index probe."""
+    return (
+        select(func.min(col(Image.deprecate_at)))
+        .where(col(Image.deprecate_at) > bindparam("now", type_=UTCDateTime))
+        .scalar_subquery()
+    )
 
 
-def read(*, session: Session, account_id: str | None) -> Versions:
+#: both versions, the clock and the next transition in one statement, built once
+_READ = select(
+    _catalogue(),
+    _account(bindparam("account_id", type_=String)),
+    _clock_offset(),
+    _next_transition(),
+)
+
+
+def _versions(catalogue: Any, account: Any, offset: Any, transition: Any) -> Versions:
+    return Versions(
+        int(catalogue),
+        int(account),
+        float(offset),
+        int(transition.timestamp()) if transition is not None else 0,
+    )
+
+
+def read(*, session: Session, account_id: str | None, now: datetime) -> Versions:
     """The catalogue's version, (for a signed-in caller) the account's and the simulated
     clock's offset, in one query.
     """
-    row = session.connection().execute(_READ, {"account_id": account_id or ""}).one()
-    return Versions(int(row[0]), int(row[1]), float(row[2]))
+    row = session.connection().execute(_READ, {"account_id": account_id or "", "now": now}).one()
+    return _versions(*row)
 
 
-def signed_in(*, session: Session, token: str) -> tuple[Viewer, Versions] | None:
+def signed_in(*, session: Session, token: str, now: datetime) -> tuple[Viewer, Versions] | None:
     """The viewer a bearer token stands for and the versions of what it sees, read in one
     statement (so a revocation is never seen half), or None for an unknown or revoked token.
     """
     statement = accounts_service.token_statement(token)
     if statement is None:
         return None
-    row = (
-        session.connection()
-        .execute(statement.add_columns(_catalogue(), _account(col(Account.id)), _clock_offset()))
-        .first()
-    )
+    columns = (_catalogue(), _account(col(Account.id)), _clock_offset(), _next_transition())
+    row = session.connection().execute(statement.add_columns(*columns), {"now": now}).first()
     if row is None:
         return None
-    return accounts_service.viewer_of(row), Versions(int(row[3]), int(row[4]), float(row[5]))
+    return accounts_service.viewer_of(row), _versions(*row[3:7])
 
 
 def _note_flush(session: Session, _context: Any) -> None:

@@ -7,6 +7,7 @@ Run: uvicorn bench.baseline:create --factory --loop asyncio (settings from the e
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -72,6 +73,7 @@ def create() -> Starlette:
                 order_field="CREATED_AT",
                 descending=True,
                 page=PageRequest(first=PAGE_SIZE, scope=CURSOR_SCOPE, secret=secret),
+                now=datetime.now(UTC),
             )
         body = {
             "data": {

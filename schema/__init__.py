@@ -17,6 +17,7 @@ from schema.accounts.queries import AccountQueries
 from schema.billing.mutations import BillingMutations
 from schema.descriptions import describe
 from schema.errors import MaskUnexpectedErrors
+from schema.images.governance import GovernanceMutations, GovernanceQueries
 from schema.images.imports import ImportMutations
 from schema.images.mutations import ImageMutations
 from schema.images.queries import ImageQueries, ImageSubscriptions
@@ -39,6 +40,7 @@ class Query(
     AccountQueries,
     RegionQueries,
     ImageQueries,
+    GovernanceQueries,
     SnapshotQueries,
     ListingQueries,
     InstanceQueries,
@@ -53,6 +55,7 @@ class Query(
 )
 class Mutation(
     ImageMutations,
+    GovernanceMutations,
     ImportMutations,
     SnapshotMutations,
     ListingMutations,

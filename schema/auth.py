@@ -9,6 +9,7 @@ with it is checked in the database again and refused.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlmodel import Session
 
@@ -44,7 +45,9 @@ class Authenticator:
     def __init__(self, budget_bytes: int) -> None:
         self.tokens: ByteBudgetLRU[str, Checked] = ByteBudgetLRU(budget_bytes)
 
-    def caller(self, session: Session, header: str | None) -> tuple[Viewer | None, Versions | None]:
+    def caller(
+        self, session: Session, header: str | None, now: datetime
+    ) -> tuple[Viewer | None, Versions | None]:
         """The viewer an Authorization header stands for (None without one) and, for a
         viewer, the versions its cached answers must have: one query either way.
 
@@ -57,10 +60,10 @@ class Authenticator:
         key = hash_token(token)
         known = self.tokens.get(key)
         if known is not None:
-            now = versions.read(session=session, account_id=known.viewer.account_id)
-            if now.account == known.account_version:
-                return known.viewer, now
-        found = versions.signed_in(session=session, token=token) if token else None
+            current = versions.read(session=session, account_id=known.viewer.account_id, now=now)
+            if current.account == known.account_version:
+                return known.viewer, current
+        found = versions.signed_in(session=session, token=token, now=now) if token else None
         if found is None:
             self.tokens.discard(key)
             raise RequestRefused(
@@ -69,6 +72,6 @@ class Authenticator:
                 "Invalid, revoked or malformed bearer token.",
                 {"WWW-Authenticate": 'Bearer error="invalid_token"'},
             )
-        viewer, now = found
-        self.tokens.put(key, Checked(viewer, now.account), TOKEN_ENTRY_BYTES)
-        return viewer, now
+        viewer, current = found
+        self.tokens.put(key, Checked(viewer, current.account), TOKEN_ENTRY_BYTES)
+        return viewer, current

@@ -87,6 +87,8 @@ class Entry:
     data: bytes
     requested: int
     actual: int
+    #: the next scheduled deprecation when it was computed (it is stale once that passes)
+    transition: int = 0
 
 
 def cache_key(
@@ -108,12 +110,14 @@ class ResponseCache:
     def __init__(self, budget_bytes: int) -> None:
         self.entries: ByteBudgetLRU[str, Entry] = ByteBudgetLRU(budget_bytes)
 
-    def get(self, key: str, catalogue: int, account: int = 0) -> Entry | None:
-        """The entry for a key if it was computed at these versions."""
+    def get(self, key: str, catalogue: int, account: int = 0, transition: int = 0) -> Entry | None:
+        """The entry for a key if it was computed at these versions, before the same next
+        scheduled transition.
+        """
         entry = self.entries.get(key)
         if entry is None:
             return None
-        if (entry.catalogue, entry.account) != (catalogue, account):
+        if (entry.catalogue, entry.account, entry.transition) != (catalogue, account, transition):
             self.entries.discard(key)
             return None
         return entry

@@ -35,6 +35,8 @@ ARGUMENTS: dict[str, str] = {
     "Query.flavors.generation": "Only BCC (virtual) or EBC (bare-metal) flavors.",
     "Flavor.price.region": "The region whose prices to show (null when not offered there).",
     "Query.images.orderBy": "The order of the list (default: newest first).",
+    "Query.imageFromFamily.region": "The region code the image must be in.",
+    "Query.imageFromFamily.family": "The family's name, such as web-frontend.",
     "ProviderView.revenue.from": "Count from this time on (with an offset; default: always).",
     "ProviderView.revenue.to": "Count up to, not including, this time (default: now).",
 }
@@ -77,6 +79,13 @@ ENUM_VALUES: dict[str, dict[str, str]] = {
         "IMPORT": "Imported from an uploaded disk-image file.",
         "COPY": "Copied from an image in another region.",
         "LISTING": "Published by a marketplace or integration listing.",
+    },
+    "WarningCode": {
+        "IMAGE_DEPRECATED": "The image is deprecated: it still launches; use its replacement.",
+    },
+    "DeprecationState": {
+        "SCHEDULED": "It will be deprecated at deprecateAt.",
+        "DEPRECATED": "It is deprecated: left out of image lists, still launchable.",
     },
     "ImageStatus": {
         "CREATING": "Being created, copied or imported (see progress).",
@@ -221,6 +230,12 @@ ENUM_VALUES: dict[str, dict[str, str]] = {
         "CLOCK_NOT_SIMULATED": "The clock is real: it can be moved only when simulated.",
         "STORAGE_QUOTA_EXCEEDED": "Your uploaded objects would pass your storage quota.",
         "OBJECT_IN_USE": "An image was imported from the object: delete the image first.",
+        "IMAGE_DELETION_PROTECTED": "The image is protected from deletion: switch that off first.",
+        "IMAGE_DISABLED": "The image is disabled: enable it first.",
+        "IMAGE_NOT_IN_RECYCLE_BIN": "There is no such image in your recycle bin.",
+        "IMAGE_IN_LISTING": "A listing still offers the image: delist it first.",
+        "FAMILY_EMPTY": "The family has no image you may launch in that region.",
+        "IMAGE_SOURCE_AMBIGUOUS": "Give exactly one of imageId and imageFamily.",
     },
 }
 

@@ -9,7 +9,7 @@ import strawberry
 from app.accounts.rules import Role
 from app.billing.pricing import ChargeKind, ChargeUnit, Timing
 from app.billing.rules import OrderKind, TransactionKind
-from app.errors import ErrorCode
+from app.errors import ErrorCode, WarningCode
 from app.images import rules as images
 from app.instances.rules import InstanceStatus, StorageType
 from app.marketplace.rules import ListingKind, ListingStatus
@@ -18,6 +18,7 @@ from app.snapshots.rules import SnapshotStatus
 
 _DESCRIPTIONS: dict[EnumMeta, str] = {
     ErrorCode: "Why a mutation did not do what was asked (nothing was changed).",
+    WarningCode: "Why an answer warns.",
     Role: "CUSTOMER, PROVIDER (may also sell) or ADMIN.",
     images.Generation: "BCC (virtual machines) or EBC (elastic bare metal).",
     images.ImageType: "An image's type as you see it: someone else's custom image is SHARED.",
@@ -27,6 +28,7 @@ _DESCRIPTIONS: dict[EnumMeta, str] = {
     images.DiskFormat: "Disk-image file format.",
     images.SourceKind: "How an image was made.",
     images.OsLicense: "The operating-system licence instances of an image are charged for.",
+    images.DeprecationState: "Whether an image's deprecation has begun.",
     ChargeKind: "What a charge line is for.",
     ChargeUnit: "What one unit of a line's quantity is.",
     Timing: "PREPAID (a term paid up front) or POSTPAID (hourly).",

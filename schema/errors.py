@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
@@ -15,7 +15,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types.base import StrawberryList, StrawberryObjectDefinition
 
 import schema.enums  # noqa: F401  (registers the domain enums)
-from app.errors import BadRequest, DomainError, Forbidden, Unauthenticated
+from app.errors import BadRequest, DomainError, Forbidden, Unauthenticated, WarningCode
 from app.errors import ErrorCode as DomainErrorCode
 from app.observability import current_request
 
@@ -29,6 +29,17 @@ class UserError:
         description='Path of the offending input, e.g. ["input", "accountIds", "2"].'
     )
     message: str = strawberry.field(description="Human-readable explanation.")
+
+
+@strawberry.type(description="Something worth knowing about what was done (or quoted).")
+class Warning:
+    code: WarningCode = strawberry.field(description="Machine-readable kind.")
+    message: str = strawberry.field(description="Human-readable explanation.")
+
+
+def deprecation_warnings(messages: Sequence[str]) -> list[Warning]:
+    """The warnings of an answer whose image is deprecated."""
+    return [Warning(code=WarningCode.IMAGE_DEPRECATED, message=m) for m in messages]
 
 
 def user_error(exc: DomainError) -> UserError:

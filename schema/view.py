@@ -216,9 +216,11 @@ class GraphQLView(GraphQL[Context, None]):
         Raises:
             RequestRefused: answered before any of the body is read.
         """
-        viewer, versions = self.authenticator.caller(session, request.headers.get("authorization"))
+        now = self.clock.now()
+        header = request.headers.get("authorization")
+        viewer, versions = self.authenticator.caller(session, header, now)
         if self.clock.simulated:  # another process may have moved the shared clock
-            versions = versions or read_versions(session=session, account_id=None)
+            versions = versions or read_versions(session=session, account_id=None, now=now)
             self.clock.set_offset(versions.clock_offset)
         state = request.scope.setdefault("state", {})
         state.update(viewer=viewer, versions=versions, session=session)
@@ -328,7 +330,9 @@ class GraphQLView(GraphQL[Context, None]):
             header = context.request.headers.get("authorization")
         if header is not None:
             try:
-                viewer, _ = self.authenticator.caller(context.session, str(header))
+                viewer, _ = self.authenticator.caller(
+                    context.session, str(header), self.clock.now()
+                )
             except RequestRefused as exc:
                 raise ConnectionRejectionError({"code": "UNAUTHENTICATED"}) from exc
             context.viewer = viewer
@@ -374,10 +378,12 @@ class GraphQLView(GraphQL[Context, None]):
             or (viewer is None and not self.settings.response_cache and method != "GET")
         ):
             return await self._execute(method, context, request_data)
-        versions = context.versions or read_versions(session=context.session, account_id=None)
+        versions = context.versions or read_versions(
+            session=context.session, account_id=None, now=self.clock.now()
+        )
         result = await self._cached(method, context, request_data, sub_response, versions)
         if viewer is None and method == "GET" and not result.errors:
-            self._public(request, sub_response, versions.catalogue)
+            self._public(request, sub_response, versions)
         return result
 
     async def _cached(
@@ -394,7 +400,11 @@ class GraphQLView(GraphQL[Context, None]):
             request_data.query, request_data.variables, request_data.operation_name, who
         )
         use = self.settings.response_cache
-        entry = self.response_cache.get(key, versions.catalogue, versions.account) if use else None
+        entry = (
+            self.response_cache.get(key, versions.catalogue, versions.account, versions.transition)
+            if use
+            else None
+        )
         if entry is not None:
             return self._from_cache(entry, context, sub_response)
         result = await self._execute(method, context, request_data)
@@ -409,18 +419,22 @@ class GraphQLView(GraphQL[Context, None]):
                     orjson.dumps(result.data),
                     cost.get("requested", 0),
                     cost.get("actual", 0),
+                    versions.transition,
                 ),
             )
         return result
 
-    def _public(self, request: Request, sub_response: Any, version: int) -> None:
+    def _public(self, request: Request, sub_response: Any, versions: Versions) -> None:
         """An anonymous catalogue answer over GET: the same for everyone until the catalogue
-        changes, so browsers and CDNs may keep it.
+        changes (or the next scheduled deprecation takes effect), so browsers and CDNs may
+        keep it until then.
         """
-        etag = f'W/"catalogue-{version}"'
-        sub_response.headers["Cache-Control"] = (
-            f"public, max-age={self.settings.public_cache_seconds}"
-        )
+        etag = f'W/"catalogue-{versions.catalogue}-{versions.transition}"'
+        max_age = int(self.settings.public_cache_seconds)
+        if versions.transition:
+            ahead = versions.transition - int(self.clock.now().timestamp())
+            max_age = max(0, min(max_age, ahead))
+        sub_response.headers["Cache-Control"] = f"public, max-age={max_age}"
         sub_response.headers["ETag"] = etag
         sub_response.headers["Vary"] = "Authorization, Accept-Encoding"
         sub_response.not_modified = request.headers.get("if-none-match") == etag

@@ -8,7 +8,7 @@ from sqlmodel import Session, select
 
 from app.accounts.rules import Viewer
 from app.errors import DomainError, ErrorCode, raise_all
-from app.images import service
+from app.images import governance, service
 from app.images.models import Image, ImageShare
 from app.images.rules import (
     ImageStatus,
@@ -49,12 +49,15 @@ def rename(*, session: Session, viewer: Viewer, image_id: str, name: str) -> Ima
     return image
 
 
-def delete(*, session: Session, viewer: Viewer, image_id: str, now: datetime) -> str:
-    """Delete a custom image for good (owner only, R40-R42).
+def delete(
+    *, session: Session, viewer: Viewer, image_id: str, now: datetime, recycle_bin_days: float
+) -> str:
+    """Delete a custom image (owner only, R40-R42): it waits in the recycle bin for
+    ``recycle_bin_days`` (restorable), then is purged; 0 purges it at once.
 
     Raises:
         DomainError: IMAGE_NOT_FOUND, PERMISSION_DENIED, IMAGE_NOT_CUSTOM, IMAGE_CREATING,
-            IMAGE_SHARED, IMAGE_REPLICATING.
+            IMAGE_SHARED, IMAGE_REPLICATING, IMAGE_DELETION_PROTECTED, IMAGE_IN_LISTING.
     """
     image = service.owned_custom(
         session=session, viewer=viewer, image_id=image_id, action="deleted"
@@ -65,6 +68,12 @@ def delete(*, session: Session, viewer: Viewer, image_id: str, now: datetime) ->
             f"Image {image.id} is still being created; wait for it or cancel its copy.",
             field("imageId"),
         )
+    if image.deletion_protection:
+        raise DomainError(
+            ErrorCode.IMAGE_DELETION_PROTECTED,
+            f"Image {image.id} is protected from deletion; switch the protection off first.",
+            field("imageId"),
+        )
     shares = session.exec(select(ImageShare).where(ImageShare.image_id == image.id)).first()
     if shares is not None:
         raise DomainError(
@@ -72,8 +81,13 @@ def delete(*, session: Session, viewer: Viewer, image_id: str, now: datetime) ->
             f"Image {image.id} is shared with other accounts; unshare it first.",
             field("imageId"),
         )
+    if governance.in_listing(session=session, image_ids=[image.id]):
+        raise DomainError(
+            ErrorCode.IMAGE_IN_LISTING,
+            f"Image {image.id} is offered by a listing; delist it or change its images first.",
+            field("imageId"),
+        )
     service.refuse_if_replicating(session, image, "deleted")
-    image.deleted_at = now
-    session.add(image)
+    governance.move_to_bin(session=session, image=image, days=recycle_bin_days, now=now)
     session.flush()
     return image.id

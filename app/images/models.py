@@ -25,6 +25,11 @@ class Image(SQLModel, table=True):
         Index("ix_image_listing_id", "listing_id"),
         Index("ix_image_source", "source_kind", "source_id"),
         Index("ix_image_owner_region", "owner_id", "region_code", "kind"),
+        # imageFromFamily: the newest image of an owner's family in a region
+        Index("ix_image_family", "owner_id", "family", "region_code", "created_at", "id"),
+        # the next scheduled deprecation (cached answers expire at it) and the recycle bin
+        Index("ix_image_deprecate_at", "deprecate_at"),
+        Index("ix_image_purge_at", "purge_at"),
     )
 
     id: str = Field(primary_key=True, max_length=16)
@@ -59,6 +64,15 @@ class Image(SQLModel, table=True):
     sha256: str | None = Field(default=None, max_length=64)
     virtual_size_bytes: int | None = Field(default=None, sa_column=Column(BigInteger))
     deleted_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    deprecate_at: datetime | None = Field(
+        default=None, sa_column=Column(UTCDateTime, nullable=True)
+    )
+    replacement_id: str | None = Field(default=None, max_length=16)
+    disabled: bool = Field(default=False)
+    deletion_protection: bool = Field(default=False)
+    purge_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    purged_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    family: str | None = Field(default=None, max_length=63)
 
 
 class SupportedOs(SQLModel, table=True):

@@ -6,6 +6,7 @@ import dataclasses
 import enum
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 
@@ -149,3 +150,32 @@ class Disk:
     def of(cls, image: Any) -> Disk:
         """The disk of an existing image (for a copy or a published image)."""
         return cls(**{f.name: getattr(image, f.name) for f in dataclasses.fields(cls)})
+
+
+#: the largest system disk an instance can have, so the largest minimum disk it can boot
+MAX_SYSTEM_DISK_GB = 2048
+
+FAMILY = re.compile(r"^[a-z][a-z0-9-]{0,62}$")
+
+
+def family_problem(family: str) -> str | None:
+    """Why a family name cannot be used (1-63 of a-z, 0-9 and '-', starting with a letter)."""
+    if FAMILY.match(family) is None:
+        return "A family is 1 to 63 lower-case letters, digits and hyphens, starting with a letter."
+    return None
+
+
+def deprecation_warning(image: Any, now: datetime) -> str | None:
+    """What an answer that launches or rebuilds onto a deprecated image says about it."""
+    if image.deprecate_at is None or image.deprecate_at > now:
+        return None
+    instead = f"; use {image.replacement_id} instead" if image.replacement_id else ""
+    since = image.deprecate_at.isoformat(timespec="seconds")
+    return f"Image {image.id} is deprecated since {since}{instead}."
+
+
+class DeprecationState(enum.Enum):
+    """Where an image's deprecation is (R110)."""
+
+    SCHEDULED = "SCHEDULED"
+    DEPRECATED = "DEPRECATED"

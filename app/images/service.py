@@ -30,6 +30,7 @@ from app.ids import is_id, new_id
 from app.images.models import Image, ImageShare
 from app.images.rules import (
     CATALOGUE_KINDS,
+    MAX_SYSTEM_DISK_GB,
     Disk,
     ImageKind,
     ImageStatus,
@@ -38,7 +39,7 @@ from app.images.rules import (
 )
 from app.marketplace.models import Listing, ListingImage, listing_visible
 from app.pagination import Ordering, Page, PageRequest, paginate, window
-from app.regions.models import Region
+from app.regions.models import Flavor, FlavorPrice, Region
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,9 @@ class ImageFilter:
     name_contains: str | None = None
     listing: str | None = None
     source_instance: str | None = None
+    include_deprecated: bool = False
+    family: str | None = None
+    flavor: str | None = None  # images an instance of this flavor can boot
 
 
 ORDER_FIELDS = {"CREATED_AT": "created_at", "NAME": "name"}
@@ -61,16 +65,19 @@ ORDER_FIELDS = {"CREATED_AT": "created_at", "NAME": "name"}
 def visible_clause(viewer: Viewer | None) -> ColumnElement[bool]:
     """The visibility rule (R5) as a SQL predicate: the only definition of who sees what.
 
-    Everyone sees the catalogue (PUBLIC, INTEGRATION, MARKET); an account also sees its
-    own images; admins see everything. Deleted images are seen by no one (R6).
+    Everyone sees the catalogue (PUBLIC, INTEGRATION, MARKET) and an account also its own
+    images and those shared with it -- but a disabled image only its owner (R111); admins
+    see everything. Deleted images, in the recycle bin or purged, are seen by no one (R6).
     """
     alive = col(Image.deleted_at).is_(None)
     if viewer is not None and viewer.is_admin:
         return alive
-    seen: ColumnElement[bool] = col(Image.kind).in_(CATALOGUE_KINDS)
-    if viewer is not None:
-        seen = or_(seen, col(Image.owner_id) == viewer.account_id, _shared_with(viewer))
-    return and_(alive, seen)
+    enabled = col(Image.disabled).is_(False)
+    if viewer is None:
+        return and_(alive, enabled, col(Image.kind).in_(CATALOGUE_KINDS))
+    mine = col(Image.owner_id) == viewer.account_id
+    catalogue = and_(col(Image.kind).in_(CATALOGUE_KINDS), or_(enabled, mine))
+    return and_(alive, or_(catalogue, mine, and_(enabled, _shared_with(viewer))))
 
 
 def _shared_with(viewer: Viewer) -> ColumnElement[bool]:
@@ -130,8 +137,12 @@ def _branches(
     if viewer is not None and viewer.is_admin:
         return [_type_clause(viewer, types) if types else true()]
     wanted = set(types) if types else set(ImageType)
+    enabled = col(Image.disabled).is_(False)
+    usable = enabled if viewer is None else or_(enabled, col(Image.owner_id) == viewer.account_id)
     parts: list[ColumnElement[bool]] = [
-        col(Image.kind) == kind for kind in CATALOGUE_KINDS if ImageType(kind) in wanted
+        and_(col(Image.kind) == kind, usable)
+        for kind in CATALOGUE_KINDS
+        if ImageType(kind) in wanted
     ]
     if viewer is not None and ImageType.CUSTOM in wanted:
         parts.append(
@@ -140,7 +151,7 @@ def _branches(
             )
         )
     if viewer is not None and ImageType.SHARED in wanted:
-        parts.append(and_(col(Image.kind) == ImageKind.CUSTOM.value, _shared_with(viewer)))
+        parts.append(and_(col(Image.kind) == ImageKind.CUSTOM.value, enabled, _shared_with(viewer)))
     return parts
 
 
@@ -215,6 +226,7 @@ class _Shape:
     order_field: str
     descending: bool  # in SQL (walking backward reverses the list's order)
     after: bool  # whether a cursor bounds the page
+    hide_deprecated: bool = True  # deprecated images are left out (not the owner's own)
 
 
 #: the caller's account id, as a statement parameter
@@ -225,6 +237,7 @@ _FILTER_COLUMNS = {
     "status": Image.status,
     "generation": Image.generation,
     "listing": Image.listing_id,
+    "family": Image.family,
 }
 
 
@@ -299,12 +312,24 @@ def _shape_filters(viewer: Viewer | None, shape: _Shape) -> list[ColumnElement[b
         clauses.append(col(Image.source_id) == bindparam("source_instance", type_=String))
         if viewer is None or not viewer.is_admin:  # sources are their owner's business
             clauses.append(col(Image.owner_id) == (viewer.account_id if viewer else ""))
+    if "flavor" in shape.filters:  # same generation, offered in its region, a disk it can have
+        flavor = bindparam("flavor", type_=String)
+        generation = select(col(Flavor.generation)).where(col(Flavor.name) == flavor)
+        offered = select(col(FlavorPrice.region_code)).where(col(FlavorPrice.flavor_name) == flavor)
+        clauses.append(col(Image.generation) == generation.scalar_subquery())
+        clauses.append(col(Image.region_code).in_(offered))
+        clauses.append(col(Image.min_disk_gb) <= MAX_SYSTEM_DISK_GB)
+    if shape.hide_deprecated:
+        shown = [col(Image.deprecate_at).is_(None), col(Image.deprecate_at) > bindparam("now")]
+        if viewer is not None:
+            shown.append(col(Image.owner_id) == viewer.account_id)  # owners see their own
+        clauses.append(or_(*shown))
     return clauses
 
 
 def _parameters(viewer: Viewer | None, filters: ImageFilter) -> dict[str, Any]:
     values: dict[str, Any] = {"me": viewer.account_id if viewer else ""}
-    for name in (*_FILTER_COLUMNS, "source_instance"):
+    for name in (*_FILTER_COLUMNS, "source_instance", "flavor"):
         value = getattr(filters, name)
         if value is not None:
             values[name] = value
@@ -324,6 +349,7 @@ def list_images(
     order_field: str,
     descending: bool,
     page: PageRequest,
+    now: datetime,
 ) -> Page[ImageRow]:
     """Return one keyset page of the visible images that match the filters.
 
@@ -337,7 +363,12 @@ def list_images(
     sort_column = getattr(Image, attribute)
     win = window(Ordering(order_field, sort_column, descending, Image.id), page)
     parameters = _parameters(viewer, filters)
-    given = [n for n in (*_FILTER_COLUMNS, "source_instance") if getattr(filters, n) is not None]
+    if filters.flavor is not None and (
+        len(filters.flavor) > 48 or session.get(Flavor, filters.flavor) is None
+    ):
+        raise BadRequest(f"There is no flavor {shown(filters.flavor)}.")
+    named = (*_FILTER_COLUMNS, "source_instance", "flavor")
+    given = [n for n in named if getattr(filters, n) is not None]
     shape = _Shape(
         role=viewer.role.value if viewer else "anonymous",
         types=tuple(filters.types) if filters.types is not None else None,
@@ -345,7 +376,9 @@ def list_images(
         order_field=order_field,
         descending=win.descending,
         after=win.bound is not None,
+        hide_deprecated=not filters.include_deprecated and not (viewer and viewer.is_admin),
     )
+    parameters["now"] = now
     statement = _page_statement(shape)
 
     def count() -> int:
@@ -509,6 +542,7 @@ def image_from_source(
     now: datetime,
     status: ImageStatus = ImageStatus.CREATING,
     listing_id: str | None = None,
+    family: str | None = None,
 ) -> Image:
     """A new image row made of ``disk`` (not yet added to the session)."""
     return Image(
@@ -525,6 +559,7 @@ def image_from_source(
         source_id=source_id,
         source_region=source_region,
         listing_id=listing_id,
+        family=family,
         **dataclasses.asdict(disk),
     )
 

@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 from app.accounts.models import Account
 from app.accounts.rules import Viewer
 from app.errors import DomainError, ErrorCode, raise_all, shown
-from app.images import service
+from app.images import governance, service
 from app.images.models import Image, ImageShare
 from app.images.rules import ImageStatus
 from app.policy import Policy
@@ -75,6 +75,7 @@ def share(
             CANNOT_SHARE_TO_OWNER, RECIPIENT_QUOTA_EXCEEDED; SHARE_QUOTA_EXCEEDED.
     """
     image = service.owned_custom(session=session, viewer=viewer, image_id=image_id, action="shared")
+    governance.refuse_disabled(image, "shared")
     if image.status != ImageStatus.AVAILABLE.value:
         raise DomainError(
             ErrorCode.IMAGE_STATUS_FORBIDDEN,

@@ -12,10 +12,11 @@ from typing import Any
 
 from app.billing.pricing import PREPAID_TERMS, Timing
 from app.errors import DomainError, ErrorCode
+from app.images.rules import MAX_SYSTEM_DISK_GB
 from app.money import from_minor, round_fen, to_minor
 
 MAX_BATCH = 100
-MAX_DISK_GB = 2048
+MAX_DISK_GB = MAX_SYSTEM_DISK_GB
 MIN_DISK_GB = {"LINUX": 10, "WINDOWS": 40}
 STORAGE_TYPES = ("LOCAL_SSD", "CDS_PREMIUM", "CDS_SSD")
 
@@ -56,7 +57,7 @@ class LaunchInput:
 
     region: str
     flavor: str
-    image_id: str
+    image_id: str | None  # None: the newest image of image_family (resolved before checks)
     storage_type: str | None  # None: the default disk (see default_disk)
     disk_gb: int | None
     timing: Timing
@@ -65,6 +66,7 @@ class LaunchInput:
     zone: str | None = None
     name: str | None = None
     client_token: str | None = None
+    image_family: str | None = None
 
     @property
     def disk(self) -> tuple[str, int]:
@@ -77,6 +79,8 @@ class LaunchInput:
         """The input as the idempotency record compares it."""
         data = asdict(self)
         data.pop("client_token")
+        if self.image_family is None:  # records made before families keep matching
+            data.pop("image_family")
         data["timing"] = self.timing.value
         return data
 

@@ -17,7 +17,8 @@ import app.persisted_queries
 import app.regions.models
 import app.secrets_store
 import app.snapshots.models
-import app.storage.models  # noqa: F401  (registers every table on SQLModel.metadata)
+import app.storage.models
+import app.versions  # noqa: F401  (registers every table on SQLModel.metadata)
 
 target_metadata = SQLModel.metadata
 config = context.config
@@ -29,6 +30,11 @@ def run() -> None:
     if engine is None:
         engine = create_engine(config.get_main_option("sqlalchemy.url") or "")
     with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        raw = connection.connection.driver_connection
+        assert raw is not None
+        if sqlite:  # batch migrations copy tables; other tables' keys must not stop that
+            raw.execute("PRAGMA foreign_keys=OFF")  # outside any transaction, or it is ignored
         context.configure(
             connection=connection,
             target_metadata=target_metadata,
@@ -38,6 +44,8 @@ def run() -> None:
         with context.begin_transaction():
             context.run_migrations()
         connection.commit()
+        if sqlite:
+            raw.execute("PRAGMA foreign_keys=ON")
 
 
 run()

@@ -71,15 +71,20 @@ def list_snapshots(
     return paginate(session, stmt, ordering, page, lambda s: s.created_at)
 
 
-def images_using(*, session: Session, snapshot_ids: Sequence[str]) -> dict[str, list[Image]]:
-    """The live images made from each snapshot (R12)."""
+def images_using(
+    *, session: Session, snapshot_ids: Sequence[str], binned: bool = False
+) -> dict[str, list[Image]]:
+    """The live images made from each snapshot (R12); with ``binned``, also those in the
+    recycle bin, which still need the snapshot until they are purged (R121).
+    """
     found: dict[str, list[Image]] = {s: [] for s in snapshot_ids}
     if not snapshot_ids:
         return found
+    gone = col(Image.purged_at) if binned else col(Image.deleted_at)
     stmt = select(Image).where(
         Image.source_kind == SourceKind.SNAPSHOT.value,
         col(Image.source_id).in_(snapshot_ids),
-        col(Image.deleted_at).is_(None),
+        gone.is_(None),
     )
     for image in session.exec(stmt.order_by(col(Image.created_at))):
         found[image.source_id or ""].append(image)
@@ -143,7 +148,7 @@ def delete(*, session: Session, viewer: Viewer, snapshot_id: str, now: datetime)
             f"Snapshot {snapshot.id} is still being created.",
             _field("snapshotId"),
         )
-    users = images_using(session=session, snapshot_ids=[snapshot.id])[snapshot.id]
+    users = images_using(session=session, snapshot_ids=[snapshot.id], binned=True)[snapshot.id]
     if users:
         names = ", ".join(i.id for i in users)
         raise DomainError(
@@ -165,7 +170,7 @@ def delete_unused_of_instance(*, session: Session, instance_id: str, now: dateti
         Snapshot.status != SnapshotStatus.CREATING.value,
     )
     snapshots = list(session.exec(stmt))
-    used = images_using(session=session, snapshot_ids=[s.id for s in snapshots])
+    used = images_using(session=session, snapshot_ids=[s.id for s in snapshots], binned=True)
     deleted = []
     for snapshot in snapshots:
         if not used[snapshot.id]:

@@ -15,6 +15,7 @@ from app.accounts import service as accounts_service
 from app.accounts.rules import Viewer
 from app.errors import DomainError, ErrorCode
 from app.ids import new_id
+from app.images import governance
 from app.images import service as images_service
 from app.images.lifecycle import check_name_and_description
 from app.images.models import Image
@@ -45,6 +46,7 @@ class NewImage:
     instance_id: str | None = None
     snapshot_id: str | None = None
     client_token: str | None = None
+    family: str | None = None
 
 
 @dataclass(frozen=True)
@@ -81,6 +83,7 @@ def create_image(
 
     def work() -> Started:
         check_name_and_description(new.name, new.description)
+        governance.check_family(new.family)
         if new.instance_id is not None:
             image, payload = _from_instance(session, viewer, new, now)
         else:
@@ -116,6 +119,7 @@ def create_image(
             "description": new.description,
             "instanceId": new.instance_id,
             "snapshotId": new.snapshot_id,
+            "family": new.family,
         },
         now=now,
         result=Started,
@@ -154,6 +158,7 @@ def _custom_image(
         source_id=source.id,
         source_region=source.region_code,
         now=now,
+        family=new.family,
     )
 
 

@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 from app.accounts import service as accounts_service
 from app.accounts.rules import Viewer
 from app.errors import DomainError, ErrorCode, raise_all, shown
-from app.images import service
+from app.images import governance, service
 from app.images.lifecycle import check_name_and_description
 from app.images.models import Image
 from app.images.rules import Disk, ImageKind, ImageStatus, SourceKind
@@ -73,6 +73,7 @@ def copy(
                 source_id=source.id,
                 source_region=source.region_code,
                 now=now,
+                family=source.family,  # copies keep the family
             )
             session.add(image)
             session.flush()
@@ -106,6 +107,7 @@ def _copyable(session: Session, viewer: Viewer, image_id: str) -> Image:
     source = service.owned_custom(
         session=session, viewer=viewer, image_id=image_id, action="copied"
     )
+    governance.refuse_disabled(source, "copied")
     if source.status != ImageStatus.AVAILABLE.value:
         raise DomainError(
             ErrorCode.IMAGE_STATUS_FORBIDDEN,

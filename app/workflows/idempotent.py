@@ -46,7 +46,8 @@ def once(
 ) -> R:
     """Run ``work`` unless this token already ran it; then answer with the same rows.
 
-    ``work`` returns a ``result``: a dataclass whose fields are rows, lists of rows or None.
+    ``work`` returns a ``result``: a dataclass whose fields are rows, lists of rows, None or
+    tuples of plain JSON values.
 
     Raises:
         DomainError: IDEMPOTENCY_CONFLICT when the token was used for a different request,
@@ -80,7 +81,9 @@ def ids_of(result: object) -> dict[str, Any]:
     stored: dict[str, Any] = {}
     for field in dataclasses.fields(result):  # type: ignore[arg-type]
         value = getattr(result, field.name)
-        if isinstance(value, list):
+        if isinstance(value, tuple):  # plain values (such as warnings), kept as they are
+            stored[field.name] = {"values": list(value)}
+        elif isinstance(value, list):
             stored[field.name] = [row.id for row in value]
         else:
             stored[field.name] = None if value is None else value.id
@@ -91,7 +94,11 @@ def _reload(session: Session, result: type[R], stored: dict[str, Any]) -> R:
     values: dict[str, Any] = {}
     for field in dataclasses.fields(result):  # type: ignore[arg-type]
         value = stored.get(field.name)
-        if isinstance(value, list):
+        if field.name not in stored and field.default is not dataclasses.MISSING:
+            continue  # recorded before the field existed: its default
+        if isinstance(value, dict):
+            values[field.name] = tuple(value["values"])
+        elif isinstance(value, list):
             values[field.name] = [_row(session, i) for i in value]
         else:
             values[field.name] = None if value is None else _row(session, value)

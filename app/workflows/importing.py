@@ -15,7 +15,7 @@ from app.images import service
 from app.images.inspection import ACCEPTED, ImportRefused, Verdict, inspect
 from app.images.lifecycle import check_name_and_description
 from app.images.models import Image, SupportedOs
-from app.images.rules import Disk, ImageKind, OsLicense, OsType, SourceKind
+from app.images.rules import Disk, ImageKind, OsLicense, OsType, SourceKind, family_problem
 from app.operations import service as operations_service
 from app.operations.models import Operation
 from app.operations.rules import OperationKind
@@ -49,6 +49,7 @@ class ImportRequest:
     description: str = ""
     license_type: str | None = None
     client_token: str | None = None
+    family: str | None = None
 
 
 def _problems(session: Session, request: ImportRequest) -> list[DomainError]:
@@ -87,6 +88,8 @@ def _problems(session: Session, request: ImportRequest) -> list[DomainError]:
                 ErrorCode.INVALID_INPUT, "licenseType is for Windows only.", field("licenseType")
             )
         )
+    if request.family is not None and (problem := family_problem(request.family)):
+        problems.append(DomainError(ErrorCode.INVALID_INPUT, problem, field("family")))
     return problems
 
 
@@ -180,6 +183,7 @@ def _import_image(
         source_id=stored.key,
         source_region=stored.region_code,
         now=now,
+        family=request.family,
     )
 
 

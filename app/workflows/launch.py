@@ -27,6 +27,7 @@ from app.billing.pricing import (
 from app.billing.rules import OrderKind
 from app.errors import DomainError, ErrorCode, raise_all, shown
 from app.ids import new_id
+from app.images import governance
 from app.images import rules as image_rules
 from app.images import service as images_service
 from app.images.models import Image
@@ -56,6 +57,7 @@ class Plan:
     lines: list[ChargeLine]
     per_instance: list[ChargeLine]
     software: SoftwarePlan | None = None
+    warnings: tuple[str, ...] = ()  # e.g. that the image is deprecated
 
     @property
     def total(self) -> Decimal:
@@ -106,6 +108,8 @@ def _image_checks(
             )
         )
         return None
+    if (disabled := governance.disabled_problem(image, "launched", _field("imageId"))) is not None:
+        problems.append(disabled)
     problems += rules.image_problems(facts(image), request)
     if image.charge_listing_id is None:
         return None
@@ -116,15 +120,27 @@ def _image_checks(
         return None
 
 
-def plan_launch(*, session: Session, viewer: Viewer | None, launch: LaunchInput) -> Plan:
-    """Run every check of R50/R51 that does not depend on money, and price the batch.
+def plan_launch(
+    *, session: Session, viewer: Viewer | None, launch: LaunchInput, now: datetime
+) -> Plan:
+    """Run every check of R50/R51 that does not depend on money, and price the batch; an
+    imageFamily is resolved to its newest launchable image first.
 
     Raises:
         DomainError / DomainErrors: every problem found, with the input field it concerns.
     """
     problems: list[DomainError] = []
     regions_service.require(session=session, code=launch.region)
-    image = images_service.get(session=session, viewer=viewer, image_id=launch.image_id)
+    image_id = governance.image_of_request(
+        session=session,
+        viewer=viewer,
+        image_id=launch.image_id,
+        family=launch.image_family,
+        region=launch.region,
+        now=now,
+    )
+    launch = replace(launch, image_id=image_id)
+    image = images_service.get(session=session, viewer=viewer, image_id=image_id)
     launch = with_default_disk(session, launch, image)
     flavor, price = _offered(session, launch, problems)
     request = LaunchRequest(
@@ -153,7 +169,18 @@ def plan_launch(*, session: Session, viewer: Viewer | None, launch: LaunchInput)
             session, launch, image, flavor.vcpus, flavor.generation, price, 1, software
         )
     )
-    return Plan(launch, image, zone, flavor.vcpus, flavor.generation, lines, per_instance, software)
+    warning = image_rules.deprecation_warning(image, now)
+    return Plan(
+        launch,
+        image,
+        zone,
+        flavor.vcpus,
+        flavor.generation,
+        lines,
+        per_instance,
+        software,
+        (warning,) if warning else (),
+    )
 
 
 def with_default_disk(session: Session, launch: LaunchInput, image: Image | None) -> LaunchInput:
@@ -214,9 +241,9 @@ def _pick_zone(session: Session, launch: LaunchInput, problems: list[DomainError
     return min(names, key=lambda n: (counts.get(n, 0), names.index(n)))
 
 
-def quote(*, session: Session, viewer: Viewer | None, launch: LaunchInput) -> Plan:
+def quote(*, session: Session, viewer: Viewer | None, launch: LaunchInput, now: datetime) -> Plan:
     """Price a launch with the same checks as createInstances, changing nothing (R73)."""
-    return plan_launch(session=session, viewer=viewer, launch=launch)
+    return plan_launch(session=session, viewer=viewer, launch=launch, now=now)
 
 
 @dataclass(frozen=True)
@@ -226,6 +253,7 @@ class Launched:
     instances: list[Instance]
     order: Order | None
     operation: Operation
+    warnings: tuple[str, ...] = ()
 
 
 def create_instances(
@@ -238,7 +266,7 @@ def create_instances(
     """
 
     def work() -> Launched:
-        plan = plan_launch(session=session, viewer=viewer, launch=launch)
+        plan = plan_launch(session=session, viewer=viewer, launch=launch, now=now)
         account = accounts_service.lock_account(session=session, account_id=viewer.account_id)
         assert account is not None
         _check_balance(account, launch.timing, plan.total, policy)
@@ -263,7 +291,7 @@ def create_instances(
             duration_seconds=policy.duration(plan.image.size_gb),
         )
         session.flush()
-        return Launched(instances, order, operation)
+        return Launched(instances, order, operation, plan.warnings)
 
     return once(
         session=session,

@@ -13,6 +13,7 @@ from sqlmodel import Session, col, select
 from app.accounts.models import Account
 from app.accounts.rules import Viewer
 from app.errors import DomainError, ErrorCode
+from app.images import governance
 from app.images.models import Image
 from app.images.rules import SourceKind
 from app.storage import service as storage_service
@@ -95,14 +96,15 @@ def delete_object(*, session: Session, viewer: Viewer, key: str) -> StoredObject
     commits (or by the next reconciliation).
 
     Raises:
-        DomainError: OBJECT_NOT_FOUND, OBJECT_IN_USE while a live image was imported from it.
+        DomainError: OBJECT_NOT_FOUND, OBJECT_IN_USE while an image imported from it is live
+            or in the recycle bin.
     """
     stored = storage_service.get_owned(session=session, viewer=viewer, key=key)
     in_use = session.exec(
         select(Image.id).where(
             Image.source_kind == SourceKind.IMPORT.value,
             Image.source_id == stored.key,
-            col(Image.deleted_at).is_(None),
+            col(Image.purged_at).is_(None),
         )
     ).first()
     if in_use is not None:
@@ -159,3 +161,31 @@ def reconcile(*, session: Session, store: ObjectStore) -> int:
     for orphan in orphans:
         store.delete(orphan.region, orphan.key)
     return len(orphans)
+
+
+class Purge:
+    """Scheduler job: purge the recycle bin's images whose time is up (R113); the object an
+    image was imported from goes with it when no other image still needs it (its bytes are
+    then removed by the next reconciliation).
+    """
+
+    def __call__(self, session: Session, now: datetime) -> None:
+        """Purge what is due."""
+        purged = governance.purge_due(session=session, now=now)
+        keys = {
+            image.source_id
+            for image in purged
+            if image.source_kind == SourceKind.IMPORT.value and image.source_id
+        }
+        for key in sorted(keys):
+            needed = session.exec(
+                select(Image.id).where(
+                    Image.source_kind == SourceKind.IMPORT.value,
+                    Image.source_id == key,
+                    col(Image.purged_at).is_(None),
+                )
+            ).first()
+            stored = session.get(StoredObject, key)
+            if needed is None and stored is not None:
+                session.delete(stored)
+        session.flush()

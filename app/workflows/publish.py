@@ -74,7 +74,9 @@ def approve(*, session: Session, viewer: Viewer, listing_id: str, now: datetime)
     listing = listings.pending_review(session=session, viewer=viewer, listing_id=listing_id)
     sources = images_service.sources_of_listing(session=session, listing_id=listing.id)
     broken = [
-        i for i in sources if i.deleted_at is not None or i.status != ImageStatus.AVAILABLE.value
+        i
+        for i in sources
+        if i.deleted_at is not None or i.disabled or i.status != ImageStatus.AVAILABLE.value
     ]
     if broken or not sources:
         raise DomainError(
@@ -153,6 +155,8 @@ def _source_problem(
         return ErrorCode.IMAGE_NOT_FOUND, f"There is no image {shown(image_id)}."
     if image.status != ImageStatus.AVAILABLE.value:
         return ErrorCode.IMAGE_STATUS_FORBIDDEN, f"Image {image.id} is {image.status}."
+    if image.disabled:
+        return ErrorCode.IMAGE_DISABLED, f"Image {image.id} is disabled; enable it first."
     if image.charge_listing_id is not None:
         return (
             ErrorCode.INVALID_INPUT,

@@ -23,6 +23,8 @@ from app.billing.pricing import ChargeKind, ChargeLine, SoftwarePlan, Timing
 from app.billing.rules import OrderKind
 from app.errors import DomainError, ErrorCode, raise_all, shown
 from app.ids import is_id
+from app.images import governance
+from app.images import rules as image_rules
 from app.images import service as images_service
 from app.images.models import Image
 from app.images.rules import ImageStatus, OsLicense
@@ -51,9 +53,10 @@ class RebuildRequest:
     """
 
     instance_ids: tuple[str, ...]
-    image_id: str
+    image_id: str | None  # None: the newest image of image_family in the instances' region
     client_token: str | None = None
     batch: bool = True
+    image_family: str | None = None
 
     def field(self, index: int) -> tuple[str, ...]:
         """The input path of the instance at ``index``."""
@@ -68,7 +71,10 @@ class RebuildRequest:
 
     def fingerprint(self) -> dict[str, Any]:
         """The input as the idempotency record compares it."""
-        return {"instanceIds": list(self.instance_ids), "imageId": self.image_id}
+        found = {"instanceIds": list(self.instance_ids), "imageId": self.image_id}
+        if self.image_family is not None:  # records made before families keep matching
+            found["imageFamily"] = self.image_family
+        return found
 
 
 @dataclass
@@ -88,6 +94,7 @@ class RebuildPlan:
 
     image: Image
     changes: list[Change]
+    warnings: tuple[str, ...] = ()  # e.g. that the image is deprecated
 
     @property
     def order_lines(self) -> list[ChargeLine]:
@@ -220,6 +227,8 @@ def _image_problems(
         for p in rules.image_problems(launch.facts(image), request, rebuild=True)
         if p.code not in IMAGE_ONLY
     ]
+    if (disabled := governance.disabled_problem(image, "rebuilt onto")) is not None:
+        problems.append(disabled)
     try:
         charges.software_plan(image, request.timing, request.months, session)
     except DomainError as exc:
@@ -271,9 +280,13 @@ def plan_rebuild(
         DomainError / DomainErrors: every problem, each on the input it concerns.
     """
     problems = _request_problems(request)
-    image = images_service.get(session=session, viewer=viewer, image_id=request.image_id)
+    found, missing = _load(session, viewer, request, lock)
+    if request.image_family is not None and not found:
+        raise_all(problems + missing)  # a family resolves in its instances' region
+    image_id = _image_id(session, viewer, request, found, now)
+    image = images_service.get(session=session, viewer=viewer, image_id=image_id)
     if image is None:
-        problems.append(images_service.not_found(request.image_id))
+        problems.append(images_service.not_found(image_id))
         raise_all(problems)
     assert image is not None
     if image.status != ImageStatus.AVAILABLE.value:
@@ -284,7 +297,6 @@ def plan_rebuild(
                 ("input", "imageId"),
             )
         )
-    found, missing = _load(session, viewer, request, lock)
     problems += missing
     account = session.get(Account, viewer.account_id)
     assert account is not None
@@ -296,8 +308,29 @@ def plan_rebuild(
         problems += _state_problems(instance, account, now, path)
         problems += _image_problems(session, instance, image, path, request.batch)
     raise_all(_unique(problems))
-    return RebuildPlan(
-        image, [_change(session, found[i], image, now) for i in dict.fromkeys(request.instance_ids)]
+    changes = [_change(session, found[i], image, now) for i in dict.fromkeys(request.instance_ids)]
+    warning = image_rules.deprecation_warning(image, now)
+    return RebuildPlan(image, changes, (warning,) if warning else ())
+
+
+def _image_id(
+    session: Session,
+    viewer: Viewer,
+    request: RebuildRequest,
+    found: dict[str, Instance],
+    now: datetime,
+) -> str:
+    """The image the request names; a family resolves in the region of its first instance
+    (an image lives in one region, so instances elsewhere are refused for that).
+    """
+    first = next((found[i] for i in request.instance_ids if i in found), None)
+    return governance.image_of_request(
+        session=session,
+        viewer=viewer,
+        image_id=request.image_id,
+        family=request.image_family,
+        region=first.region_code if first else "",
+        now=now,
     )
 
 
@@ -328,6 +361,7 @@ class Rebuilt:
     instances: list[Instance]
     order: Order | None
     operations: list[Operation]
+    warnings: tuple[str, ...] = ()
 
 
 def rebuild(
@@ -347,7 +381,7 @@ def rebuild(
         operations = [
             _apply(session, account, change, plan.image, now, policy) for change in plan.changes
         ]
-        return Rebuilt([c.instance for c in plan.changes], order, operations)
+        return Rebuilt([c.instance for c in plan.changes], order, operations, plan.warnings)
 
     return once(
         session=session,

@@ -14,7 +14,7 @@ from app.billing.models import Order as OrderRow
 from app.billing.rules import OrderKind
 from app.money import display_rate
 from schema.context import Info
-from schema.errors import UserError
+from schema.errors import UserError, Warning
 from schema.money import CurrencyCode, Money
 from schema.node import Node
 
@@ -70,6 +70,10 @@ class PriceQuote:
     total: Money = strawberry.field(description="Sum of the lines.")
     user_errors: list[UserError] = strawberry.field(
         description="Every check that failed; lines are empty when any did."
+    )
+    warnings: list[Warning] = strawberry.field(
+        default_factory=list,
+        description="What is worth knowing, e.g. that the image is deprecated (IMAGE_DEPRECATED).",
     )
 
 

@@ -101,6 +101,13 @@ class ImportImageInput:
     license_type: LicenseType | None = strawberry.field(
         default=None, description="Windows only: PLATFORM (charged) or BYOL (not charged)."
     )
+    family: str | None = strawberry.field(
+        default=None,
+        description=(
+            "Put the new image in this family (1 to 63 lower-case letters, digits and hyphens, "
+            "starting with a letter)."
+        ),
+    )
     client_token: str | None = strawberry.field(default=None, description="Idempotency key.")
 
 
@@ -229,6 +236,7 @@ class ImportMutations:
             description=input.description,
             license_type=input.license_type.value if input.license_type else None,
             client_token=input.client_token,
+            family=input.family,
         )
 
         def work(c: Call) -> ImportImagePayload:

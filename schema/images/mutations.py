@@ -24,6 +24,13 @@ class CreateImageInput:
     snapshot_id: strawberry.ID | None = strawberry.field(
         default=None, description="Or make it from this AVAILABLE snapshot."
     )
+    family: str | None = strawberry.field(
+        default=None,
+        description=(
+            "Put the new image in this family (1 to 63 lower-case letters, digits and hyphens, "
+            "starting with a letter)."
+        ),
+    )
     client_token: str | None = strawberry.field(default=None, description="Idempotency key.")
 
 
@@ -120,6 +127,7 @@ class ImageMutations:
                     instance_id=str(input.instance_id) if input.instance_id is not None else None,
                     snapshot_id=str(input.snapshot_id) if input.snapshot_id is not None else None,
                     client_token=input.client_token,
+                    family=input.family,
                 ),
                 policy=info.context.policy,
                 now=c.now,
@@ -154,6 +162,7 @@ class ImageMutations:
                 **c.acting,
                 image_id=str(input.image_id),
                 now=c.now,
+                recycle_bin_days=info.context.policy.recycle_bin_days,
             )
             return DeleteImagePayload(deleted_image_id=strawberry.ID(deleted))
 

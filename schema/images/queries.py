@@ -39,6 +39,9 @@ def _filters(value: ImageFilter | None) -> service.ImageFilter:
         name_contains=value.name_contains,
         listing=str(value.listing) if value.listing is not None else None,
         source_instance=str(value.source_instance) if value.source_instance is not None else None,
+        include_deprecated=bool(value.include_deprecated),
+        family=value.family,
+        flavor=value.flavor,
     )
 
 
@@ -70,6 +73,7 @@ class ImageQueries:
             order_field=order.field.value,
             descending=order.direction is OrderDirection.DESC,
             page=page_request(info, first, after, last, before, filters=filter),
+            now=info.context.clock.now(),
         )
         from schema.marketplace.types import Listing
 

@@ -45,6 +45,30 @@ class OrderDirection(enum.Enum):
     DESC = "DESC"
 
 
+@strawberry.type(
+    description=(
+        "An image's deprecation: from deprecateAt on it is left out of image lists (its owner "
+        "still sees it) and new instances should use the replacement, but it can still be "
+        "launched."
+    )
+)
+class Deprecation:
+    state: r.DeprecationState = strawberry.field(
+        description="SCHEDULED before deprecateAt, DEPRECATED from then on."
+    )
+    deprecate_at: datetime = strawberry.field(description="When it is (or was) deprecated.")
+    replacement_id: strawberry.Private[str | None]
+
+    @strawberry.field(
+        description="The image to use instead, when one was named and you may see it."
+    )
+    async def replacement(self, info: Info) -> Image | None:
+        if self.replacement_id is None:
+            return None
+        row = await info.context.loaders.image.load(self.replacement_id)
+        return Image.from_row(row, info.context.viewer) if row else None
+
+
 @strawberry.type(description="The operating system an image contains.")
 class OperatingSystem:
     type: r.OsType = strawberry.field(description="LINUX or WINDOWS.")
@@ -129,6 +153,21 @@ class ImageFilter:
         default=None, description="Case-insensitive substring of the name (at most 65 characters)."
     )
     listing: strawberry.ID | None = strawberry.field(default=None, description="Listing id.")
+    include_deprecated: bool | None = strawberry.field(
+        default=None,
+        description=(
+            "Also list deprecated images (left out by default, except your own). Administrators "
+            "always see them."
+        ),
+    )
+    family: str | None = strawberry.field(default=None, description="Images of this family.")
+    flavor: str | None = strawberry.field(
+        default=None,
+        description=(
+            "Images an instance of this flavor can boot: the flavor's generation, in a region "
+            "where it is offered, with a minimum disk it can have."
+        ),
+    )
     source_instance: strawberry.ID | None = strawberry.field(
         default=None, description="Only images created from this instance."
     )
@@ -167,10 +206,37 @@ class Image(Node):
     virtual_size_bytes: BigInt | None = strawberry.field(
         description="Virtual disk size of an imported image."
     )
+    disabled: bool = strawberry.field(
+        description=(
+            "Disabled by its owner: it cannot be launched, rebuilt onto, copied, shared or "
+            "listed, and only its owner sees it."
+        )
+    )
+    deletion_protection: bool = strawberry.field(
+        description="While true, deleteImage refuses to delete it."
+    )
+    family: str | None = strawberry.field(
+        description="The family it belongs to (imageFromFamily answers a family's newest image)."
+    )
+    purge_at: datetime | None = strawberry.field(
+        description="In the recycle bin: when it is purged for good (restorable until then)."
+    )
     region_code: strawberry.Private[str]
     owner_id: strawberry.Private[str]
     listing_id: strawberry.Private[str | None]
+    deprecate_at: strawberry.Private[datetime | None] = None
+    replacement_id: strawberry.Private[str | None] = None
     prefetched: strawberry.Private[Prefetched | None] = None
+
+    @strawberry.field(description="Its deprecation; null when it is not deprecated.")
+    def deprecation(self, info: Info) -> Deprecation | None:
+        if self.deprecate_at is None:
+            return None
+        due = self.deprecate_at <= info.context.clock.now()
+        state = r.DeprecationState.DEPRECATED if due else r.DeprecationState.SCHEDULED
+        return Deprecation(
+            state=state, deprecate_at=self.deprecate_at, replacement_id=self.replacement_id
+        )
 
     @strawberry.field(description="For INTEGRATION and MARKET images: the listing it belongs to.")
     def listing(
@@ -286,8 +352,14 @@ class Image(Node):
             virtual_size_bytes=BigInt(row.virtual_size_bytes)
             if row.virtual_size_bytes is not None
             else None,
+            disabled=row.disabled,
+            deletion_protection=row.deletion_protection,
+            family=row.family,
+            purge_at=row.purge_at,
             region_code=row.region_code,
             owner_id=row.owner_id,
+            deprecate_at=row.deprecate_at,
+            replacement_id=row.replacement_id,
             prefetched=prefetched,
         )
 

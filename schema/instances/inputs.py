@@ -26,7 +26,16 @@ class BillingInput:
 class CreateInstancesInput:
     region: strawberry.ID = strawberry.field(description="Region code.")
     flavor: str = strawberry.field(description="Flavor name, e.g. bcc.g5.c2m8.")
-    image_id: strawberry.ID = strawberry.field(description="Image to boot from.")
+    image_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Image to boot from (or give imageFamily instead)."
+    )
+    image_family: str | None = strawberry.field(
+        default=None,
+        description=(
+            "Boot from the newest image of this family in the region that you may launch "
+            "(AVAILABLE, enabled, not deprecated), resolved once, now; instead of imageId."
+        ),
+    )
     system_disk: SystemDiskInput | None = strawberry.field(
         default=None,
         description=(
@@ -52,7 +61,8 @@ class CreateInstancesInput:
         return LaunchInput(
             region=str(self.region),
             flavor=self.flavor,
-            image_id=str(self.image_id),
+            image_id=str(self.image_id) if self.image_id is not None else None,
+            image_family=self.image_family,
             storage_type=self.system_disk.storage_type.value if self.system_disk else None,
             disk_gb=self.system_disk.size_gb if self.system_disk else None,
             timing=self.billing.timing,

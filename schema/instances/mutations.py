@@ -7,7 +7,7 @@ import strawberry
 from app.workflows import instance_actions, launch
 from schema.billing.types import Order
 from schema.context import Info
-from schema.errors import Call, Payload, mutate
+from schema.errors import Call, Payload, Warning, deprecation_warnings, mutate
 from schema.instances.inputs import CreateInstancesInput
 from schema.instances.types import Instance
 from schema.money import Money
@@ -20,6 +20,10 @@ class CreateInstancesPayload(Payload):
     instances: list[Instance] = strawberry.field(description="The new instances (STARTING).")
     order: Order | None = strawberry.field(description="The prepaid order; null for postpaid.")
     operation: Operation | None = strawberry.field(description="The CREATE_INSTANCES operation.")
+    warnings: list[Warning] = strawberry.field(
+        default_factory=list,
+        description="What is worth knowing, e.g. that the image is deprecated (IMAGE_DEPRECATED).",
+    )
 
 
 @strawberry.input(description="Which instance.")
@@ -85,6 +89,7 @@ class InstanceMutations:
                 instances=[Instance.from_row(i) for i in launched.instances],
                 order=Order.from_row(launched.order) if launched.order else None,
                 operation=Operation.from_row(launched.operation),
+                warnings=deprecation_warnings(launched.warnings),
             )
 
         return mutate(info, CreateInstancesPayload, work)

@@ -13,7 +13,7 @@ from app.instances.rules import InstanceStatus
 from app.workflows import launch
 from schema.billing.types import ChargeLine, PriceQuote, money
 from schema.context import Info
-from schema.errors import user_error
+from schema.errors import deprecation_warnings, user_error
 from schema.instances.inputs import CreateInstancesInput
 from schema.instances.types import Instance
 from schema.pagination import Connection, connection, page_request
@@ -80,7 +80,10 @@ class InstanceQueries:
         request = input.to_domain()
         try:
             plan = launch.quote(
-                session=info.context.session, viewer=info.context.viewer, launch=request
+                session=info.context.session,
+                viewer=info.context.viewer,
+                launch=request,
+                now=info.context.clock.now(),
             )
         except DomainError as exc:
             return PriceQuote(
@@ -96,4 +99,5 @@ class InstanceQueries:
             lines=[ChargeLine.of(line) for line in plan.lines],
             total=money(plan.total),
             user_errors=[],
+            warnings=deprecation_warnings(plan.warnings),
         )

@@ -11,7 +11,15 @@ from app.errors import DomainError
 from app.workflows import rebuild
 from schema.billing.types import ChargeLine, Order, PriceQuote, money
 from schema.context import Info
-from schema.errors import Call, Payload, UserError, mutate, user_error
+from schema.errors import (
+    Call,
+    Payload,
+    UserError,
+    Warning,
+    deprecation_warnings,
+    mutate,
+    user_error,
+)
 from schema.instances.types import Instance
 from schema.operations.types import Operation
 from schema.permissions import SignedIn
@@ -20,7 +28,16 @@ from schema.permissions import SignedIn
 @strawberry.input(description="Reinstall one instance's operating system from another image.")
 class RebuildInstanceInput:
     instance_id: strawberry.ID = strawberry.field(description="The instance (yours).")
-    image_id: strawberry.ID = strawberry.field(description="The new image (same region).")
+    image_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The new image (same region), or give imageFamily instead."
+    )
+    image_family: str | None = strawberry.field(
+        default=None,
+        description=(
+            "Instead of imageId: the newest image of this family in the instances' region that "
+            "you may launch, resolved once, now."
+        ),
+    )
     client_token: str | None = strawberry.field(
         default=None,
         description="Idempotency key: repeating it with the same input replays the result.",
@@ -34,6 +51,10 @@ class RebuildInstancePayload(Payload):
         description="Prepaid only: the order for charges the new image adds (pro-rated)."
     )
     operation: Operation | None = strawberry.field(description="The REBUILD_INSTANCE operation.")
+    warnings: list[Warning] = strawberry.field(
+        default_factory=list,
+        description="What is worth knowing, e.g. that the image is deprecated (IMAGE_DEPRECATED).",
+    )
 
 
 @strawberry.input(
@@ -43,7 +64,16 @@ class RebuildInstancesInput:
     instance_ids: list[strawberry.ID] = strawberry.field(
         description="1 to 100 instances, each listed once, in the image's region."
     )
-    image_id: strawberry.ID = strawberry.field(description="The new image.")
+    image_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The new image, or give imageFamily instead."
+    )
+    image_family: str | None = strawberry.field(
+        default=None,
+        description=(
+            "Instead of imageId: the newest image of this family in the instances' region that "
+            "you may launch, resolved once, now."
+        ),
+    )
     client_token: str | None = strawberry.field(
         default=None,
         description="Idempotency key: repeating it with the same input replays the result.",
@@ -53,8 +83,9 @@ class RebuildInstancesInput:
         """The service's request."""
         return rebuild.RebuildRequest(
             instance_ids=tuple(str(i) for i in self.instance_ids),
-            image_id=str(self.image_id),
+            image_id=str(self.image_id) if self.image_id is not None else None,
             client_token=self.client_token,
+            image_family=self.image_family,
         )
 
 
@@ -69,6 +100,10 @@ class RebuildInstancesPayload(Payload):
     )
     operations: list[Operation] = strawberry.field(
         description="One REBUILD_INSTANCE operation per instance, in the input's order."
+    )
+    warnings: list[Warning] = strawberry.field(
+        default_factory=list,
+        description="What is worth knowing, e.g. that the image is deprecated (IMAGE_DEPRECATED).",
     )
     user_errors: list[UserError] = strawberry.field(
         default_factory=list,
@@ -92,9 +127,10 @@ class RebuildMutations:
     def rebuild_instance(self, info: Info, input: RebuildInstanceInput) -> RebuildInstancePayload:
         request = rebuild.RebuildRequest(
             instance_ids=(str(input.instance_id),),
-            image_id=str(input.image_id),
+            image_id=str(input.image_id) if input.image_id is not None else None,
             client_token=input.client_token,
             batch=False,
+            image_family=input.image_family,
         )
 
         def work(c: Call) -> RebuildInstancePayload:
@@ -103,6 +139,7 @@ class RebuildMutations:
                 instance=Instance.from_row(done.instances[0]),
                 order=Order.from_row(done.order) if done.order else None,
                 operation=Operation.from_row(done.operations[0]),
+                warnings=deprecation_warnings(done.warnings),
             )
 
         return mutate(info, RebuildInstancePayload, work)
@@ -126,6 +163,7 @@ class RebuildMutations:
                 instances=[Instance.from_row(i) for i in done.instances],
                 order=Order.from_row(done.order) if done.order else None,
                 operations=[Operation.from_row(o) for o in done.operations],
+                warnings=deprecation_warnings(done.warnings),
             )
 
         return mutate(info, RebuildInstancesPayload, work)
@@ -164,4 +202,5 @@ class RebuildQueries:
             lines=[ChargeLine.of(line) for line in plan.order_lines],
             total=money(plan.total),
             user_errors=[],
+            warnings=deprecation_warnings(plan.warnings),
         )

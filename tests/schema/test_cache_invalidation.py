@@ -22,6 +22,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -47,7 +48,9 @@ from tests.schema.test_query_counts import StatementCounter
 IMAGE_FIELDS = """fragment ImageFields on Image { id name description type generation status
   progress failure { code message checks } os { type name version arch lang } minDiskGb sizeGb
   createdAt source { kind region { code } } systemDiskKind format sha256 virtualSizeBytes
-  chargeRoot { osLicense listing { id title status } } listing { id status } region { code } }"""
+  chargeRoot { osLicense listing { id title status } } listing { id status } region { code }
+  disabled deletionProtection family purgeAt
+  deprecation { state deprecateAt replacement { id name } } }"""
 LISTING_FIELDS = """fragment ListingFields on Listing { id kind title summary category version
   status reviewNote createdAt provider { id name role } plans { timing months price { amount } }
   images { id name type status region { code } } }"""
@@ -85,6 +88,10 @@ CONSOLE = f"""query Console {{
     billing {{ timing months }} createdAt expiresAt releasedAt region {{ code }}
     flavor {{ name vcpus }}
     charges {{ kind description quantity unit unitPrice {{ amount }} amount {{ amount }} }} }} }}
+  binned: recycleBin(first: 20) {{ totalCount nodes {{ id name purgeAt }} }}
+  newest: imageFromFamily(region: "bj", family: "web") {{ id name }}
+  withDeprecated: images(first: 50, filter: {{includeDeprecated: true, types: [CUSTOM, SHARED]}})
+    {{ totalCount nodes {{ id deprecation {{ state }} }} }}
   snapshots(first: 20) {{ totalCount nodes {{ id name status sizeGb systemDiskKind createdAt
     region {{ code }} instance {{ id status }} usedByImages {{ id name status }} }} }}
   operations(first: 60) {{ totalCount nodes {{ id kind status progress
@@ -102,6 +109,7 @@ PUBLIC = f"""query Catalogue {{ viewer {{ id }} {CATALOGUE} }}
 PRIVATE = """query Private { images(first: 30) { nodes { id name status owner { id }
   source { id } sharedWith { totalCount } } } }"""
 MUTATIONS = "{ __schema { mutationType { fields { name } } } }"
+GOVERN = """mutation($i: {input}!) {{ {name}(input: $i) {{ image {{ id }} {errors} }} }}"""
 
 # --- the mutations the story runs -------------------------------------------------------------
 
@@ -504,6 +512,7 @@ class Story:
         self.change_instances()
         self.settle_money()
         self.manage_accounts()
+        self.governance()
         self.wind_down()
 
     def launch_instances(self) -> None:
@@ -696,6 +705,36 @@ class Story:
         self.sweep.mutate("newcomer revokes its token", newcomer, REVOKE_TOKEN, {"i": revoke})
         assert self.sweep.last["newcomer"]["status"] == 401
 
+    def govern(self, name: str, step: str, value: dict[str, Any]) -> None:
+        """One governance mutation of the owner's."""
+        input_type = name[0].upper() + name[1:] + "Input"
+        document = GOVERN.format(input=input_type, name=name, errors=ERRORS)
+        self.sweep.mutate(step, self.owner, document, {"i": value})
+
+    def governance(self) -> None:
+        """Family, protection, a scheduled deprecation the clock reaches, disable and enable,
+        and the recycle bin (delete, restore; the last delete is purged by the month's clock).
+        """
+        ids = self.ids
+        golden = {"imageId": ids["G"]}
+        self.govern("setImageFamily", "owner puts golden in family web", golden | {"family": "web"})
+        protect = golden | {"enabled": True}
+        self.govern("setImageDeletionProtection", "owner protects golden", protect)
+        clock: Any = self.sweep.apps.cached.app.state.clock  # type: ignore[attr-defined]
+        soon = (clock.now() + timedelta(hours=1)).isoformat()
+        deprecate = golden | {"deprecateAt": soon, "replacementImageId": ids["SI"]}
+        self.govern("deprecateImage", "owner schedules golden's deprecation", deprecate)
+        self.advance("advanceClock 2 hours (golden is deprecated)", 2 * 3600)
+        self.govern("undeprecateImage", "owner undeprecates golden", golden)
+        self.govern("disableImage", "owner disables golden (the recipient loses it)", golden)
+        self.govern("enableImage", "owner enables golden", golden)
+        unprotect = golden | {"enabled": False}
+        self.govern("setImageDeletionProtection", "owner unprotects golden", unprotect)
+        self.sweep.mutate(
+            "owner bins the snapshot image", self.owner, DELETE_IMAGE, {"i": {"imageId": ids["SI"]}}
+        )
+        self.govern("restoreImage", "owner restores the snapshot image", {"imageId": ids["SI"]})
+
     def wind_down(self) -> None:
         """Delist (the provider, then an admin), release, unshare, delete; a month passes (the
         prepaid term ends, the recipient runs into arrears) and a top-up pays them off.
@@ -717,12 +756,12 @@ class Story:
         self.sweep.mutate(
             "owner deletes the snapshot image", owner, DELETE_IMAGE, {"i": {"imageId": ids["SI"]}}
         )
+        self.advance("advanceClock 31 days (the prepaid term ends, the bin is purged)", 31 * DAY)
+        self.sweep.step("scheduler run after the month", self.sweep.apps.worker.run_periodic)
+        self.sweep.step("worker tick after the month", self.sweep.apps.worker.tick)
         self.sweep.mutate(
             "owner deletes the snapshot", owner, DELETE_SNAPSHOT, {"i": {"snapshotId": ids["S"]}}
         )
-        self.advance("advanceClock 31 days (the prepaid term ends)", 31 * DAY)
-        self.sweep.step("scheduler run after the month", self.sweep.apps.worker.run_periodic)
-        self.sweep.step("worker tick after the month", self.sweep.apps.worker.tick)
         assert self.sweep.last["recipient"]["data"]["viewer"]["inArrears"] is True
         top_up = {"accountId": self.recipient.id, "amount": "5000.00"}
         self.sweep.mutate(

@@ -260,3 +260,24 @@ def test_nodes_shortcut_equals_edges(app_client: TestClient) -> None:
     data = gql(app_client, query)["data"]["images"]
     assert [e["node"] for e in data["edges"]] == data["nodes"]
     assert len(data["nodes"]) == 5
+
+
+def test_images_that_fit_a_flavor(app_client: TestClient) -> None:
+    """R116: a flavor's generation, only in regions where it is offered."""
+    flavor = gql(app_client, "{ flavors(generation: EBC) { name } }")["data"]["flavors"][0]["name"]
+    codes = [r["code"] for r in gql(app_client, "{ regions { code } }")["data"]["regions"]]
+    offered = set()
+    for code in codes:
+        names = gql(app_client, f'{{ flavors(region: "{code}") {{ name }} }}')["data"]["flavors"]
+        if flavor in {f["name"] for f in names}:
+            offered.add(code)
+    assert offered and offered != set(codes)  # so the region part of the filter matters
+    query = """query($f: String) { images(first: 100, filter: {flavor: $f, types: [PUBLIC]}) {
+      totalCount nodes { generation region { code } } } }"""
+    fitting = gql(app_client, query, {"f": flavor})["data"]["images"]
+    everything = gql(app_client, query, {"f": None})["data"]["images"]
+    assert 0 < fitting["totalCount"] < everything["totalCount"]
+    assert {n["generation"] for n in fitting["nodes"]} == {"EBC"}
+    assert {n["region"]["code"] for n in fitting["nodes"]} <= offered
+    unknown = gql(app_client, query, {"f": "bcc.nope"}, expect_errors=True)
+    assert unknown["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -199,3 +201,36 @@ def test_the_cache_is_bounded_by_bytes() -> None:
     lru: ByteBudgetLRU[str, bytes] = ByteBudgetLRU(10 * 1024 * 1024)
     lru.put("big", b"x", 2 * 1024 * 1024)  # over the 1 MB an entry may take
     assert lru.get("big") is None
+
+
+SHARED_IMAGES = """{ images(first: 100, filter: {types: [SHARED]}) { nodes { id } } }"""
+SHARE_WITH = """mutation($i: ShareImageInput!) { shareImage(input: $i) { userErrors { code } } }"""
+DEPRECATE_AT = """mutation($i: DeprecateImageInput!) { deprecateImage(input: $i) {
+  image { deprecation { state } } userErrors { code message } } }"""
+
+
+def test_a_cached_answer_does_not_outlive_a_scheduled_deprecation(
+    client: TestClient, factory: Factory, engine: Engine
+) -> None:
+    """R124: nothing is written when a scheduled deprecation takes effect, yet the answers
+    cached before it are not served after it."""
+    owner, friend = factory.account(), factory.account()
+    image_id = custom_image(engine, owner.id)
+    share = {"imageId": image_id, "accountIds": [friend.id]}
+    assert gql(client, SHARE_WITH, {"i": share}, owner)["data"]["shareImage"]["userErrors"] == []
+    soon = datetime.now(UTC) + timedelta(seconds=2)
+    scheduled = gql(
+        client, DEPRECATE_AT, {"i": {"imageId": image_id, "deprecateAt": soon.isoformat()}}, owner
+    )
+    assert scheduled["data"]["deprecateImage"]["image"]["deprecation"]["state"] == "SCHEDULED"
+
+    def listed() -> tuple[bool, int]:
+        body, statements = _counted(client, SHARED_IMAGES, tenant=friend)
+        return image_id in {n["id"] for n in body["data"]["images"]["nodes"]}, statements
+
+    assert listed()[0] is True  # the token's first use
+    assert listed()[0] is True
+    assert listed() == (True, 1)  # served from the cache
+    time.sleep(max(0.0, (soon - datetime.now(UTC)).total_seconds()) + 0.3)
+    shown, statements = listed()
+    assert shown is False and statements > 1  # computed again: deprecated now

@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event, insert, text
 
+from app import versions
 from app.accounts.models import Account
 from app.accounts.rules import Role, Viewer
 from app.database import read_session
 from app.ids import new_id
-from app.images import service
+from app.images import governance, service
 from app.images.models import Image
 from app.pagination import PageRequest
 
@@ -106,6 +107,7 @@ def _page_plans(engine: Engine, viewer: Viewer | None, order: str) -> Iterator[s
                 order_field=order,
                 descending=order == "CREATED_AT",
                 page=PageRequest(first=50, after=after),
+                now=datetime.now(UTC),
             )
 
     first = page(None)
@@ -135,3 +137,28 @@ def test_the_page_query_reads_indexes_not_the_table(crowded: Engine, who: str, o
             assert full_scans == [], plan
         else:
             assert re.search(r"Seq Scan on image(\s|$)", plan) is None, plan
+
+
+def test_the_family_lookup_and_the_next_deprecation_read_indexes(crowded: Engine) -> None:
+    """R115, R124: imageFromFamily and the versions read each request sends (with the next
+    scheduled deprecation) probe indexes, whatever the number of images."""
+    viewer = Viewer(account_id=f"acc-{secrets.token_hex(4)}", role=Role.CUSTOMER, token_id="t")
+    now = datetime.now(UTC)
+
+    def lookups() -> None:
+        with read_session(crowded) as session:
+            governance.image_from_family(
+                session=session, viewer=viewer, region="bj", family="web", now=now
+            )
+            versions.read(session=session, account_id=viewer.account_id, now=now)
+
+    own, public, read = _statements(crowded, lookups)
+    own_plan = _plan(crowded, *own)
+    # the caller's own images only: by family, or (PostgreSQL's pick on few rows) by owner
+    assert "ix_image_family" in own_plan or "ix_image_owner_region" in own_plan, own_plan
+    assert "ix_image_kind_created" in _plan(crowded, *public)  # the platform's catalogue
+    for statement, parameters in (own, public):
+        plan = _plan(crowded, statement, parameters)
+        assert re.search(r"(Seq Scan on image(\s|$))|(^SCAN image$)", plan, re.M) is None, plan
+    plan = _plan(crowded, *read)
+    assert "ix_image_deprecate_at" in plan, plan

@@ -3,6 +3,8 @@ exactly the rows the visibility predicate admits, for every kind of caller and t
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import select
@@ -30,6 +32,7 @@ def _paged(engine: Engine, viewer: Viewer | None, types: tuple[ImageType, ...] |
                 order_field="CREATED_AT",
                 descending=True,
                 page=PageRequest(first=100, after=after),
+                now=datetime.now(UTC),
             )
             found += [row.image.id for row in page.items]
             if not page.has_next_page:

@@ -1,0 +1,353 @@
+"""Running image fleets safely: deprecation (R110, R124), disable (R111, R125), deletion
+protection (R112), the recycle bin (R113, R121) and image families (R115, R122).
+
+An image is governed by its owner; the platform's and providers' published images (PUBLIC,
+INTEGRATION, MARKET) also by administrators. Changes to what the anonymous catalogue shows
+move the catalogue version.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_
+from sqlmodel import Session, col, select
+
+from app import catalogue
+from app.accounts.rules import Viewer
+from app.errors import DomainError, ErrorCode, shown
+from app.ids import is_id
+from app.images import service
+from app.images.models import Image
+from app.images.rules import CATALOGUE_KINDS, ImageKind, ImageStatus, family_problem
+from app.marketplace.models import Listing, ListingImage
+from app.marketplace.rules import ListingStatus
+from app.pagination import Ordering, Page, PageRequest, paginate
+
+field = service.field
+
+
+def governed(*, session: Session, viewer: Viewer, image_id: str, action: str) -> Image:
+    """Lock an image the caller may govern: its own, or (admins) a published one.
+
+    Raises:
+        DomainError: IMAGE_NOT_FOUND (missing or hidden), PERMISSION_DENIED.
+    """
+    image = service.get_for_update(session=session, viewer=viewer, image_id=image_id)
+    admin_may = viewer.is_admin and image.kind in CATALOGUE_KINDS
+    if image.owner_id != viewer.account_id and not admin_may:
+        raise DomainError(
+            ErrorCode.PERMISSION_DENIED,
+            f"Only the owner of image {image.id} can have it {action}.",
+            field("imageId"),
+        )
+    return image
+
+
+def _changed(session: Session, image: Image) -> Image:
+    session.add(image)
+    if image.kind in CATALOGUE_KINDS:
+        catalogue.bump(session=session)
+    session.flush()
+    return image
+
+
+def deprecate(
+    *,
+    session: Session,
+    viewer: Viewer,
+    image_id: str,
+    deprecate_at: datetime | None,
+    replacement_id: str | None,
+    now: datetime,
+) -> Image:
+    """Deprecate an image now or from a time (a past time means now), optionally naming the
+    image to use instead.
+
+    Raises:
+        DomainError: IMAGE_NOT_FOUND, PERMISSION_DENIED, INVALID_INPUT (a replacement that is
+            not usable in its place).
+    """
+    image = governed(session=session, viewer=viewer, image_id=image_id, action="deprecated")
+    if replacement_id is not None:
+        _check_replacement(session, viewer, image, replacement_id, now)
+    image.deprecate_at = max(deprecate_at or now, now)
+    image.replacement_id = replacement_id
+    return _changed(session, image)
+
+
+def _check_replacement(
+    session: Session, viewer: Viewer, image: Image, replacement_id: str, now: datetime
+) -> None:
+    replacement = service.get(session=session, viewer=viewer, image_id=replacement_id)
+    path = field("replacementImageId")
+    problem = None
+    if replacement is None:
+        problem = f"There is no image {shown(replacement_id)}."
+    elif replacement.id == image.id:
+        problem = "An image cannot replace itself."
+    elif replacement.region_code != image.region_code:
+        problem = f"The replacement must be in {image.region_code}, like the image."
+    elif replacement.status != ImageStatus.AVAILABLE.value or replacement.disabled:
+        problem = f"Image {replacement.id} is not available to launch."
+    elif replacement.deprecate_at is not None and replacement.deprecate_at <= now:
+        problem = f"Image {replacement.id} is deprecated itself."
+    elif image.kind == ImageKind.PUBLIC.value and replacement.kind != ImageKind.PUBLIC.value:
+        problem = "A public image is replaced by a public image."
+    if problem is not None:
+        code = ErrorCode.IMAGE_NOT_FOUND if replacement is None else ErrorCode.INVALID_INPUT
+        raise DomainError(code, problem, path)
+
+
+def undeprecate(*, session: Session, viewer: Viewer, image_id: str) -> Image:
+    """Clear a deprecation (scheduled or in force).
+
+    Raises:
+        DomainError: IMAGE_NOT_FOUND, PERMISSION_DENIED.
+    """
+    image = governed(session=session, viewer=viewer, image_id=image_id, action="undeprecated")
+    image.deprecate_at = None
+    image.replacement_id = None
+    return _changed(session, image)
+
+
+def set_disabled(*, session: Session, viewer: Viewer, image_id: str, disabled: bool) -> Image:
+    """Disable an image (no launch, rebuild, copy, share or listing; only its owner still
+    sees it) or enable it again. Shares are kept.
+
+    Raises:
+        DomainError: IMAGE_NOT_FOUND, PERMISSION_DENIED.
+    """
+    action = "disabled" if disabled else "enabled"
+    image = governed(session=session, viewer=viewer, image_id=image_id, action=action)
+    image.disabled = disabled
+    return _changed(session, image)
+
+
+def set_deletion_protection(
+    *, session: Session, viewer: Viewer, image_id: str, enabled: bool
+) -> Image:
+    """Switch deletion protection of one's own custom image.
+
+    Raises:
+        DomainError: IMAGE_NOT_FOUND, PERMISSION_DENIED, IMAGE_NOT_CUSTOM.
+    """
+    image = service.owned_custom(
+        session=session, viewer=viewer, image_id=image_id, action="protected"
+    )
+    image.deletion_protection = enabled
+    return _changed(session, image)
+
+
+def set_family(*, session: Session, viewer: Viewer, image_id: str, family: str | None) -> Image:
+    """Put an image in a family (None: take it out).
+
+    Raises:
+        DomainError: IMAGE_NOT_FOUND, PERMISSION_DENIED, INVALID_INPUT.
+    """
+    check_family(family)
+    image = governed(session=session, viewer=viewer, image_id=image_id, action="put in a family")
+    if image.kind not in (ImageKind.CUSTOM.value, ImageKind.PUBLIC.value):
+        raise DomainError(
+            ErrorCode.IMAGE_NOT_CUSTOM,
+            f"Image {image.id} is {image.kind.lower()}: only custom and public images have "
+            "families.",
+            field("imageId"),
+        )
+    image.family = family
+    return _changed(session, image)
+
+
+def check_family(family: str | None, path: tuple[str, ...] = ("input", "family")) -> None:
+    """Refuse a malformed family name.
+
+    Raises:
+        DomainError: INVALID_INPUT.
+    """
+    if family is not None and (problem := family_problem(family)):
+        raise DomainError(ErrorCode.INVALID_INPUT, problem, path)
+
+
+def disabled_problem(
+    image: Image, action: str, path: tuple[str, ...] = ("input", "imageId")
+) -> DomainError | None:
+    """What the owner of a disabled image is told (others do not see it at all), or None."""
+    if not image.disabled:
+        return None
+    return DomainError(
+        ErrorCode.IMAGE_DISABLED,
+        f"Image {image.id} is disabled; enable it before it can be {action}.",
+        path,
+    )
+
+
+def refuse_disabled(image: Image, action: str) -> None:
+    """Refuse to act on a disabled image.
+
+    Raises:
+        DomainError: IMAGE_DISABLED.
+    """
+    if (problem := disabled_problem(image, action)) is not None:
+        raise problem
+
+
+def image_from_family(
+    *, session: Session, viewer: Viewer | None, region: str, family: str, now: datetime
+) -> Image | None:
+    """The newest AVAILABLE, enabled, non-deprecated image of a family in a region among the
+    caller's own images and the platform's public ones (never another tenant's): one
+    indexed lookup for each.
+    """
+    if family_problem(family) is not None:
+        return None
+    usable = (
+        col(Image.family) == family,
+        col(Image.region_code) == region,
+        col(Image.status) == ImageStatus.AVAILABLE.value,
+        col(Image.disabled).is_(False),
+        col(Image.deleted_at).is_(None),
+        or_(col(Image.deprecate_at).is_(None), col(Image.deprecate_at) > now),
+    )
+    # the caller's own (ix_image_family), then the platform's (the small public catalogue)
+    whose = [col(Image.kind) == ImageKind.PUBLIC.value]
+    if viewer is not None:
+        own = col(Image.owner_id) == viewer.account_id
+        whose.insert(0, and_(own, col(Image.kind) == ImageKind.CUSTOM.value))
+    newest = (col(Image.created_at).desc(), col(Image.id).desc())
+    found = [
+        session.exec(select(Image).where(*usable, who).order_by(*newest).limit(1)).first()
+        for who in whose
+    ]
+    candidates = [image for image in found if image is not None]
+    return max(candidates, key=lambda image: (image.created_at, image.id), default=None)
+
+
+def image_of_request(
+    *,
+    session: Session,
+    viewer: Viewer | None,
+    image_id: str | None,
+    family: str | None,
+    region: str,
+    now: datetime,
+) -> str:
+    """The image id a launch or rebuild names: its imageId, or the newest image of its
+    imageFamily in the region (resolved once, now).
+
+    Raises:
+        DomainError: IMAGE_SOURCE_AMBIGUOUS (both or neither), INVALID_INPUT (a malformed
+            family), FAMILY_EMPTY (no image of the family the caller may launch there).
+    """
+    if (image_id is None) == (family is None):
+        raise DomainError(
+            ErrorCode.IMAGE_SOURCE_AMBIGUOUS,
+            "Give exactly one of imageId and imageFamily.",
+            field("imageId" if image_id is not None else "imageFamily"),
+        )
+    if image_id is not None:
+        return image_id
+    assert family is not None
+    check_family(family, field("imageFamily"))
+    image = image_from_family(session=session, viewer=viewer, region=region, family=family, now=now)
+    if image is None:
+        raise DomainError(
+            ErrorCode.FAMILY_EMPTY,
+            f"Family {shown(family)} has no image you may launch in {shown(region)}: none is "
+            "AVAILABLE, enabled and not deprecated.",
+            field("imageFamily"),
+        )
+    return image.id
+
+
+# --- the recycle bin --------------------------------------------------------------------------
+
+
+def move_to_bin(*, session: Session, image: Image, days: float, now: datetime) -> None:
+    """A deleted custom image waits in the recycle bin for ``days`` (0: purged at once)."""
+    image.deleted_at = now
+    image.purge_at = now + timedelta(days=days)
+    if days <= 0:
+        image.purged_at = now
+    session.add(image)
+
+
+def recycle_bin(*, session: Session, viewer: Viewer, page: PageRequest) -> Page[Image]:
+    """The caller's deleted images still restorable, the most recently deleted first."""
+    stmt = select(Image).where(
+        col(Image.owner_id) == viewer.account_id,
+        col(Image.deleted_at).is_not(None),
+        col(Image.purged_at).is_(None),
+    )
+    ordering = Ordering("DELETED_AT", col(Image.deleted_at), True, Image.id)
+    return paginate(session, stmt, ordering, page, lambda image: image.deleted_at)
+
+
+def restore(*, session: Session, viewer: Viewer, image_id: str, quota: int) -> Image:
+    """Bring an image back from the recycle bin (the quota counts it again).
+
+    Raises:
+        DomainError: IMAGE_NOT_IN_RECYCLE_BIN, IMAGE_QUOTA_EXCEEDED.
+    """
+    image = None
+    if is_id(image_id, "m"):
+        image = session.exec(
+            select(Image)
+            .where(
+                col(Image.id) == image_id,
+                col(Image.owner_id) == viewer.account_id,
+                col(Image.deleted_at).is_not(None),
+                col(Image.purged_at).is_(None),
+            )
+            .with_for_update()
+        ).first()
+    if image is None:
+        raise DomainError(
+            ErrorCode.IMAGE_NOT_IN_RECYCLE_BIN,
+            f"There is no image {shown(image_id)} in your recycle bin.",
+            field("imageId"),
+        )
+    service.check_quota(
+        session=session, owner_id=image.owner_id, region=image.region_code, limit=quota
+    )
+    image.deleted_at = None
+    image.purge_at = None
+    session.add(image)
+    session.flush()
+    return image
+
+
+def purge_due(*, session: Session, now: datetime) -> list[Image]:
+    """Purge the binned images whose time is up; returns them (their bytes may go now)."""
+    stmt = (
+        select(Image)
+        .where(
+            col(Image.purge_at) <= now,
+            col(Image.purged_at).is_(None),
+            col(Image.deleted_at).is_not(None),
+        )
+        .with_for_update()
+    )
+    purged = list(session.exec(stmt))
+    for image in purged:
+        image.purged_at = now
+        session.add(image)
+    session.flush()
+    return purged
+
+
+def in_listing(*, session: Session, image_ids: Sequence[str]) -> set[str]:
+    """Which of these images a listing still offers (not delisted or rejected)."""
+    if not image_ids:
+        return set()
+    stmt = (
+        select(col(ListingImage.image_id))
+        .join(Listing, col(Listing.id) == col(ListingImage.listing_id))
+        .where(
+            col(ListingImage.image_id).in_(image_ids),
+            col(Listing.status).not_in(
+                [ListingStatus.DELISTED.value, ListingStatus.REJECTED.value]
+            ),
+        )
+    )
+    return set(session.exec(stmt))
