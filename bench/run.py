@@ -283,6 +283,27 @@ def base_env(url: str, work: Path) -> dict[str, str]:
     }
 
 
+def connection_share(db: Database, processes: int) -> dict[str, str]:
+    """On PostgreSQL, every server process's fixed share of max_connections (less a few for
+    the harness): all contenders stay up at once, and a pool that grew past its share would
+    make another contender's connections fail ("too many clients") and answer errors fast.
+    """
+    if db.kind != "postgresql":
+        return {}
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(db.url)
+    with engine.connect() as conn:
+        most = int(conn.execute(text("SHOW max_connections")).scalar_one())
+    engine.dispose()
+    share = max(2, (most - 10) // max(1, processes))
+    return {
+        "BCC_IMAGES_DB_POOL_SIZE": str(share),
+        "BCC_IMAGES_DB_MAX_OVERFLOW": "0",
+        "BENCH_POSTGRAPHILE_POOL": str(share),
+    }
+
+
 def ensure_schema(url: str) -> None:
     """Create the PostgreSQL schema named by the URL's search_path if it is missing."""
     from sqlalchemy import create_engine, make_url, text
@@ -499,10 +520,11 @@ def measure_database(db: Database, args: argparse.Namespace, out: Output, work: 
         urls = {
             n: f"http://127.0.0.1:{ports[CONTENDERS[n].server]}{CONTENDERS[n].path}" for n in names
         }
+        pool = connection_share(db, len(servers) * workers)
         with ExitStack() as stack:
             for server in servers:  # one after the other: the service migrates at start
                 command, ready = server_command(server, ports[server], workers, db)
-                env = {**db.env}
+                env = {**db.env, **pool}
                 if server in SERVICE_CACHE:
                     env["BCC_IMAGES_RESPONSE_CACHE"] = SERVICE_CACHE[server]
                 url = f"http://127.0.0.1:{ports[server]}{ready}"

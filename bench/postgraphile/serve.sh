@@ -29,5 +29,5 @@ NODE_ENV=production exec node node_modules/postgraphile/cli.js \
   --disable-default-mutations \
   --disable-graphiql \
   --disable-query-log \
-  --max-pool-size 10 \
+  --max-pool-size "${BENCH_POSTGRAPHILE_POOL:-10}" \
   "$@"
