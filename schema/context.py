@@ -68,7 +68,13 @@ class Context:
         return self._session
 
     def write(self, action: Callable[[Session], T]) -> T:
-        """Run one mutation's work in its own write transaction (committed unless it raises)."""
+        """Run one mutation's work in its own write transaction (committed unless it raises).
+
+        The request's read session gives its connection back first, so a request never holds
+        two (and later reads see what was just committed).
+        """
+        if self._session is not None:
+            self._session.rollback()
         try:
             return run_write(self.engine, action)
         finally:

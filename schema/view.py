@@ -89,6 +89,10 @@ def _is_multipart(request: Request) -> bool:
     return request.headers.get("content-type", "").lower().startswith("multipart/")
 
 
+#: pooled connections kept for the operation worker and the event listener of a process
+RESERVED_CONNECTIONS = 2
+
+
 class GraphQLView(GraphQL[Context, None]):
     """Strawberry's ASGI view with this service's edge rules."""
 
@@ -124,6 +128,13 @@ class GraphQLView(GraphQL[Context, None]):
         self.authenticator = Authenticator(settings.token_cache_bytes)
         self.persisted = PersistedQueries(engine, clock, settings.persisted_query_cache_bytes)
         self.rate_limiter = make_rate_limiter(settings)
+        # A request holds one pooled connection from its token check to its last resolver.
+        # The driver waits for a free connection synchronously, on the event loop: had more
+        # requests than connections started, the waiting one would block the loop, and with
+        # it the requests that would free a connection. Requests wait here instead, without
+        # blocking anything (the worker and the event listener keep connections of their own).
+        connections = settings.db_pool_size + settings.db_max_overflow
+        self.db_slots = asyncio.Semaphore(max(1, connections - RESERVED_CONNECTIONS))
 
     # -- HTTP -----------------------------------------------------------------------------
 
@@ -134,11 +145,12 @@ class GraphQLView(GraphQL[Context, None]):
         request = Request(scope)
         media = negotiate(request.headers.get("accept")) or "application/json"
         # one database session for the whole request: the token check and every resolver
-        session = Session(self.engine, expire_on_commit=False)
-        try:
-            await self._serve(request, session, media, receive, send)
-        finally:
-            session.close()
+        async with self.db_slots:
+            session = Session(self.engine, expire_on_commit=False)
+            try:
+                await self._serve(request, session, media, receive, send)
+            finally:
+                session.close()
 
     async def _serve(
         self, request: Request, session: Session, media: str, receive: Receive, send: Send
@@ -149,6 +161,8 @@ class GraphQLView(GraphQL[Context, None]):
         except RequestRefused as refused:
             await refuse_before_body(refusal_response(refused, media), scope, receive, send)
             return
+        if _is_multipart(request):
+            session.rollback()  # no connection is held while an upload streams in
         forms: list[Any] = []
         token = _REQUEST_FORMS.set(forms)
         try:
