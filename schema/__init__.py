@@ -32,6 +32,7 @@ from schema.operations.queries import OperationQueries, OperationSubscriptions
 from schema.regions.queries import RegionQueries
 from schema.scalars import SCALARS
 from schema.snapshots.queries import SnapshotMutations, SnapshotQueries
+from schema.tagging import TagMutations
 
 
 @strawberry.type(description="Read the catalogue, your resources, and operations.")
@@ -56,6 +57,7 @@ class Query(
 class Mutation(
     ImageMutations,
     GovernanceMutations,
+    TagMutations,
     ImportMutations,
     SnapshotMutations,
     ListingMutations,

@@ -51,7 +51,9 @@ CONNECTION_COST = 2
 INTROSPECTION_FIELDS = frozenset({"__schema", "__type"})
 
 #: objects small enough that a whole list of them costs 1 (R120)
-LEAF_LISTS = frozenset({"Tag", "Zone", "ChargeLine", "Plan", "OperatingSystem", "UserError"})
+LEAF_LISTS = frozenset(
+    {"Tag", "Zone", "ChargeLine", "Plan", "OperatingSystem", "UserError", "Warning"}
+)
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,8 @@ LIST_BOUNDS: dict[str, int | FromInput] = {
     "RebuildInstancesPayload.instances": FromInput(("input", "instanceIds"), 1, 100),
     "RebuildInstancesPayload.operations": FromInput(("input", "instanceIds"), 1, 100),
     "SettleUsagePayload.transactions": 100,
+    "TagResourcesPayload.resources": FromInput(("input", "resourceIds"), 1, 100),
+    "UntagResourcesPayload.resources": FromInput(("input", "resourceIds"), 1, 100),
 }
 
 

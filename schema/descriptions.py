@@ -235,6 +235,8 @@ ENUM_VALUES: dict[str, dict[str, str]] = {
         "IMAGE_NOT_IN_RECYCLE_BIN": "There is no such image in your recycle bin.",
         "IMAGE_IN_LISTING": "A listing still offers the image: delist it first.",
         "FAMILY_EMPTY": "The family has no image you may launch in that region.",
+        "TAG_LIMIT_EXCEEDED": "A resource would carry more than 50 tags.",
+        "INVALID_TAG": "A tag key or value is not allowed (length, repetition, bcc: prefix).",
         "IMAGE_SOURCE_AMBIGUOUS": "Give exactly one of imageId and imageFamily.",
     },
 }

@@ -29,6 +29,8 @@ from app.regions.models import Flavor, FlavorPrice, Zone
 from app.regions.service import RegionRecord
 from app.snapshots import service as snapshots_service
 from app.snapshots.models import Snapshot
+from app.tags import service as tags_service
+from app.tags.models import Tag
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -78,6 +80,7 @@ class Loaders:
     listing_plans: DataLoader[str, list[Plan]]
     listing_images: DataLoader[str, list[Image]]
     sale: DataLoader[str, Sale | None]
+    tags: DataLoader[str, list[Tag]]
 
 
 def make_loaders(session: Callable[[], Session], viewer: Viewer | None) -> Loaders:
@@ -151,4 +154,10 @@ def _private_loaders(session: Callable[[], Session], viewer: Viewer | None) -> d
             lambda ids: snapshots_service.images_using(session=session(), snapshot_ids=ids), []
         ),
         "sale": _rows(owned(marketplace_service.sales_by_ids), lambda sale: sale.id),
+        "tags": _grouped(
+            lambda ids: tags_service.of_resources(
+                session=session(), owner_id=viewer.account_id if viewer else "", resource_ids=ids
+            ),
+            [],
+        ),
     }

@@ -66,6 +66,7 @@ def test_the_checker_sees_a_violation(tmp_path: Path) -> None:
 #: entity domains, lowest first: each may read the tables and pure rules of those before it
 ENTITIES = (
     "accounts",
+    "tags",
     "regions",
     "operations",
     "storage",

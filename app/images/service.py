@@ -40,6 +40,8 @@ from app.images.rules import (
 from app.marketplace.models import Listing, ListingImage, listing_visible
 from app.pagination import Ordering, Page, PageRequest, paginate, window
 from app.regions.models import Flavor, FlavorPrice, Region
+from app.tags.models import tagged_with
+from app.tags.rules import TagFilter, filter_parameters
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,7 @@ class ImageFilter:
     include_deprecated: bool = False
     family: str | None = None
     flavor: str | None = None  # images an instance of this flavor can boot
+    tags: tuple[TagFilter, ...] = ()  # the caller's own tags only
 
 
 ORDER_FIELDS = {"CREATED_AT": "created_at", "NAME": "name"}
@@ -227,6 +230,7 @@ class _Shape:
     descending: bool  # in SQL (walking backward reverses the list's order)
     after: bool  # whether a cursor bounds the page
     hide_deprecated: bool = True  # deprecated images are left out (not the owner's own)
+    tags: tuple[bool, ...] = ()  # one per tag filter: whether it names a value
 
 
 #: the caller's account id, as a statement parameter
@@ -324,6 +328,8 @@ def _shape_filters(viewer: Viewer | None, shape: _Shape) -> list[ColumnElement[b
         if viewer is not None:
             shown.append(col(Image.owner_id) == viewer.account_id)  # owners see their own
         clauses.append(or_(*shown))
+    for index, valued in enumerate(shape.tags):
+        clauses.append(tagged_with(col(Image.id), _ME, index, valued))
     return clauses
 
 
@@ -377,8 +383,10 @@ def list_images(
         descending=win.descending,
         after=win.bound is not None,
         hide_deprecated=not filters.include_deprecated and not (viewer and viewer.is_admin),
+        tags=tuple(tag.value is not None for tag in filters.tags),
     )
     parameters["now"] = now
+    parameters.update(filter_parameters(filters.tags))
     statement = _page_statement(shape)
 
     def count() -> int:

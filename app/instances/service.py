@@ -25,6 +25,8 @@ from app.instances import rules
 from app.instances.models import Instance
 from app.instances.rules import InstanceStatus
 from app.pagination import Ordering, Page, PageRequest, paginate
+from app.tags.models import tagged_with
+from app.tags.rules import TagFilter, filter_parameters
 from app.visibility import owned_by
 
 
@@ -102,6 +104,7 @@ class InstanceFilter:
     region: str | None = None
     status: str | None = None
     image: str | None = None
+    tags: tuple[TagFilter, ...] = ()  # the caller's own tags only
 
 
 def list_instances(
@@ -115,6 +118,11 @@ def list_instances(
         stmt = stmt.where(Instance.status == filters.status)
     if filters.image is not None:
         stmt = stmt.where(Instance.image_id == filters.image)
+    for index, tag in enumerate(filters.tags):
+        stmt = stmt.where(
+            tagged_with(col(Instance.id), viewer.account_id, index, tag.value is not None)
+        )
+    stmt = stmt.params(filter_parameters(filters.tags))
     ordering = Ordering("CREATED_AT", Instance.created_at, True, Instance.id)
     return paginate(session, stmt, ordering, page, lambda i: i.created_at)
 

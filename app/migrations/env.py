@@ -18,6 +18,7 @@ import app.regions.models
 import app.secrets_store
 import app.snapshots.models
 import app.storage.models
+import app.tags.models
 import app.versions  # noqa: F401  (registers every table on SQLModel.metadata)
 
 target_metadata = SQLModel.metadata

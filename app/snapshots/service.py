@@ -17,6 +17,8 @@ from app.images.rules import SourceKind
 from app.pagination import Ordering, Page, PageRequest, paginate
 from app.snapshots.models import Snapshot
 from app.snapshots.rules import SnapshotStatus
+from app.tags.models import tagged_with
+from app.tags.rules import TagFilter, filter_parameters
 from app.visibility import owned_by
 
 
@@ -54,6 +56,7 @@ class SnapshotFilter:
     region: str | None = None
     instance: str | None = None
     status: str | None = None
+    tags: tuple[TagFilter, ...] = ()  # the caller's own tags only
 
 
 def list_snapshots(
@@ -67,6 +70,11 @@ def list_snapshots(
         stmt = stmt.where(Snapshot.instance_id == filters.instance)
     if filters.status is not None:
         stmt = stmt.where(Snapshot.status == filters.status)
+    for index, tag in enumerate(filters.tags):
+        stmt = stmt.where(
+            tagged_with(col(Snapshot.id), viewer.account_id, index, tag.value is not None)
+        )
+    stmt = stmt.params(filter_parameters(filters.tags))
     ordering = Ordering("CREATED_AT", Snapshot.created_at, True, Snapshot.id)
     return paginate(session, stmt, ordering, page, lambda s: s.created_at)
 

@@ -30,6 +30,7 @@ from app.policy import Policy
 from app.snapshots import service as snapshots_service
 from app.snapshots.models import Snapshot
 from app.snapshots.rules import SnapshotStatus
+from app.tags import service as tags_service
 from app.workflows import jobs
 from app.workflows.idempotent import once
 from app.workflows.instance_actions import for_action
@@ -47,6 +48,7 @@ class NewImage:
     snapshot_id: str | None = None
     client_token: str | None = None
     family: str | None = None
+    copy_tags: bool = False  # the new image takes its instance's or snapshot's tags
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,10 @@ def create_image(
         )
         session.add(image)
         session.flush()
+        if new.copy_tags:
+            source = new.instance_id or new.snapshot_id
+            assert source is not None
+            tags_service.copy(session=session, source_id=source, target_ids=[image.id], now=now)
         operation = operations_service.create(
             session=session,
             kind=OperationKind.CREATE_IMAGE.value,
@@ -120,6 +126,7 @@ def create_image(
             "instanceId": new.instance_id,
             "snapshotId": new.snapshot_id,
             "family": new.family,
+            **({"copyTags": True} if new.copy_tags else {}),
         },
         now=now,
         result=Started,

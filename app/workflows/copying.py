@@ -20,6 +20,7 @@ from app.operations.models import Operation
 from app.operations.rules import OperationKind
 from app.policy import Policy
 from app.regions import service as regions_service
+from app.tags import service as tags_service
 from app.workflows.idempotent import once
 from app.workflows.jobs import ImageJob
 
@@ -44,6 +45,7 @@ def copy(
     client_token: str | None,
     policy: Policy,
     now: datetime,
+    copy_tags: bool = False,
 ) -> Copies:
     """Copy an AVAILABLE custom image to one or more regions, all or nothing (R30-R33).
 
@@ -62,19 +64,7 @@ def copy(
         raise_all(_destination_problems(session, viewer, source, regions, quota))
         copies = Copies()
         for region in regions:
-            image = service.image_from_source(
-                Disk.of(source),
-                name=name or source.name,
-                description=source.description,
-                kind=ImageKind.CUSTOM,
-                owner_id=viewer.account_id,
-                region_code=region,
-                source_kind=SourceKind.COPY,
-                source_id=source.id,
-                source_region=source.region_code,
-                now=now,
-                family=source.family,  # copies keep the family
-            )
+            image = _copy_of(source, name, region, now)
             session.add(image)
             session.flush()
             copies.images.append(image)
@@ -89,6 +79,9 @@ def copy(
                     payload={"source": source.id},
                 )
             )
+        if copy_tags:
+            targets = [image.id for image in copies.images]
+            tags_service.copy(session=session, source_id=source.id, target_ids=targets, now=now)
         return copies
 
     return once(
@@ -96,10 +89,28 @@ def copy(
         account_id=viewer.account_id,
         mutation="copyImage",
         token=client_token,
-        request={"imageId": image_id, "destinationRegions": list(regions), "name": name},
+        request={"imageId": image_id, "destinationRegions": list(regions), "name": name}
+        | ({"copyTags": True} if copy_tags else {}),
         now=now,
         result=Copies,
         work=work,
+    )
+
+
+def _copy_of(source: Image, name: str | None, region: str, now: datetime) -> Image:
+    """The CREATING copy of ``source`` in ``region`` (copies keep the family)."""
+    return service.image_from_source(
+        Disk.of(source),
+        name=name or source.name,
+        description=source.description,
+        kind=ImageKind.CUSTOM,
+        owner_id=source.owner_id,
+        region_code=region,
+        source_kind=SourceKind.COPY,
+        source_id=source.id,
+        source_region=source.region_code,
+        now=now,
+        family=source.family,
     )
 
 

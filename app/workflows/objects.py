@@ -19,6 +19,7 @@ from app.images.rules import SourceKind
 from app.storage import service as storage_service
 from app.storage.models import StoredObject
 from app.storage.store import ObjectStore
+from app.tags import service as tags_service
 
 
 def _imported_from(*, live_only: bool) -> ColumnElement[bool]:
@@ -172,6 +173,7 @@ class Purge:
     def __call__(self, session: Session, now: datetime) -> None:
         """Purge what is due."""
         purged = governance.purge_due(session=session, now=now)
+        tags_service.forget(session=session, resource_ids=[image.id for image in purged])
         keys = {
             image.source_id
             for image in purged

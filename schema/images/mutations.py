@@ -31,6 +31,9 @@ class CreateImageInput:
             "starting with a letter)."
         ),
     )
+    copy_tags: bool = strawberry.field(
+        default=False, description="Give the new image(s) the source's tags (yours alone)."
+    )
     client_token: str | None = strawberry.field(default=None, description="Idempotency key.")
 
 
@@ -90,6 +93,9 @@ class CopyImageInput:
         description="Region codes (not the source's; each must accept copies)."
     )
     name: str | None = strawberry.field(default=None, description="Name of the copies.")
+    copy_tags: bool = strawberry.field(
+        default=False, description="Give the new image(s) the source's tags (yours alone)."
+    )
     client_token: str | None = strawberry.field(default=None, description="Idempotency key.")
 
 
@@ -128,6 +134,7 @@ class ImageMutations:
                     snapshot_id=str(input.snapshot_id) if input.snapshot_id is not None else None,
                     client_token=input.client_token,
                     family=input.family,
+                    copy_tags=input.copy_tags,
                 ),
                 policy=info.context.policy,
                 now=c.now,
@@ -220,6 +227,7 @@ class ImageMutations:
                 client_token=input.client_token,
                 policy=info.context.policy,
                 now=c.now,
+                copy_tags=input.copy_tags,
             )
             return CopyImagePayload(
                 images=[Image.from_row(i, c.viewer) for i in copies.images],

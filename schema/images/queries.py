@@ -22,6 +22,7 @@ from schema.images.types import (
 )
 from schema.pagination import Connection, connection, page_request
 from schema.regions.types import Region
+from schema.tags import tag_filters
 
 DEFAULT_ORDER = ImageOrder(field=ImageOrderField.CREATED_AT, direction=OrderDirection.DESC)
 
@@ -42,6 +43,7 @@ def _filters(value: ImageFilter | None) -> service.ImageFilter:
         include_deprecated=bool(value.include_deprecated),
         family=value.family,
         flavor=value.flavor,
+        tags=tag_filters(value.tags),
     )
 
 

@@ -23,6 +23,7 @@ from schema.pagination import Connection, connection, page_request
 from schema.permissions import OwnerOnly
 from schema.regions.types import Region
 from schema.scalars import BigInt
+from schema.tags import Tag, TagFilter, tags_of
 
 if TYPE_CHECKING:
     from schema.marketplace.types import Listing
@@ -161,6 +162,9 @@ class ImageFilter:
         ),
     )
     family: str | None = strawberry.field(default=None, description="Images of this family.")
+    tags: list[TagFilter] | None = strawberry.field(
+        default=None, description="Images of yours carrying every one of these tags."
+    )
     flavor: str | None = strawberry.field(
         default=None,
         description=(
@@ -227,6 +231,10 @@ class Image(Node):
     deprecate_at: strawberry.Private[datetime | None] = None
     replacement_id: strawberry.Private[str | None] = None
     prefetched: strawberry.Private[Prefetched | None] = None
+
+    @strawberry.field(description="Its tags: yours alone (empty for anyone else).")
+    async def tags(self, info: Info) -> list[Tag]:
+        return await tags_of(info, str(self.id))
 
     @strawberry.field(description="Its deprecation; null when it is not deprecated.")
     def deprecation(self, info: Info) -> Deprecation | None:

@@ -18,6 +18,7 @@ from schema.instances.inputs import CreateInstancesInput
 from schema.instances.types import Instance
 from schema.pagination import Connection, connection, page_request
 from schema.permissions import SignedIn
+from schema.tags import TagFilter, tag_filters
 
 
 @strawberry.input(description="Filters of the instances query.")
@@ -26,6 +27,9 @@ class InstanceFilter:
     status: InstanceStatus | None = strawberry.field(default=None, description="State.")
     image: strawberry.ID | None = strawberry.field(
         default=None, description="Only instances running this image."
+    )
+    tags: list[TagFilter] | None = strawberry.field(
+        default=None, description="Instances carrying every one of these tags of yours."
     )
 
 
@@ -52,6 +56,7 @@ class InstanceQueries:
                 region=str(flt.region) if flt.region is not None else None,
                 status=flt.status.value if flt.status else None,
                 image=str(flt.image) if flt.image is not None else None,
+                tags=tag_filters(flt.tags),
             ),
             page=page_request(info, first, after, last, before, filters=filter),
         )

@@ -17,6 +17,7 @@ from schema.context import Info
 from schema.images.types import Image, OperatingSystem
 from schema.node import Node
 from schema.regions.types import Flavor, Region, Zone
+from schema.tags import Tag, tags_of
 
 
 @strawberry.type(description="An image an instance ran or runs; kept after the image is deleted.")
@@ -64,6 +65,10 @@ class Instance(Node):
     )
     region_code: strawberry.Private[str]
     flavor_name: strawberry.Private[str]
+
+    @strawberry.field(description="Its tags: yours alone (empty for anyone else).")
+    async def tags(self, info: Info) -> list[Tag]:
+        return await tags_of(info, str(self.id))
 
     @strawberry.field(description="Its region.")
     async def region(self, info: Info) -> Region:

@@ -16,6 +16,7 @@ from schema.operations.types import Operation
 from schema.pagination import Connection, connection, page_request
 from schema.permissions import SignedIn
 from schema.snapshots.types import Snapshot
+from schema.tags import TagFilter, tag_filters
 
 
 @strawberry.input(description="Filters of the snapshots query.")
@@ -23,6 +24,9 @@ class SnapshotFilter:
     region: strawberry.ID | None = strawberry.field(default=None, description="Region code.")
     instance: strawberry.ID | None = strawberry.field(default=None, description="Instance id.")
     status: SnapshotStatus | None = strawberry.field(default=None, description="Status.")
+    tags: list[TagFilter] | None = strawberry.field(
+        default=None, description="Snapshots carrying every one of these tags of yours."
+    )
 
 
 @strawberry.type
@@ -48,6 +52,7 @@ class SnapshotQueries:
                 region=str(flt.region) if flt.region is not None else None,
                 instance=str(flt.instance) if flt.instance is not None else None,
                 status=flt.status.value if flt.status else None,
+                tags=tag_filters(flt.tags),
             ),
             page=page_request(info, first, after, last, before, filters=filter),
         )

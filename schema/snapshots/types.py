@@ -15,6 +15,7 @@ from schema.context import Info
 from schema.images.types import Image
 from schema.node import Node
 from schema.regions.types import Region
+from schema.tags import Tag, tags_of
 
 if TYPE_CHECKING:
     from schema.instances.types import Instance
@@ -29,6 +30,10 @@ class Snapshot(Node):
     created_at: datetime = strawberry.field(description="When it was taken (UTC).")
     region_code: strawberry.Private[str]
     instance_id: strawberry.Private[str]
+
+    @strawberry.field(description="Its tags: yours alone (empty for anyone else).")
+    async def tags(self, info: Info) -> list[Tag]:
+        return await tags_of(info, str(self.id))
 
     @strawberry.field(description="Its region.")
     async def region(self, info: Info) -> Region:

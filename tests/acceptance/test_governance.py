@@ -14,7 +14,14 @@ from typing import Any
 import pytest
 
 from tests.acceptance.conftest import Server, free_port, start_server, stop_server
-from tests.acceptance.test_image_lifecycle import DELETE, SHARE, UNSHARE, running_instance
+from tests.acceptance.test_image_lifecycle import (
+    DELETE,
+    DELETE_SNAPSHOT,
+    SHARE,
+    SNAPSHOT,
+    UNSHARE,
+    running_instance,
+)
 from tests.conftest import fresh_database
 from tests.factories import Tenant
 from tests.schema.test_instances import CREATE, launch
@@ -33,7 +40,7 @@ LAUNCH = """mutation($i: CreateInstancesInput!) { createInstances(input: $i) {
 QUOTE = """query($i: CreateInstancesInput!) { priceQuote(input: $i) {
   total { amount } warnings { code message } userErrors { code field message } } }"""
 REBUILD = """mutation($i: RebuildInstancesInput!) { rebuildInstances(input: $i) {
-  instances { id } warnings { code } userErrors { code field message } } }"""
+  instances { id } operations { id } warnings { code } userErrors { code field message } } }"""
 COPY = """mutation($i: CopyImageInput!) { copyImage(input: $i) {
   images { id family } userErrors { code field message } } }"""
 
@@ -162,6 +169,7 @@ def test_deprecate_hide_launch_and_the_family_skips_it(fleet: Fleet) -> None:
     assert created["instances"][0]["image"]["id"] == older
     rebuilt = fleet.do(REBUILD, {"instanceIds": [fleet.instance], "imageFamily": "web"})
     assert rebuilt["userErrors"] == [] and rebuilt["warnings"] == []
+    fleet.server.wait_operation(rebuilt["operations"][0]["id"], fleet.owner)
     # exactly one of imageId and imageFamily; an empty family says so; nothing is created
     both = by_family | {"imageId": older}
     assert fleet.codes(LAUNCH, both) == ["IMAGE_SOURCE_AMBIGUOUS"]
@@ -245,3 +253,88 @@ def test_protect_then_the_recycle_bin_then_the_purge(fleet: Fleet) -> None:
     fleet.server.advance(25 * 3600)  # past the one-day retention: the purge job runs
     assert fleet.server.gql(BIN, tenant=fleet.owner)["data"]["recycleBin"]["totalCount"] == 0
     assert fleet.codes(RESTORE, {"imageId": image_id}) == ["IMAGE_NOT_IN_RECYCLE_BIN"]
+
+
+TAG = """mutation($i: TagResourcesInput!) { tagResources(input: $i) {
+  resources { id ... on Image { tags { key value } } ... on Instance { tags { key value } } }
+  userErrors { code field message } } }"""
+UNTAG = """mutation($i: UntagResourcesInput!) { untagResources(input: $i) {
+  resources { id } userErrors { code field message } } }"""
+TAGGED = """query($t: [TagFilter!]) {
+  images(first: 100, filter: {tags: $t, types: [CUSTOM, SHARED]}) { nodes { id tags { key value } } }
+  instances(first: 100, filter: {tags: $t}) { nodes { id } } }"""
+
+
+def test_tags_filter_and_stay_their_owners(fleet: Fleet) -> None:
+    image_id = fleet.capture()
+    tags = [{"key": "team", "value": "web"}, {"key": "Env", "value": "prod"}]
+    tagged = fleet.do(TAG, {"resourceIds": [image_id, fleet.instance], "tags": tags})
+    assert tagged["userErrors"] == []
+    assert tagged["resources"][0]["tags"] == [
+        {"key": "Env", "value": "prod"},
+        {"key": "team", "value": "web"},
+    ]
+    found = fleet.server.gql(TAGGED, {"t": [{"key": "team", "value": "web"}]}, fleet.owner)
+    assert [n["id"] for n in found["data"]["images"]["nodes"]] == [image_id]
+    assert [n["id"] for n in found["data"]["instances"]["nodes"]] == [fleet.instance]
+    nothing = fleet.server.gql(TAGGED, {"t": [{"key": "team", "value": "db"}]}, fleet.owner)
+    assert nothing["data"]["images"]["nodes"] == []  # the value must match when given
+    # R114, R123: the recipient of a share sees the image but none of its tags, and its own
+    # tag filters never match the owner's tags
+    assert fleet.codes(SHARE, {"imageId": image_id, "accountIds": [fleet.friend.id]}) == []
+    seen = fleet.server.gql(
+        GET.replace("purgeAt", "purgeAt tags { key }"), {"id": image_id}, fleet.friend
+    )
+    assert seen["data"]["image"]["tags"] == []
+    theirs = fleet.server.gql(TAGGED, {"t": [{"key": "team"}]}, fleet.friend)["data"]
+    assert theirs["images"]["nodes"] == []
+    assert fleet.codes(TAG, {"resourceIds": [image_id], "tags": tags}, fleet.friend) == [
+        "PERMISSION_DENIED"
+    ]
+    # all or nothing, each problem at its index; the reserved prefix in any case
+    bad = fleet.do(
+        TAG,
+        {
+            "resourceIds": [image_id, "i-nothere0"],
+            "tags": [{"key": "BCC:owner", "value": "x"}, {"key": "ok", "value": "v" * 257}],
+        },
+    )
+    assert sorted((e["code"], tuple(e["field"])) for e in bad["userErrors"]) == [
+        ("INSTANCE_NOT_FOUND", ("input", "resourceIds", "1")),
+        ("INVALID_TAG", ("input", "tags", "0", "key")),
+        ("INVALID_TAG", ("input", "tags", "1", "value")),
+    ]
+    many = [{"key": f"k{n}", "value": ""} for n in range(49)]
+    assert fleet.codes(TAG, {"resourceIds": [image_id], "tags": many}) == ["TAG_LIMIT_EXCEEDED"]
+    # copies take the tags only when asked
+    with_tags = fleet.do(
+        COPY.replace("family }", "family tags { key } }"),
+        {"imageId": image_id, "destinationRegions": ["gz"], "copyTags": True},
+    )
+    assert {t["key"] for t in with_tags["images"][0]["tags"]} == {"team", "Env"}
+    untagged = fleet.do(UNTAG, {"resourceIds": [image_id], "keys": ["team", "absent"]})
+    assert untagged["userErrors"] == []
+    left = fleet.server.gql(TAGGED, {"t": [{"key": "Env"}]}, fleet.owner)["data"]["images"]
+    assert {n["id"]: n["tags"] for n in left["nodes"]}[image_id] == [
+        {"key": "Env", "value": "prod"}
+    ]
+    assert fleet.codes(UNSHARE, {"imageId": image_id, "accountIds": [fleet.friend.id]}) == []
+
+
+def test_a_binned_image_holds_its_snapshot_until_it_is_purged(fleet: Fleet) -> None:
+    """R121: deleting an image made from a snapshot does not free the snapshot; the purge does."""
+    snap = fleet.do(SNAPSHOT, {"instanceId": fleet.instance, "name": "nightly"})
+    fleet.server.wait_operation(snap["operation"]["id"], fleet.owner)
+    snapshot_id = snap["snapshot"]["id"]
+    made = fleet.do(CAPTURE, {"name": "from-nightly", "snapshotId": snapshot_id})
+    fleet.server.wait_operation(made["operation"]["id"], fleet.owner)
+    deleted = fleet.server.gql(DELETE, {"id": made["image"]["id"]}, fleet.owner)["data"]
+    assert deleted["deleteImage"]["userErrors"] == []
+
+    def delete_snapshot() -> list[str]:
+        body = fleet.server.gql(DELETE_SNAPSHOT, {"id": snapshot_id}, fleet.owner)["data"]
+        return [e["code"] for e in body["deleteSnapshot"]["userErrors"]]
+
+    assert delete_snapshot() == ["SNAPSHOT_IN_USE"]
+    fleet.server.advance(25 * 3600)
+    assert delete_snapshot() == []

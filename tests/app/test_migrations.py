@@ -23,6 +23,7 @@ import app.regions.models
 import app.secrets_store
 import app.snapshots.models
 import app.storage.models
+import app.tags.models
 import app.versions  # noqa: F401
 from app.config import load_settings
 from app.database import alembic_config, make_engine

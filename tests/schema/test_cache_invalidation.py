@@ -49,7 +49,7 @@ IMAGE_FIELDS = """fragment ImageFields on Image { id name description type gener
   progress failure { code message checks } os { type name version arch lang } minDiskGb sizeGb
   createdAt source { kind region { code } } systemDiskKind format sha256 virtualSizeBytes
   chargeRoot { osLicense listing { id title status } } listing { id status } region { code }
-  disabled deletionProtection family purgeAt
+  disabled deletionProtection family purgeAt tags { key value }
   deprecation { state deprecateAt replacement { id name } } }"""
 LISTING_FIELDS = """fragment ListingFields on Listing { id kind title summary category version
   status reviewNote createdAt provider { id name role } plans { timing months price { amount } }
@@ -89,10 +89,13 @@ CONSOLE = f"""query Console {{
     flavor {{ name vcpus }}
     charges {{ kind description quantity unit unitPrice {{ amount }} amount {{ amount }} }} }} }}
   binned: recycleBin(first: 20) {{ totalCount nodes {{ id name purgeAt }} }}
+  tagged: images(first: 20, filter: {{tags: [{{key: "team", value: "web"}}]}}) {{ totalCount }}
+  taggedInstances: instances(first: 20, filter: {{tags: [{{key: "team"}}]}}) {{ totalCount
+    nodes {{ id tags {{ key value }} }} }}
   newest: imageFromFamily(region: "bj", family: "web") {{ id name }}
   withDeprecated: images(first: 50, filter: {{includeDeprecated: true, types: [CUSTOM, SHARED]}})
     {{ totalCount nodes {{ id deprecation {{ state }} }} }}
-  snapshots(first: 20) {{ totalCount nodes {{ id name status sizeGb systemDiskKind createdAt
+  snapshots(first: 20) {{ totalCount nodes {{ id name tags {{ key }} status sizeGb systemDiskKind createdAt
     region {{ code }} instance {{ id status }} usedByImages {{ id name status }} }} }}
   operations(first: 60) {{ totalCount nodes {{ id kind status progress
     error {{ code message checks }} createdAt finishedAt targetIds targets {{ __typename id }} }} }}
@@ -114,6 +117,10 @@ GOVERN = """mutation($i: {input}!) {{ {name}(input: $i) {{ image {{ id }} {error
 # --- the mutations the story runs -------------------------------------------------------------
 
 ERRORS = "userErrors { code field message }"
+TAG = f"""mutation($i: TagResourcesInput!) {{ tagResources(input: $i) {{
+  resources {{ id }} {ERRORS} }} }}"""
+UNTAG = f"""mutation($i: UntagResourcesInput!) {{ untagResources(input: $i) {{
+  resources {{ id }} {ERRORS} }} }}"""
 CREATE_INSTANCES = f"""mutation($i: CreateInstancesInput!) {{ createInstances(input: $i) {{
   instances {{ id }} operation {{ id }} {ERRORS} }} }}"""
 CREATE_IMAGE = f"""mutation($i: CreateImageInput!) {{ createImage(input: $i) {{
@@ -734,6 +741,13 @@ class Story:
             "owner bins the snapshot image", self.owner, DELETE_IMAGE, {"i": {"imageId": ids["SI"]}}
         )
         self.govern("restoreImage", "owner restores the snapshot image", {"imageId": ids["SI"]})
+        tags = {
+            "resourceIds": [ids["G"], ids["o1"], ids["S"]],
+            "tags": [{"key": "team", "value": "web"}, {"key": "env", "value": "prod"}],
+        }
+        self.sweep.mutate("owner tags golden, o1 and the snapshot", self.owner, TAG, {"i": tags})
+        untag = {"resourceIds": [ids["o1"]], "keys": ["team"]}
+        self.sweep.mutate("owner untags o1", self.owner, UNTAG, {"i": untag})
 
     def wind_down(self) -> None:
         """Delist (the provider, then an admin), release, unshare, delete; a month passes (the

@@ -220,7 +220,10 @@ class MoneyMachine(RuleBasedStateMachine):
         """(hourly micros, of which software) one instance on this image pays postpaid."""
         with read_session(self.engine) as session:
             plan = launch.quote(
-                session=session, viewer=self.viewer, launch=self._launch_input(image, "POSTPAID", 1)
+                session=session,
+                viewer=self.viewer,
+                launch=self._launch_input(image, "POSTPAID", 1),
+                now=self.now,
             )
         total = sum(line.quantity * line.unit_price for line in plan.lines)
         software = sum(
@@ -266,7 +269,9 @@ class MoneyMachine(RuleBasedStateMachine):
         request = self._launch_input(image, timing, count)
         with read_session(self.engine) as session:
             try:
-                quoted = launch.quote(session=session, viewer=self.viewer, launch=request)
+                quoted = launch.quote(
+                    session=session, viewer=self.viewer, launch=request, now=self.now
+                )
             except DomainError:
                 quoted = None
 

