@@ -111,6 +111,14 @@ class Forbidden(Exception):
     """The authenticated caller may not do this at all (role-level refusal of a query)."""
 
 
+class NotFound(Exception):
+    """What a subscription followed is gone, or no longer the caller's to see."""
+
+    def __init__(self, message: str, code: ErrorCode) -> None:
+        super().__init__(message)
+        self.extensions = {"code": code.value}
+
+
 class BadRequest(Exception):
     """A query argument is malformed (bad id, cursor or page size); answered as BAD_USER_INPUT."""
 

@@ -23,6 +23,7 @@ from sqlmodel import Session
 
 from app.images.models import Image
 from app.operations.models import Operation
+from app.tags.models import Tag
 
 log = logging.getLogger("bcc_images.events")
 CHANNEL = "bcc_images"
@@ -118,6 +119,8 @@ def _note(session: Session, _context: Any) -> None:
             keys.add(f"image:{row.id}")
         elif isinstance(row, Operation):
             keys.add(f"operation:{row.id}")
+        elif isinstance(row, Tag) and row.resource_id.startswith("m-"):
+            keys.add(f"image:{row.resource_id}")
 
 
 def _publish(session: Session) -> None:

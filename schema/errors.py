@@ -15,7 +15,14 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types.base import StrawberryList, StrawberryObjectDefinition
 
 import schema.enums  # noqa: F401  (registers the domain enums)
-from app.errors import BadRequest, DomainError, Forbidden, Unauthenticated, WarningCode
+from app.errors import (
+    BadRequest,
+    DomainError,
+    Forbidden,
+    NotFound,
+    Unauthenticated,
+    WarningCode,
+)
 from app.errors import ErrorCode as DomainErrorCode
 from app.observability import current_request
 
@@ -123,6 +130,7 @@ CODED_EXCEPTIONS: dict[type[Exception], tuple[str, str]] = {
     ),
     Forbidden: ("FORBIDDEN", "Not allowed."),
     BadRequest: ("BAD_USER_INPUT", "Invalid argument."),
+    NotFound: ("NOT_FOUND", "Not found."),  # its own code (e.g. IMAGE_NOT_FOUND) overrides
 }
 
 

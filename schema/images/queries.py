@@ -7,10 +7,11 @@ from collections.abc import AsyncGenerator
 import strawberry
 
 from app.database import read_session
-from app.errors import BadRequest, shown
+from app.errors import BadRequest, ErrorCode, NotFound, shown
 from app.events import FEED
 from app.ids import is_id
 from app.images import rules, service
+from app.tags import service as tags_service
 from schema.context import Info
 from schema.images.types import (
     Image,
@@ -106,21 +107,27 @@ class ImageQueries:
 @strawberry.type
 class ImageSubscriptions:
     @strawberry.subscription(
-        description="The image now and after every change of status or progress, until settled."
+        description=(
+            "The image now and after every change (status, progress, name, deprecation, "
+            "disabling, deletion protection, family, your tags) for as long as you may see it: "
+            "when it is deleted or hidden from you, an IMAGE_NOT_FOUND error ends the stream."
+        )
     )
     async def image_updated(self, info: Info, id: strawberry.ID) -> AsyncGenerator[Image, None]:
         viewer = info.context.viewer
-        last: tuple[str, int | None] | None = None
+        owner = viewer.account_id if viewer else ""
+        last: tuple[object, ...] | None = None
         while True:
             with read_session(info.context.engine) as session:
                 row = service.get(session=session, viewer=viewer, image_id=str(id))
+                tags = tags_service.of_resources(
+                    session=session, owner_id=owner, resource_ids=[str(id)]
+                )[str(id)]
             if row is None:
-                raise BadRequest(f"There is no image {shown(str(id))}.")
-            state = (row.status, row.progress)
+                raise NotFound(f"There is no image {shown(str(id))}.", ErrorCode.IMAGE_NOT_FOUND)
+            state = (row.model_dump(), [(tag.key, tag.value) for tag in tags])
             if state != last:
                 last = state
                 info.context.fresh()
                 yield Image.from_row(row, viewer)
-            if row.status != "CREATING":
-                return
             await FEED.wait(f"image:{id}", info.context.settings.event_fallback_seconds)

@@ -6,12 +6,16 @@ delete -> the clock passes the retention -> purged.
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from gql import Client, GraphQLRequest
+from gql import gql as gql_document
+from gql.transport.exceptions import TransportQueryError
 
 from tests.acceptance.conftest import Server, free_port, start_server, stop_server
 from tests.acceptance.test_image_lifecycle import (
@@ -22,6 +26,7 @@ from tests.acceptance.test_image_lifecycle import (
     UNSHARE,
     running_instance,
 )
+from tests.clients.test_gql_client import websocket_transport
 from tests.conftest import fresh_database
 from tests.factories import Tenant
 from tests.schema.test_instances import CREATE, launch
@@ -338,3 +343,39 @@ def test_a_binned_image_holds_its_snapshot_until_it_is_purged(fleet: Fleet) -> N
     assert delete_snapshot() == ["SNAPSHOT_IN_USE"]
     fleet.server.advance(25 * 3600)
     assert delete_snapshot() == []
+
+
+def test_image_updated_follows_every_change_until_the_image_is_hidden(fleet: Fleet) -> None:
+    """R131 with gql over graphql-transport-ws: the owner sees a deprecation arrive; the
+    recipient's stream ends with IMAGE_NOT_FOUND when the image is disabled."""
+    image_id = fleet.capture()
+    assert fleet.codes(SHARE, {"imageId": image_id, "accountIds": [fleet.friend.id]}) == []
+    watch = gql_document(
+        "subscription($id: ID!) { imageUpdated(id: $id) { id status deprecation { state } } }"
+    )
+
+    async def follow(tenant: Tenant, change: Callable[[], object]) -> tuple[list[Any], str]:
+        transport = websocket_transport(fleet.server, tenant)
+        seen: list[Any] = []
+        async with Client(transport=transport, fetch_schema_from_transport=False) as session:
+            stream = session.subscribe(GraphQLRequest(watch, variable_values={"id": image_id}))
+            seen.append(await asyncio.wait_for(anext(stream), timeout=15))
+            await asyncio.to_thread(change)
+            try:
+                seen.append(await asyncio.wait_for(anext(stream), timeout=30))
+            except TransportQueryError as exc:
+                return seen, str(exc.errors)
+            await stream.aclose()
+        return seen, ""
+
+    seen, error = asyncio.run(
+        follow(fleet.owner, lambda: fleet.ok(DEPRECATE, {"imageId": image_id}))
+    )
+    assert error == ""
+    assert [s["imageUpdated"]["deprecation"] for s in seen] == [None, {"state": "DEPRECATED"}]
+
+    seen, error = asyncio.run(
+        follow(fleet.friend, lambda: fleet.ok(DISABLE, {"imageId": image_id}))
+    )
+    assert seen[0]["imageUpdated"]["id"] == image_id
+    assert "IMAGE_NOT_FOUND" in error
