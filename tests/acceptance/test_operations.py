@@ -31,7 +31,8 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str
             "BCC_IMAGES_DATA_DIR": str(data_dir),
             "BCC_IMAGES_OPERATION_SECONDS": "2",
             "BCC_IMAGES_OPERATION_SECONDS_PER_GB": "0",
-            "BCC_IMAGES_OPERATION_LEASE_SECONDS": "2",
+            # a worker renews every 0.2 s; 5 s leaves room for SQLite lock waits under coverage
+            "BCC_IMAGES_OPERATION_LEASE_SECONDS": "5",
             "BCC_IMAGES_WORKER_TICK_SECONDS": "0.2",
             "BCC_IMAGES_LOG_LEVEL": "WARNING",
             "BCC_IMAGES_RATE_LIMIT_POINTS": "1000000",
