@@ -7,10 +7,12 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
+from types import SimpleNamespace
 from typing import Any
 
 import strawberry
 from strawberry.extensions.field_extension import FieldExtension
+from strawberry.field_extensions import InputMutationExtension
 from strawberry.types.base import (
     StrawberryList,
     StrawberryObjectDefinition,
@@ -100,8 +102,12 @@ class CheckedInputs(FieldExtension):
             for a in field.arguments
         ]
         self.field = field
+        # a mutation's resolver gets the fields of its input as arguments of their own
+        self.unpacked = any(isinstance(e, InputMutationExtension) for e in field.extensions)
 
     def _refusal(self, info: Any, kwargs: dict[str, Any]) -> Any:
+        if self.unpacked:
+            kwargs = {"input": SimpleNamespace(**kwargs)}
         found = [
             (path, message)
             for python_name, name, annotation in self.arguments

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import TypeVar
+from typing import Annotated
 
 import strawberry
 
@@ -16,220 +16,143 @@ from app.workflows import recycling
 from schema.context import Info
 from schema.errors import Call, Payload, mutate
 from schema.images.types import Image
+from schema.mutation import mutation
 from schema.pagination import Connection, connection, page_request
 from schema.permissions import SignedIn
 
 
-@strawberry.type(description="The image a governance mutation changed.")
-class ImagePayload(Payload):
+@strawberry.type(description="The image after a change.")
+class ImageResult(Payload):
     image: Image | None = strawberry.field(description="The image as it is now.")
 
 
-@strawberry.input(description="Deprecate an image now or from a later time.")
-class DeprecateImageInput:
-    image_id: strawberry.ID = strawberry.field(description="Image id.")
-    deprecate_at: datetime | None = strawberry.field(
-        default=None, description="When it becomes deprecated (default and any past time: now)."
+ImageId = Annotated[strawberry.ID, strawberry.argument(description="Image id.")]
+
+
+def _image_mutation(info: Info, change: Callable[[Call], ImageRow]) -> ImageResult:
+    """A mutation whose whole answer is the image it changed."""
+    return mutate(
+        info, ImageResult, lambda c: ImageResult(image=Image.from_row(change(c), c.viewer))
     )
-    replacement_image_id: strawberry.ID | None = strawberry.field(
-        default=None,
-        description=(
-            "The image to use instead: one you may see, in the same region, AVAILABLE, enabled "
-            "and not deprecated (a public image's replacement is public)."
-        ),
-    )
-
-
-@strawberry.type(description="Result of deprecateImage.")
-class DeprecateImagePayload(ImagePayload):
-    pass
-
-
-@strawberry.input(description="Which image's deprecation to clear.")
-class UndeprecateImageInput:
-    image_id: strawberry.ID = strawberry.field(description="Image id.")
-
-
-@strawberry.type(description="Result of undeprecateImage.")
-class UndeprecateImagePayload(ImagePayload):
-    pass
-
-
-@strawberry.input(description="Which image to disable.")
-class DisableImageInput:
-    image_id: strawberry.ID = strawberry.field(description="Image id.")
-
-
-@strawberry.type(description="Result of disableImage.")
-class DisableImagePayload(ImagePayload):
-    pass
-
-
-@strawberry.input(description="Which image to enable again.")
-class EnableImageInput:
-    image_id: strawberry.ID = strawberry.field(description="Image id.")
-
-
-@strawberry.type(description="Result of enableImage.")
-class EnableImagePayload(ImagePayload):
-    pass
-
-
-@strawberry.input(description="Switch a custom image's deletion protection on or off.")
-class SetImageDeletionProtectionInput:
-    image_id: strawberry.ID = strawberry.field(description="Image id.")
-    enabled: bool = strawberry.field(description="true: deleteImage refuses to delete it.")
-
-
-@strawberry.type(description="Result of setImageDeletionProtection.")
-class SetImageDeletionProtectionPayload(ImagePayload):
-    pass
-
-
-@strawberry.input(description="Which image to bring back from your recycle bin.")
-class RestoreImageInput:
-    image_id: strawberry.ID = strawberry.field(description="Image id.")
-
-
-@strawberry.type(description="Result of restoreImage.")
-class RestoreImagePayload(ImagePayload):
-    pass
-
-
-@strawberry.input(description="Put an image in a family, or take it out.")
-class SetImageFamilyInput:
-    image_id: strawberry.ID = strawberry.field(description="Image id.")
-    family: str | None = strawberry.field(
-        default=None,
-        description=(
-            "1 to 63 lower-case letters, digits and hyphens, starting with a letter; null takes "
-            "the image out of its family."
-        ),
-    )
-
-
-@strawberry.type(description="Result of setImageFamily.")
-class SetImageFamilyPayload(ImagePayload):
-    pass
 
 
 @strawberry.type
 class GovernanceMutations:
-    @strawberry.mutation(
-        permission_classes=[SignedIn],
-        description=(
-            "Deprecate an image (its owner; administrators for public images): from deprecateAt "
-            "it leaves image lists, shows its replacement and can still be launched."
-        ),
+    @mutation(
+        "Deprecate an image (its owner; administrators for public images): from deprecateAt it "
+        "leaves image lists, shows its replacement and can still be launched.",
+        input="Deprecate an image now or from a later time.",
     )
-    def deprecate_image(self, info: Info, input: DeprecateImageInput) -> DeprecateImagePayload:
-        replacement = input.replacement_image_id
+    def deprecate_image(
+        self,
+        info: Info,
+        image_id: ImageId,
+        deprecate_at: Annotated[
+            datetime | None,
+            strawberry.argument(
+                description="When it becomes deprecated (default and any past time: now)."
+            ),
+        ] = None,
+        replacement_image_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(
+                description="The image to use instead: one you may see, in the same region, "
+                "AVAILABLE, enabled and not deprecated (a public image's replacement is public)."
+            ),
+        ] = None,
+    ) -> ImageResult:
         return _image_mutation(
             info,
-            DeprecateImagePayload,
             lambda c: governance.deprecate(
                 **c.acting,
-                image_id=str(input.image_id),
-                deprecate_at=input.deprecate_at,
-                replacement_id=str(replacement) if replacement is not None else None,
+                image_id=str(image_id),
+                deprecate_at=deprecate_at,
+                replacement_id=str(replacement_image_id) if replacement_image_id else None,
                 now=c.now,
             ),
         )
 
-    @strawberry.mutation(
-        permission_classes=[SignedIn],
-        description="Clear an image's deprecation, scheduled or in force.",
+    @mutation(
+        "Clear an image's deprecation, scheduled or in force.",
+        input="Which image's deprecation to clear.",
     )
-    def undeprecate_image(
-        self, info: Info, input: UndeprecateImageInput
-    ) -> UndeprecateImagePayload:
+    def undeprecate_image(self, info: Info, image_id: ImageId) -> ImageResult:
         return _image_mutation(
-            info,
-            UndeprecateImagePayload,
-            lambda c: governance.undeprecate(**c.acting, image_id=str(input.image_id)),
+            info, lambda c: governance.undeprecate(**c.acting, image_id=str(image_id))
         )
 
-    @strawberry.mutation(
-        permission_classes=[SignedIn],
-        description=(
-            "Disable an image: it cannot be launched, rebuilt onto, copied, shared or listed, and "
-            "accounts it is shared with no longer see it (the shares are kept). Running instances "
-            "keep running."
-        ),
+    @mutation(
+        "Disable an image: it cannot be launched, rebuilt onto, copied, shared or listed, and "
+        "accounts it is shared with no longer see it (the shares are kept). Running instances "
+        "keep running.",
+        input="Which image to disable.",
     )
-    def disable_image(self, info: Info, input: DisableImageInput) -> DisableImagePayload:
+    def disable_image(self, info: Info, image_id: ImageId) -> ImageResult:
         return _image_mutation(
             info,
-            DisableImagePayload,
-            lambda c: governance.set_disabled(
-                **c.acting, image_id=str(input.image_id), disabled=True
-            ),
+            lambda c: governance.set_disabled(**c.acting, image_id=str(image_id), disabled=True),
         )
 
-    @strawberry.mutation(permission_classes=[SignedIn], description="Enable a disabled image.")
-    def enable_image(self, info: Info, input: EnableImageInput) -> EnableImagePayload:
+    @mutation("Enable a disabled image.", input="Which image to enable again.")
+    def enable_image(self, info: Info, image_id: ImageId) -> ImageResult:
         return _image_mutation(
             info,
-            EnableImagePayload,
-            lambda c: governance.set_disabled(
-                **c.acting, image_id=str(input.image_id), disabled=False
-            ),
+            lambda c: governance.set_disabled(**c.acting, image_id=str(image_id), disabled=False),
         )
 
-    @strawberry.mutation(
-        permission_classes=[SignedIn],
-        description="Switch deletion protection of your custom image on or off.",
+    @mutation(
+        "Switch deletion protection of your custom image on or off.",
+        input="Switch a custom image's deletion protection on or off.",
     )
     def set_image_deletion_protection(
-        self, info: Info, input: SetImageDeletionProtectionInput
-    ) -> SetImageDeletionProtectionPayload:
+        self,
+        info: Info,
+        image_id: ImageId,
+        enabled: Annotated[
+            bool, strawberry.argument(description="true: deleteImage refuses to delete it.")
+        ],
+    ) -> ImageResult:
         return _image_mutation(
             info,
-            SetImageDeletionProtectionPayload,
             lambda c: governance.set_deletion_protection(
-                **c.acting, image_id=str(input.image_id), enabled=input.enabled
+                **c.acting, image_id=str(image_id), enabled=enabled
             ),
         )
 
-    @strawberry.mutation(
-        permission_classes=[SignedIn],
-        description=(
-            "Bring a deleted image back from your recycle bin before it is purged (it counts "
-            "against your image quota again)."
-        ),
+    @mutation(
+        "Bring a deleted image back from your recycle bin before it is purged (it counts "
+        "against your image quota again).",
+        input="Which image to bring back from your recycle bin.",
     )
-    def restore_image(self, info: Info, input: RestoreImageInput) -> RestoreImagePayload:
+    def restore_image(self, info: Info, image_id: ImageId) -> ImageResult:
         return _image_mutation(
             info,
-            RestoreImagePayload,
             lambda c: recycling.restore(
-                **c.acting, image_id=str(input.image_id), policy=info.context.policy
+                **c.acting, image_id=str(image_id), policy=info.context.policy
             ),
         )
 
-    @strawberry.mutation(
-        permission_classes=[SignedIn],
-        description=(
-            "Put your custom image (administrators: a public image) in a family, or take it out "
-            "with family: null."
-        ),
+    @mutation(
+        "Put your custom image (administrators: a public image) in a family, or take it out "
+        "with family: null.",
+        input="Put an image in a family, or take it out.",
     )
-    def set_image_family(self, info: Info, input: SetImageFamilyInput) -> SetImageFamilyPayload:
+    def set_image_family(
+        self,
+        info: Info,
+        image_id: ImageId,
+        family: Annotated[
+            str | None,
+            strawberry.argument(
+                description="1 to 63 lower-case letters, digits and hyphens, starting with a "
+                "letter; null takes the image out of its family."
+            ),
+        ] = None,
+    ) -> ImageResult:
         return _image_mutation(
             info,
-            SetImageFamilyPayload,
-            lambda c: governance.set_family(
-                **c.acting, image_id=str(input.image_id), family=input.family
-            ),
+            lambda c: governance.set_family(**c.acting, image_id=str(image_id), family=family),
         )
-
-
-P = TypeVar("P", bound=ImagePayload)
-
-
-def _image_mutation(info: Info, payload: type[P], change: Callable[[Call], ImageRow]) -> P:
-    """A mutation whose whole answer is the image it changed."""
-    return mutate(info, payload, lambda c: payload(image=Image.from_row(change(c), c.viewer)))
 
 
 @strawberry.type

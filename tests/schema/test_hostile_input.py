@@ -101,6 +101,17 @@ MUTATION_INPUTS = {
         "{ listing { id } userErrors { code field message } } }",
         ["input", "reason"],
     ),
+    # an input built from the resolver's own arguments (InputMutationExtension) is checked too
+    "setImageFamily.family": (
+        'mutation($s: String) { setImageFamily(input: {imageId: "m-00000000", family: $s}) '
+        "{ image { id } userErrors { code field message } } }",
+        ["input", "family"],
+    ),
+    "disableImage.imageId": (
+        "mutation($s: ID!) { disableImage(input: {imageId: $s}) "
+        "{ image { id } userErrors { code field message } } }",
+        ["input", "imageId"],
+    ),
 }
 
 
