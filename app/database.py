@@ -17,12 +17,13 @@ from alembic.migration import MigrationContext
 from sqlalchemy import DateTime, Engine, TypeDecorator, create_engine, event, make_url, text
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from sqlmodel import Session
+from sqlmodel import Session, SQLModel
 
 from app.config import Settings
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 T = TypeVar("T")
+Row = TypeVar("Row", bound=SQLModel)
 WRITE = "bcc_write"  # execution option: take the SQLite write lock at BEGIN
 
 
@@ -45,6 +46,13 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC)
+
+
+def saved(session: Session, row: Row) -> Row:
+    """Add ``row`` to the transaction and flush it (its defaults and constraints apply now)."""
+    session.add(row)
+    session.flush()
+    return row
 
 
 def is_sqlite(url: str) -> bool:

@@ -89,6 +89,18 @@ def shown(value: object) -> str:
     return repr(text)
 
 
+def input_field(*path: str) -> tuple[str, ...]:
+    """The path of a mutation's input field as errors name it: ``("input", *path)``."""
+    return ("input", *path)
+
+
+def not_found(code: ErrorCode, noun: str, value: object, *path: str) -> DomainError:
+    """``There is no <noun> <value>.``, about the input field at ``path`` (if given)."""
+    return DomainError(
+        code, f"There is no {noun} {shown(value)}.", input_field(*path) if path else None
+    )
+
+
 class DomainError(Exception):
     """An expected failure: nothing was changed, and the caller is told why.
 

@@ -22,6 +22,11 @@ MAX_PAGE = 100
 DEFAULT_PAGE = 20
 
 
+def given(*pairs: tuple[Any, object | None]) -> list[ColumnElement[bool]]:
+    """A list's filters as clauses: ``column == value`` for each value the caller gave."""
+    return [column == value for column, value in pairs if value is not None]
+
+
 @dataclass(frozen=True)
 class PageRequest:
     """What page the client asked for (Relay arguments), and what its cursors are bound to:

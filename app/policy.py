@@ -6,7 +6,7 @@ named once (and tests build the Policy they want).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -31,17 +31,8 @@ class Policy:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Policy:
-        """The policy the settings describe."""
-        return cls(
-            operation_seconds=settings.operation_seconds,
-            operation_seconds_per_gb=settings.operation_seconds_per_gb,
-            custom_image_quota=settings.custom_image_quota,
-            share_quota_per_image=settings.share_quota_per_image,
-            shared_with_me_quota=settings.shared_with_me_quota,
-            storage_quota_bytes=settings.storage_quota_bytes,
-            postpaid_minimum_balance=settings.postpaid_minimum_balance,
-            recycle_bin_days=settings.recycle_bin_days,
-        )
+        """The policy the settings describe (each field is the setting of the same name)."""
+        return cls(**{f.name: getattr(settings, f.name) for f in fields(cls)})
 
     def duration(self, size_gb: int | None) -> float:
         """A simulated operation's length: a base plus a part per GB of disk (R61)."""

@@ -7,11 +7,16 @@ batch by id, a page) filters with it, so a hidden row answers exactly like a mis
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, false, true
+from sqlmodel import Session, SQLModel, select
 
 from app.accounts.rules import Viewer
+from app.ids import is_id
+
+Row = TypeVar("Row", bound=SQLModel)
 
 
 def owned_by(viewer: Viewer | None, owner_column: Any) -> ColumnElement[bool]:
@@ -22,3 +27,29 @@ def owned_by(viewer: Viewer | None, owner_column: Any) -> ColumnElement[bool]:
         return true()
     result: ColumnElement[bool] = owner_column == viewer.account_id
     return result
+
+
+def _key(table: type[SQLModel]) -> Any:
+    return table.__table__.c.id  # type: ignore[attr-defined]
+
+
+def locked(session: Session, table: type[Row], row_id: str, prefix: str, *where: Any) -> Row | None:
+    """The row with this id that meets every ``where``, locked until the transaction ends; None
+    when there is none (or ``row_id`` is not an id with this prefix).
+    """
+    if not is_id(row_id, prefix):
+        return None
+    stmt = select(table).where(_key(table) == row_id, *where).with_for_update()
+    return session.exec(stmt).first()
+
+
+def by_ids(
+    session: Session, table: type[Row], ids: Sequence[str], prefix: str, *where: Any
+) -> list[Row]:
+    """The rows among these ids that meet every ``where``, in any order (ids without the
+    prefix are passed over).
+    """
+    wanted = [i for i in ids if is_id(i, prefix)]
+    if not wanted:
+        return []
+    return list(session.exec(select(table).where(_key(table).in_(wanted), *where)))

@@ -13,7 +13,8 @@ from sqlmodel.sql.expression import Select
 from app.accounts.models import Account, ApiToken
 from app.accounts.permissions import require_admin
 from app.accounts.rules import TOKEN_PREFIX, Role, Viewer, account_name_problem, hash_token
-from app.errors import DomainError, ErrorCode, shown
+from app.database import saved
+from app.errors import DomainError, ErrorCode, not_found
 from app.ids import is_id, new_id
 
 
@@ -57,9 +58,7 @@ def create(
     account = Account(
         id=new_id("acc"), name=name, role=role.value, seed_key=seed_key, created_at=now
     )
-    session.add(account)
-    session.flush()
-    return account
+    return saved(session, account)
 
 
 def create_token(
@@ -73,11 +72,7 @@ def create_token(
     """
     require_admin(viewer)
     if get(session=session, account_id=account_id) is None:
-        raise DomainError(
-            ErrorCode.INVALID_ACCOUNT,
-            f"There is no account {shown(account_id)}.",
-            ("input", "accountId"),
-        )
+        raise not_found(ErrorCode.INVALID_ACCOUNT, "account", account_id, "accountId")
     plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(
         id=new_id("tok"), account_id=account_id, token_hash=hash_token(plaintext), created_at=now
@@ -101,9 +96,7 @@ def revoke_token(
         or viewer is None
         or not (viewer.is_admin or token.account_id == viewer.account_id)
     ):
-        raise DomainError(
-            ErrorCode.TOKEN_NOT_FOUND, f"There is no token {shown(token_id)}.", ("input", "tokenId")
-        )
+        raise not_found(ErrorCode.TOKEN_NOT_FOUND, "token", token_id, "tokenId")
     if token.revoked_at is None:
         token.revoked_at = now
         session.add(token)
@@ -148,11 +141,7 @@ def set_image_quota(
     require_admin(viewer)
     account = get(session=session, account_id=account_id)
     if account is None:
-        raise DomainError(
-            ErrorCode.INVALID_ACCOUNT,
-            f"There is no account {shown(account_id)}.",
-            ("input", "accountId"),
-        )
+        raise not_found(ErrorCode.INVALID_ACCOUNT, "account", account_id, "accountId")
     if quota is not None and not 0 <= quota <= 10_000:
         raise DomainError(
             ErrorCode.INVALID_INPUT,
@@ -160,9 +149,7 @@ def set_image_quota(
             ("input", "customImagesPerRegion"),
         )
     account.custom_image_quota = quota
-    session.add(account)
-    session.flush()
-    return account
+    return saved(session, account)
 
 
 def image_quota(*, session: Session, account_id: str, default: int) -> int:

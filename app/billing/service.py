@@ -23,10 +23,12 @@ from app.billing.models import (
 )
 from app.billing.pricing import ChargeKind, ChargeLine, ChargeUnit, Rate
 from app.billing.rules import OrderKind, TransactionKind
-from app.ids import is_id, new_id
+from app.database import saved
+from app.ids import new_id
 from app.money import from_minor, rate_from_int, rate_to_int, to_minor
 from app.pagination import Ordering, Page, PageRequest, paginate
 from app.regions.models import FlavorPrice
+from app.visibility import by_ids, owned_by
 
 
 def post(
@@ -53,9 +55,7 @@ def post(
         created_at=now,
     )
     session.add(account)
-    session.add(entry)
-    session.flush()
-    return entry
+    return saved(session, entry)
 
 
 def ledger_sum(*, session: Session, account_id: str) -> int:
@@ -206,13 +206,7 @@ def order_instance_ids(*, session: Session, order_ids: Sequence[str]) -> dict[st
 
 def list_orders_by_ids(*, session: Session, viewer: Viewer, ids: Sequence[str]) -> list[Order]:
     """Return the viewer's orders among these ids (any order, for admins)."""
-    wanted = [i for i in ids if is_id(i, "ord")]
-    if not wanted:
-        return []
-    stmt = select(Order).where(col(Order.id).in_(wanted))
-    if not viewer.is_admin:
-        stmt = stmt.where(Order.account_id == viewer.account_id)
-    return list(session.exec(stmt))
+    return by_ids(session, Order, ids, "ord", owned_by(viewer, Order.account_id))
 
 
 def sum_entries(

@@ -16,16 +16,15 @@ from sqlmodel import Session, col, select
 
 from app import catalogue
 from app.accounts.rules import Viewer
-from app.errors import DomainError, ErrorCode, shown
-from app.ids import is_id
+from app.database import saved
+from app.errors import DomainError, ErrorCode, input_field, shown
 from app.images import service
 from app.images.models import Image
 from app.images.rules import CATALOGUE_KINDS, ImageKind, ImageStatus, family_problem
 from app.marketplace.models import Listing, ListingImage
 from app.marketplace.rules import ListingStatus
 from app.pagination import Ordering, Page, PageRequest, paginate
-
-field = service.field
+from app.visibility import locked
 
 
 def governed(*, session: Session, viewer: Viewer, image_id: str, action: str) -> Image:
@@ -40,7 +39,7 @@ def governed(*, session: Session, viewer: Viewer, image_id: str, action: str) ->
         raise DomainError(
             ErrorCode.PERMISSION_DENIED,
             f"Only the owner of image {image.id} can have it {action}.",
-            field("imageId"),
+            input_field("imageId"),
         )
     return image
 
@@ -81,7 +80,7 @@ def _check_replacement(
     session: Session, viewer: Viewer, image: Image, replacement_id: str, now: datetime
 ) -> None:
     replacement = service.get(session=session, viewer=viewer, image_id=replacement_id)
-    path = field("replacementImageId")
+    path = input_field("replacementImageId")
     problem = None
     if replacement is None:
         problem = f"There is no image {shown(replacement_id)}."
@@ -153,7 +152,7 @@ def set_family(*, session: Session, viewer: Viewer, image_id: str, family: str |
             ErrorCode.IMAGE_NOT_CUSTOM,
             f"Image {image.id} is {image.kind.lower()}: only custom and public images have "
             "families.",
-            field("imageId"),
+            input_field("imageId"),
         )
     image.family = family
     return _changed(session, image)
@@ -243,19 +242,19 @@ def image_of_request(
         raise DomainError(
             ErrorCode.IMAGE_SOURCE_AMBIGUOUS,
             "Give exactly one of imageId and imageFamily.",
-            field("imageId" if image_id is not None else "imageFamily"),
+            input_field("imageId" if image_id is not None else "imageFamily"),
         )
     if image_id is not None:
         return image_id
     assert family is not None
-    check_family(family, field("imageFamily"))
+    check_family(family, input_field("imageFamily"))
     image = image_from_family(session=session, viewer=viewer, region=region, family=family, now=now)
     if image is None:
         raise DomainError(
             ErrorCode.FAMILY_EMPTY,
             f"Family {shown(family)} has no image you may launch in {shown(region)}: none is "
             "AVAILABLE, enabled and not deprecated.",
-            field("imageFamily"),
+            input_field("imageFamily"),
         )
     return image.id
 
@@ -289,32 +288,27 @@ def restore(*, session: Session, viewer: Viewer, image_id: str, quota: int) -> I
     Raises:
         DomainError: IMAGE_NOT_IN_RECYCLE_BIN, IMAGE_QUOTA_EXCEEDED.
     """
-    image = None
-    if is_id(image_id, "m"):
-        image = session.exec(
-            select(Image)
-            .where(
-                col(Image.id) == image_id,
-                col(Image.owner_id) == viewer.account_id,
-                col(Image.deleted_at).is_not(None),
-                col(Image.purged_at).is_(None),
-            )
-            .with_for_update()
-        ).first()
+    image = locked(
+        session,
+        Image,
+        image_id,
+        "m",
+        col(Image.owner_id) == viewer.account_id,
+        col(Image.deleted_at).is_not(None),
+        col(Image.purged_at).is_(None),
+    )
     if image is None:
         raise DomainError(
             ErrorCode.IMAGE_NOT_IN_RECYCLE_BIN,
             f"There is no image {shown(image_id)} in your recycle bin.",
-            field("imageId"),
+            input_field("imageId"),
         )
     service.check_quota(
         session=session, owner_id=image.owner_id, region=image.region_code, limit=quota
     )
     image.deleted_at = None
     image.purge_at = None
-    session.add(image)
-    session.flush()
-    return image
+    return saved(session, image)
 
 
 def purge_due(*, session: Session, now: datetime) -> list[Image]:

@@ -7,7 +7,8 @@ from datetime import datetime
 from sqlmodel import Session, select
 
 from app.accounts.rules import Viewer
-from app.errors import DomainError, ErrorCode, raise_all
+from app.database import saved
+from app.errors import DomainError, ErrorCode, input_field, raise_all
 from app.images import governance, service
 from app.images.models import Image, ImageShare
 from app.images.rules import (
@@ -15,8 +16,6 @@ from app.images.rules import (
     description_problem,
     name_problem,
 )
-
-field = service.field
 
 
 def check_name_and_description(name: str | None, description: str | None) -> None:
@@ -27,9 +26,9 @@ def check_name_and_description(name: str | None, description: str | None) -> Non
     """
     problems = []
     if name is not None and (problem := name_problem(name)):
-        problems.append(DomainError(ErrorCode.INVALID_NAME, problem, field("name")))
+        problems.append(DomainError(ErrorCode.INVALID_NAME, problem, input_field("name")))
     if description is not None and (problem := description_problem(description)):
-        problems.append(DomainError(ErrorCode.INVALID_INPUT, problem, field("description")))
+        problems.append(DomainError(ErrorCode.INVALID_INPUT, problem, input_field("description")))
     raise_all(problems)
 
 
@@ -44,9 +43,7 @@ def rename(*, session: Session, viewer: Viewer, image_id: str, name: str) -> Ima
     )
     check_name_and_description(name, None)
     image.name = name
-    session.add(image)
-    session.flush()
-    return image
+    return saved(session, image)
 
 
 def delete(
@@ -66,26 +63,26 @@ def delete(
         raise DomainError(
             ErrorCode.IMAGE_CREATING,
             f"Image {image.id} is still being created; wait for it or cancel its copy.",
-            field("imageId"),
+            input_field("imageId"),
         )
     if image.deletion_protection:
         raise DomainError(
             ErrorCode.IMAGE_DELETION_PROTECTED,
             f"Image {image.id} is protected from deletion; switch the protection off first.",
-            field("imageId"),
+            input_field("imageId"),
         )
     shares = session.exec(select(ImageShare).where(ImageShare.image_id == image.id)).first()
     if shares is not None:
         raise DomainError(
             ErrorCode.IMAGE_SHARED,
             f"Image {image.id} is shared with other accounts; unshare it first.",
-            field("imageId"),
+            input_field("imageId"),
         )
     if governance.in_listing(session=session, image_ids=[image.id]):
         raise DomainError(
             ErrorCode.IMAGE_IN_LISTING,
             f"Image {image.id} is offered by a listing; delist it or change its images first.",
-            field("imageId"),
+            input_field("imageId"),
         )
     service.refuse_if_replicating(session, image, "deleted")
     governance.move_to_bin(session=session, image=image, days=recycle_bin_days, now=now)

@@ -24,8 +24,9 @@ from sqlalchemy import (
 )
 from sqlmodel import Session, col, select
 
+from app import errors
 from app.accounts.rules import Role, Viewer
-from app.errors import BadRequest, DomainError, ErrorCode, shown
+from app.errors import BadRequest, DomainError, ErrorCode, input_field, shown
 from app.ids import is_id, new_id
 from app.images.models import Image, ImageShare
 from app.images.rules import (
@@ -42,6 +43,7 @@ from app.pagination import Ordering, Page, PageRequest, paginate, window
 from app.regions.models import Flavor, FlavorPrice, Region
 from app.tags.models import tagged_with
 from app.tags.rules import TagFilter, filter_parameters
+from app.visibility import by_ids, locked
 
 
 @dataclass(frozen=True)
@@ -100,11 +102,7 @@ def list_by_ids(
     *, session: Session, viewer: Viewer | None, image_ids: Sequence[str]
 ) -> list[Image]:
     """Return the visible images among these ids (any order)."""
-    ids = [i for i in image_ids if is_id(i, "m")]
-    if not ids:
-        return []
-    stmt = select(Image).where(col(Image.id).in_(ids), visible_clause(viewer))
-    return list(session.exec(stmt))
+    return by_ids(session, Image, image_ids, "m", visible_clause(viewer))
 
 
 def _type_clause(viewer: Viewer | None, types: tuple[ImageType, ...]) -> ColumnElement[bool]:
@@ -413,16 +411,9 @@ def list_images(
 # --- helpers for the lifecycle modules ----------------------------------------------------
 
 
-def field(*path: str) -> tuple[str, ...]:
-    """The path of a mutation input field."""
-    return ("input", *path)
-
-
 def not_found(image_id: str, name: str = "imageId") -> DomainError:
     """The answer for an image that is missing or hidden from the caller (R5)."""
-    return DomainError(
-        ErrorCode.IMAGE_NOT_FOUND, f"There is no image {shown(image_id)}.", field(name)
-    )
+    return errors.not_found(ErrorCode.IMAGE_NOT_FOUND, "image", image_id, name)
 
 
 def get_for_update(
@@ -433,11 +424,7 @@ def get_for_update(
     Raises:
         DomainError: IMAGE_NOT_FOUND when it is missing or hidden.
     """
-    image = None
-    if is_id(image_id, "m"):
-        image = session.exec(
-            select(Image).where(Image.id == image_id, visible_clause(viewer)).with_for_update()
-        ).first()
+    image = locked(session, Image, image_id, "m", visible_clause(viewer))
     if image is None:
         raise not_found(image_id, name)
     return image
@@ -457,13 +444,13 @@ def owned_custom(
         raise DomainError(
             ErrorCode.IMAGE_NOT_CUSTOM,
             f"Only custom images can be {action}; {image.id} is {image.kind}.",
-            field(name),
+            input_field(name),
         )
     if image.owner_id != viewer.account_id:
         raise DomainError(
             ErrorCode.PERMISSION_DENIED,
             f"Only the owner of image {image.id} can have it {action}.",
-            field(name),
+            input_field(name),
         )
     return image
 
@@ -488,7 +475,7 @@ def refuse_if_replicating(session: Session, image: Image, action: str) -> None:
             ErrorCode.IMAGE_REPLICATING,
             f"Image {image.id} is being copied to another region; it cannot be {action} "
             "until the copy finishes or is cancelled.",
-            field("imageId"),
+            input_field("imageId"),
         )
 
 

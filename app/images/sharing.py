@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 
 from app.accounts.models import Account
 from app.accounts.rules import Viewer
-from app.errors import DomainError, ErrorCode, raise_all, shown
+from app.errors import DomainError, ErrorCode, input_field, raise_all, shown
 from app.images import governance, service
 from app.images.models import Image, ImageShare
 from app.images.rules import ImageStatus
@@ -80,7 +80,7 @@ def share(
         raise DomainError(
             ErrorCode.IMAGE_STATUS_FORBIDDEN,
             f"Image {image.id} is {image.status}; only AVAILABLE images can be shared.",
-            service.field("imageId"),
+            input_field("imageId"),
         )
     service.refuse_if_replicating(session, image, "shared")
     wanted, problems = _recipients(session, image, account_ids)

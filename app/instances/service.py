@@ -19,19 +19,15 @@ from app.billing.pricing import (
     ChargeUnit,
     Timing,
 )
-from app.errors import DomainError, ErrorCode, shown
+from app.errors import DomainError, ErrorCode, input_field, not_found
 from app.ids import is_id
 from app.instances import rules
 from app.instances.models import Instance
 from app.instances.rules import InstanceStatus
-from app.pagination import Ordering, Page, PageRequest, paginate
-from app.tags.models import tagged_with
-from app.tags.rules import TagFilter, filter_parameters
-from app.visibility import owned_by
-
-
-def _field(*path: str) -> tuple[str, ...]:
-    return ("input", *path)
+from app.pagination import Ordering, Page, PageRequest, given, paginate
+from app.tags.models import with_tags
+from app.tags.rules import TagFilter
+from app.visibility import by_ids, locked, owned_by
 
 
 def _line_json(line: ChargeLine) -> dict[str, str]:
@@ -85,16 +81,8 @@ def get(*, session: Session, viewer: Viewer, instance_id: str) -> Instance | Non
 
 def list_by_ids(*, session: Session, viewer: Viewer, ids: Sequence[str]) -> list[Instance]:
     """Return the viewer's instances among these ids, in the order given."""
-    wanted = [i for i in ids if is_id(i, "i")]
-    if not wanted:
-        return []
-    found = {
-        i.id: i
-        for i in session.exec(
-            select(Instance).where(col(Instance.id).in_(wanted), visible_clause(viewer))
-        )
-    }
-    return [found[i] for i in wanted if i in found]
+    found = {i.id: i for i in by_ids(session, Instance, ids, "i", visible_clause(viewer))}
+    return [found[i] for i in ids if i in found]
 
 
 @dataclass(frozen=True)
@@ -111,18 +99,15 @@ def list_instances(
     *, session: Session, viewer: Viewer, filters: InstanceFilter, page: PageRequest
 ) -> Page[Instance]:
     """Return one keyset page of the viewer's instances, newest first."""
-    stmt = select(Instance).where(visible_clause(viewer))
-    if filters.region is not None:
-        stmt = stmt.where(Instance.region_code == filters.region)
-    if filters.status is not None:
-        stmt = stmt.where(Instance.status == filters.status)
-    if filters.image is not None:
-        stmt = stmt.where(Instance.image_id == filters.image)
-    for index, tag in enumerate(filters.tags):
-        stmt = stmt.where(
-            tagged_with(col(Instance.id), viewer.account_id, index, tag.value is not None)
-        )
-    stmt = stmt.params(filter_parameters(filters.tags))
+    stmt = select(Instance).where(
+        visible_clause(viewer),
+        *given(
+            (Instance.region_code, filters.region),
+            (Instance.status, filters.status),
+            (Instance.image_id, filters.image),
+        ),
+    )
+    stmt = with_tags(stmt, col(Instance.id), viewer.account_id, filters.tags)
     ordering = Ordering("CREATED_AT", Instance.created_at, True, Instance.id)
     return paginate(session, stmt, ordering, page, lambda i: i.created_at)
 
@@ -140,24 +125,14 @@ def get_for_update(session: Session, viewer: Viewer, instance_id: str) -> Instan
         DomainError: INSTANCE_NOT_FOUND when it is missing or another tenant's;
             PERMISSION_DENIED for an administrator (instance actions are the owner's alone).
     """
-    instance = None
-    if is_id(instance_id, "i"):
-        instance = session.exec(
-            select(Instance)
-            .where(Instance.id == instance_id, visible_clause(viewer))
-            .with_for_update()
-        ).first()
+    instance = locked(session, Instance, instance_id, "i", visible_clause(viewer))
     if instance is None:
-        raise DomainError(
-            ErrorCode.INSTANCE_NOT_FOUND,
-            f"There is no instance {shown(instance_id)}.",
-            _field("instanceId"),
-        )
+        raise not_found(ErrorCode.INSTANCE_NOT_FOUND, "instance", instance_id, "instanceId")
     if instance.owner_id != viewer.account_id:
         raise DomainError(
             ErrorCode.PERMISSION_DENIED,
             f"Only the owner of instance {instance.id} can act on it.",
-            _field("instanceId"),
+            input_field("instanceId"),
         )
     return instance
 
@@ -167,7 +142,7 @@ def refuse(instance: Instance, action: str) -> DomainError:
     return DomainError(
         ErrorCode.INSTANCE_STATUS_FORBIDDEN,
         f"Instance {instance.id} is {instance.status}; it cannot be {action} now.",
-        _field("instanceId"),
+        input_field("instanceId"),
     )
 
 

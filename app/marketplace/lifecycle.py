@@ -14,13 +14,15 @@ from sqlmodel import Session, select
 from app import catalogue
 from app.accounts.permissions import require_admin, require_provider
 from app.accounts.rules import Viewer
-from app.errors import DomainError, ErrorCode, raise_all, shown
-from app.ids import is_id, new_id
+from app.database import saved
+from app.errors import DomainError, ErrorCode, input_field, not_found, raise_all
+from app.ids import new_id
 from app.marketplace import rules
 from app.marketplace.models import Listing, ListingImage, ListingPlan
 from app.marketplace.rules import ListingKind, ListingStatus, Plan
-from app.marketplace.service import field, plans_of, visible_clause
+from app.marketplace.service import plans_of, visible_clause
 from app.money import rate_to_int
+from app.visibility import locked
 
 
 class SourceImage(Protocol):
@@ -132,19 +134,9 @@ def create(
 
 
 def _for_update(session: Session, viewer: Viewer, listing_id: str) -> Listing:
-    listing = None
-    if is_id(listing_id, "lst"):
-        listing = session.exec(
-            select(Listing)
-            .where(Listing.id == listing_id, visible_clause(viewer))
-            .with_for_update()
-        ).first()
+    listing = locked(session, Listing, listing_id, "lst", visible_clause(viewer))
     if listing is None:
-        raise DomainError(
-            ErrorCode.LISTING_NOT_FOUND,
-            f"There is no listing {shown(listing_id)}.",
-            field("listingId"),
-        )
+        raise not_found(ErrorCode.LISTING_NOT_FOUND, "listing", listing_id, "listingId")
     return listing
 
 
@@ -152,11 +144,7 @@ def _own(session: Session, viewer: Viewer, listing_id: str) -> Listing:
     require_provider(viewer)
     listing = _for_update(session, viewer, listing_id)
     if listing.provider_id != viewer.account_id:
-        raise DomainError(
-            ErrorCode.LISTING_NOT_FOUND,
-            f"There is no listing {shown(listing_id)}.",
-            field("listingId"),
-        )
+        raise not_found(ErrorCode.LISTING_NOT_FOUND, "listing", listing_id, "listingId")
     return listing
 
 
@@ -164,7 +152,7 @@ def _refuse(listing: Listing, action: str) -> DomainError:
     return DomainError(
         ErrorCode.LISTING_STATUS_FORBIDDEN,
         f"Listing {listing.id} is {listing.status}; it cannot be {action}.",
-        field("listingId"),
+        input_field("listingId"),
     )
 
 
@@ -212,9 +200,7 @@ def update(
         _store_images(session, listing.id, images.usable)
     listing.status = ListingStatus.DRAFT.value
     listing.updated_at = now
-    session.add(listing)
-    session.flush()
-    return listing
+    return saved(session, listing)
 
 
 def submit(*, session: Session, viewer: Viewer, listing_id: str, now: datetime) -> Listing:
@@ -224,9 +210,7 @@ def submit(*, session: Session, viewer: Viewer, listing_id: str, now: datetime) 
         raise _refuse(listing, "submitted (only DRAFT listings can)")
     listing.status = ListingStatus.PENDING_REVIEW.value
     listing.updated_at = now
-    session.add(listing)
-    session.flush()
-    return listing
+    return saved(session, listing)
 
 
 def pending_review(*, session: Session, viewer: Viewer, listing_id: str) -> Listing:
@@ -265,14 +249,12 @@ def reject(
         raise DomainError(
             ErrorCode.INVALID_INPUT,
             "A rejection needs a reason (1-1000 characters).",
-            field("reason"),
+            input_field("reason"),
         )
     listing.status = ListingStatus.REJECTED.value
     listing.review_note = reason.strip()
     listing.updated_at = now
-    session.add(listing)
-    session.flush()
-    return listing
+    return saved(session, listing)
 
 
 def delist(

@@ -16,12 +16,8 @@ from app.marketplace import rules
 from app.marketplace.models import Listing, ListingImage, ListingPlan, Sale, listing_visible
 from app.marketplace.rules import ListingKind, Plan
 from app.money import rate_from_int
-from app.pagination import Ordering, Page, PageRequest, paginate
-
-
-def field(*path: str) -> tuple[str, ...]:
-    """The path of a mutation input field."""
-    return ("input", *path)
+from app.pagination import Ordering, Page, PageRequest, given, paginate
+from app.visibility import by_ids, owned_by
 
 
 def visible_clause(viewer: Viewer | None) -> ColumnElement[bool]:
@@ -39,11 +35,7 @@ def get(*, session: Session, viewer: Viewer | None, listing_id: str) -> Listing 
 
 def list_by_ids(*, session: Session, viewer: Viewer | None, ids: Sequence[str]) -> list[Listing]:
     """The visible listings among these ids."""
-    wanted = [i for i in ids if is_id(i, "lst")]
-    if not wanted:
-        return []
-    stmt = select(Listing).where(col(Listing.id).in_(wanted), visible_clause(viewer))
-    return list(session.exec(stmt))
+    return by_ids(session, Listing, ids, "lst", visible_clause(viewer))
 
 
 @dataclass(frozen=True)
@@ -62,15 +54,15 @@ def list_listings(
     *, session: Session, viewer: Viewer | None, filters: ListingFilter, page: PageRequest
 ) -> Page[Listing]:
     """One keyset page of visible listings, newest first."""
-    stmt = select(Listing).where(visible_clause(viewer))
-    if filters.kind is not None:
-        stmt = stmt.where(Listing.kind == filters.kind)
-    if filters.category is not None:
-        stmt = stmt.where(Listing.category == filters.category)
-    if filters.provider is not None:
-        stmt = stmt.where(Listing.provider_id == filters.provider)
-    if filters.status is not None:
-        stmt = stmt.where(Listing.status == filters.status)
+    stmt = select(Listing).where(
+        visible_clause(viewer),
+        *given(
+            (Listing.kind, filters.kind),
+            (Listing.category, filters.category),
+            (Listing.provider_id, filters.provider),
+            (Listing.status, filters.status),
+        ),
+    )
     if filters.region is not None:
         in_region = select(ListingImage.listing_id).where(
             ListingImage.region_code == filters.region
@@ -130,13 +122,7 @@ def provider_of(*, session: Session, listing_ids: Sequence[str]) -> dict[str, st
 
 def sales_by_ids(*, session: Session, viewer: Viewer, ids: Sequence[str]) -> list[Sale]:
     """The sales among these ids the viewer may see: its own as a provider (admins: all)."""
-    wanted = [i for i in ids if is_id(i, "sale")]
-    if not wanted:
-        return []
-    stmt = select(Sale).where(col(Sale.id).in_(wanted))
-    if not viewer.is_admin:
-        stmt = stmt.where(Sale.provider_id == viewer.account_id)
-    return list(session.exec(stmt))
+    return by_ids(session, Sale, ids, "sale", owned_by(viewer, Sale.provider_id))
 
 
 def list_sales(*, session: Session, provider_id: str, page: PageRequest) -> Page[Any]:

@@ -20,14 +20,14 @@ from sqlmodel import Session, col, select
 from app.accounts.permissions import require_admin
 from app.accounts.rules import Viewer
 from app.clock import Clock
-from app.database import read_session, write_session
+from app.database import read_session, saved, write_session
 from app.errors import DomainError, ErrorCode
 from app.ids import is_id, new_id
 from app.observability import OPERATION_SECONDS, OPERATIONS
 from app.operations.models import ClockState, Operation
 from app.operations.rules import OperationStatus
-from app.pagination import Ordering, Page, PageRequest, paginate
-from app.visibility import owned_by
+from app.pagination import Ordering, Page, PageRequest, given, paginate
+from app.visibility import by_ids, owned_by
 
 log = logging.getLogger("bcc_images.operations")
 events = structlog.get_logger("bcc_images.operations")
@@ -94,9 +94,7 @@ def create(
         created_at=now,
         due_at=now + timedelta(seconds=duration_seconds),
     )
-    session.add(operation)
-    session.flush()
-    return operation
+    return saved(session, operation)
 
 
 def duration(base: float, per_gb: float, size_gb: int | None) -> float:
@@ -119,11 +117,7 @@ def get(*, session: Session, viewer: Viewer, operation_id: str) -> Operation | N
 
 def list_by_ids(*, session: Session, viewer: Viewer, ids: Sequence[str]) -> list[Operation]:
     """Return the viewer's operations among these ids."""
-    wanted = [i for i in ids if is_id(i, "op")]
-    if not wanted:
-        return []
-    stmt = select(Operation).where(col(Operation.id).in_(wanted), visible_clause(viewer))
-    return list(session.exec(stmt))
+    return by_ids(session, Operation, ids, "op", visible_clause(viewer))
 
 
 @dataclass(frozen=True)
@@ -139,11 +133,10 @@ def list_operations(
     *, session: Session, viewer: Viewer, filters: OperationFilter, page: PageRequest
 ) -> Page[Operation]:
     """Return one keyset page of the viewer's operations, newest first."""
-    stmt = select(Operation).where(visible_clause(viewer))
-    if filters.kind is not None:
-        stmt = stmt.where(Operation.kind == filters.kind)
-    if filters.status is not None:
-        stmt = stmt.where(Operation.status == filters.status)
+    stmt = select(Operation).where(
+        visible_clause(viewer),
+        *given((Operation.kind, filters.kind), (Operation.status, filters.status)),
+    )
     if filters.target is not None:
         stmt = stmt.where(col(Operation.target_ids).contains(f'"{filters.target}"'))
     ordering = Ordering("CREATED_AT", Operation.created_at, True, Operation.id)

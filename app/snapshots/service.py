@@ -10,20 +10,16 @@ from sqlalchemy import ColumnElement, and_
 from sqlmodel import Session, col, select
 
 from app.accounts.rules import Viewer
-from app.errors import DomainError, ErrorCode, shown
+from app.errors import DomainError, ErrorCode, input_field, not_found
 from app.ids import is_id
 from app.images.models import Image
 from app.images.rules import SourceKind
-from app.pagination import Ordering, Page, PageRequest, paginate
+from app.pagination import Ordering, Page, PageRequest, given, paginate
 from app.snapshots.models import Snapshot
 from app.snapshots.rules import SnapshotStatus
-from app.tags.models import tagged_with
-from app.tags.rules import TagFilter, filter_parameters
-from app.visibility import owned_by
-
-
-def _field(*path: str) -> tuple[str, ...]:
-    return ("input", *path)
+from app.tags.models import with_tags
+from app.tags.rules import TagFilter
+from app.visibility import by_ids, locked, owned_by
 
 
 def visible_clause(viewer: Viewer | None) -> ColumnElement[bool]:
@@ -42,11 +38,7 @@ def get(*, session: Session, viewer: Viewer, snapshot_id: str) -> Snapshot | Non
 
 def list_by_ids(*, session: Session, viewer: Viewer, ids: Sequence[str]) -> list[Snapshot]:
     """Return the viewer's snapshots among these ids."""
-    wanted = [i for i in ids if is_id(i, "s")]
-    if not wanted:
-        return []
-    stmt = select(Snapshot).where(col(Snapshot.id).in_(wanted), visible_clause(viewer))
-    return list(session.exec(stmt))
+    return by_ids(session, Snapshot, ids, "s", visible_clause(viewer))
 
 
 @dataclass(frozen=True)
@@ -63,18 +55,15 @@ def list_snapshots(
     *, session: Session, viewer: Viewer, filters: SnapshotFilter, page: PageRequest
 ) -> Page[Snapshot]:
     """One keyset page of the viewer's snapshots, newest first."""
-    stmt = select(Snapshot).where(visible_clause(viewer))
-    if filters.region is not None:
-        stmt = stmt.where(Snapshot.region_code == filters.region)
-    if filters.instance is not None:
-        stmt = stmt.where(Snapshot.instance_id == filters.instance)
-    if filters.status is not None:
-        stmt = stmt.where(Snapshot.status == filters.status)
-    for index, tag in enumerate(filters.tags):
-        stmt = stmt.where(
-            tagged_with(col(Snapshot.id), viewer.account_id, index, tag.value is not None)
-        )
-    stmt = stmt.params(filter_parameters(filters.tags))
+    stmt = select(Snapshot).where(
+        visible_clause(viewer),
+        *given(
+            (Snapshot.region_code, filters.region),
+            (Snapshot.instance_id, filters.instance),
+            (Snapshot.status, filters.status),
+        ),
+    )
+    stmt = with_tags(stmt, col(Snapshot.id), viewer.account_id, filters.tags)
     ordering = Ordering("CREATED_AT", Snapshot.created_at, True, Snapshot.id)
     return paginate(session, stmt, ordering, page, lambda s: s.created_at)
 
@@ -105,28 +94,21 @@ def available_for_update(*, session: Session, viewer: Viewer, snapshot_id: str) 
     Raises:
         DomainError: SNAPSHOT_NOT_FOUND, SNAPSHOT_STATUS_FORBIDDEN.
     """
-    snapshot = None
-    if is_id(snapshot_id, "s"):
-        snapshot = session.exec(
-            select(Snapshot)
-            .where(
-                Snapshot.id == snapshot_id,
-                Snapshot.owner_id == viewer.account_id,
-                col(Snapshot.deleted_at).is_(None),
-            )
-            .with_for_update()
-        ).first()
+    snapshot = locked(
+        session,
+        Snapshot,
+        snapshot_id,
+        "s",
+        Snapshot.owner_id == viewer.account_id,
+        col(Snapshot.deleted_at).is_(None),
+    )
     if snapshot is None:
-        raise DomainError(
-            ErrorCode.SNAPSHOT_NOT_FOUND,
-            f"There is no snapshot {shown(snapshot_id)}.",
-            _field("snapshotId"),
-        )
+        raise not_found(ErrorCode.SNAPSHOT_NOT_FOUND, "snapshot", snapshot_id, "snapshotId")
     if snapshot.status != SnapshotStatus.AVAILABLE.value:
         raise DomainError(
             ErrorCode.SNAPSHOT_STATUS_FORBIDDEN,
             f"Snapshot {snapshot.id} is {snapshot.status}, not AVAILABLE.",
-            _field("snapshotId"),
+            input_field("snapshotId"),
         )
     return snapshot
 
@@ -137,24 +119,14 @@ def delete(*, session: Session, viewer: Viewer, snapshot_id: str, now: datetime)
     Raises:
         DomainError: SNAPSHOT_NOT_FOUND, SNAPSHOT_STATUS_FORBIDDEN, SNAPSHOT_IN_USE.
     """
-    snapshot = None
-    if is_id(snapshot_id, "s"):
-        snapshot = session.exec(
-            select(Snapshot)
-            .where(Snapshot.id == snapshot_id, visible_clause(viewer))
-            .with_for_update()
-        ).first()
+    snapshot = locked(session, Snapshot, snapshot_id, "s", visible_clause(viewer))
     if snapshot is None or (not viewer.is_admin and snapshot.owner_id != viewer.account_id):
-        raise DomainError(
-            ErrorCode.SNAPSHOT_NOT_FOUND,
-            f"There is no snapshot {shown(snapshot_id)}.",
-            _field("snapshotId"),
-        )
+        raise not_found(ErrorCode.SNAPSHOT_NOT_FOUND, "snapshot", snapshot_id, "snapshotId")
     if snapshot.status == SnapshotStatus.CREATING.value:
         raise DomainError(
             ErrorCode.SNAPSHOT_STATUS_FORBIDDEN,
             f"Snapshot {snapshot.id} is still being created.",
-            _field("snapshotId"),
+            input_field("snapshotId"),
         )
     users = images_using(session=session, snapshot_ids=[snapshot.id], binned=True)[snapshot.id]
     if users:
@@ -162,7 +134,7 @@ def delete(*, session: Session, viewer: Viewer, snapshot_id: str, now: datetime)
         raise DomainError(
             ErrorCode.SNAPSHOT_IN_USE,
             f"Snapshot {snapshot.id} backs image(s) {names}; delete those first.",
-            _field("snapshotId"),
+            input_field("snapshotId"),
         )
     snapshot.deleted_at = now
     session.add(snapshot)

@@ -7,7 +7,8 @@ from datetime import datetime
 from sqlmodel import Session, col, select
 
 from app.accounts.rules import Viewer
-from app.errors import DomainError, ErrorCode, shown
+from app.database import saved
+from app.errors import ErrorCode, not_found
 from app.ids import is_id
 from app.storage.models import StoredObject
 from app.storage.store import ObjectStore, StoredFile
@@ -36,9 +37,7 @@ def create(
         filename=(filename or "upload")[:MAX_FILENAME],
         created_at=now,
     )
-    session.add(stored)
-    session.flush()
-    return stored
+    return saved(session, stored)
 
 
 def get_owned(*, session: Session, viewer: Viewer, key: str) -> StoredObject:
@@ -49,9 +48,7 @@ def get_owned(*, session: Session, viewer: Viewer, key: str) -> StoredObject:
     """
     stored = session.get(StoredObject, key) if is_id(key, "obj") else None
     if stored is None or stored.owner_id != viewer.account_id:
-        raise DomainError(
-            ErrorCode.OBJECT_NOT_FOUND, f"There is no object {shown(key)}.", ("input", "objectKey")
-        )
+        raise not_found(ErrorCode.OBJECT_NOT_FOUND, "object", key, "objectKey")
     return stored
 
 

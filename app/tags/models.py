@@ -9,6 +9,7 @@ from sqlalchemy import Column, ColumnElement, Index, String, bindparam, select
 from sqlmodel import Field, SQLModel, col
 
 from app.database import UTCDateTime
+from app.tags.rules import TagFilter, filter_parameters
 
 
 class Tag(SQLModel, table=True):
@@ -39,3 +40,10 @@ def tagged_with(resource_id: Any, owner: Any, index: int, valued: bool) -> Colum
         found = found.where(col(Tag.value) == bindparam(f"tag_value_{index}", type_=String))
     result: ColumnElement[bool] = resource_id.in_(found)
     return result
+
+
+def with_tags(stmt: Any, resource_id: Any, owner: str, filters: tuple[TagFilter, ...]) -> Any:
+    """``stmt`` narrowed to the resources carrying every one of ``owner``'s tag filters."""
+    for index, tag in enumerate(filters):
+        stmt = stmt.where(tagged_with(resource_id, owner, index, tag.value is not None))
+    return stmt.params(filter_parameters(filters))

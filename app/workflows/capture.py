@@ -11,9 +11,8 @@ from typing import Any
 
 from sqlmodel import Session
 
-from app.accounts import service as accounts_service
 from app.accounts.rules import Viewer
-from app.errors import DomainError, ErrorCode
+from app.errors import DomainError, ErrorCode, input_field
 from app.ids import new_id
 from app.images import governance
 from app.images import service as images_service
@@ -34,8 +33,6 @@ from app.tags import service as tags_service
 from app.workflows import jobs
 from app.workflows.idempotent import once
 from app.workflows.instance_actions import for_action
-
-field = images_service.field
 
 
 @dataclass(frozen=True)
@@ -80,7 +77,7 @@ def create_image(
         raise DomainError(
             ErrorCode.INVALID_INPUT,
             "Give exactly one of instanceId and snapshotId.",
-            field("instanceId" if new.instance_id is not None else "snapshotId"),
+            input_field("instanceId" if new.instance_id is not None else "snapshotId"),
         )
 
     def work() -> Started:
@@ -90,29 +87,14 @@ def create_image(
             image, payload = _from_instance(session, viewer, new, now)
         else:
             image, payload = _from_snapshot(session, viewer, new, now)
-        images_service.check_quota(
-            session=session,
-            owner_id=viewer.account_id,
-            region=image.region_code,
-            limit=accounts_service.image_quota(
-                session=session, account_id=viewer.account_id, default=policy.custom_image_quota
-            ),
+        jobs.check_image_quota(session, viewer.account_id, image.region_code, policy)
+        operation = jobs.start(
+            session, image, OperationKind.CREATE_IMAGE, policy=policy, now=now, payload=payload
         )
-        session.add(image)
-        session.flush()
         if new.copy_tags:
             source = new.instance_id or new.snapshot_id
             assert source is not None
             tags_service.copy(session=session, source_id=source, target_ids=[image.id], now=now)
-        operation = operations_service.create(
-            session=session,
-            kind=OperationKind.CREATE_IMAGE.value,
-            owner_id=viewer.account_id,
-            target_ids=[image.id],
-            now=now,
-            duration_seconds=policy.duration(image.size_gb),
-            payload=payload,
-        )
         return Started(image, operation)
 
     return once(
@@ -239,20 +221,13 @@ def create_snapshot(
     def work() -> SnapshotStarted:
         problem = name_problem(name)
         if problem is not None:
-            raise DomainError(ErrorCode.INVALID_NAME, problem, field("name"))
+            raise DomainError(ErrorCode.INVALID_NAME, problem, input_field("name"))
         _, instance = for_action(session, viewer, instance_id)
         if instance.status not in instance_rules.SETTLED:
             raise instances_service.refuse(instance, "snapshotted")
         snapshot = _snapshot_of(instance, name, now)
-        session.add(snapshot)
-        session.flush()
-        operation = operations_service.create(
-            session=session,
-            kind=OperationKind.CREATE_SNAPSHOT.value,
-            owner_id=snapshot.owner_id,
-            target_ids=[snapshot.id],
-            now=now,
-            duration_seconds=policy.duration(snapshot.size_gb),
+        operation = jobs.start(
+            session, snapshot, OperationKind.CREATE_SNAPSHOT, policy=policy, now=now
         )
         return SnapshotStarted(snapshot, operation)
 

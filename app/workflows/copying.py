@@ -8,9 +8,9 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from app.accounts import service as accounts_service
 from app.accounts.rules import Viewer
-from app.errors import DomainError, ErrorCode, raise_all, shown
+from app.database import saved
+from app.errors import DomainError, ErrorCode, input_field, raise_all, shown
 from app.images import governance, service
 from app.images.lifecycle import check_name_and_description
 from app.images.models import Image
@@ -21,6 +21,7 @@ from app.operations.rules import OperationKind
 from app.policy import Policy
 from app.regions import service as regions_service
 from app.tags import service as tags_service
+from app.workflows import jobs
 from app.workflows.idempotent import once
 from app.workflows.jobs import ImageJob
 
@@ -58,24 +59,19 @@ def copy(
     def work() -> Copies:
         source = _copyable(session, viewer, image_id)
         check_name_and_description(name, None)
-        quota = accounts_service.image_quota(
-            session=session, account_id=viewer.account_id, default=policy.custom_image_quota
-        )
+        quota = jobs.image_quota(session, viewer.account_id, policy)
         raise_all(_destination_problems(session, viewer, source, regions, quota))
         copies = Copies()
         for region in regions:
             image = _copy_of(source, name, region, now)
-            session.add(image)
-            session.flush()
             copies.images.append(image)
             copies.operations.append(
-                operations_service.create(
-                    session=session,
-                    kind=OperationKind.COPY_IMAGE.value,
-                    owner_id=viewer.account_id,
-                    target_ids=[image.id],
+                jobs.start(
+                    session,
+                    image,
+                    OperationKind.COPY_IMAGE,
+                    policy=policy,
                     now=now,
-                    duration_seconds=policy.duration(source.size_gb),
                     payload={"source": source.id},
                 )
             )
@@ -123,14 +119,14 @@ def _copyable(session: Session, viewer: Viewer, image_id: str) -> Image:
         raise DomainError(
             ErrorCode.IMAGE_STATUS_FORBIDDEN,
             f"Image {source.id} is {source.status}; only AVAILABLE images can be copied.",
-            service.field("imageId"),
+            input_field("imageId"),
         )
     service.refuse_if_replicating(session, source, "copied again")
     if (source.size_gb or 0) > MAX_COPY_GB:
         raise DomainError(
             ErrorCode.IMAGE_TOO_LARGE_TO_COPY,
             f"Images over {MAX_COPY_GB} GB cannot be copied; {source.id} is {source.size_gb} GB.",
-            service.field("imageId"),
+            input_field("imageId"),
         )
     return source
 
@@ -143,14 +139,14 @@ def _destination_problems(
             DomainError(
                 ErrorCode.INVALID_INPUT,
                 "Name at least one destination region.",
-                service.field("destinationRegions"),
+                input_field("destinationRegions"),
             )
         ]
     known = {r.code: r for r in regions_service.list_by_codes(session=session, codes=regions)}
     problems: list[DomainError] = []
     seen: set[str] = set()
     for index, code in enumerate(regions):
-        path = service.field("destinationRegions", str(index))
+        path = input_field("destinationRegions", str(index))
         region = known.get(code)
         message = None
         if region is None:
@@ -187,7 +183,7 @@ def cancel(*, session: Session, viewer: Viewer, image_id: str, now: datetime) ->
         raise DomainError(
             ErrorCode.IMAGE_STATUS_FORBIDDEN,
             f"Image {image.id} is not a copy in flight ({image.status}); nothing to cancel.",
-            service.field("imageId"),
+            input_field("imageId"),
         )
     for operation in session.exec(
         select(Operation)
@@ -200,9 +196,7 @@ def cancel(*, session: Session, viewer: Viewer, image_id: str, now: datetime) ->
     ):
         operations_service.cancel(session=session, operation=operation, now=now)
     image.deleted_at = now
-    session.add(image)
-    session.flush()
-    return image
+    return saved(session, image)
 
 
 class CopyImageHandler(ImageJob):

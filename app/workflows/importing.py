@@ -8,9 +8,8 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from app.accounts import service as accounts_service
 from app.accounts.rules import Viewer
-from app.errors import DomainError, ErrorCode, raise_all
+from app.errors import DomainError, ErrorCode, input_field, raise_all
 from app.images import service
 from app.images.inspection import ACCEPTED, ImportRefused, Verdict, inspect
 from app.images.lifecycle import check_name_and_description
@@ -24,13 +23,13 @@ from app.regions import service as regions_service
 from app.storage import service as storage_service
 from app.storage.models import StoredObject
 from app.storage.store import ObjectStore
+from app.workflows import jobs
 from app.workflows.capture import Started
 from app.workflows.idempotent import once
 from app.workflows.jobs import ImageJob
 
 GIB = 1024**3
 LICENSE_TYPES = ("PLATFORM", "BYOL")
-field = service.field
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,7 @@ def _problems(session: Session, request: ImportRequest) -> list[DomainError]:
             DomainError(
                 ErrorCode.IMPORT_FORMAT_UNSUPPORTED,
                 "Declare one of QCOW2, RAW, VMDK, VHD.",
-                field("format"),
+                input_field("format"),
             )
         )
     supported = session.get(
@@ -71,7 +70,7 @@ def _problems(session: Session, request: ImportRequest) -> list[DomainError]:
                 ErrorCode.IMPORT_OS_UNSUPPORTED,
                 f"{request.os_name} {request.os_version} ({request.os_arch}) cannot be imported; "
                 "see the supported list in the README.",
-                field("os"),
+                input_field("os"),
             )
         )
     if request.os_type == OsType.WINDOWS.value and request.license_type not in LICENSE_TYPES:
@@ -79,17 +78,19 @@ def _problems(session: Session, request: ImportRequest) -> list[DomainError]:
             DomainError(
                 ErrorCode.INVALID_INPUT,
                 "A Windows import declares licenseType PLATFORM (charged) or BYOL.",
-                field("licenseType"),
+                input_field("licenseType"),
             )
         )
     if request.os_type != OsType.WINDOWS.value and request.license_type is not None:
         problems.append(
             DomainError(
-                ErrorCode.INVALID_INPUT, "licenseType is for Windows only.", field("licenseType")
+                ErrorCode.INVALID_INPUT,
+                "licenseType is for Windows only.",
+                input_field("licenseType"),
             )
         )
     if request.family is not None and (problem := family_problem(request.family)):
-        problems.append(DomainError(ErrorCode.INVALID_INPUT, problem, field("family")))
+        problems.append(DomainError(ErrorCode.INVALID_INPUT, problem, input_field("family")))
     return problems
 
 
@@ -114,29 +115,15 @@ def start(
                 ErrorCode.OBJECT_REGION_MISMATCH,
                 f"Object {stored.key} is in region {stored.region_code}; upload it to "
                 f"{request.region} to import it there.",
-                field("objectKey"),
+                input_field("objectKey"),
             )
         check_name_and_description(request.name, request.description)
         raise_all(_problems(session, request))
-        service.check_quota(
-            session=session,
-            owner_id=viewer.account_id,
-            region=request.region,
-            limit=accounts_service.image_quota(
-                session=session, account_id=viewer.account_id, default=policy.custom_image_quota
-            ),
-        )
+        jobs.check_image_quota(session, viewer.account_id, request.region, policy)
         image = _import_image(request, stored, viewer, now)
-        session.add(image)
-        session.flush()
-        operation = operations_service.create(
-            session=session,
-            kind=OperationKind.IMPORT_IMAGE.value,
-            owner_id=viewer.account_id,
-            target_ids=[image.id],
-            now=now,
-            duration_seconds=policy.duration(image.size_gb),
-            payload={"object": stored.key, "region": stored.region_code, "format": request.format},
+        inspect_it = {"object": stored.key, "region": stored.region_code, "format": request.format}
+        operation = jobs.start(
+            session, image, OperationKind.IMPORT_IMAGE, policy=policy, now=now, payload=inspect_it
         )
         return Started(image, operation)
 

@@ -19,6 +19,7 @@ from app.billing import rules as billing_rules
 from app.billing import service as billing_service
 from app.billing.pricing import Timing
 from app.billing.rules import TransactionKind
+from app.database import saved
 from app.errors import DomainError, ErrorCode
 from app.instances import service as instances_service
 from app.instances.models import Instance
@@ -71,9 +72,7 @@ def start(*, session: Session, viewer: Viewer, instance_id: str, now: datetime) 
         )
     instance.status = InstanceStatus.RUNNING.value
     instance.status_reason = None
-    session.add(instance)
-    session.flush()
-    return instance
+    return saved(session, instance)
 
 
 def stop(*, session: Session, viewer: Viewer, instance_id: str) -> Instance:
@@ -86,9 +85,7 @@ def stop(*, session: Session, viewer: Viewer, instance_id: str) -> Instance:
     if instance.status != InstanceStatus.RUNNING.value:
         raise instances_service.refuse(instance, "stopped")
     instance.status = InstanceStatus.STOPPED.value
-    session.add(instance)
-    session.flush()
-    return instance
+    return saved(session, instance)
 
 
 def release(

@@ -9,14 +9,62 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session, col, select
 
+from app.accounts import service as accounts_service
 from app.errors import DomainError
+from app.images import service as images_service
 from app.images.models import Image
 from app.images.rules import ImageStatus
 from app.operations import service as operations_service
 from app.operations.models import Operation
+from app.operations.rules import OperationKind
+from app.policy import Policy
+from app.snapshots.models import Snapshot
+
+
+def image_quota(session: Session, account_id: str, policy: Policy) -> int:
+    """How many custom images the account may hold per region (its own quota or the default)."""
+    return accounts_service.image_quota(
+        session=session, account_id=account_id, default=policy.custom_image_quota
+    )
+
+
+def check_image_quota(session: Session, account_id: str, region: str, policy: Policy) -> None:
+    """Refuse one more custom image in the region past the account's quota.
+
+    Raises:
+        DomainError: IMAGE_QUOTA_EXCEEDED.
+    """
+    limit = image_quota(session, account_id, policy)
+    images_service.check_quota(session=session, owner_id=account_id, region=region, limit=limit)
+
+
+def start(
+    session: Session,
+    made: Image | Snapshot,
+    kind: OperationKind,
+    *,
+    policy: Policy,
+    now: datetime,
+    payload: dict[str, Any] | None = None,
+) -> Operation:
+    """Store a new image or snapshot and the operation that makes it (as long as its size
+    takes).
+    """
+    session.add(made)
+    session.flush()
+    return operations_service.create(
+        session=session,
+        kind=kind.value,
+        owner_id=made.owner_id,
+        target_ids=[made.id],
+        now=now,
+        duration_seconds=policy.duration(made.size_gb or 0),
+        payload=payload,
+    )
 
 
 def target_images(session: Session, operation: Operation) -> list[Image]:

@@ -25,7 +25,7 @@ from app.billing.pricing import (
     total,
 )
 from app.billing.rules import OrderKind
-from app.errors import DomainError, ErrorCode, raise_all, shown
+from app.errors import DomainError, ErrorCode, input_field, not_found, raise_all, shown
 from app.ids import new_id
 from app.images import governance
 from app.images import rules as image_rules
@@ -65,10 +65,6 @@ class Plan:
         return total(self.lines)
 
 
-def _field(*path: str) -> tuple[str, ...]:
-    return ("input", *path)
-
-
 def _offered(
     session: Session, launch: LaunchInput, problems: list[DomainError]
 ) -> tuple[Flavor | None, FlavorPrice | None]:
@@ -81,7 +77,7 @@ def _offered(
             DomainError(
                 ErrorCode.FLAVOR_NOT_FOUND,
                 f"Flavor {shown(launch.flavor)} is not offered in region {launch.region}.",
-                _field("flavor"),
+                input_field("flavor"),
             )
         )
     return flavor, price
@@ -98,17 +94,13 @@ def _image_checks(
     if launch.name is not None:
         problem = image_rules.name_problem(launch.name)
         if problem:
-            problems.append(DomainError(ErrorCode.INVALID_NAME, problem, _field("name")))
+            problems.append(DomainError(ErrorCode.INVALID_NAME, problem, input_field("name")))
     if image is None:
-        problems.append(
-            DomainError(
-                ErrorCode.IMAGE_NOT_FOUND,
-                f"There is no image {shown(launch.image_id)}.",
-                _field("imageId"),
-            )
-        )
+        problems.append(not_found(ErrorCode.IMAGE_NOT_FOUND, "image", launch.image_id, "imageId"))
         return None
-    if (disabled := governance.disabled_problem(image, "launched", _field("imageId"))) is not None:
+    if (
+        disabled := governance.disabled_problem(image, "launched", input_field("imageId"))
+    ) is not None:
         problems.append(disabled)
     problems += rules.image_problems(facts(image), request)
     if image.charge_listing_id is None:
@@ -221,7 +213,7 @@ def _pick_zone(session: Session, launch: LaunchInput, problems: list[DomainError
                 DomainError(
                     ErrorCode.ZONE_NOT_FOUND,
                     f"Region {launch.region} has no zone {shown(launch.zone)}.",
-                    _field("zone"),
+                    input_field("zone"),
                 )
             )
             return None

@@ -12,7 +12,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from app.accounts.rules import Viewer
-from app.errors import DomainError, ErrorCode, shown
+from app.errors import DomainError, ErrorCode, input_field, shown
 from app.images import service as images_service
 from app.images.models import Image
 from app.images.rules import Disk, ImageKind, ImageStatus, SourceKind
@@ -20,7 +20,6 @@ from app.marketplace import lifecycle as listings
 from app.marketplace.lifecycle import ListingInput, Sources
 from app.marketplace.models import Listing
 from app.marketplace.rules import ListingKind
-from app.marketplace.service import field
 
 
 def create(
@@ -82,7 +81,7 @@ def approve(*, session: Session, viewer: Viewer, listing_id: str, now: datetime)
         raise DomainError(
             ErrorCode.IMAGE_NOT_AVAILABLE,
             "The listing's images are no longer all AVAILABLE; the provider must fix it.",
-            field("listingId"),
+            input_field("listingId"),
         )
     kind = ImageKind.MARKET if listing.kind == ListingKind.MARKET.value else ImageKind.INTEGRATION
     for source in sources:
@@ -128,14 +127,16 @@ def check_sources(session: Session, viewer: Viewer, image_ids: Sequence[str]) ->
     regions: set[str] = set()
     if not image_ids:
         problems.append(
-            DomainError(ErrorCode.INVALID_INPUT, "Name at least one image.", field("imageIds"))
+            DomainError(
+                ErrorCode.INVALID_INPUT, "Name at least one image.", input_field("imageIds")
+            )
         )
     visible = {
         i.id: i
         for i in images_service.list_by_ids(session=session, viewer=viewer, image_ids=image_ids)
     }
     for index, image_id in enumerate(image_ids):
-        path = field("imageIds", str(index))
+        path = input_field("imageIds", str(index))
         image = visible.get(image_id)
         problem = _source_problem(viewer, image_id, image, regions)
         if problem is not None:

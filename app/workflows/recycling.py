@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from app.accounts import service as accounts_service
 from app.accounts.rules import Viewer
 from app.images import governance
 from app.images.models import Image
 from app.policy import Policy
+from app.workflows import jobs
 
 
 def restore(*, session: Session, viewer: Viewer, image_id: str, policy: Policy) -> Image:
@@ -17,7 +17,5 @@ def restore(*, session: Session, viewer: Viewer, image_id: str, policy: Policy) 
     Raises:
         DomainError: IMAGE_NOT_IN_RECYCLE_BIN, IMAGE_QUOTA_EXCEEDED.
     """
-    quota = accounts_service.image_quota(
-        session=session, account_id=viewer.account_id, default=policy.custom_image_quota
-    )
+    quota = jobs.image_quota(session, viewer.account_id, policy)
     return governance.restore(session=session, viewer=viewer, image_id=image_id, quota=quota)

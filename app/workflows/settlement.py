@@ -18,7 +18,7 @@ from app.billing import service as billing_service
 from app.billing.models import LedgerEntry
 from app.billing.pricing import SoftwarePlan, Timing
 from app.billing.rules import TransactionKind
-from app.errors import DomainError, ErrorCode, shown
+from app.errors import DomainError, ErrorCode, not_found
 from app.ids import is_id
 from app.instances.models import Instance
 from app.instances.rules import InstanceStatus, StatusReason
@@ -227,11 +227,7 @@ def top_up(
     if is_id(account_id, "acc"):
         account = accounts_service.lock_account(session=session, account_id=account_id)
     if account is None:
-        raise DomainError(
-            ErrorCode.INVALID_ACCOUNT,
-            f"There is no account {shown(account_id)}.",
-            ("input", "accountId"),
-        )
+        raise not_found(ErrorCode.INVALID_ACCOUNT, "account", account_id, "accountId")
     entry = billing_service.post(
         session=session,
         account=account,

@@ -11,7 +11,7 @@ from typing import Any
 from sqlmodel import Session
 
 from app.accounts.rules import Viewer
-from app.errors import DomainError, ErrorCode, raise_all, shown
+from app.errors import DomainError, ErrorCode, input_field, raise_all, shown
 from app.ids import id_prefix
 from app.images import service as images_service
 from app.images.rules import ImageKind
@@ -27,10 +27,6 @@ KINDS = {
     "s": ("snapshot", ErrorCode.SNAPSHOT_NOT_FOUND),
     "i": ("instance", ErrorCode.INSTANCE_NOT_FOUND),
 }
-
-
-def _field(*path: str) -> tuple[str, ...]:
-    return ("input", *path)
 
 
 def _visible(session: Session, viewer: Viewer, ids: Sequence[str]) -> dict[str, Any]:
@@ -78,13 +74,13 @@ def _owned(session: Session, viewer: Viewer, ids: Sequence[str]) -> list[DomainE
             DomainError(
                 ErrorCode.INVALID_INPUT,
                 f"resourceIds holds 1 to {rules.MAX_RESOURCES} ids; got {len(ids)}.",
-                _field("resourceIds"),
+                input_field("resourceIds"),
             )
         )
     visible = _visible(session, viewer, ids)
     seen: set[str] = set()
     for index, resource_id in enumerate(ids):
-        path = _field("resourceIds", str(index))
+        path = input_field("resourceIds", str(index))
         problem = _resource_problem(viewer, resource_id, visible.get(resource_id), path)
         if problem is None and resource_id in seen:
             problem = DomainError(ErrorCode.INVALID_INPUT, f"{resource_id} is listed twice.", path)
@@ -101,23 +97,27 @@ def _tag_problems(tags: Sequence[tuple[str, str]]) -> list[DomainError]:
             DomainError(
                 ErrorCode.INVALID_INPUT,
                 f"tags holds 1 to {rules.MAX_TAGS} tags; got {len(tags)}.",
-                _field("tags"),
+                input_field("tags"),
             )
         )
     keys: set[str] = set()
     for index, (key, value) in enumerate(tags):
         at = str(index)
         if problem := rules.key_problem(key):
-            problems.append(DomainError(ErrorCode.INVALID_TAG, problem, _field("tags", at, "key")))
+            problems.append(
+                DomainError(ErrorCode.INVALID_TAG, problem, input_field("tags", at, "key"))
+            )
         elif key in keys:
             problems.append(
                 DomainError(
-                    ErrorCode.INVALID_TAG, f"Key {shown(key)} is given twice.", _field("tags", at)
+                    ErrorCode.INVALID_TAG,
+                    f"Key {shown(key)} is given twice.",
+                    input_field("tags", at),
                 )
             )
         if problem := rules.value_problem(value):
             problems.append(
-                DomainError(ErrorCode.INVALID_TAG, problem, _field("tags", at, "value"))
+                DomainError(ErrorCode.INVALID_TAG, problem, input_field("tags", at, "value"))
             )
         keys.add(key)
     return problems
@@ -149,7 +149,7 @@ def tag(
                 DomainError(
                     ErrorCode.TAG_LIMIT_EXCEEDED,
                     f"{resource_id} would carry {total} tags; at most {rules.MAX_TAGS}.",
-                    _field("resourceIds", str(index)),
+                    input_field("resourceIds", str(index)),
                 )
             )
     raise_all(problems)
@@ -173,7 +173,7 @@ def untag(
             DomainError(
                 ErrorCode.INVALID_INPUT,
                 f"keys holds 1 to {rules.MAX_TAGS} keys; got {len(keys)}.",
-                _field("keys"),
+                input_field("keys"),
             )
         )
     raise_all(problems)
