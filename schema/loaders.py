@@ -34,6 +34,14 @@ from app.tags.models import Tag
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
+T = TypeVar("T")
+
+
+async def referenced(loader: DataLoader[K, V | None], key: K, build: Callable[[V], T]) -> T:
+    """The row a foreign key names (it always exists), loaded in the batch and built."""
+    row = await loader.load(key)
+    assert row is not None, key
+    return build(row)
 
 
 def _rows(

@@ -10,7 +10,7 @@ every mutation answers a payload type of its own that can grow without touching 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.annotation import StrawberryAnnotation
@@ -18,8 +18,10 @@ from strawberry.extensions.field_extension import FieldExtension
 from strawberry.field_extensions import InputMutationExtension
 from strawberry.types.base import has_object_definition
 from strawberry.types.field import StrawberryField
+from strawberry.types.unset import UNSET
 from strawberry.utils.str_converters import capitalize_first, to_camel_case
 
+from schema.descriptions import NAME_RULE
 from schema.permissions import SignedIn
 
 
@@ -37,6 +39,10 @@ class NamedInput(InputMutationExtension):
         generated = argument.type
         assert has_object_definition(generated)
         generated.__strawberry_definition__.description = self.description
+
+    def map_arguments(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """The input's fields as the resolver's arguments; an omitted nullable one is null."""
+        return {k: None if v is UNSET else v for k, v in super().map_arguments(kwargs).items()}
 
 
 class NamedPayload(FieldExtension):
@@ -63,10 +69,26 @@ class NamedPayload(FieldExtension):
         field.type_annotation = StrawberryAnnotation(self.named)
 
 
-def mutation(description: str, *, input: str) -> Any:
-    """A signed-in caller's mutation taking ``input: <Name>Input!`` (described by ``input``)."""
+def mutation(description: str, *, input: str | None = None) -> Any:
+    """A signed-in caller's mutation answering ``<Name>Payload``.
+
+    With ``input`` (the description of ``<Name>Input``) the input type is built from the
+    resolver's arguments; without it the resolver declares ``input`` itself (an input type
+    shared with a query, or one with nested inputs).
+    """
+    named: list[FieldExtension] = [NamedInput(input)] if input is not None else []
     return strawberry.mutation(
         description=description,
         permission_classes=[SignedIn],
-        extensions=[NamedInput(input), NamedPayload()],
+        extensions=[*named, NamedPayload()],
     )
+
+
+def argument(description: str) -> Any:
+    """Describe an argument, a field of the built input (used inside ``Annotated``)."""
+    return strawberry.argument(description=description)
+
+
+#: arguments many mutations take
+ClientToken = Annotated[str | None, strawberry.argument(description="Idempotency key.")]
+Name = Annotated[str, strawberry.argument(description=NAME_RULE)]

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import strawberry
 
@@ -13,40 +14,20 @@ from schema.context import Info
 from schema.errors import Call, Payload, mutate
 from schema.images.types import Image
 from schema.instances.types import Instance
+from schema.mutation import argument, mutation
 from schema.node import Node
-from schema.permissions import SignedIn
 from schema.snapshots.types import Snapshot
 from schema.tags import TagInput
 
 
-@strawberry.input(description="Tags to put on your resources (all or nothing).")
-class TagResourcesInput:
-    resource_ids: list[strawberry.ID] = strawberry.field(
-        description="1 to 100 of your images, snapshots and instances."
-    )
-    tags: list[TagInput] = strawberry.field(
-        description="1 to 50 tags; a key a resource carries already takes the new value."
-    )
-
-
-@strawberry.type(description="Result of tagResources.")
-class TagResourcesPayload(Payload):
+@strawberry.type(description="The resources after a change of their tags.")
+class TaggedResources(Payload):
     resources: list[Node] = strawberry.field(description="The resources, in the order given.")
 
 
-@strawberry.input(description="Tag keys to take off your resources (all or nothing).")
-class UntagResourcesInput:
-    resource_ids: list[strawberry.ID] = strawberry.field(
-        description="1 to 100 of your images, snapshots and instances."
-    )
-    keys: list[str] = strawberry.field(
-        description="1 to 50 keys; a key a resource does not carry is ignored."
-    )
-
-
-@strawberry.type(description="Result of untagResources.")
-class UntagResourcesPayload(Payload):
-    resources: list[Node] = strawberry.field(description="The resources, in the order given.")
+ResourceIds = Annotated[
+    list[strawberry.ID], argument("1 to 100 of your images, snapshots and instances.")
+]
 
 
 def _node(row: Any, c: Call) -> Node:
@@ -57,35 +38,55 @@ def _node(row: Any, c: Call) -> Node:
     return Snapshot.from_row(row)
 
 
+def _tagged(info: Info, change: Callable[[Call], list[Any]]) -> TaggedResources:
+    return mutate(
+        info,
+        TaggedResources,
+        lambda c: TaggedResources(resources=[_node(row, c) for row in change(c)]),
+    )
+
+
 @strawberry.type
 class TagMutations:
-    @strawberry.mutation(
-        permission_classes=[SignedIn],
-        description=(
-            "Tag your custom images, snapshots and instances. Tags are yours alone: accounts "
-            "you share an image with never see them."
-        ),
+    @mutation(
+        "Tag your custom images, snapshots and instances. Tags are yours alone: accounts "
+        "you share an image with never see them.",
+        input="Tags to put on your resources (all or nothing).",
     )
-    def tag_resources(self, info: Info, input: TagResourcesInput) -> TagResourcesPayload:
-        def work(c: Call) -> TagResourcesPayload:
-            rows = tagging.tag(
+    def tag_resources(
+        self,
+        info: Info,
+        resource_ids: ResourceIds,
+        tags: Annotated[
+            list[TagInput],
+            argument("1 to 50 tags; a key a resource carries already takes the new value."),
+        ],
+    ) -> TaggedResources:
+        return _tagged(
+            info,
+            lambda c: tagging.tag(
                 **c.acting,
-                resource_ids=[str(r) for r in input.resource_ids],
-                tags=[(t.key, t.value) for t in input.tags],
+                resource_ids=[str(r) for r in resource_ids],
+                tags=[(t.key, t.value) for t in tags],
                 now=c.now,
-            )
-            return TagResourcesPayload(resources=[_node(row, c) for row in rows])
+            ),
+        )
 
-        return mutate(info, TagResourcesPayload, work)
-
-    @strawberry.mutation(
-        permission_classes=[SignedIn], description="Take tags off your resources by key."
+    @mutation(
+        "Take tags off your resources by key.",
+        input="Tag keys to take off your resources (all or nothing).",
     )
-    def untag_resources(self, info: Info, input: UntagResourcesInput) -> UntagResourcesPayload:
-        def work(c: Call) -> UntagResourcesPayload:
-            rows = tagging.untag(
-                **c.acting, resource_ids=[str(r) for r in input.resource_ids], keys=input.keys
-            )
-            return UntagResourcesPayload(resources=[_node(row, c) for row in rows])
-
-        return mutate(info, UntagResourcesPayload, work)
+    def untag_resources(
+        self,
+        info: Info,
+        resource_ids: ResourceIds,
+        keys: Annotated[
+            list[str], argument("1 to 50 keys; a key a resource does not carry is ignored.")
+        ],
+    ) -> TaggedResources:
+        return _tagged(
+            info,
+            lambda c: tagging.untag(
+                **c.acting, resource_ids=[str(r) for r in resource_ids], keys=keys
+            ),
+        )

@@ -8,7 +8,6 @@ import strawberry
 
 from app.errors import BadRequest
 from app.tags import rules
-from schema.context import Info
 
 #: the most tag filters one list query takes
 MAX_TAG_FILTERS = 10
@@ -47,9 +46,3 @@ def tag_filters(given: list[TagFilter] | None) -> tuple[rules.TagFilter, ...]:
     if len(given) > MAX_TAG_FILTERS:
         raise BadRequest(f"At most {MAX_TAG_FILTERS} tag filters; got {len(given)}.")
     return tuple(rules.TagFilter(key=t.key, value=t.value) for t in given)
-
-
-async def tags_of(info: Info, resource_id: str) -> list[Tag]:
-    """A resource's tags as the viewer sees them: its owner all, everyone else none."""
-    found = await info.context.loaders.tags.load(resource_id)
-    return [Tag(key=t.key, value=t.value) for t in found]

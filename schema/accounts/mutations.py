@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Annotated
 
 import strawberry
 
@@ -12,23 +13,12 @@ from app.workflows import settlement
 from schema.accounts.types import Account, ApiToken, Transaction
 from schema.context import Info
 from schema.errors import Call, Payload, mutate
-from schema.permissions import SignedIn
-
-
-@strawberry.input(description="A new account.")
-class CreateAccountInput:
-    name: str = strawberry.field(description="Display name, 1-65 printable characters.")
-    role: DomainRole = strawberry.field(description="CUSTOMER, PROVIDER or ADMIN.")
+from schema.mutation import argument, mutation
 
 
 @strawberry.type(description="Result of createAccount.")
 class CreateAccountPayload(Payload):
     account: Account | None = strawberry.field(description="The new account.")
-
-
-@strawberry.input(description="Which account gets a new token.")
-class CreateApiTokenInput:
-    account_id: strawberry.ID = strawberry.field(description="Account id (acc-...).")
 
 
 @strawberry.type(description="Result of createApiToken.")
@@ -39,20 +29,9 @@ class CreateApiTokenPayload(Payload):
     )
 
 
-@strawberry.input(description="Which token to revoke.")
-class RevokeApiTokenInput:
-    token_id: strawberry.ID = strawberry.field(description="Token id (tok-...).")
-
-
 @strawberry.type(description="Result of revokeApiToken.")
 class RevokeApiTokenPayload(Payload):
     api_token: ApiToken | None = strawberry.field(description="The revoked token.")
-
-
-@strawberry.input(description="A credit to an account's balance.")
-class TopUpAccountInput:
-    account_id: strawberry.ID = strawberry.field(description="Account id (acc-...).")
-    amount: Decimal = strawberry.field(description="CNY, positive, at most 2 decimals.")
 
 
 @strawberry.type(description="Result of topUpAccount.")
@@ -61,83 +40,71 @@ class TopUpAccountPayload(Payload):
     transaction: Transaction | None = strawberry.field(description="The TOP_UP ledger entry.")
 
 
+AccountId = Annotated[strawberry.ID, argument("Account id (acc-...).")]
+
+
 @strawberry.type
 class AccountMutations:
-    @strawberry.mutation(
-        permission_classes=[SignedIn], description="Create an account (admin only)."
+    @mutation("Create an account (admin only).", input="A new account.")
+    def create_account(
+        self,
+        info: Info,
+        name: Annotated[str, argument("Display name, 1-65 printable characters.")],
+        role: Annotated[DomainRole, argument("CUSTOMER, PROVIDER or ADMIN.")],
+    ) -> CreateAccountPayload:
+        return mutate(
+            info,
+            CreateAccountPayload,
+            lambda c: CreateAccountPayload(
+                account=Account.from_row(
+                    service.create(**c.acting, name=name, role=role, now=c.now)
+                )
+            ),
+        )
+
+    @mutation(
+        "Create a bearer token for an account (admin only).",
+        input="Which account gets a new token.",
     )
-    def create_account(self, info: Info, input: CreateAccountInput) -> CreateAccountPayload:
-        role: DomainRole = input.role
-
-        def work(c: Call) -> CreateAccountPayload:
-            row = service.create(
-                **c.acting,
-                name=input.name,
-                role=role,
-                now=c.now,
-            )
-            return CreateAccountPayload(account=Account.from_row(row))
-
-        return mutate(info, CreateAccountPayload, work)
-
-    @strawberry.mutation(
-        permission_classes=[SignedIn],
-        description="Create a bearer token for an account (admin only).",
-    )
-    def create_api_token(self, info: Info, input: CreateApiTokenInput) -> CreateApiTokenPayload:
+    def create_api_token(self, info: Info, account_id: AccountId) -> CreateApiTokenPayload:
         def work(c: Call) -> CreateApiTokenPayload:
-            row, secret = service.create_token(
-                **c.acting,
-                account_id=str(input.account_id),
-                now=c.now,
-            )
-            return CreateApiTokenPayload(
-                api_token=ApiToken.from_row(row), token=secret, user_errors=[]
-            )
+            row, secret = service.create_token(**c.acting, account_id=str(account_id), now=c.now)
+            return CreateApiTokenPayload(api_token=ApiToken.from_row(row), token=secret)
 
         return mutate(info, CreateApiTokenPayload, work)
 
-    @strawberry.mutation(
-        permission_classes=[SignedIn],
-        description="Revoke a token: admins any token, others their own. Repeating it is a no-op.",
+    @mutation(
+        "Revoke a token: admins any token, others their own. Repeating it is a no-op.",
+        input="Which token to revoke.",
     )
-    def revoke_api_token(self, info: Info, input: RevokeApiTokenInput) -> RevokeApiTokenPayload:
+    def revoke_api_token(
+        self, info: Info, token_id: Annotated[strawberry.ID, argument("Token id (tok-...).")]
+    ) -> RevokeApiTokenPayload:
         def work(c: Call) -> RevokeApiTokenPayload:
-            row = service.revoke_token(
-                **c.acting,
-                token_id=str(input.token_id),
-                now=c.now,
-            )
+            row = service.revoke_token(**c.acting, token_id=str(token_id), now=c.now)
             return RevokeApiTokenPayload(api_token=ApiToken.from_row(row))
 
         return mutate(info, RevokeApiTokenPayload, work)
 
-    @strawberry.mutation(
-        permission_classes=[SignedIn],
-        description="Credit an account's balance (admin only); recorded as TOP_UP.",
+    @mutation(
+        "Credit an account's balance (admin only); recorded as TOP_UP.",
+        input="A credit to an account's balance.",
     )
-    def top_up_account(self, info: Info, input: TopUpAccountInput) -> TopUpAccountPayload:
+    def top_up_account(
+        self,
+        info: Info,
+        account_id: AccountId,
+        amount: Annotated[Decimal, argument("CNY, positive, at most 2 decimals.")],
+    ) -> TopUpAccountPayload:
         def work(c: Call) -> TopUpAccountPayload:
             account, entry = settlement.top_up(
-                **c.acting,
-                account_id=str(input.account_id),
-                amount=input.amount,
-                now=c.now,
+                **c.acting, account_id=str(account_id), amount=amount, now=c.now
             )
             return TopUpAccountPayload(
-                account=Account.from_row(account),
-                transaction=Transaction.from_row(entry),
+                account=Account.from_row(account), transaction=Transaction.from_row(entry)
             )
 
         return mutate(info, TopUpAccountPayload, work)
-
-
-@strawberry.input(description="Override an account's custom-image quota per region.")
-class SetAccountQuotaInput:
-    account_id: strawberry.ID = strawberry.field(description="Account id.")
-    custom_images_per_region: int | None = strawberry.field(
-        description="New quota (0-10000); null returns the account to the default."
-    )
 
 
 @strawberry.type(description="Result of setAccountQuota.")
@@ -147,16 +114,21 @@ class SetAccountQuotaPayload(Payload):
 
 @strawberry.type
 class QuotaMutations:
-    @strawberry.mutation(
-        permission_classes=[SignedIn],
-        description="Override an account's custom-image quota per region (admin only).",
+    @mutation(
+        "Override an account's custom-image quota per region (admin only).",
+        input="Override an account's custom-image quota per region.",
     )
-    def set_account_quota(self, info: Info, input: SetAccountQuotaInput) -> SetAccountQuotaPayload:
+    def set_account_quota(
+        self,
+        info: Info,
+        account_id: AccountId,
+        custom_images_per_region: Annotated[
+            int | None, argument("New quota (0-10000); null returns the account to the default.")
+        ],
+    ) -> SetAccountQuotaPayload:
         def work(c: Call) -> SetAccountQuotaPayload:
             row = service.set_image_quota(
-                **c.acting,
-                account_id=str(input.account_id),
-                quota=input.custom_images_per_region,
+                **c.acting, account_id=str(account_id), quota=custom_images_per_region
             )
             return SetAccountQuotaPayload(account=Account.from_row(row))
 

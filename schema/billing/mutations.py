@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
 import strawberry
 
@@ -11,24 +12,12 @@ from app.workflows import settlement
 from schema.accounts.types import Transaction
 from schema.context import Info
 from schema.errors import Call, Payload, mutate
-from schema.permissions import SignedIn
-
-
-@strawberry.input(description="Settle postpaid usage up to a time.")
-class SettleUsageInput:
-    until: datetime | None = strawberry.field(
-        default=None, description="Up to when (UTC); defaults to now and may not be later."
-    )
+from schema.mutation import argument, mutation
 
 
 @strawberry.type(description="Result of settleUsage.")
 class SettleUsagePayload(Payload):
     transactions: list[Transaction] = strawberry.field(description="The USAGE entries charged.")
-
-
-@strawberry.input(description="Move the simulated clock forward.")
-class AdvanceClockInput:
-    seconds: int = strawberry.field(description="Seconds to add (1 to ten years).")
 
 
 @strawberry.type(description="Result of advanceClock.")
@@ -38,32 +27,37 @@ class AdvanceClockPayload(Payload):
 
 @strawberry.type
 class BillingMutations:
-    @strawberry.mutation(
-        permission_classes=[SignedIn],
-        description="Charge postpaid usage up to a time (admin only).",
+    @mutation(
+        "Charge postpaid usage up to a time (admin only).",
+        input="Settle postpaid usage up to a time.",
     )
-    def settle_usage(self, info: Info, input: SettleUsageInput) -> SettleUsagePayload:
+    def settle_usage(
+        self,
+        info: Info,
+        until: Annotated[
+            datetime | None,
+            argument("Up to when (UTC); defaults to now and may not be later."),
+        ] = None,
+    ) -> SettleUsagePayload:
         def work(c: Call) -> SettleUsagePayload:
-            entries = settlement.settle_usage(**c.acting, until=input.until, now=c.now)
+            entries = settlement.settle_usage(**c.acting, until=until, now=c.now)
             return SettleUsagePayload(transactions=[Transaction.from_row(e) for e in entries])
 
         return mutate(info, SettleUsagePayload, work)
 
-    @strawberry.mutation(
-        permission_classes=[SignedIn],
-        description=(
-            "Advance the simulated clock (admin only; the service must run with a simulated "
-            "clock). Scheduled jobs that became due (hourly settlement, the end of prepaid "
-            "terms) run before it answers."
-        ),
+    @mutation(
+        "Advance the simulated clock (admin only; the service must run with a simulated "
+        "clock). Scheduled jobs that became due (hourly settlement, the end of prepaid "
+        "terms) run before it answers.",
+        input="Move the simulated clock forward.",
     )
-    def advance_clock(self, info: Info, input: AdvanceClockInput) -> AdvanceClockPayload:
+    def advance_clock(
+        self, info: Info, seconds: Annotated[int, argument("Seconds to add (1 to ten years).")]
+    ) -> AdvanceClockPayload:
         clock = info.context.clock
 
         def work(c: Call) -> AdvanceClockPayload:
-            offset = operations_service.advance_clock(
-                **c.acting, clock=clock, seconds=input.seconds
-            )
+            offset = operations_service.advance_clock(**c.acting, clock=clock, seconds=seconds)
             clock.set_offset(offset)
             return AdvanceClockPayload(now=clock.now())
 

@@ -4,36 +4,19 @@ families.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated
 
 import strawberry
 
 from app.images import governance
-from app.images.models import Image as ImageRow
 from app.workflows import recycling
 from schema.context import Info
-from schema.errors import Call, Payload, mutate
-from schema.images.types import Image
-from schema.mutation import mutation
+from schema.images.mutations import ImageResult, image_mutation
+from schema.images.types import Image, ImageId
+from schema.mutation import argument, mutation
 from schema.pagination import Connection, connection, page_request
 from schema.permissions import SignedIn
-
-
-@strawberry.type(description="The image after a change.")
-class ImageResult(Payload):
-    image: Image | None = strawberry.field(description="The image as it is now.")
-
-
-ImageId = Annotated[strawberry.ID, strawberry.argument(description="Image id.")]
-
-
-def _image_mutation(info: Info, change: Callable[[Call], ImageRow]) -> ImageResult:
-    """A mutation whose whole answer is the image it changed."""
-    return mutate(
-        info, ImageResult, lambda c: ImageResult(image=Image.from_row(change(c), c.viewer))
-    )
 
 
 @strawberry.type
@@ -49,19 +32,17 @@ class GovernanceMutations:
         image_id: ImageId,
         deprecate_at: Annotated[
             datetime | None,
-            strawberry.argument(
-                description="When it becomes deprecated (default and any past time: now)."
-            ),
+            argument("When it becomes deprecated (default and any past time: now)."),
         ] = None,
         replacement_image_id: Annotated[
             strawberry.ID | None,
-            strawberry.argument(
-                description="The image to use instead: one you may see, in the same region, "
+            argument(
+                "The image to use instead: one you may see, in the same region, "
                 "AVAILABLE, enabled and not deprecated (a public image's replacement is public)."
             ),
         ] = None,
     ) -> ImageResult:
-        return _image_mutation(
+        return image_mutation(
             info,
             lambda c: governance.deprecate(
                 **c.acting,
@@ -77,7 +58,7 @@ class GovernanceMutations:
         input="Which image's deprecation to clear.",
     )
     def undeprecate_image(self, info: Info, image_id: ImageId) -> ImageResult:
-        return _image_mutation(
+        return image_mutation(
             info, lambda c: governance.undeprecate(**c.acting, image_id=str(image_id))
         )
 
@@ -88,14 +69,14 @@ class GovernanceMutations:
         input="Which image to disable.",
     )
     def disable_image(self, info: Info, image_id: ImageId) -> ImageResult:
-        return _image_mutation(
+        return image_mutation(
             info,
             lambda c: governance.set_disabled(**c.acting, image_id=str(image_id), disabled=True),
         )
 
     @mutation("Enable a disabled image.", input="Which image to enable again.")
     def enable_image(self, info: Info, image_id: ImageId) -> ImageResult:
-        return _image_mutation(
+        return image_mutation(
             info,
             lambda c: governance.set_disabled(**c.acting, image_id=str(image_id), disabled=False),
         )
@@ -108,11 +89,9 @@ class GovernanceMutations:
         self,
         info: Info,
         image_id: ImageId,
-        enabled: Annotated[
-            bool, strawberry.argument(description="true: deleteImage refuses to delete it.")
-        ],
+        enabled: Annotated[bool, argument("true: deleteImage refuses to delete it.")],
     ) -> ImageResult:
-        return _image_mutation(
+        return image_mutation(
             info,
             lambda c: governance.set_deletion_protection(
                 **c.acting, image_id=str(image_id), enabled=enabled
@@ -125,7 +104,7 @@ class GovernanceMutations:
         input="Which image to bring back from your recycle bin.",
     )
     def restore_image(self, info: Info, image_id: ImageId) -> ImageResult:
-        return _image_mutation(
+        return image_mutation(
             info,
             lambda c: recycling.restore(
                 **c.acting, image_id=str(image_id), policy=info.context.policy
@@ -143,13 +122,13 @@ class GovernanceMutations:
         image_id: ImageId,
         family: Annotated[
             str | None,
-            strawberry.argument(
-                description="1 to 63 lower-case letters, digits and hyphens, starting with a "
+            argument(
+                "1 to 63 lower-case letters, digits and hyphens, starting with a "
                 "letter; null takes the image out of its family."
             ),
         ] = None,
     ) -> ImageResult:
-        return _image_mutation(
+        return image_mutation(
             info,
             lambda c: governance.set_family(**c.acting, image_id=str(image_id), family=family),
         )

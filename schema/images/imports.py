@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import enum
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from starlette.datastructures import UploadFile
@@ -21,8 +21,8 @@ from schema.context import Info
 from schema.descriptions import NAME_RULE
 from schema.errors import Call, Payload, mutate, user_error
 from schema.images.types import Image
+from schema.mutation import argument, mutation
 from schema.operations.types import Operation
-from schema.permissions import SignedIn
 from schema.scalars import BigInt
 
 CHUNK = 1024 * 1024
@@ -59,11 +59,6 @@ class UploadObjectInput:
 @strawberry.type(description="Result of uploadObject.")
 class UploadObjectPayload(Payload):
     object: StoredObject | None = strawberry.field(description="The stored object.")
-
-
-@strawberry.input(description="An uploaded object to delete.")
-class DeleteObjectInput:
-    object_key: str = strawberry.field(description="Key returned by uploadObject (obj-...).")
 
 
 @strawberry.type(description="Result of deleteObject.")
@@ -158,10 +153,7 @@ async def _store(info: Info, upload: Any, region: str) -> tuple[str, int, str]:
 
 @strawberry.type
 class ImportMutations:
-    @strawberry.mutation(
-        permission_classes=[SignedIn],
-        description="Upload a file (GraphQL multipart request), streamed to the region's store.",
-    )
+    @mutation("Upload a file (GraphQL multipart request), streamed to the region's store.")
     async def upload_object(self, info: Info, input: UploadObjectInput) -> UploadObjectPayload:
         store = info.context.store
         upload: Any = input.file
@@ -194,18 +186,20 @@ class ImportMutations:
             store.delete(region, key)  # refused (e.g. over the storage quota): keep nothing
         return payload
 
-    @strawberry.mutation(
-        permission_classes=[SignedIn],
-        description=(
-            "Delete an uploaded object you no longer need, freeing its storage quota. "
-            "Refused with OBJECT_IN_USE while an image imported from it exists."
-        ),
+    @mutation(
+        "Delete an uploaded object you no longer need, freeing its storage quota. "
+        "Refused with OBJECT_IN_USE while an image imported from it exists.",
+        input="An uploaded object to delete.",
     )
-    def delete_object(self, info: Info, input: DeleteObjectInput) -> DeleteObjectPayload:
+    def delete_object(
+        self,
+        info: Info,
+        object_key: Annotated[str, argument("Key returned by uploadObject (obj-...).")],
+    ) -> DeleteObjectPayload:
         regions: dict[str, str] = {}
 
         def work(c: Call) -> DeleteObjectPayload:
-            stored = objects.delete_object(**c.acting, key=input.object_key)
+            stored = objects.delete_object(**c.acting, key=object_key)
             regions[stored.key] = stored.region_code
             return DeleteObjectPayload(deleted_object_key=stored.key)
 
@@ -215,12 +209,9 @@ class ImportMutations:
             info.context.store.delete(regions[key], key)
         return payload
 
-    @strawberry.mutation(
-        permission_classes=[SignedIn],
-        description=(
-            "Import an uploaded disk-image file as a custom image; the file's bytes are "
-            "inspected (format, safety, size) by an IMPORT_IMAGE operation."
-        ),
+    @mutation(
+        "Import an uploaded disk-image file as a custom image; the file's bytes are "
+        "inspected (format, safety, size) by an IMPORT_IMAGE operation."
     )
     def import_image(self, info: Info, input: ImportImageInput) -> ImportImagePayload:
         request = importing.ImportRequest(

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Annotated
+
 import strawberry
 
 from app.images import lifecycle, sharing
+from app.images.models import Image as ImageRow
 from app.workflows import capture, copying
 from schema.context import Info
 from schema.descriptions import NAME_RULE
 from schema.errors import Call, Payload, mutate
-from schema.images.types import Image
+from schema.images.types import Image, ImageId
+from schema.mutation import argument, mutation
 from schema.operations.types import Operation
-from schema.permissions import SignedIn
 
 
 @strawberry.input(description="A new custom image, from an instance or a snapshot (exactly one).")
@@ -43,47 +47,9 @@ class CreateImagePayload(Payload):
     operation: Operation | None = strawberry.field(description="The CREATE_IMAGE operation.")
 
 
-@strawberry.input(description="A new name for a custom image.")
-class RenameImageInput:
-    image_id: strawberry.ID = strawberry.field(description="Image id.")
-    name: str = strawberry.field(description=f"The new name. {NAME_RULE}")
-
-
-@strawberry.type(description="Result of renameImage.")
-class RenameImagePayload(Payload):
-    image: Image | None = strawberry.field(description="The renamed image.")
-
-
-@strawberry.input(description="Which custom image to delete (irreversible).")
-class DeleteImageInput:
-    image_id: strawberry.ID = strawberry.field(description="Image id.")
-
-
 @strawberry.type(description="Result of deleteImage.")
 class DeleteImagePayload(Payload):
     deleted_image_id: strawberry.ID | None = strawberry.field(description="What was deleted.")
-
-
-@strawberry.input(description="Accounts to share a custom image with (all or nothing).")
-class ShareImageInput:
-    image_id: strawberry.ID = strawberry.field(description="Image id.")
-    account_ids: list[strawberry.ID] = strawberry.field(description="Recipient account ids.")
-
-
-@strawberry.type(description="Result of shareImage.")
-class ShareImagePayload(Payload):
-    image: Image | None = strawberry.field(description="The shared image.")
-
-
-@strawberry.input(description="Accounts to stop sharing a custom image with (all or nothing).")
-class UnshareImageInput:
-    image_id: strawberry.ID = strawberry.field(description="Image id.")
-    account_ids: list[strawberry.ID] = strawberry.field(description="Account ids.")
-
-
-@strawberry.type(description="Result of unshareImage.")
-class UnshareImagePayload(Payload):
-    image: Image | None = strawberry.field(description="The image.")
 
 
 @strawberry.input(description="Copy a custom image to other regions.")
@@ -105,11 +71,6 @@ class CopyImagePayload(Payload):
     operations: list[Operation] = strawberry.field(description="One COPY_IMAGE per destination.")
 
 
-@strawberry.input(description="Cancel a copy in flight, by its destination image.")
-class CancelImageCopyInput:
-    image_id: strawberry.ID = strawberry.field(description="Destination image id.")
-
-
 @strawberry.type(description="Result of cancelImageCopy.")
 class CancelImageCopyPayload(Payload):
     cancelled_image_id: strawberry.ID | None = strawberry.field(
@@ -117,12 +78,24 @@ class CancelImageCopyPayload(Payload):
     )
 
 
+@strawberry.type(description="The image after a change.")
+class ImageResult(Payload):
+    image: Image | None = strawberry.field(description="The image as it is now.")
+
+
+def image_mutation(info: Info, change: Callable[[Call], ImageRow]) -> ImageResult:
+    """A mutation whose whole answer is the image it changed."""
+    return mutate(
+        info, ImageResult, lambda c: ImageResult(image=Image.from_row(change(c), c.viewer))
+    )
+
+
+AccountIds = Annotated[list[strawberry.ID], argument("Account ids (acc-...).")]
+
+
 @strawberry.type
 class ImageMutations:
-    @strawberry.mutation(
-        permission_classes=[SignedIn],
-        description="Create a custom image from an instance or a snapshot.",
-    )
+    @mutation("Create a custom image from an instance or a snapshot.")
     def create_image(self, info: Info, input: CreateImageInput) -> CreateImagePayload:
         def work(c: Call) -> CreateImagePayload:
             started = capture.create_image(
@@ -146,28 +119,26 @@ class ImageMutations:
 
         return mutate(info, CreateImagePayload, work)
 
-    @strawberry.mutation(
-        permission_classes=[SignedIn], description="Rename a custom image (owner only)."
-    )
-    def rename_image(self, info: Info, input: RenameImageInput) -> RenameImagePayload:
-        def work(c: Call) -> RenameImagePayload:
-            image = lifecycle.rename(**c.acting, image_id=str(input.image_id), name=input.name)
-            return RenameImagePayload(image=Image.from_row(image, c.viewer))
+    @mutation("Rename a custom image (owner only).", input="A new name for a custom image.")
+    def rename_image(
+        self,
+        info: Info,
+        image_id: ImageId,
+        name: Annotated[str, argument(f"The new name. {NAME_RULE}")],
+    ) -> ImageResult:
+        return image_mutation(
+            info, lambda c: lifecycle.rename(**c.acting, image_id=str(image_id), name=name)
+        )
 
-        return mutate(info, RenameImagePayload, work)
-
-    @strawberry.mutation(
-        permission_classes=[SignedIn],
-        description=(
-            "Delete a custom image (owner only); refused while it is being created, copied or "
-            "shared."
-        ),
+    @mutation(
+        "Delete a custom image (owner only); refused while it is being created, copied or shared.",
+        input="Which custom image to delete (irreversible).",
     )
-    def delete_image(self, info: Info, input: DeleteImageInput) -> DeleteImagePayload:
+    def delete_image(self, info: Info, image_id: ImageId) -> DeleteImagePayload:
         def work(c: Call) -> DeleteImagePayload:
             deleted = lifecycle.delete(
                 **c.acting,
-                image_id=str(input.image_id),
+                image_id=str(image_id),
                 now=c.now,
                 recycle_bin_days=info.context.policy.recycle_bin_days,
             )
@@ -175,47 +146,38 @@ class ImageMutations:
 
         return mutate(info, DeleteImagePayload, work)
 
-    @strawberry.mutation(
-        permission_classes=[SignedIn],
-        description=(
-            "Share a custom image with accounts in its region (owner only): all or nothing; "
-            "sharing again is harmless."
-        ),
+    @mutation(
+        "Share a custom image with accounts in its region (owner only): all or nothing; "
+        "sharing again is harmless.",
+        input="Accounts to share a custom image with (all or nothing).",
     )
-    def share_image(self, info: Info, input: ShareImageInput) -> ShareImagePayload:
-        def work(c: Call) -> ShareImagePayload:
-            image = sharing.share(
+    def share_image(self, info: Info, image_id: ImageId, account_ids: AccountIds) -> ImageResult:
+        return image_mutation(
+            info,
+            lambda c: sharing.share(
                 **c.acting,
-                image_id=str(input.image_id),
-                account_ids=[str(a) for a in input.account_ids],
+                image_id=str(image_id),
+                account_ids=[str(a) for a in account_ids],
                 policy=info.context.policy,
                 now=c.now,
-            )
-            return ShareImagePayload(image=Image.from_row(image, c.viewer))
+            ),
+        )
 
-        return mutate(info, ShareImagePayload, work)
-
-    @strawberry.mutation(
-        permission_classes=[SignedIn],
-        description="Stop sharing a custom image with accounts (owner only).",
+    @mutation(
+        "Stop sharing a custom image with accounts (owner only).",
+        input="Accounts to stop sharing a custom image with (all or nothing).",
     )
-    def unshare_image(self, info: Info, input: UnshareImageInput) -> UnshareImagePayload:
-        def work(c: Call) -> UnshareImagePayload:
-            image = sharing.unshare(
-                **c.acting,
-                image_id=str(input.image_id),
-                account_ids=[str(a) for a in input.account_ids],
-            )
-            return UnshareImagePayload(image=Image.from_row(image, c.viewer))
+    def unshare_image(self, info: Info, image_id: ImageId, account_ids: AccountIds) -> ImageResult:
+        return image_mutation(
+            info,
+            lambda c: sharing.unshare(
+                **c.acting, image_id=str(image_id), account_ids=[str(a) for a in account_ids]
+            ),
+        )
 
-        return mutate(info, UnshareImagePayload, work)
-
-    @strawberry.mutation(
-        permission_classes=[SignedIn],
-        description=(
-            "Copy a custom image to other regions (owner only); the source is locked "
-            "(REPLICATING) while copies are in flight."
-        ),
+    @mutation(
+        "Copy a custom image to other regions (owner only); the source is locked "
+        "(REPLICATING) while copies are in flight."
     )
     def copy_image(self, info: Info, input: CopyImageInput) -> CopyImagePayload:
         def work(c: Call) -> CopyImagePayload:
@@ -236,19 +198,17 @@ class ImageMutations:
 
         return mutate(info, CopyImagePayload, work)
 
-    @strawberry.mutation(
-        permission_classes=[SignedIn],
-        description="Cancel a copy in flight by its destination image, which disappears.",
+    @mutation(
+        "Cancel a copy in flight by its destination image, which disappears.",
+        input="Cancel a copy in flight, by its destination image.",
     )
-    def cancel_image_copy(self, info: Info, input: CancelImageCopyInput) -> CancelImageCopyPayload:
+    def cancel_image_copy(
+        self,
+        info: Info,
+        image_id: Annotated[strawberry.ID, argument("Destination image id.")],
+    ) -> CancelImageCopyPayload:
         def work(c: Call) -> CancelImageCopyPayload:
-            image = copying.cancel(
-                **c.acting,
-                image_id=str(input.image_id),
-                now=c.now,
-            )
-            return CancelImageCopyPayload(
-                cancelled_image_id=strawberry.ID(image.id), user_errors=[]
-            )
+            image = copying.cancel(**c.acting, image_id=str(image_id), now=c.now)
+            return CancelImageCopyPayload(cancelled_image_id=strawberry.ID(image.id))
 
         return mutate(info, CancelImageCopyPayload, work)

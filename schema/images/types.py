@@ -18,15 +18,20 @@ from app.images import rules as r
 from app.images import service as images_service
 from schema.accounts.types import Account
 from schema.context import Info
-from schema.node import Node
+from schema.loaders import referenced
 from schema.pagination import Connection, connection, page_request
 from schema.permissions import OwnerOnly
 from schema.regions.types import Region
+from schema.resources import Tagged
 from schema.scalars import BigInt
-from schema.tags import Tag, TagFilter, tags_of
+from schema.tags import TagFilter
 
 if TYPE_CHECKING:
     from schema.marketplace.types import Listing
+
+
+#: an argument naming an image (a field of the mutation's input)
+ImageId = Annotated[strawberry.ID, strawberry.argument(description="Image id.")]
 
 
 @strawberry.enum(description="A lock on a custom image while copies of it are in flight.")
@@ -77,6 +82,14 @@ class OperatingSystem:
     version: str = strawberry.field(description="Version, e.g. 22.04 or 2019.")
     arch: str = strawberry.field(description="CPU architecture, e.g. x86_64.")
     lang: str | None = strawberry.field(description="Language of a Windows image, e.g. zh-cn.")
+
+    @classmethod
+    def of(cls, row: object, prefix: str = "os_") -> OperatingSystem:
+        """The OS a row records in its ``<prefix>type``, ``<prefix>name``… columns (an image's
+        ``os_…``, an instance's ``image_os_…`` and ``created_from_os_…``).
+        """
+        values = {name: getattr(row, prefix + name) for name in ("name", "version", "arch", "lang")}
+        return cls(type=r.OsType(getattr(row, prefix + "type")), **values)
 
 
 @strawberry.type(description="How an image was made, and from what.")
@@ -184,7 +197,7 @@ class ImageOrder:
 
 
 @strawberry.type(description="A disk image in one region.")
-class Image(Node):
+class Image(Tagged):
     name: str = strawberry.field(description="Name: 1-65 characters, starting with a letter.")
     description: str = strawberry.field(description="Free text, up to 256 characters.")
     type: r.ImageType = strawberry.field(description="Type as the viewer sees it.")
@@ -231,10 +244,6 @@ class Image(Node):
     deprecate_at: strawberry.Private[datetime | None] = None
     replacement_id: strawberry.Private[str | None] = None
     prefetched: strawberry.Private[Prefetched | None] = None
-
-    @strawberry.field(description="Its tags: yours alone (empty for anyone else).")
-    async def tags(self, info: Info) -> list[Tag]:
-        return await tags_of(info, str(self.id))
 
     @strawberry.field(description="Its deprecation; null when it is not deprecated.")
     def deprecation(self, info: Info) -> Deprecation | None:
@@ -332,13 +341,7 @@ class Image(Node):
             status=r.ImageStatus(row.status),
             progress=row.progress,
             failure=failure,
-            os=OperatingSystem(
-                type=r.OsType(row.os_type),
-                name=row.os_name,
-                version=row.os_version,
-                arch=row.os_arch,
-                lang=row.os_lang,
-            ),
+            os=OperatingSystem.of(row),
             min_disk_gb=row.min_disk_gb,
             size_gb=row.size_gb,
             created_at=row.created_at,
@@ -382,6 +385,4 @@ async def _listing(info: Info, listing_id: str | None) -> Listing | None:
 
 
 async def _region(info: Info, code: str) -> Region:
-    row = await info.context.loaders.region.load(code)
-    assert row is not None  # foreign key
-    return Region.from_row(row)
+    return await referenced(info.context.loaders.region, code, Region.from_row)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Annotated
+
 import strawberry
 
+from app.instances.models import Instance as InstanceRow
 from app.workflows import instance_actions, launch
 from schema.billing.types import Order
 from schema.context import Info
@@ -11,8 +15,8 @@ from schema.errors import Call, Payload, Warning, deprecation_warnings, mutate
 from schema.instances.inputs import CreateInstancesInput
 from schema.instances.types import Instance
 from schema.money import Money
+from schema.mutation import argument, mutation
 from schema.operations.types import Operation
-from schema.permissions import SignedIn
 
 
 @strawberry.type(description="Result of createInstances.")
@@ -26,39 +30,12 @@ class CreateInstancesPayload(Payload):
     )
 
 
-@strawberry.input(description="Which instance.")
-class InstanceInput:
-    instance_id: strawberry.ID = strawberry.field(description="Instance id (i-...), yours.")
-
-
-@strawberry.input(description="The STOPPED instance to start.")
-class StartInstanceInput(InstanceInput):
-    pass
-
-
-@strawberry.input(description="The RUNNING instance to stop.")
-class StopInstanceInput(InstanceInput):
-    pass
-
-
-@strawberry.input(description="The instance to release for good.")
-class ReleaseInstanceInput(InstanceInput):
-    pass
-
-
 @strawberry.type(description="The instance after an action.")
 class InstanceResult(Payload):
     instance: Instance | None = strawberry.field(description="The instance after the change.")
 
 
-@strawberry.type(description="Result of startInstance.")
-class StartInstancePayload(InstanceResult):
-    pass
-
-
-@strawberry.type(description="Result of stopInstance.")
-class StopInstancePayload(InstanceResult):
-    pass
+InstanceId = Annotated[strawberry.ID, argument("Instance id (i-...), yours.")]
 
 
 @strawberry.type(description="Result of releaseInstance.")
@@ -71,10 +48,7 @@ class ReleaseInstancePayload(Payload):
 
 @strawberry.type
 class InstanceMutations:
-    @strawberry.mutation(
-        permission_classes=[SignedIn],
-        description="Create 1-100 instances, all or nothing; prepaid batches are paid at once.",
-    )
+    @mutation("Create 1-100 instances, all or nothing; prepaid batches are paid at once.")
     def create_instances(self, info: Info, input: CreateInstancesInput) -> CreateInstancesPayload:
         request = input.to_domain()
 
@@ -94,45 +68,37 @@ class InstanceMutations:
 
         return mutate(info, CreateInstancesPayload, work)
 
-    @strawberry.mutation(permission_classes=[SignedIn], description="Start a STOPPED instance.")
-    def start_instance(self, info: Info, input: StartInstanceInput) -> StartInstancePayload:
-        def work(c: Call) -> StartInstancePayload:
-            row = instance_actions.start(
-                **c.acting,
-                instance_id=str(input.instance_id),
-                now=c.now,
-            )
-            return StartInstancePayload(instance=Instance.from_row(row))
+    @mutation("Start a STOPPED instance.", input="The STOPPED instance to start.")
+    def start_instance(self, info: Info, instance_id: InstanceId) -> InstanceResult:
+        return _action(
+            info, lambda c: instance_actions.start(**c.acting, instance_id=instance_id, now=c.now)
+        )
 
-        return mutate(info, StartInstancePayload, work)
-
-    @strawberry.mutation(
-        permission_classes=[SignedIn],
-        description="Stop a RUNNING instance (postpaid usage still accrues).",
+    @mutation(
+        "Stop a RUNNING instance (postpaid usage still accrues).",
+        input="The RUNNING instance to stop.",
     )
-    def stop_instance(self, info: Info, input: StopInstanceInput) -> StopInstancePayload:
-        def work(c: Call) -> StopInstancePayload:
-            row = instance_actions.stop(**c.acting, instance_id=str(input.instance_id))
-            return StopInstancePayload(instance=Instance.from_row(row))
+    def stop_instance(self, info: Info, instance_id: InstanceId) -> InstanceResult:
+        return _action(info, lambda c: instance_actions.stop(**c.acting, instance_id=instance_id))
 
-        return mutate(info, StopInstancePayload, work)
-
-    @strawberry.mutation(
-        permission_classes=[SignedIn],
-        description=(
-            "Release an instance for good; a prepaid one is refunded for the unused part of "
-            "its term, less a penalty of half the days used."
-        ),
+    @mutation(
+        "Release an instance for good; a prepaid one is refunded for the unused part of "
+        "its term, less a penalty of half the days used.",
+        input="The instance to release for good.",
     )
-    def release_instance(self, info: Info, input: ReleaseInstanceInput) -> ReleaseInstancePayload:
+    def release_instance(self, info: Info, instance_id: InstanceId) -> ReleaseInstancePayload:
         def work(c: Call) -> ReleaseInstancePayload:
             row, refund = instance_actions.release(
-                **c.acting,
-                instance_id=str(input.instance_id),
-                now=c.now,
+                **c.acting, instance_id=str(instance_id), now=c.now
             )
             return ReleaseInstancePayload(
-                instance=Instance.from_row(row), refund=Money.of_minor(refund), user_errors=[]
+                instance=Instance.from_row(row), refund=Money.of_minor(refund)
             )
 
         return mutate(info, ReleaseInstancePayload, work)
+
+
+def _action(info: Info, act: Callable[[Call], InstanceRow]) -> InstanceResult:
+    return mutate(
+        info, InstanceResult, lambda c: InstanceResult(instance=Instance.from_row(act(c)))
+    )

@@ -21,6 +21,7 @@ from schema.errors import (
     user_error,
 )
 from schema.instances.types import Instance
+from schema.mutation import mutation
 from schema.operations.types import Operation
 from schema.permissions import SignedIn
 
@@ -117,12 +118,9 @@ def _run(info: Info, request: rebuild.RebuildRequest, c: Call) -> rebuild.Rebuil
 
 @strawberry.type
 class RebuildMutations:
-    @strawberry.mutation(
-        permission_classes=[SignedIn],
-        description=(
-            "Change one instance's image (reinstall its OS); the one-instance form of "
-            "rebuildInstances, with the same checks and charges."
-        ),
+    @mutation(
+        "Change one instance's image (reinstall its OS); the one-instance form of "
+        "rebuildInstances, with the same checks and charges."
     )
     def rebuild_instance(self, info: Info, input: RebuildInstanceInput) -> RebuildInstancePayload:
         request = rebuild.RebuildRequest(
@@ -144,13 +142,10 @@ class RebuildMutations:
 
         return mutate(info, RebuildInstancePayload, work)
 
-    @strawberry.mutation(
-        permission_classes=[SignedIn],
-        description=(
-            "Change the image of up to 100 instances at once: every check for every instance "
-            "first, all or nothing; one operation per instance; one REBUILD order for what the "
-            "prepaid ones are charged. Charges, and the revenue they earn, follow the new image."
-        ),
+    @mutation(
+        "Change the image of up to 100 instances at once: every check for every instance "
+        "first, all or nothing; one operation per instance; one REBUILD order for what the "
+        "prepaid ones are charged. Charges, and the revenue they earn, follow the new image."
     )
     def rebuild_instances(
         self, info: Info, input: RebuildInstancesInput

@@ -15,9 +15,9 @@ from app.instances.rules import InstanceStatus, StorageType
 from schema.billing.types import ChargeLine
 from schema.context import Info
 from schema.images.types import Image, OperatingSystem
-from schema.node import Node
-from schema.regions.types import Flavor, Region, Zone
-from schema.tags import Tag, tags_of
+from schema.loaders import referenced
+from schema.regions.types import Flavor, Zone
+from schema.resources import RegionalResource
 
 
 @strawberry.type(description="An image an instance ran or runs; kept after the image is deleted.")
@@ -45,7 +45,7 @@ class InstanceBilling:
 
 
 @strawberry.type(description="A BCC or EBC instance.")
-class Instance(Node):
+class Instance(RegionalResource):
     name: str = strawberry.field(description="Name.")
     generation: image_rules.Generation = strawberry.field(description="BCC or EBC.")
     status: InstanceStatus = strawberry.field(description="Current state.")
@@ -63,24 +63,11 @@ class Instance(Node):
     charges: list[ChargeLine] = strawberry.field(
         description="What it pays now: hourly lines (postpaid) or its term's lines (prepaid)."
     )
-    region_code: strawberry.Private[str]
     flavor_name: strawberry.Private[str]
-
-    @strawberry.field(description="Its tags: yours alone (empty for anyone else).")
-    async def tags(self, info: Info) -> list[Tag]:
-        return await tags_of(info, str(self.id))
-
-    @strawberry.field(description="Its region.")
-    async def region(self, info: Info) -> Region:
-        row = await info.context.loaders.region.load(self.region_code)
-        assert row is not None
-        return Region.from_row(row)
 
     @strawberry.field(description="Its flavor.")
     async def flavor(self, info: Info) -> Flavor:
-        row = await info.context.loaders.flavor.load(self.flavor_name)
-        assert row is not None
-        return Flavor.from_row(row)
+        return await referenced(info.context.loaders.flavor, self.flavor_name, Flavor.from_row)
 
     @classmethod
     def from_row(cls, row: InstanceRow) -> Instance:
@@ -95,24 +82,12 @@ class Instance(Node):
             image=ImageRef(
                 id=strawberry.ID(row.image_id),
                 name=row.image_name,
-                os=OperatingSystem(
-                    type=image_rules.OsType(row.image_os_type),
-                    name=row.image_os_name,
-                    version=row.image_os_version,
-                    arch=row.image_os_arch,
-                    lang=row.image_os_lang,
-                ),
+                os=OperatingSystem.of(row, "image_os_"),
             ),
             created_from_image=ImageRef(
                 id=strawberry.ID(row.created_from_image_id),
                 name=row.created_from_image_name,
-                os=OperatingSystem(
-                    type=image_rules.OsType(row.created_from_os_type),
-                    name=row.created_from_os_name,
-                    version=row.created_from_os_version,
-                    arch=row.created_from_os_arch,
-                    lang=row.created_from_os_lang,
-                ),
+                os=OperatingSystem.of(row, "created_from_os_"),
             ),
             system_disk=SystemDisk(
                 storage_type=StorageType(row.system_disk_type), size_gb=row.system_disk_gb

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Annotated, Any
 
 import strawberry
 
@@ -19,8 +19,8 @@ from app.workflows import publish
 from schema.context import Info
 from schema.errors import Call, Payload, mutate
 from schema.marketplace.types import Listing
+from schema.mutation import argument, mutation
 from schema.pagination import Connection, connection, page_request
-from schema.permissions import SignedIn
 
 
 @strawberry.input(description="Filters of the listings query.")
@@ -118,81 +118,20 @@ class UpdateListingInput:
     plans: list[PlanInput] | None = strawberry.field(default=None, description="Plans.")
 
 
-@strawberry.input(description="Which listing.")
-class ListingInput:
-    listing_id: strawberry.ID = strawberry.field(description="Listing id (lst-...).")
-    reason: str | None = strawberry.field(
-        default=None, description="A note; only rejecting and delisting keep it."
-    )
-
-
-@strawberry.input(description="The DRAFT listing to submit for review.")
-class SubmitListingInput(ListingInput):
-    pass
-
-
-@strawberry.input(description="The listing under review to approve (admins only).")
-class ApproveListingInput(ListingInput):
-    pass
-
-
-@strawberry.input(description="The listing under review to reject, and why (admins only).")
-class RejectListingInput(ListingInput):
-    reason: str | None = strawberry.field(
-        default=None,
-        description="What the provider must change; required, shown to it as reviewNote.",
-    )
-
-
-@strawberry.input(description="The PUBLISHED listing to delist (its provider or an admin).")
-class DelistListingInput(ListingInput):
-    reason: str | None = strawberry.field(
-        default=None, description="Why it is delisted (optional), shown as reviewNote."
-    )
-
-
 @strawberry.type(description="The listing after a change.")
 class ListingResult(Payload):
     listing: Listing | None = strawberry.field(description="The listing after the change.")
 
 
-@strawberry.type(description="Result of createListing.")
-class CreateListingPayload(ListingResult):
-    pass
-
-
-@strawberry.type(description="Result of updateListing.")
-class UpdateListingPayload(ListingResult):
-    pass
-
-
-@strawberry.type(description="Result of submitListing.")
-class SubmitListingPayload(ListingResult):
-    pass
-
-
-@strawberry.type(description="Result of approveListing.")
-class ApproveListingPayload(ListingResult):
-    pass
-
-
-@strawberry.type(description="Result of rejectListing.")
-class RejectListingPayload(ListingResult):
-    pass
-
-
-@strawberry.type(description="Result of delistListing.")
-class DelistListingPayload(ListingResult):
-    pass
+ListingId = Annotated[strawberry.ID, argument("Listing id (lst-...).")]
+Note = Annotated[str | None, argument("A note; only rejecting and delisting keep it.")]
 
 
 @strawberry.type
 class ListingMutations:
-    @strawberry.mutation(
-        permission_classes=[SignedIn], description="Create a DRAFT listing (providers only)."
-    )
-    def create_listing(self, info: Info, input: CreateListingInput) -> CreateListingPayload:
-        def work(c: Call) -> CreateListingPayload:
+    @mutation("Create a DRAFT listing (providers only).")
+    def create_listing(self, info: Info, input: CreateListingInput) -> ListingResult:
+        def work(c: Call) -> ListingResult:
             row = publish.create(
                 **c.acting,
                 data=listings.ListingInput(
@@ -206,16 +145,13 @@ class ListingMutations:
                 ),
                 now=c.now,
             )
-            return CreateListingPayload(listing=Listing.from_row(row))
+            return ListingResult(listing=Listing.from_row(row))
 
-        return mutate(info, CreateListingPayload, work)
+        return mutate(info, ListingResult, work)
 
-    @strawberry.mutation(
-        permission_classes=[SignedIn],
-        description="Edit a DRAFT or REJECTED listing (back to DRAFT).",
-    )
-    def update_listing(self, info: Info, input: UpdateListingInput) -> UpdateListingPayload:
-        def work(c: Call) -> UpdateListingPayload:
+    @mutation("Edit a DRAFT or REJECTED listing (back to DRAFT).")
+    def update_listing(self, info: Info, input: UpdateListingInput) -> ListingResult:
+        def work(c: Call) -> ListingResult:
             row = publish.update(
                 **c.acting,
                 listing_id=str(input.listing_id),
@@ -232,50 +168,65 @@ class ListingMutations:
                 ),
                 now=c.now,
             )
-            return UpdateListingPayload(listing=Listing.from_row(row))
+            return ListingResult(listing=Listing.from_row(row))
 
-        return mutate(info, UpdateListingPayload, work)
+        return mutate(info, ListingResult, work)
 
-    @strawberry.mutation(permission_classes=[SignedIn], description="Submit a DRAFT for review.")
-    def submit_listing(self, info: Info, input: SubmitListingInput) -> SubmitListingPayload:
-        return _transition(info, input, listings.submit, SubmitListingPayload)
+    @mutation("Submit a DRAFT for review.", input="The DRAFT listing to submit for review.")
+    def submit_listing(
+        self, info: Info, listing_id: ListingId, reason: Note = None
+    ) -> ListingResult:
+        return _transition(info, listings.submit, listing_id=listing_id)
 
-    @strawberry.mutation(
-        permission_classes=[SignedIn],
-        description="Approve a listing and publish its images (admin only).",
+    @mutation(
+        "Approve a listing and publish its images (admin only).",
+        input="The listing under review to approve (admins only).",
     )
-    def approve_listing(self, info: Info, input: ApproveListingInput) -> ApproveListingPayload:
-        return _transition(info, input, publish.approve, ApproveListingPayload)
+    def approve_listing(
+        self, info: Info, listing_id: ListingId, reason: Note = None
+    ) -> ListingResult:
+        return _transition(info, publish.approve, listing_id=listing_id)
 
-    @strawberry.mutation(
-        permission_classes=[SignedIn], description="Reject a listing with a reason (admin only)."
+    @mutation(
+        "Reject a listing with a reason (admin only).",
+        input="The listing under review to reject, and why (admins only).",
     )
-    def reject_listing(self, info: Info, input: RejectListingInput) -> RejectListingPayload:
-        return _transition(info, input, listings.reject, RejectListingPayload, reason=input.reason)
+    def reject_listing(
+        self,
+        info: Info,
+        listing_id: ListingId,
+        reason: Annotated[
+            str | None,
+            argument("What the provider must change; required, shown to it as reviewNote."),
+        ] = None,
+    ) -> ListingResult:
+        return _transition(info, listings.reject, listing_id=listing_id, reason=reason)
 
-    @strawberry.mutation(
-        permission_classes=[SignedIn],
-        description="Delist a PUBLISHED listing (its provider or an admin).",
+    @mutation(
+        "Delist a PUBLISHED listing (its provider or an admin).",
+        input="The PUBLISHED listing to delist (its provider or an admin).",
     )
-    def delist_listing(self, info: Info, input: DelistListingInput) -> DelistListingPayload:
-        return _transition(info, input, publish.delist, DelistListingPayload, reason=input.reason)
-
-
-R = TypeVar("R", bound=ListingResult)
+    def delist_listing(
+        self,
+        info: Info,
+        listing_id: ListingId,
+        reason: Annotated[
+            str | None, argument("Why it is delisted (optional), shown as reviewNote.")
+        ] = None,
+    ) -> ListingResult:
+        return _transition(info, publish.delist, listing_id=listing_id, reason=reason)
 
 
 def _transition(
-    info: Info, input: ListingInput, step: Callable[..., Any], payload: type[R], **extra: Any
-) -> R:
+    info: Info, step: Callable[..., Any], *, listing_id: strawberry.ID, **extra: Any
+) -> ListingResult:
     """Run one lifecycle step of a listing in its own transaction."""
-
-    def work(c: Call) -> R:
-        row = step(
-            **c.acting,
-            listing_id=str(input.listing_id),
-            now=c.now,
-            **extra,
-        )
-        return payload(listing=Listing.from_row(row))
-
-    return mutate(info, payload, work)
+    return mutate(
+        info,
+        ListingResult,
+        lambda c: ListingResult(
+            listing=Listing.from_row(
+                step(**c.acting, listing_id=str(listing_id), now=c.now, **extra)
+            )
+        ),
+    )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Protocol
+from typing import Annotated
 
 import strawberry
 
@@ -11,14 +11,17 @@ import schema.enums  # noqa: F401  (registers the domain enums)
 from app.accounts.permissions import may_see_private
 from app.billing import service as billing_service
 from app.billing.pricing import Timing
+from app.images.service import ListingView
 from app.marketplace import rules
 from app.marketplace import service as marketplace_service
+from app.marketplace.models import Listing as ListingRow
 from app.marketplace.models import Sale as SaleRow
 from app.marketplace.rules import ListingKind, ListingStatus
 from app.money import display_rate
 from schema.accounts.types import Account
 from schema.context import Info
 from schema.images.types import Image
+from schema.loaders import referenced
 from schema.money import CurrencyCode, Money
 from schema.node import Node
 from schema.pagination import Connection, child_connection
@@ -44,21 +47,6 @@ class Plan:
         )
 
 
-class ListingRecord(Protocol):
-    """What a Listing is built from: a listing row or a page query's listing columns."""
-
-    id: str
-    kind: str
-    title: str
-    summary: str
-    category: str
-    version: str
-    status: str
-    review_note: str | None
-    created_at: datetime
-    provider_id: str
-
-
 @strawberry.type(description="A provider's marketplace or service-integration product.")
 class Listing(Node):
     kind: ListingKind = strawberry.field(description="MARKET or INTEGRATION.")
@@ -75,9 +63,7 @@ class Listing(Node):
 
     @strawberry.field(description="The provider (id, name and role; nothing private).")
     async def provider(self, info: Info) -> Account:
-        row = await info.context.loaders.account.load(self.provider_id)
-        assert row is not None
-        return Account.from_row(row)
+        return await referenced(info.context.loaders.account, self.provider_id, Account.from_row)
 
     @strawberry.field(description="Its plans.")
     async def plans(self, info: Info) -> list[Plan]:
@@ -95,7 +81,7 @@ class Listing(Node):
         return [Image.from_row(r, viewer) for r in visible]
 
     @classmethod
-    def from_row(cls, row: ListingRecord) -> Listing:
+    def from_row(cls, row: ListingRow | ListingView) -> Listing:
         """Build from a listing row."""
         return cls(
             id=strawberry.ID(row.id),

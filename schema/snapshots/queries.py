@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from app.errors import BadRequest, shown
@@ -10,8 +12,8 @@ from app.snapshots import service
 from app.snapshots.rules import SnapshotStatus
 from app.workflows import capture
 from schema.context import Info
-from schema.descriptions import NAME_RULE
 from schema.errors import Call, Payload, mutate
+from schema.mutation import ClientToken, Name, argument, mutation
 from schema.operations.types import Operation
 from schema.pagination import Connection, connection, page_request
 from schema.permissions import SignedIn
@@ -69,22 +71,10 @@ class SnapshotQueries:
         return Snapshot.from_row(row) if row else None
 
 
-@strawberry.input(description="Snapshot an instance's system disk.")
-class CreateSnapshotInput:
-    instance_id: strawberry.ID = strawberry.field(description="Instance id (RUNNING or STOPPED).")
-    name: str = strawberry.field(description=NAME_RULE)
-    client_token: str | None = strawberry.field(default=None, description="Idempotency key.")
-
-
 @strawberry.type(description="Result of createSnapshot.")
 class CreateSnapshotPayload(Payload):
     snapshot: Snapshot | None = strawberry.field(description="The new snapshot (CREATING).")
     operation: Operation | None = strawberry.field(description="The CREATE_SNAPSHOT operation.")
-
-
-@strawberry.input(description="Which snapshot to delete.")
-class DeleteSnapshotInput:
-    snapshot_id: strawberry.ID = strawberry.field(description="Snapshot id (s-...).")
 
 
 @strawberry.type(description="Result of deleteSnapshot.")
@@ -94,17 +84,23 @@ class DeleteSnapshotPayload(Payload):
 
 @strawberry.type
 class SnapshotMutations:
-    @strawberry.mutation(
-        permission_classes=[SignedIn],
-        description="Snapshot an instance's system disk (owner only; RUNNING or STOPPED).",
+    @mutation(
+        "Snapshot an instance's system disk (owner only; RUNNING or STOPPED).",
+        input="Snapshot an instance's system disk.",
     )
-    def create_snapshot(self, info: Info, input: CreateSnapshotInput) -> CreateSnapshotPayload:
+    def create_snapshot(
+        self,
+        info: Info,
+        instance_id: Annotated[strawberry.ID, argument("Instance id (RUNNING or STOPPED).")],
+        name: Name,
+        client_token: ClientToken = None,
+    ) -> CreateSnapshotPayload:
         def work(c: Call) -> CreateSnapshotPayload:
             created = capture.create_snapshot(
                 **c.acting,
-                instance_id=str(input.instance_id),
-                name=input.name,
-                client_token=input.client_token,
+                instance_id=str(instance_id),
+                name=name,
+                client_token=client_token,
                 now=c.now,
                 policy=info.context.policy,
             )
@@ -115,17 +111,15 @@ class SnapshotMutations:
 
         return mutate(info, CreateSnapshotPayload, work)
 
-    @strawberry.mutation(
-        permission_classes=[SignedIn],
-        description="Delete a snapshot; refused while an image made from it exists.",
+    @mutation(
+        "Delete a snapshot; refused while an image made from it exists.",
+        input="Which snapshot to delete.",
     )
-    def delete_snapshot(self, info: Info, input: DeleteSnapshotInput) -> DeleteSnapshotPayload:
+    def delete_snapshot(
+        self, info: Info, snapshot_id: Annotated[strawberry.ID, argument("Snapshot id (s-...).")]
+    ) -> DeleteSnapshotPayload:
         def work(c: Call) -> DeleteSnapshotPayload:
-            deleted = service.delete(
-                **c.acting,
-                snapshot_id=str(input.snapshot_id),
-                now=c.now,
-            )
+            deleted = service.delete(**c.acting, snapshot_id=str(snapshot_id), now=c.now)
             return DeleteSnapshotPayload(deleted_snapshot_id=strawberry.ID(deleted))
 
         return mutate(info, DeleteSnapshotPayload, work)

@@ -13,33 +13,20 @@ from app.snapshots.models import Snapshot as SnapshotRow
 from app.snapshots.rules import SnapshotStatus
 from schema.context import Info
 from schema.images.types import Image
-from schema.node import Node
-from schema.regions.types import Region
-from schema.tags import Tag, tags_of
+from schema.resources import RegionalResource
 
 if TYPE_CHECKING:
     from schema.instances.types import Instance
 
 
 @strawberry.type(description="A snapshot of an instance's system disk.")
-class Snapshot(Node):
+class Snapshot(RegionalResource):
     name: str = strawberry.field(description="Name: 1-65 characters, starting with a letter.")
     status: SnapshotStatus = strawberry.field(description="CREATING, AVAILABLE or CREATE_FAILED.")
     size_gb: int = strawberry.field(description="Size of the disk it captured, in GB.")
     system_disk_kind: DiskKind = strawberry.field(description="LOCAL or CDS.")
     created_at: datetime = strawberry.field(description="When it was taken (UTC).")
-    region_code: strawberry.Private[str]
     instance_id: strawberry.Private[str]
-
-    @strawberry.field(description="Its tags: yours alone (empty for anyone else).")
-    async def tags(self, info: Info) -> list[Tag]:
-        return await tags_of(info, str(self.id))
-
-    @strawberry.field(description="Its region.")
-    async def region(self, info: Info) -> Region:
-        row = await info.context.loaders.region.load(self.region_code)
-        assert row is not None
-        return Region.from_row(row)
 
     @strawberry.field(description="The instance it was taken from (null once released and gone).")
     async def instance(

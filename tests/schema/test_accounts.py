@@ -200,3 +200,21 @@ def test_other_accounts_balance_is_forbidden(app_client: TestClient, factory: Fa
     }
     other = factory.account()
     assert gql(app_client, query, {"id": customer.id}, other)["data"]["node"] is None
+
+
+SET_QUOTA = """mutation($input: SetAccountQuotaInput!) {
+  setAccountQuota(input: $input) { account { id customImageQuota } userErrors { code } } }"""
+
+
+def test_an_omitted_nullable_input_field_is_null(app_client: TestClient, factory: Factory) -> None:
+    """setAccountQuota without customImagesPerRegion returns the account to the default, as
+    with an explicit null (the resolver gets None, never an unset marker)."""
+    admin, customer = factory.account(Role.ADMIN), factory.account()
+    raised = {"accountId": customer.id, "customImagesPerRegion": 3}
+    payload = gql(app_client, SET_QUOTA, {"input": raised}, admin)["data"]["setAccountQuota"]
+    assert payload == {"account": {"id": customer.id, "customImageQuota": 3}, "userErrors": []}
+    for cleared in ({"accountId": customer.id}, {**raised, "customImagesPerRegion": None}):
+        gql(app_client, SET_QUOTA, {"input": raised}, admin)
+        payload = gql(app_client, SET_QUOTA, {"input": cleared}, admin)["data"]["setAccountQuota"]
+        assert payload["userErrors"] == []
+        assert payload["account"]["customImageQuota"] != 3
