@@ -16,9 +16,9 @@ from schema.errors import Call, Payload, mutate
 from schema.mutation import argument, mutation
 
 
-@strawberry.type(description="Result of createAccount.")
-class CreateAccountPayload(Payload):
-    account: Account | None = strawberry.field(description="The new account.")
+@strawberry.type(description="An account after a change.")
+class AccountResult(Payload):
+    account: Account | None = strawberry.field(description="The account as it is now.")
 
 
 @strawberry.type(description="Result of createApiToken.")
@@ -51,11 +51,11 @@ class AccountMutations:
         info: Info,
         name: Annotated[str, argument("Display name, 1-65 printable characters.")],
         role: Annotated[DomainRole, argument("CUSTOMER, PROVIDER or ADMIN.")],
-    ) -> CreateAccountPayload:
+    ) -> AccountResult:
         return mutate(
             info,
-            CreateAccountPayload,
-            lambda c: CreateAccountPayload(
+            AccountResult,
+            lambda c: AccountResult(
                 account=Account.from_row(
                     service.create(**c.acting, name=name, role=role, now=c.now)
                 )
@@ -107,11 +107,6 @@ class AccountMutations:
         return mutate(info, TopUpAccountPayload, work)
 
 
-@strawberry.type(description="Result of setAccountQuota.")
-class SetAccountQuotaPayload(Payload):
-    account: Account | None = strawberry.field(description="The account.")
-
-
 @strawberry.type
 class QuotaMutations:
     @mutation(
@@ -125,11 +120,11 @@ class QuotaMutations:
         custom_images_per_region: Annotated[
             int | None, argument("New quota (0-10000); null returns the account to the default.")
         ],
-    ) -> SetAccountQuotaPayload:
-        def work(c: Call) -> SetAccountQuotaPayload:
+    ) -> AccountResult:
+        def work(c: Call) -> AccountResult:
             row = service.set_image_quota(
                 **c.acting, account_id=str(account_id), quota=custom_images_per_region
             )
-            return SetAccountQuotaPayload(account=Account.from_row(row))
+            return AccountResult(account=Account.from_row(row))
 
-        return mutate(info, SetAccountQuotaPayload, work)
+        return mutate(info, AccountResult, work)

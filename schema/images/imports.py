@@ -20,9 +20,8 @@ from app.workflows import importing, objects
 from schema.context import Info
 from schema.descriptions import NAME_RULE
 from schema.errors import Call, Payload, mutate, user_error
-from schema.images.types import Image
+from schema.images.mutations import ImageStarted
 from schema.mutation import argument, mutation
-from schema.operations.types import Operation
 from schema.scalars import BigInt
 
 CHUNK = 1024 * 1024
@@ -104,12 +103,6 @@ class ImportImageInput:
         ),
     )
     client_token: str | None = strawberry.field(default=None, description="Idempotency key.")
-
-
-@strawberry.type(description="Result of importImage.")
-class ImportImagePayload(Payload):
-    image: Image | None = strawberry.field(description="The new image (CREATING while inspected).")
-    operation: Operation | None = strawberry.field(description="The IMPORT_IMAGE operation.")
 
 
 async def _store(info: Info, upload: Any, region: str) -> tuple[str, int, str]:
@@ -213,7 +206,7 @@ class ImportMutations:
         "Import an uploaded disk-image file as a custom image; the file's bytes are "
         "inspected (format, safety, size) by an IMPORT_IMAGE operation."
     )
-    def import_image(self, info: Info, input: ImportImageInput) -> ImportImagePayload:
+    def import_image(self, info: Info, input: ImportImageInput) -> ImageStarted:
         request = importing.ImportRequest(
             region=str(input.region),
             object_key=input.object_key,
@@ -230,16 +223,13 @@ class ImportMutations:
             family=input.family,
         )
 
-        def work(c: Call) -> ImportImagePayload:
+        def work(c: Call) -> ImageStarted:
             started = importing.start(
                 **c.acting,
                 request=request,
                 policy=info.context.policy,
                 now=c.now,
             )
-            return ImportImagePayload(
-                image=Image.from_row(started.image, c.viewer),
-                operation=Operation.from_row(started.operation),
-            )
+            return ImageStarted.of(started, c.viewer)
 
-        return mutate(info, ImportImagePayload, work)
+        return mutate(info, ImageStarted, work)

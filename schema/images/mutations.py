@@ -7,6 +7,7 @@ from typing import Annotated
 
 import strawberry
 
+from app.accounts.rules import Viewer
 from app.images import lifecycle, sharing
 from app.images.models import Image as ImageRow
 from app.workflows import capture, copying
@@ -41,10 +42,20 @@ class CreateImageInput:
     client_token: str | None = strawberry.field(default=None, description="Idempotency key.")
 
 
-@strawberry.type(description="Result of createImage.")
-class CreateImagePayload(Payload):
-    image: Image | None = strawberry.field(description="The new image (CREATING).")
-    operation: Operation | None = strawberry.field(description="The CREATE_IMAGE operation.")
+@strawberry.type(description="A new image and the operation making it.")
+class ImageStarted(Payload):
+    image: Image | None = strawberry.field(
+        description="The new image (CREATING until its operation finishes)."
+    )
+    operation: Operation | None = strawberry.field(description="The operation making it.")
+
+    @classmethod
+    def of(cls, started: capture.Started, viewer: Viewer) -> ImageStarted:
+        """The answer for an image being made."""
+        return cls(
+            image=Image.from_row(started.image, viewer),
+            operation=Operation.from_row(started.operation),
+        )
 
 
 @strawberry.type(description="Result of deleteImage.")
@@ -96,8 +107,8 @@ AccountIds = Annotated[list[strawberry.ID], argument("Account ids (acc-...).")]
 @strawberry.type
 class ImageMutations:
     @mutation("Create a custom image from an instance or a snapshot.")
-    def create_image(self, info: Info, input: CreateImageInput) -> CreateImagePayload:
-        def work(c: Call) -> CreateImagePayload:
+    def create_image(self, info: Info, input: CreateImageInput) -> ImageStarted:
+        def work(c: Call) -> ImageStarted:
             started = capture.create_image(
                 **c.acting,
                 new=capture.NewImage(
@@ -112,12 +123,9 @@ class ImageMutations:
                 policy=info.context.policy,
                 now=c.now,
             )
-            return CreateImagePayload(
-                image=Image.from_row(started.image, c.viewer),
-                operation=Operation.from_row(started.operation),
-            )
+            return ImageStarted.of(started, c.viewer)
 
-        return mutate(info, CreateImagePayload, work)
+        return mutate(info, ImageStarted, work)
 
     @mutation("Rename a custom image (owner only).", input="A new name for a custom image.")
     def rename_image(
