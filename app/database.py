@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +24,8 @@ from app.config import Settings
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 T = TypeVar("T")
 Row = TypeVar("Row", bound=SQLModel)
+K = TypeVar("K")
+V = TypeVar("V")
 WRITE = "bcc_write"  # execution option: take the SQLite write lock at BEGIN
 
 
@@ -46,6 +48,23 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC)
+
+
+def grouped(
+    session: Session,
+    keys: Sequence[K],
+    stmt: Any,
+    key: Callable[[Any], K],
+    value: Callable[[Any], V] = lambda row: row,
+) -> dict[K, list[V]]:
+    """Each key's values from the rows ``stmt`` reads, in their order; every key is present
+    (with an empty list when no row has it), and no query runs for no keys.
+    """
+    found: dict[K, list[V]] = {k: [] for k in keys}
+    if keys:
+        for row in session.exec(stmt):
+            found[key(row)].append(value(row))
+    return found
 
 
 def saved(session: Session, row: Row) -> Row:

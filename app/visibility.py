@@ -44,12 +44,12 @@ def locked(session: Session, table: type[Row], row_id: str, prefix: str, *where:
 
 
 def by_ids(
-    session: Session, table: type[Row], ids: Sequence[str], prefix: str, *where: Any
+    session: Session, table: type[Row], ids: Sequence[str], prefix: str | None, *where: Any
 ) -> list[Row]:
     """The rows among these ids that meet every ``where``, in any order (ids without the
-    prefix are passed over).
+    prefix are passed over; ``None``: ids the service made itself, taken as they are).
     """
-    wanted = [i for i in ids if is_id(i, prefix)]
+    wanted = [i for i in ids if prefix is None or is_id(i, prefix)]
     if not wanted:
         return []
     return list(session.exec(select(table).where(_key(table).in_(wanted), *where)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,3 +41,24 @@ def test_the_checker_sees_a_long_function(tmp_path: Path) -> None:
     long = tmp_path / "long.py"
     long.write_text("def f():\n" + "    x = 1\n" * MAX_LINES)
     assert len(_long_functions([long], MAX_LINES)) == 1
+
+
+def _layout() -> str:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme.split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
+    return section.split("```", 2)[1]
+
+
+def test_the_readme_layout_names_every_package_and_workflow() -> None:
+    """README "Layout" matches the tree: every entity package, every workflow module and the
+    GraphQL edge's main modules are named there (as whole words)."""
+    layout = _layout()
+    entities = [p.parent.name for p in (ROOT / "app").glob("*/service.py")]
+    workflows = [p.stem for p in (ROOT / "app" / "workflows").glob("[a-z]*.py")]
+    edge = ["view", "context", "loaders", "limits", "cost", "errors", "mutation", "permissions"]
+    edge += ["resources", "pagination"]
+    assert all((ROOT / "schema" / f"{name}.py").exists() for name in edge)
+    named = set(re.findall(r"[a-z_]+", layout))
+    assert sorted(set(entities + workflows + edge) - named) == []
+    for folder in ("schema/", "app/workflows/", "app/<entity>/", "app/", "seed_data/", "tests/"):
+        assert folder in layout

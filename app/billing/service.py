@@ -23,7 +23,7 @@ from app.billing.models import (
 )
 from app.billing.pricing import ChargeKind, ChargeLine, ChargeUnit, Rate
 from app.billing.rules import OrderKind, TransactionKind
-from app.database import saved
+from app.database import grouped, saved
 from app.ids import new_id
 from app.money import from_minor, rate_from_int, rate_to_int, to_minor
 from app.pagination import Ordering, Page, PageRequest, paginate
@@ -175,33 +175,29 @@ def list_orders(*, session: Session, account_id: str, page: PageRequest) -> Page
 
 def order_lines(*, session: Session, order_ids: Sequence[str]) -> dict[str, list[ChargeLine]]:
     """The lines of each order, in order."""
-    found: dict[str, list[ChargeLine]] = {o: [] for o in order_ids}
     stmt = (
         select(OrderLine)
         .where(col(OrderLine.order_id).in_(order_ids))
         .order_by(col(OrderLine.order_id), col(OrderLine.position))
     )
-    for row in session.exec(stmt):
-        found[row.order_id].append(
-            ChargeLine(
-                kind=ChargeKind(row.kind),
-                description=row.description,
-                quantity=Decimal(row.quantity),
-                unit=ChargeUnit(row.unit),
-                unit_price=rate_from_int(row.unit_price_micros),
-                amount=from_minor(row.amount_minor),
-            )
-        )
-    return found
+    return grouped(session, order_ids, stmt, lambda row: row.order_id, _charge_line)
+
+
+def _charge_line(row: OrderLine) -> ChargeLine:
+    return ChargeLine(
+        kind=ChargeKind(row.kind),
+        description=row.description,
+        quantity=Decimal(row.quantity),
+        unit=ChargeUnit(row.unit),
+        unit_price=rate_from_int(row.unit_price_micros),
+        amount=from_minor(row.amount_minor),
+    )
 
 
 def order_instance_ids(*, session: Session, order_ids: Sequence[str]) -> dict[str, list[str]]:
     """The instance ids each order paid for."""
-    found: dict[str, list[str]] = {o: [] for o in order_ids}
     stmt = select(OrderInstance).where(col(OrderInstance.order_id).in_(order_ids))
-    for row in session.exec(stmt):
-        found[row.order_id].append(row.instance_id)
-    return found
+    return grouped(session, order_ids, stmt, lambda row: row.order_id, lambda row: row.instance_id)
 
 
 def list_orders_by_ids(*, session: Session, viewer: Viewer, ids: Sequence[str]) -> list[Order]:

@@ -191,6 +191,28 @@ def refuse_disabled(image: Image, action: str) -> None:
         raise problem
 
 
+def ready_custom(
+    *, session: Session, viewer: Viewer, image_id: str, action: str, again: str | None = None
+) -> Image:
+    """Lock the caller's custom image to be ``action`` (shared, copied): enabled, AVAILABLE and
+    not being copied (``again``: how the last refusal says the action, default ``action``).
+
+    Raises:
+        DomainError: IMAGE_NOT_FOUND, PERMISSION_DENIED, IMAGE_NOT_CUSTOM, IMAGE_DISABLED,
+            IMAGE_STATUS_FORBIDDEN, IMAGE_REPLICATING.
+    """
+    image = service.owned_custom(session=session, viewer=viewer, image_id=image_id, action=action)
+    refuse_disabled(image, action)
+    if image.status != ImageStatus.AVAILABLE.value:
+        raise DomainError(
+            ErrorCode.IMAGE_STATUS_FORBIDDEN,
+            f"Image {image.id} is {image.status}; only AVAILABLE images can be {action}.",
+            input_field("imageId"),
+        )
+    service.refuse_if_replicating(session, image, again or action)
+    return image
+
+
 def image_from_family(
     *, session: Session, viewer: Viewer | None, region: str, family: str, now: datetime
 ) -> Image | None:

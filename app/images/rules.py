@@ -84,6 +84,10 @@ class Generation(enum.Enum):
     EBC = "EBC"
 
 
+#: the columns a row records an operating system in (an image's, a snapshot's)
+OS_COLUMNS = ("os_type", "os_name", "os_version", "os_arch", "os_lang")
+
+
 class OsType(enum.Enum):
     """Operating-system family."""
 

@@ -10,10 +10,9 @@ from sqlmodel import Session, col, select
 
 from app.accounts.models import Account
 from app.accounts.rules import Viewer
-from app.errors import DomainError, ErrorCode, input_field, raise_all, shown
+from app.errors import DomainError, ErrorCode, raise_all, shown
 from app.images import governance, service
 from app.images.models import Image, ImageShare
-from app.images.rules import ImageStatus
 from app.policy import Policy
 
 MAX_ACCOUNTS_PER_REQUEST = 100
@@ -74,15 +73,9 @@ def share(
             IMAGE_STATUS_FORBIDDEN, IMAGE_REPLICATING, and per entry INVALID_ACCOUNT,
             CANNOT_SHARE_TO_OWNER, RECIPIENT_QUOTA_EXCEEDED; SHARE_QUOTA_EXCEEDED.
     """
-    image = service.owned_custom(session=session, viewer=viewer, image_id=image_id, action="shared")
-    governance.refuse_disabled(image, "shared")
-    if image.status != ImageStatus.AVAILABLE.value:
-        raise DomainError(
-            ErrorCode.IMAGE_STATUS_FORBIDDEN,
-            f"Image {image.id} is {image.status}; only AVAILABLE images can be shared.",
-            input_field("imageId"),
-        )
-    service.refuse_if_replicating(session, image, "shared")
+    image = governance.ready_custom(
+        session=session, viewer=viewer, image_id=image_id, action="shared"
+    )
     wanted, problems = _recipients(session, image, account_ids)
     existing = set(
         session.exec(select(ImageShare.account_id).where(ImageShare.image_id == image.id))

@@ -11,6 +11,7 @@ from sqlmodel import Session, col, select
 
 from app.accounts.rules import Viewer
 from app.billing.pricing import Timing
+from app.database import grouped
 from app.ids import is_id
 from app.marketplace import rules
 from app.marketplace.models import Listing, ListingImage, ListingPlan, Sale, listing_visible
@@ -84,19 +85,18 @@ def list_listings(
 
 def plans_of(*, session: Session, listing_ids: Sequence[str]) -> dict[str, list[Plan]]:
     """Each listing's plans, in order."""
-    found: dict[str, list[Plan]] = {i: [] for i in listing_ids}
-    if not listing_ids:
-        return found
     stmt = (
         select(ListingPlan)
         .where(col(ListingPlan.listing_id).in_(listing_ids))
         .order_by(col(ListingPlan.listing_id), col(ListingPlan.position))
     )
-    for row in session.exec(stmt):
-        found[row.listing_id].append(
-            Plan(Timing(row.timing), row.months, rate_from_int(row.price_micros))
-        )
-    return found
+    return grouped(
+        session,
+        listing_ids,
+        stmt,
+        lambda row: row.listing_id,
+        lambda row: Plan(Timing(row.timing), row.months, rate_from_int(row.price_micros)),
+    )
 
 
 def software_plan(*, session: Session, listing_id: str, timing: Timing, months: int | None) -> Any:

@@ -11,11 +11,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import structlog
 from sqlalchemy import ColumnElement, Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
 
 from app.accounts.permissions import require_admin
 from app.accounts.rules import Viewer
@@ -28,6 +28,8 @@ from app.operations.models import ClockState, Operation
 from app.operations.rules import OperationStatus
 from app.pagination import Ordering, Page, PageRequest, given, paginate
 from app.visibility import by_ids, owned_by
+
+Row = TypeVar("Row", bound=SQLModel)
 
 log = logging.getLogger("bcc_images.operations")
 events = structlog.get_logger("bcc_images.operations")
@@ -147,6 +149,14 @@ def targets(operation: Operation) -> list[str]:
     """The ids of the resources an operation works on."""
     value: list[str] = json.loads(operation.target_ids)
     return value
+
+
+def target_rows(
+    session: Session, operation: Operation, table: type[Row], status: str | None = None
+) -> list[Row]:
+    """The rows of ``table`` an operation works on (those still in ``status``, if given)."""
+    where = [] if status is None else [table.__table__.c.status == status]  # type: ignore[attr-defined]
+    return by_ids(session, table, targets(operation), None, *where)
 
 
 def payload(operation: Operation) -> dict[str, Any]:

@@ -7,6 +7,7 @@ from typing import Protocol
 
 from sqlmodel import Session, col, select
 
+from app.database import grouped
 from app.errors import DomainError, ErrorCode, shown
 from app.regions.models import Flavor, FlavorPrice, Region, Zone
 
@@ -52,17 +53,12 @@ def require(*, session: Session, code: str, path: tuple[str, ...] = ("input", "r
 
 def list_zones_by_region(*, session: Session, codes: Sequence[str]) -> dict[str, list[Zone]]:
     """Return the zones of each region code, in catalogue order."""
-    zones: dict[str, list[Zone]] = {code: [] for code in codes}
-    if not codes:
-        return zones
     stmt = (
         select(Zone)
         .where(col(Zone.region_code).in_(codes))
         .order_by(col(Zone.position), col(Zone.name))
     )
-    for zone in session.exec(stmt):
-        zones[zone.region_code].append(zone)
-    return zones
+    return grouped(session, codes, stmt, lambda zone: zone.region_code)
 
 
 def list_flavors(

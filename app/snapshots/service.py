@@ -10,6 +10,7 @@ from sqlalchemy import ColumnElement, and_
 from sqlmodel import Session, col, select
 
 from app.accounts.rules import Viewer
+from app.database import grouped
 from app.errors import DomainError, ErrorCode, input_field, not_found
 from app.ids import is_id
 from app.images.models import Image
@@ -74,18 +75,14 @@ def images_using(
     """The live images made from each snapshot (R12); with ``binned``, also those in the
     recycle bin, which still need the snapshot until they are purged (R121).
     """
-    found: dict[str, list[Image]] = {s: [] for s in snapshot_ids}
-    if not snapshot_ids:
-        return found
     gone = col(Image.purged_at) if binned else col(Image.deleted_at)
     stmt = select(Image).where(
         Image.source_kind == SourceKind.SNAPSHOT.value,
         col(Image.source_id).in_(snapshot_ids),
         gone.is_(None),
     )
-    for image in session.exec(stmt.order_by(col(Image.created_at))):
-        found[image.source_id or ""].append(image)
-    return found
+    stmt = stmt.order_by(col(Image.created_at))
+    return grouped(session, snapshot_ids, stmt, lambda image: image.source_id)
 
 
 def available_for_update(*, session: Session, viewer: Viewer, snapshot_id: str) -> Snapshot:

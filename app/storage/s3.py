@@ -9,7 +9,6 @@ downloading it.
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
 import math
 import secrets
@@ -23,7 +22,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from app.ids import new_id
-from app.storage.store import StoredFile, TooLarge
+from app.storage.store import StoredFile, Tally
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer
@@ -55,10 +54,8 @@ class S3Writer:
         self._client = client
         self._bucket = bucket
         self._name = _object_name(prefix, region, self.key)
-        self._limit = limit
         self.part_size = part_size
-        self._size = 0
-        self._hash = hashlib.sha256()
+        self._tally = Tally(limit)
         self._buffer: list[bytes] = []
         self._buffered = 0
         self._upload_id: str | None = None
@@ -75,11 +72,7 @@ class S3Writer:
         """
         if self._closed:
             raise RuntimeError("writer is closed")
-        self._size += len(chunk)
-        if self._size > self._limit:
-            self.abort()
-            raise TooLarge(self._limit)
-        self._hash.update(chunk)
+        self._tally.add(chunk, self.abort)
         self._buffer.append(bytes(chunk))
         self._buffered += len(chunk)
         if self._buffered >= self.part_size:
@@ -107,7 +100,7 @@ class S3Writer:
                     Bucket=self._bucket,
                     Key=self._name,
                     Body=self._take(),
-                    ChecksumSHA256=base64.b64encode(self._hash.digest()).decode("ascii"),
+                    ChecksumSHA256=base64.b64encode(self._tally.hash.digest()).decode("ascii"),
                 )
             else:
                 if self._buffered:
@@ -122,7 +115,7 @@ class S3Writer:
         except BaseException:
             self._abort_upload()
             raise
-        return self.key, self._size, self._hash.hexdigest()
+        return self.key, self._tally.size, self._tally.hash.hexdigest()
 
     def abort(self) -> None:
         """Drop the buffer and abort the multipart upload, so that S3 keeps no part."""

@@ -11,30 +11,20 @@ from app.database import saved
 from app.errors import ErrorCode, not_found
 from app.ids import is_id
 from app.storage.models import StoredObject
-from app.storage.store import ObjectStore, StoredFile
+from app.storage.store import ObjectStore, StoredFile, UploadedFile
 
 MAX_FILENAME = 255
 
 
-def create(
-    *,
-    session: Session,
-    owner_id: str,
-    region: str,
-    key: str,
-    size_bytes: int,
-    sha256: str,
-    filename: str,
-    now: datetime,
-) -> StoredObject:
+def create(*, session: Session, owner_id: str, upload: UploadedFile, now: datetime) -> StoredObject:
     """Record an uploaded object."""
     stored = StoredObject(
-        key=key,
+        key=upload.key,
         owner_id=owner_id,
-        region_code=region,
-        size_bytes=size_bytes,
-        sha256=sha256,
-        filename=(filename or "upload")[:MAX_FILENAME],
+        region_code=upload.region,
+        size_bytes=upload.size_bytes,
+        sha256=upload.sha256,
+        filename=(upload.filename or "upload")[:MAX_FILENAME],
         created_at=now,
     )
     return saved(session, stored)

@@ -8,7 +8,7 @@ import hashlib
 import os
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -32,6 +32,17 @@ class ObjectWriter(Protocol):
 
     def abort(self) -> None:
         """Discard what was written."""
+
+
+@dataclass(frozen=True)
+class UploadedFile:
+    """An uploaded file the store now holds, to be recorded for its owner."""
+
+    region: str
+    key: str
+    size_bytes: int
+    sha256: str
+    filename: str  # as the client named it
 
 
 @dataclass(frozen=True)
@@ -76,15 +87,30 @@ class ObjectStore(Protocol):
         """
 
 
+class Tally:
+    """What a writer has taken so far: its size, its SHA-256, and the limit it must not pass."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self.hash = hashlib.sha256()
+
+    def add(self, chunk: bytes, abort: Callable[[], None]) -> None:
+        """Count a chunk; past the limit, ``abort`` the writer and raise TooLarge."""
+        self.size += len(chunk)
+        if self.size > self.limit:
+            abort()
+            raise TooLarge(self.limit)
+        self.hash.update(chunk)
+
+
 class LocalWriter:
     """Streams an upload to a temporary file while hashing; renamed into place on commit."""
 
     def __init__(self, temp: Path, final_dir: Path, limit: int) -> None:
         self._temp = temp
         self._final_dir = final_dir
-        self._limit = limit
-        self._size = 0
-        self._hash = hashlib.sha256()
+        self._tally = Tally(limit)
         self._file: BinaryIO | None = os.fdopen(
             os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE), "wb"
         )
@@ -93,11 +119,7 @@ class LocalWriter:
         """Append a chunk; past the limit the partial file is removed and TooLarge raised."""
         if self._file is None:
             raise RuntimeError("writer is closed")
-        self._size += len(chunk)
-        if self._size > self._limit:
-            self.abort()
-            raise TooLarge(self._limit)
-        self._hash.update(chunk)
+        self._tally.add(chunk, self.abort)
         self._file.write(chunk)
 
     def commit(self) -> tuple[str, int, str]:
@@ -111,7 +133,7 @@ class LocalWriter:
         key = new_id("obj")
         self._final_dir.mkdir(mode=DIRECTORY_MODE, parents=True, exist_ok=True)
         self._temp.rename(self._final_dir / key)
-        return key, self._size, self._hash.hexdigest()
+        return key, self._tally.size, self._tally.hash.hexdigest()
 
     def abort(self) -> None:
         """Close and delete the partial file."""

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlmodel import Session, col, delete, select
 
+from app.database import grouped
 from app.tags.models import Tag
 
 
@@ -14,17 +15,12 @@ def of_resources(
     *, session: Session, owner_id: str, resource_ids: Sequence[str]
 ) -> dict[str, list[Tag]]:
     """Each resource's tags by key, as its owner sees them (others see none)."""
-    found: dict[str, list[Tag]] = {r: [] for r in resource_ids}
-    if not resource_ids:
-        return found
     stmt = (
         select(Tag)
         .where(col(Tag.owner_id) == owner_id, col(Tag.resource_id).in_(resource_ids))
         .order_by(col(Tag.resource_id), col(Tag.key))
     )
-    for tag in session.exec(stmt):
-        found[tag.resource_id].append(tag)
-    return found
+    return grouped(session, resource_ids, stmt, lambda tag: tag.resource_id)
 
 
 def keys_of(*, session: Session, resource_ids: Sequence[str]) -> dict[str, set[str]]:

@@ -274,18 +274,15 @@ class CreateSnapshotHandler(operations_service.Handler):
         self, session: Session, operation: Operation, now: datetime, prepared: object
     ) -> None:
         """Finish the snapshot."""
-        for target in operations_service.targets(operation):
-            snapshot = session.get(Snapshot, target)
-            if snapshot is not None and snapshot.status == SnapshotStatus.CREATING.value:
-                snapshot.status = SnapshotStatus.AVAILABLE.value
-                session.add(snapshot)
+        creating = SnapshotStatus.CREATING.value
+        for snapshot in operations_service.target_rows(session, operation, Snapshot, creating):
+            snapshot.status = SnapshotStatus.AVAILABLE.value
+            session.add(snapshot)
 
     def fail(
         self, session: Session, operation: Operation, error: DomainError, now: datetime
     ) -> None:
         """Mark the snapshot failed."""
-        for target in operations_service.targets(operation):
-            snapshot = session.get(Snapshot, target)
-            if snapshot is not None:
-                snapshot.status = SnapshotStatus.CREATE_FAILED.value
-                session.add(snapshot)
+        for snapshot in operations_service.target_rows(session, operation, Snapshot):
+            snapshot.status = SnapshotStatus.CREATE_FAILED.value
+            session.add(snapshot)

@@ -111,17 +111,9 @@ def _copy_of(source: Image, name: str | None, region: str, now: datetime) -> Ima
 
 
 def _copyable(session: Session, viewer: Viewer, image_id: str) -> Image:
-    source = service.owned_custom(
-        session=session, viewer=viewer, image_id=image_id, action="copied"
+    source = governance.ready_custom(
+        session=session, viewer=viewer, image_id=image_id, action="copied", again="copied again"
     )
-    governance.refuse_disabled(source, "copied")
-    if source.status != ImageStatus.AVAILABLE.value:
-        raise DomainError(
-            ErrorCode.IMAGE_STATUS_FORBIDDEN,
-            f"Image {source.id} is {source.status}; only AVAILABLE images can be copied.",
-            input_field("imageId"),
-        )
-    service.refuse_if_replicating(session, source, "copied again")
     if (source.size_gb or 0) > MAX_COPY_GB:
         raise DomainError(
             ErrorCode.IMAGE_TOO_LARGE_TO_COPY,

@@ -11,7 +11,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from app.accounts import service as accounts_service
 from app.errors import DomainError
@@ -69,8 +69,7 @@ def start(
 
 def target_images(session: Session, operation: Operation) -> list[Image]:
     """The images an operation makes."""
-    ids = operations_service.targets(operation)
-    return list(session.exec(select(Image).where(col(Image.id).in_(ids))))
+    return operations_service.target_rows(session, operation, Image)
 
 
 class ImageJob(operations_service.Handler):

@@ -31,6 +31,7 @@ from app.images import governance
 from app.images import rules as image_rules
 from app.images import service as images_service
 from app.images.models import Image
+from app.images.rules import OS_COLUMNS
 from app.instances import rules, service
 from app.instances.models import Instance
 from app.instances.rules import ImageFacts, InstanceStatus, LaunchInput, LaunchRequest
@@ -344,20 +345,11 @@ def _new_instances(session: Session, viewer: Viewer, plan: Plan, now: datetime) 
             flavor_name=launch.flavor,
             generation=plan.generation,
             status=InstanceStatus.STARTING.value,
-            image_id=image.id,
-            image_name=image.name,
-            image_os_type=image.os_type,
-            image_os_name=image.os_name,
-            image_os_version=image.os_version,
-            image_os_arch=image.os_arch,
-            image_os_lang=image.os_lang,
+            # the image it runs, and the one it was created from (kept after a rebuild)
+            **{f"image_{c}": getattr(image, c) for c in ("id", "name", *OS_COLUMNS)},
             created_from_image_id=image.id,
             created_from_image_name=image.name,
-            created_from_os_type=image.os_type,
-            created_from_os_name=image.os_name,
-            created_from_os_version=image.os_version,
-            created_from_os_arch=image.os_arch,
-            created_from_os_lang=image.os_lang,
+            **{f"created_from_{c}": getattr(image, c) for c in OS_COLUMNS},
             charge_os_license=image.charge_os_license,
             charge_listing_id=image.charge_listing_id,
             system_disk_type=launch.disk[0],
@@ -419,10 +411,9 @@ class CreateInstancesHandler(operations_service.Handler):
         self, session: Session, operation: Operation, now: datetime, prepared: object
     ) -> None:
         """Bring the batch up."""
-        for instance_id in operations_service.targets(operation):
-            instance = session.get(Instance, instance_id)
-            if instance is not None and instance.status == InstanceStatus.STARTING.value:
-                service.resume(session, instance, InstanceStatus.RUNNING.value, now)
+        starting = InstanceStatus.STARTING.value
+        for instance in operations_service.target_rows(session, operation, Instance, starting):
+            service.resume(session, instance, InstanceStatus.RUNNING.value, now)
 
     def fail(
         self, session: Session, operation: Operation, error: DomainError, now: datetime

@@ -18,7 +18,7 @@ from app.images.models import Image
 from app.images.rules import SourceKind
 from app.storage import service as storage_service
 from app.storage.models import StoredObject
-from app.storage.store import ObjectStore
+from app.storage.store import ObjectStore, UploadedFile
 from app.tags import service as tags_service
 
 
@@ -59,16 +59,7 @@ def quota_problem(
 
 
 def record_upload(
-    *,
-    session: Session,
-    owner_id: str,
-    region: str,
-    key: str,
-    size_bytes: int,
-    sha256: str,
-    filename: str,
-    now: datetime,
-    quota: int,
+    *, session: Session, owner_id: str, upload: UploadedFile, now: datetime, quota: int
 ) -> StoredObject:
     """Record an uploaded object within the owner's storage quota (checked with the account
     row locked, so concurrent uploads cannot pass it together).
@@ -77,19 +68,11 @@ def record_upload(
         DomainError: STORAGE_QUOTA_EXCEEDED.
     """
     session.exec(select(Account.id).where(Account.id == owner_id).with_for_update()).first()
-    problem = quota_problem(session=session, owner_id=owner_id, adding=size_bytes, quota=quota)
+    adding = upload.size_bytes
+    problem = quota_problem(session=session, owner_id=owner_id, adding=adding, quota=quota)
     if problem is not None:
         raise problem
-    return storage_service.create(
-        session=session,
-        owner_id=owner_id,
-        region=region,
-        key=key,
-        size_bytes=size_bytes,
-        sha256=sha256,
-        filename=filename,
-        now=now,
-    )
+    return storage_service.create(session=session, owner_id=owner_id, upload=upload, now=now)
 
 
 def delete_object(*, session: Session, viewer: Viewer, key: str) -> StoredObject:

@@ -27,7 +27,7 @@ from app.images import governance
 from app.images import rules as image_rules
 from app.images import service as images_service
 from app.images.models import Image
-from app.images.rules import ImageStatus, OsLicense
+from app.images.rules import OS_COLUMNS, ImageStatus, OsLicense
 from app.instances import rules, service
 from app.instances.models import Instance
 from app.instances.rules import InstanceStatus, LaunchRequest
@@ -495,15 +495,8 @@ def _still_charged(share: ChargeShare, image: Image) -> bool:
 
 
 def _image_ref(image: Image) -> dict[str, Any]:
-    return {
-        "id": image.id,
-        "name": image.name,
-        "os_type": image.os_type,
-        "os_name": image.os_name,
-        "os_version": image.os_version,
-        "os_arch": image.os_arch,
-        "os_lang": image.os_lang,
-    }
+    """The image an instance runs, as its REBUILD_INSTANCE operation carries it."""
+    return {"id": image.id, "name": image.name} | {c: getattr(image, c) for c in OS_COLUMNS}
 
 
 class RebuildHandler(operations_service.Handler):
@@ -517,17 +510,10 @@ class RebuildHandler(operations_service.Handler):
         """Finish the rebuild."""
         payload = operations_service.payload(operation)
         image = payload["image"]
-        for target in operations_service.targets(operation):
-            instance = session.get(Instance, target)
-            if instance is None or instance.status != InstanceStatus.REBUILDING.value:
-                continue
-            instance.image_id = image["id"]
-            instance.image_name = image["name"]
-            instance.image_os_type = image["os_type"]
-            instance.image_os_name = image["os_name"]
-            instance.image_os_version = image["os_version"]
-            instance.image_os_arch = image["os_arch"]
-            instance.image_os_lang = image["os_lang"]
+        rebuilding = InstanceStatus.REBUILDING.value
+        for instance in operations_service.target_rows(session, operation, Instance, rebuilding):
+            for column, value in image.items():  # id, name, os_type… as image_id, image_name…
+                setattr(instance, f"image_{column}", value)
             service.resume(
                 session, instance, payload.get("status", InstanceStatus.RUNNING.value), now
             )

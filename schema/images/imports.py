@@ -15,7 +15,7 @@ from app.errors import DomainError, ErrorCode
 from app.images.rules import DiskFormat, Generation, OsType
 from app.regions import service as regions_service
 from app.storage.models import StoredObject as StoredObjectRow
-from app.storage.store import TooLarge
+from app.storage.store import TooLarge, UploadedFile
 from app.workflows import importing, objects
 from schema.context import Info
 from schema.descriptions import NAME_RULE
@@ -155,16 +155,14 @@ class ImportMutations:
             key, size, sha256 = await _store(info, upload, region)
         except DomainError as error:
             return UploadObjectPayload(object=None, user_errors=[user_error(error)])
+        name = str(getattr(upload, "filename", "") or "")
+        stored = UploadedFile(region=region, key=key, size_bytes=size, sha256=sha256, filename=name)
 
         def work(c: Call) -> UploadObjectPayload:
             row = objects.record_upload(
                 session=c.session,
                 owner_id=c.viewer.account_id,
-                region=region,
-                key=key,
-                size_bytes=size,
-                sha256=sha256,
-                filename=str(getattr(upload, "filename", "") or ""),
+                upload=stored,
                 now=c.now,
                 quota=info.context.policy.storage_quota_bytes,
             )

@@ -8,7 +8,8 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -161,29 +162,61 @@ def stop_server(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """One server for the acceptance session, with an admin account made by the CLI."""
+#: operations that last one second of a simulated clock the tests may move
+QUICK: dict[str, object] = {
+    "operation_seconds": 1,
+    "operation_seconds_per_gb": 0,
+    "simulated_clock": 1,
+}
+
+
+def server_env(url: str, data_dir: Path, **settings: object) -> dict[str, str]:
+    """A test server's environment: this database and data folder, warnings-only logs, and
+    ``settings`` by name (``operation_seconds=1`` sets BCC_IMAGES_OPERATION_SECONDS=1).
+    """
+    env = {
+        **os.environ,
+        "BCC_IMAGES_DATABASE_URL": url,
+        "BCC_IMAGES_DATA_DIR": str(data_dir),
+        "BCC_IMAGES_LOG_LEVEL": "WARNING",
+    }
+    env.update({f"BCC_IMAGES_{name.upper()}": str(value) for name, value in settings.items()})
+    return env
+
+
+@contextmanager
+def own_server(
+    tmp_path_factory: pytest.TempPathFactory,
+    name: str,
+    settings: Mapping[str, object],
+    *,
+    workers: int = 1,
+    admin: str | None = "ADMIN",
+) -> Iterator[Server]:
+    """A server of its own on a fresh database (``admin``: the role of ``server.admin``, an
+    account made by the CLI), stopped afterwards. Its log is kept apart from its data folder.
+    """
     with fresh_database(tmp_path_factory) as url:
-        data_dir = tmp_path_factory.mktemp("server-data")
-        env = {
-            **os.environ,
-            "BCC_IMAGES_DATABASE_URL": url,
-            "BCC_IMAGES_DATA_DIR": str(data_dir),
-            "BCC_IMAGES_OPERATION_SECONDS": "1",
-            "BCC_IMAGES_OPERATION_SECONDS_PER_GB": "0",
-            "BCC_IMAGES_SIMULATED_CLOCK": "1",
-            "BCC_IMAGES_LOG_LEVEL": "WARNING",
-            # CI runs the import tests once more with objects in an S3 bucket (moto_server)
-            "BCC_IMAGES_OBJECT_STORE_URL": os.environ.get("BCC_IMAGES_TEST_OBJECT_STORE_URL", ""),
-            "BCC_IMAGES_S3_ENDPOINT_URL": os.environ.get("BCC_IMAGES_TEST_S3_ENDPOINT_URL", ""),
-        }
+        env = server_env(url, tmp_path_factory.mktemp(name), **settings)
+        log_path = tmp_path_factory.mktemp(f"{name}-log") / "server.log"
         port = free_port()
-        log_path = data_dir / "server.log"
-        process = start_server(env, log_path, port)
+        process = start_server(env, log_path, port, workers=workers)
         server = Server(url=f"http://127.0.0.1:{port}", env=env, process=process, log_path=log_path)
         try:
-            server.admin = server.account("ADMIN")
+            if admin is not None:
+                server.admin = server.account(admin)
             yield server
         finally:
             stop_server(process)
+
+
+@pytest.fixture(scope="session")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """One server for the acceptance session, with an admin account made by the CLI."""
+    # CI runs the import tests once more with objects in an S3 bucket (moto_server)
+    store = {
+        "object_store_url": os.environ.get("BCC_IMAGES_TEST_OBJECT_STORE_URL", ""),
+        "s3_endpoint_url": os.environ.get("BCC_IMAGES_TEST_S3_ENDPOINT_URL", ""),
+    }
+    with own_server(tmp_path_factory, "server-data", {**QUICK, **store}) as server:
+        yield server

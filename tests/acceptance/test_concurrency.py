@@ -3,18 +3,15 @@ never overspent, the balance always the sum of the ledger."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.acceptance.conftest import Server, free_port, start_server, stop_server
-from tests.conftest import fresh_database
+from tests.acceptance.conftest import Server, own_server
 from tests.schema.test_instances import launch
 
 IMAGE = (
@@ -31,21 +28,9 @@ LEDGER = """{ viewer { balance { amount } transactions(first: 100) { nodes { amo
 @pytest.fixture(scope="module")
 def workers3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """`serve --workers 3` on a fresh database."""
-    with fresh_database(tmp_path_factory) as url:
-        data_dir = tmp_path_factory.mktemp("workers3")
-        env = {
-            **os.environ,
-            "BCC_IMAGES_DATABASE_URL": url,
-            "BCC_IMAGES_DATA_DIR": str(data_dir),
-            "BCC_IMAGES_LOG_LEVEL": "WARNING",
-            "BCC_IMAGES_RATE_LIMIT_POINTS": "1000000",
-        }
-        port = free_port()
-        process = start_server(env, Path(data_dir) / "server.log", port, workers=3)
-        try:
-            yield Server(url=f"http://127.0.0.1:{port}", env=env, process=process)
-        finally:
-            stop_server(process)
+    settings = {"rate_limit_points": 1000000}
+    with own_server(tmp_path_factory, "workers3", settings, workers=3, admin=None) as server:
+        yield server
 
 
 def test_twenty_concurrent_orders_with_distinct_tokens(workers3: Server) -> None:
@@ -78,7 +63,8 @@ def test_twenty_concurrent_orders_with_distinct_tokens(workers3: Server) -> None
     ledger = sum(Decimal(t["amount"]["amount"]) for t in viewer["transactions"]["nodes"])
     assert Decimal(viewer["balance"]["amount"]) == ledger == Decimal("0.00")
     assert len(viewer["orders"]["nodes"]) == 5
-    log = (Path(server.env["BCC_IMAGES_DATA_DIR"]) / "server.log").read_text()
+    assert server.log_path is not None
+    log = server.log_path.read_text()
     assert "unexpected error" not in log
 
 

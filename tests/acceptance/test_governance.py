@@ -7,7 +7,6 @@ delete -> the clock passes the retention -> purged.
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -17,7 +16,7 @@ from gql import Client, GraphQLRequest
 from gql import gql as gql_document
 from gql.transport.exceptions import TransportQueryError
 
-from tests.acceptance.conftest import Server, free_port, start_server, stop_server
+from tests.acceptance.conftest import QUICK, Server, own_server
 from tests.acceptance.test_image_lifecycle import (
     DELETE,
     DELETE_SNAPSHOT,
@@ -27,7 +26,6 @@ from tests.acceptance.test_image_lifecycle import (
     running_instance,
 )
 from tests.clients.test_gql_client import websocket_transport
-from tests.conftest import fresh_database
 from tests.factories import Tenant
 from tests.schema.test_instances import CREATE, launch
 
@@ -119,27 +117,10 @@ class Fleet:
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     """A server of its own whose recycle bin keeps images for one day (its clock is moved)."""
-    with fresh_database(tmp_path_factory) as url:
-        data_dir = tmp_path_factory.mktemp("governance-data")
-        env = {
-            **os.environ,
-            "BCC_IMAGES_DATABASE_URL": url,
-            "BCC_IMAGES_DATA_DIR": str(data_dir),
-            "BCC_IMAGES_OPERATION_SECONDS": "1",
-            "BCC_IMAGES_OPERATION_SECONDS_PER_GB": "0",
-            "BCC_IMAGES_SIMULATED_CLOCK": "1",
-            "BCC_IMAGES_RECYCLE_BIN_DAYS": "1",
-            "BCC_IMAGES_LOG_LEVEL": "WARNING",
-        }
-        port = free_port()
-        process = start_server(env, data_dir / "server.log", port)
-        server = Server(url=f"http://127.0.0.1:{port}", env=env, process=process)
-        try:
-            server.admin = server.account("ADMIN")
-            owner, friend = server.account(balance="5000"), server.account(balance="5000")
-            yield Fleet(server, owner, friend, running_instance(server, owner))
-        finally:
-            stop_server(process)
+    settings = {**QUICK, "recycle_bin_days": 1}
+    with own_server(tmp_path_factory, "governance-data", settings) as server:
+        owner, friend = server.account(balance="5000"), server.account(balance="5000")
+        yield Fleet(server, owner, friend, running_instance(server, owner))
 
 
 def test_deprecate_hide_launch_and_the_family_skips_it(fleet: Fleet) -> None:

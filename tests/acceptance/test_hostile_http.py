@@ -4,7 +4,6 @@ headers, slow clients, untrusted forwarding headers, malformed bodies and expens
 from __future__ import annotations
 
 import json
-import os
 import select
 import socket
 import threading
@@ -19,8 +18,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.acceptance.conftest import Server, free_port, start_server, stop_server
-from tests.conftest import fresh_database
+from tests.acceptance.conftest import QUICK, Server, own_server
 from tests.factories import Tenant
 
 MiB = 1024 * 1024
@@ -38,33 +36,18 @@ GRAPHQL_RESPONSE = "application/graphql-response+json"
 @pytest.fixture(scope="module")
 def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server with short deadlines, a 2 MiB upload limit and a 3 MiB storage quota."""
-    with fresh_database(tmp_path_factory) as url:
-        data_dir = tmp_path_factory.mktemp("hostile-data")
-        log_path = tmp_path_factory.mktemp("hostile-log") / "server.log"
-        env = {
-            **os.environ,
-            "BCC_IMAGES_DATABASE_URL": url,
-            "BCC_IMAGES_DATA_DIR": str(data_dir),
-            "BCC_IMAGES_OPERATION_SECONDS": "1",
-            "BCC_IMAGES_OPERATION_SECONDS_PER_GB": "0",
-            "BCC_IMAGES_SIMULATED_CLOCK": "1",
-            "BCC_IMAGES_LOG_LEVEL": "WARNING",
-            "BCC_IMAGES_HEADER_TIMEOUT_SECONDS": "1",
-            "BCC_IMAGES_BODY_TIMEOUT_SECONDS": "1",
-            "BCC_IMAGES_MAX_UPLOAD_BYTES": str(UPLOAD_LIMIT),
-            "BCC_IMAGES_STORAGE_QUOTA_BYTES": str(STORAGE_QUOTA),
-            "BCC_IMAGES_MAX_CONNECTIONS": "30",
-            "BCC_IMAGES_RATE_LIMIT_POINTS": "100000",
-            "BCC_IMAGES_RATE_LIMIT_REFILL_PER_SECOND": "0.001",
-        }
-        port = free_port()
-        process = start_server(env, log_path, port)
-        server = Server(url=f"http://127.0.0.1:{port}", env=env, process=process, log_path=log_path)
-        try:
-            server.admin = server.account("ADMIN")
-            yield server
-        finally:
-            stop_server(process)
+    settings = {
+        **QUICK,
+        "header_timeout_seconds": 1,
+        "body_timeout_seconds": 1,
+        "max_upload_bytes": UPLOAD_LIMIT,
+        "storage_quota_bytes": STORAGE_QUOTA,
+        "max_connections": 30,
+        "rate_limit_points": 100000,
+        "rate_limit_refill_per_second": 0.001,
+    }
+    with own_server(tmp_path_factory, "hostile-data", settings) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 from collections.abc import Iterator
@@ -13,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.acceptance.conftest import Server, free_port, start_server, stop_server
+from tests.acceptance.conftest import Server, free_port, server_env, start_server, stop_server
 from tests.conftest import fresh_database
 from tests.schema.test_instances import CREATE, launch
 
@@ -25,18 +24,16 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[dict[str
     """Environment for servers sharing one fresh database (real clock, short leases)."""
     with fresh_database(tmp_path_factory) as url:
         data_dir = tmp_path_factory.mktemp("cluster")
-        env = {
-            **os.environ,
-            "BCC_IMAGES_DATABASE_URL": url,
-            "BCC_IMAGES_DATA_DIR": str(data_dir),
-            "BCC_IMAGES_OPERATION_SECONDS": "2",
-            "BCC_IMAGES_OPERATION_SECONDS_PER_GB": "0",
+        env = server_env(
+            url,
+            data_dir,
+            operation_seconds=2,
+            operation_seconds_per_gb=0,
             # a worker renews every 0.2 s; 5 s leaves room for SQLite lock waits under coverage
-            "BCC_IMAGES_OPERATION_LEASE_SECONDS": "5",
-            "BCC_IMAGES_WORKER_TICK_SECONDS": "0.2",
-            "BCC_IMAGES_LOG_LEVEL": "WARNING",
-            "BCC_IMAGES_RATE_LIMIT_POINTS": "1000000",
-        }
+            operation_lease_seconds=5,
+            worker_tick_seconds=0.2,
+            rate_limit_points=1000000,
+        )
         yield env, str(data_dir)
 
 

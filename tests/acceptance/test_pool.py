@@ -5,15 +5,13 @@ requests that would give a connection back, until the pool's timeout turns them 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
-from tests.acceptance.conftest import Server, free_port, start_server, stop_server
-from tests.conftest import fresh_database
+from tests.acceptance.conftest import Server, own_server
 
 PAGE = """{ images(first: 50) { totalCount nodes { id name region { code name }
   os { type name } chargeRoot { osLicense listing { id title } } listing { id } } } }"""
@@ -22,27 +20,15 @@ PAGE = """{ images(first: 50) { totalCount nodes { id name region { code name }
 @pytest.fixture(scope="module")
 def small_pool(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """Two worker processes, each with five pooled connections and no overflow."""
-    with fresh_database(tmp_path_factory) as url:
-        data_dir = tmp_path_factory.mktemp("pool-data")
-        env = {
-            **os.environ,
-            "BCC_IMAGES_DATABASE_URL": url,
-            "BCC_IMAGES_DATA_DIR": str(data_dir),
-            "BCC_IMAGES_DB_POOL_SIZE": "5",
-            "BCC_IMAGES_DB_MAX_OVERFLOW": "0",
-            "BCC_IMAGES_RESPONSE_CACHE": "0",
-            "BCC_IMAGES_RATE_LIMIT_POINTS": "1000000000",
-            "BCC_IMAGES_RATE_LIMIT_REFILL_PER_SECOND": "1000000000",
-            "BCC_IMAGES_LOG_LEVEL": "WARNING",
-        }
-        port = free_port()
-        process = start_server(env, data_dir / "server.log", port, workers=2)
-        try:
-            server = Server(url=f"http://127.0.0.1:{port}", env=env, process=process)
-            server.admin = server.account("CUSTOMER")
-            yield server
-        finally:
-            stop_server(process)
+    settings = {
+        "db_pool_size": 5,
+        "db_max_overflow": 0,
+        "response_cache": 0,
+        "rate_limit_points": 1000000000,
+        "rate_limit_refill_per_second": 1000000000,
+    }
+    with own_server(tmp_path_factory, "pool-data", settings, workers=2, admin="CUSTOMER") as server:
+        yield server
 
 
 def test_forty_concurrent_signed_in_requests_on_five_connections_each(small_pool: Server) -> None:

@@ -14,7 +14,14 @@ import httpx
 import pytest
 import redis
 
-from tests.acceptance.conftest import Server, free_port, start_server, stop_server
+from tests.acceptance.conftest import (
+    Server,
+    free_port,
+    own_server,
+    server_env,
+    start_server,
+    stop_server,
+)
 from tests.conftest import fresh_database
 
 REDIS_URL = os.environ.get("BCC_IMAGES_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -35,24 +42,14 @@ def _redis_or_skip() -> None:
 def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """`serve --workers 2` with the rate-limit buckets in Redis, nearly no refill."""
     _redis_or_skip()
-    with fresh_database(tmp_path_factory) as url:
-        data_dir = tmp_path_factory.mktemp("shared")
-        env = {
-            **os.environ,
-            "BCC_IMAGES_DATABASE_URL": url,
-            "BCC_IMAGES_DATA_DIR": str(data_dir),
-            "BCC_IMAGES_LOG_LEVEL": "WARNING",
-            "BCC_IMAGES_REDIS_URL": REDIS_URL,
-            "BCC_IMAGES_RATE_LIMIT_POINTS": str(CAPACITY),
-            "BCC_IMAGES_RATE_LIMIT_REFILL_PER_SECOND": "0.001",
-            "BCC_IMAGES_RESPONSE_CACHE": "0",
-        }
-        port = free_port()
-        process = start_server(env, Path(data_dir) / "server.log", port, workers=2)
-        try:
-            yield Server(url=f"http://127.0.0.1:{port}", env=env, process=process)
-        finally:
-            stop_server(process)
+    settings = {
+        "redis_url": REDIS_URL,
+        "rate_limit_points": CAPACITY,
+        "rate_limit_refill_per_second": 0.001,
+        "response_cache": 0,
+    }
+    with own_server(tmp_path_factory, "shared", settings, workers=2, admin=None) as server:
+        yield server
 
 
 def test_two_worker_processes_share_one_bucket_per_token(shared: Server) -> None:
@@ -103,16 +100,14 @@ def two_servers(
         try:
             for name, worker in (("listener", "0"), ("worker", "1")):
                 data_dir = tmp_path_factory.mktemp(name)
-                env = {
-                    **os.environ,
-                    "BCC_IMAGES_DATABASE_URL": url,
-                    "BCC_IMAGES_DATA_DIR": str(data_dir),
-                    "BCC_IMAGES_LOG_LEVEL": "WARNING",
-                    "BCC_IMAGES_RUN_WORKER": worker,
-                    "BCC_IMAGES_OPERATION_SECONDS": "3",
-                    "BCC_IMAGES_OPERATION_SECONDS_PER_GB": "0",
-                    "BCC_IMAGES_EVENT_FALLBACK_SECONDS": "120",
-                }
+                env = server_env(
+                    url,
+                    data_dir,
+                    run_worker=worker,
+                    operation_seconds=3,
+                    operation_seconds_per_gb=0,
+                    event_fallback_seconds=120,
+                )
                 port = free_port()
                 process = start_server(env, Path(data_dir) / "server.log", port)
                 started.append(Server(url=f"http://127.0.0.1:{port}", env=env, process=process))

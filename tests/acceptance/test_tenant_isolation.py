@@ -10,7 +10,6 @@ Subscriptions are out of scope here.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import string
 from collections.abc import Iterator
@@ -21,9 +20,8 @@ from typing import Any
 import pytest
 
 from schema import schema
-from tests.acceptance.conftest import Server, free_port, start_server, stop_server
+from tests.acceptance.conftest import Server, own_server
 from tests.acceptance.test_billing import image as public_image
-from tests.conftest import fresh_database
 from tests.factories import Tenant
 from tests.schema.test_instances import launch
 
@@ -135,26 +133,9 @@ class World:
 @pytest.fixture(scope="module")
 def slow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server of its own whose operations last OPERATION_SECONDS of simulated time."""
-    with fresh_database(tmp_path_factory) as url:
-        data_dir = tmp_path_factory.mktemp("isolation")
-        env = {
-            **os.environ,
-            "BCC_IMAGES_DATABASE_URL": url,
-            "BCC_IMAGES_DATA_DIR": str(data_dir),
-            "BCC_IMAGES_OPERATION_SECONDS": str(OPERATION_SECONDS),
-            "BCC_IMAGES_OPERATION_SECONDS_PER_GB": "0",
-            "BCC_IMAGES_SIMULATED_CLOCK": "1",
-            "BCC_IMAGES_LOG_LEVEL": "WARNING",
-        }
-        port = free_port()
-        log_path = data_dir / "server.log"
-        process = start_server(env, log_path, port)
-        server = Server(url=f"http://127.0.0.1:{port}", env=env, process=process, log_path=log_path)
-        try:
-            server.admin = server.account("ADMIN")
-            yield server
-        finally:
-            stop_server(process)
+    settings = {"operation_seconds": OPERATION_SECONDS, "operation_seconds_per_gb": 0}
+    with own_server(tmp_path_factory, "isolation", {**settings, "simulated_clock": 1}) as server:
+        yield server
 
 
 def made_up(real_id: str) -> str:
