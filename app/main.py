@@ -28,11 +28,14 @@ from app.events import FEED
 from app.instances import service as instances_service
 from app.observability import RequestLog, configure_logging, metrics_text, start_tracing
 from app.operations.service import Worker
+from app.policy import Policy
 from app.secrets_store import CURSOR_SECRET, shared_secret
 from app.storage.store import ObjectStore, make_store
 from app.workflows import objects, settlement
 from app.workflows.registry import operation_handlers
 from schema import build_schema
+from schema.context import Services
+from schema.limits import make_rate_limiter
 from schema.view import GraphQLView
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -107,21 +110,23 @@ def create_app(settings: Settings, span_exporter: Any = None) -> Starlette:
     store = make_store(settings)
     worker = make_worker(settings, engine, clock, store)
     tracing = start_tracing(engine, span_exporter)
-    graphql = GraphQLView(
-        build_schema(settings, tracing=tracing),
+    services = Services(
         settings=settings,
         engine=engine,
         clock=clock,
         store=store,
+        rate_limiter=make_rate_limiter(settings),
+        policy=Policy.from_settings(settings),
         cursor_secret=shared_secret(engine, CURSOR_SECRET, settings.cursor_secret),
         worker=worker,
     )
+    graphql = GraphQLView(build_schema(settings, tracing=tracing), services)
     dependencies: dict[str, Callable[[], None]] = {
         "database": lambda: check_ready(engine),
         "objectStore": store.check,
     }
     if settings.redis_url:
-        dependencies["redis"] = graphql.rate_limiter.check
+        dependencies["redis"] = services.rate_limiter.check
     app = Starlette(
         routes=[
             Route("/graphql", graphql),

@@ -154,7 +154,7 @@ def measure(settings: Settings, token: str, query: str, requests: int) -> list[d
     from app.accounts import service as accounts_service
 
     view = _graphql_view(settings)
-    engine = view.engine
+    engine = view.services.engine
     with read_session(engine) as session:
         viewer = accounts_service.authenticate(session=session, token=token)
     if viewer is None:

@@ -69,23 +69,25 @@ def parse_validate(settings: Any) -> dict[str, float]:
     from graphql import parse, validate
 
     from app.accounts.rules import Viewer
-    from schema.context import Context
+    from schema.context import Context, Services
     from schema.limits import RateLimiter
-    from schema.loaders import make_loaders
 
     schema = build_schema(settings)
     uncached = timed(lambda: validate(schema._schema, parse(PAGE)), 100)
     engine = make_engine(settings)
-    context = Context(
-        request=None,
-        response=None,
+    services = Services(
         settings=settings,
-        engine=engine,  # type: ignore[arg-type]
+        engine=engine,
         clock=Clock(simulated=False),
+        store=None,  # type: ignore[arg-type]  # nothing here stores objects
+        rate_limiter=RateLimiter(10**9, 10**9),
+    )
+    context = Context(
+        request=None,  # type: ignore[arg-type]
+        response=None,
+        services=services,
         viewer=Viewer("acc-bench000", Role.CUSTOMER, "t"),
     )
-    context.loaders = make_loaders(lambda: context.session, context.viewer)
-    context.rate_limiter = RateLimiter(10**9, 10**9)
     fixed = asyncio.run(_execute_timing(schema, context, "{ __typename }", 500))
     return {
         "p6_parse_validate_uncached_ms": round(uncached, 3),

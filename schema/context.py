@@ -28,23 +28,30 @@ from schema.loaders import Loaders, make_loaders
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class Services:
+    """What every request of one server process shares, made once at start-up."""
+
+    settings: Settings
+    engine: Engine
+    clock: Clock
+    store: ObjectStore
+    rate_limiter: Limiter
+    policy: Policy = field(default_factory=Policy)
+    cursor_secret: bytes = b""
+    worker: Worker | None = None  # the operations worker of this process, when it runs one
+
+
 @dataclass
 class Context:
     """What every resolver may use; built fresh for each request."""
 
     request: Request | WebSocket
     response: Response | WebSocket | None
-    settings: Settings
-    engine: Engine
-    clock: Clock
+    services: Services
     viewer: Viewer | None
-    store: ObjectStore
-    rate_limiter: Limiter
-    policy: Policy = field(default_factory=Policy)
     rate_limit_key: str = "anonymous"
     connection_params: object = None  # a WebSocket's connection_init payload, as sent
-    cursor_secret: bytes = b""
-    worker: Worker | None = None
     versions: Versions | None = None  # read with the caller's token, when it had one
     uncacheable: bool = False  # set by fields whose answer moves with time alone
     operation_type: str | None = None
@@ -64,7 +71,7 @@ class Context:
     def session(self) -> Session:
         """The request's read session, opened on first use and closed after the operation."""
         if self._session is None:
-            self._session = Session(self.engine, expire_on_commit=False)
+            self._session = Session(self.services.engine, expire_on_commit=False)
         return self._session
 
     def write(self, action: Callable[[Session], T]) -> T:
@@ -76,7 +83,7 @@ class Context:
         if self._session is not None:
             self._session.rollback()
         try:
-            return run_write(self.engine, action)
+            return run_write(self.services.engine, action)
         finally:
             # Later reads in this request must see what was just committed.
             if self._session is not None:

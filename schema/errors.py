@@ -101,7 +101,7 @@ def mutate(info: Info, payload: type[P], work: Callable[[Call], P]) -> P:
     back and answers the payload with nothing in it but the userErrors.
     """
     viewer = info.context.require_viewer()
-    now = info.context.clock.now()
+    now = info.context.services.clock.now()
     try:
         return info.context.write(lambda session: work(Call(session, viewer, now)))
     except DomainError as exc:

@@ -288,7 +288,7 @@ class RequestLimits(SchemaExtension):
     def on_parse(self) -> Iterator[None]:
         """Reuse the parsed document of an identical earlier request."""
         ctx = self._context
-        settings: Settings = ctx.context.settings
+        settings: Settings = ctx.context.services.settings
         ctx.parse_options["max_tokens"] = settings.max_tokens
         if ctx.query is not None and ctx.graphql_document is None:
             self.entry = self.cache.get(ctx.query)
@@ -308,7 +308,7 @@ class RequestLimits(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         """The linear checks, the cost limit and the bucket, then (cached) validation."""
         ctx = self._context
-        settings: Settings = ctx.context.settings
+        settings: Settings = ctx.context.services.settings
         error = self._check(ctx, settings)
         if error is not None:
             ctx.pre_execution_errors = [error]
@@ -353,9 +353,9 @@ class RequestLimits(SchemaExtension):
 
     def _take(self, ctx: ExecutionContext, points: int) -> GraphQLError | None:
         context = ctx.context
-        limiter: Limiter = context.rate_limiter
+        limiter: Limiter = context.services.rate_limiter
         granted, remaining, wait = limiter.take(context.rate_limit_key, points)
-        self.report = cost_report(points, 0, context.settings.max_query_cost, remaining)
+        self.report = cost_report(points, 0, context.services.settings.max_query_cost, remaining)
         if granted:
             return None
         retry = retry_seconds(wait)
@@ -366,9 +366,9 @@ class RequestLimits(SchemaExtension):
     def _refused(self, requested: int) -> None:
         """A request that will not run: it costs 1 point."""
         context = self._context.context
-        limiter: Limiter = context.rate_limiter
+        limiter: Limiter = context.services.rate_limiter
         _, remaining, _ = limiter.take(context.rate_limit_key, 1)
-        self.report = cost_report(requested, 0, context.settings.max_query_cost, remaining)
+        self.report = cost_report(requested, 0, context.services.settings.max_query_cost, remaining)
 
     def on_execute(self) -> Iterator[None]:
         """After execution: give back what was requested but not used."""
@@ -385,9 +385,11 @@ class RequestLimits(SchemaExtension):
             actual_cost(ctx.schema._schema, self.entry.document, self.operation, data),
         )
         context = ctx.context
-        remaining = context.rate_limiter.give_back(context.rate_limit_key, self.requested - actual)
+        remaining = context.services.rate_limiter.give_back(
+            context.rate_limit_key, self.requested - actual
+        )
         self.report = cost_report(
-            self.requested, actual, context.settings.max_query_cost, remaining
+            self.requested, actual, context.services.settings.max_query_cost, remaining
         )
 
     async def on_stream_result(self, result: Any) -> None:  # type: ignore[override]
@@ -399,7 +401,7 @@ class RequestLimits(SchemaExtension):
         if self.operation.operation.value != "subscription" or result.data is None:
             return
         context = self._context.context
-        limiter: Limiter = context.rate_limiter
+        limiter: Limiter = context.services.rate_limiter
         cost = actual_cost(
             self._context.schema._schema, self.entry.document, self.operation, result.data
         )
@@ -408,7 +410,7 @@ class RequestLimits(SchemaExtension):
             if granted:
                 break
             await asyncio.sleep(min(max(wait, 0.05), 60.0))
-        report = cost_report(cost, cost, context.settings.max_query_cost, remaining)
+        report = cost_report(cost, cost, context.services.settings.max_query_cost, remaining)
         result.extensions = {**(result.extensions or {}), "cost": report}
 
     def get_results(self) -> dict[str, Any]:

@@ -79,7 +79,7 @@ def page_request(
         last=last,
         before=before,
         scope=scope,
-        secret=info.context.cursor_secret,
+        secret=info.context.services.cursor_secret,
     )
 
 

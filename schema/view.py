@@ -14,7 +14,6 @@ from typing import Any
 import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
-from sqlalchemy import Engine
 from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -31,19 +30,14 @@ from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
 from app.accounts.rules import Viewer
-from app.clock import Clock
-from app.config import Settings
 from app.errors import shown
 from app.observability import current_request
-from app.operations.service import Worker
-from app.policy import Policy
-from app.storage.store import ObjectStore
 from app.versions import Versions
 from app.versions import read as read_versions
 from app.workflows import objects
 from schema.auth import Authenticator
 from schema.cache import Entry, ResponseCache, cache_key
-from schema.context import Context
+from schema.context import Context, Services
 from schema.http import (
     GRAPHQL_RESPONSE,
     RequestRefused,
@@ -52,7 +46,7 @@ from schema.http import (
     refusal_response,
     refuse_before_body,
 )
-from schema.limits import cost_report, make_rate_limiter, rate_limited_error, retry_seconds
+from schema.limits import cost_report, rate_limited_error, retry_seconds
 from schema.persisted import (
     PersistedQueries,
     PersistedQueryHashMismatch,
@@ -99,17 +93,8 @@ class GraphQLView(GraphQL[Context, None]):
     websocket_adapter_class = TextWebSocketAdapter
     graphql_transport_ws_handler_class = TransportWSHandler
 
-    def __init__(
-        self,
-        schema: BaseSchema,
-        *,
-        settings: Settings,
-        engine: Engine,
-        clock: Clock,
-        store: ObjectStore,
-        cursor_secret: bytes,
-        worker: Worker | None = None,
-    ) -> None:
+    def __init__(self, schema: BaseSchema, services: Services) -> None:
+        settings = services.settings
         super().__init__(
             schema,
             graphql_ide="graphiql" if settings.graphiql else None,
@@ -117,17 +102,12 @@ class GraphQLView(GraphQL[Context, None]):
             allowed_origins=settings.cors_origins,
             max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
         )
-        self.settings = settings
-        self.engine = engine
-        self.clock = clock
-        self.store = store
-        self.cursor_secret = cursor_secret
-        self.worker = worker
-        self.policy = Policy.from_settings(settings)
+        self.services = services
         self.response_cache = ResponseCache(settings.response_cache_bytes)
         self.authenticator = Authenticator(settings.token_cache_bytes)
-        self.persisted = PersistedQueries(engine, clock, settings.persisted_query_cache_bytes)
-        self.rate_limiter = make_rate_limiter(settings)
+        self.persisted = PersistedQueries(
+            services.engine, services.clock, settings.persisted_query_cache_bytes
+        )
         # A request holds one pooled connection from its token check to its last resolver.
         # The driver waits for a free connection synchronously, on the event loop: had more
         # requests than connections started, the waiting one would block the loop, and with
@@ -146,7 +126,7 @@ class GraphQLView(GraphQL[Context, None]):
         media = negotiate(request.headers.get("accept")) or "application/json"
         # one database session for the whole request: the token check and every resolver
         async with self.db_slots:
-            session = Session(self.engine, expire_on_commit=False)
+            session = Session(self.services.engine, expire_on_commit=False)
             try:
                 await self._serve(request, session, media, receive, send)
             finally:
@@ -189,7 +169,7 @@ class GraphQLView(GraphQL[Context, None]):
     def _guarded(self, request: Request, receive: Receive) -> Receive:
         """``receive`` with the body size limit and a timeout between body chunks."""
         limit = self._body_limit(request)
-        timeout = self.settings.body_timeout_seconds
+        timeout = self.services.settings.body_timeout_seconds
         received = 0
 
         async def guarded() -> Message:
@@ -210,8 +190,8 @@ class GraphQLView(GraphQL[Context, None]):
         if _is_multipart(request):
             # the other form fields get a little room; the file's own limit is enforced
             # while it is stored, as the UPLOAD_TOO_LARGE userError
-            return self.settings.max_upload_bytes + MULTIPART_SLACK
-        return self.settings.max_body_bytes
+            return self.services.settings.max_upload_bytes + MULTIPART_SLACK
+        return self.services.settings.max_body_bytes
 
     def _too_large(self, request: Request) -> RequestRefused:
         limit = self._body_limit(request)
@@ -219,7 +199,7 @@ class GraphQLView(GraphQL[Context, None]):
             return RequestRefused(
                 413,
                 "UPLOAD_TOO_LARGE",
-                f"Uploads are at most {self.settings.max_upload_bytes} bytes.",
+                f"Uploads are at most {self.services.settings.max_upload_bytes} bytes.",
             )
         return RequestRefused(413, "PAYLOAD_TOO_LARGE", f"Request body exceeds {limit} bytes.")
 
@@ -230,12 +210,12 @@ class GraphQLView(GraphQL[Context, None]):
         Raises:
             RequestRefused: answered before any of the body is read.
         """
-        now = self.clock.now()
+        now = self.services.clock.now()
         header = request.headers.get("authorization")
         viewer, versions = self.authenticator.caller(session, header, now)
-        if self.clock.simulated:  # another process may have moved the shared clock
+        if self.services.clock.simulated:  # another process may have moved the shared clock
             versions = versions or read_versions(session=session, account_id=None, now=now)
-            self.clock.set_offset(versions.clock_offset)
+            self.services.clock.set_offset(versions.clock_offset)
         state = request.scope.setdefault("state", {})
         state.update(viewer=viewer, versions=versions, session=session)
         info = current_request()
@@ -272,17 +252,17 @@ class GraphQLView(GraphQL[Context, None]):
             )
         if length is None:
             return
-        if length > self.settings.max_upload_bytes + MULTIPART_SLACK:
+        if length > self.services.settings.max_upload_bytes + MULTIPART_SLACK:
             raise RequestRefused(
                 413,
                 "UPLOAD_TOO_LARGE",
-                f"Uploads are at most {self.settings.max_upload_bytes} bytes.",
+                f"Uploads are at most {self.services.settings.max_upload_bytes} bytes.",
             )
         problem = objects.quota_problem(
             session=session,
             owner_id=viewer.account_id,
             adding=max(0, length - MULTIPART_SLACK),
-            quota=self.policy.storage_quota_bytes,
+            quota=self.services.policy.storage_quota_bytes,
         )
         if problem is not None:
             raise RequestRefused(413, problem.code.value, problem.message)
@@ -318,15 +298,8 @@ class GraphQLView(GraphQL[Context, None]):
         context = Context(
             request=request,
             response=response,
-            settings=self.settings,
-            engine=self.engine,
-            clock=self.clock,
+            services=self.services,
             viewer=viewer,
-            store=self.store,
-            rate_limiter=self.rate_limiter,
-            policy=self.policy,
-            cursor_secret=self.cursor_secret,
-            worker=self.worker,
             versions=state.get("versions"),
             _session=state.get("session"),
         )
@@ -345,7 +318,7 @@ class GraphQLView(GraphQL[Context, None]):
         if header is not None:
             try:
                 viewer, _ = self.authenticator.caller(
-                    context.session, str(header), self.clock.now()
+                    context.session, str(header), self.services.clock.now()
                 )
             except RequestRefused as exc:
                 raise ConnectionRejectionError({"code": "UNAUTHENTICATED"}) from exc
@@ -388,12 +361,15 @@ class GraphQLView(GraphQL[Context, None]):
         if (
             not request_data.query
             or (request_adapter.content_type or "").startswith("multipart/")
-            or (viewer is not None and (viewer.is_admin or not self.settings.response_cache))
-            or (viewer is None and not self.settings.response_cache and method != "GET")
+            or (
+                viewer is not None
+                and (viewer.is_admin or not self.services.settings.response_cache)
+            )
+            or (viewer is None and not self.services.settings.response_cache and method != "GET")
         ):
             return await self._execute(method, context, request_data)
         versions = context.versions or read_versions(
-            session=context.session, account_id=None, now=self.clock.now()
+            session=context.session, account_id=None, now=self.services.clock.now()
         )
         result = await self._cached(method, context, request_data, sub_response, versions)
         if viewer is None and method == "GET" and not result.errors:
@@ -413,7 +389,7 @@ class GraphQLView(GraphQL[Context, None]):
         key = cache_key(
             request_data.query, request_data.variables, request_data.operation_name, who
         )
-        use = self.settings.response_cache
+        use = self.services.settings.response_cache
         entry = (
             self.response_cache.get(key, versions.catalogue, versions.account, versions.transition)
             if use
@@ -444,9 +420,9 @@ class GraphQLView(GraphQL[Context, None]):
         keep it until then.
         """
         etag = f'W/"catalogue-{versions.catalogue}-{versions.transition}"'
-        max_age = int(self.settings.public_cache_seconds)
+        max_age = int(self.services.settings.public_cache_seconds)
         if versions.transition:
-            ahead = versions.transition - int(self.clock.now().timestamp())
+            ahead = versions.transition - int(self.services.clock.now().timestamp())
             max_age = max(0, min(max_age, ahead))
         sub_response.headers["Cache-Control"] = f"public, max-age={max_age}"
         sub_response.headers["ETag"] = etag
@@ -454,7 +430,7 @@ class GraphQLView(GraphQL[Context, None]):
         sub_response.not_modified = request.headers.get("if-none-match") == etag
 
     def _not_persisted(self, context: Context) -> ExecutionResult:
-        _, remaining, _ = self.rate_limiter.take(context.rate_limit_key, 1)
+        _, remaining, _ = self.services.rate_limiter.take(context.rate_limit_key, 1)
         return ExecutionResult(
             data=None,
             errors=[
@@ -463,7 +439,9 @@ class GraphQLView(GraphQL[Context, None]):
                     extensions={"code": "PERSISTED_QUERY_NOT_FOUND"},
                 )
             ],
-            extensions={"cost": cost_report(1, 0, self.settings.max_query_cost, remaining)},
+            extensions={
+                "cost": cost_report(1, 0, self.services.settings.max_query_cost, remaining)
+            },
         )
 
     async def _execute(self, method: str, context: Context, request_data: Any) -> ExecutionResult:
@@ -497,8 +475,10 @@ class GraphQLView(GraphQL[Context, None]):
             ) from exc
 
     def _from_cache(self, entry: Entry, context: Context, sub_response: Any) -> ExecutionResult:
-        granted, remaining, wait = self.rate_limiter.take(context.rate_limit_key, entry.requested)
-        limit = self.settings.max_query_cost
+        granted, remaining, wait = self.services.rate_limiter.take(
+            context.rate_limit_key, entry.requested
+        )
+        limit = self.services.settings.max_query_cost
         if not granted:
             retry = retry_seconds(wait)
             sub_response.headers["Retry-After"] = str(retry)
@@ -507,7 +487,7 @@ class GraphQLView(GraphQL[Context, None]):
                 errors=[rate_limited_error(entry.requested, remaining, retry)],
                 extensions={"cost": cost_report(entry.requested, 0, limit, remaining)},
             )
-        remaining = self.rate_limiter.give_back(
+        remaining = self.services.rate_limiter.give_back(
             context.rate_limit_key, entry.requested - entry.actual
         )
         return ExecutionResult(

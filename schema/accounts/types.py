@@ -93,7 +93,11 @@ class Account(Node):
         description="Custom images allowed per region (yourself and admins only).",
     )
     def custom_image_quota(self, info: Info) -> int:
-        return self.quota if self.quota is not None else info.context.policy.custom_image_quota
+        return (
+            self.quota
+            if self.quota is not None
+            else info.context.services.policy.custom_image_quota
+        )
 
     @strawberry.field(
         permission_classes=[OwnerOnly],

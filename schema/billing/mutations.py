@@ -54,7 +54,7 @@ class BillingMutations:
     def advance_clock(
         self, info: Info, seconds: Annotated[int, argument("Seconds to add (1 to ten years).")]
     ) -> AdvanceClockPayload:
-        clock = info.context.clock
+        clock = info.context.services.clock
 
         def work(c: Call) -> AdvanceClockPayload:
             offset = operations_service.advance_clock(**c.acting, clock=clock, seconds=seconds)
@@ -62,7 +62,7 @@ class BillingMutations:
             return AdvanceClockPayload(now=clock.now())
 
         payload = mutate(info, AdvanceClockPayload, work)
-        if payload.now is not None and info.context.worker is not None:
+        if payload.now is not None and info.context.services.worker is not None:
             # the scheduled jobs that became due (settlement, expiry) run before we answer
-            info.context.worker.run_periodic()
+            info.context.services.worker.run_periodic()
         return payload

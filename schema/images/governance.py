@@ -107,7 +107,7 @@ class GovernanceMutations:
         return image_mutation(
             info,
             lambda c: recycling.restore(
-                **c.acting, image_id=str(image_id), policy=info.context.policy
+                **c.acting, image_id=str(image_id), policy=info.context.services.policy
             ),
         )
 
@@ -172,6 +172,6 @@ class GovernanceQueries:
             viewer=info.context.viewer,
             region=str(region),
             family=family,
-            now=info.context.clock.now(),
+            now=info.context.services.clock.now(),
         )
         return Image.from_row(row, info.context.viewer) if row else None

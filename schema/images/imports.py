@@ -125,10 +125,10 @@ async def _store(info: Info, upload: Any, region: str) -> tuple[str, int, str]:
             ("input", "file"),
         )
     info.context.consumed_uploads.add(id(upload))
-    limit = info.context.settings.max_upload_bytes
+    limit = info.context.services.settings.max_upload_bytes
     try:
         regions_service.require(session=info.context.session, code=region)
-        writer = info.context.store.writer(region, limit)
+        writer = info.context.services.store.writer(region, limit)
         try:
             while chunk := await upload.read(CHUNK):
                 await asyncio.to_thread(writer.write, chunk)
@@ -148,7 +148,7 @@ async def _store(info: Info, upload: Any, region: str) -> tuple[str, int, str]:
 class ImportMutations:
     @mutation("Upload a file (GraphQL multipart request), streamed to the region's store.")
     async def upload_object(self, info: Info, input: UploadObjectInput) -> UploadObjectPayload:
-        store = info.context.store
+        store = info.context.services.store
         upload: Any = input.file
         region = str(input.region)
         try:
@@ -164,7 +164,7 @@ class ImportMutations:
                 owner_id=c.viewer.account_id,
                 upload=stored,
                 now=c.now,
-                quota=info.context.policy.storage_quota_bytes,
+                quota=info.context.services.policy.storage_quota_bytes,
             )
             return UploadObjectPayload(object=StoredObject.from_row(row))
 
@@ -197,7 +197,7 @@ class ImportMutations:
         payload = mutate(info, DeleteObjectPayload, work)
         if payload.deleted_object_key is not None:  # after the commit; reconciliation is the net
             key = payload.deleted_object_key
-            info.context.store.delete(regions[key], key)
+            info.context.services.store.delete(regions[key], key)
         return payload
 
     @mutation(
@@ -225,7 +225,7 @@ class ImportMutations:
             started = importing.start(
                 **c.acting,
                 request=request,
-                policy=info.context.policy,
+                policy=info.context.services.policy,
                 now=c.now,
             )
             return ImageStarted.of(started, c.viewer)

@@ -120,7 +120,7 @@ class ImageMutations:
                     family=input.family,
                     copy_tags=input.copy_tags,
                 ),
-                policy=info.context.policy,
+                policy=info.context.services.policy,
                 now=c.now,
             )
             return ImageStarted.of(started, c.viewer)
@@ -148,7 +148,7 @@ class ImageMutations:
                 **c.acting,
                 image_id=str(image_id),
                 now=c.now,
-                recycle_bin_days=info.context.policy.recycle_bin_days,
+                recycle_bin_days=info.context.services.policy.recycle_bin_days,
             )
             return DeleteImagePayload(deleted_image_id=strawberry.ID(deleted))
 
@@ -166,7 +166,7 @@ class ImageMutations:
                 **c.acting,
                 image_id=str(image_id),
                 account_ids=[str(a) for a in account_ids],
-                policy=info.context.policy,
+                policy=info.context.services.policy,
                 now=c.now,
             ),
         )
@@ -195,7 +195,7 @@ class ImageMutations:
                 regions=[str(r) for r in input.destination_regions],
                 name=input.name,
                 client_token=input.client_token,
-                policy=info.context.policy,
+                policy=info.context.services.policy,
                 now=c.now,
                 copy_tags=input.copy_tags,
             )

@@ -76,7 +76,7 @@ class ImageQueries:
             order_field=order.field.value,
             descending=order.direction is OrderDirection.DESC,
             page=page_request(info, first, after, last, before, filters=filter),
-            now=info.context.clock.now(),
+            now=info.context.services.clock.now(),
         )
         from schema.marketplace.types import Listing
 
@@ -118,7 +118,7 @@ class ImageSubscriptions:
         owner = viewer.account_id if viewer else ""
         last: tuple[object, ...] | None = None
         while True:
-            with read_session(info.context.engine) as session:
+            with read_session(info.context.services.engine) as session:
                 row = service.get(session=session, viewer=viewer, image_id=str(id))
                 tags = tags_service.of_resources(
                     session=session, owner_id=owner, resource_ids=[str(id)]
@@ -130,4 +130,4 @@ class ImageSubscriptions:
                 last = state
                 info.context.fresh()
                 yield Image.from_row(row, viewer)
-            await FEED.wait(f"image:{id}", info.context.settings.event_fallback_seconds)
+            await FEED.wait(f"image:{id}", info.context.services.settings.event_fallback_seconds)

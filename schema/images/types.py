@@ -249,7 +249,7 @@ class Image(Tagged):
     def deprecation(self, info: Info) -> Deprecation | None:
         if self.deprecate_at is None:
             return None
-        due = self.deprecate_at <= info.context.clock.now()
+        due = self.deprecate_at <= info.context.services.clock.now()
         state = r.DeprecationState.DEPRECATED if due else r.DeprecationState.SCHEDULED
         return Deprecation(
             state=state, deprecate_at=self.deprecate_at, replacement_id=self.replacement_id

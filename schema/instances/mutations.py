@@ -57,7 +57,7 @@ class InstanceMutations:
                 **c.acting,
                 launch=request,
                 now=c.now,
-                policy=info.context.policy,
+                policy=info.context.services.policy,
             )
             return CreateInstancesPayload(
                 instances=[Instance.from_row(i) for i in launched.instances],

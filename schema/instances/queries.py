@@ -88,7 +88,7 @@ class InstanceQueries:
                 session=info.context.session,
                 viewer=info.context.viewer,
                 launch=request,
-                now=info.context.clock.now(),
+                now=info.context.services.clock.now(),
             )
         except DomainError as exc:
             return PriceQuote(

@@ -113,7 +113,9 @@ class RebuildInstancesPayload(Payload):
 
 
 def _run(info: Info, request: rebuild.RebuildRequest, c: Call) -> rebuild.Rebuilt:
-    return rebuild.rebuild(**c.acting, request=request, now=c.now, policy=info.context.policy)
+    return rebuild.rebuild(
+        **c.acting, request=request, now=c.now, policy=info.context.services.policy
+    )
 
 
 @strawberry.type
@@ -181,7 +183,7 @@ class RebuildQueries:
                 session=info.context.session,
                 viewer=viewer,
                 request=input.to_domain(),
-                now=info.context.clock.now(),
+                now=info.context.services.clock.now(),
             )
         except DomainError as exc:
             return PriceQuote(

@@ -81,7 +81,7 @@ class OperationSubscriptions:
         viewer = info.context.require_viewer()
         last: tuple[str, int] | None = None
         while True:
-            with read_session(info.context.engine) as session:
+            with read_session(info.context.services.engine) as session:
                 row = service.get(session=session, viewer=viewer, operation_id=str(id))
             if row is None:
                 raise BadRequest(f"There is no operation {shown(str(id))}.")
@@ -92,4 +92,6 @@ class OperationSubscriptions:
                 yield Operation.from_row(row)
             if row.status in FINISHED:
                 return
-            await FEED.wait(f"operation:{id}", info.context.settings.event_fallback_seconds)
+            await FEED.wait(
+                f"operation:{id}", info.context.services.settings.event_fallback_seconds
+            )

@@ -102,7 +102,7 @@ class SnapshotMutations:
                 name=name,
                 client_token=client_token,
                 now=c.now,
-                policy=info.context.policy,
+                policy=info.context.services.policy,
             )
             return CreateSnapshotPayload(
                 snapshot=Snapshot.from_row(created.snapshot),
