@@ -14,7 +14,8 @@ import math
 import secrets
 import time
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, BinaryIO
+from dataclasses import KW_ONLY, dataclass
+from typing import TYPE_CHECKING, BinaryIO, ClassVar
 from urllib.parse import urlsplit
 
 import boto3
@@ -265,35 +266,28 @@ class S3Reader(io.RawIOBase):
             raise ValueError("I/O operation on closed file")
 
 
+@dataclass
 class S3ObjectStore:
     """Objects at ``<prefix>/<region>/<key>`` in an S3 bucket."""
 
     #: other machines may be uploading into the same bucket: only day-old partial uploads
     #: are abandoned (a bucket lifecycle rule is the usual second net)
-    temporary_grace_seconds = 24 * 3600.0
+    temporary_grace_seconds: ClassVar[float] = 24 * 3600.0
 
-    def __init__(
-        self,
-        client: S3Client,
-        bucket: str,
-        prefix: str = "",
-        *,
-        part_size: int = PART_SIZE,
-        readahead: int = READAHEAD,
-        page_size: int = PAGE_SIZE,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        if part_size < MIN_PART_SIZE:
+    client: S3Client
+    bucket: str
+    prefix: str = ""
+    _: KW_ONLY
+    part_size: int = PART_SIZE
+    readahead: int = READAHEAD
+    page_size: int = PAGE_SIZE
+    clock: Callable[[], float] = time.time
+
+    def __post_init__(self) -> None:
+        if self.part_size < MIN_PART_SIZE:
             raise ValueError(f"parts are at least {MIN_PART_SIZE} bytes")
-        if prefix and any(part in ("", ".", "..") for part in prefix.split("/")):
-            raise ValueError(f"not a valid key prefix: {prefix!r}")
-        self.client = client
-        self.bucket = bucket
-        self.prefix = prefix
-        self.part_size = part_size
-        self.readahead = readahead
-        self.page_size = page_size
-        self._clock = clock
+        if self.prefix and any(part in ("", ".", "..") for part in self.prefix.split("/")):
+            raise ValueError(f"not a valid key prefix: {self.prefix!r}")
 
     @classmethod
     def from_url(cls, url: str, endpoint_url: str | None = None) -> S3ObjectStore:
@@ -363,7 +357,7 @@ class S3ObjectStore:
         Returns:
             How many uploads were aborted.
         """
-        cutoff = self._clock() - older_than_seconds
+        cutoff = self.clock() - older_than_seconds
         pages = self.client.get_paginator("list_multipart_uploads").paginate(
             Bucket=self.bucket, Prefix=self._root(), PaginationConfig={"PageSize": self.page_size}
         )

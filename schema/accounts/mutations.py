@@ -21,23 +21,21 @@ class AccountResult(Payload):
     account: Account | None = strawberry.field(description="The account as it is now.")
 
 
-@strawberry.type(description="Result of createApiToken.")
-class CreateApiTokenPayload(Payload):
+@strawberry.type(description="Result of topUpAccount.")
+class TopUpAccountPayload(AccountResult):
+    transaction: Transaction | None = strawberry.field(description="The TOP_UP ledger entry.")
+
+
+@strawberry.type(description="A token after a change.")
+class TokenResult(Payload):
     api_token: ApiToken | None = strawberry.field(description="The token's record.")
+
+
+@strawberry.type(description="Result of createApiToken.")
+class CreateApiTokenPayload(TokenResult):
     token: str | None = strawberry.field(
         description="The secret bearer token. Shown only here, once; store it safely."
     )
-
-
-@strawberry.type(description="Result of revokeApiToken.")
-class RevokeApiTokenPayload(Payload):
-    api_token: ApiToken | None = strawberry.field(description="The revoked token.")
-
-
-@strawberry.type(description="Result of topUpAccount.")
-class TopUpAccountPayload(Payload):
-    account: Account | None = strawberry.field(description="The credited account.")
-    transaction: Transaction | None = strawberry.field(description="The TOP_UP ledger entry.")
 
 
 AccountId = Annotated[strawberry.ID, argument("Account id (acc-...).")]
@@ -79,12 +77,12 @@ class AccountMutations:
     )
     def revoke_api_token(
         self, info: Info, token_id: Annotated[strawberry.ID, argument("Token id (tok-...).")]
-    ) -> RevokeApiTokenPayload:
-        def work(c: Call) -> RevokeApiTokenPayload:
+    ) -> TokenResult:
+        def work(c: Call) -> TokenResult:
             row = service.revoke_token(**c.acting, token_id=str(token_id), now=c.now)
-            return RevokeApiTokenPayload(api_token=ApiToken.from_row(row))
+            return TokenResult(api_token=ApiToken.from_row(row))
 
-        return mutate(info, RevokeApiTokenPayload, work)
+        return mutate(info, TokenResult, work)
 
     @mutation(
         "Credit an account's balance (admin only); recorded as TOP_UP.",

@@ -26,9 +26,8 @@ from schema.operations.types import Operation
 from schema.permissions import SignedIn
 
 
-@strawberry.input(description="Reinstall one instance's operating system from another image.")
-class RebuildInstanceInput:
-    instance_id: strawberry.ID = strawberry.field(description="The instance (yours).")
+@strawberry.input(description="The image a rebuild installs, and its idempotency key.")
+class NewImageInput:
     image_id: strawberry.ID | None = strawberry.field(
         default=None, description="The new image (same region), or give imageFamily instead."
     )
@@ -43,6 +42,11 @@ class RebuildInstanceInput:
         default=None,
         description="Idempotency key: repeating it with the same input replays the result.",
     )
+
+
+@strawberry.input(description="Reinstall one instance's operating system from another image.")
+class RebuildInstanceInput(NewImageInput):
+    instance_id: strawberry.ID = strawberry.field(description="The instance (yours).")
 
 
 @strawberry.type(description="Result of rebuildInstance.")
@@ -61,23 +65,9 @@ class RebuildInstancePayload(Payload):
 @strawberry.input(
     description="Reinstall the operating system of up to 100 of your instances from one image."
 )
-class RebuildInstancesInput:
+class RebuildInstancesInput(NewImageInput):
     instance_ids: list[strawberry.ID] = strawberry.field(
         description="1 to 100 instances, each listed once, in the image's region."
-    )
-    image_id: strawberry.ID | None = strawberry.field(
-        default=None, description="The new image, or give imageFamily instead."
-    )
-    image_family: str | None = strawberry.field(
-        default=None,
-        description=(
-            "Instead of imageId: the newest image of this family in the instances' region that "
-            "you may launch, resolved once, now."
-        ),
-    )
-    client_token: str | None = strawberry.field(
-        default=None,
-        description="Idempotency key: repeating it with the same input replays the result.",
     )
 
     def to_domain(self) -> rebuild.RebuildRequest:
