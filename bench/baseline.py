@@ -19,7 +19,7 @@ from starlette.routing import Route
 from app.accounts import service as accounts_service
 from app.config import load_settings
 from app.database import make_engine, read_session
-from app.images import service as images_service
+from app.images import page as images_page
 from app.images.rules import type_for_viewer
 from app.pagination import PageRequest
 from app.secrets_store import CURSOR_SECRET, shared_secret
@@ -30,7 +30,7 @@ PAGE_SIZE = 50
 CURSOR_SCOPE = "Query.images||" + hashlib.sha256(orjson.dumps(None)).hexdigest()[:16]
 
 
-def _node(row: images_service.ImageRow, viewer: Any) -> dict[str, Any]:
+def _node(row: images_page.ImageRow, viewer: Any) -> dict[str, Any]:
     image, region, listing = row.image, row.region, row.listing
     return {
         "id": image.id,
@@ -66,10 +66,10 @@ def create() -> Starlette:
                 viewer = accounts_service.authenticate(session=session, token=header[7:])
                 if viewer is None:
                     return Response(status_code=401)
-            found = images_service.list_images(
+            found = images_page.list_images(
                 session=session,
                 viewer=viewer,
-                filters=images_service.ImageFilter(),
+                filters=images_page.ImageFilter(),
                 order_field="CREATED_AT",
                 descending=True,
                 page=PageRequest(first=PAGE_SIZE, scope=CURSOR_SCOPE, secret=secret),

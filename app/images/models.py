@@ -16,7 +16,7 @@ class Image(SQLModel, table=True):
     __table_args__ = (
         Index("ix_image_created_at_id", "created_at", "id"),
         Index("ix_image_name_id", "name", "id"),
-        # one per visible part of a page (app.images.service.list_images), in sort order
+        # one per visible part of a page (app.images.page.list_images), in sort order
         Index("ix_image_kind_created", "kind", "created_at", "id"),
         Index("ix_image_kind_name", "kind", "name", "id"),
         Index("ix_image_owner_kind_created", "owner_id", "kind", "created_at", "id"),

@@ -3,68 +3,32 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
-    Integer,
-    String,
     and_,
-    bindparam,
-    false,
     func,
     or_,
-    true,
-    tuple_,
-    union_all,
 )
 from sqlmodel import Session, col, select
 
 from app import errors
-from app.accounts.rules import Role, Viewer
-from app.errors import BadRequest, DomainError, ErrorCode, input_field, shown
+from app.accounts.rules import Viewer
+from app.errors import DomainError, ErrorCode, input_field
 from app.ids import is_id, new_id
 from app.images.models import Image, ImageShare
 from app.images.rules import (
     CATALOGUE_KINDS,
-    MAX_SYSTEM_DISK_GB,
     Disk,
     ImageKind,
     ImageStatus,
-    ImageType,
     SourceKind,
 )
-from app.marketplace.models import Listing, ListingImage, listing_visible
-from app.pagination import Ordering, Page, PageRequest, paginate, window
-from app.regions.models import Flavor, FlavorPrice, Region
-from app.tags.models import tagged_with
-from app.tags.rules import TagFilter, filter_parameters
+from app.marketplace.models import ListingImage
+from app.pagination import Ordering, Page, PageRequest, paginate
 from app.visibility import by_ids, locked
-
-
-@dataclass(frozen=True)
-class ImageFilter:
-    """The filters of the ``images`` query; None means "any"."""
-
-    region: str | None = None
-    types: tuple[ImageType, ...] | None = None
-    os_type: str | None = None
-    status: str | None = None
-    generation: str | None = None
-    name_contains: str | None = None
-    listing: str | None = None
-    source_instance: str | None = None
-    include_deprecated: bool = False
-    family: str | None = None
-    flavor: str | None = None  # images an instance of this flavor can boot
-    tags: tuple[TagFilter, ...] = ()  # the caller's own tags only
-
-
-ORDER_FIELDS = {"CREATED_AT": "created_at", "NAME": "name"}
 
 
 def visible_clause(viewer: Viewer | None) -> ColumnElement[bool]:
@@ -82,10 +46,11 @@ def visible_clause(viewer: Viewer | None) -> ColumnElement[bool]:
         return and_(alive, enabled, col(Image.kind).in_(CATALOGUE_KINDS))
     mine = col(Image.owner_id) == viewer.account_id
     catalogue = and_(col(Image.kind).in_(CATALOGUE_KINDS), or_(enabled, mine))
-    return and_(alive, or_(catalogue, mine, and_(enabled, _shared_with(viewer))))
+    return and_(alive, or_(catalogue, mine, and_(enabled, shared_to(viewer))))
 
 
-def _shared_with(viewer: Viewer) -> ColumnElement[bool]:
+def shared_to(viewer: Viewer) -> ColumnElement[bool]:
+    """Images shared with the viewer."""
     shared = select(ImageShare.image_id).where(ImageShare.account_id == viewer.account_id)
     return col(Image.id).in_(shared)
 
@@ -103,309 +68,6 @@ def list_by_ids(
 ) -> list[Image]:
     """Return the visible images among these ids (any order)."""
     return by_ids(session, Image, image_ids, "m", visible_clause(viewer))
-
-
-def _type_clause(viewer: Viewer | None, types: tuple[ImageType, ...]) -> ColumnElement[bool]:
-    clauses: list[ColumnElement[bool]] = []
-    me = viewer.account_id if viewer is not None else None
-    admin = viewer is not None and viewer.is_admin
-    for image_type in types:
-        if image_type is ImageType.CUSTOM:
-            if admin:
-                clauses.append(col(Image.kind) == ImageKind.CUSTOM.value)
-            elif me is not None:
-                clauses.append(
-                    and_(col(Image.kind) == ImageKind.CUSTOM.value, col(Image.owner_id) == me)
-                )
-        elif image_type is ImageType.SHARED:
-            if viewer is not None and not admin:
-                clauses.append(
-                    and_(col(Image.kind) == ImageKind.CUSTOM.value, _shared_with(viewer))
-                )
-        else:
-            clauses.append(col(Image.kind) == image_type.value)
-    return or_(false(), *clauses)
-
-
-def _branches(
-    viewer: Viewer | None, types: tuple[ImageType, ...] | None
-) -> list[ColumnElement[bool]]:
-    """The visible set (R5) as a few disjoint, separately indexable parts.
-
-    Each part is read in index order (kind or owner first, then the sort key), so a page
-    costs the same with 10 thousand or 10 million images of other accounts (P5).
-    """
-    if viewer is not None and viewer.is_admin:
-        return [_type_clause(viewer, types) if types else true()]
-    wanted = set(types) if types else set(ImageType)
-    enabled = col(Image.disabled).is_(False)
-    usable = enabled if viewer is None else or_(enabled, col(Image.owner_id) == viewer.account_id)
-    parts: list[ColumnElement[bool]] = [
-        and_(col(Image.kind) == kind, usable)
-        for kind in CATALOGUE_KINDS
-        if ImageType(kind) in wanted
-    ]
-    if viewer is not None and ImageType.CUSTOM in wanted:
-        parts.append(
-            and_(
-                col(Image.owner_id) == viewer.account_id, col(Image.kind) == ImageKind.CUSTOM.value
-            )
-        )
-    if viewer is not None and ImageType.SHARED in wanted:
-        parts.append(and_(col(Image.kind) == ImageKind.CUSTOM.value, enabled, _shared_with(viewer)))
-    return parts
-
-
-@dataclass(slots=True)
-class RegionView:
-    """A region's columns, read with an image page (plain values, no ORM state)."""
-
-    code: str
-    name: str
-    copy_supported: bool
-    position: int
-
-
-@dataclass(slots=True)
-class ListingView:
-    """A listing's columns, read with an image page."""
-
-    id: str
-    seed_key: str | None
-    provider_id: str
-    kind: str
-    title: str
-    summary: str
-    category: str
-    version: str
-    status: str
-    review_note: str | None
-    created_at: datetime
-    updated_at: datetime
-
-
-@dataclass(frozen=True)
-class ImageRow:
-    """A listed image with the rows every console page shows beside it, fetched in one query.
-
-    ``image`` is a result row with every image column as an attribute (like an Image).
-    """
-
-    image: Any
-    region: RegionView
-    listing: ListingView | None  # the charge-root listing, when the viewer may see it
-
-
-_IMAGE_TABLE = Image.__table__  # type: ignore[attr-defined]
-_REGION_TABLE = Region.__table__  # type: ignore[attr-defined]
-_LISTING_TABLE = Listing.__table__  # type: ignore[attr-defined]
-_PAGE_COLUMNS = [
-    *_IMAGE_TABLE.c,
-    *[c.label(f"region__{c.name}") for c in _REGION_TABLE.c],
-    *[c.label(f"listing__{c.name}") for c in _LISTING_TABLE.c],
-]
-_REGION_FIELDS = [c.name for c in _REGION_TABLE.c]
-_LISTING_FIELDS = [c.name for c in _LISTING_TABLE.c]
-
-
-def _image_row(row: Any) -> ImageRow:
-    mapping = row._mapping
-    region = RegionView(**{f: mapping[f"region__{f}"] for f in _REGION_FIELDS})
-    listing = None
-    if mapping["listing__id"] is not None:
-        listing = ListingView(**{f: mapping[f"listing__{f}"] for f in _LISTING_FIELDS})
-    return ImageRow(row, region, listing)
-
-
-@dataclass(frozen=True)
-class _Shape:
-    """What a page statement depends on besides its parameter values: built once per shape."""
-
-    role: str  # "anonymous", or the caller's role
-    types: tuple[ImageType, ...] | None
-    filters: tuple[str, ...]  # the names of the filters given
-    order_field: str
-    descending: bool  # in SQL (walking backward reverses the list's order)
-    after: bool  # whether a cursor bounds the page
-    hide_deprecated: bool = True  # deprecated images are left out (not the owner's own)
-    tags: tuple[bool, ...] = ()  # one per tag filter: whether it names a value
-
-
-#: the caller's account id, as a statement parameter
-_ME = bindparam("me", type_=String)
-_FILTER_COLUMNS = {
-    "region": Image.region_code,
-    "os_type": Image.os_type,
-    "status": Image.status,
-    "generation": Image.generation,
-    "listing": Image.listing_id,
-    "family": Image.family,
-}
-
-
-def _symbolic(role: str) -> Viewer | None:
-    """A viewer of this role whose account id is the ``me`` parameter, so the visibility
-    clauses become part of a statement built once and run for every caller of that role.
-    """
-    if role == "anonymous":
-        return None
-    return Viewer(account_id=cast(str, _ME), role=Role(role), token_id="")
-
-
-@functools.lru_cache(maxsize=256)
-def _page_statement(shape: _Shape) -> Any:
-    """The page statement of one shape, with parameters for every value (SQLAlchemy caches
-    its compiled form; building it for every request cost more than running it).
-    """
-    viewer = _symbolic(shape.role)
-    attribute = ORDER_FIELDS[shape.order_field]
-    sort_column = getattr(Image, attribute)
-    order = (
-        (sort_column.desc(), col(Image.id).desc())
-        if shape.descending
-        else (sort_column.asc(), col(Image.id).asc())
-    )
-    common = _shape_filters(viewer, shape)
-    if shape.after:
-        key = tuple_(sort_column, Image.id)
-        edge = tuple_(
-            bindparam("after_value", type_=sort_column.type), bindparam("after_id", type_=String)
-        )
-        common.append(key < edge if shape.descending else key > edge)
-    limit = bindparam("limit", type_=Integer)
-    limited = [
-        select(
-            select(col(Image.id).label("id"))
-            .where(part, *common)
-            .order_by(*order)
-            .limit(limit)
-            .subquery()
-        )
-        for part in _branches(viewer, shape.types)
-    ]
-    if not limited:
-        return None
-    chosen = union_all(*limited).subquery("chosen")
-    # Core rows, not ORM objects: building ORM state for 150 objects costs more than the query.
-    return (
-        select(*_PAGE_COLUMNS)
-        .select_from(_IMAGE_TABLE)
-        .join(chosen, col(Image.id) == chosen.c.id)
-        .join(_REGION_TABLE, col(Region.code) == col(Image.region_code))
-        .outerjoin(
-            _LISTING_TABLE,
-            and_(col(Listing.id) == col(Image.charge_listing_id), listing_visible(viewer)),
-        )
-        .order_by(*order)
-        .limit(limit)
-    )
-
-
-def _shape_filters(viewer: Viewer | None, shape: _Shape) -> list[ColumnElement[bool]]:
-    clauses: list[ColumnElement[bool]] = [col(Image.deleted_at).is_(None)]
-    for name in shape.filters:
-        if name in _FILTER_COLUMNS:
-            column = _FILTER_COLUMNS[name]
-            clauses.append(col(column) == bindparam(name, type_=String))
-    if "name_contains" in shape.filters:
-        clauses.append(col(Image.name).ilike(bindparam("name_pattern", type_=String), escape="\\"))
-    if "source_instance" in shape.filters:
-        clauses.append(col(Image.source_kind) == SourceKind.INSTANCE.value)
-        clauses.append(col(Image.source_id) == bindparam("source_instance", type_=String))
-        if viewer is None or not viewer.is_admin:  # sources are their owner's business
-            clauses.append(col(Image.owner_id) == (viewer.account_id if viewer else ""))
-    if "flavor" in shape.filters:  # same generation, offered in its region, a disk it can have
-        flavor = bindparam("flavor", type_=String)
-        generation = select(col(Flavor.generation)).where(col(Flavor.name) == flavor)
-        offered = select(col(FlavorPrice.region_code)).where(col(FlavorPrice.flavor_name) == flavor)
-        clauses.append(col(Image.generation) == generation.scalar_subquery())
-        clauses.append(col(Image.region_code).in_(offered))
-        clauses.append(col(Image.min_disk_gb) <= MAX_SYSTEM_DISK_GB)
-    if shape.hide_deprecated:
-        shown = [col(Image.deprecate_at).is_(None), col(Image.deprecate_at) > bindparam("now")]
-        if viewer is not None:
-            shown.append(col(Image.owner_id) == viewer.account_id)  # owners see their own
-        clauses.append(or_(*shown))
-    for index, valued in enumerate(shape.tags):
-        clauses.append(tagged_with(col(Image.id), _ME, index, valued))
-    return clauses
-
-
-def _parameters(viewer: Viewer | None, filters: ImageFilter) -> dict[str, Any]:
-    values: dict[str, Any] = {"me": viewer.account_id if viewer else ""}
-    for name in (*_FILTER_COLUMNS, "source_instance", "flavor"):
-        value = getattr(filters, name)
-        if value is not None:
-            values[name] = value
-    if filters.name_contains:
-        escaped = (
-            filters.name_contains.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        )
-        values["name_pattern"] = f"%{escaped}%"
-    return values
-
-
-def list_images(
-    *,
-    session: Session,
-    viewer: Viewer | None,
-    filters: ImageFilter,
-    order_field: str,
-    descending: bool,
-    page: PageRequest,
-    now: datetime,
-) -> Page[ImageRow]:
-    """Return one keyset page of the visible images that match the filters.
-
-    One statement: each visible part picks its first n+1 rows by index, the union is ordered
-    and cut to n+1, and the page's regions and visible charge-root listings are joined in.
-    The total is a separate COUNT, run only if it is asked for.
-    """
-    if filters.name_contains is not None and len(filters.name_contains) > 65:
-        raise BadRequest("'nameContains' is at most 65 characters.")
-    attribute = ORDER_FIELDS[order_field]
-    sort_column = getattr(Image, attribute)
-    win = window(Ordering(order_field, sort_column, descending, Image.id), page)
-    parameters = _parameters(viewer, filters)
-    if filters.flavor is not None and (
-        len(filters.flavor) > 48 or session.get(Flavor, filters.flavor) is None
-    ):
-        raise BadRequest(f"There is no flavor {shown(filters.flavor)}.")
-    named = (*_FILTER_COLUMNS, "source_instance", "flavor")
-    given = [n for n in named if getattr(filters, n) is not None]
-    shape = _Shape(
-        role=viewer.role.value if viewer else "anonymous",
-        types=tuple(filters.types) if filters.types is not None else None,
-        filters=tuple(sorted([*given, *(["name_contains"] if filters.name_contains else [])])),
-        order_field=order_field,
-        descending=win.descending,
-        after=win.bound is not None,
-        hide_deprecated=not filters.include_deprecated and not (viewer and viewer.is_admin),
-        tags=tuple(tag.value is not None for tag in filters.tags),
-    )
-    parameters["now"] = now
-    parameters.update(filter_parameters(filters.tags))
-    statement = _page_statement(shape)
-
-    def count() -> int:
-        symbolic = _symbolic(shape.role)
-        common = _shape_filters(symbolic, shape)
-        parts = _branches(symbolic, shape.types)
-        if not parts:
-            return 0
-        every = union_all(*[select(col(Image.id)).where(part, *common) for part in parts])
-        total = select(func.count()).select_from(every.subquery())
-        return int(session.connection().execute(total, parameters).scalar() or 0)
-
-    if statement is None or win.limit == 0:
-        return win.page([], lambda r: None, lambda r: "", count)
-    parameters["limit"] = win.limit + 1
-    if win.bound is not None:
-        parameters["after_value"], parameters["after_id"] = win.bound
-    rows = [_image_row(row) for row in session.connection().execute(statement, parameters)]
-    return win.page(
-        rows, lambda row: getattr(row.image, attribute), lambda row: row.image.id, count
-    )
 
 
 # --- helpers for the lifecycle modules ----------------------------------------------------

@@ -10,6 +10,7 @@ from app.database import read_session
 from app.errors import BadRequest, ErrorCode, NotFound, shown
 from app.events import FEED
 from app.ids import is_id
+from app.images import page as images_page
 from app.images import rules, service
 from app.tags import service as tags_service
 from schema.context import Info
@@ -28,11 +29,11 @@ from schema.tags import tag_filters
 DEFAULT_ORDER = ImageOrder(field=ImageOrderField.CREATED_AT, direction=OrderDirection.DESC)
 
 
-def _filters(value: ImageFilter | None) -> service.ImageFilter:
+def _filters(value: ImageFilter | None) -> images_page.ImageFilter:
     if value is None:
-        return service.ImageFilter()
+        return images_page.ImageFilter()
     types = tuple(rules.ImageType(t.value) for t in value.types) if value.types else None
-    return service.ImageFilter(
+    return images_page.ImageFilter(
         region=str(value.region) if value.region is not None else None,
         types=types,
         os_type=value.os_type.value if value.os_type else None,
@@ -69,7 +70,7 @@ class ImageQueries:
     ) -> Connection[Image]:
         order = order_by or DEFAULT_ORDER
         viewer = info.context.viewer
-        page = service.list_images(
+        page = images_page.list_images(
             session=info.context.session,
             viewer=viewer,
             filters=_filters(filter),
@@ -82,7 +83,7 @@ class ImageQueries:
 
         regions: dict[str, Region] = {}
 
-        def convert(row: service.ImageRow) -> Image:
+        def convert(row: images_page.ImageRow) -> Image:
             region = regions.get(row.region.code)
             if region is None:
                 region = regions[row.region.code] = Region.from_row(row.region)

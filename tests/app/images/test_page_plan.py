@@ -17,7 +17,8 @@ from app.accounts.models import Account
 from app.accounts.rules import Role, Viewer
 from app.database import read_session
 from app.ids import new_id
-from app.images import governance, service
+from app.images import governance
+from app.images import page as images_page
 from app.images.models import Image
 from app.pagination import PageRequest
 from app.tags.models import Tag
@@ -102,10 +103,10 @@ def _plan(engine: Engine, statement: str, parameters: Any) -> str:
 def _page_plans(engine: Engine, viewer: Viewer | None, order: str) -> Iterator[str]:
     def page(after: str | None) -> Any:
         with read_session(engine) as session:
-            return service.list_images(
+            return images_page.list_images(
                 session=session,
                 viewer=viewer,
-                filters=service.ImageFilter(),
+                filters=images_page.ImageFilter(),
                 order_field=order,
                 descending=order == "CREATED_AT",
                 page=PageRequest(first=50, after=after),
@@ -190,10 +191,10 @@ def test_a_tag_filter_stays_a_keyset_page(crowded: Engine) -> None:
 
     def page() -> None:
         with read_session(crowded) as session:
-            service.list_images(
+            images_page.list_images(
                 session=session,
                 viewer=viewer,
-                filters=service.ImageFilter(tags=(TagFilter("team", "web"), TagFilter("env"))),
+                filters=images_page.ImageFilter(tags=(TagFilter("team", "web"), TagFilter("env"))),
                 order_field="CREATED_AT",
                 descending=True,
                 page=PageRequest(first=50),

@@ -11,6 +11,7 @@ from sqlmodel import select
 
 from app.accounts.rules import Role, Viewer
 from app.database import read_session, write_session
+from app.images import page as images_page
 from app.images import service as images_service
 from app.images.models import Image, ImageShare
 from app.images.rules import ImageType, type_for_viewer
@@ -25,10 +26,10 @@ def _paged(engine: Engine, viewer: Viewer | None, types: tuple[ImageType, ...] |
     after = None
     with read_session(engine) as session:
         while True:
-            page = images_service.list_images(
+            page = images_page.list_images(
                 session=session,
                 viewer=viewer,
-                filters=images_service.ImageFilter(types=types),
+                filters=images_page.ImageFilter(types=types),
                 order_field="CREATED_AT",
                 descending=True,
                 page=PageRequest(first=100, after=after),
