@@ -223,3 +223,9 @@ def paginate(
         return int(session.scalar(total) or 0)
 
     return win.page(rows, sort_value, row_id, count)
+
+
+def newest_first(session: Session, stmt: Any, table: Any, request: PageRequest) -> Page[Any]:
+    """One keyset page of ``stmt``'s rows of ``table``, newest first (the same time: by id)."""
+    ordering = Ordering("CREATED_AT", table.created_at, True, table.id)
+    return paginate(session, stmt, ordering, request, lambda row: row.created_at)

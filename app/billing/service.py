@@ -26,7 +26,7 @@ from app.billing.rules import OrderKind, TransactionKind
 from app.database import grouped, saved
 from app.ids import new_id
 from app.money import from_minor, rate_from_int, rate_to_int, to_minor
-from app.pagination import Ordering, Page, PageRequest, paginate
+from app.pagination import Page, PageRequest, newest_first
 from app.regions.models import FlavorPrice
 from app.visibility import by_ids, owned_by
 
@@ -75,8 +75,7 @@ def get_price_setting(*, session: Session, name: str) -> str | None:
 def list_transactions(*, session: Session, account_id: str, page: PageRequest) -> Page[LedgerEntry]:
     """Return one keyset page of an account's ledger, newest first."""
     stmt = select(LedgerEntry).where(LedgerEntry.account_id == account_id)
-    ordering = Ordering("CREATED_AT", LedgerEntry.created_at, True, LedgerEntry.id)
-    return paginate(session, stmt, ordering, page, lambda e: e.created_at)
+    return newest_first(session, stmt, LedgerEntry, page)
 
 
 @dataclass(frozen=True)
@@ -169,8 +168,7 @@ def create_order(
 def list_orders(*, session: Session, account_id: str, page: PageRequest) -> Page[Order]:
     """Return one keyset page of an account's orders, newest first."""
     stmt = select(Order).where(Order.account_id == account_id)
-    ordering = Ordering("CREATED_AT", Order.created_at, True, Order.id)
-    return paginate(session, stmt, ordering, page, lambda o: o.created_at)
+    return newest_first(session, stmt, Order, page)
 
 
 def order_lines(*, session: Session, order_ids: Sequence[str]) -> dict[str, list[ChargeLine]]:

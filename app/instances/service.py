@@ -24,7 +24,7 @@ from app.ids import is_id
 from app.instances import rules
 from app.instances.models import Instance
 from app.instances.rules import InstanceStatus
-from app.pagination import Ordering, Page, PageRequest, given, paginate
+from app.pagination import Page, PageRequest, given, newest_first
 from app.tags.models import with_tags
 from app.tags.rules import TagFilter
 from app.visibility import by_ids, locked, owned_by
@@ -108,8 +108,7 @@ def list_instances(
         ),
     )
     stmt = with_tags(stmt, col(Instance.id), viewer.account_id, filters.tags)
-    ordering = Ordering("CREATED_AT", Instance.created_at, True, Instance.id)
-    return paginate(session, stmt, ordering, page, lambda i: i.created_at)
+    return newest_first(session, stmt, Instance, page)
 
 
 # --- lifecycle --------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from app.marketplace import rules
 from app.marketplace.models import Listing, ListingImage, ListingPlan, Sale, listing_visible
 from app.marketplace.rules import ListingKind, Plan
 from app.money import rate_from_int
-from app.pagination import Ordering, Page, PageRequest, given, paginate
+from app.pagination import Page, PageRequest, given, newest_first
 from app.visibility import by_ids, owned_by
 
 
@@ -79,8 +79,7 @@ def list_listings(
                 col(Listing.summary).ilike(pattern, escape="\\"),
             )
         )
-    ordering = Ordering("CREATED_AT", Listing.created_at, True, Listing.id)
-    return paginate(session, stmt, ordering, page, lambda listing: listing.created_at)
+    return newest_first(session, stmt, Listing, page)
 
 
 def plans_of(*, session: Session, listing_ids: Sequence[str]) -> dict[str, list[Plan]]:
@@ -128,5 +127,4 @@ def sales_by_ids(*, session: Session, viewer: Viewer, ids: Sequence[str]) -> lis
 def list_sales(*, session: Session, provider_id: str, page: PageRequest) -> Page[Any]:
     """One keyset page of a provider's sales, newest first (R69)."""
     stmt = select(Sale).where(Sale.provider_id == provider_id)
-    ordering = Ordering("CREATED_AT", Sale.created_at, True, Sale.id)
-    return paginate(session, stmt, ordering, page, lambda sale: sale.created_at)
+    return newest_first(session, stmt, Sale, page)

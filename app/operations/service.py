@@ -26,7 +26,7 @@ from app.ids import is_id, new_id
 from app.observability import OPERATION_SECONDS, OPERATIONS
 from app.operations.models import ClockState, Operation
 from app.operations.rules import OperationStatus
-from app.pagination import Ordering, Page, PageRequest, given, paginate
+from app.pagination import Page, PageRequest, given, newest_first
 from app.visibility import by_ids, owned_by
 
 Row = TypeVar("Row", bound=SQLModel)
@@ -141,8 +141,7 @@ def list_operations(
     )
     if filters.target is not None:
         stmt = stmt.where(col(Operation.target_ids).contains(f'"{filters.target}"'))
-    ordering = Ordering("CREATED_AT", Operation.created_at, True, Operation.id)
-    return paginate(session, stmt, ordering, page, lambda o: o.created_at)
+    return newest_first(session, stmt, Operation, page)
 
 
 def targets(operation: Operation) -> list[str]:

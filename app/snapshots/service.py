@@ -15,7 +15,7 @@ from app.errors import DomainError, ErrorCode, input_field, not_found
 from app.ids import is_id
 from app.images.models import Image
 from app.images.rules import SourceKind
-from app.pagination import Ordering, Page, PageRequest, given, paginate
+from app.pagination import Page, PageRequest, given, newest_first
 from app.snapshots.models import Snapshot
 from app.snapshots.rules import SnapshotStatus
 from app.tags.models import with_tags
@@ -65,8 +65,7 @@ def list_snapshots(
         ),
     )
     stmt = with_tags(stmt, col(Snapshot.id), viewer.account_id, filters.tags)
-    ordering = Ordering("CREATED_AT", Snapshot.created_at, True, Snapshot.id)
-    return paginate(session, stmt, ordering, page, lambda s: s.created_at)
+    return newest_first(session, stmt, Snapshot, page)
 
 
 def images_using(
