@@ -27,7 +27,7 @@ from app.database import check_ready, make_engine
 from app.events import FEED
 from app.instances import service as instances_service
 from app.observability import RequestLog, configure_logging, metrics_text, start_tracing
-from app.operations.service import Worker
+from app.operations.worker import Worker
 from app.policy import Policy
 from app.secrets_store import CURSOR_SECRET, shared_secret
 from app.storage.store import ObjectStore, make_store

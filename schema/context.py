@@ -18,7 +18,7 @@ from app.clock import Clock
 from app.config import Settings
 from app.database import run_write
 from app.errors import Unauthenticated
-from app.operations.service import Worker
+from app.operations.worker import Worker
 from app.policy import Policy
 from app.storage.store import ObjectStore
 from app.versions import Versions

@@ -16,7 +16,7 @@ from app.clock import Clock
 from app.config import Settings, load_settings
 from app.database import make_engine
 from app.main import create_app
-from app.operations.service import Worker
+from app.operations.worker import Worker
 from app.seed import prepare
 from tests.factories import Factory
 

@@ -36,7 +36,7 @@ from app.clock import Clock
 from app.config import Settings
 from app.database import make_engine
 from app.main import create_app
-from app.operations.service import Worker
+from app.operations.worker import Worker
 from app.seed import prepare
 from tests import diskimages
 from tests.conftest import fresh_database

@@ -15,6 +15,7 @@ from app.database import read_session, write_session
 from app.operations import service as operations_service
 from app.operations.models import Operation
 from app.operations.rules import OperationKind
+from app.operations.worker import Worker
 from app.storage.store import LocalObjectStore
 from app.workflows.registry import operation_handlers
 from tests.factories import Factory
@@ -54,9 +55,7 @@ def test_an_unknown_kind_is_logged_and_left_for_a_worker_that_knows_it(
             now=now - timedelta(hours=1),
             duration_seconds=0,
         )
-    worker = operations_service.Worker(
-        engine, clock, operation_handlers(LocalObjectStore(tmp_path))
-    )
+    worker = Worker(engine, clock, operation_handlers(LocalObjectStore(tmp_path)))
     with caplog.at_level(logging.ERROR, logger="bcc_images.operations"):
         worker.tick()
     assert any("DEFRAGMENT_IMAGE" in r.getMessage() for r in caplog.records)
