@@ -8,7 +8,7 @@ import strawberry
 
 from app.billing.pricing import Timing
 from app.errors import DomainError
-from app.workflows import rebuild
+from app.workflows import rebuild, rebuild_plan
 from schema.billing.types import ChargeLine, Order, PriceQuote, money
 from schema.context import Info
 from schema.errors import (
@@ -70,9 +70,9 @@ class RebuildInstancesInput(NewImageInput):
         description="1 to 100 instances, each listed once, in the image's region."
     )
 
-    def to_domain(self) -> rebuild.RebuildRequest:
+    def to_domain(self) -> rebuild_plan.RebuildRequest:
         """The service's request."""
-        return rebuild.RebuildRequest(
+        return rebuild_plan.RebuildRequest(
             instance_ids=tuple(str(i) for i in self.instance_ids),
             image_id=str(self.image_id) if self.image_id is not None else None,
             client_token=self.client_token,
@@ -102,7 +102,7 @@ class RebuildInstancesPayload(Payload):
     )
 
 
-def _run(info: Info, request: rebuild.RebuildRequest, c: Call) -> rebuild.Rebuilt:
+def _run(info: Info, request: rebuild_plan.RebuildRequest, c: Call) -> rebuild.Rebuilt:
     return rebuild.rebuild(
         **c.acting, request=request, now=c.now, policy=info.context.services.policy
     )
@@ -115,7 +115,7 @@ class RebuildMutations:
         "rebuildInstances, with the same checks and charges."
     )
     def rebuild_instance(self, info: Info, input: RebuildInstanceInput) -> RebuildInstancePayload:
-        request = rebuild.RebuildRequest(
+        request = rebuild_plan.RebuildRequest(
             instance_ids=(str(input.instance_id),),
             image_id=str(input.image_id) if input.image_id is not None else None,
             client_token=input.client_token,
@@ -169,7 +169,7 @@ class RebuildQueries:
         viewer = info.context.require_viewer()
         info.context.uncacheable = True  # what is left of a prepaid term shrinks by the day
         try:
-            plan = rebuild.quote(
+            plan = rebuild_plan.quote(
                 session=info.context.session,
                 viewer=viewer,
                 request=input.to_domain(),

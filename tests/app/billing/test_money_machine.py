@@ -54,7 +54,7 @@ from app.money import RATE_SCALE, USAGE_UNITS_PER_FEN
 from app.operations.models import Operation
 from app.policy import Policy
 from app.seed import prepare
-from app.workflows import instance_actions, launch, publish, rebuild, settlement
+from app.workflows import instance_actions, launch, publish, rebuild, rebuild_plan, settlement
 from tests.conftest import fresh_database
 from tests.factories import Factory, custom_image
 
@@ -362,19 +362,22 @@ class MoneyMachine(RuleBasedStateMachine):
     def rebuild_one(self, data: st.DataObject, image: str) -> None:
         """rebuildInstance: the one-instance form."""
         self._rebuild(
-            rebuild.RebuildRequest(tuple(self._pick(data)), self.images[image], batch=False), image
+            rebuild_plan.RebuildRequest(tuple(self._pick(data)), self.images[image], batch=False),
+            image,
         )
 
     @precondition(lambda self: bool(self._live()))
     @rule(data=st.data(), image=st.sampled_from(IMAGES))
     def rebuild_batch(self, data: st.DataObject, image: str) -> None:
         """rebuildInstances: several at once, all or nothing."""
-        self._rebuild(rebuild.RebuildRequest(tuple(self._pick(data, 3)), self.images[image]), image)
+        self._rebuild(
+            rebuild_plan.RebuildRequest(tuple(self._pick(data, 3)), self.images[image]), image
+        )
 
-    def _rebuild(self, request: rebuild.RebuildRequest, image: str) -> None:
+    def _rebuild(self, request: rebuild_plan.RebuildRequest, image: str) -> None:
         with read_session(self.engine) as session:
             try:
-                quoted = rebuild.quote(
+                quoted = rebuild_plan.quote(
                     session=session, viewer=self.viewer, request=request, now=self.now
                 )
             except DomainError:
