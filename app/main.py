@@ -35,7 +35,7 @@ from app.workflows import objects, settlement
 from app.workflows.registry import operation_handlers
 from schema import build_schema
 from schema.context import Services
-from schema.limits import make_rate_limiter
+from schema.rate_limit import make_rate_limiter
 from schema.view import GraphQLView
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"

@@ -1,17 +1,17 @@
 """The request limits of every GraphQL request: size, depth, aliases and cost checked in linear
-time before graphql-core validates anything, a per-token bucket of cost points, and the
-``extensions.cost`` report on every response (subscription events included).
+time before graphql-core validates anything, cost points taken from the caller's bucket
+(``schema.rate_limit``), and the ``extensions.cost`` report on every response (subscription
+events included).
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from graphql import (
     ASTValidationRule,
@@ -29,121 +29,15 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types.execution import ExecutionContext
 
 from app.config import Settings
-from app.observability import RATE_LIMITED, current_request
+from app.observability import current_request
 from schema.cost import Shape, actual_cost, requested_cost, select_operation, shape
+from schema.rate_limit import Limiter, cost_report, rate_limited_error, retry_seconds
 
 
 def validation_rules(introspection: bool) -> tuple[type[ASTValidationRule], ...]:
     """graphql-core's rules, its introspection depth rule, and no introspection when off."""
     rules: tuple[type[ASTValidationRule], ...] = (*specified_rules, MaxIntrospectionDepthRule)
     return rules if introspection else (*rules, NoSchemaIntrospectionCustomRule)
-
-
-# -- per-token buckets -------------------------------------------------------------------------
-
-
-@dataclass
-class Bucket:
-    """A leaky bucket of cost points."""
-
-    points: float
-    updated: float
-
-
-class Limiter(Protocol):
-    """Buckets of cost points per client (in process, or shared through Redis)."""
-
-    def take(self, key: str, points: int) -> tuple[bool, float, float]:
-        """Take points if available: (granted, remaining, seconds until enough are back)."""
-
-    def give_back(self, key: str, points: int) -> float:
-        """Return unused points; returns what remains."""
-
-    def check(self) -> None:
-        """Raise if the buckets cannot be used (for the readiness check)."""
-
-
-def make_rate_limiter(settings: Settings) -> Limiter:
-    """Buckets shared by every process through Redis when BCC_IMAGES_REDIS_URL is set, else
-    this process's own.
-    """
-    if settings.redis_url:
-        from schema.redis_limiter import RedisRateLimiter
-
-        return RedisRateLimiter(
-            settings.redis_url, settings.rate_limit_points, settings.rate_limit_refill_per_second
-        )
-    return RateLimiter(settings.rate_limit_points, settings.rate_limit_refill_per_second)
-
-
-class RateLimiter:
-    """Per-client buckets of cost points, refilled continuously (in-process)."""
-
-    def __init__(self, capacity: int, refill_per_second: float) -> None:
-        self.capacity = capacity
-        self.refill = refill_per_second
-        self._buckets: dict[str, Bucket] = {}
-        self._lock = threading.Lock()
-
-    def _bucket(self, key: str, now: float) -> Bucket:
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            if len(self._buckets) > 100_000:
-                self._buckets.clear()
-            bucket = self._buckets[key] = Bucket(float(self.capacity), now)
-        bucket.points = min(self.capacity, bucket.points + (now - bucket.updated) * self.refill)
-        bucket.updated = now
-        return bucket
-
-    def take(self, key: str, points: int) -> tuple[bool, float, float]:
-        """Take points if available: (granted, remaining, seconds until enough are back)."""
-        now = time.monotonic()
-        with self._lock:
-            bucket = self._bucket(key, now)
-            if bucket.points >= points:
-                bucket.points -= points
-                return True, bucket.points, 0.0
-            wait = (points - bucket.points) / self.refill if self.refill > 0 else 3600.0
-            return False, bucket.points, wait
-
-    def give_back(self, key: str, points: int) -> float:
-        """Return unused points (requested minus actual); returns what remains."""
-        with self._lock:
-            bucket = self._bucket(key, time.monotonic())
-            bucket.points = min(self.capacity, bucket.points + max(0, points))
-            return bucket.points
-
-    def check(self) -> None:
-        """In process: always usable."""
-
-
-def cost_report(requested: int, actual: int, limit: int, remaining: float | None) -> dict[str, Any]:
-    """The ``extensions.cost`` object of a response (also what the request's log line shows)."""
-    report = {
-        "requested": requested,
-        "actual": actual,
-        "limit": limit,
-        "remaining": None if remaining is None else int(remaining),
-    }
-    info = current_request()
-    if info is not None:
-        info.cost = report
-    return report
-
-
-def rate_limited_error(requested: int, remaining: float, retry: int) -> GraphQLError:
-    """The RATE_LIMITED error, with how long to wait."""
-    RATE_LIMITED.inc()
-    return GraphQLError(
-        f"Rate limited: this request costs {requested} points and "
-        f"{int(remaining)} are available; retry in {retry} s.",
-        extensions={"code": "RATE_LIMITED", "retryAfter": retry},
-    )
-
-
-def retry_seconds(wait: float) -> int:
-    """Whole seconds to wait before enough points are back (at least 1)."""
-    return max(1, int(wait + 0.999))
 
 
 # -- parsed documents --------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """Per-client buckets of cost points kept in Redis, so that every worker process and every
 machine sharing one Redis shares one bucket per client (the in-process
-:class:`schema.limits.RateLimiter` gives each process its own).
+:class:`schema.rate_limit.RateLimiter` gives each process its own).
 
 Each operation is one Lua script run atomically by Redis (EVALSHA, loaded once per server),
 refilled by the Redis server's own clock (``TIME``), so the clocks of the API machines do not
@@ -22,7 +22,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from schema.limits import RateLimiter
+from schema.rate_limit import RateLimiter
 
 log = logging.getLogger("bcc_images.ratelimit")
 
@@ -98,13 +98,13 @@ def _number(reply: object) -> float:
 class RedisRateLimiter:
     """Per-client buckets of cost points, refilled continuously, shared through Redis.
 
-    The same interface and semantics as :class:`schema.limits.RateLimiter`: a bucket holds
+    The same interface and semantics as :class:`schema.rate_limit.RateLimiter`: a bucket holds
     at most ``capacity`` points, refills at ``refill_per_second``, and one never seen starts
     full.
 
     When Redis cannot be reached (or answers with an error) the limiter fails *open to
     per-process buckets*: it logs one warning, answers from an in-process
-    :class:`~schema.limits.RateLimiter` with the same capacity and refill, and tries Redis
+    :class:`~schema.rate_limit.RateLimiter` with the same capacity and refill, and tries Redis
     again after ``retry_after`` seconds (logging when it is back). A rate limiter protects the
     service; it must not become the outage itself. Failing closed would turn a Redis failure
     into every request refused as RATE_LIMITED, with clients retrying on top; failing fully

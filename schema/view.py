@@ -46,12 +46,12 @@ from schema.http import (
     refusal_response,
     refuse_before_body,
 )
-from schema.limits import cost_report, rate_limited_error, retry_seconds
 from schema.persisted import (
     PersistedQueries,
     PersistedQueryHashMismatch,
     PersistedQueryNotFound,
 )
+from schema.rate_limit import cost_report, rate_limited_error, retry_seconds
 from schema.websocket import TextWebSocketAdapter, TransportWSHandler
 
 log = logging.getLogger("bcc_images.http")

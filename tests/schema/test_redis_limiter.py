@@ -28,7 +28,7 @@ from typing import Protocol
 import pytest
 import redis
 
-from schema.limits import RateLimiter
+from schema.rate_limit import RateLimiter
 from schema.redis_limiter import NAMESPACE, RedisRateLimiter
 
 pytestmark = pytest.mark.once  # needs no database at all
