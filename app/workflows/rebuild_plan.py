@@ -28,7 +28,7 @@ from app.images.rules import ImageStatus
 from app.instances import rules, service
 from app.instances.models import Instance
 from app.instances.rules import InstanceStatus, LaunchRequest
-from app.workflows import charges, launch
+from app.workflows import charges, launch_plan
 
 #: charges a rebuild can add or take away (compute and disk follow the flavor, not the image)
 IMAGE_CHARGES = (ChargeKind.WINDOWS_LICENSE, ChargeKind.SOFTWARE)
@@ -214,7 +214,7 @@ def _image_problems(
     )
     problems = [
         p
-        for p in rules.image_problems(launch.facts(image), request, rebuild=True)
+        for p in rules.image_problems(launch_plan.facts(image), request, rebuild=True)
         if p.code not in IMAGE_ONLY
     ]
     if (disabled := governance.disabled_problem(image, "rebuilt onto")) is not None:

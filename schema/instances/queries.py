@@ -10,7 +10,7 @@ from app.errors import BadRequest, DomainError, shown
 from app.ids import is_id
 from app.instances import service
 from app.instances.rules import InstanceStatus
-from app.workflows import launch
+from app.workflows import launch_plan
 from schema.billing.types import ChargeLine, PriceQuote, money
 from schema.context import Info
 from schema.errors import deprecation_warnings, user_error
@@ -84,7 +84,7 @@ class InstanceQueries:
     def price_quote(self, info: Info, input: CreateInstancesInput) -> PriceQuote:
         request = input.to_domain()
         try:
-            plan = launch.quote(
+            plan = launch_plan.quote(
                 session=info.context.session,
                 viewer=info.context.viewer,
                 launch=request,

@@ -54,7 +54,15 @@ from app.money import RATE_SCALE, USAGE_UNITS_PER_FEN
 from app.operations.models import Operation
 from app.policy import Policy
 from app.seed import prepare
-from app.workflows import instance_actions, launch, publish, rebuild, rebuild_plan, settlement
+from app.workflows import (
+    instance_actions,
+    launch,
+    launch_plan,
+    publish,
+    rebuild,
+    rebuild_plan,
+    settlement,
+)
 from tests.conftest import fresh_database
 from tests.factories import Factory, custom_image
 
@@ -219,7 +227,7 @@ class MoneyMachine(RuleBasedStateMachine):
     def _hourly(self, image: str) -> tuple[int, int]:
         """(hourly micros, of which software) one instance on this image pays postpaid."""
         with read_session(self.engine) as session:
-            plan = launch.quote(
+            plan = launch_plan.quote(
                 session=session,
                 viewer=self.viewer,
                 launch=self._launch_input(image, "POSTPAID", 1),
@@ -269,7 +277,7 @@ class MoneyMachine(RuleBasedStateMachine):
         request = self._launch_input(image, timing, count)
         with read_session(self.engine) as session:
             try:
-                quoted = launch.quote(
+                quoted = launch_plan.quote(
                     session=session, viewer=self.viewer, launch=request, now=self.now
                 )
             except DomainError:
