@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from graphql import GraphQLError
 from sqlmodel import Session
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.types import Message, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
@@ -29,13 +28,17 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
-from app.accounts.rules import Viewer
-from app.errors import shown
 from app.observability import current_request
 from app.versions import Versions
 from app.versions import read as read_versions
-from app.workflows import objects
 from schema.auth import Authenticator
+from schema.body import (
+    BodyRules,
+    BodyTimeout,
+    BodyTooLarge,
+    is_multipart,
+    place_files,
+)
 from schema.cache import Entry, ResponseCache, cache_key
 from schema.context import Context, Services
 from schema.http import (
@@ -56,8 +59,6 @@ from schema.websocket import TextWebSocketAdapter, TransportWSHandler
 
 log = logging.getLogger("bcc_images.http")
 
-#: room for a multipart request's other parts (operations, map, boundaries) beside the file
-MULTIPART_SLACK = 64 * 1024
 GRAPHIQL_HTML = (
     Path(__file__).resolve().parent.parent / "app" / "static" / "graphiql" / "index.html"
 )
@@ -69,18 +70,6 @@ ALLOWED_OPERATIONS = {
 }
 
 _REQUEST_FORMS: ContextVar[list[Any] | None] = ContextVar("request_forms", default=None)
-
-
-class BodyTooLarge(Exception):
-    """The request body is larger than the configured limit."""
-
-
-class BodyTimeout(Exception):
-    """The client stopped sending its body."""
-
-
-def _is_multipart(request: Request) -> bool:
-    return request.headers.get("content-type", "").lower().startswith("multipart/")
 
 
 #: pooled connections kept for the operation worker and the event listener of a process
@@ -103,6 +92,7 @@ class GraphQLView(GraphQL[Context, None]):
             max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
         )
         self.services = services
+        self.body = BodyRules(services.settings, services.policy)
         self.response_cache = ResponseCache(settings.response_cache_bytes)
         self.authenticator = Authenticator(settings.token_cache_bytes)
         self.persisted = PersistedQueries(
@@ -141,12 +131,12 @@ class GraphQLView(GraphQL[Context, None]):
         except RequestRefused as refused:
             await refuse_before_body(refusal_response(refused, media), scope, receive, send)
             return
-        if _is_multipart(request):
+        if is_multipart(request):
             session.rollback()  # no connection is held while an upload streams in
         forms: list[Any] = []
         token = _REQUEST_FORMS.set(forms)
         try:
-            response = await self.run(Request(scope, self._guarded(request, receive)))
+            response = await self.run(Request(scope, self.body.guarded(request, receive)))
         except HTTPException as exc:
             response = refusal_response(
                 RequestRefused(exc.status_code, code_for(exc.status_code, exc.reason), exc.reason),
@@ -155,7 +145,7 @@ class GraphQLView(GraphQL[Context, None]):
         except RequestRefused as refused:
             response = refusal_response(refused, media)
         except BodyTooLarge:
-            response = refusal_response(self._too_large(request), media)
+            response = refusal_response(self.body.too_large(request), media)
         except BodyTimeout:
             response = refusal_response(
                 RequestRefused(408, "REQUEST_TIMEOUT", "The request body stopped arriving."), media
@@ -165,43 +155,6 @@ class GraphQLView(GraphQL[Context, None]):
             for form in forms:  # uploaded files a resolver did not close (e.g. refused early)
                 await form.close()
         await response(scope, receive, send)
-
-    def _guarded(self, request: Request, receive: Receive) -> Receive:
-        """``receive`` with the body size limit and a timeout between body chunks."""
-        limit = self._body_limit(request)
-        timeout = self.services.settings.body_timeout_seconds
-        received = 0
-
-        async def guarded() -> Message:
-            nonlocal received
-            try:
-                message = await asyncio.wait_for(receive(), timeout)
-            except TimeoutError as exc:
-                raise BodyTimeout() from exc
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise BodyTooLarge()
-            return message
-
-        return guarded
-
-    def _body_limit(self, request: Request) -> int:
-        if _is_multipart(request):
-            # the other form fields get a little room; the file's own limit is enforced
-            # while it is stored, as the UPLOAD_TOO_LARGE userError
-            return self.services.settings.max_upload_bytes + MULTIPART_SLACK
-        return self.services.settings.max_body_bytes
-
-    def _too_large(self, request: Request) -> RequestRefused:
-        limit = self._body_limit(request)
-        if _is_multipart(request):
-            return RequestRefused(
-                413,
-                "UPLOAD_TOO_LARGE",
-                f"Uploads are at most {self.services.settings.max_upload_bytes} bytes.",
-            )
-        return RequestRefused(413, "PAYLOAD_TOO_LARGE", f"Request body exceeds {limit} bytes.")
 
     def _refuse(self, request: Request, session: Session) -> None:
         """Refuse from the headers alone: bad tokens, uploads that are anonymous, too large
@@ -227,10 +180,10 @@ class GraphQLView(GraphQL[Context, None]):
             if not length_header.isdigit():
                 raise RequestRefused(400, "BAD_REQUEST", "Invalid Content-Length.")
             length = int(length_header)
-        if _is_multipart(request):
-            self._refuse_upload(session, viewer, length)
-        if length is not None and length > self._body_limit(request):
-            raise self._too_large(request)
+        if is_multipart(request):
+            self.body.refuse_upload(session, viewer, length)
+        if length is not None and length > self.body.limit(request):
+            raise self.body.too_large(request)
         if (
             request.method in ("GET", "POST")
             and "text/html" not in request.headers.get("accept", "")
@@ -241,31 +194,6 @@ class GraphQLView(GraphQL[Context, None]):
                 "NOT_ACCEPTABLE",
                 f"Not acceptable: this endpoint answers {GRAPHQL_RESPONSE} or application/json.",
             )
-
-    def _refuse_upload(self, session: Session, viewer: Viewer | None, length: int | None) -> None:
-        if viewer is None:
-            raise RequestRefused(
-                401,
-                "UNAUTHENTICATED",
-                "Uploads need an account: send 'Authorization: Bearer <token>'.",
-                {"WWW-Authenticate": "Bearer"},
-            )
-        if length is None:
-            return
-        if length > self.services.settings.max_upload_bytes + MULTIPART_SLACK:
-            raise RequestRefused(
-                413,
-                "UPLOAD_TOO_LARGE",
-                f"Uploads are at most {self.services.settings.max_upload_bytes} bytes.",
-            )
-        problem = objects.quota_problem(
-            session=session,
-            owner_id=viewer.account_id,
-            adding=max(0, length - MULTIPART_SLACK),
-            quota=self.services.policy.storage_quota_bytes,
-        )
-        if problem is not None:
-            raise RequestRefused(413, problem.code.value, problem.message)
 
     async def parse_multipart(self, request: AsyncHTTPRequestAdapter) -> dict[str, str]:
         try:
@@ -531,49 +459,3 @@ class GraphQLView(GraphQL[Context, None]):
         sub.graphql_response = negotiate(request.headers.get("accept")) == GRAPHQL_RESPONSE  # type: ignore[attr-defined]
         sub.headers["Cache-Control"] = "private, no-store"
         return sub
-
-
-def place_files(operations: object, files_map: object, files: Mapping[str, Any]) -> dict[str, Any]:
-    """Put each uploaded file where the multipart request's ``map`` says (GraphQL multipart
-    request spec): only at ``variables.<name>[.<index>...]`` slots that hold null.
-
-    Raises:
-        RequestRefused: BAD_REQUEST for a malformed ``operations`` or ``map``, a path that
-            points anywhere else, or a file the form does not hold.
-    """
-    if not isinstance(operations, dict) or not isinstance(files_map, dict):
-        raise RequestRefused(400, "BAD_REQUEST", "'operations' and 'map' must be JSON objects.")
-    for field_name, paths in files_map.items():
-        if field_name not in files:
-            raise RequestRefused(400, "BAD_REQUEST", f"The form holds no file {field_name!r:.40}.")
-        if not isinstance(paths, list) or not paths:
-            raise RequestRefused(400, "BAD_REQUEST", "Each 'map' entry is a list of paths.")
-        for path in paths:
-            _place(operations, path, files[field_name])
-    return operations
-
-
-def _place(operations: dict[str, Any], path: object, file: Any) -> None:
-    keys = path.split(".") if isinstance(path, str) else []
-    if len(keys) < 2 or keys[0] != "variables":
-        raise RequestRefused(400, "BAD_REQUEST", f"{shown(str(path))} is not a variables path.")
-    target: Any = operations
-    for position, key in enumerate(keys):
-        last = position == len(keys) - 1
-        if isinstance(target, dict) and key in target:
-            if last:
-                if target[key] is not None:
-                    break
-                target[key] = file
-                return
-            target = target[key]
-        elif isinstance(target, list) and key.isdigit() and int(key) < len(target):
-            if last:
-                if target[int(key)] is not None:
-                    break
-                target[int(key)] = file
-                return
-            target = target[int(key)]
-        else:
-            break
-    raise RequestRefused(400, "BAD_REQUEST", f"{shown(str(path))} does not name a null variable.")
