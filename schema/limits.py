@@ -30,8 +30,9 @@ from strawberry.types.execution import ExecutionContext
 
 from app.config import Settings
 from app.observability import current_request
-from schema.cost import Shape, actual_cost, requested_cost, select_operation, shape
+from schema.cost import actual_cost, requested_cost
 from schema.rate_limit import Limiter, cost_report, rate_limited_error, retry_seconds
+from schema.shape import Shape, select_operation, shape
 
 
 def validation_rules(introspection: bool) -> tuple[type[ASTValidationRule], ...]:
