@@ -31,6 +31,7 @@ from app.images.rules import (
     ImageStatus,
     OsLicense,
     OsType,
+    Source,
     SourceKind,
     name_problem,
 )
@@ -349,9 +350,7 @@ def _listing_sources(
             kind=ImageKind.CUSTOM,
             owner_id=provider_id,
             region_code=region,
-            source_kind=SourceKind.PLATFORM,
-            source_id=None,
-            source_region=None,
+            source=Source(SourceKind.PLATFORM),
             now=now,
             status=ImageStatus.AVAILABLE,
         )

@@ -122,6 +122,17 @@ class SourceKind(enum.Enum):
     LISTING = "LISTING"
 
 
+@dataclass(frozen=True)
+class Source:
+    """What an image was made from: the kind of source, and its id and region (a platform
+    image has neither).
+    """
+
+    kind: SourceKind
+    id: str | None = None
+    region: str | None = None
+
+
 class OsLicense(enum.Enum):
     """The OS licence an image's charge root carries (R70)."""
 

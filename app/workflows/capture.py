@@ -18,7 +18,7 @@ from app.images import governance
 from app.images import service as images_service
 from app.images.lifecycle import check_name_and_description
 from app.images.models import Image
-from app.images.rules import Disk, ImageKind, SourceKind, name_problem
+from app.images.rules import Disk, ImageKind, Source, SourceKind, name_problem
 from app.instances import rules as instance_rules
 from app.instances import service as instances_service
 from app.instances.models import Instance
@@ -143,9 +143,11 @@ def _custom_image(
         kind=ImageKind.CUSTOM,
         owner_id=viewer.account_id,
         region_code=source.region_code,
-        source_kind=SourceKind.INSTANCE if isinstance(source, Instance) else SourceKind.SNAPSHOT,
-        source_id=source.id,
-        source_region=source.region_code,
+        source=Source(
+            SourceKind.INSTANCE if isinstance(source, Instance) else SourceKind.SNAPSHOT,
+            source.id,
+            source.region_code,
+        ),
         now=now,
         family=new.family,
     )

@@ -14,7 +14,7 @@ from app.errors import DomainError, ErrorCode, input_field, raise_all, shown
 from app.images import governance, service
 from app.images.lifecycle import check_name_and_description
 from app.images.models import Image
-from app.images.rules import Disk, ImageKind, ImageStatus, SourceKind
+from app.images.rules import Disk, ImageKind, ImageStatus, Source, SourceKind
 from app.operations import service as operations_service
 from app.operations.models import Operation
 from app.operations.rules import OperationKind
@@ -102,9 +102,7 @@ def _copy_of(source: Image, name: str | None, region: str, now: datetime) -> Ima
         kind=ImageKind.CUSTOM,
         owner_id=source.owner_id,
         region_code=region,
-        source_kind=SourceKind.COPY,
-        source_id=source.id,
-        source_region=source.region_code,
+        source=Source(SourceKind.COPY, source.id, source.region_code),
         now=now,
         family=source.family,
     )

@@ -14,7 +14,7 @@ from app.images import service
 from app.images.inspection import ACCEPTED, ImportRefused, Verdict, inspect
 from app.images.lifecycle import check_name_and_description
 from app.images.models import Image, SupportedOs
-from app.images.rules import Disk, ImageKind, OsLicense, OsType, SourceKind, family_problem
+from app.images.rules import Disk, ImageKind, OsLicense, OsType, Source, SourceKind, family_problem
 from app.operations import service as operations_service
 from app.operations.models import Operation
 from app.operations.rules import OperationKind
@@ -166,9 +166,7 @@ def _import_image(
         kind=ImageKind.CUSTOM,
         owner_id=viewer.account_id,
         region_code=request.region,
-        source_kind=SourceKind.IMPORT,
-        source_id=stored.key,
-        source_region=stored.region_code,
+        source=Source(SourceKind.IMPORT, stored.key, stored.region_code),
         now=now,
         family=request.family,
     )

@@ -15,7 +15,7 @@ from app.accounts.rules import Viewer
 from app.errors import DomainError, ErrorCode, input_field, shown
 from app.images import service as images_service
 from app.images.models import Image
-from app.images.rules import Disk, ImageKind, ImageStatus, SourceKind
+from app.images.rules import Disk, ImageKind, ImageStatus, Source, SourceKind
 from app.marketplace import lifecycle as listings
 from app.marketplace.lifecycle import ListingInput, Sources
 from app.marketplace.models import Listing
@@ -93,9 +93,7 @@ def approve(*, session: Session, viewer: Viewer, listing_id: str, now: datetime)
                 kind=kind,
                 owner_id=listing.provider_id,
                 region_code=source.region_code,
-                source_kind=SourceKind.LISTING,
-                source_id=source.id,
-                source_region=source.region_code,
+                source=Source(SourceKind.LISTING, source.id, source.region_code),
                 now=now,
                 status=ImageStatus.AVAILABLE,
                 listing_id=listing.id,
