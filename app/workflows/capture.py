@@ -18,7 +18,7 @@ from app.images import governance
 from app.images import service as images_service
 from app.images.lifecycle import check_name_and_description
 from app.images.models import Image
-from app.images.rules import Disk, ImageKind, Source, SourceKind, name_problem
+from app.images.rules import OS_COLUMNS, Disk, ImageKind, Source, SourceKind, name_problem
 from app.instances import rules as instance_rules
 from app.instances import service as instances_service
 from app.instances.models import Instance
@@ -120,11 +120,7 @@ def disk_of_instance(instance: Instance) -> Disk:
     """What an image or snapshot of an instance's system disk holds."""
     return Disk(
         generation=instance.generation,
-        os_type=instance.image_os_type,
-        os_name=instance.image_os_name,
-        os_version=instance.image_os_version,
-        os_arch=instance.image_os_arch,
-        os_lang=instance.image_os_lang,
+        **{c: getattr(instance, f"image_{c}") for c in OS_COLUMNS},  # the OS it runs now
         min_disk_gb=instance.system_disk_gb,
         size_gb=instance.system_disk_gb,
         system_disk_kind=instance_rules.disk_kind(instance.system_disk_type),
@@ -173,17 +169,8 @@ def _from_snapshot(
         session=session, viewer=viewer, snapshot_id=new.snapshot_id or ""
     )
     disk = Disk(
-        generation=snapshot.generation,
-        os_type=snapshot.os_type,
-        os_name=snapshot.os_name,
-        os_version=snapshot.os_version,
-        os_arch=snapshot.os_arch,
-        os_lang=snapshot.os_lang,
         min_disk_gb=snapshot.size_gb,
-        size_gb=snapshot.size_gb,
-        system_disk_kind=snapshot.system_disk_kind,
-        charge_os_license=snapshot.charge_os_license,
-        charge_listing_id=snapshot.charge_listing_id,
+        **{column: getattr(snapshot, column) for column in SNAPSHOT_DISK},
     )
     image = _custom_image(disk, new, viewer, snapshot, now)
     return image, {"snapshot": snapshot.id}
@@ -245,6 +232,17 @@ def create_snapshot(
     )
 
 
+#: what a snapshot keeps of its disk, for the images made of it
+SNAPSHOT_DISK = (
+    "size_gb",
+    "system_disk_kind",
+    "generation",
+    *OS_COLUMNS,
+    "charge_os_license",
+    "charge_listing_id",
+)
+
+
 def _snapshot_of(instance: Instance, name: str, now: datetime) -> Snapshot:
     """A CREATING snapshot of the instance's system disk, with what an image of it needs."""
     disk = disk_of_instance(instance)
@@ -255,17 +253,8 @@ def _snapshot_of(instance: Instance, name: str, now: datetime) -> Snapshot:
         region_code=instance.region_code,
         instance_id=instance.id,
         status=SnapshotStatus.CREATING.value,
-        size_gb=instance.system_disk_gb,
-        system_disk_kind=instance_rules.disk_kind(instance.system_disk_type),
-        generation=disk.generation,
-        os_type=disk.os_type,
-        os_name=disk.os_name,
-        os_version=disk.os_version,
-        os_arch=disk.os_arch,
-        os_lang=disk.os_lang,
-        charge_os_license=disk.charge_os_license,
-        charge_listing_id=disk.charge_listing_id,
         created_at=now,
+        **{column: getattr(disk, column) for column in SNAPSHOT_DISK},
     )
 
 
