@@ -9,7 +9,11 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import orjson
 import strawberry
+from strawberry.annotation import StrawberryAnnotation
+from strawberry.extensions.field_extension import FieldExtension
 from strawberry.permission import BasePermission
+from strawberry.types.arguments import StrawberryArgument
+from strawberry.types.field import StrawberryField
 
 from app.pagination import Page, PageRequest
 
@@ -52,18 +56,79 @@ class Connection(Generic[T]):
         return self.count()
 
 
+@dataclasses.dataclass(frozen=True)
+class Window:
+    """The Relay arguments a caller gave a list field: which part of the list to return."""
+
+    first: int | None = None
+    after: str | None = None
+    last: int | None = None
+    before: str | None = None
+
+
+#: the GraphQL type of each Relay argument
+_RELAY_ARGUMENTS: dict[str, Any] = {
+    "first": int | None,
+    "after": str | None,
+    "last": int | None,
+    "before": str | None,
+}
+
+
+class Paged(FieldExtension):
+    """A list field's Relay arguments: ``first``, ``after``, ``last`` and ``before`` stand in
+    the schema where the resolver declares ``window: Window``, which receives them as one value.
+    """
+
+    def apply(self, field: StrawberryField) -> None:
+        """Put the four Relay arguments where ``window`` stands (once: schemas built again
+        reuse the field).
+        """
+        names = [argument.python_name for argument in field.arguments]
+        if "window" not in names:
+            return
+        at = names.index("window")
+        relay = [
+            StrawberryArgument(
+                python_name=name,
+                graphql_name=None,
+                type_annotation=StrawberryAnnotation(kind),
+                default=None,
+            )
+            for name, kind in _RELAY_ARGUMENTS.items()
+        ]
+        field.arguments = [*field.arguments[:at], *relay, *field.arguments[at + 1 :]]
+
+    @staticmethod
+    def _windowed(kwargs: dict[str, Any]) -> dict[str, Any]:
+        window = Window(**{name: kwargs.pop(name, None) for name in _RELAY_ARGUMENTS})
+        return {**kwargs, "window": window}
+
+    def resolve(self, next_: Any, source: Any, info: Any, **kwargs: Any) -> Any:
+        """Hand the resolver the Relay arguments as its ``window``."""
+        return next_(source, info, **self._windowed(kwargs))
+
+    async def resolve_async(self, next_: Any, source: Any, info: Any, **kwargs: Any) -> Any:
+        """Hand the resolver the Relay arguments as its ``window``."""
+        return await next_(source, info, **self._windowed(kwargs))
+
+
+def paged(description: str, *, permission_classes: list[type[BasePermission]] | None = None) -> Any:
+    """A list field answering a ``Connection``: its resolver takes ``window: Window`` (the
+    caller's Relay arguments) and builds its page with ``page_request``.
+    """
+    return strawberry.field(
+        description=description,
+        permission_classes=permission_classes or [],
+        extensions=[Paged()],
+    )
+
+
 def page_request(
-    info: Info,
-    first: int | None,
-    after: str | None,
-    last: int | None,
-    before: str | None,
-    *,
-    filters: object = None,
-    parent: str | None = None,
+    info: Info, window: Window, *, filters: object = None, parent: str | None = None
 ) -> PageRequest:
-    """Bundle Relay arguments for the service layer, with what the cursors are bound to:
-    this field, its parent object and the filters (a cursor of another list is refused).
+    """Bundle a list field's window for the service layer, with what the cursors are bound
+    to: this field, its parent object and the filters (a cursor of another list is refused).
     """
     filter_hash = hashlib.sha256(
         orjson.dumps(
@@ -74,12 +139,7 @@ def page_request(
     ).hexdigest()[:16]
     scope = f"{info.path.typename}.{info.field_name}|{parent or ''}|{filter_hash}"
     return PageRequest(
-        first=first,
-        after=after,
-        last=last,
-        before=before,
-        scope=scope,
-        secret=info.context.services.cursor_secret,
+        **dataclasses.asdict(window), scope=scope, secret=info.context.services.cursor_secret
     )
 
 
@@ -112,27 +172,15 @@ def child_connection(
     ``fetch(object, info, page)`` reads one page, ``convert`` turns each row into ``node``.
     """
 
-    def resolve(
-        root: Any,
-        info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
-    ) -> Connection[T]:
-        page = page_request(info, first, after, last, before, parent=parent(root))
+    def resolve(root: Any, info: Info, window: Window) -> Connection[T]:
+        page = page_request(info, window, parent=parent(root))
         return connection(fetch(root, info, page), convert)
 
     # the annotations Strawberry reads, with this field's node type filled in
     resolve.__annotations__ = {
         "root": Any,
         "info": strawberry.Info,
-        "first": int | None,
-        "after": str | None,
-        "last": int | None,
-        "before": str | None,
+        "window": Window,
         "return": Connection[node],  # type: ignore[valid-type]
     }
-    return strawberry.field(
-        resolver=resolve, description=description, permission_classes=permission_classes or []
-    )
+    return paged(description, permission_classes=permission_classes)(resolve)

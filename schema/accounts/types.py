@@ -16,7 +16,7 @@ from app.billing.rules import TransactionKind
 from schema.context import Info
 from schema.money import Money
 from schema.node import Node
-from schema.pagination import Connection, child_connection, connection, page_request
+from schema.pagination import Connection, Window, child_connection, connection, page_request, paged
 from schema.permissions import OwnerOnly
 
 if TYPE_CHECKING:
@@ -99,24 +99,21 @@ class Account(Node):
             else info.context.services.policy.custom_image_quota
         )
 
-    @strawberry.field(
+    @paged(
         permission_classes=[OwnerOnly],
         description="The account's orders, newest first (self and admins only).",
     )
     def orders(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        window: Window = Window(),
     ) -> Connection[Annotated[Order, strawberry.lazy("schema.billing.types")]]:
         from schema.billing.types import Order
 
         page = billing_service.list_orders(
             session=info.context.session,
             account_id=str(self.id),
-            page=page_request(info, first, after, last, before, parent=str(self.id)),
+            page=page_request(info, window, parent=str(self.id)),
         )
         return connection(page, Order.from_row)
 

@@ -15,7 +15,7 @@ from schema.context import Info
 from schema.images.mutations import ImageResult, image_mutation
 from schema.images.types import Image, ImageId
 from schema.mutation import argument, mutation
-from schema.pagination import Connection, connection, page_request
+from schema.pagination import Connection, Window, connection, page_request, paged
 from schema.permissions import SignedIn
 
 
@@ -136,7 +136,7 @@ class GovernanceMutations:
 
 @strawberry.type
 class GovernanceQueries:
-    @strawberry.field(
+    @paged(
         permission_classes=[SignedIn],
         description=(
             "Your deleted images that can still be restored, the most recently deleted first, "
@@ -146,16 +146,13 @@ class GovernanceQueries:
     def recycle_bin(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        window: Window = Window(),
     ) -> Connection[Image]:
         viewer = info.context.require_viewer()
         page = governance.recycle_bin(
             session=info.context.session,
             viewer=viewer,
-            page=page_request(info, first, after, last, before),
+            page=page_request(info, window),
         )
         return connection(page, lambda row: Image.from_row(row, viewer))
 

@@ -22,7 +22,7 @@ from schema.images.types import (
     OrderDirection,
     Prefetched,
 )
-from schema.pagination import Connection, connection, page_request
+from schema.pagination import Connection, Window, connection, page_request, paged
 from schema.regions.types import Region
 from schema.tags import tag_filters
 
@@ -51,7 +51,7 @@ def _filters(value: ImageFilter | None) -> images_page.ImageFilter:
 
 @strawberry.type
 class ImageQueries:
-    @strawberry.field(
+    @paged(
         description=(
             "Images you may see (public and published listing images, your own, and those "
             "shared with you), newest first unless ordered otherwise. "
@@ -63,10 +63,7 @@ class ImageQueries:
         info: Info,
         filter: ImageFilter | None = None,
         order_by: ImageOrder | None = None,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        window: Window = Window(),
     ) -> Connection[Image]:
         order = order_by or DEFAULT_ORDER
         viewer = info.context.viewer
@@ -76,7 +73,7 @@ class ImageQueries:
             filters=_filters(filter),
             order_field=order.field.value,
             descending=order.direction is OrderDirection.DESC,
-            page=page_request(info, first, after, last, before, filters=filter),
+            page=page_request(info, window, filters=filter),
             now=info.context.services.clock.now(),
         )
         from schema.marketplace.types import Listing

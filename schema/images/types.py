@@ -19,7 +19,7 @@ from app.images import service as images_service
 from schema.accounts.types import Account
 from schema.context import Info
 from schema.loaders import referenced
-from schema.pagination import Connection, connection, page_request
+from schema.pagination import Connection, Window, connection, page_request, paged
 from schema.permissions import OwnerOnly
 from schema.regions.types import Region
 from schema.resources import Tagged
@@ -291,7 +291,7 @@ class Image(Tagged):
         replicating = await info.context.loaders.replicating.load(str(self.id))
         return CopyLock.REPLICATING if replicating else None
 
-    @strawberry.field(
+    @paged(
         permission_classes=[OwnerOnly],
         description=(
             "Accounts the image is shared with, oldest share first (its owner and "
@@ -301,15 +301,12 @@ class Image(Tagged):
     async def shared_with(
         self,
         info: Info,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        window: Window = Window(),
     ) -> Connection[Account] | None:
         page = images_service.shared_with(
             session=info.context.session,
             image_id=str(self.id),
-            page=page_request(info, first, after, last, before, parent=str(self.id)),
+            page=page_request(info, window, parent=str(self.id)),
         )
         accounts = await info.context.loaders.account.load_many([s.account_id for s in page.items])
         by_id = {a.id: a for a in accounts if a is not None}

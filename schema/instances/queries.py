@@ -16,7 +16,7 @@ from schema.context import Info
 from schema.errors import deprecation_warnings, user_error
 from schema.instances.inputs import CreateInstancesInput
 from schema.instances.types import Instance
-from schema.pagination import Connection, connection, page_request
+from schema.pagination import Connection, Window, connection, page_request, paged
 from schema.permissions import SignedIn
 from schema.tags import TagFilter, tag_filters
 
@@ -35,17 +35,12 @@ class InstanceFilter:
 
 @strawberry.type
 class InstanceQueries:
-    @strawberry.field(
-        permission_classes=[SignedIn], description="The viewer's instances, newest first."
-    )
+    @paged(permission_classes=[SignedIn], description="The viewer's instances, newest first.")
     def instances(
         self,
         info: Info,
         filter: InstanceFilter | None = None,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        window: Window = Window(),
     ) -> Connection[Instance]:
         viewer = info.context.require_viewer()
         flt = filter or InstanceFilter()
@@ -58,7 +53,7 @@ class InstanceQueries:
                 image=str(flt.image) if flt.image is not None else None,
                 tags=tag_filters(flt.tags),
             ),
-            page=page_request(info, first, after, last, before, filters=filter),
+            page=page_request(info, window, filters=filter),
         )
         return connection(page, Instance.from_row)
 

@@ -20,7 +20,7 @@ from schema.context import Info
 from schema.errors import Call, Payload, mutate
 from schema.marketplace.types import Listing
 from schema.mutation import argument, mutation
-from schema.pagination import Connection, connection, page_request
+from schema.pagination import Connection, Window, connection, page_request, paged
 
 
 @strawberry.input(description="Filters of the listings query.")
@@ -39,17 +39,12 @@ class ListingFilter:
 
 @strawberry.type
 class ListingQueries:
-    @strawberry.field(
-        description="Listings: PUBLISHED ones for everyone, a provider's own in every state."
-    )
+    @paged(description="Listings: PUBLISHED ones for everyone, a provider's own in every state.")
     def listings(
         self,
         info: Info,
         filter: ListingFilter | None = None,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        window: Window = Window(),
     ) -> Connection[Listing]:
         flt = filter or ListingFilter()
         page = marketplace_service.list_listings(
@@ -63,7 +58,7 @@ class ListingQueries:
                 region=str(flt.region) if flt.region is not None else None,
                 text_contains=flt.text_contains,
             ),
-            page=page_request(info, first, after, last, before, filters=filter),
+            page=page_request(info, window, filters=filter),
         )
         return connection(page, Listing.from_row)
 

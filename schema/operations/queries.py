@@ -14,7 +14,7 @@ from app.operations import service
 from app.operations.rules import OperationKind, OperationStatus
 from schema.context import Info
 from schema.operations.types import Operation
-from schema.pagination import Connection, connection, page_request
+from schema.pagination import Connection, Window, connection, page_request, paged
 from schema.permissions import SignedIn
 
 FINISHED = {"SUCCEEDED", "FAILED", "CANCELLED"}
@@ -42,17 +42,12 @@ class OperationQueries:
         row = await info.context.loaders.operation.load(str(id))
         return Operation.from_row(row) if row else None
 
-    @strawberry.field(
-        permission_classes=[SignedIn], description="The viewer's operations, newest first."
-    )
+    @paged(permission_classes=[SignedIn], description="The viewer's operations, newest first.")
     def operations(
         self,
         info: Info,
         filter: OperationFilter | None = None,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        window: Window = Window(),
     ) -> Connection[Operation]:
         viewer = info.context.require_viewer()
         flt = filter or OperationFilter()
@@ -64,7 +59,7 @@ class OperationQueries:
                 status=flt.status.value if flt.status else None,
                 target=str(flt.target) if flt.target is not None else None,
             ),
-            page=page_request(info, first, after, last, before, filters=filter),
+            page=page_request(info, window, filters=filter),
         )
         return connection(page, Operation.from_row)
 

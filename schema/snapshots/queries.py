@@ -15,7 +15,7 @@ from schema.context import Info
 from schema.errors import Call, Payload, mutate
 from schema.mutation import ClientToken, Name, argument, mutation
 from schema.operations.types import Operation
-from schema.pagination import Connection, connection, page_request
+from schema.pagination import Connection, Window, connection, page_request, paged
 from schema.permissions import SignedIn
 from schema.snapshots.types import Snapshot
 from schema.tags import TagFilter, tag_filters
@@ -33,17 +33,12 @@ class SnapshotFilter:
 
 @strawberry.type
 class SnapshotQueries:
-    @strawberry.field(
-        permission_classes=[SignedIn], description="The viewer's snapshots, newest first."
-    )
+    @paged(permission_classes=[SignedIn], description="The viewer's snapshots, newest first.")
     def snapshots(
         self,
         info: Info,
         filter: SnapshotFilter | None = None,
-        first: int | None = None,
-        after: str | None = None,
-        last: int | None = None,
-        before: str | None = None,
+        window: Window = Window(),
     ) -> Connection[Snapshot]:
         viewer = info.context.require_viewer()
         flt = filter or SnapshotFilter()
@@ -56,7 +51,7 @@ class SnapshotQueries:
                 status=flt.status.value if flt.status else None,
                 tags=tag_filters(flt.tags),
             ),
-            page=page_request(info, first, after, last, before, filters=filter),
+            page=page_request(info, window, filters=filter),
         )
         return connection(page, Snapshot.from_row)
 
