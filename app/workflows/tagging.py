@@ -66,17 +66,17 @@ def _resource_problem(
     return None
 
 
+def _count_problems(field: str, noun: str, given: int, most: int) -> list[DomainError]:
+    """The list input ``field`` holds 1 to ``most`` items."""
+    if 1 <= given <= most:
+        return []
+    message = f"{field} holds 1 to {most} {noun}; got {given}."
+    return [DomainError(ErrorCode.INVALID_INPUT, message, input_field(field))]
+
+
 def _owned(session: Session, viewer: Viewer, ids: Sequence[str]) -> list[DomainError]:
     """Every resource is the caller's own (each problem at its index)."""
-    problems = []
-    if not 1 <= len(ids) <= rules.MAX_RESOURCES:
-        problems.append(
-            DomainError(
-                ErrorCode.INVALID_INPUT,
-                f"resourceIds holds 1 to {rules.MAX_RESOURCES} ids; got {len(ids)}.",
-                input_field("resourceIds"),
-            )
-        )
+    problems = _count_problems("resourceIds", "ids", len(ids), rules.MAX_RESOURCES)
     visible = _visible(session, viewer, ids)
     seen: set[str] = set()
     for index, resource_id in enumerate(ids):
@@ -91,15 +91,7 @@ def _owned(session: Session, viewer: Viewer, ids: Sequence[str]) -> list[DomainE
 
 
 def _tag_problems(tags: Sequence[tuple[str, str]]) -> list[DomainError]:
-    problems = []
-    if not 1 <= len(tags) <= rules.MAX_TAGS:
-        problems.append(
-            DomainError(
-                ErrorCode.INVALID_INPUT,
-                f"tags holds 1 to {rules.MAX_TAGS} tags; got {len(tags)}.",
-                input_field("tags"),
-            )
-        )
+    problems = _count_problems("tags", "tags", len(tags), rules.MAX_TAGS)
     keys: set[str] = set()
     for index, (key, value) in enumerate(tags):
         at = str(index)
