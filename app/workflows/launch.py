@@ -13,11 +13,9 @@ from sqlmodel import Session
 from app.accounts import service as accounts_service
 from app.accounts.models import Account
 from app.accounts.rules import Viewer
-from app.billing import attribution
 from app.billing import service as billing_service
 from app.billing.models import Order
 from app.billing.pricing import (
-    ChargeKind,
     Timing,
     hourly_micros,
 )
@@ -179,28 +177,17 @@ def _attribute(
     """Record each instance's share of each line of a prepaid order; the SOFTWARE line pays
     the listing's provider (R74, R102).
     """
-    expiry = {i.id: i.expires_at or now for i in instances}
-    listing_id = plan.image.charge_listing_id
     for line in plan.lines:
-        shares = attribution.record_shares(
+        revenue.attribute_line(
             session=session,
             order_id=order_id,
             line=line,
-            instance_ids=[i.id for i in instances],
-            starts_at=now,
-            ends_at=expiry,
-            listing_id=listing_id,
+            instances=instances,
+            buyer_id=viewer.account_id,
+            listing_id=plan.image.charge_listing_id,
+            software=plan.software,
+            now=now,
         )
-        if line.kind is ChargeKind.SOFTWARE and listing_id is not None and plan.software:
-            revenue.credit_lines(
-                session=session,
-                listing_id=listing_id,
-                buyer_id=viewer.account_id,
-                plan=plan.software,
-                lines=[(line, shares)],
-                reference=order_id,
-                now=now,
-            )
 
 
 class CreateInstancesHandler(operations_service.Handler):

@@ -101,29 +101,18 @@ def _charge(session: Session, account: Account, plan: RebuildPlan, now: datetime
         instance_ids=[c.instance.id for c in charged],
         now=now,
     )
-    listing_id = plan.image.charge_listing_id
     for change in charged:
-        expires = {change.instance.id: change.instance.expires_at or now}
         for line in change.added:
-            shares = attribution.record_shares(
+            revenue.attribute_line(
                 session=session,
                 order_id=order.id,
                 line=line,
-                instance_ids=[change.instance.id],
-                starts_at=now,
-                ends_at=expires,
-                listing_id=listing_id,
+                instances=[change.instance],
+                buyer_id=account.id,
+                listing_id=plan.image.charge_listing_id,
+                software=change.software,
+                now=now,
             )
-            if line.kind is ChargeKind.SOFTWARE and listing_id and change.software:
-                revenue.credit_lines(
-                    session=session,
-                    listing_id=listing_id,
-                    buyer_id=account.id,
-                    plan=change.software,
-                    lines=[(line, shares)],
-                    reference=order.id,
-                    now=now,
-                )
     return order
 
 

@@ -11,11 +11,13 @@ from decimal import Decimal
 from sqlmodel import Session, select
 
 from app.accounts import service as accounts_service
+from app.billing import attribution
 from app.billing import service as billing_service
 from app.billing.models import ChargeShare
-from app.billing.pricing import ChargeLine, SoftwarePlan
+from app.billing.pricing import ChargeKind, ChargeLine, SoftwarePlan
 from app.billing.rules import TransactionKind, reversal_minor
 from app.ids import new_id
+from app.instances.models import Instance
 from app.marketplace.models import ListingRevenue, Sale
 from app.marketplace.service import provider_of
 from app.money import RATE_SCALE, allocate, rate_to_int, settle_units, split_micro, to_minor
@@ -112,6 +114,41 @@ def credit_lines(
         reference=reference,
         now=now,
     )
+
+
+def attribute_line(
+    *,
+    session: Session,
+    order_id: str,
+    line: ChargeLine,
+    instances: Sequence[Instance],
+    buyer_id: str,
+    listing_id: str | None,
+    software: SoftwarePlan | None,
+    now: datetime,
+) -> None:
+    """Record each instance's share of a line of a prepaid order (until its term ends); a
+    SOFTWARE line also pays the listing's provider (R74, R102).
+    """
+    shares = attribution.record_shares(
+        session=session,
+        order_id=order_id,
+        line=line,
+        instance_ids=[i.id for i in instances],
+        starts_at=now,
+        ends_at={i.id: i.expires_at or now for i in instances},
+        listing_id=listing_id,
+    )
+    if line.kind is ChargeKind.SOFTWARE and listing_id is not None and software is not None:
+        credit_lines(
+            session=session,
+            listing_id=listing_id,
+            buyer_id=buyer_id,
+            plan=software,
+            lines=[(line, shares)],
+            reference=order_id,
+            now=now,
+        )
 
 
 def credit_usage(
