@@ -101,6 +101,13 @@ def not_found(code: ErrorCode, noun: str, value: object, *path: str) -> DomainEr
     )
 
 
+def not_owner(noun: str, resource_id: str, doing: str, path: Sequence[str]) -> DomainError:
+    """PERMISSION_DENIED: ``Only the owner of <noun> <id> can <doing>.``, about ``path``."""
+    return DomainError(
+        ErrorCode.PERMISSION_DENIED, f"Only the owner of {noun} {resource_id} can {doing}.", path
+    )
+
+
 class DomainError(Exception):
     """An expected failure: nothing was changed, and the caller is told why.
 

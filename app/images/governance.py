@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 from app import catalogue
 from app.accounts.rules import Viewer
 from app.database import saved
-from app.errors import DomainError, ErrorCode, input_field, shown
+from app.errors import DomainError, ErrorCode, input_field, not_owner, shown
 from app.images import service
 from app.images.models import Image
 from app.images.rules import CATALOGUE_KINDS, ImageKind, ImageStatus, family_problem
@@ -36,11 +36,7 @@ def governed(*, session: Session, viewer: Viewer, image_id: str, action: str) ->
     image = service.get_for_update(session=session, viewer=viewer, image_id=image_id)
     admin_may = viewer.is_admin and image.kind in CATALOGUE_KINDS
     if image.owner_id != viewer.account_id and not admin_may:
-        raise DomainError(
-            ErrorCode.PERMISSION_DENIED,
-            f"Only the owner of image {image.id} can have it {action}.",
-            input_field("imageId"),
-        )
+        raise not_owner("image", image.id, f"have it {action}", input_field("imageId"))
     return image
 
 

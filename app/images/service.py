@@ -16,7 +16,7 @@ from sqlmodel import Session, col, select
 
 from app import errors
 from app.accounts.rules import Viewer
-from app.errors import DomainError, ErrorCode, input_field
+from app.errors import DomainError, ErrorCode, input_field, not_owner
 from app.ids import is_id, new_id
 from app.images.models import Image, ImageShare
 from app.images.rules import (
@@ -110,11 +110,7 @@ def owned_custom(
             input_field(name),
         )
     if image.owner_id != viewer.account_id:
-        raise DomainError(
-            ErrorCode.PERMISSION_DENIED,
-            f"Only the owner of image {image.id} can have it {action}.",
-            input_field(name),
-        )
+        raise not_owner("image", image.id, f"have it {action}", input_field(name))
     return image
 
 

@@ -19,7 +19,7 @@ from app.billing.pricing import (
     ChargeUnit,
     Timing,
 )
-from app.errors import DomainError, ErrorCode, input_field, not_found
+from app.errors import DomainError, ErrorCode, input_field, not_found, not_owner
 from app.ids import is_id
 from app.instances import rules
 from app.instances.models import Instance
@@ -128,11 +128,7 @@ def get_for_update(session: Session, viewer: Viewer, instance_id: str) -> Instan
     if instance is None:
         raise not_found(ErrorCode.INSTANCE_NOT_FOUND, "instance", instance_id, "instanceId")
     if instance.owner_id != viewer.account_id:
-        raise DomainError(
-            ErrorCode.PERMISSION_DENIED,
-            f"Only the owner of instance {instance.id} can act on it.",
-            input_field("instanceId"),
-        )
+        raise not_owner("instance", instance.id, "act on it", input_field("instanceId"))
     return instance
 
 

@@ -18,7 +18,7 @@ from app.accounts.rules import Viewer
 from app.billing import attribution, pricing
 from app.billing.models import ChargeShare
 from app.billing.pricing import ChargeKind, ChargeLine, SoftwarePlan, Timing
-from app.errors import DomainError, ErrorCode, raise_all, shown
+from app.errors import DomainError, ErrorCode, not_owner, raise_all, shown
 from app.ids import is_id
 from app.images import governance
 from app.images import rules as image_rules
@@ -147,13 +147,7 @@ def _load(
                 )
             )
         elif instance.owner_id != viewer.account_id:
-            problems.append(
-                DomainError(
-                    ErrorCode.PERMISSION_DENIED,
-                    f"Only the owner of instance {instance.id} can rebuild it.",
-                    request.field(index),
-                )
-            )
+            problems.append(not_owner("instance", instance.id, "rebuild it", request.field(index)))
     return found, problems
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from sqlmodel import Session
 
 from app.accounts.rules import Viewer
-from app.errors import DomainError, ErrorCode, input_field, raise_all, shown
+from app.errors import DomainError, ErrorCode, input_field, not_owner, raise_all, shown
 from app.ids import id_prefix
 from app.images import service as images_service
 from app.images.rules import ImageKind
@@ -60,9 +60,7 @@ def _resource_problem(
         return DomainError(missing, f"There is no {kind} {shown(resource_id)}.", path)
     custom = prefix != "m" or row.kind == ImageKind.CUSTOM.value
     if row.owner_id != viewer.account_id or not custom:
-        return DomainError(
-            ErrorCode.PERMISSION_DENIED, f"Only the owner of {kind} {row.id} can tag it.", path
-        )
+        return not_owner(kind, row.id, "tag it", path)
     return None
 
 
