@@ -285,36 +285,78 @@ def _mutation_cost(walker: _CostWalker, root: GraphQLObjectType, selection: Any)
 
 _Merged = dict[str, tuple[tuple[str, GraphQLField] | None, list[FieldNode]]]
 
+#: how a field adds to a response's cost (``_Response.entry_cost``): each returned node
+#: (counted) or edge (not counted) of a connection, a flat 1 (totalCount), an edge's node, a
+#: connection, a small leaf-only object or a list of them (1 for the whole list), any other
+#: object or list of objects
+_NODES, _EDGES, _ONE, _NODE, _CONNECTION, _SMALL, _OBJECTS = range(7)
 
-#: the fields of a merged selection that can cost anything: (response key, definition, nodes)
-_Plan = list[tuple[str, tuple[str, GraphQLField], list[FieldNode]]]
+
+@dataclass(slots=True)
+class _Entry:
+    """A costly field of a merged selection: its response key, how it costs, its type, its
+    nodes, and the plan of its own selection (worked out when first needed).
+    """
+
+    key: str
+    kind: int
+    named: GraphQLNamedType
+    nodes: list[FieldNode]
+    child: list[_Entry] | None = None
+
+
+#: plans (the costly fields of a merged selection) by the selecting type and the ids of the
+#: selecting nodes; a cached document keeps its plans (``limits.Document.cost_plans``), so a
+#: repeated document works them out once
+Plans = dict[tuple[str, tuple[int, ...]], list[_Entry]]
+
+
+def _kind(parent: GraphQLNamedType, definition: tuple[str, GraphQLField]) -> int | None:
+    """How a field selected on ``parent`` adds to the cost; None when it cannot."""
+    name, field_def = definition
+    named = get_named_type(field_def.type)
+    if _is_connection(parent):
+        return {"nodes": _NODES, "edges": _EDGES, "totalCount": _ONE}.get(name)
+    if _is_edge(parent):
+        return _NODE if name == "node" else None
+    if is_leaf_type(named):
+        return None
+    if _is_connection(named):
+        return _CONNECTION
+    return _SMALL if named.name in LEAF_LISTS else _OBJECTS
 
 
 @dataclass(frozen=True)
 class _Response:
     """Walks a response with its document: the cost formula with the returned list sizes.
 
-    The merged selection of a type is worked out once per response (a page repeats it for
-    every item), and leaf fields, which cost nothing, are left out of it.
+    The merged selection of a type is worked out once (a page repeats it for every item, and
+    a cached document for every request), and fields that cost nothing are left out of it.
     """
 
     schema: GraphQLSchema
     fragments: Mapping[str, FragmentDefinitionNode]
-    plans: dict[tuple[str, tuple[int, ...]], _Plan] = field(default_factory=dict)
+    plans: Plans
 
-    def plan(self, parent: GraphQLNamedType, nodes: list[FieldNode]) -> _Plan:
+    def plan(self, parent: GraphQLNamedType, nodes: list[FieldNode]) -> list[_Entry]:
         """The costly fields selected on ``parent`` by these nodes, merged."""
         key = (parent.name, tuple(id(n) for n in nodes))
         found = self.plans.get(key)
         if found is None:
-            merged = self.collect(parent, [n.selection_set for n in nodes])
-            found = [
-                (name, definition, fields)
-                for name, (definition, fields) in merged.items()
-                if definition is not None and _may_cost(parent, definition)
-            ]
+            found = []
+            for name, (definition, fields) in self.collect(
+                parent, [n.selection_set for n in nodes]
+            ).items():
+                if definition is not None and (kind := _kind(parent, definition)) is not None:
+                    found.append(_Entry(name, kind, get_named_type(definition[1].type), fields))
             self.plans[key] = found
         return found
+
+    def child(self, entry: _Entry) -> list[_Entry]:
+        """The plan of an entry's own selection."""
+        if entry.child is None:
+            entry.child = self.plan(entry.named, entry.nodes)
+        return entry.child
 
     def collect(
         self, parent: GraphQLNamedType, selection_sets: Iterable[SelectionSetNode | None]
@@ -346,56 +388,35 @@ class _Response:
                         stack.append((target or owner, fragment.selection_set))
         return merged
 
-    def object_cost(
-        self,
-        parent: GraphQLNamedType,
-        nodes: list[FieldNode],
-        value: Any,
-        counted: bool,
-    ) -> int:
+    def object_cost(self, plan: list[_Entry], value: Any, counted: bool) -> int:
         """An object's cost: 1 if it counts itself, plus its selected fields."""
         if not isinstance(value, Mapping):
             return 0
         total = 1 if counted else 0
-        for key, definition, fields in self.plan(parent, nodes):
-            if key in value:
-                total += self.field_cost(parent, definition, fields, value[key])
+        for entry in plan:
+            item = value.get(entry.key)
+            if item is not None:
+                total += self.entry_cost(entry, item)
         return total
 
-    def field_cost(
-        self,
-        parent: GraphQLNamedType,
-        definition: tuple[str, GraphQLField],
-        nodes: list[FieldNode],
-        value: Any,
-    ) -> int:
-        """A field's cost given what it returned."""
-        name, field_def = definition
-        named = get_named_type(field_def.type)
-        if value is None:
-            return 0
-        if _is_connection(parent):
-            if name in ("edges", "nodes") and isinstance(value, list):
-                return sum(self.object_cost(named, nodes, v, name == "nodes") for v in value)
-            return 1 if name == "totalCount" else 0
-        if _is_edge(parent):
-            return self.object_cost(named, nodes, value, True) if name == "node" else 0
-        if is_leaf_type(named):
-            return 0
-        if _is_connection(named):
-            return CONNECTION_COST + self.object_cost(named, nodes, value, False)
-        if isinstance(value, list):
-            if named.name in LEAF_LISTS:
+    def entry_cost(self, entry: _Entry, value: Any) -> int:
+        """A costly field's cost given what it returned (not null)."""
+        kind = entry.kind
+        if kind == _ONE:
+            return 1
+        plan = self.child(entry)
+        if kind in (_NODES, _EDGES):
+            if not isinstance(value, list):
+                return 0
+            counted = kind == _NODES
+            return sum(self.object_cost(plan, v, counted) for v in value)
+        if kind == _CONNECTION:
+            return CONNECTION_COST + self.object_cost(plan, value, False)
+        if isinstance(value, list) and kind != _NODE:
+            if kind == _SMALL:
                 return 1
-            return sum(self.object_cost(named, nodes, v, True) for v in value)
-        return self.object_cost(named, nodes, value, True)
-
-
-def _may_cost(parent: GraphQLNamedType, definition: tuple[str, GraphQLField]) -> bool:
-    """Whether a field can add to the cost (a leaf outside a connection's totalCount cannot)."""
-    if _is_connection(parent) or _is_edge(parent):
-        return True
-    return not is_leaf_type(get_named_type(definition[1].type))
+            return sum(self.object_cost(plan, v, True) for v in value)
+        return self.object_cost(plan, value, True)
 
 
 def actual_cost(
@@ -403,12 +424,15 @@ def actual_cost(
     document: DocumentNode,
     operation: OperationDefinitionNode,
     data: Mapping[str, Any] | None,
+    plans: Plans | None = None,
 ) -> int:
-    """The same formula over the response: list sizes are those returned (at least 1)."""
+    """The same formula over the response: list sizes are those returned (at least 1).
+    ``plans`` keeps what was worked out of the document for its next response.
+    """
     root = schema.get_root_type(operation.operation)
     if root is None or data is None:
         return 1
-    walker = _Response(schema, fragments_of(document))
+    walker = _Response(schema, fragments_of(document), {} if plans is None else plans)
     mutation = operation.operation is OperationType.MUTATION
     total = 0
     introspection = False
@@ -418,9 +442,9 @@ def actual_cost(
             continue
         if definition is None or key not in data:
             continue
+        value, named = data[key], get_named_type(definition[1].type)
         if mutation:
-            named = get_named_type(definition[1].type)
-            total += MUTATION_COST + walker.object_cost(named, nodes, data[key], False)
-        else:
-            total += walker.field_cost(root, definition, nodes, data[key])
+            total += MUTATION_COST + walker.object_cost(walker.plan(named, nodes), value, False)
+        elif value is not None and (kind := _kind(root, definition)) is not None:
+            total += walker.entry_cost(_Entry(key, kind, named, nodes), value)
     return max(1, total + (INTROSPECTION_COST if introspection else 0))

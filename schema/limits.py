@@ -30,7 +30,7 @@ from strawberry.types.execution import ExecutionContext
 
 from app.config import Settings
 from app.observability import current_request
-from schema.cost import actual_cost, requested_cost
+from schema.cost import Plans, actual_cost, requested_cost
 from schema.rate_limit import Limiter, cost_report, rate_limited_error, retry_seconds
 from schema.shape import Shape, select_operation, shape
 
@@ -54,6 +54,7 @@ class Document:
     size: int
     errors: list[GraphQLError] | None = None
     shapes: dict[str | None, Shape] = field(default_factory=dict)
+    cost_plans: Plans = field(default_factory=dict)
 
     def shape_of(self, name: str | None, operation: OperationDefinitionNode) -> Shape:
         """The shape of one of its operations, measured once."""
@@ -277,7 +278,9 @@ class RequestLimits(SchemaExtension):
         data = getattr(result, "data", None) if result is not None else None
         actual = min(
             self.requested,
-            actual_cost(ctx.schema._schema, self.entry.document, self.operation, data),
+            actual_cost(
+                ctx.schema._schema, self.entry.document, self.operation, data, self.entry.cost_plans
+            ),
         )
         context = ctx.context
         remaining = context.services.rate_limiter.give_back(
@@ -298,7 +301,11 @@ class RequestLimits(SchemaExtension):
         context = self._context.context
         limiter: Limiter = context.services.rate_limiter
         cost = actual_cost(
-            self._context.schema._schema, self.entry.document, self.operation, result.data
+            self._context.schema._schema,
+            self.entry.document,
+            self.operation,
+            result.data,
+            self.entry.cost_plans,
         )
         while True:
             granted, remaining, wait = limiter.take(context.rate_limit_key, cost)
