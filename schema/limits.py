@@ -30,8 +30,9 @@ from strawberry.types.execution import ExecutionContext
 
 from app.config import Settings
 from app.observability import current_request
-from schema.cost import Plans, actual_cost, requested_cost
+from schema.cost import requested_cost
 from schema.rate_limit import Limiter, cost_report, rate_limited_error, retry_seconds
+from schema.response_cost import Plans, actual_cost
 from schema.shape import Shape, select_operation, shape
 
 

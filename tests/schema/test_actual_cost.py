@@ -10,7 +10,7 @@ import pytest
 from graphql import parse
 
 from schema import schema
-from schema.cost import Plans, actual_cost
+from schema.response_cost import Plans, actual_cost
 from schema.shape import select_operation
 
 PAGE = """{
