@@ -20,7 +20,14 @@ from app.database import saved
 from app.errors import DomainError, ErrorCode, input_field, not_owner, shown
 from app.images import service
 from app.images.models import Image
-from app.images.rules import CATALOGUE_KINDS, ImageKind, ImageStatus, family_problem
+from app.images.rules import (
+    CATALOGUE_KINDS,
+    ImageKind,
+    ImageStatus,
+    deprecation_message,
+    family_problem,
+    is_deprecated,
+)
 from app.marketplace.models import Listing, ListingImage
 from app.marketplace.rules import ListingStatus
 from app.pagination import Ordering, Page, PageRequest, paginate
@@ -86,13 +93,66 @@ def _check_replacement(
         problem = f"The replacement must be in {image.region_code}, like the image."
     elif replacement.status != ImageStatus.AVAILABLE.value or replacement.disabled:
         problem = f"Image {replacement.id} is not available to launch."
-    elif replacement.deprecate_at is not None and replacement.deprecate_at <= now:
+    elif is_deprecated(replacement, now):
         problem = f"Image {replacement.id} is deprecated itself."
     elif image.kind == ImageKind.PUBLIC.value and replacement.kind != ImageKind.PUBLIC.value:
         problem = "A public image is replaced by a public image."
+    elif _leads_to(session, replacement.id, image.id):
+        problem = (
+            f"Image {replacement.id} already leads to {image.id} through its replacements "
+            "(scheduled or in force); a replacement chain may not form a cycle."
+        )
     if problem is not None:
         code = ErrorCode.IMAGE_NOT_FOUND if replacement is None else ErrorCode.INVALID_INPUT
         raise DomainError(code, problem, path)
+
+
+def _leads_to(session: Session, start_id: str, image_id: str) -> bool:
+    """Whether following replacements from image ``start_id`` (scheduled ones too, whoever
+    owns them) reaches ``image_id``, so that making it its replacement would close a cycle
+    (R159).
+
+    Each link, the first included, is locked as it is read, so two requests closing one cycle
+    from both ends cannot both pass: one waits for the other (or deadlocks, and its
+    transaction is run again), then reads the link the other committed.
+    """
+    seen: set[str] = set()
+    link = _locked_link(session, start_id)
+    while link is not None and link.replacement_id is not None and link.id not in seen:
+        if link.replacement_id == image_id:
+            return True
+        seen.add(link.id)
+        link = _locked_link(session, link.replacement_id)
+    return False
+
+
+def _locked_link(session: Session, image_id: str) -> Image | None:
+    """The next image of a replacement chain, as committed now, locked; None once the chain
+    reaches an image purged for good (a binned one may come back with its replacement).
+    """
+    stmt = (
+        select(Image)
+        .where(col(Image.id) == image_id, col(Image.purged_at).is_(None))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return session.exec(stmt).first()
+
+
+def deprecation_warning(
+    *, session: Session, viewer: Viewer | None, image: Image, now: datetime
+) -> str | None:
+    """The IMAGE_DEPRECATED warning of a launch, rebuild or quote onto ``image`` (None when it
+    is not deprecated): it names the replacement only when the viewer may see it, as the
+    ``Deprecation.replacement`` field does (R124).
+    """
+    if not is_deprecated(image, now):
+        return None
+    shown_id = None
+    if image.replacement_id is not None:
+        seen = service.get(session=session, viewer=viewer, image_id=image.replacement_id)
+        shown_id = seen.id if seen is not None else None
+    return deprecation_message(image, now, shown_id)
 
 
 def undeprecate(*, session: Session, viewer: Viewer, image_id: str) -> Image:

@@ -180,11 +180,19 @@ def family_problem(family: str) -> str | None:
     return None
 
 
-def deprecation_warning(image: Any, now: datetime) -> str | None:
-    """What an answer that launches or rebuilds onto a deprecated image says about it."""
-    if image.deprecate_at is None or image.deprecate_at > now:
+def is_deprecated(image: Any, now: datetime) -> bool:
+    """Whether an image's deprecation is in force (not only scheduled) at ``now``."""
+    return image.deprecate_at is not None and image.deprecate_at <= now
+
+
+def deprecation_message(image: Any, now: datetime, replacement_id: str | None) -> str | None:
+    """What an answer that launches or rebuilds onto a deprecated image says about it;
+    ``replacement_id`` is the replacement as the viewer sees it (None: none, or hidden from
+    them), so the message names no image the viewer may not see (R124).
+    """
+    if not is_deprecated(image, now):
         return None
-    instead = f"; use {image.replacement_id} instead" if image.replacement_id else ""
+    instead = f"; use {replacement_id} instead" if replacement_id else ""
     since = image.deprecate_at.isoformat(timespec="seconds")
     return f"Image {image.id} is deprecated since {since}{instead}."
 

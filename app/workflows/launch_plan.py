@@ -149,7 +149,7 @@ def plan_launch(
             session, launch, image, flavor.vcpus, flavor.generation, price, 1, software
         )
     )
-    warning = image_rules.deprecation_warning(image, now)
+    warning = governance.deprecation_warning(session=session, viewer=viewer, image=image, now=now)
     return Plan(
         launch,
         image,

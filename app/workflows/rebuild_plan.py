@@ -21,7 +21,6 @@ from app.billing.pricing import ChargeKind, ChargeLine, SoftwarePlan, Timing
 from app.errors import DomainError, ErrorCode, not_owner, raise_all, shown
 from app.ids import is_id
 from app.images import governance
-from app.images import rules as image_rules
 from app.images import service as images_service
 from app.images.models import Image
 from app.images.rules import ImageStatus
@@ -293,7 +292,7 @@ def plan_rebuild(
         problems += _image_problems(session, instance, image, path, request.batch)
     raise_all(_unique(problems))
     changes = [_change(session, found[i], image, now) for i in dict.fromkeys(request.instance_ids)]
-    warning = image_rules.deprecation_warning(image, now)
+    warning = governance.deprecation_warning(session=session, viewer=viewer, image=image, now=now)
     return RebuildPlan(image, changes, (warning,) if warning else ())
 
 
