@@ -1,5 +1,6 @@
 """One validator for every argument of every field: text without control characters, times
-with an offset. Mutations answer an INVALID_INPUT userError, other fields BAD_USER_INPUT.
+with an offset, uploaded files whose names follow the name rule. Mutations answer an
+INVALID_INPUT userError, other fields BAD_USER_INPUT.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import strawberry
+from starlette.datastructures import UploadFile
 from strawberry.extensions.field_extension import FieldExtension
 from strawberry.field_extensions import InputMutationExtension
 from strawberry.types.base import (
@@ -54,12 +56,26 @@ STRICT_FIELDS = frozenset(
 )
 
 
+def _refused_character(value: str, strict: bool) -> str | None:
+    """The first character the rule refuses in ``value`` as ``U+XXXX``, or None."""
+    found = (_STRICT_TEXT if strict else _ANY_TEXT).search(value)
+    return None if found is None else f"U+{ord(found.group()):04X}"
+
+
 def text_problem(value: str, strict: bool) -> str | None:
     """Why a string input is refused, or None."""
-    found = (_STRICT_TEXT if strict else _ANY_TEXT).search(value)
-    if found is None:
+    character = _refused_character(value, strict)
+    return None if character is None else f"must not contain the control character {character}"
+
+
+def file_name_problem(upload: UploadFile) -> str | None:
+    """Why an uploaded file's name is refused (the name rule: R129, R159), or None."""
+    character = _refused_character(upload.filename or "", strict=True)
+    if character is None:
         return None
-    return f"must not contain the control character U+{ord(found.group()):04X}"
+    return (
+        f"has a file name with the control character {character}, which file names must not contain"
+    )
 
 
 Path = tuple[str, ...]
@@ -80,6 +96,9 @@ def problems(value: Any, annotation: Any, path: Path) -> Iterator[tuple[Path, st
             name = field.graphql_name or to_camel_case(field.python_name)
             inner = getattr(value, field.python_name, None)
             yield from problems(inner, field.type, (*path, name))
+    elif isinstance(value, UploadFile):  # its bytes are not stored until this passes
+        if (message := file_name_problem(value)) is not None:
+            yield path, message
     elif isinstance(value, str):
         strict = annotation is strawberry.ID or (bool(path) and path[-1] in STRICT_FIELDS)
         if not path[-1].isdigit() or annotation is strawberry.ID:
