@@ -134,12 +134,12 @@ def test_a_deprecation_cycle_is_refused_even_when_its_links_are_only_scheduled(
 
 #: a file name that reverses what follows it on screen and turns a terminal's text red
 HOSTILE_NAME = "invoice\u202egpj.qcow2\x1b[31m"
-QUOTA = 64 * 1024
+QUOTA = 12 * 1024
 
 
 @pytest.fixture(scope="module")
 def small_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """A server of its own whose storage quota holds one 40 KiB upload, not two."""
+    """A server of its own whose storage quota holds one 8 KiB upload, not two."""
     with own_server(
         tmp_path_factory, "names-data", {**QUICK, "storage_quota_bytes": QUOTA}, admin=None
     ) as server:
@@ -168,7 +168,7 @@ def test_an_upload_named_with_a_bidi_override_and_an_escape_is_refused_and_not_k
     small_store: Server,
 ) -> None:
     tenant = small_store.account()
-    data = b"\0" * (40 * 1024)
+    data = b"\0" * (8 * 1024)
     response = _upload(small_store, tenant, HOSTILE_NAME, data)
     assert response.status_code == 200, response.text
     assert response.json()["data"]["uploadObject"] == {
@@ -185,7 +185,7 @@ def test_an_upload_named_with_a_bidi_override_and_an_escape_is_refused_and_not_k
         ],
     }
     assert _stored_files(small_store) == []  # the bytes were not kept
-    # no quota was taken: the same bytes under a plain name still fit the 64 KiB
+    # no quota was taken: the same bytes under a plain name still fit the 12 KiB
     plain = _upload(small_store, tenant, "invoice.qcow2", data)
     assert plain.status_code == 200, plain.text
     stored = plain.json()["data"]["uploadObject"]
