@@ -87,6 +87,13 @@ class Settings(BaseSettings):
     max_connections: Count = 1000
     trusted_proxies: Origins = ()
     max_subscriptions_per_connection: Count = 20
+    max_websockets: Count = 1000
+    max_websockets_per_client: Count = 20
+    websocket_init_seconds: Positive = 10.0
+    websocket_idle_seconds: Positive = 60.0
+    max_header_bytes: Annotated[int, Field(ge=1024)] = 16 * 1024
+    upload_min_bytes_per_second: Size = 256 * 1024
+    db_wait_seconds: Positive = 10.0
     cursor_secret: str = ""
     public_cache_seconds: Size = 60
     persisted_query_cache_bytes: Size = 16 * 1024 * 1024

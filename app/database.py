@@ -16,7 +16,8 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import DateTime, Engine, TypeDecorator, create_engine, event, make_url, text
 from sqlalchemy.engine import Connection, Dialect
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session, SQLModel
 
 from app.config import Settings
@@ -203,6 +204,10 @@ def schema_lock(engine: Engine) -> Iterator[None]:
             conn.execute(text("SELECT pg_advisory_unlock(:id)"), {"id": MIGRATION_LOCK_ID})
             conn.commit()
 
+
+#: what tells that the database cannot serve now (unreachable, a connection cut under us,
+#: every pooled connection busy), as opposed to a fault in a statement
+UNAVAILABLE: tuple[type[Exception], ...] = (OperationalError, InterfaceError, PoolTimeout)
 
 #: PostgreSQL SQLSTATEs of a transaction that lost a race and may simply run again
 RETRYABLE_STATES = frozenset({"40P01", "40001"})  # deadlock detected, serialization failure

@@ -103,8 +103,8 @@ class ChangeFeed:
                     while not self._stop.is_set():
                         for message in connection.notifies(timeout=1.0):
                             self.notify(json.loads(message.payload))
-            except Exception:
-                log.warning("listening for changes failed; trying again", exc_info=True)
+            except Exception as exc:
+                log.warning("listening for changes failed (%s); trying again", exc)
                 self._stop.wait(1.0)
 
 

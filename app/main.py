@@ -23,6 +23,7 @@ from starlette.staticfiles import StaticFiles
 
 from app.clock import Clock
 from app.config import Settings, load_settings
+from app.database import UNAVAILABLE as DATABASE_UNAVAILABLE
 from app.database import check_ready, make_engine
 from app.events import FEED
 from app.instances import service as instances_service
@@ -36,6 +37,7 @@ from app.workflows.registry import operation_handlers
 from schema import build_schema
 from schema.context import Services
 from schema.rate_limit import make_rate_limiter
+from schema.slots import DatabaseSlots
 from schema.view import GraphQLView
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -86,17 +88,29 @@ def edge_middleware(settings: Settings) -> list[Middleware]:
     ]
 
 
-def readiness(checks: dict[str, Callable[[], None]]) -> dict[str, str]:
-    """Run each dependency's check: "ok", or "unavailable" (the reason is logged, not shown)."""
+#: the dependency without which nothing can be answered; the others only degrade the service
+#: (Redis: each process keeps its own rate-limit buckets; the object store: uploads and
+#: imports fail with a code while everything else works)
+ESSENTIAL = "database"
+
+
+def readiness(checks: dict[str, Callable[[], None]]) -> tuple[str, dict[str, str]]:
+    """Run each dependency's check ("ok" or "unavailable"; the reason is logged, not shown):
+    "unavailable" overall when the database is, "degraded" when another part is, else "ready".
+    """
     states = {}
     for name, check in checks.items():
         try:
             check()
             states[name] = "ok"
         except Exception:
-            log.exception("readiness check of %s failed", name)
+            log.warning("readiness check of %s failed", name, exc_info=True)
             states[name] = "unavailable"
-    return states
+    if states.get(ESSENTIAL) != "ok":
+        return "unavailable", states
+    if any(state != "ok" for state in states.values()):
+        return "degraded", states
+    return "ready", states
 
 
 def create_app(settings: Settings, span_exporter: Any = None) -> Starlette:
@@ -119,6 +133,9 @@ def create_app(settings: Settings, span_exporter: Any = None) -> Starlette:
         policy=Policy.from_settings(settings),
         cursor_secret=shared_secret(engine, CURSOR_SECRET, settings.cursor_secret),
         worker=worker,
+        slots=DatabaseSlots(
+            settings.db_pool_size + settings.db_max_overflow, settings.db_wait_seconds
+        ),
     )
     graphql = GraphQLView(build_schema(settings, tracing=tracing), services)
     dependencies: dict[str, Callable[[], None]] = {
@@ -140,7 +157,7 @@ def create_app(settings: Settings, span_exporter: Any = None) -> Starlette:
             ),
             *edge_middleware(settings),
         ],
-        lifespan=_lifespan(settings, worker, engine),
+        lifespan=_lifespan(settings, worker, engine, graphql),
     )
     app.state.worker = worker
     app.state.engine = engine
@@ -156,11 +173,10 @@ def _service_routes(settings: Settings, dependencies: dict[str, Callable[[], Non
         return JSONResponse({"status": "ok"})
 
     async def readyz(_: Request) -> JSONResponse:
-        checks = await asyncio.to_thread(readiness, dependencies)
-        ready = all(state == "ok" for state in checks.values())
+        status, checks = await asyncio.to_thread(readiness, dependencies)
         return JSONResponse(
-            {"status": "ready" if ready else "unavailable", "checks": checks},
-            status_code=200 if ready else 503,
+            {"status": status, "checks": checks},
+            status_code=503 if status == "unavailable" else 200,
         )
 
     async def metrics(_: Request) -> Response:
@@ -174,7 +190,7 @@ def _service_routes(settings: Settings, dependencies: dict[str, Callable[[], Non
 
 
 def _lifespan(
-    settings: Settings, worker: Worker, engine: Engine
+    settings: Settings, worker: Worker, engine: Engine, graphql: GraphQLView
 ) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
     """Run the operation worker beside the server; let go of its leases when stopping."""
 
@@ -182,6 +198,8 @@ def _lifespan(
         while True:
             try:
                 await asyncio.to_thread(worker.tick)
+            except DATABASE_UNAVAILABLE as exc:
+                log.warning("worker tick: the database is unavailable (%s)", exc)
             except Exception:
                 log.exception("worker tick failed")
             await asyncio.sleep(settings.worker_tick_seconds)
@@ -193,6 +211,7 @@ def _lifespan(
         gc.collect()
         gc.freeze()
         yield
+        await graphql.sockets.stop()
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

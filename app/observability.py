@@ -82,7 +82,11 @@ class RequestInfo:
     account_id: str | None = None
     cost: dict[str, Any] | None = None
     error_ids: list[str] = field(default_factory=list)
+    disconnected: bool = False  # the client went away before its request was read
 
+
+#: the status logged and counted for a request whose client went away mid-body (nginx's)
+CLIENT_CLOSED_REQUEST = 499
 
 _CURRENT: ContextVar[RequestInfo | None] = ContextVar("bcc_images_request", default=None)
 
@@ -90,6 +94,13 @@ _CURRENT: ContextVar[RequestInfo | None] = ContextVar("bcc_images_request", defa
 def current_request() -> RequestInfo | None:
     """The request being served in this context, if any."""
     return _CURRENT.get()
+
+
+def client_disconnected() -> None:
+    """The client of the request being served went away before sending all of its body."""
+    info = _CURRENT.get()
+    if info is not None:
+        info.disconnected = True
 
 
 def configure_logging(level: str, fmt: str) -> None:
@@ -175,6 +186,8 @@ class RequestLog:
         path = scope.get("path", "")
         if path != "/graphql":
             return
+        if info.disconnected:
+            status = CLIENT_CLOSED_REQUEST
         label = info.operation if info.operation in self.operations else "other"
         REQUESTS.labels(label, str(status)).inc()
         REQUEST_SECONDS.labels(label).observe(seconds)
@@ -182,7 +195,7 @@ class RequestLog:
             POOL_CHECKED_OUT.set(self.pool.checkedout())
             POOL_SIZE.set(self.pool.size())
         self.log.info(
-            "request",
+            "client disconnected mid-body" if info.disconnected else "request",
             request_id=info.request_id,
             method=scope.get("method"),
             path=path,

@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from typing import Any
+from typing import Any, ClassVar
 
+import httptools
+import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from app.config import Settings, load_settings
@@ -28,40 +30,173 @@ def set_no_delay(transport: asyncio.BaseTransport) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
+#: what a refusal written by the HTTP protocol itself says, as GraphQL JSON with a code
+_REASONS = {
+    400: b"Bad Request",
+    431: b"Request Header Fields Too Large",
+    503: b"Service Unavailable",
+}
+
+
+def error_body(code: str, message: str) -> bytes:
+    """A GraphQL response holding one request error with a code."""
+    return orjson.dumps({"errors": [{"message": message, "extensions": {"code": code}}]})
+
+
+def refusal_bytes(status: int, code: str, message: str) -> bytes:
+    """A whole HTTP/1.1 response refusing a request, with a GraphQL JSON body and a code; the
+    connection is closed after it.
+    """
+    body = error_body(code, message)
+    return (
+        b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
+        b"connection: close\r\n\r\n%s" % (status, _REASONS[status], len(body), body)
+    )
+
+
+class HeadersTooLarge(Exception):
+    """A request's headers passed the limit (raised inside the parser to stop it)."""
+
+
+async def _busy(scope: Any, receive: Any, send: Any) -> None:
+    """The answer while the process holds as many HTTP connections as it may."""
+    headers = [(b"content-type", b"application/json"), (b"retry-after", b"1")]
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    body = error_body("SERVICE_UNAVAILABLE", "The server is busy; try again shortly.")
+    await send({"type": "http.response.body", "body": body})
+
+
 class HardenedHttpProtocol(HttpToolsProtocol):
-    """uvicorn's HTTP/1.1 protocol with TCP_NODELAY on every accepted socket (also in the
-    worker processes of ``--workers N``) and a deadline for a request's headers, so a client
-    sending a byte a second cannot hold a connection forever.
+    """uvicorn's HTTP/1.1 protocol (httptools), hardened for a public endpoint.
+
+    - TCP_NODELAY on every accepted socket (also in the worker processes of ``--workers N``);
+    - a deadline for a request's headers, so a client sending a byte a second cannot hold a
+      connection forever;
+    - request headers (request line included) over ``max_header_bytes`` in all answered 431,
+      counted while they arrive, so a huge header is never buffered (h11's limit does nothing
+      under httptools);
+    - at most ``max_connections`` HTTP connections per process, WebSockets not counted (they
+      have budgets of their own), so idle sockets cannot make HTTP answer 503;
+    - every refusal it writes (malformed HTTP, headers too large, too many connections) is
+      GraphQL JSON with a code.
     """
 
     header_timeout: float | None = None
+    max_header_bytes: int = 16 * 1024
+    max_connections: int = 1000
+    #: the HTTP connections of this process (WebSockets leave it when they upgrade)
+    http_connections: ClassVar[set[HttpToolsProtocol]] = set()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if HardenedHttpProtocol.header_timeout is None:
-            HardenedHttpProtocol.header_timeout = load_settings().header_timeout_seconds
+            settings = load_settings()
+            HardenedHttpProtocol.header_timeout = settings.header_timeout_seconds
+            HardenedHttpProtocol.max_header_bytes = settings.max_header_bytes
+            HardenedHttpProtocol.max_connections = settings.max_connections
         self._header_timer: asyncio.TimerHandle | None = None
+        self._reading_headers = True
+        self._header_bytes = 0  # counted from the parser's callbacks: the exact size
+        self._pending_bytes = 0  # fed while the headers were incomplete: an upper bound
+        self._headers_refused = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Accepted: no Nagle delay, and the headers must arrive in time."""
         set_no_delay(transport)
         super().connection_made(transport)
+        HardenedHttpProtocol.http_connections.add(self)
         self._arm_header_timer()
+
+    def data_received(self, data: bytes) -> None:
+        """Feed the parser, refusing headers that pass the limit while they arrive."""
+        self._unset_keepalive_if_required()
+        reading = self._reading_headers
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            else:
+                self._unsupported_upgrade_warning()
+            return
+        except httptools.HttpParserError:
+            if self._headers_refused:
+                self._refuse_headers()
+            else:
+                self.logger.warning("Invalid HTTP request received.")
+                self._refuse(400, "BAD_REQUEST", "Invalid HTTP request received.")
+            return
+        if self._reading_headers and not self.transport.is_closing():
+            # a chunk that started a new request mid-way may hold the last request's body too
+            self._pending_bytes = self._pending_bytes + len(data) if reading else 0
+            if self._pending_bytes > self.max_header_bytes:
+                self._refuse_headers()
+
+    def handle_websocket_upgrade(self) -> None:
+        """A WebSocket leaves the HTTP connections (its budgets are the GraphQL view's)."""
+        HardenedHttpProtocol.http_connections.discard(self)
+        self._disarm_header_timer()
+        super().handle_websocket_upgrade()
 
     def on_message_begin(self) -> None:
         """A request starts (also the next one on a kept-alive connection)."""
         super().on_message_begin()
+        self._reading_headers = True
+        self._header_bytes = len(b"POST  HTTP/1.1\r\n")  # the request line around its URL
         self._arm_header_timer()
 
+    def on_url(self, url: bytes) -> None:
+        """Count the request line."""
+        self._count_header_bytes(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        """Count each header."""
+        self._count_header_bytes(len(name) + len(value) + 4)
+        super().on_header(name, value)
+
+    def _count_header_bytes(self, size: int) -> None:
+        self._header_bytes += size
+        if self._header_bytes > self.max_header_bytes:
+            self._headers_refused = True
+            raise HeadersTooLarge()
+
     def on_headers_complete(self) -> None:
-        """The headers arrived in time."""
+        """The headers arrived in time and within the limit; serve the request, unless the
+        process already holds as many HTTP connections as it may.
+        """
         self._disarm_header_timer()
-        super().on_headers_complete()
+        self._reading_headers = False
+        self._pending_bytes = 0
+        upgrade = self.parser.should_upgrade() and self._should_upgrade()
+        if upgrade or len(HardenedHttpProtocol.http_connections) <= self.max_connections:
+            super().on_headers_complete()
+            return
+        self.logger.warning("Exceeded the HTTP connection limit.")
+        serving, self.app = self.app, _busy
+        try:
+            super().on_headers_complete()
+        finally:
+            self.app = serving
 
     def connection_lost(self, exc: Exception | None) -> None:
-        """Forget the timer with the connection."""
+        """Forget the timer and the connection."""
+        HardenedHttpProtocol.http_connections.discard(self)
         self._disarm_header_timer()
         super().connection_lost(exc)
+
+    def _refuse_headers(self) -> None:
+        self._refuse(
+            431,
+            "REQUEST_HEADER_FIELDS_TOO_LARGE",
+            f"The request's headers are over {self.max_header_bytes} bytes in all.",
+        )
+
+    def _refuse(self, status: int, code: str, message: str) -> None:
+        self._disarm_header_timer()
+        if not self.transport.is_closing():
+            self.transport.write(refusal_bytes(status, code, message))
+            self.transport.close()
 
     def _arm_header_timer(self) -> None:
         self._disarm_header_timer()
@@ -97,7 +232,9 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
     return {
         "http": HardenedHttpProtocol,
         "loop": "asyncio",
-        "limit_concurrency": settings.max_connections,
+        # HTTP connections are capped by HardenedHttpProtocol, WebSockets by the GraphQL view
+        "limit_concurrency": None,
+        "ws_max_size": settings.max_body_bytes,
         "timeout_keep_alive": settings.keep_alive_seconds,
         "server_header": False,
         "proxy_headers": bool(settings.trusted_proxies),

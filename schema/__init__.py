@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import strawberry
 from graphql import GraphQLError
+from starlette.websockets import WebSocket
 from strawberry.extensions import SchemaExtension
 from strawberry.extensions.tracing import OpenTelemetryExtension
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types.graphql import OperationType
 
 from app.config import Settings
 from schema.accounts.mutations import AccountMutations, QuotaMutations
 from schema.accounts.queries import AccountQueries
 from schema.billing.mutations import BillingMutations
+from schema.context import Context
 from schema.descriptions import describe
 from schema.errors import MaskUnexpectedErrors
 from schema.images.governance import GovernanceMutations, GovernanceQueries
@@ -88,8 +91,29 @@ class Schema(strawberry.Schema):
         """Log nothing here (see MaskUnexpectedErrors)."""
 
 
-class CloseSession(SchemaExtension):
-    """Close the request's read session once the operation is done."""
+class DatabaseSession(SchemaExtension):
+    """The database session of an operation: closed once the operation is done; over a
+    WebSocket, a query's execution holds a request slot as an HTTP request does, and a
+    subscription gives its event's slot and session back before the event is sent.
+    """
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        context = self.execution_context.context
+        if (
+            isinstance(context, Context)
+            and isinstance(context.request, WebSocket)
+            and self.execution_context.operation_type is not OperationType.SUBSCRIPTION
+        ):
+            async with context.one_event():
+                yield
+            return
+        yield
+
+    def on_stream_result(self, result: Any) -> None:  # type: ignore[override]
+        """An event was resolved: let its session and slot go before it is sent."""
+        context = self.execution_context.context
+        if isinstance(context, Context):
+            context.let_go()
 
     def on_operation(self) -> Iterator[None]:
         try:
@@ -108,7 +132,7 @@ def build_schema(settings: Settings, tracing: bool = False) -> strawberry.Schema
         settings.document_cache_bytes, validation_rules(settings.introspection)
     )
     extensions: list[type[SchemaExtension] | Callable[[], SchemaExtension]] = [
-        CloseSession,
+        DatabaseSession,
         lambda: RequestLimits(documents),
         MaskUnexpectedErrors,
     ]

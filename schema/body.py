@@ -30,7 +30,26 @@ class BodyTooLarge(Exception):
 
 
 class BodyTimeout(Exception):
-    """The client stopped sending its body."""
+    """The client stopped sending its body, or took longer than the deadline for all of it."""
+
+
+class BodyTooSlow(Exception):
+    """An upload arrived slower than the minimum rate."""
+
+
+def nesting_problem(value: object, limit: int) -> str | None:
+    """What is wrong with how deep JSON-like ``value`` nests (lists and objects), if anything;
+    measured without recursion.
+    """
+    pending: list[tuple[object, int]] = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, dict | list | tuple):
+            if depth >= limit:
+                return f"are nested deeper than {limit} levels"
+            children = item.values() if isinstance(item, dict) else item
+            pending.extend((child, depth + 1) for child in children)
+    return None
 
 
 def is_multipart(request: Request) -> bool:
@@ -48,21 +67,40 @@ class BodyRules:
     policy: Policy
 
     def guarded(self, request: Request, receive: Receive) -> Receive:
-        """``receive`` with the body size limit and a timeout between body chunks."""
+        """``receive`` with the body size limit and its deadlines: a body must arrive within
+        the body timeout in all; an upload, which may be large, instead keeps at least the
+        minimum rate over every period of that length (and never pauses for a whole one).
+        """
         limit = self.limit(request)
-        timeout = self.settings.body_timeout_seconds
-        received = 0
+        period = self.settings.body_timeout_seconds
+        upload = is_multipart(request)
+        minimum = self.settings.upload_min_bytes_per_second * period
+        loop = asyncio.get_running_loop()
+        started = period_started = loop.time()
+        received = in_period = 0
 
         async def guarded() -> Message:
-            nonlocal received
+            nonlocal received, in_period, period_started
+            wait = period if upload else started + period - loop.time()
             try:
-                message = await asyncio.wait_for(receive(), timeout)
+                if wait <= 0:
+                    raise TimeoutError
+                message = await asyncio.wait_for(receive(), wait)
             except TimeoutError as exc:
                 raise BodyTimeout() from exc
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
+                chunk = len(message.get("body", b""))
+                received += chunk
+                in_period += chunk
                 if received > limit:
                     raise BodyTooLarge()
+                if upload and loop.time() - period_started >= period:
+                    if in_period < minimum and message.get("more_body", False):
+                        raise BodyTooSlow(
+                            f"The upload arrived slower than "
+                            f"{self.settings.upload_min_bytes_per_second} bytes a second."
+                        )
+                    period_started, in_period = loop.time(), 0
             return message
 
         return guarded

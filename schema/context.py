@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
 import strawberry
@@ -24,6 +25,7 @@ from app.storage.store import ObjectStore
 from app.versions import Versions
 from schema.loaders import Loaders, make_loaders
 from schema.rate_limit import Limiter
+from schema.slots import DatabaseSlots
 
 T = TypeVar("T")
 
@@ -40,6 +42,7 @@ class Services:
     policy: Policy = field(default_factory=Policy)
     cursor_secret: bytes = b""
     worker: Worker | None = None  # the operations worker of this process, when it runs one
+    slots: DatabaseSlots = field(default_factory=lambda: DatabaseSlots(22, 10.0))
 
 
 @dataclass
@@ -57,15 +60,46 @@ class Context:
     operation_type: str | None = None
     consumed_uploads: set[int] = field(default_factory=set)  # ids of uploads already stored
     _session: Session | None = field(default=None, repr=False)
+    _holding: bool = field(default=False, repr=False)  # holds one of services.slots
     loaders: Loaders = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.loaders = make_loaders(lambda: self.session, self.viewer)
 
-    def fresh(self) -> None:
-        """Forget everything read so far (new session, empty loaders): for long subscriptions."""
+    def for_operation(self) -> Context:
+        """A context of its own for one operation sent over a WebSocket: the socket's viewer
+        and bucket, with its own session, loaders and request slot.
+        """
+        return replace(self, _session=None, _holding=False, consumed_uploads=set())
+
+    async def hold_slot(self) -> None:
+        """Take a request slot for this context's database work, unless it holds one.
+
+        Raises:
+            SlotsExhausted: no slot became free in time.
+        """
+        if not self._holding:
+            await self.services.slots.acquire()
+            self._holding = True
+
+    def let_go(self) -> None:
+        """End the session, forget what was read (empty loaders) and give the slot back."""
         self.close()
         self.loaders = make_loaders(lambda: self.session, self.viewer)
+        if self._holding:
+            self._holding = False
+            self.services.slots.release()
+
+    @asynccontextmanager
+    async def one_event(self) -> AsyncIterator[None]:
+        """Hold a slot and a fresh session for one piece of work of a long-lived operation
+        (a subscription's event, a query over a WebSocket); both are given back after it.
+        """
+        await self.hold_slot()
+        try:
+            yield
+        finally:
+            self.let_go()
 
     @property
     def session(self) -> Session:

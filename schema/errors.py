@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 import strawberry
 from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.base import StrawberryList, StrawberryObjectDefinition
 
 import schema.enums  # noqa: F401  (registers the domain enums)
@@ -25,6 +26,7 @@ from app.errors import (
 )
 from app.errors import ErrorCode as DomainErrorCode
 from app.observability import current_request
+from schema.slots import UNAVAILABLE, UNAVAILABLE_MESSAGE
 
 log = logging.getLogger("bcc_images.errors")
 
@@ -140,8 +142,25 @@ def should_mask(error: GraphQLError) -> bool:
     return original is not None and not isinstance(original, GraphQLError)
 
 
+#: failures of the service's own, reported with a fixed message (never the exception's text)
+FIXED_MESSAGES: dict[type[Exception], tuple[str, str]] = {
+    InvalidOperationTypeError: (
+        "OPERATION_NOT_SUPPORTED",
+        "Mutations are not run over the WebSocket: send them with POST.",
+    ),
+    **dict.fromkeys(UNAVAILABLE, ("SERVICE_UNAVAILABLE", UNAVAILABLE_MESSAGE)),
+}
+
+
 def _coded(error: GraphQLError) -> GraphQLError | None:
     original = error.original_error
+    for exc_type, (code, message) in FIXED_MESSAGES.items():
+        if isinstance(original, exc_type):
+            if code == "SERVICE_UNAVAILABLE":
+                log.warning("database unavailable at %s: %s", error.path, original)
+            return GraphQLError(
+                message, nodes=error.nodes, path=error.path, extensions={"code": code}
+            )
     for exc_type, (code, default) in CODED_EXCEPTIONS.items():
         if isinstance(original, exc_type):
             return GraphQLError(

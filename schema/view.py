@@ -4,9 +4,9 @@ and every refusal as GraphQL JSON with a code.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from contextvars import ContextVar
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,9 @@ import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
 from sqlmodel import Session
-from starlette.requests import Request
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.formparsers import MultiPartException
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, Response
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
@@ -24,11 +26,12 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.http import process_result as strawberry_process_result
 from strawberry.schema import BaseSchema
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
-from app.observability import current_request
+from app.observability import client_disconnected, current_request
 from app.versions import Versions
 from app.versions import read as read_versions
 from schema.auth import Authenticator
@@ -36,7 +39,9 @@ from schema.body import (
     BodyRules,
     BodyTimeout,
     BodyTooLarge,
+    BodyTooSlow,
     is_multipart,
+    nesting_problem,
     place_files,
 )
 from schema.cache import Entry, ResponseCache, cache_key
@@ -55,6 +60,8 @@ from schema.persisted import (
     PersistedQueryNotFound,
 )
 from schema.rate_limit import cost_report, rate_limited_error, retry_seconds
+from schema.slots import RETRY_AFTER_SECONDS, UNAVAILABLE, UNAVAILABLE_MESSAGE
+from schema.sockets import Sockets
 from schema.websocket import TextWebSocketAdapter, TransportWSHandler
 
 log = logging.getLogger("bcc_images.http")
@@ -72,8 +79,22 @@ ALLOWED_OPERATIONS = {
 _REQUEST_FORMS: ContextVar[list[Any] | None] = ContextVar("request_forms", default=None)
 
 
-#: pooled connections kept for the operation worker and the event listener of a process
-RESERVED_CONNECTIONS = 2
+#: variables (and extensions) nested deeper than this are refused before anything runs: no
+#: input of this API nests half as deep, and graphql-core's coercion recurses per level
+MAX_VARIABLE_DEPTH = 32
+
+
+def unavailable(media: str) -> Response:
+    """The answer when the database cannot serve: 503 with Retry-After."""
+    return refusal_response(
+        RequestRefused(
+            503,
+            "SERVICE_UNAVAILABLE",
+            UNAVAILABLE_MESSAGE,
+            {"Retry-After": str(RETRY_AFTER_SECONDS)},
+        ),
+        media,
+    )
 
 
 class GraphQLView(GraphQL[Context, None]):
@@ -90,6 +111,8 @@ class GraphQLView(GraphQL[Context, None]):
             multipart_uploads_enabled=True,
             allowed_origins=settings.cors_origins,
             max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            connection_init_wait_timeout=timedelta(seconds=settings.websocket_init_seconds),
         )
         self.services = services
         self.body = BodyRules(services.settings, services.policy)
@@ -98,41 +121,47 @@ class GraphQLView(GraphQL[Context, None]):
         self.persisted = PersistedQueries(
             services.engine, services.clock, settings.persisted_query_cache_bytes
         )
-        # A request holds one pooled connection from its token check to its last resolver.
-        # The driver waits for a free connection synchronously, on the event loop: had more
-        # requests than connections started, the waiting one would block the loop, and with
-        # it the requests that would free a connection. Requests wait here instead, without
-        # blocking anything (the worker and the event listener keep connections of their own).
-        connections = settings.db_pool_size + settings.db_max_overflow
-        self.db_slots = asyncio.Semaphore(max(1, connections - RESERVED_CONNECTIONS))
+        self.sockets = Sockets(settings.max_websockets, settings.max_websockets_per_client)
+
+    def session(self) -> Session:
+        """A new database session (its caller holds a request slot)."""
+        return Session(self.services.engine, expire_on_commit=False)
 
     # -- HTTP -----------------------------------------------------------------------------
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+            return
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
         request = Request(scope)
         media = negotiate(request.headers.get("accept")) or "application/json"
-        # one database session for the whole request: the token check and every resolver
-        async with self.db_slots:
-            session = Session(self.services.engine, expire_on_commit=False)
-            try:
-                await self._serve(request, session, media, receive, send)
-            finally:
-                session.close()
+        # one database session for the whole request (the token check and every resolver);
+        # it holds a connection only while the request holds a slot
+        session = self.session()
+        try:
+            await self._serve(request, session, media, receive, send)
+        except UNAVAILABLE as exc:
+            log.warning("database unavailable: %s", exc)
+            await unavailable(media)(scope, receive, send)
+        finally:
+            session.close()
 
     async def _serve(
         self, request: Request, session: Session, media: str, receive: Receive, send: Send
     ) -> None:
         scope = request.scope
         try:
-            self._refuse(request, session)
+            async with self.services.slots.held():
+                try:
+                    self._refuse(request, session)
+                finally:
+                    session.rollback()  # no connection is held while the body arrives
         except RequestRefused as refused:
             await refuse_before_body(refusal_response(refused, media), scope, receive, send)
             return
-        if is_multipart(request):
-            session.rollback()  # no connection is held while an upload streams in
         forms: list[Any] = []
         token = _REQUEST_FORMS.set(forms)
         try:
@@ -150,11 +179,42 @@ class GraphQLView(GraphQL[Context, None]):
             response = refusal_response(
                 RequestRefused(408, "REQUEST_TIMEOUT", "The request body stopped arriving."), media
             )
+        except BodyTooSlow as slow:
+            response = refusal_response(RequestRefused(408, "REQUEST_TIMEOUT", str(slow)), media)
+        except ClientDisconnect:
+            client_disconnected()
+            return
         finally:
             _REQUEST_FORMS.reset(token)
             for form in forms:  # uploaded files a resolver did not close (e.g. refused early)
                 await form.close()
         await response(scope, receive, send)
+
+    # -- WebSocket ------------------------------------------------------------------------
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Admit a WebSocket within the process's and its client's budgets, else answer the
+        handshake 503 with a code.
+        """
+        client = scope.get("client")
+        seat = self.sockets.admit(client[0] if client else "unknown")
+        if seat is None:
+            await WebSocket(scope, receive, send).send_denial_response(
+                refusal_response(
+                    RequestRefused(
+                        503,
+                        "TOO_MANY_CONNECTIONS",
+                        "Too many WebSockets are open; close one or try again later.",
+                        {"Retry-After": "5"},
+                    )
+                )
+            )
+            return
+        scope.setdefault("state", {})["seat"] = seat
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.sockets.leave(seat)
 
     def _refuse(self, request: Request, session: Session) -> None:
         """Refuse from the headers alone: bad tokens, uploads that are anonymous, too large
@@ -198,7 +258,7 @@ class GraphQLView(GraphQL[Context, None]):
     async def parse_multipart(self, request: AsyncHTTPRequestAdapter) -> dict[str, str]:
         try:
             form = await request.get_form_data()
-        except ValueError as exc:
+        except (ValueError, MultiPartException, StarletteHTTPException) as exc:
             raise RequestRefused(400, "BAD_REQUEST", "The multipart body is malformed.") from exc
         forms = _REQUEST_FORMS.get(None)
         if forms is not None and hasattr(form.files, "close"):
@@ -245,14 +305,16 @@ class GraphQLView(GraphQL[Context, None]):
             header = context.request.headers.get("authorization")
         if header is not None:
             try:
-                viewer, _ = self.authenticator.caller(
-                    context.session, str(header), self.services.clock.now()
-                )
+                async with context.one_event():
+                    viewer, _ = self.authenticator.caller(
+                        context.session, str(header), self.services.clock.now()
+                    )
             except RequestRefused as exc:
                 raise ConnectionRejectionError({"code": "UNAUTHENTICATED"}) from exc
             context.viewer = viewer
-            context.rate_limit_key = f"token:{viewer.token_id}" if viewer else "anonymous"
-            context.fresh()
+            if viewer is not None:
+                context.rate_limit_key = f"token:{viewer.token_id}"
+            context.let_go()  # loaders for this viewer
         nothing: UnsetType = UNSET
         return nothing
 
@@ -265,11 +327,33 @@ class GraphQLView(GraphQL[Context, None]):
         root_value: Any,
         request_data: Any,
     ) -> ExecutionResult:
-        """Run one operation; answer a query from the response cache when an answer computed at
-        the current versions is there (anonymous callers share answers, a signed-in caller has
-        its own; administrators are never served from it). Refuse operations the method may
-        not run. A persisted query's hash stands for its document; anonymous, error-free GET
-        answers may be cached by browsers and CDNs.
+        """Run one operation holding a request slot (the body has arrived by now)."""
+        problem = nesting_problem(
+            (request_data.variables, request_data.extensions), MAX_VARIABLE_DEPTH
+        )
+        if problem is not None:
+            raise RequestRefused(400, "BAD_REQUEST", f"Variables or extensions {problem}.")
+        async with self.services.slots.held():
+            try:
+                return await self._execute_single(
+                    request, request_adapter, sub_response, context, request_data
+                )
+            finally:
+                context.close()
+
+    async def _execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Any,
+        context: Context,
+        request_data: Any,
+    ) -> ExecutionResult:
+        """Answer a query from the response cache when an answer computed at the current
+        versions is there (anonymous callers share answers, a signed-in caller has its own;
+        administrators are never served from it). Refuse operations the method may not run.
+        A persisted query's hash stands for its document; anonymous, error-free GET answers
+        may be cached by browsers and CDNs.
         """
         try:
             request_data = self.persisted.resolve(request_data)
@@ -448,6 +532,9 @@ class GraphQLView(GraphQL[Context, None]):
         codes = {(e.get("extensions") or {}).get("code") for e in errors if isinstance(e, dict)}
         if "RATE_LIMITED" in codes:
             response.status_code = 429
+        if "SERVICE_UNAVAILABLE" in codes:
+            response.status_code = 503
+            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         if getattr(sub_response, "graphql_response", False):
             response.headers["content-type"] = GRAPHQL_RESPONSE
             if request_error and response.status_code == 200:

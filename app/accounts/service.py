@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -183,3 +183,15 @@ def lock_accounts(*, session: Session, account_ids: set[str]) -> dict[str, Accou
         .with_for_update(key_share=True)
     )
     return {account.id: account for account in session.exec(stmt)}
+
+
+def revoked_tokens(*, session: Session, token_ids: Collection[str]) -> set[str]:
+    """Which of these tokens no longer stand for anyone (revoked, or gone)."""
+    if not token_ids:
+        return set()
+    live = session.exec(
+        select(col(ApiToken.id)).where(
+            col(ApiToken.id).in_(sorted(token_ids)), col(ApiToken.revoked_at).is_(None)
+        )
+    ).all()
+    return set(token_ids) - set(live)

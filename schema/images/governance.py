@@ -37,8 +37,9 @@ class GovernanceMutations:
         replacement_image_id: Annotated[
             strawberry.ID | None,
             argument(
-                "The image to use instead: one you may see, in the same region, "
-                "AVAILABLE, enabled and not deprecated (a public image's replacement is public)."
+                "The image to use instead: one you may see, in the same region, AVAILABLE, "
+                "enabled, not deprecated yet, and not leading back to this image through its "
+                "own replacements, scheduled or not (a public image's replacement is public)."
             ),
         ] = None,
     ) -> ImageResult:

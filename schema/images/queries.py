@@ -6,7 +6,6 @@ from collections.abc import AsyncGenerator
 
 import strawberry
 
-from app.database import read_session
 from app.errors import BadRequest, ErrorCode, NotFound, shown
 from app.events import FEED
 from app.ids import is_id
@@ -94,12 +93,17 @@ class ImageQueries:
         description="One image by id; null when it does not exist or the viewer may not see it."
     )
     async def image(self, info: Info, id: strawberry.ID) -> Image | None:
-        if not is_id(str(id), "m"):
-            raise BadRequest(
-                f"{shown(str(id))} is not an image id (m- followed by 8 letters or digits)."
-            )
-        row = await info.context.loaders.image.load(str(id))
+        row = await info.context.loaders.image.load(image_id_argument(id))
         return Image.from_row(row, info.context.viewer) if row else None
+
+
+def image_id_argument(value: strawberry.ID) -> str:
+    """An image id argument, refused (BAD_USER_INPUT) unless it has the form of one."""
+    if not is_id(str(value), "m"):
+        raise BadRequest(
+            f"{shown(str(value))} is not an image id (m- followed by 8 letters or digits)."
+        )
+    return str(value)
 
 
 @strawberry.type
@@ -112,20 +116,26 @@ class ImageSubscriptions:
         )
     )
     async def image_updated(self, info: Info, id: strawberry.ID) -> AsyncGenerator[Image, None]:
-        viewer = info.context.viewer
+        image_id = image_id_argument(id)
+        context = info.context
+        viewer = context.viewer
         owner = viewer.account_id if viewer else ""
         last: tuple[object, ...] | None = None
         while True:
-            with read_session(info.context.services.engine) as session:
-                row = service.get(session=session, viewer=viewer, image_id=str(id))
+            # the event's fields are resolved in the same slot and session, which are given
+            # back before the event is sent (no connection is held between events)
+            async with context.one_event():
+                session = context.session
+                row = service.get(session=session, viewer=viewer, image_id=image_id)
+                if row is None:
+                    raise NotFound(
+                        f"There is no image {shown(image_id)}.", ErrorCode.IMAGE_NOT_FOUND
+                    )
                 tags = tags_service.of_resources(
-                    session=session, owner_id=owner, resource_ids=[str(id)]
-                )[str(id)]
-            if row is None:
-                raise NotFound(f"There is no image {shown(str(id))}.", ErrorCode.IMAGE_NOT_FOUND)
-            state = (row.model_dump(), [(tag.key, tag.value) for tag in tags])
-            if state != last:
-                last = state
-                info.context.fresh()
-                yield Image.from_row(row, viewer)
-            await FEED.wait(f"image:{id}", info.context.services.settings.event_fallback_seconds)
+                    session=session, owner_id=owner, resource_ids=[image_id]
+                )[image_id]
+                state = (row.model_dump(), [(tag.key, tag.value) for tag in tags])
+                if state != last:
+                    last = state
+                    yield Image.from_row(row, viewer)
+            await FEED.wait(f"image:{image_id}", context.services.settings.event_fallback_seconds)

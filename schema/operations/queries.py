@@ -6,7 +6,6 @@ from collections.abc import AsyncGenerator
 
 import strawberry
 
-from app.database import read_session
 from app.errors import BadRequest, shown
 from app.events import FEED
 from app.ids import is_id
@@ -18,6 +17,13 @@ from schema.pagination import Connection, Window, connection, page_request, page
 from schema.permissions import SignedIn
 
 FINISHED = {"SUCCEEDED", "FAILED", "CANCELLED"}
+
+
+def operation_id_argument(value: strawberry.ID) -> str:
+    """An operation id argument, refused (BAD_USER_INPUT) unless it has the form of one."""
+    if not is_id(str(value), "op"):
+        raise BadRequest(f"{shown(str(value))} is not an operation id (op- and 10 characters).")
+    return str(value)
 
 
 @strawberry.input(description="Filters of the operations query.")
@@ -37,9 +43,7 @@ class OperationQueries:
     )
     async def operation(self, info: Info, id: strawberry.ID) -> Operation | None:
         info.context.require_viewer()
-        if not is_id(str(id), "op"):
-            raise BadRequest(f"{shown(str(id))} is not an operation id (op- and 10 characters).")
-        row = await info.context.loaders.operation.load(str(id))
+        row = await info.context.loaders.operation.load(operation_id_argument(id))
         return Operation.from_row(row) if row else None
 
     @paged(permission_classes=[SignedIn], description="The viewer's operations, newest first.")
@@ -73,20 +77,23 @@ class OperationSubscriptions:
     async def operation_updated(
         self, info: Info, id: strawberry.ID
     ) -> AsyncGenerator[Operation, None]:
-        viewer = info.context.require_viewer()
+        operation_id = operation_id_argument(id)
+        context = info.context
+        viewer = context.require_viewer()
         last: tuple[str, int] | None = None
         while True:
-            with read_session(info.context.services.engine) as session:
-                row = service.get(session=session, viewer=viewer, operation_id=str(id))
-            if row is None:
-                raise BadRequest(f"There is no operation {shown(str(id))}.")
-            state = (row.status, row.progress)
-            if state != last:
-                last = state
-                info.context.fresh()  # nested fields (targets) must not come from a stale cache
-                yield Operation.from_row(row)
-            if row.status in FINISHED:
+            # one slot and session per event, given back before the event is sent
+            async with context.one_event():
+                row = service.get(session=context.session, viewer=viewer, operation_id=operation_id)
+                if row is None:
+                    raise BadRequest(f"There is no operation {shown(operation_id)}.")
+                state = (row.status, row.progress)
+                finished = row.status in FINISHED
+                if state != last:
+                    last = state
+                    yield Operation.from_row(row)
+            if finished:
                 return
             await FEED.wait(
-                f"operation:{id}", info.context.services.settings.event_fallback_seconds
+                f"operation:{operation_id}", context.services.settings.event_fallback_seconds
             )

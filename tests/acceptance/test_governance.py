@@ -138,12 +138,14 @@ def test_deprecate_hide_launch_and_the_family_skips_it(fleet: Fleet) -> None:
     assert newer not in fleet.ids(fleet.friend, ["SHARED"])
     assert newer in fleet.ids(fleet.friend, ["SHARED"], include_deprecated=True)
     assert newer in fleet.ids(fleet.owner, ["CUSTOM"])
-    # ... still launchable, by the owner and the recipient, with a warning (R124)
-    for tenant in (fleet.owner, fleet.friend):
+    # ... still launchable, by the owner and the recipient, with a warning (R124) that names
+    # the replacement only to whoever may see it (the recipient was not given it: R159)
+    for tenant, names_it in ((fleet.owner, True), (fleet.friend, False)):
         created = fleet.do(LAUNCH, launch(newer), tenant)
         assert created["userErrors"] == []
         [warning] = created["warnings"]
-        assert warning["code"] == "IMAGE_DEPRECATED" and older in warning["message"]
+        assert warning["code"] == "IMAGE_DEPRECATED"
+        assert (older in warning["message"]) is names_it
     quoted = fleet.server.gql(QUOTE, {"i": launch(newer)}, fleet.owner)["data"]["priceQuote"]
     assert [w["code"] for w in quoted["warnings"]] == ["IMAGE_DEPRECATED"]
     # R115: the family now answers the newest image that is not deprecated, and a launch by
