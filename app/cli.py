@@ -83,10 +83,10 @@ def _operate(work: Callable[[Session, datetime], T]) -> T:
         raise _fail(exc.message) from exc
 
 
-def _serve_metrics(settings: Settings, workers: int) -> None:
+def _serve_metrics(settings: Settings, host: str, workers: int) -> None:
     """Metrics of several worker processes are kept in files and summed when scraped
     (prometheus-client's multiprocess mode); with BCC_IMAGES_METRICS_PORT they are served on
-    that port by this process instead of on /metrics.
+    that port of the API's own interface by this process instead of on /metrics.
     """
     from prometheus_client import REGISTRY, CollectorRegistry, multiprocess, start_http_server
 
@@ -99,7 +99,7 @@ def _serve_metrics(settings: Settings, workers: int) -> None:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=str(directory))  # type: ignore[no-untyped-call]
     if settings.metrics and settings.metrics_port:
-        start_http_server(settings.metrics_port, registry=registry or REGISTRY)
+        start_http_server(settings.metrics_port, addr=host, registry=registry or REGISTRY)
 
 
 @cli.command()
@@ -126,7 +126,7 @@ def serve(
     )
     housekeeping(settings, engine)
     engine.dispose()
-    _serve_metrics(settings, workers)
+    _serve_metrics(settings, host, workers)
     uvicorn.run(
         "app.main:app_from_environment",
         factory=True,

@@ -85,6 +85,7 @@ class Settings(BaseSettings):
     header_timeout_seconds: Positive = 10.0
     keep_alive_seconds: Positive = 5.0
     max_connections: Count = 1000
+    max_connections_per_client: Count = 100
     trusted_proxies: Origins = ()
     max_subscriptions_per_connection: Count = 20
     max_websockets: Count = 1000

@@ -27,7 +27,13 @@ from app.database import UNAVAILABLE as DATABASE_UNAVAILABLE
 from app.database import check_ready, make_engine
 from app.events import FEED
 from app.instances import service as instances_service
-from app.observability import RequestLog, configure_logging, metrics_text, start_tracing
+from app.observability import (
+    RequestLog,
+    TracedRequests,
+    configure_logging,
+    metrics_text,
+    start_tracing,
+)
 from app.operations.worker import Worker
 from app.policy import Policy
 from app.secrets_store import CURSOR_SECRET, shared_secret
@@ -123,7 +129,7 @@ def create_app(settings: Settings, span_exporter: Any = None) -> Starlette:
     clock = Clock(simulated=settings.simulated_clock)
     store = make_store(settings)
     worker = make_worker(settings, engine, clock, store)
-    tracing = start_tracing(engine, span_exporter)
+    tracer_provider = start_tracing(engine, span_exporter)
     services = Services(
         settings=settings,
         engine=engine,
@@ -137,7 +143,7 @@ def create_app(settings: Settings, span_exporter: Any = None) -> Starlette:
             settings.db_pool_size + settings.db_max_overflow, settings.db_wait_seconds
         ),
     )
-    graphql = GraphQLView(build_schema(settings, tracing=tracing), services)
+    graphql = GraphQLView(build_schema(settings, tracing=tracer_provider is not None), services)
     dependencies: dict[str, Callable[[], None]] = {
         "database": lambda: check_ready(engine),
         "objectStore": store.check,
@@ -159,6 +165,8 @@ def create_app(settings: Settings, span_exporter: Any = None) -> Starlette:
         ],
         lifespan=_lifespan(settings, worker, engine, graphql),
     )
+    if tracer_provider is not None:
+        app.add_middleware(TracedRequests, provider=tracer_provider)
     app.state.worker = worker
     app.state.engine = engine
     app.state.clock = clock

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+from opentelemetry.sdk.trace.sampling import Decision, ParentBased, Sampler, SamplingResult
+from opentelemetry.trace import SpanKind
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -61,6 +63,11 @@ OPERATION_SECONDS = Histogram(
     ["kind"],
     buckets=(1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 24 * 3600),
 )
+ERRORS = Counter(
+    "bcc_images_graphql_errors",
+    "Errors answered, by code: GraphQL errors, refusals at the edge and mutations' userErrors.",
+    ["code"],
+)
 SETTLEMENT_RUNS = Counter("bcc_images_settlement_runs", "Hourly settlement runs.")
 RATE_LIMITED = Counter("bcc_images_rate_limited", "Requests refused for their cost.")
 POOL_CHECKED_OUT = Gauge(
@@ -94,6 +101,48 @@ _CURRENT: ContextVar[RequestInfo | None] = ContextVar("bcc_images_request", defa
 def current_request() -> RequestInfo | None:
     """The request being served in this context, if any."""
     return _CURRENT.get()
+
+
+def count_error(code: str) -> None:
+    """One error answered with this code."""
+    ERRORS.labels(code).inc()
+
+
+def count_errors(errors: object) -> None:
+    """Count the GraphQL errors of an answer (formatted: each with ``extensions.code``)."""
+    for error in errors if isinstance(errors, list) else ():
+        extensions = error.get("extensions") if isinstance(error, dict) else None
+        code = extensions.get("code") if isinstance(extensions, dict) else None
+        count_error(code if isinstance(code, str) else "INTERNAL_SERVER_ERROR")
+
+
+#: how much of a client's text (an operation name) a log line quotes
+LOGGED_CHARACTERS = 64
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def cut(text: str | None) -> str | None:
+    """A client's text as a log line quotes it: at most 64 characters, then an ellipsis."""
+    if text is None or len(text) <= LOGGED_CHARACTERS:
+        return text
+    return text[:LOGGED_CHARACTERS] + "…"
+
+
+def _escaped(value: Any) -> Any:
+    if isinstance(value, str):
+        return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), value)
+    if isinstance(value, dict):
+        return {k: _escaped(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_escaped(v) for v in value]
+    return value
+
+
+def escape_controls(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """A structlog processor for text logs: control and bidirectional characters in any value
+    are written as escapes, so a client's text cannot forge log lines or hide what follows.
+    """
+    return {key: _escaped(value) for key, value in event.items()}
 
 
 def client_disconnected() -> None:
@@ -131,6 +180,7 @@ def configure_logging(level: str, fmt: str) -> None:
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info,
+                *([] if fmt == "json" else [escape_controls]),  # JSON escapes them itself
                 renderer,
             ],
         )
@@ -190,6 +240,8 @@ class RequestLog:
             status = CLIENT_CLOSED_REQUEST
         label = info.operation if info.operation in self.operations else "other"
         REQUESTS.labels(label, str(status)).inc()
+        if info.disconnected:
+            count_error("CLIENT_CLOSED_REQUEST")
         REQUEST_SECONDS.labels(label).observe(seconds)
         if self.pool is not None:
             POOL_CHECKED_OUT.set(self.pool.checkedout())
@@ -199,7 +251,7 @@ class RequestLog:
             request_id=info.request_id,
             method=scope.get("method"),
             path=path,
-            operation=info.operation,
+            operation=cut(info.operation),
             account_id=info.account_id,
             status=status,
             duration_ms=round(seconds * 1000, 2),
@@ -217,13 +269,17 @@ def metrics_text() -> tuple[bytes, str]:
     return generate_latest(), CONTENT_TYPE_LATEST
 
 
-def start_tracing(engine: Any, exporter: Any = None) -> bool:
-    """Trace GraphQL operations and SQL statements with OpenTelemetry, exported over OTLP when
-    ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set (or to ``exporter``, for tests). Returns whether
-    tracing is on.
+def start_tracing(engine: Any, exporter: Any = None) -> Any:
+    """Trace requests, GraphQL operations and SQL statements with OpenTelemetry, exported over
+    OTLP when ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set (or to ``exporter``, for tests). Returns
+    the tracer provider, or None when tracing is off.
+
+    A trace starts at a request (continuing the caller's W3C ``traceparent``, see
+    ``traced``); a SQL statement outside any request (the worker polling for due work) starts
+    none, so an idle process exports nothing.
     """
     if exporter is None and not os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
-        return False
+        return None
     from opentelemetry import trace
     from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
     from opentelemetry.sdk.resources import Resource
@@ -235,7 +291,7 @@ def start_tracing(engine: Any, exporter: Any = None) -> bool:
         resource = Resource.create(
             {"service.name": os.environ.get("OTEL_SERVICE_NAME", "bcc-images")}
         )
-        provider = TracerProvider(resource=resource)
+        provider = TracerProvider(resource=resource, sampler=ParentBased(root=_RequestRoots()))
         trace.set_tracer_provider(provider)
     if exporter is None:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -247,4 +303,42 @@ def start_tracing(engine: Any, exporter: Any = None) -> bool:
     SQLAlchemyInstrumentor().instrument(
         engine=engine, tracer_provider=provider, skip_dep_check=True
     )
-    return True
+    return provider
+
+
+class TracedRequests:
+    """ASGI middleware: a server span per request (OpenTelemetry's ASGI instrumentation),
+    continuing the trace of an incoming W3C ``traceparent``; health checks and metrics
+    scrapes are not traced.
+    """
+
+    def __init__(self, app: ASGIApp, provider: Any) -> None:
+        from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+        self.app: ASGIApp = OpenTelemetryMiddleware(
+            app, tracer_provider=provider, excluded_urls="healthz,readyz,metrics"
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve the request inside its span."""
+        await self.app(scope, receive, send)
+
+
+class _RequestRoots(Sampler):
+    """The sampler of spans that start a trace: only a request's (server) span does."""
+
+    def should_sample(
+        self,
+        parent_context: Any,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Any = None,
+        links: Any = None,
+        trace_state: Any = None,
+    ) -> SamplingResult:
+        decision = Decision.RECORD_AND_SAMPLE if kind == SpanKind.SERVER else Decision.DROP
+        return SamplingResult(decision, attributes)
+
+    def get_description(self) -> str:
+        return "RequestRoots"

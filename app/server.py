@@ -5,8 +5,10 @@ start-up housekeeping the supervisor does before any worker starts.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import socket
+from collections import Counter
 from typing import Any, ClassVar
 
 import httptools
@@ -15,6 +17,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from app.config import Settings, load_settings
 from app.database import read_session
+from app.observability import count_error
 from app.storage.store import make_store
 from app.workflows import objects
 
@@ -54,12 +57,29 @@ def refusal_bytes(status: int, code: str, message: str) -> bytes:
     )
 
 
+def is_trusted(address: str, proxies: tuple[str, ...]) -> bool:
+    """Whether a peer is one of the trusted proxies (addresses or networks, "*" for any),
+    whose connections carry many clients' requests and have no per-client share.
+    """
+    for proxy in proxies:
+        if proxy == "*":
+            return True
+        try:
+            if ipaddress.ip_address(address) in ipaddress.ip_network(proxy, strict=False):
+                return True
+        except ValueError:
+            if address == proxy:
+                return True
+    return False
+
+
 class HeadersTooLarge(Exception):
     """A request's headers passed the limit (raised inside the parser to stop it)."""
 
 
 async def _busy(scope: Any, receive: Any, send: Any) -> None:
     """The answer while the process holds as many HTTP connections as it may."""
+    count_error("SERVICE_UNAVAILABLE")
     headers = [(b"content-type", b"application/json"), (b"retry-after", b"1")]
     await send({"type": "http.response.start", "status": 503, "headers": headers})
     body = error_body("SERVICE_UNAVAILABLE", "The server is busy; try again shortly.")
@@ -76,7 +96,9 @@ class HardenedHttpProtocol(HttpToolsProtocol):
       counted while they arrive, so a huge header is never buffered (h11's limit does nothing
       under httptools);
     - at most ``max_connections`` HTTP connections per process, WebSockets not counted (they
-      have budgets of their own), so idle sockets cannot make HTTP answer 503;
+      have budgets of their own), so idle sockets cannot make HTTP answer 503, and at most
+      ``max_connections_per_client`` from one address (trusted proxies excepted), so one
+      client cannot take them all;
     - every refusal it writes (malformed HTTP, headers too large, too many connections) is
       GraphQL JSON with a code.
     """
@@ -84,8 +106,12 @@ class HardenedHttpProtocol(HttpToolsProtocol):
     header_timeout: float | None = None
     max_header_bytes: int = 16 * 1024
     max_connections: int = 1000
-    #: the HTTP connections of this process (WebSockets leave it when they upgrade)
-    http_connections: ClassVar[set[HttpToolsProtocol]] = set()
+    max_connections_per_client: int = 100
+    trusted_proxies: tuple[str, ...] = ()
+    #: the HTTP connections of this process and their peers' addresses (a WebSocket leaves
+    #: when it upgrades), and how many each address holds
+    http_connections: ClassVar[dict[HttpToolsProtocol, str]] = {}
+    per_address: ClassVar[Counter[str]] = Counter()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -94,6 +120,8 @@ class HardenedHttpProtocol(HttpToolsProtocol):
             HardenedHttpProtocol.header_timeout = settings.header_timeout_seconds
             HardenedHttpProtocol.max_header_bytes = settings.max_header_bytes
             HardenedHttpProtocol.max_connections = settings.max_connections
+            HardenedHttpProtocol.max_connections_per_client = settings.max_connections_per_client
+            HardenedHttpProtocol.trusted_proxies = settings.trusted_proxies
         self._header_timer: asyncio.TimerHandle | None = None
         self._reading_headers = True
         self._header_bytes = 0  # counted from the parser's callbacks: the exact size
@@ -101,11 +129,34 @@ class HardenedHttpProtocol(HttpToolsProtocol):
         self._headers_refused = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        """Accepted: no Nagle delay, and the headers must arrive in time."""
+        """Accepted: no Nagle delay, the headers must arrive in time, and a client already
+        holding its share of connections is answered 503 at once.
+        """
         set_no_delay(transport)
         super().connection_made(transport)
-        HardenedHttpProtocol.http_connections.add(self)
+        address = self.client[0] if self.client else ""
+        per_address = HardenedHttpProtocol.per_address
+        if per_address[address] >= self.max_connections_per_client and not is_trusted(
+            address, HardenedHttpProtocol.trusted_proxies
+        ):
+            self._refuse(
+                503,
+                "TOO_MANY_CONNECTIONS",
+                "This client holds too many connections; reuse or close one.",
+            )
+            return
+        HardenedHttpProtocol.http_connections[self] = address
+        per_address[address] += 1
         self._arm_header_timer()
+
+    def _leave(self) -> None:
+        """This connection no longer counts (closed, or now a WebSocket)."""
+        address = HardenedHttpProtocol.http_connections.pop(self, None)
+        if address is not None:
+            per_address = HardenedHttpProtocol.per_address
+            per_address[address] -= 1
+            if per_address[address] <= 0:
+                del per_address[address]
 
     def data_received(self, data: bytes) -> None:
         """Feed the parser, refusing headers that pass the limit while they arrive."""
@@ -134,7 +185,7 @@ class HardenedHttpProtocol(HttpToolsProtocol):
 
     def handle_websocket_upgrade(self) -> None:
         """A WebSocket leaves the HTTP connections (its budgets are the GraphQL view's)."""
-        HardenedHttpProtocol.http_connections.discard(self)
+        self._leave()
         self._disarm_header_timer()
         super().handle_websocket_upgrade()
 
@@ -181,7 +232,7 @@ class HardenedHttpProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Forget the timer and the connection."""
-        HardenedHttpProtocol.http_connections.discard(self)
+        self._leave()
         self._disarm_header_timer()
         super().connection_lost(exc)
 
@@ -193,6 +244,7 @@ class HardenedHttpProtocol(HttpToolsProtocol):
         )
 
     def _refuse(self, status: int, code: str, message: str) -> None:
+        count_error(code)
         self._disarm_header_timer()
         if not self.transport.is_closing():
             self.transport.write(refusal_bytes(status, code, message))

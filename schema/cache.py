@@ -89,6 +89,8 @@ class Entry:
     actual: int
     #: the next scheduled deprecation when it was computed (it is stale once that passes)
     transition: int = 0
+    #: the name of the operation it answered (logged and counted like a fresh answer's)
+    operation: str | None = None
 
 
 def cache_key(

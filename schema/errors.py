@@ -25,7 +25,7 @@ from app.errors import (
     WarningCode,
 )
 from app.errors import ErrorCode as DomainErrorCode
-from app.observability import current_request
+from app.observability import count_error, current_request
 from schema.slots import UNAVAILABLE, UNAVAILABLE_MESSAGE
 
 log = logging.getLogger("bcc_images.errors")
@@ -52,7 +52,8 @@ def deprecation_warnings(messages: Sequence[str]) -> list[Warning]:
 
 
 def user_error(exc: DomainError) -> UserError:
-    """Turn a DomainError into the userErrors entry a client sees."""
+    """Turn a DomainError into the userErrors entry a client sees (and count it)."""
+    count_error(exc.code.value)
     return UserError(
         code=exc.code, field=list(exc.field) if exc.field is not None else None, message=exc.message
     )

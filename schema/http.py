@@ -10,6 +10,8 @@ import orjson
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
+from app.observability import count_error
+
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
 #: how much of a refused request's body is read (and dropped) so the client sees the answer
@@ -40,7 +42,8 @@ def error_body(message: str, code: str, **extensions: Any) -> dict[str, Any]:
 
 
 def refusal_response(refused: RequestRefused, media_type: str = JSON) -> Response:
-    """The response for a refused request."""
+    """The response for a refused request (counted by its code)."""
+    count_error(refused.code)
     return Response(
         orjson.dumps(error_body(refused.message, refused.code)),
         status_code=refused.status,

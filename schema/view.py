@@ -31,7 +31,8 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
-from app.observability import client_disconnected, current_request
+from app.errors import shown
+from app.observability import client_disconnected, count_errors, current_request
 from app.versions import Versions
 from app.versions import read as read_versions
 from schema.auth import Authenticator
@@ -407,12 +408,16 @@ class GraphQLView(GraphQL[Context, None]):
             if use
             else None
         )
+        info = current_request()
         if entry is not None:
+            if info is not None:
+                info.operation = entry.operation  # as the fresh answer was logged
             return self._from_cache(entry, context, sub_response)
         result = await self._execute(method, context, request_data)
         keep = context.operation_type == "query" and not result.errors and not context.uncacheable
         if use and keep and result.data is not None:
             cost = (result.extensions or {}).get("cost") or {}
+            operation = info.operation if info is not None else None
             self.response_cache.put(
                 key,
                 Entry(
@@ -422,6 +427,7 @@ class GraphQLView(GraphQL[Context, None]):
                     cost.get("requested", 0),
                     cost.get("actual", 0),
                     versions.transition,
+                    operation,
                 ),
             )
         return result
@@ -480,7 +486,14 @@ class GraphQLView(GraphQL[Context, None]):
                 {"Allow": "POST"},
             ) from exc
         except CannotGetOperationTypeError as exc:
-            raise RequestRefused(400, "BAD_REQUEST", exc.as_http_error_reason()) from exc
+            name = exc.operation_name
+            raise RequestRefused(
+                400,
+                "BAD_REQUEST",
+                f"The document has no operation named {shown(name)}."
+                if name is not None
+                else "The document's operation could not be told: send operationName.",
+            ) from exc
         except MissingQueryError as exc:
             raise RequestRefused(
                 400, "BAD_REQUEST", "No GraphQL query found in the request."
@@ -515,6 +528,7 @@ class GraphQLView(GraphQL[Context, None]):
         self, request: Request, result: ExecutionResult
     ) -> GraphQLHTTPResponse:
         data = strawberry_process_result(result)
+        count_errors(data.get("errors"))
         if result.data is None and result.errors and all(e.path is None for e in result.errors):
             data.pop("data", None)  # a request error: execution never started
         return data

@@ -30,6 +30,7 @@ from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UnsetType
 from strawberry.utils.aio import aclosing
 
+from app.observability import count_errors
 from schema.context import Context
 from schema.sockets import Seat
 
@@ -198,6 +199,14 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 await operation.send_operation_message({"id": operation.id, "type": "complete"})
             self.operations.pop(operation.id, None)
             raise
+
+    async def send_message(self, message: Any) -> None:
+        """Send a protocol message, counting the errors it carries."""
+        if message.get("type") == "error":
+            count_errors(message.get("payload"))
+        elif message.get("type") == "next":
+            count_errors((message.get("payload") or {}).get("errors"))
+        await super().send_message(message)
 
     def forget_id(self, id: str) -> None:
         super().forget_id(id)

@@ -192,12 +192,15 @@ def own_server(
     *,
     workers: int = 1,
     admin: str | None = "ADMIN",
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[Server]:
     """A server of its own on a fresh database (``admin``: the role of ``server.admin``, an
-    account made by the CLI), stopped afterwards. Its log is kept apart from its data folder.
+    account made by the CLI; ``env``: more environment variables), stopped afterwards. Its
+    log is kept apart from its data folder.
     """
+    extra = dict(env or {})
     with fresh_database(tmp_path_factory) as url:
-        env = server_env(url, tmp_path_factory.mktemp(name), **settings)
+        env = {**server_env(url, tmp_path_factory.mktemp(name), **settings), **extra}
         log_path = tmp_path_factory.mktemp(f"{name}-log") / "server.log"
         port = free_port()
         process = start_server(env, log_path, port, workers=workers)

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, suppress
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -46,6 +46,9 @@ def flooded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "websocket_idle_seconds": 2,
         "body_timeout_seconds": 3,
         "response_cache": 0,
+        "max_connections": 60,
+        "max_connections_per_client": 8,
+        "header_timeout_seconds": 5,
     }
     with own_server(tmp_path_factory, "floods", settings) as server:
         yield server
@@ -311,8 +314,12 @@ def test_a_body_has_a_total_deadline(flooded: Server) -> None:
                 continue
             except OSError:
                 break
+        elapsed = time.monotonic() - start
+        sock.settimeout(5)
+        with suppress(OSError):
+            while b'"extensions"' not in answer and (chunk := sock.recv(65536)):
+                answer += chunk
     # then it is answered 408 with a code once the whole body's deadline (3 s here) passes
-    elapsed = time.monotonic() - start
     assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
     assert b'"REQUEST_TIMEOUT"' in answer
     assert elapsed < 6
@@ -354,3 +361,41 @@ def test_many_headers_adding_up_to_over_16_kib_are_refused(flooded: Server) -> N
 def run_in_threads(count: int, action: Callable[[int], Any]) -> list[Any]:
     with ThreadPoolExecutor(max_workers=count) as pool:
         return list(pool.map(action, range(count)))
+
+
+def test_one_client_cannot_take_every_http_connection(flooded: Server) -> None:
+    # given an attacker holding idle connections from one address, more than its share
+    with ExitStack() as stack:
+        held = [stack.enter_context(from_address(flooded, "127.0.0.20")) for _ in range(12)]
+        time.sleep(0.3)
+        # then the connections past its share (8 here) are answered 503 with a code at once
+        refused = []
+        for sock in held:
+            sock.settimeout(0.2)
+            try:
+                answer = sock.recv(65536)
+            except TimeoutError:
+                continue
+            refused.append(answer)
+        assert len(refused) == 4
+        for answer in refused:
+            assert answer.startswith(b"HTTP/1.1 503"), answer[:100]
+            assert b'"TOO_MANY_CONNECTIONS"' in answer
+        # and everyone else is answered meanwhile
+        assert_answered_quickly(flooded)
+        # and a connection within its share still works
+        held[0].sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        held[0].settimeout(5)
+        assert held[0].recv(65536).startswith(b"HTTP/1.1 200")
+
+
+def test_a_full_http_connection_budget_leaves_sockets_of_its_own_to_websockets(
+    flooded: Server,
+) -> None:
+    # given the process's HTTP connections all held (eight addresses at their share)
+    with ExitStack() as stack:
+        for index in range(60):
+            stack.enter_context(from_address(flooded, f"127.0.1.{index // 8}"))
+        # then a WebSocket is still admitted and answered
+        with websocket(flooded, "127.0.2.1") as ws:
+            initialised(ws)
