@@ -11,7 +11,8 @@ The cost model is Shopify's: a scalar or enum field costs 0; an object, interfac
 field 1 plus its selection; a connection 2 plus its page size times one node (1 plus the
 node's selection; ``edges``, ``node``, ``nodes``, ``cursor`` and ``pageInfo`` add nothing,
 ``totalCount`` 1); a plain list its bound times one item; a list of small leaf-only objects
-1 in all; a mutation field 10 plus its selection; introspection a flat 10 per document.
+1 in all; a mutation field 10 plus its selection; each selection of ``__schema`` or ``__type``
+a flat 10, whatever it selects below (R152: aliases multiply it).
 """
 
 from __future__ import annotations
@@ -96,7 +97,6 @@ class _CostWalker:
     fragments: Mapping[str, FragmentDefinitionNode]
     variables: Mapping[str, Any]
     defaults: Mapping[str, ValueNode | None]
-    introspection: bool = False
     root: FieldNode | None = None  # the mutation field being costed
     _known: dict[tuple[str, int | None], int] = field(default_factory=dict)
     _open: set[str] = field(default_factory=set)
@@ -141,8 +141,7 @@ class _CostWalker:
         """Requested cost of one field below ``parent``."""
         name = node.name.value
         if name in INTROSPECTION_FIELDS:
-            self.introspection = True
-            return 0
+            return INTROSPECTION_COST
         definition = parent.fields.get(name)
         if definition is None:
             return 0  # validation refuses it
@@ -263,8 +262,6 @@ def requested_cost(
                 total += _mutation_cost(walker, root, selection)
         else:
             total = walker.cost(root, operation.selection_set, DEFAULT_PAGE)
-    if walker.introspection:
-        total += INTROSPECTION_COST
     return max(1, total)
 
 

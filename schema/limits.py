@@ -1,5 +1,6 @@
-"""The request limits of every GraphQL request: size, depth, aliases and cost checked in linear
-time before graphql-core validates anything, cost points taken from the caller's bucket
+"""The request limits of every GraphQL request: size, depth, aliases and cost of the whole
+document checked in linear time before graphql-core validates anything (R152; documents and
+their verdicts are kept by ``schema.documents``), cost points taken from the caller's bucket
 (``schema.rate_limit``), and the ``extensions.cost`` report on every response (subscription
 events included).
 """
@@ -7,10 +8,7 @@ events included).
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections import OrderedDict
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from graphql import (
@@ -19,9 +17,7 @@ from graphql import (
     GraphQLError,
     GraphQLSchema,
     OperationDefinitionNode,
-    parse,
     specified_rules,
-    validate,
 )
 from graphql.validation import MaxIntrospectionDepthRule, NoSchemaIntrospectionCustomRule
 from starlette.responses import Response
@@ -31,9 +27,12 @@ from strawberry.types.execution import ExecutionContext
 from app.config import Settings
 from app.observability import current_request
 from schema.cost import requested_cost
+from schema.documents import Document, DocumentCache, plans_bytes, stand_in, too_complex
 from schema.rate_limit import Limiter, cost_report, rate_limited_error, retry_seconds
-from schema.response_cost import Plans, actual_cost
-from schema.shape import Shape, select_operation, shape
+from schema.response_cost import actual_cost
+from schema.shape import select_operation
+
+__all__ = ["DocumentCache", "RequestLimits", "validation_rules"]
 
 
 def validation_rules(introspection: bool) -> tuple[type[ASTValidationRule], ...]:
@@ -42,128 +41,12 @@ def validation_rules(introspection: bool) -> tuple[type[ASTValidationRule], ...]
     return rules if introspection else (*rules, NoSchemaIntrospectionCustomRule)
 
 
-# -- parsed documents --------------------------------------------------------------------------
-
-
-@dataclass
-class Document:
-    """A parsed document, its validation errors and the shapes of its operations, reused by
-    every request that sends the same text.
-    """
-
-    document: DocumentNode
-    size: int
-    errors: list[GraphQLError] | None = None
-    shapes: dict[str | None, Shape] = field(default_factory=dict)
-    cost_plans: Plans = field(default_factory=dict)
-
-    def shape_of(self, name: str | None, operation: OperationDefinitionNode) -> Shape:
-        """The shape of one of its operations, measured once."""
-        known = self.shapes.get(name)
-        if known is None:
-            known = self.shapes[name] = shape(self.document, operation)
-        return known
-
-    def validation_errors(
-        self, schema: GraphQLSchema, rules: tuple[type[ASTValidationRule], ...]
-    ) -> list[GraphQLError]:
-        """graphql-core's validation, run once (the linear checks passed first)."""
-        if self.errors is None:
-            self.errors = [
-                GraphQLError(
-                    e.message,
-                    nodes=e.nodes,
-                    extensions={**(e.extensions or {}), "code": "GRAPHQL_VALIDATION_FAILED"},
-                )
-                for e in validate(schema, self.document, rules)
-            ]
-        return self.errors
-
-
-#: an estimate of a parsed document's memory per byte of its text
-AST_BYTES_PER_CHARACTER = 24
-
-
-class DocumentCache:
-    """Parsed documents by query text, bounded by an estimate of their memory in bytes."""
-
-    def __init__(self, budget_bytes: int, rules: tuple[type[ASTValidationRule], ...]) -> None:
-        self.budget = budget_bytes
-        self.rules = rules
-        self.used = 0
-        self._entries: OrderedDict[str, Document] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, query: str) -> Document | None:
-        """The cached document for this text, if any."""
-        with self._lock:
-            entry = self._entries.get(query)
-            if entry is not None:
-                self._entries.move_to_end(query)
-            return entry
-
-    def put(self, query: str, document: DocumentNode) -> Document:
-        """Remember a parsed document (one over an eighth of the budget is not kept)."""
-        entry = Document(document, len(query) * AST_BYTES_PER_CHARACTER + 1024)
-        if entry.size > self.budget // 8:
-            return entry
-        with self._lock:
-            old = self._entries.pop(query, None)
-            if old is not None:
-                self.used -= old.size
-            self._entries[query] = entry
-            self.used += entry.size
-            while self.used > self.budget and self._entries:
-                _, evicted = self._entries.popitem(last=False)
-                self.used -= evicted.size
-        return entry
-
-
 # -- the extension -----------------------------------------------------------------------------
 
 
-def _too_complex(message: str, **details: Any) -> GraphQLError:
-    return GraphQLError(message, extensions={"code": "QUERY_TOO_COMPLEX", **details})
-
-
-def shape_problem(measured: Shape, settings: Settings) -> GraphQLError | None:
-    """The first limit a document's shape breaks, as the error the client gets."""
-    if measured.fields > settings.max_fields:
-        return _too_complex(
-            f"The document selects {measured.fields} fields (fragments expanded); "
-            f"at most {settings.max_fields}."
-        )
-    if measured.spreads > settings.max_fragment_spreads:
-        return _too_complex(
-            f"The document has {measured.spreads} fragment spreads; "
-            f"at most {settings.max_fragment_spreads}."
-        )
-    if measured.problem is not None:
-        return GraphQLError(measured.problem, extensions={"code": "GRAPHQL_VALIDATION_FAILED"})
-    if measured.depth > settings.max_query_depth:
-        return _too_complex(
-            f"The operation is {measured.depth} fields deep; at most {settings.max_query_depth}."
-        )
-    if measured.aliases > settings.max_aliases:
-        return _too_complex(
-            f"The operation uses {measured.aliases} aliases (fragments expanded); "
-            f"at most {settings.max_aliases}."
-        )
-    if not measured.expanded:
-        return _too_complex(
-            "The document expands to too many fields once its fragments are merged."
-        )
-    if measured.repeats > settings.max_repeated_fields:
-        return _too_complex(
-            f"One selection asks for the same field {measured.repeats} times "
-            f"(fragments expanded); at most {settings.max_repeated_fields}."
-        )
-    if measured.pairs > settings.max_merge_pairs:
-        return _too_complex(
-            f"Merging the document's repeated fields and fragments takes {measured.pairs} "
-            f"comparisons; at most {settings.max_merge_pairs}. Repeat fields less."
-        )
-    return None
+def _name_of(operation: OperationDefinitionNode) -> str:
+    name = operation.name.value if operation.name else "(anonymous)"
+    return name if len(name) <= 64 else name[:64] + "…"
 
 
 class RequestLimits(SchemaExtension):
@@ -174,6 +57,7 @@ class RequestLimits(SchemaExtension):
     def __init__(self, cache: DocumentCache, *, execution_context: Any = None) -> None:
         self.cache = cache
         self.entry: Document | None = None
+        self.parsed: DocumentNode | None = None  # what the request runs (or its stand-in)
         self.operation: OperationDefinitionNode | None = None
         self.requested = 0
         self.report: dict[str, Any] | None = None
@@ -182,22 +66,31 @@ class RequestLimits(SchemaExtension):
     def _context(self) -> ExecutionContext:
         return self.execution_context
 
+    @property
+    def _operation_name(self) -> str | None:
+        """The operationName the request gave (Strawberry's ``operation_name`` falls back to
+        the first operation's).
+        """
+        name: str | None = self._context._provided_operation_name
+        return name
+
     def on_parse(self) -> Iterator[None]:
-        """Reuse the parsed document of an identical earlier request."""
+        """Reuse the parsed document of an identical earlier request; a document the limits
+        refuse is not kept, only a stand-in of its operation.
+        """
         ctx = self._context
         settings: Settings = ctx.context.services.settings
         ctx.parse_options["max_tokens"] = settings.max_tokens
         if ctx.query is not None and ctx.graphql_document is None:
-            self.entry = self.cache.get(ctx.query)
-            if self.entry is None:
-                try:
-                    document = parse(ctx.query, max_tokens=settings.max_tokens)
-                except GraphQLError:
-                    document = None  # Strawberry parses again and reports the error
-                if document is not None:
-                    self.entry = self.cache.put(ctx.query, document)
+            try:
+                self.entry = self.cache.load(ctx.query, settings)
+            except GraphQLError:
+                self.entry = None  # Strawberry parses again and reports the error
             if self.entry is not None:
-                ctx.graphql_document = self.entry.document
+                self.parsed = self.entry.document
+                if self.parsed is None:
+                    self.parsed = stand_in(self.entry.verdict, self._operation_name)
+                ctx.graphql_document = self.parsed
         yield
         if ctx.graphql_document is None:
             self._refused(1)
@@ -213,31 +106,36 @@ class RequestLimits(SchemaExtension):
 
     def _check(self, ctx: ExecutionContext, settings: Settings) -> GraphQLError | None:
         entry = self.entry
-        if entry is None or ctx.graphql_document is not entry.document:
+        if entry is None or self.parsed is None or ctx.graphql_document is not self.parsed:
             return None  # not parsed by us: nothing to check against
-        operation = select_operation(entry.document, ctx.operation_name)
+        verdict = entry.verdict
+        names = [name for name, _ in verdict.operations]
+        name = names[0] if self._operation_name is None and len(names) == 1 else None
+        name = name or (self._operation_name if self._operation_name in names else None)
         info = current_request()
-        if info is not None and operation is not None and operation.name is not None:
-            info.operation = operation.name.value
+        if info is not None and name is not None:
+            info.operation = name
+        if verdict.refusal is not None:
+            self._refused(1)
+            return verdict.refusal
+        if self._operation_name is None and len(verdict.operations) > 1:
+            self._refused(1)
+            return GraphQLError(
+                f"The document holds {len(verdict.operations)} operations: say which one to run "
+                "with operationName.",
+                extensions={"code": "BAD_REQUEST"},
+            )
+        document = entry.document
+        assert document is not None
+        operation = select_operation(document, self._operation_name)
         if operation is None:
             return None
         self.operation = operation
-        problem = shape_problem(entry.shape_of(ctx.operation_name, operation), settings)
-        if problem is not None:
-            self._refused(1)
-            return problem
         schema = ctx.schema._schema
-        self.requested = requested_cost(schema, entry.document, operation, ctx.variables)
-        limit = settings.max_query_cost
-        if self.requested > limit:
-            self._refused(self.requested)
-            return _too_complex(
-                f"Query cost {self.requested} exceeds the limit of {limit}; "
-                "ask for fewer items (first/last) or fewer fields.",
-                cost=self.requested,
-                limit=limit,
-            )
-        errors = entry.validation_errors(schema, self.cache.rules)
+        problem = self._cost_problem(schema, document, operation, ctx.variables, settings)
+        if problem is not None:
+            return problem
+        errors = self.cache.validation_errors(entry, schema)
         ctx.pre_execution_errors = list(errors)  # also tells Strawberry not to validate again
         if errors:
             self._refused(self.requested)
@@ -247,6 +145,41 @@ class RequestLimits(SchemaExtension):
             self._refused(self.requested)  # the subscribe itself costs 1; events pay their own
             return None
         return self._take(ctx, self.requested)
+
+    def _cost_problem(
+        self,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        variables: dict[str, Any] | None,
+        settings: Settings,
+    ) -> GraphQLError | None:
+        """Cost every operation of the document: refuse it if any costs more than the limit
+        (whether it runs or not), charge the one that runs.
+        """
+        limit = settings.max_query_cost
+        worst, dearest = 0, operation
+        for other in document.definitions:
+            if isinstance(other, OperationDefinitionNode):
+                cost = requested_cost(schema, document, other, variables)
+                if other is operation:
+                    self.requested = cost
+                if cost > worst:
+                    worst, dearest = cost, other
+        if worst <= limit:
+            return None
+        self._refused(worst)
+        elsewhere = (
+            ""
+            if dearest is operation
+            else f" (operation {_name_of(dearest)}, which this request does not run)"
+        )
+        return too_complex(
+            f"Query cost {worst} exceeds the limit of {limit}{elsewhere}; "
+            "ask for fewer items (first/last) or fewer fields.",
+            cost=worst,
+            limit=limit,
+        )
 
     def _take(self, ctx: ExecutionContext, points: int) -> GraphQLError | None:
         context = ctx.context
@@ -277,12 +210,19 @@ class RequestLimits(SchemaExtension):
             return
         result = ctx.result
         data = getattr(result, "data", None) if result is not None else None
+        document = self.entry.document
+        assert document is not None
+        plans = self.entry.cost_plans
+        known = len(plans)
         actual = min(
             self.requested,
-            actual_cost(
-                ctx.schema._schema, self.entry.document, self.operation, data, self.entry.cost_plans
-            ),
+            actual_cost(ctx.schema._schema, document, self.operation, data, plans),
         )
+        if len(plans) != known:  # worked out now, kept with the document: count them
+            self.cache.resize(
+                self.entry, self.entry.size - self.entry.plans_size + (size := plans_bytes(plans))
+            )
+            self.entry.plans_size = size
         context = ctx.context
         remaining = context.services.rate_limiter.give_back(
             context.rate_limit_key, self.requested - actual
@@ -301,9 +241,11 @@ class RequestLimits(SchemaExtension):
             return
         context = self._context.context
         limiter: Limiter = context.services.rate_limiter
+        document = self.entry.document
+        assert document is not None
         cost = actual_cost(
             self._context.schema._schema,
-            self.entry.document,
+            document,
             self.operation,
             result.data,
             self.entry.cost_plans,

@@ -190,10 +190,9 @@ def actual_cost(
     walker = _Response(schema, fragments_of(document), {} if plans is None else plans)
     mutation = operation.operation is OperationType.MUTATION
     total = 0
-    introspection = False
     for key, (definition, nodes) in walker.collect(root, [operation.selection_set]).items():
         if nodes[0].name.value in INTROSPECTION_FIELDS:
-            introspection = True
+            total += INTROSPECTION_COST  # each response key of __schema or __type
             continue
         if definition is None or key not in data:
             continue
@@ -202,4 +201,4 @@ def actual_cost(
             total += MUTATION_COST + walker.object_cost(walker.plan(named, nodes), value, False)
         elif value is not None and (kind := _kind(root, definition)) is not None:
             total += walker.entry_cost(_Entry(key, kind, named, nodes), value)
-    return max(1, total + (INTROSPECTION_COST if introspection else 0))
+    return max(1, total)
