@@ -79,7 +79,7 @@ class Settings(BaseSettings):
     postpaid_minimum_balance: Annotated[Decimal, Field(ge=0, decimal_places=2)] = Decimal("100")
     cors_origins: Origins = ()
     storage_quota_bytes: Size = 100 * 1024**3
-    object_expiry_days: NonNegative = 7.0
+    object_expiry_days: NonNegative = 1.0  # objects no image needs: a day after the last attempt
     recycle_bin_days: NonNegative = 7.0
     body_timeout_seconds: Positive = 30.0
     header_timeout_seconds: Positive = 10.0

@@ -52,8 +52,9 @@ log = logging.getLogger("bcc_images.worker")
 
 def make_worker(settings: Settings, engine: Engine, clock: Clock, store: ObjectStore) -> Worker:
     """The operation worker with the periodic jobs: hourly settlement, prepaid expiry,
-    expiry of objects never imported, reconciliation of stored files and purging the recycle
-    bin.
+    expiry of objects no image needs, reconciliation of stored files, and purging the recycle
+    bin and failed imports. A server's background worker does not wait for the inspections it
+    starts (they run on their own threads); a worker driven tick by tick does.
     """
     return Worker(
         engine,
@@ -67,6 +68,7 @@ def make_worker(settings: Settings, engine: Engine, clock: Clock, store: ObjectS
             objects.Purge(),
         ],
         periodic_seconds=settings.scheduler_seconds,
+        wait_for_prepared=not settings.run_worker,
     )
 
 

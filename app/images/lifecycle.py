@@ -1,10 +1,12 @@
-"""Custom images: names and descriptions (R7), rename, delete (R40-R43)."""
+"""Custom images: names and descriptions (R7), rename, delete (R40-R43), and the removal of
+failed imports' images after their day (R193).
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.accounts.rules import Viewer
 from app.database import saved
@@ -85,6 +87,40 @@ def delete(
             input_field("imageId"),
         )
     service.refuse_if_replicating(session, image, "deleted")
+    failed_until = image.purge_at if image.status == ImageStatus.CREATE_FAILED.value else None
     governance.move_to_bin(session=session, image=image, days=recycle_bin_days, now=now)
+    if failed_until is not None and image.purge_at is not None:
+        image.purge_at = min(image.purge_at, failed_until)  # the bin keeps it no longer
     session.flush()
     return image.id
+
+
+#: a failed import's image is shown to its owner with its failure this long, then purged
+FAILED_IMAGE_SHOWN = timedelta(hours=24)
+
+
+def schedule_failed_removal(image: Image, now: datetime) -> None:
+    """A CREATE_FAILED image is purged a day after it failed (R193): ``purgeAt`` says when."""
+    image.purge_at = now + FAILED_IMAGE_SHOWN
+
+
+def purge_failed_due(*, session: Session, now: datetime) -> list[Image]:
+    """Purge the failed images (outside the recycle bin) whose day is up; returns them. Their
+    operations keep the failure.
+    """
+    stmt = (
+        select(Image)
+        .where(
+            col(Image.purge_at) <= now,
+            col(Image.purged_at).is_(None),
+            col(Image.deleted_at).is_(None),
+            col(Image.status) == ImageStatus.CREATE_FAILED.value,
+        )
+        .with_for_update()
+    )
+    purged = list(session.exec(stmt))
+    for image in purged:
+        image.deleted_at = image.purged_at = now
+        session.add(image)
+    session.flush()
+    return purged

@@ -36,14 +36,17 @@ class Handler(abc.ABC):
     """What advancing one kind of operation does to its targets.
 
     A handler with slow, read-only work to do when the operation is due (reading a file)
-    sets ``prepares`` and overrides ``prepare``: the worker runs it outside any transaction
-    and hands its result to ``complete``.
+    sets ``prepares`` and overrides ``prepare``: the worker runs it outside any transaction,
+    on a thread of its own while it advances the other operations (holding this one's lease
+    meanwhile), and hands its result to ``complete``.
     """
 
     prepares: ClassVar[bool] = False
 
     def prepare(self, operation: Operation) -> object:
-        """The slow read-only part; raise DomainError to fail the operation."""
+        """The slow read-only part (run on its own thread); raise DomainError to fail the
+        operation.
+        """
         raise NotImplementedError
 
     def progress(self, session: Session, operation: Operation) -> None:  # noqa: B027

@@ -1,12 +1,20 @@
-"""The worker that advances due operations exactly once, each held through a lease (R60)."""
+"""The worker that advances due operations exactly once, each held through a lease (R60).
+
+An operation's slow, read-only part (inspecting an imported file: reading and hashing every
+byte) runs on a few threads of its own while the worker keeps advancing the others, so one
+large import does not delay other accounts' operations (R153's probe); the lease of an
+operation being prepared is renewed on every tick, so no other worker prepares it too.
+"""
 
 from __future__ import annotations
 
 import logging
 import secrets
 import socket
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import structlog
@@ -35,8 +43,39 @@ def wall_clock() -> datetime:
     return datetime.now(UTC)
 
 
+#: how many slow preparations (file inspections) one worker runs at once
+PREPARE_THREADS = 2
+
+
+@dataclass
+class Preparation:
+    """An operation's slow part, running on a thread of its own."""
+
+    operation_id: str
+    done: threading.Event = field(default_factory=threading.Event)
+    result: object = None  # what the handler prepared, or the DomainError it raised
+    crashed: bool = False  # an unexpected error (logged): prepared again on a later tick
+
+    def run(self, handler: Handler, operation: Operation) -> None:
+        """Run the handler's prepare (on the preparation's own thread)."""
+        try:
+            self.result = handler.prepare(operation)
+        except DomainError as error:
+            self.result = error
+        except Exception:
+            log.exception("preparing operation %s failed", operation.id)
+            self.crashed = True
+        finally:
+            self.done.set()
+
+
 class Worker:
-    """Advances due operations; each is held by one worker at a time through a lease."""
+    """Advances due operations; each is held by one worker at a time through a lease.
+
+    ``wait_for_prepared``: a tick returns only once the preparations it started are done (a
+    worker driven tick by tick, as tests do); the worker a server runs in the background does
+    not wait, and finishes them on a later tick.
+    """
 
     def __init__(
         self,
@@ -48,6 +87,8 @@ class Worker:
         periodic: Sequence[Callable[[Session, datetime], None]] = (),
         worker_id: str | None = None,
         periodic_seconds: float = 30.0,
+        prepare_threads: int = PREPARE_THREADS,
+        wait_for_prepared: bool = True,
     ) -> None:
         self.engine = engine
         self.clock = clock
@@ -55,7 +96,11 @@ class Worker:
         self.lease = timedelta(seconds=lease_seconds)
         self.periodic = list(periodic)
         self.periodic_seconds = periodic_seconds
+        self.prepare_threads = prepare_threads
+        self.wait_for_prepared = wait_for_prepared
         self._periodic_due = 0.0
+        self._preparing: dict[str, Preparation] = {}
+        self._lock = threading.Lock()
         self.id = worker_id or f"{socket.gethostname()[:20]}-{secrets.token_hex(4)}"
 
     def refresh_clock(self) -> None:
@@ -65,8 +110,11 @@ class Worker:
                 self.clock.set_offset(read_clock_offset(session=session))
 
     def tick(self) -> int:
-        """One pass: advance every due operation this worker may hold; run periodic jobs."""
+        """One pass: advance every due operation this worker may hold (a slow preparation
+        starts on its own thread), finish the prepared ones, run periodic jobs.
+        """
         self.refresh_clock()
+        self._renew_leases()
         done = 0
         with read_session(self.engine) as session:
             ids = list(
@@ -77,11 +125,18 @@ class Worker:
                     .limit(200)
                 )
             )
+        started: list[Preparation] = []
         for operation_id in ids:
+            if operation_id in self._preparing:
+                continue
             try:
-                done += self._advance(operation_id)
+                done += self._advance(operation_id, started)
             except UnknownOperationKind as error:  # loud, and the others still advance
                 log.error("%s", error)
+        if self.wait_for_prepared:
+            for preparation in started:
+                preparation.done.wait()
+        done += self._collect()
         if self.periodic and time.monotonic() >= self._periodic_due:
             self.run_periodic()
         return done
@@ -92,28 +147,6 @@ class Worker:
         for job in self.periodic:
             with write_session(self.engine) as session:
                 job(session, self.clock.now())
-
-    def _prepare(self, operation_id: str) -> tuple[bool, object]:
-        """Run a due operation's slow, read-only part (e.g. reading a file) outside any
-        transaction, so other writers are not held up. Returns (prepared?, result or error).
-        """
-        with read_session(self.engine) as session:
-            operation = session.get(Operation, operation_id)
-            if operation is None or operation.status not in ACTIVE:
-                return False, None
-            if self.clock.now() < operation.due_at:
-                return False, None
-            if operation.claimed_by not in (None, self.id) and (
-                operation.lease_until is not None and operation.lease_until > wall_clock()
-            ):
-                return False, None
-            handler = self.handler(operation)
-            if not handler.prepares:
-                return False, None
-        try:
-            return True, handler.prepare(operation)
-        except DomainError as error:
-            return True, error
 
     def handler(self, operation: Operation) -> Handler:
         """The handler of the operation's kind.
@@ -129,50 +162,126 @@ class Worker:
             )
         return handler
 
-    def _advance(self, operation_id: str) -> int:
-        prepared, result = self._prepare(operation_id)
-        real_now = wall_clock()
+    def _held_by_other(self, operation: Operation, real_now: datetime) -> bool:
+        return (
+            operation.claimed_by not in (None, self.id)
+            and operation.lease_until is not None
+            and operation.lease_until > real_now
+        )
+
+    def _advance(self, operation_id: str, started: list[Preparation]) -> int:
+        """Claim an operation: move its progress, finish it when due, or, when its handler
+        prepares, start the preparation on a thread of its own (after the claim commits).
+        """
+        preparation: Preparation | None = None
+        try:
+            with write_session(self.engine) as session:
+                operation = session.exec(
+                    select(Operation)
+                    .where(Operation.id == operation_id, col(Operation.status).in_(ACTIVE))
+                    .with_for_update(skip_locked=True)
+                ).first()
+                real_now = wall_clock()
+                if operation is None or self._held_by_other(operation, real_now):
+                    return 0
+                handler, now = self.handler(operation), self.clock.now()
+                if now >= operation.due_at and handler.prepares:
+                    preparation = self._reserve(operation.id)
+                    if preparation is None:
+                        return 0  # every preparation thread is busy: a later tick
+                self._claim(operation, now, real_now)
+                session.add(operation)
+                if now < operation.due_at:
+                    self._progress(session, operation, now)
+                    return 0
+                if preparation is None:
+                    self._finish(session, operation, now)
+                    return 1
+        except BaseException:
+            if preparation is not None:
+                self._forget(preparation)
+            raise
+        name = f"prepare-{operation.id}"
+        args = (handler, operation)
+        threading.Thread(target=preparation.run, args=args, name=name, daemon=True).start()
+        started.append(preparation)
+        return 0
+
+    def _reserve(self, operation_id: str) -> Preparation | None:
+        """A preparation slot for the operation, or None while every thread is busy."""
+        with self._lock:
+            if operation_id in self._preparing or len(self._preparing) >= self.prepare_threads:
+                return None
+            preparation = self._preparing[operation_id] = Preparation(operation_id)
+            return preparation
+
+    def _forget(self, preparation: Preparation) -> None:
+        with self._lock:
+            self._preparing.pop(preparation.operation_id, None)
+
+    def _claim(self, operation: Operation, now: datetime, real_now: datetime) -> None:
+        """Hold the operation for this worker until its lease ends."""
+        if operation.claimed_by != self.id:
+            operation.claimed_by = self.id
+            operation.attempts += 1
+            operation.started_at = operation.started_at or now
+            events.info(
+                "operation running",
+                operation_id=operation.id,
+                kind=operation.kind,
+                attempt=operation.attempts,
+                worker=self.id,
+            )
+        operation.status = OperationStatus.RUNNING.value
+        operation.lease_until = real_now + self.lease
+
+    def _progress(self, session: Session, operation: Operation, now: datetime) -> None:
+        """Move an operation's progress towards its due time (and its targets')."""
+        elapsed = (now - operation.created_at).total_seconds()
+        share = elapsed / operation.duration_seconds if operation.duration_seconds else 1
+        operation.progress = max(operation.progress, min(99, int(share * 100)))
+        self.handler(operation).progress(session, operation)
+
+    def _renew_leases(self) -> None:
+        """Extend the lease of every operation this worker is still preparing."""
+        with self._lock:
+            ids = [i for i, p in self._preparing.items() if not p.done.is_set()]
+        if not ids:
+            return
         with write_session(self.engine) as session:
-            stmt = (
+            stmt = select(Operation).where(
+                col(Operation.id).in_(ids),
+                Operation.claimed_by == self.id,
+                col(Operation.status).in_(ACTIVE),
+            )
+            for operation in session.exec(stmt.with_for_update()):
+                operation.lease_until = wall_clock() + self.lease
+                session.add(operation)
+
+    def _collect(self) -> int:
+        """Finish the operations whose preparation is done; returns how many finished."""
+        with self._lock:
+            ready = [p for p in self._preparing.values() if p.done.is_set()]
+            for preparation in ready:
+                del self._preparing[preparation.operation_id]
+        return sum(self._complete(p) for p in ready if not p.crashed)
+
+    def _complete(self, preparation: Preparation) -> int:
+        """Finish a prepared operation, unless it ended meanwhile or another worker holds it
+        now (this worker's lease ran out).
+        """
+        with write_session(self.engine) as session:
+            operation = session.exec(
                 select(Operation)
-                .where(Operation.id == operation_id, col(Operation.status).in_(ACTIVE))
-                .with_for_update(skip_locked=True)
-            )
-            operation = session.exec(stmt).first()
-            if operation is None:
-                return 0
-            held_by_other = (
-                operation.claimed_by not in (None, self.id)
-                and operation.lease_until is not None
-                and operation.lease_until > real_now
-            )
-            if held_by_other:
+                .where(Operation.id == preparation.operation_id, col(Operation.status).in_(ACTIVE))
+                .with_for_update()
+            ).first()
+            real_now = wall_clock()
+            if operation is None or self._held_by_other(operation, real_now):
                 return 0
             now = self.clock.now()
-            if operation.claimed_by != self.id:
-                operation.claimed_by = self.id
-                operation.attempts += 1
-                operation.started_at = operation.started_at or now
-                events.info(
-                    "operation running",
-                    operation_id=operation.id,
-                    kind=operation.kind,
-                    attempt=operation.attempts,
-                    worker=self.id,
-                )
-            operation.status = OperationStatus.RUNNING.value
-            operation.lease_until = real_now + self.lease
-            if now < operation.due_at:
-                elapsed = (now - operation.created_at).total_seconds()
-                share = elapsed / operation.duration_seconds if operation.duration_seconds else 1
-                operation.progress = max(operation.progress, min(99, int(share * 100)))
-                session.add(operation)
-                self.handler(operation).progress(session, operation)
-                return 0
-            if not prepared and self.handler(operation).prepares:
-                session.add(operation)  # became due meanwhile: prepare it on the next tick
-                return 0
-            self._finish(session, operation, now, prepared, result)
+            self._claim(operation, now, real_now)
+            self._finish(session, operation, now, True, preparation.result)
             return 1
 
     def _finish(
@@ -213,7 +322,11 @@ class Worker:
         )
 
     def release_leases(self) -> None:
-        """Let other workers take over this worker's operations at once (graceful shutdown)."""
+        """Let other workers take over this worker's operations at once (graceful shutdown);
+        preparations still running are abandoned (their threads are daemons).
+        """
+        with self._lock:
+            self._preparing.clear()
         with write_session(self.engine) as session:
             stmt = select(Operation).where(
                 Operation.claimed_by == self.id, col(Operation.status).in_(ACTIVE)

@@ -12,7 +12,7 @@ from app.accounts.rules import Viewer
 from app.errors import DomainError, ErrorCode, input_field, raise_all
 from app.images import service
 from app.images.inspection import ACCEPTED, ImportRefused, Verdict, inspect
-from app.images.lifecycle import check_name_and_description
+from app.images.lifecycle import check_name_and_description, schedule_failed_removal
 from app.images.models import Image, SupportedOs
 from app.images.rules import Disk, ImageKind, OsLicense, OsType, Source, SourceKind, family_problem
 from app.operations import service as operations_service
@@ -215,3 +215,14 @@ class ImportHandler(ImageJob):
     def checks(self, error: DomainError) -> list[str]:
         """Every failed inspection check."""
         return error.checks if isinstance(error, ImportRefused) else []
+
+    def fail(
+        self, session: Session, operation: Operation, error: DomainError, now: datetime
+    ) -> None:
+        """Mark the image CREATE_FAILED with every failed check (R49); it is shown to its
+        owner for a day, then purged, while the operation keeps the failure (R193).
+        """
+        super().fail(session, operation, error, now)
+        for image in jobs.target_images(session, operation):
+            schedule_failed_removal(image, now)
+            session.add(image)

@@ -66,3 +66,40 @@ def test_old_rebuild_records_replay_after_the_upgrade(tmp_path: Path) -> None:
         stored = conn.execute(text("SELECT result FROM idempotency_record")).scalar_one()
     assert json.loads(stored) == old
     engine.dispose()
+
+
+def test_failed_images_of_earlier_releases_are_purged_a_day_after_they_were_made(
+    tmp_path: Path,
+) -> None:
+    """0015: CREATE_FAILED images lingered; now each gets a purgeAt a day after it was
+    created (R193), which the periodic job honours; other images keep none."""
+    engine = make_engine(load_settings({}, database_url=f"sqlite:///{tmp_path / 'm.db'}"))
+    config = alembic_config(engine)
+    command.upgrade(config, "0014")
+    image = (
+        "INSERT INTO image (id, name, description, kind, generation, region_code, status, "
+        "os_type, os_name, os_version, os_arch, min_disk_gb, created_at, owner_id, "
+        "source_kind, charge_os_license, disabled, deletion_protection) VALUES (:id, 'n', '', "
+        "'CUSTOM', 'BCC', 'bj', :status, 'LINUX', 'Ubuntu', '22.04', 'x86_64', 1, "
+        "'2026-01-01 10:00:00', 'acc-1', 'IMPORT', 'NONE', false, false)"
+    )
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO account (id, name, role, balance_minor, in_arrears, created_at, "
+                "usage_carry) VALUES ('acc-1', 'a', 'USER', 0, false, '2026-01-01', 0)"
+            )
+        )
+        conn.execute(text("INSERT INTO region VALUES ('bj', 'Beijing', true, 0)"))
+        conn.execute(text(image), [{"id": "m-failed", "status": "CREATE_FAILED"}])
+        conn.execute(text(image), [{"id": "m-fine", "status": "AVAILABLE"}])
+    command.upgrade(config, "0015")
+    purge_at = "SELECT id, purge_at FROM image ORDER BY id"
+    with engine.connect() as conn:
+        upgraded = [tuple(row) for row in conn.execute(text(purge_at))]
+    command.downgrade(config, "0014")
+    with engine.connect() as conn:
+        downgraded = [tuple(row) for row in conn.execute(text(purge_at))]
+    engine.dispose()
+    assert upgraded == [("m-failed", "2026-01-02 10:00:00.000000"), ("m-fine", None)]
+    assert downgraded == [("m-failed", None), ("m-fine", None)]
