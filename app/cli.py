@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -29,9 +30,15 @@ from app.money import from_minor, parse_amount
 from app.observability import MULTIPROCESS_DIR
 from app.operations import service as operations_service
 from app.seed import prepare
+from app.storage.store import check_at_start
 from app.workflows import settlement
 
 T = TypeVar("T")
+#: the most worker processes ``serve`` starts
+MAX_WORKERS = 64
+#: how long uvicorn's supervisor waits for a worker process to answer (uvicorn's default, 5 s,
+#: is less than a busy machine takes to import the service: the worker was killed, restarted)
+WORKER_START_SECONDS = 60
 
 cli = typer.Typer(help="bcc-images: a control plane for cloud images.", no_args_is_help=True)
 account_cli = typer.Typer(help="Manage accounts.", no_args_is_help=True)
@@ -46,8 +53,29 @@ def _settings() -> Settings:
     try:
         return load_settings()
     except SettingsError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
+        raise _refuse(str(exc)) from exc
+
+
+def _refuse(message: str) -> typer.Exit:
+    """A setting that cannot work: one line on stderr, exit status 2."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def _listen_problem(host: str, port: int, workers: int) -> str | None:
+    """Why ``serve`` could not listen as asked (checked before the database is touched)."""
+    if not 1 <= port <= 65535:
+        return f"--port {port} is not a valid value: a TCP port is 1 to 65535"
+    if not 1 <= workers <= MAX_WORKERS:
+        return f"--workers {workers} is not a valid value: 1 to {MAX_WORKERS} processes"
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET  # as uvicorn binds
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            return f"--host {host} --port {port} cannot be used: {exc.strerror or exc}"
+    return None
 
 
 def _clock(settings: Settings, engine: Any) -> Clock:
@@ -105,15 +133,22 @@ def _serve_metrics(settings: Settings, host: str, workers: int) -> None:
 @cli.command()
 def serve(
     host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
+    port: Annotated[int, typer.Option(help="TCP port (1-65535).")] = 8000,
+    workers: Annotated[int, typer.Option(help=f"Worker processes (1-{MAX_WORKERS}).")] = 1,
 ) -> None:
-    """Apply migrations, load seed data if needed, then serve HTTP."""
+    """Check the settings, apply migrations, load seed data if needed, then serve HTTP."""
     import uvicorn
 
     from app.server import housekeeping, uvicorn_options
 
     settings = _settings()
+    problem = _listen_problem(host, port, workers)
+    if problem is not None:
+        raise _refuse(problem)
+    try:
+        check_at_start(settings)
+    except SettingsError as exc:
+        raise _refuse(str(exc)) from exc
     engine = make_engine(settings)
     before = current_revision(engine)
     report = prepare(engine, settings.seed_dir, Clock(simulated=settings.simulated_clock).now())
@@ -133,6 +168,7 @@ def serve(
         host=host,
         port=port,
         workers=workers,
+        timeout_worker_healthcheck=WORKER_START_SECONDS,
         **uvicorn_options(settings),
     )
 

@@ -5,14 +5,17 @@ explicitly. A bad value stops start-up with one line naming the variable and wha
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from urllib.parse import SplitResult, urlsplit
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 PREFIX = "BCC_IMAGES_"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -24,6 +27,9 @@ Positive = Annotated[float, Field(gt=0)]
 Count = Annotated[int, Field(ge=1)]
 Size = Annotated[int, Field(ge=0)]
 Origins = Annotated[tuple[str, ...], NoDecode]
+#: the database URLs make_engine knows how to open
+DATABASES = ("sqlite", "sqlite+pysqlite", "postgresql", "postgresql+psycopg")
+DATABASE_EXAMPLE = "sqlite:///path/to/file.db or postgresql+psycopg://user@host:5432/db"
 
 
 def _seed_dir() -> Path:
@@ -120,6 +126,66 @@ class Settings(BaseSettings):
             return tuple(item.strip() for item in value.split(",") if item.strip())
         return value
 
+    @field_validator("database_url")
+    @classmethod
+    def _database(cls, value: str) -> str:
+        try:
+            driver = make_url(value).drivername
+        except ArgumentError:
+            raise ValueError(f"not a database URL; use {DATABASE_EXAMPLE}") from None
+        if driver not in DATABASES:
+            raise ValueError(
+                f"{driver}:// is not a database this service runs on; use {DATABASE_EXAMPLE}"
+            )
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis(cls, value: str) -> str:
+        if value:
+            parts = _url(value, ("redis", "rediss", "unix"), "redis://host:6379/0")
+            if parts.scheme == "unix" and not parts.path:
+                raise ValueError("unix:// needs the socket's path, e.g. unix:///run/redis.sock")
+        return value
+
+    @field_validator("object_store_url")
+    @classmethod
+    def _object_store(cls, value: str) -> str:
+        if value:
+            parts = urlsplit(value)
+            prefix = parts.path.strip("/")
+            if (
+                parts.scheme != "s3"
+                or not re.fullmatch(r"[A-Za-z0-9._-]+", parts.netloc)
+                or parts.query
+                or parts.fragment
+                or (prefix and any(p in ("", ".", "..") for p in prefix.split("/")))
+            ):
+                raise ValueError("use s3://bucket or s3://bucket/prefix")
+        return value
+
+    @field_validator("s3_endpoint_url")
+    @classmethod
+    def _s3_endpoint(cls, value: str) -> str:
+        if value:
+            parts = _url(value, ("http", "https"), "https://host[:port]")
+            if parts.query or parts.fragment:
+                raise ValueError("an endpoint has no query or fragment, e.g. https://host[:port]")
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        example = "https://console.example"
+        for origin in value:
+            try:
+                parts = _url(origin, ("http", "https"), example)
+                if origin != f"{parts.scheme}://{parts.netloc}" or "@" in parts.netloc:
+                    raise ValueError(f"scheme://host[:port] with nothing after it, e.g. {example}")
+            except ValueError as exc:
+                raise ValueError(f"{origin!r} is not an origin: {exc}") from None
+        return value
+
     def shown(self) -> dict[str, str]:
         """Every setting as ``BCC_IMAGES_<FIELD>`` with its effective value, secrets masked."""
         values = {}
@@ -146,6 +212,26 @@ def masked_url(url: str) -> str:
         return f"{scheme}://{rest.rpartition('@')[2]}" if rest else url
 
 
+def _url(value: str, schemes: tuple[str, ...], example: str) -> SplitResult:
+    """``value`` split, when it is a URL of one of ``schemes`` with a host (unix://: a path)
+    and a valid port.
+
+    Raises:
+        ValueError: what is wrong, with an ``example`` of a good value.
+    """
+    parts = urlsplit(value)
+    allowed = " or ".join(f"{scheme}://" for scheme in schemes)
+    if parts.scheme not in schemes:
+        raise ValueError(f"the URL must start with {allowed}, e.g. {example}")
+    try:
+        parts.port  # noqa: B018  (raises for a port that is not 0-65535)
+    except ValueError:
+        raise ValueError(f"the port is not a number from 0 to 65535, e.g. {example}") from None
+    if not parts.hostname and parts.scheme != "unix":
+        raise ValueError(f"the URL names no host, e.g. {example}")
+    return parts
+
+
 def _one_line(error: ValidationError, environ: Mapping[str, str]) -> SettingsError:
     """The first problem, as one line naming the variable, its value and what is allowed."""
     detail = error.errors()[0]
@@ -153,6 +239,8 @@ def _one_line(error: ValidationError, environ: Mapping[str, str]) -> SettingsErr
     variable = PREFIX + name.upper()
     raw = environ.get(variable, detail.get("input"))
     shown = "***" if name in SECRETS else raw
+    if name.endswith("_url") and isinstance(raw, str):
+        shown = masked_url(raw)
     message = str(detail["msg"]).removeprefix("Value error, ")
     return SettingsError(f"{variable}={shown!r} is not a valid value: {message}")
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import random
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -115,7 +116,8 @@ def _create_private(url: str) -> None:
     if not path or path == ":memory:" or Path(path).exists():
         return
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    with suppress(FileExistsError):  # made by another process starting at the same moment
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -191,7 +193,22 @@ MIGRATION_LOCK_ID = 7_202_611
 
 @contextmanager
 def schema_lock(engine: Engine) -> Iterator[None]:
-    """Serialize migrations and seeding between processes that start together."""
+    """Serialize migrations and seeding between processes that start together: an advisory
+    lock on PostgreSQL; on SQLite an exclusive flock of the database file's folder (not of
+    the file itself, whose POSIX locks are SQLite's, nor of a new file beside it).
+    """
+    if engine.dialect.name == "sqlite":
+        path = engine.url.database
+        if not path or path == ":memory:":
+            yield
+            return
+        folder = os.open(Path(path).resolve().parent, os.O_RDONLY)
+        try:
+            fcntl.flock(folder, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(folder)  # releases the lock
+        return
     if engine.dialect.name != "postgresql":
         yield
         return

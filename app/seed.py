@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from app.accounts.permissions import OPERATOR
 from app.accounts.rules import Role, Viewer
 from app.billing.models import PriceSetting, RegionRate, TermDiscount
 from app.billing.pricing import Timing
+from app.catalogue import CatalogueVersion
 from app.database import schema_lock, upgrade, write_session
 from app.ids import new_id
 from app.images import service as images_service
@@ -39,10 +40,14 @@ from app.marketplace import lifecycle as listings
 from app.marketplace.models import Listing
 from app.marketplace.rules import Plan
 from app.money import rate_to_int
+from app.operations.models import ClockState, SchedulerState
 from app.regions.models import Flavor, FlavorPrice, Region, Zone
 from app.workflows import publish
+from app.workflows.settlement import HOURLY_JOB
 
 PLATFORM_ACCOUNT = "platform"
+#: when a scheduled job that never ran last ran (any job time is later)
+NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass
@@ -271,11 +276,29 @@ def _load_public_images(
 
 
 def prepare(engine: Engine, seed_dir: Path, now: datetime) -> SeedReport:
-    """Migrate the database to the newest schema and load seed data, once across processes."""
+    """Migrate the database to the newest schema, make its one-of-a-kind rows and load seed
+    data, once across processes.
+    """
     with schema_lock(engine):
         upgrade(engine)
         with write_session(engine) as session:
+            _singletons(session)
             return load(session, seed_dir, now)
+
+
+def _singletons(session: Session) -> None:
+    """The rows the service would otherwise insert on first use (the shared clock, the
+    catalogue version, the hourly settlement's mark), made here under the schema lock, so
+    that processes starting together on a fresh database lock the existing row instead of
+    both inserting it (a duplicate key for the second). Each is what "none yet" meant.
+    """
+    if session.get(ClockState, 1) is None:
+        session.add(ClockState(id=1, offset_seconds=0.0))
+    if session.get(CatalogueVersion, 1) is None:
+        session.add(CatalogueVersion(id=1, version=0))
+    if session.get(SchedulerState, HOURLY_JOB) is None:
+        session.add(SchedulerState(name=HOURLY_JOB, until=NEVER))
+    session.flush()
 
 
 def _load_marketplace(

@@ -20,7 +20,8 @@ from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, NoCredentialsError
+from botocore.exceptions import ConnectionError as EndpointError
 
 from app.ids import new_id
 from app.storage.s3_reader import S3Reader, status_of
@@ -41,6 +42,9 @@ MAX_PARTS = 10_000
 READAHEAD = 8 * MiB
 #: S3's largest ListObjectsV2 / ListMultipartUploads page
 PAGE_SIZE = 1000
+#: how long start-up waits for the store's answer: one attempt (boto's defaults, 60 s reads
+#: and 5 attempts, would hold start-up for minutes)
+STARTUP_SECONDS = 3
 
 
 class S3Writer:
@@ -180,13 +184,17 @@ class S3ObjectStore:
             raise ValueError(f"not a valid key prefix: {self.prefix!r}")
 
     @classmethod
-    def from_url(cls, url: str, endpoint_url: str | None = None) -> S3ObjectStore:
+    def from_url(
+        cls, url: str, endpoint_url: str | None = None, config: Config | None = None
+    ) -> S3ObjectStore:
         """A store for ``s3://bucket[/prefix]``, with boto3's credentials and region (the AWS
         environment variables, shared config files, instance roles...).
 
         Args:
             url: ``s3://`` and the bucket, optionally followed by a key prefix.
             endpoint_url: another S3-compatible service than AWS's.
+            config: boto's timeouts and retries (by default 10 s to connect, 60 s to read, 5
+                attempts).
 
         Raises:
             ValueError: the URL is not ``s3://bucket[/prefix]``.
@@ -194,7 +202,7 @@ class S3ObjectStore:
         parts = urlsplit(url)
         if parts.scheme != "s3" or not parts.netloc or parts.query or parts.fragment:
             raise ValueError(f"not an s3://bucket[/prefix] URL: {url!r}")
-        config = Config(
+        config = config or Config(
             connect_timeout=10, read_timeout=60, retries={"mode": "standard", "max_attempts": 5}
         )
         client = boto3.client("s3", endpoint_url=endpoint_url, config=config)
@@ -297,6 +305,42 @@ class S3ObjectStore:
 
     def _root(self) -> str:
         return f"{self.prefix}/" if self.prefix else ""
+
+
+def bucket_problem(url: str, endpoint_url: str | None) -> tuple[str, str] | None:
+    """Why the bucket of ``url`` cannot be used, as (the setting to blame, the reason), or
+    None: HeadBucket asked once, waiting at most STARTUP_SECONDS to connect and to read.
+    """
+    quick = Config(
+        connect_timeout=STARTUP_SECONDS,
+        read_timeout=STARTUP_SECONDS,
+        retries={"mode": "standard", "total_max_attempts": 1},
+    )
+    endpoint = endpoint_url or "AWS"
+    try:
+        store = S3ObjectStore.from_url(url, endpoint_url, config=quick)
+        store.client.head_bucket(Bucket=store.bucket)
+    except (EndpointError, HTTPClientError) as exc:
+        return "s3_endpoint_url", f"no answer from {endpoint}: {_first_line(exc)}"
+    except NoCredentialsError:
+        return "object_store_url", (
+            "no S3 credentials found (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, a profile "
+            "or an instance role)"
+        )
+    except ClientError as exc:
+        status, bucket = status_of(exc), urlsplit(url).netloc
+        if status == 404:
+            return "object_store_url", f"there is no bucket {bucket!r} at {endpoint}"
+        if status == 403:
+            return "object_store_url", f"these credentials may not use the bucket {bucket!r}"
+        return "object_store_url", f"{endpoint} refused HeadBucket: {_first_line(exc)}"
+    except (BotoCoreError, ValueError) as exc:
+        return "object_store_url", _first_line(exc)
+    return None
+
+
+def _first_line(exc: Exception) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _object_name(prefix: str, region: str, key: str) -> str:
