@@ -104,6 +104,7 @@ class Settings(BaseSettings):
     cursor_secret: str = ""
     public_cache_seconds: Size = 60
     persisted_query_cache_bytes: Size = 16 * 1024 * 1024
+    persisted_query_max_documents: Count = 10_000
     response_cache_bytes: Size = 64 * 1024 * 1024
     token_cache_bytes: Size = 1024 * 1024
     metrics: bool = True

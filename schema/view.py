@@ -357,7 +357,7 @@ class GraphQLView(GraphQL[Context, None]):
         may be cached by browsers and CDNs.
         """
         try:
-            request_data = self.persisted.resolve(request_data)
+            request_data = self.persisted.resolve(request_data, context, self.schema)
         except PersistedQueryNotFound:
             return self._not_persisted(context)
         except PersistedQueryHashMismatch as exc:

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import secrets
 from typing import Any
 
-from sqlalchemy import Engine
+import pytest
+import redis
+from sqlalchemy import Engine, text
 from starlette.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
+from schema.persisted import registration_limiter
+from schema.rate_limit import RateLimiter
+from schema.redis_limiter import NAMESPACE, RedisRateLimiter
 from tests.factories import Factory
 
 QUERY = "{ regions { code name } }"
@@ -112,3 +119,145 @@ def test_a_persisted_mutation_is_refused_over_get(app_client: TestClient) -> Non
     response = get(app_client, sha(mutation))
     assert response.status_code == 405
     assert response.json()["errors"][0]["extensions"]["code"] == "METHOD_NOT_ALLOWED"
+
+
+# -- what registration stores (R154) -------------------------------------------------------
+
+
+def register(client: TestClient, query: str, **headers: str) -> Any:
+    return client.post(
+        "/graphql", json={"query": query, "extensions": persisted(sha(query))}, headers=headers
+    )
+
+
+def by_hash(client: TestClient, query: str, **headers: str) -> Any:
+    return client.post(
+        "/graphql", json={"extensions": persisted(sha(query))}, headers=headers
+    ).json()
+
+
+def not_found(body: dict[str, Any]) -> bool:
+    return bool(body.get("errors")) and (
+        body["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
+    )
+
+
+def test_a_document_that_does_not_parse_is_not_registered(app_client: TestClient) -> None:
+    query = "{ regions { code } # never closed"
+    body = register(app_client, query).json()
+    assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_PARSE_FAILED"
+    assert not_found(by_hash(app_client, query))
+
+
+def test_a_document_over_the_limits_is_not_registered(app_client: TestClient) -> None:
+    query = "query A { __typename } query B { " + "a: regions { code } " * 300 + "}"
+    body = app_client.post(
+        "/graphql",
+        json={"query": query, "operationName": "A", "extensions": persisted(sha(query))},
+    ).json()
+    assert body["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+    assert not_found(by_hash(app_client, query))
+
+
+def test_a_document_over_64_kib_is_not_registered(app_client: TestClient) -> None:
+    query = "{ regions { code } } # " + "x" * (64 * 1024)
+    body = register(app_client, query).json()
+    assert body["data"]["regions"]  # it runs, as without a hash
+    assert not_found(by_hash(app_client, query))
+
+
+@pytest.mark.parametrize("character", ["\x00", "\x07", "\x7f", "\x85"])
+def test_a_persisted_document_with_a_control_character_is_refused(
+    app_client: TestClient, character: str
+) -> None:
+    query = "{ regions { code } } # " + character + " " + str(ord(character))
+    response = register(app_client, query)
+    assert response.status_code == 400
+    error = response.json()["errors"][0]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"
+    assert f"U+{ord(character):04X}" in error["message"]
+    assert not_found(by_hash(app_client, query))
+
+
+def test_an_anonymous_caller_registers_at_most_10_documents_a_minute(
+    settings: Settings, engine: Engine
+) -> None:
+    queries = [f"{{ anonymous{i}: __typename }}" for i in range(12)]
+    with TestClient(create_app(settings)) as client:
+        answers = [register(client, q).json() for q in queries]
+        later = [by_hash(client, q) for q in queries]
+    # every request is answered: its document came with it
+    assert all(a["data"] == {f"anonymous{i}": "Query"} for i, a in enumerate(answers))
+    # but only the first 10 were kept
+    assert [not_found(b) for b in later] == [False] * 10 + [True] * 2
+
+
+def test_a_signed_in_caller_is_not_held_to_the_anonymous_rate(
+    settings: Settings, engine: Engine, factory: Factory
+) -> None:
+    tenant = factory.account()
+    queries = [f"{{ signedIn{i}: __typename }}" for i in range(12)]
+    with TestClient(create_app(settings)) as client:
+        for q in queries:
+            register(client, q, **tenant.headers)
+        later = [by_hash(client, q, **tenant.headers) for q in queries]
+    assert not any(not_found(b) for b in later)
+
+
+def test_the_table_keeps_the_most_recently_used_documents(
+    settings: Settings, engine: Engine, factory: Factory
+) -> None:
+    tenant = factory.account()
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM persisted_query"))
+    small = settings.model_copy(update={"persisted_query_max_documents": 3})
+    a, b, c, d = (f"{{ kept{name}: __typename }}" for name in "ABCD")
+    with TestClient(create_app(small)) as client:
+        for query in (a, b, c):
+            register(client, query, **tenant.headers)
+        assert not not_found(by_hash(client, a))  # A is used: B is now the least recent
+        register(client, d, **tenant.headers)
+    with engine.connect() as conn:
+        kept = set(conn.execute(text("SELECT sha256 FROM persisted_query")).scalars())
+    assert kept == {sha(a), sha(c), sha(d)}
+    with TestClient(create_app(small)) as other:  # another process: only the table
+        assert not_found(by_hash(other, b))
+        assert not not_found(by_hash(other, a))
+
+
+REDIS_URL = os.environ.get("BCC_IMAGES_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def test_registrations_are_counted_in_their_own_buckets() -> None:
+    alone = registration_limiter(Settings())
+    assert isinstance(alone, RateLimiter)
+    assert (alone.capacity, alone.refill) == (10, 10 / 60)
+    shared = registration_limiter(Settings(redis_url=REDIS_URL))
+    assert isinstance(shared, RedisRateLimiter)
+    assert (shared.capacity, shared.refill) == (10, 10 / 60)
+    assert shared.namespace != NAMESPACE  # not the buckets of cost points
+    shared.close()
+
+
+def test_with_redis_the_anonymous_rate_holds_across_processes(
+    settings: Settings, engine: Engine
+) -> None:
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5).ping()
+    except redis.RedisError:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    shared = settings.model_copy(update={"redis_url": REDIS_URL})
+    run = secrets.token_hex(4)
+    address = (f"client-{run}", 50000)  # a bucket of this run's own
+    queries = [f"{{ shared_{run}_{i}: __typename }}" for i in range(12)]
+    # two processes' apps, one anonymous client registering six documents on each
+    with (
+        TestClient(create_app(shared), client=address) as one,
+        TestClient(create_app(shared), client=address) as two,
+    ):
+        for i, query in enumerate(queries):
+            register(one if i % 2 else two, query)
+        later = [by_hash(one, q) for q in queries]
+    assert sum(not not_found(b) for b in later) == 10
