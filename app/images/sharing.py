@@ -22,16 +22,34 @@ def _entry(index: int) -> tuple[str, ...]:
     return ("input", "accountIds", str(index))
 
 
-def _recipients(
-    session: Session, image: Image, account_ids: Sequence[str]
-) -> tuple[list[str], list[DomainError]]:
-    """Known, distinct recipients in request order, and a problem per bad entry."""
+def _check_size(account_ids: Sequence[str]) -> None:
+    """Refuse a request naming too many accounts."""
     if len(account_ids) > MAX_ACCOUNTS_PER_REQUEST:
         raise DomainError(
             ErrorCode.INVALID_INPUT,
             f"At most {MAX_ACCOUNTS_PER_REQUEST} accounts per request.",
             ("input", "accountIds"),
         )
+
+
+def _lock_accounts(session: Session, account_ids: Sequence[str]) -> None:
+    """Lock the named accounts that exist, in id order (FOR NO KEY UPDATE, as
+    ``accounts.service.lock_accounts``: rows that merely reference them can still be added).
+    """
+    if account_ids:
+        session.exec(
+            select(Account.id)
+            .where(col(Account.id).in_(sorted(set(account_ids))))
+            .order_by(col(Account.id))
+            .with_for_update(key_share=True)
+        ).all()
+
+
+def _recipients(
+    session: Session, image: Image, account_ids: Sequence[str]
+) -> tuple[list[str], list[DomainError]]:
+    """Known, distinct recipients in request order, and a problem per bad entry."""
+    _check_size(account_ids)
     known = set(session.exec(select(Account.id).where(col(Account.id).in_(account_ids))))
     problems: list[DomainError] = []
     wanted: list[str] = []
@@ -73,6 +91,10 @@ def share(
             IMAGE_STATUS_FORBIDDEN, IMAGE_REPLICATING, and per entry INVALID_ACCOUNT,
             CANNOT_SHARE_TO_OWNER, RECIPIENT_QUOTA_EXCEEDED; SHARE_QUOTA_EXCEEDED.
     """
+    _check_size(account_ids)
+    # The recipients' accounts, then the image (R209): while they are held, neither the
+    # image's shares nor a recipient's can grow behind the counts below (R155).
+    _lock_accounts(session, account_ids)
     image = governance.ready_custom(
         session=session, viewer=viewer, image_id=image_id, action="shared"
     )
@@ -81,13 +103,6 @@ def share(
         session.exec(select(ImageShare.account_id).where(ImageShare.image_id == image.id))
     )
     new = [a for a in wanted if a not in existing]
-    # Lock the recipients (in a fixed order) so concurrent shares cannot pass their quota.
-    session.exec(
-        select(Account.id)
-        .where(col(Account.id).in_(sorted(new)))
-        .order_by(col(Account.id))
-        .with_for_update()
-    ).all()
     held = _shared_with_counts(session, new)
     for index, account_id in enumerate(account_ids):
         if account_id in new and held.get(account_id, 0) >= policy.shared_with_me_quota:

@@ -83,11 +83,15 @@ def create_image(
     def work() -> Started:
         check_name_and_description(new.name, new.description)
         governance.check_family(new.family)
+        # the account before its instance or snapshot (R209); the quota counts under it (R155)
+        quota = jobs.lock_image_quota(session, viewer.account_id, policy)
         if new.instance_id is not None:
             image, payload = _from_instance(session, viewer, new, now)
         else:
             image, payload = _from_snapshot(session, viewer, new, now)
-        jobs.check_image_quota(session, viewer.account_id, image.region_code, policy)
+        images_service.check_quota(
+            session=session, owner_id=viewer.account_id, region=image.region_code, limit=quota
+        )
         operation = jobs.start(
             session, image, OperationKind.CREATE_IMAGE, policy=policy, now=now, payload=payload
         )

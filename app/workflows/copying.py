@@ -57,9 +57,11 @@ def copy(
     """
 
     def work() -> Copies:
+        # the account before the source image (R209); every destination's quota counts under
+        # it (R155)
+        quota = jobs.lock_image_quota(session, viewer.account_id, policy)
         source = _copyable(session, viewer, image_id)
         check_name_and_description(name, None)
-        quota = jobs.image_quota(session, viewer.account_id, policy)
         raise_all(_destination_problems(session, viewer, source, regions, quota))
         copies = Copies()
         for region in regions:

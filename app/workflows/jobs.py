@@ -25,20 +25,28 @@ from app.policy import Policy
 from app.snapshots.models import Snapshot
 
 
-def image_quota(session: Session, account_id: str, policy: Policy) -> int:
-    """How many custom images the account may hold per region (its own quota or the default)."""
+def lock_image_quota(session: Session, account_id: str, policy: Policy) -> int:
+    """Lock the account whose custom images are about to be counted, and return how many it
+    may hold per region (its own quota or the default, R8).
+
+    Every count that decides whether the account may have one more custom image runs under
+    this lock (R155), so concurrent requests of the account, on any worker process, count one
+    after another. Callers take it before any resource row they lock (R209).
+    """
+    accounts_service.lock_account(session=session, account_id=account_id)
     return accounts_service.image_quota(
         session=session, account_id=account_id, default=policy.custom_image_quota
     )
 
 
 def check_image_quota(session: Session, account_id: str, region: str, policy: Policy) -> None:
-    """Refuse one more custom image in the region past the account's quota.
+    """Refuse one more custom image in the region past the account's quota, counted with the
+    account locked (a lock the caller already holds is simply kept).
 
     Raises:
         DomainError: IMAGE_QUOTA_EXCEEDED.
     """
-    limit = image_quota(session, account_id, policy)
+    limit = lock_image_quota(session, account_id, policy)
     images_service.check_quota(session=session, owner_id=account_id, region=region, limit=limit)
 
 

@@ -21,7 +21,7 @@ def restore(*, session: Session, viewer: Viewer, image_id: str, policy: Policy) 
     Raises:
         DomainError: IMAGE_NOT_IN_RECYCLE_BIN, IMAGE_QUOTA_EXCEEDED.
     """
-    quota = jobs.image_quota(session, viewer.account_id, policy)
+    quota = jobs.lock_image_quota(session, viewer.account_id, policy)  # before the image (R209)
     binned = session.get(Image, image_id) if is_id(image_id, "m") else None
     failed = binned is not None and binned.status == ImageStatus.CREATE_FAILED.value
     failed_until = binned.purge_at if failed and binned is not None else None

@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from app.accounts import service as accounts_service
 from app.accounts.rules import Viewer
 from app.errors import DomainError, ErrorCode, input_field, not_owner, raise_all, shown
 from app.ids import id_prefix
@@ -124,10 +125,14 @@ def tag(
     """Put tags on the caller's resources, all or nothing; a key a resource carries already
     takes the new value. Returns the resources, in the order given.
 
+    Only a resource's owner puts tags on it, so the keys are counted with the caller's
+    account locked (R155): concurrent requests of the account count one after another.
+
     Raises:
         DomainErrors: INVALID_INPUT, INVALID_TAG, IMAGE_/SNAPSHOT_/INSTANCE_NOT_FOUND,
             PERMISSION_DENIED, TAG_LIMIT_EXCEEDED (more than 50 keys on a resource).
     """
+    accounts_service.lock_account(session=session, account_id=viewer.account_id)
     problems = _owned(session, viewer, resource_ids) + _tag_problems(tags)
     raise_all(problems)
     wanted = {key for key, _ in tags}
