@@ -52,7 +52,7 @@ class DocumentsOnly(RequestLimits):
         ctx = self.execution_context
         entry = self.entry
         if entry is not None and ctx.graphql_document is entry.document:
-            errors = entry.validation_errors(ctx.schema._schema, self.cache.rules)
+            errors = self.cache.validation_errors(entry, ctx.schema._schema)
             ctx.pre_execution_errors = list(errors)  # Strawberry does not validate again
         yield
 

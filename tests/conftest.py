@@ -22,6 +22,35 @@ from tests.factories import Factory
 
 TEST_DATABASE_ENV = "BCC_IMAGES_TEST_DATABASE_URL"
 
+#: the modules about money (terms, refunds, settlement, arrears): marked ``money``, which CI
+#: runs a second time under fixed dates where month lengths and leap days matter (R150)
+MONEY_MODULES = frozenset(
+    {
+        "tests/acceptance/test_billing.py",
+        "tests/acceptance/test_change_image.py",
+        "tests/acceptance/test_marketplace.py",
+        "tests/app/billing/test_money_machine.py",
+        "tests/app/billing/test_pricing.py",
+        "tests/app/billing/test_settlement.py",
+        "tests/app/instances/test_expiry.py",
+        "tests/app/instances/test_rules.py",
+        "tests/app/marketplace/test_rules.py",
+        "tests/app/test_money.py",
+        "tests/schema/test_billing_admin.py",
+        "tests/schema/test_charge_properties.py",
+        "tests/schema/test_instances.py",
+        "tests/schema/test_marketplace.py",
+    }
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the money modules ``money``."""
+    root = Path(str(config.rootpath))
+    for item in items:
+        if item.path.relative_to(root).as_posix() in MONEY_MODULES:
+            item.add_marker(pytest.mark.money)
+
 
 def _postgres_schema_url(base: str, schema_name: str) -> str:
     separator = "&" if "?" in base else "?"

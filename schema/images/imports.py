@@ -179,7 +179,8 @@ class ImportMutations:
 
     @mutation(
         "Delete an uploaded object you no longer need, freeing its storage quota. "
-        "Refused with OBJECT_IN_USE while an image imported from it exists.",
+        "Refused with OBJECT_IN_USE while a live, binned or creating image imported from it "
+        "exists.",
         input="An uploaded object to delete.",
     )
     def delete_object(

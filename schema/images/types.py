@@ -236,7 +236,10 @@ class Image(Tagged):
         description="The family it belongs to (imageFromFamily answers a family's newest image)."
     )
     purge_at: datetime | None = strawberry.field(
-        description="In the recycle bin: when it is purged for good (restorable until then)."
+        description=(
+            "In the recycle bin: when it is purged for good (restorable until then). "
+            "A CREATE_FAILED image: when it is removed, a day after it failed."
+        )
     )
     region_code: strawberry.Private[str]
     owner_id: strawberry.Private[str]

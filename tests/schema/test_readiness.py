@@ -65,4 +65,3 @@ def test_redis_is_checked_when_it_is_configured(
     with TestClient(create_app(up)) as client:
         response = client.get("/readyz")
     assert response.json()["checks"] == {"database": "ok", "objectStore": "ok", "redis": "ok"}
-
