@@ -160,29 +160,48 @@ def image_quota(*, session: Session, account_id: str, default: int) -> int:
     return account.custom_image_quota
 
 
+#: where a session keeps the accounts its current transaction has locked
+_LOCKED = "accounts.locked"
+
+
+def _held(session: Session) -> set[str]:
+    """The ids of the accounts this session's current transaction holds locked."""
+    transaction = session.get_transaction()
+    held = session.info.get(_LOCKED)
+    if held is None or held[0] is not transaction:
+        held = session.info[_LOCKED] = (transaction, set())
+    ids: set[str] = held[1]
+    return ids
+
+
 def lock_account(*, session: Session, account_id: str) -> Account | None:
     """Load an account with a row lock (PostgreSQL; SQLite serializes writers at BEGIN).
 
     Every transaction that moves money locks the account before the rows that depend on it
     (instances, orders), so two transactions never wait on each other in opposite orders.
     The lock is FOR NO KEY UPDATE: rows that merely reference the account (a new idempotency
-    record, an order) can still be inserted by others meanwhile.
+    record, an order) can still be inserted by others meanwhile. An account the transaction
+    already holds is not locked again.
     """
-    stmt = select(Account).where(Account.id == account_id).with_for_update(key_share=True)
-    return session.exec(stmt).first()
+    return lock_accounts(session=session, account_ids={account_id}).get(account_id)
 
 
 def lock_accounts(*, session: Session, account_ids: set[str]) -> dict[str, Account]:
     """Lock several accounts at once, in id order (see lock_account)."""
-    if not account_ids:
-        return {}
-    stmt = (
-        select(Account)
-        .where(col(Account.id).in_(sorted(account_ids)))
-        .order_by(col(Account.id))
-        .with_for_update(key_share=True)
-    )
-    return {account.id: account for account in session.exec(stmt)}
+    held = _held(session)
+    found = {i: a for i in account_ids & held if (a := session.get(Account, i)) is not None}
+    wanted = sorted(account_ids - held)
+    if wanted:
+        stmt = (
+            select(Account)
+            .where(col(Account.id).in_(wanted))
+            .order_by(col(Account.id))
+            .with_for_update(key_share=True)
+        )
+        for account in session.exec(stmt):
+            found[account.id] = account
+            held.add(account.id)
+    return found
 
 
 def revoked_tokens(*, session: Session, token_ids: Collection[str]) -> set[str]:

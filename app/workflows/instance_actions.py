@@ -11,7 +11,6 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from app.accounts import service as accounts_service
 from app.accounts.models import Account
 from app.accounts.rules import Viewer
 from app.billing import attribution
@@ -29,15 +28,27 @@ from app.workflows import revenue
 FIELD = ("input", "instanceId")
 
 
-def for_action(session: Session, viewer: Viewer, instance_id: str) -> tuple[Account, Instance]:
-    """Lock the caller's account, then the instance it acts on.
+def for_action(
+    session: Session, viewer: Viewer, instance_id: str, *, paid_providers: bool = False
+) -> tuple[Account, Instance]:
+    """Lock the caller's account (with ``paid_providers``, also the accounts of the providers
+    the instance's prepaid lines paid, which a refund reverses), then the instance it acts on.
 
     Raises:
         DomainError: INSTANCE_NOT_FOUND, PERMISSION_DENIED (see instances.service).
     """
-    account = accounts_service.lock_account(session=session, account_id=viewer.account_id)
+    listing_ids = (
+        [
+            share.listing_id
+            for share in attribution.shares_of(session=session, instance_ids=[instance_id])
+        ]
+        if paid_providers
+        else []
+    )
+    account = revenue.lock_buyer_and_providers(
+        session=session, buyer_id=viewer.account_id, listing_ids=listing_ids
+    )
     instance = instances_service.get_for_update(session, viewer, instance_id)
-    assert account is not None  # the instance is the caller's, so its account exists
     return account, instance
 
 
@@ -96,7 +107,7 @@ def release(
     Raises:
         DomainError: INSTANCE_NOT_FOUND, PERMISSION_DENIED, INSTANCE_STATUS_FORBIDDEN.
     """
-    account, instance = for_action(session, viewer, instance_id)
+    account, instance = for_action(session, viewer, instance_id, paid_providers=True)
     if instance.status not in SETTLED:
         raise instances_service.refuse(instance, "released")
     instance.status = InstanceStatus.RELEASED.value

@@ -10,7 +10,6 @@ from decimal import Decimal
 
 from sqlmodel import Session
 
-from app.accounts import service as accounts_service
 from app.accounts.models import Account
 from app.accounts.rules import Viewer
 from app.billing import service as billing_service
@@ -57,8 +56,9 @@ def create_instances(
 
     def work() -> Launched:
         plan = plan_launch(session=session, viewer=viewer, launch=launch, now=now)
-        account = accounts_service.lock_account(session=session, account_id=viewer.account_id)
-        assert account is not None
+        account = revenue.lock_buyer_and_providers(
+            session=session, buyer_id=viewer.account_id, listing_ids=[plan.image.charge_listing_id]
+        )
         _check_balance(account, launch.timing, plan.total, policy)
         instances = _new_instances(session, viewer, plan, now)
         order = None

@@ -11,7 +11,6 @@ from typing import Any
 
 from sqlmodel import Session
 
-from app.accounts import service as accounts_service
 from app.accounts.models import Account
 from app.accounts.rules import Viewer
 from app.billing import attribution, pricing
@@ -58,8 +57,14 @@ def rebuild(
     """
 
     def work() -> Rebuilt:
-        account = accounts_service.lock_account(session=session, account_id=viewer.account_id)
-        assert account is not None
+        # which listing the rebuild pays (read unlocked), so that its provider is locked with
+        # the caller, before the instances (R209)
+        preview = plan_rebuild(session=session, viewer=viewer, request=request, now=now, lock=False)
+        account = revenue.lock_buyer_and_providers(
+            session=session,
+            buyer_id=viewer.account_id,
+            listing_ids=[preview.image.charge_listing_id],
+        )
         plan = plan_rebuild(session=session, viewer=viewer, request=request, now=now, lock=True)
         order = _charge(session, account, plan, now)
         operations = [

@@ -11,6 +11,7 @@ from decimal import Decimal
 from sqlmodel import Session, select
 
 from app.accounts import service as accounts_service
+from app.accounts.models import Account
 from app.billing import attribution
 from app.billing import service as billing_service
 from app.billing.models import ChargeShare
@@ -198,6 +199,21 @@ def credit_usage(
         reference=None,
         now=now,
     )
+
+
+def lock_buyer_and_providers(
+    *, session: Session, buyer_id: str, listing_ids: Sequence[str | None]
+) -> Account:
+    """Lock the account that pays and the accounts of the providers these listings pay, all
+    at once in id order, before any other row is locked (R209): the provider rows revenue and
+    reversals credit later are then already held. Returns the buyer's account.
+    """
+    wanted = [listing_id for listing_id in listing_ids if listing_id]
+    providers = provider_of(session=session, listing_ids=wanted) if wanted else {}
+    locked = accounts_service.lock_accounts(
+        session=session, account_ids={buyer_id, *providers.values()}
+    )
+    return locked[buyer_id]
 
 
 def reverse(*, session: Session, share: ChargeShare, refund_minor: int, now: datetime) -> int:

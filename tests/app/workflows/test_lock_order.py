@@ -198,3 +198,47 @@ def test_tagging_reads_the_keys_under_the_account_lock(
     with watched() as seen:
         act(TAG, {"resourceIds": [image_id, snapshot_id], "tags": tags}, owner)
     check_order(seen, ("read", "tag"))
+
+
+def accounts_first(seen: list[Seen]) -> list[str]:
+    """The tables locked, after asserting that no account is locked once another row is."""
+    locks = [table for what, table in seen if what == "lock"]
+    first_other = next((i for i, t in enumerate(locks) if t != "account"), len(locks))
+    assert "account" not in locks[first_other:], seen
+    return locks
+
+
+def test_buying_rebuilding_onto_and_refunding_a_listing_lock_its_provider_with_the_buyer(
+    app_client: TestClient,
+    act: Act,
+    factory: Factory,
+    engine: Any,
+    run_operations: Callable[[], int],
+) -> None:
+    from tests.acceptance.test_image_lifecycle import REBUILD
+    from tests.schema.test_marketplace import make_listing
+
+    _, _, market_image = make_listing(app_client, factory, engine)
+    assert market_image is not None
+    buyer = factory.account(balance="5000")
+    prepaid = {"timing": "PREPAID", "months": 1}
+    # buying: the provider's account is locked with the buyer's, before the new rows
+    with watched() as seen:
+        made = act(CREATE, launch(market_image, billing=prepaid), buyer)
+    assert accounts_first(seen)[0] == "account"
+    run_operations()
+    # rebuilding a prepaid instance onto the listing: the same
+    other = act(CREATE, launch(factory.public_image(), billing=prepaid), buyer)
+    run_operations()
+    with watched() as seen:
+        act(REBUILD, {"instanceId": other["instances"][0]["id"], "imageId": market_image}, buyer)
+    assert "instance" in accounts_first(seen)
+    # releasing (a refund reverses the provider's revenue): the same
+    with watched() as seen:
+        gql(
+            app_client,
+            "mutation($id: ID!) { releaseInstance(input: {instanceId: $id}) { refund { amount } } }",
+            {"id": made["instances"][0]["id"]},
+            buyer,
+        )
+    assert "instance" in accounts_first(seen)
