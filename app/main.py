@@ -44,6 +44,7 @@ from schema import build_schema
 from schema.context import Services
 from schema.rate_limit import make_rate_limiter
 from schema.slots import DatabaseSlots
+from schema.sockets import Sockets
 from schema.view import GraphQLView
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
@@ -144,6 +145,7 @@ def create_app(settings: Settings, span_exporter: Any = None) -> Starlette:
         slots=DatabaseSlots(
             settings.db_pool_size + settings.db_max_overflow, settings.db_wait_seconds
         ),
+        sockets=Sockets(settings.max_websockets, settings.max_websockets_per_client),
     )
     graphql = GraphQLView(build_schema(settings, tracing=tracer_provider is not None), services)
     dependencies: dict[str, Callable[[], None]] = {
@@ -165,7 +167,7 @@ def create_app(settings: Settings, span_exporter: Any = None) -> Starlette:
             ),
             *edge_middleware(settings),
         ],
-        lifespan=_lifespan(settings, worker, engine, graphql),
+        lifespan=_lifespan(settings, worker, engine, services.sockets),
     )
     if tracer_provider is not None:
         app.add_middleware(TracedRequests, provider=tracer_provider)
@@ -200,7 +202,7 @@ def _service_routes(settings: Settings, dependencies: dict[str, Callable[[], Non
 
 
 def _lifespan(
-    settings: Settings, worker: Worker, engine: Engine, graphql: GraphQLView
+    settings: Settings, worker: Worker, engine: Engine, sockets: Sockets
 ) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
     """Run the operation worker beside the server; let go of its leases when stopping."""
 
@@ -221,7 +223,7 @@ def _lifespan(
         gc.collect()
         gc.freeze()
         yield
-        await graphql.sockets.stop()
+        await sockets.stop()
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

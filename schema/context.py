@@ -26,6 +26,7 @@ from app.versions import Versions
 from schema.loaders import Loaders, make_loaders
 from schema.rate_limit import Limiter
 from schema.slots import DatabaseSlots
+from schema.sockets import Sockets
 
 T = TypeVar("T")
 
@@ -43,6 +44,7 @@ class Services:
     cursor_secret: bytes = b""
     worker: Worker | None = None  # the operations worker of this process, when it runs one
     slots: DatabaseSlots = field(default_factory=lambda: DatabaseSlots(22, 10.0))
+    sockets: Sockets = field(default_factory=lambda: Sockets(1000, 20))
 
 
 @dataclass

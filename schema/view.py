@@ -62,7 +62,6 @@ from schema.persisted import (
 )
 from schema.rate_limit import cost_report, rate_limited_error, retry_seconds
 from schema.slots import RETRY_AFTER_SECONDS, UNAVAILABLE, UNAVAILABLE_MESSAGE
-from schema.sockets import Sockets
 from schema.websocket import TextWebSocketAdapter, TransportWSHandler
 
 log = logging.getLogger("bcc_images.http")
@@ -122,7 +121,6 @@ class GraphQLView(GraphQL[Context, None]):
         self.persisted = PersistedQueries(
             services.engine, services.clock, settings.persisted_query_cache_bytes
         )
-        self.sockets = Sockets(settings.max_websockets, settings.max_websockets_per_client)
 
     def session(self) -> Session:
         """A new database session (its caller holds a request slot)."""
@@ -198,7 +196,8 @@ class GraphQLView(GraphQL[Context, None]):
         handshake 503 with a code.
         """
         client = scope.get("client")
-        seat = self.sockets.admit(client[0] if client else "unknown")
+        sockets = self.services.sockets
+        seat = sockets.admit(client[0] if client else "unknown")
         if seat is None:
             await WebSocket(scope, receive, send).send_denial_response(
                 refusal_response(
@@ -215,7 +214,7 @@ class GraphQLView(GraphQL[Context, None]):
         try:
             await super().__call__(scope, receive, send)
         finally:
-            self.sockets.leave(seat)
+            sockets.leave(seat)
 
     def _refuse(self, request: Request, session: Session) -> None:
         """Refuse from the headers alone: bad tokens, uploads that are anonymous, too large

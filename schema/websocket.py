@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
+from sqlmodel import Session
 from starlette.websockets import WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.exceptions import ConnectionRejectionError
@@ -33,9 +34,6 @@ from strawberry.utils.aio import aclosing
 from app.observability import count_errors
 from schema.context import Context
 from schema.sockets import Seat
-
-if TYPE_CHECKING:
-    from schema.view import GraphQLView
 
 #: what may run over the socket: mutations are sent with POST (body limits, request slots)
 SOCKET_OPERATIONS = frozenset({OperationType.QUERY, OperationType.SUBSCRIPTION})
@@ -66,8 +64,6 @@ def seat_of(context: Context) -> Seat | None:
 class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
     """Strawberry's handler with this service's budgets (see the module's documentation)."""
 
-    view: GraphQLView
-
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._last_active = asyncio.get_running_loop().time()
@@ -84,7 +80,7 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
                 await self._idle_task
 
     async def _close_when_idle(self) -> None:
-        idle = self.view.services.settings.websocket_idle_seconds
+        idle = self.context.services.settings.websocket_idle_seconds
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(min(1.0, idle / 4))
@@ -142,10 +138,12 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             with contextlib.suppress(Exception):
                 await self.websocket.close(code=4403, reason="Token revoked")
 
-        sockets = self.view.sockets
-        if not sockets.sign_in(seat, viewer.account_id, viewer.token_id, revoked):
+        services = self.context.services
+        if not services.sockets.sign_in(seat, viewer.account_id, viewer.token_id, revoked):
             return False
-        sockets.watch(self.view.services.slots, self.view.session)
+        services.sockets.watch(
+            services.slots, lambda: Session(services.engine, expire_on_commit=False)
+        )
         return True
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:

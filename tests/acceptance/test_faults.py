@@ -10,7 +10,9 @@ import os
 import socket
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from typing import Any
 
@@ -352,3 +354,58 @@ def test_a_revoked_token_closes_its_sockets_within_two_seconds(faults: Server) -
             ws.recv(timeout=5)
         assert time.monotonic() - revoked_at < 2.0
         assert ws.close_code == 4403
+
+
+# -- budgets and optional parts ---------------------------------------------------------------
+
+
+def test_no_free_connection_in_time_is_a_503_with_retry_after_never_a_500(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    # given a process with one request slot that waits at most a tenth of a second for it
+    settings = {
+        **QUICK,
+        "db_pool_size": 2,
+        "db_max_overflow": 1,
+        "db_wait_seconds": 0.1,
+        "response_cache": 0,
+        "rate_limit_points": 1_000_000,
+        "rate_limit_refill_per_second": 1e6,
+    }
+    query = "{ images(first: 100) { nodes { id name region { code } os { name } } } }"
+    with own_server(tmp_path_factory, "one-slot", settings, admin=None) as server:
+        with ThreadPoolExecutor(max_workers=24) as pool:
+            answers = list(
+                pool.map(
+                    lambda _: httpx.post(
+                        f"{server.url}/graphql", json={"query": query}, timeout=30
+                    ),
+                    range(96),
+                )
+            )
+        statuses = Counter(answer.status_code for answer in answers)
+        # then every answer is either the page or a coded 503 the client may retry
+        assert set(statuses) <= {200, 503}, statuses
+        assert statuses[200] > 0
+        for answer in answers:
+            assert answer.headers["content-type"].startswith("application/json")
+            if answer.status_code == 503:
+                assert_coded(answer, 503, "SERVICE_UNAVAILABLE")
+                assert answer.headers["retry-after"] == "1"
+        assert server.log_path is not None
+        assert "INTERNAL_SERVER_ERROR" not in server.log_path.read_text()
+
+
+def test_redis_down_degrades_readiness_and_requests_are_still_answered(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    settings = {**QUICK, "redis_url": f"redis://127.0.0.1:{free_port()}/0"}
+    with own_server(tmp_path_factory, "no-redis", settings, admin=None) as server:
+        ready = httpx.get(f"{server.url}/readyz", timeout=30)
+        assert ready.status_code == 200
+        assert ready.json()["status"] == "degraded"
+        assert ready.json()["checks"]["redis"] == "unavailable"
+        assert ready.json()["checks"]["database"] == "ok"
+        answered = httpx.post(f"{server.url}/graphql", json={"query": REGIONS}, timeout=30)
+        assert answered.status_code == 200
+        assert answered.json()["data"]["regions"]
