@@ -44,14 +44,14 @@ def test_the_checker_sees_a_long_function(tmp_path: Path) -> None:
 
 
 def _layout() -> str:
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    section = readme.split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
+    page = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    section = page.split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
     return section.split("```", 2)[1]
 
 
-def test_the_readme_layout_names_every_package_and_workflow() -> None:
-    """README "Layout" matches the tree: every entity package, every workflow module and the
-    GraphQL edge's main modules are named there (as whole words)."""
+def test_the_architecture_layout_names_every_package_and_workflow() -> None:
+    """The "Layout" of docs/architecture.md matches the tree: every entity package, every
+    workflow module and the GraphQL edge's main modules are named there (as whole words)."""
     layout = _layout()
     entities = [p.parent.name for p in (ROOT / "app").glob("*/service.py")]
     workflows = [p.stem for p in (ROOT / "app" / "workflows").glob("[a-z]*.py")]

@@ -1,12 +1,16 @@
-"""The README's examples are executable documentation: every block marked ``<!-- run -->``
-runs, in order, against a real server, and fails the test if it answers an error the text
-does not promise (``<!-- run: expect-errors -->``).
+"""The documentation's examples are executable: every block marked ``<!-- run -->`` in the
+README, the tour (docs/tour.md) and the partner guide (docs/partners.md) runs, in order, against
+a real server, and fails the test if it answers an error the text does not promise
+(``<!-- run: expect-errors -->``). Each page is run by a reader of its own, from the top.
 
-Shell blocks run in one bash session (variables they set carry over; ``jq`` and ``curl``
-are used as a reader would). GraphQL blocks send each of their operations as GraphiQL would;
-comments at the top say what they need: ``# Authorization: Bearer $TOKEN``,
+Shell blocks run in one bash session per page (variables they set carry over; ``jq`` and
+``curl`` are used as a reader would). GraphQL blocks send each of their operations as GraphiQL
+would; comments at the top say what they need: ``# Authorization: Bearer $TOKEN``,
 ``# variables: {"image": "$IMAGE"}`` (filled from the shell's variables) and
 ``# keep: NAME=.data.path[0].id`` (a value the next blocks use).
+
+Every GraphQL block of every page, run or not, fits schema.graphql, and GraphiQL's opening
+example runs.
 """
 
 from __future__ import annotations
@@ -22,13 +26,16 @@ from typing import Any
 
 import httpx
 import pytest
-from graphql import OperationDefinitionNode, parse
+from graphql import OperationDefinitionNode, build_schema, parse, validate
 
 from tests.acceptance.conftest import free_port, start_server, stop_server
 from tests.conftest import fresh_database
 
-ROOT = Path(__file__).resolve().parent.parent
-README_URL = "http://127.0.0.1:8000"
+ROOT = Path(__file__).resolve().parents[2]
+#: the pages whose marked blocks run, and how many blocks each has at least
+RUNNABLE = {"README.md": 3, "docs/tour.md": 10, "docs/partners.md": 8}
+GRAPHIQL = ROOT / "app" / "static" / "graphiql" / "index.html"
+DOCS_URL = "http://127.0.0.1:8000"
 BLOCK = re.compile(
     r"<!-- run(?::\s*(?P<options>[^>]*?))?\s*-->\s*\n```(?P<language>\w+)\n(?P<body>.*?)\n```",
     re.S,
@@ -40,7 +47,7 @@ pytestmark = pytest.mark.once
 
 @dataclass(frozen=True)
 class Block:
-    """One runnable block of the README."""
+    """One runnable block of a page."""
 
     language: str
     body: str
@@ -102,10 +109,11 @@ def pick(answer: Any, path: str) -> Any:
 class Reader:
     """Runs blocks the way a reader pasting them would, remembering their variables."""
 
-    def __init__(self, url: str, env: dict[str, str], workdir: Path) -> None:
+    def __init__(self, page: str, url: str, env: dict[str, str], workdir: Path) -> None:
+        self.page = page
         self.url = url
         self.env = env
-        self.env_file = workdir / "readme.env"
+        self.env_file = workdir / "reader.env"
         self.env_file.write_text("")
         self.workdir = workdir
 
@@ -119,7 +127,7 @@ class Reader:
         return found
 
     def shell(self, block: Block) -> None:
-        body = block.body.replace(README_URL, self.url)
+        body = block.body.replace(DOCS_URL, self.url)
         script = (
             f'set -euo pipefail; set -a; source "{self.env_file}"\n{body}\n'
             f'set +a; export -p > "{self.env_file}"'
@@ -133,7 +141,7 @@ class Reader:
             timeout=120,
             check=False,
         )
-        assert done.returncode == 0, f"README line {block.line}: {done.stderr}{done.stdout}"
+        assert done.returncode == 0, f"{self.page} line {block.line}: {done.stderr}{done.stdout}"
         for answer in json_objects(done.stdout):
             self.check(block, answer)
 
@@ -182,14 +190,14 @@ class Reader:
 
     def check(self, block: Block, answer: Any) -> None:
         if not block.expect_errors:
-            assert problems(answer) == [], f"README line {block.line}: {answer}"
+            assert problems(answer) == [], f"{self.page} line {block.line}: {answer}"
 
 
 @pytest.fixture(scope="module")
-def readme_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
-    """A server as the README's reader runs it, with short operations."""
+def docs_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict[str, str]]]:
+    """A server as the documentation's reader runs it, with short operations."""
     with fresh_database(tmp_path_factory) as url:
-        data_dir = tmp_path_factory.mktemp("readme-data")
+        data_dir = tmp_path_factory.mktemp("docs-data")
         env = {
             **os.environ,
             "BCC_IMAGES_DATABASE_URL": url,
@@ -206,27 +214,72 @@ def readme_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[st
             stop_server(process)
 
 
-def test_every_marked_example_of_the_readme_runs(
-    readme_server: tuple[str, dict[str, str]], tmp_path: Path
+@pytest.mark.parametrize("page", list(RUNNABLE))
+def test_every_marked_example_runs(
+    page: str, docs_server: tuple[str, dict[str, str]], tmp_path: Path
 ) -> None:
-    url, env = readme_server
-    runnable = blocks((ROOT / "README.md").read_text())
-    assert len(runnable) >= 10, "the README's tour is marked to run"
-    reader = Reader(url, env, tmp_path)
+    url, env = docs_server
+    runnable = blocks((ROOT / page).read_text())
+    assert len(runnable) >= RUNNABLE[page], f"{page} is marked to run"
+    reader = Reader(page, url, env, tmp_path)
     for block in runnable:
         if block.language == "sh":
             reader.shell(block)
         elif block.language == "graphql":
             reader.graphql(block)
         else:
-            raise AssertionError(f"README line {block.line}: cannot run a {block.language} block")
+            raise AssertionError(f"{page} line {block.line}: cannot run a {block.language} block")
+
+
+def pages() -> list[Path]:
+    """The README and every page of the documentation site."""
+    return [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+
+
+def graphql_blocks(path: Path) -> list[str]:
+    """The GraphQL blocks of a page, run or not."""
+    return re.findall(r"```graphql\n(.*?)\n```", path.read_text(), re.S)
 
 
 def test_every_graphql_block_pastes_whole() -> None:
     """A block holding several operations names each one, so GraphiQL runs it as pasted."""
-    text = (ROOT / "README.md").read_text()
-    for match in re.finditer(r"```graphql\n(.*?)\n```", text, re.S):
-        document = parse(match.group(1))
-        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-        if len(operations) > 1:
-            assert all(o.name for o in operations), match.group(1)[:200]
+    for path in pages():
+        for block in graphql_blocks(path):
+            document = parse(block)
+            operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+            if len(operations) > 1:
+                assert all(o.name for o in operations), f"{path.name}: {block[:200]}"
+
+
+def test_every_graphql_block_fits_the_schema() -> None:
+    """Every GraphQL example of the README and the docs is valid against schema.graphql, so
+    none describes a field or an input the API no longer has."""
+    schema = build_schema((ROOT / "schema.graphql").read_text())
+    checked = 0
+    for path in pages():
+        for block in graphql_blocks(path):
+            errors = validate(schema, parse(block))
+            assert errors == [], f"{path.relative_to(ROOT)}: {errors[0].message}\n{block[:300]}"
+            checked += 1
+    assert checked >= 20
+
+
+def graphiql_example() -> str:
+    """The query GraphiQL opens with (app/static/graphiql/index.html)."""
+    match = re.search(r"const EXAMPLE_QUERY = `(.*?)`;", GRAPHIQL.read_text(), re.S)
+    assert match, "index.html sets EXAMPLE_QUERY"
+    return match.group(1)
+
+
+def test_graphiql_opens_with_an_example_of_this_api(
+    docs_server: tuple[str, dict[str, str]],
+) -> None:
+    """GraphiQL's opening query is this API's, fits the schema and runs anonymously as it is."""
+    query = graphiql_example()
+    assert "Welcome to GraphiQL" not in query
+    schema = build_schema((ROOT / "schema.graphql").read_text())
+    assert validate(schema, parse(query)) == []
+    url, _ = docs_server
+    answer = httpx.post(f"{url}/graphql", json={"query": query}, timeout=60).json()
+    assert problems(answer) == [], answer
+    assert answer["data"]["regions"] and answer["data"]["images"]["nodes"]
