@@ -42,10 +42,10 @@ from app.workflows import objects, settlement
 from app.workflows.registry import operation_handlers
 from schema import build_schema
 from schema.context import Services
-from schema.rate_limit import make_rate_limiter
+from schema.http.view import GraphQLView
+from schema.limits.redis_limiter import make_rate_limiter
 from schema.slots import DatabaseSlots
 from schema.sockets import Sockets
-from schema.view import GraphQLView
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 log = logging.getLogger("bcc_images.worker")

@@ -38,7 +38,7 @@ from strawberry.extensions import SchemaExtension
 from app.config import Settings
 from app.database import read_session
 from schema import build_schema
-from schema.limits import DocumentCache, RequestLimits, validation_rules
+from schema.limits.extension import DocumentCache, RequestLimits, validation_rules
 
 VARIANTS = ("limits", "no-checks", "removed")
 

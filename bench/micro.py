@@ -70,7 +70,7 @@ def parse_validate(settings: Any) -> dict[str, float]:
 
     from app.accounts.rules import Viewer
     from schema.context import Context, Services
-    from schema.rate_limit import RateLimiter
+    from schema.limits.rate_limit import RateLimiter
 
     schema = build_schema(settings)
     uncached = timed(lambda: validate(schema._schema, parse(PAGE)), 100)

@@ -16,6 +16,7 @@ from strawberry.types.graphql import OperationType
 from app.config import Settings
 from schema.accounts.mutations import AccountMutations, QuotaMutations
 from schema.accounts.queries import AccountQueries
+from schema.arguments import guard_arguments
 from schema.billing.mutations import BillingMutations
 from schema.context import Context
 from schema.descriptions import describe
@@ -24,18 +25,18 @@ from schema.images.governance import GovernanceMutations, GovernanceQueries
 from schema.images.imports import ImportMutations
 from schema.images.mutations import ImageMutations
 from schema.images.queries import ImageQueries, ImageSubscriptions
-from schema.inputs import guard_arguments
-from schema.instances.mutations import InstanceMutations
-from schema.instances.queries import InstanceQueries
-from schema.instances.rebuild import RebuildMutations, RebuildQueries
-from schema.limits import DocumentCache, RequestLimits, validation_rules
-from schema.marketplace.queries import ListingMutations, ListingQueries
-from schema.nodes import NodeQueries
+from schema.instances.mutations import InstanceMutations, RebuildMutations
+from schema.instances.queries import InstanceQueries, RebuildQueries
+from schema.limits.extension import DocumentCache, RequestLimits, validation_rules
+from schema.marketplace.mutations import ListingMutations
+from schema.marketplace.queries import ListingQueries
+from schema.nodes.queries import NodeQueries
 from schema.operations.queries import OperationQueries, OperationSubscriptions
 from schema.regions.queries import RegionQueries
 from schema.scalars import SCALARS
-from schema.snapshots.queries import SnapshotMutations, SnapshotQueries
-from schema.tagging import TagMutations
+from schema.snapshots.mutations import SnapshotMutations
+from schema.snapshots.queries import SnapshotQueries
+from schema.tags.mutations import TagMutations
 
 
 @strawberry.type(description="Read the catalogue, your resources, and operations.")

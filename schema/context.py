@@ -23,8 +23,8 @@ from app.operations.worker import Worker
 from app.policy import Policy
 from app.storage.store import ObjectStore
 from app.versions import Versions
+from schema.limits.rate_limit import Limiter
 from schema.loaders import Loaders, make_loaders
-from schema.rate_limit import Limiter
 from schema.slots import DatabaseSlots
 from schema.sockets import Sockets
 

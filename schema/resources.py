@@ -10,7 +10,7 @@ from schema.context import Info
 from schema.loaders import referenced
 from schema.node import Node
 from schema.regions.types import Region
-from schema.tags import Tag
+from schema.tags.types import Tag
 
 
 @strawberry.type(description="A resource its owner can tag.")

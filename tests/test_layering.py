@@ -187,3 +187,61 @@ def test_the_entity_checker_sees_violations(tmp_path: Path) -> None:
 def test_the_cycle_finder_sees_a_cycle() -> None:
     graph = {"app.a": {"app.b"}, "app.b": {"app.c"}, "app.c": {"app.a"}, "app.d": {"app.a"}}
     assert _cycles(graph) == [["app.a", "app.b", "app.c"]]
+
+
+# --- the seams of the GraphQL layer ---------------------------------------------------------
+
+#: the GraphQL domain folders: types, queries and mutations of one part of the API
+SCHEMA_DOMAINS = tuple(
+    sorted(
+        p.name
+        for p in (ROOT / "schema").iterdir()
+        if p.is_dir() and p.name not in ("http", "limits", "releases", "__pycache__")
+    )
+)
+
+
+def _schema_imports(path: Path) -> set[str]:
+    return {name for name in _imports(path) if name == "schema" or name.startswith("schema.")}
+
+
+def _seam_violations(root: Path) -> list[str]:
+    """Only the composition root imports the HTTP edge; domain folders use neither the edge
+    nor the limits; the limits know no domain folder.
+    """
+    found = []
+    python = [*(root / "app").rglob("*.py"), *(root / "schema").rglob("*.py")]
+    for path in sorted(python):
+        relative = path.relative_to(root)
+        inside = (
+            relative.parts[1] if relative.parts[0] == "schema" and len(relative.parts) > 2 else ""
+        )
+        for name in sorted(_schema_imports(path)):
+            parts = name.split(".")
+            package = parts[1] if len(parts) > 1 else ""
+            where = f"{relative} imports {name}"
+            if package == "http" and relative != Path("app/main.py") and inside != "http":
+                found.append(f"{where}: only app/main.py imports schema.http")
+            if inside in SCHEMA_DOMAINS and package in ("http", "limits"):
+                found.append(f"{where}: a domain folder uses neither the edge nor the limits")
+            if inside == "limits" and package in SCHEMA_DOMAINS:
+                found.append(f"{where}: the limits know no domain folder")
+    return found
+
+
+def test_the_graphql_layer_keeps_its_seams() -> None:
+    assert {"images", "instances", "accounts"} <= set(SCHEMA_DOMAINS)
+    assert _seam_violations(ROOT) == []
+
+
+def test_the_seam_checker_sees_violations(tmp_path: Path) -> None:
+    for folder in ("app", "schema/http", "schema/limits", "schema/images"):
+        (tmp_path / folder).mkdir(parents=True)
+    (tmp_path / "app" / "cli.py").write_text("from schema.http.view import GraphQLView\n")
+    (tmp_path / "schema" / "images" / "queries.py").write_text(
+        "from schema.limits.cost import requested_cost\nfrom schema.http import auth\n"
+    )
+    (tmp_path / "schema" / "limits" / "cost.py").write_text("from schema.images.types import X\n")
+    (tmp_path / "app" / "main.py").write_text("from schema.http.view import GraphQLView\n")
+    found = _seam_violations(tmp_path)
+    assert len(found) == 5, found

@@ -23,7 +23,7 @@ from schema.images.types import (
 )
 from schema.pagination import Connection, Window, connection, page_request, paged
 from schema.regions.types import Region
-from schema.tags import tag_filters
+from schema.tags.types import tag_filters
 
 DEFAULT_ORDER = ImageOrder(field=ImageOrderField.CREATED_AT, direction=OrderDirection.DESC)
 

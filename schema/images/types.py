@@ -24,7 +24,7 @@ from schema.permissions import OwnerOnly
 from schema.regions.types import Region
 from schema.resources import Tagged
 from schema.scalars import BigInt
-from schema.tags import TagFilter
+from schema.tags.types import TagFilter
 
 if TYPE_CHECKING:
     from schema.marketplace.types import Listing

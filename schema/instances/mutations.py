@@ -1,4 +1,4 @@
-"""Instance mutations: create (and charge), start, stop, release (R50-R53, R62, R74)."""
+"""Instance mutations: create (and charge), start, stop, release, rebuild (R50-R53, R62, R74)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,23 @@ from typing import Annotated
 import strawberry
 
 from app.instances.models import Instance as InstanceRow
-from app.workflows import instance_actions, launch
+from app.workflows import instance_actions, launch, rebuild, rebuild_plan
 from schema.billing.types import Order
 from schema.context import Info
-from schema.errors import Call, Payload, Warning, deprecation_warnings, mutate
-from schema.instances.inputs import CreateInstancesInput
-from schema.instances.types import Instance
+from schema.errors import (
+    Call,
+    Payload,
+    UserError,
+    Warning,
+    deprecation_warnings,
+    mutate,
+)
+from schema.instances.types import (
+    CreateInstancesInput,
+    Instance,
+    RebuildInstanceInput,
+    RebuildInstancesInput,
+)
 from schema.money import Money
 from schema.mutation import argument, mutation
 from schema.operations.types import Operation
@@ -102,3 +113,92 @@ def _action(info: Info, act: Callable[[Call], InstanceRow]) -> InstanceResult:
     return mutate(
         info, InstanceResult, lambda c: InstanceResult(instance=Instance.from_row(act(c)))
     )
+
+
+@strawberry.type(description="Result of rebuildInstance.")
+class RebuildInstancePayload(Payload):
+    instance: Instance | None = strawberry.field(description="The instance (REBUILDING).")
+    order: Order | None = strawberry.field(
+        description="Prepaid only: the order for charges the new image adds (pro-rated)."
+    )
+    operation: Operation | None = strawberry.field(description="The REBUILD_INSTANCE operation.")
+    warnings: list[Warning] = strawberry.field(
+        default_factory=list,
+        description="What is worth knowing, e.g. that the image is deprecated (IMAGE_DEPRECATED).",
+    )
+
+
+@strawberry.type(description="Result of rebuildInstances.")
+class RebuildInstancesPayload(Payload):
+    instances: list[Instance] = strawberry.field(description="The instances (REBUILDING).")
+    order: Order | None = strawberry.field(
+        description=(
+            "The one REBUILD order for what the prepaid instances are charged at once "
+            "(pro-rated); null when nothing is."
+        )
+    )
+    operations: list[Operation] = strawberry.field(
+        description="One REBUILD_INSTANCE operation per instance, in the input's order."
+    )
+    warnings: list[Warning] = strawberry.field(
+        default_factory=list,
+        description="What is worth knowing, e.g. that the image is deprecated (IMAGE_DEPRECATED).",
+    )
+    user_errors: list[UserError] = strawberry.field(
+        default_factory=list,
+        description="Why nothing changed; instance problems name their index in instanceIds.",
+    )
+
+
+def _run(info: Info, request: rebuild_plan.RebuildRequest, c: Call) -> rebuild.Rebuilt:
+    return rebuild.rebuild(
+        **c.acting, request=request, now=c.now, policy=info.context.services.policy
+    )
+
+
+@strawberry.type
+class RebuildMutations:
+    @mutation(
+        "Change one instance's image (reinstall its OS); the one-instance form of "
+        "rebuildInstances, with the same checks and charges."
+    )
+    def rebuild_instance(self, info: Info, input: RebuildInstanceInput) -> RebuildInstancePayload:
+        request = rebuild_plan.RebuildRequest(
+            instance_ids=(str(input.instance_id),),
+            image_id=str(input.image_id) if input.image_id is not None else None,
+            client_token=input.client_token,
+            batch=False,
+            image_family=input.image_family,
+        )
+
+        def work(c: Call) -> RebuildInstancePayload:
+            done = _run(info, request, c)
+            return RebuildInstancePayload(
+                instance=Instance.from_row(done.instances[0]),
+                order=Order.from_row(done.order) if done.order else None,
+                operation=Operation.from_row(done.operations[0]),
+                warnings=deprecation_warnings(done.warnings),
+            )
+
+        return mutate(info, RebuildInstancePayload, work)
+
+    @mutation(
+        "Change the image of up to 100 instances at once: every check for every instance "
+        "first, all or nothing; one operation per instance; one REBUILD order for what the "
+        "prepaid ones are charged. Charges, and the revenue they earn, follow the new image."
+    )
+    def rebuild_instances(
+        self, info: Info, input: RebuildInstancesInput
+    ) -> RebuildInstancesPayload:
+        request = input.to_domain()
+
+        def work(c: Call) -> RebuildInstancesPayload:
+            done = _run(info, request, c)
+            return RebuildInstancesPayload(
+                instances=[Instance.from_row(i) for i in done.instances],
+                order=Order.from_row(done.order) if done.order else None,
+                operations=[Operation.from_row(o) for o in done.operations],
+                warnings=deprecation_warnings(done.warnings),
+            )
+
+        return mutate(info, RebuildInstancesPayload, work)

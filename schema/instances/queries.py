@@ -1,4 +1,4 @@
-"""Instance queries and the price quote."""
+"""Instance queries: instances, the price quote and the rebuild quote."""
 
 from __future__ import annotations
 
@@ -6,19 +6,26 @@ from decimal import Decimal
 
 import strawberry
 
+from app.billing.pricing import Timing
 from app.errors import BadRequest, DomainError, shown
 from app.ids import is_id
 from app.instances import service
 from app.instances.rules import InstanceStatus
-from app.workflows import launch_plan
+from app.workflows import launch_plan, rebuild_plan
 from schema.billing.types import ChargeLine, PriceQuote, money
 from schema.context import Info
-from schema.errors import deprecation_warnings, user_error
-from schema.instances.inputs import CreateInstancesInput
-from schema.instances.types import Instance
+from schema.errors import (
+    deprecation_warnings,
+    user_error,
+)
+from schema.instances.types import (
+    CreateInstancesInput,
+    Instance,
+    RebuildInstancesInput,
+)
 from schema.pagination import Connection, Window, connection, page_request, paged
 from schema.permissions import SignedIn
-from schema.tags import TagFilter, tag_filters
+from schema.tags.types import TagFilter, tag_filters
 
 
 @strawberry.input(description="Filters of the instances query.")
@@ -97,6 +104,43 @@ class InstanceQueries:
             timing=request.timing,
             months=request.months,
             lines=[ChargeLine.of(line) for line in plan.lines],
+            total=money(plan.total),
+            user_errors=[],
+            warnings=deprecation_warnings(plan.warnings),
+        )
+
+
+@strawberry.type
+class RebuildQueries:
+    @strawberry.field(
+        permission_classes=[SignedIn],
+        description=(
+            "What rebuildInstances would charge at once for this input (the REBUILD order's "
+            "pro-rated lines for prepaid instances), after the same checks; changes nothing."
+        ),
+    )
+    def rebuild_quote(self, info: Info, input: RebuildInstancesInput) -> PriceQuote:
+        viewer = info.context.require_viewer()
+        info.context.uncacheable = True  # what is left of a prepaid term shrinks by the day
+        try:
+            plan = rebuild_plan.quote(
+                session=info.context.session,
+                viewer=viewer,
+                request=input.to_domain(),
+                now=info.context.services.clock.now(),
+            )
+        except DomainError as exc:
+            return PriceQuote(
+                timing=Timing.PREPAID,
+                months=None,
+                lines=[],
+                total=money(Decimal("0.00")),
+                user_errors=[user_error(e) for e in getattr(exc, "errors", [exc])],
+            )
+        return PriceQuote(
+            timing=Timing.PREPAID,
+            months=None,
+            lines=[ChargeLine.of(line) for line in plan.order_lines],
             total=money(plan.total),
             user_errors=[],
             warnings=deprecation_warnings(plan.warnings),

@@ -14,7 +14,7 @@ from app.operations.models import Operation as OperationRow
 from app.operations.rules import OperationKind, OperationStatus
 from schema.context import Info
 from schema.images.types import Failure
-from schema.node import Node
+from schema.node import Node, resolve_node
 
 
 @strawberry.type(description="A long-running job; poll it or subscribe to operationUpdated.")
@@ -39,8 +39,6 @@ class Operation(Node):
         )
     )
     async def targets(self, info: Info) -> list[Node]:
-        from schema.nodes import resolve_node
-
         found = await asyncio.gather(*(resolve_node(info, str(t)) for t in self.target_ids))
         return [node for node in found if node is not None]
 

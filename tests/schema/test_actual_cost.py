@@ -10,8 +10,8 @@ import pytest
 from graphql import parse
 
 from schema import schema
-from schema.response_cost import Plans, actual_cost
-from schema.shape import select_operation
+from schema.limits.response_cost import Plans, actual_cost
+from schema.limits.shape import select_operation
 
 PAGE = """{
   images(first: 10) {

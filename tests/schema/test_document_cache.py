@@ -16,7 +16,7 @@ from graphql import GraphQLError, GraphQLSchema, validate
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-import schema.documents
+import schema.limits.documents
 from app.config import Settings
 from app.main import create_app
 
@@ -32,7 +32,7 @@ def validations(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         runs.append(1)
         return validate(schema, document, rules)
 
-    monkeypatch.setattr(schema.documents, "validate", counted)
+    monkeypatch.setattr(schema.limits.documents, "validate", counted)
     return runs
 
 

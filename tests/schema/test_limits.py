@@ -24,9 +24,9 @@ from starlette.testclient import TestClient
 from app.config import Settings
 from app.main import create_app
 from schema import schema
-from schema.cost import LEAF_LISTS, LIST_BOUNDS, requested_cost
-from schema.documents import shape_problem
-from schema.shape import select_operation, shape
+from schema.limits.cost import LEAF_LISTS, LIST_BOUNDS, requested_cost
+from schema.limits.documents import shape_problem
+from schema.limits.shape import select_operation, shape
 from tests.factories import Factory, custom_image, gql
 
 CONSOLE_PAGE = """query ConsolePage($after: String) {

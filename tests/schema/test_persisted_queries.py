@@ -15,9 +15,9 @@ from starlette.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
-from schema.persisted import registration_limiter
-from schema.rate_limit import RateLimiter
-from schema.redis_limiter import NAMESPACE, RedisRateLimiter
+from schema.http.persisted import registration_limiter
+from schema.limits.rate_limit import RateLimiter
+from schema.limits.redis_limiter import NAMESPACE, RedisRateLimiter
 from tests.factories import Factory
 
 QUERY = "{ regions { code name } }"

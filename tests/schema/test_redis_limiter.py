@@ -28,8 +28,8 @@ from typing import Protocol
 import pytest
 import redis
 
-from schema.rate_limit import RateLimiter
-from schema.redis_limiter import NAMESPACE, RedisRateLimiter
+from schema.limits.rate_limit import RateLimiter
+from schema.limits.redis_limiter import NAMESPACE, RedisRateLimiter
 
 pytestmark = pytest.mark.once  # needs no database at all
 

@@ -190,7 +190,8 @@ def test_answers_that_move_with_time_alone_are_not_kept(
 
 
 def test_the_cache_is_bounded_by_bytes() -> None:
-    from schema.cache import ByteBudgetLRU, Entry, ResponseCache
+    from schema.http.response_cache import Entry, ResponseCache
+    from schema.limits.memory import ByteBudgetLRU
 
     cache = ResponseCache(budget_bytes=10_000)
     for i in range(100):

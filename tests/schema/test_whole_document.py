@@ -13,8 +13,8 @@ from graphql import get_introspection_query, parse
 from starlette.testclient import TestClient
 
 from schema import schema
-from schema.cost import requested_cost
-from schema.shape import select_operation
+from schema.limits.cost import requested_cost
+from schema.limits.shape import select_operation
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 REPEATED = " ".join("a: images { nodes { id } }" for _ in range(300))

@@ -1,6 +1,6 @@
 """Per-client buckets of cost points kept in Redis, so that every worker process and every
 machine sharing one Redis shares one bucket per client (the in-process
-:class:`schema.rate_limit.RateLimiter` gives each process its own).
+:class:`RateLimiter` gives each process its own).
 
 Each operation is one Lua script run atomically by Redis (EVALSHA, loaded once per server),
 refilled by the Redis server's own clock (``TIME``), so the clocks of the API machines do not
@@ -22,7 +22,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.retry import Retry
 
-from schema.rate_limit import RateLimiter
+from app.config import Settings
+from schema.limits.rate_limit import Limiter, RateLimiter
 
 log = logging.getLogger("bcc_images.ratelimit")
 
@@ -98,13 +99,13 @@ def _number(reply: object) -> float:
 class RedisRateLimiter:
     """Per-client buckets of cost points, refilled continuously, shared through Redis.
 
-    The same interface and semantics as :class:`schema.rate_limit.RateLimiter`: a bucket holds
+    The same interface and semantics as :class:`RateLimiter`: a bucket holds
     at most ``capacity`` points, refills at ``refill_per_second``, and one never seen starts
     full.
 
     When Redis cannot be reached (or answers with an error) the limiter fails *open to
     per-process buckets*: it logs one warning, answers from an in-process
-    :class:`~schema.rate_limit.RateLimiter` with the same capacity and refill, and tries Redis
+    :class:`RateLimiter` with the same capacity and refill, and tries Redis
     again after ``retry_after`` seconds (logging when it is back). A rate limiter protects the
     service; it must not become the outage itself. Failing closed would turn a Redis failure
     into every request refused as RATE_LIMITED, with clients retrying on top; failing fully
@@ -224,3 +225,14 @@ class RedisRateLimiter:
             if self._down:
                 self._down = False
                 log.warning("rate limiting: Redis is back; buckets are shared again")
+
+
+def make_rate_limiter(settings: Settings) -> Limiter:
+    """Buckets shared by every process through Redis when BCC_IMAGES_REDIS_URL is set, else
+    this process's own.
+    """
+    if settings.redis_url:
+        return RedisRateLimiter(
+            settings.redis_url, settings.rate_limit_points, settings.rate_limit_refill_per_second
+        )
+    return RateLimiter(settings.rate_limit_points, settings.rate_limit_refill_per_second)

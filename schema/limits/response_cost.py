@@ -1,4 +1,4 @@
-"""What a response actually cost: the formula of ``schema.cost`` over what was returned, list
+"""What a response actually cost: the formula of ``schema.limits.cost`` over what was returned, list
 sizes being those of the response (a page of 3 images costs 3 nodes, whatever ``first`` asked).
 
 The response is walked with a plan of its document: for each selection, the fields that can
@@ -28,7 +28,7 @@ from graphql import (
     is_leaf_type,
 )
 
-from schema.cost import (
+from schema.limits.cost import (
     CONNECTION_COST,
     INTROSPECTION_COST,
     LEAF_LISTS,
@@ -36,7 +36,7 @@ from schema.cost import (
     is_connection,
     is_edge,
 )
-from schema.shape import INTROSPECTION_FIELDS, fragments_of
+from schema.limits.shape import INTROSPECTION_FIELDS, fragments_of
 
 _Merged = dict[str, tuple[tuple[str, GraphQLField] | None, list[FieldNode]]]
 

@@ -35,8 +35,9 @@ from app.errors import shown
 from app.observability import client_disconnected, count_errors, current_request
 from app.versions import Versions
 from app.versions import read as read_versions
-from schema.auth import Authenticator
-from schema.body import (
+from schema.context import Context, Services
+from schema.http.auth import Authenticator
+from schema.http.body import (
     BodyRules,
     BodyTimeout,
     BodyTooLarge,
@@ -45,9 +46,12 @@ from schema.body import (
     nesting_problem,
     place_files,
 )
-from schema.cache import Entry, ResponseCache, cache_key
-from schema.context import Context, Services
-from schema.http import (
+from schema.http.persisted import (
+    PersistedQueries,
+    PersistedQueryHashMismatch,
+    PersistedQueryNotFound,
+)
+from schema.http.refusals import (
     GRAPHQL_RESPONSE,
     RequestRefused,
     code_for,
@@ -55,14 +59,10 @@ from schema.http import (
     refusal_response,
     refuse_before_body,
 )
-from schema.persisted import (
-    PersistedQueries,
-    PersistedQueryHashMismatch,
-    PersistedQueryNotFound,
-)
-from schema.rate_limit import cost_report, rate_limited_error, retry_seconds
+from schema.http.response_cache import Entry, ResponseCache, cache_key
+from schema.http.websocket import TextWebSocketAdapter, TransportWSHandler
+from schema.limits.rate_limit import cost_report, rate_limited_error, retry_seconds
 from schema.slots import RETRY_AFTER_SECONDS, UNAVAILABLE, UNAVAILABLE_MESSAGE
-from schema.websocket import TextWebSocketAdapter, TransportWSHandler
 
 log = logging.getLogger("bcc_images.http")
 

@@ -1,7 +1,7 @@
 """The request limits of every GraphQL request: size, depth, aliases and cost of the whole
 document checked in linear time before graphql-core validates anything (R152; documents and
-their verdicts are kept by ``schema.documents``), cost points taken from the caller's bucket
-(``schema.rate_limit``), and the ``extensions.cost`` report on every response (subscription
+their verdicts are kept by ``schema.limits.documents``), cost points taken from the caller's bucket
+(``schema.limits.rate_limit``), and the ``extensions.cost`` report on every response (subscription
 events included).
 """
 
@@ -26,11 +26,11 @@ from strawberry.types.execution import ExecutionContext
 
 from app.config import Settings
 from app.observability import current_request
-from schema.cost import requested_cost
-from schema.documents import Document, DocumentCache, plans_bytes, stand_in, too_complex
-from schema.rate_limit import Limiter, cost_report, rate_limited_error, retry_seconds
-from schema.response_cost import actual_cost
-from schema.shape import select_operation
+from schema.limits.cost import requested_cost
+from schema.limits.documents import Document, DocumentCache, plans_bytes, stand_in, too_complex
+from schema.limits.rate_limit import Limiter, cost_report, rate_limited_error, retry_seconds
+from schema.limits.response_cost import actual_cost
+from schema.limits.shape import select_operation
 
 __all__ = ["DocumentCache", "RequestLimits", "validation_rules"]
 

@@ -26,12 +26,12 @@ from app import persisted_queries
 from app.clock import Clock
 from app.config import Settings
 from app.database import read_session, run_write
-from schema.cache import BoundedCache
+from schema.arguments import text_problem
 from schema.context import Context
-from schema.documents import document_problem
-from schema.http import RequestRefused
-from schema.inputs import text_problem
-from schema.rate_limit import Limiter, RateLimiter
+from schema.http.refusals import RequestRefused
+from schema.limits.documents import document_problem
+from schema.limits.memory import BoundedCache
+from schema.limits.rate_limit import Limiter, RateLimiter
 
 _SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 
@@ -59,7 +59,7 @@ def registration_limiter(settings: Settings) -> Limiter:
     """
     capacity = ANONYMOUS_REGISTRATIONS_PER_MINUTE
     if settings.redis_url:
-        from schema.redis_limiter import RedisRateLimiter
+        from schema.limits.redis_limiter import RedisRateLimiter
 
         return RedisRateLimiter(
             settings.redis_url, capacity, capacity / 60, namespace=REGISTRATIONS_NAMESPACE

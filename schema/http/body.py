@@ -19,7 +19,7 @@ from app.config import Settings
 from app.errors import shown
 from app.policy import Policy
 from app.workflows import objects
-from schema.http import RequestRefused
+from schema.http.refusals import RequestRefused
 
 #: room for a multipart request's other parts (operations, map, boundaries) beside the file
 MULTIPART_SLACK = 64 * 1024

@@ -1,6 +1,6 @@
 """What a GraphQL document costs, requested, before anything runs, in time linear in its size
-(``schema.response_cost`` applies the same formula to a response; ``schema.shape`` measures
-a document's other dimensions).
+(``response_cost`` applies the same formula to a response; ``shape`` measures a document's
+other dimensions).
 
 Every fragment is costed once (memoised by name), so a document whose fragments spread each
 other many times (``...F1 ...F1`` in ``F0``, and so on) is costed by arithmetic, not by
@@ -46,7 +46,7 @@ from graphql import (
     is_list_type,
 )
 
-from schema.shape import INTROSPECTION_FIELDS, fragments_of
+from schema.limits.shape import INTROSPECTION_FIELDS, fragments_of
 
 DEFAULT_PAGE = 20
 MUTATION_COST = 10

@@ -17,7 +17,7 @@ from schema.instances.types import Instance
 from schema.mutation import argument, mutation
 from schema.node import Node
 from schema.snapshots.types import Snapshot
-from schema.tags import TagInput
+from schema.tags.types import TagInput
 
 
 @strawberry.type(description="The resources after a change of their tags.")

@@ -16,8 +16,8 @@ from sqlmodel import Session
 from app import versions
 from app.accounts.rules import Viewer, hash_token
 from app.versions import Versions
-from schema.cache import ByteBudgetLRU
-from schema.http import RequestRefused
+from schema.http.refusals import RequestRefused
+from schema.limits.memory import ByteBudgetLRU
 
 #: what one cached token costs (its hash, the viewer's ids and role, bookkeeping)
 TOKEN_ENTRY_BYTES = 400

@@ -1,5 +1,5 @@
 """Buckets of cost points per caller: in this process, or shared by every process through
-Redis (``schema.redis_limiter``); what a response reports of them; the RATE_LIMITED error.
+Redis (``schema.limits.redis_limiter``); what a response reports of them; the RATE_LIMITED error.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from typing import Any, Protocol
 
 from graphql import GraphQLError
 
-from app.config import Settings
 from app.observability import RATE_LIMITED, current_request
 
 
@@ -34,19 +33,6 @@ class Limiter(Protocol):
 
     def check(self) -> None:
         """Raise if the buckets cannot be used (for the readiness check)."""
-
-
-def make_rate_limiter(settings: Settings) -> Limiter:
-    """Buckets shared by every process through Redis when BCC_IMAGES_REDIS_URL is set, else
-    this process's own.
-    """
-    if settings.redis_url:
-        from schema.redis_limiter import RedisRateLimiter
-
-        return RedisRateLimiter(
-            settings.redis_url, settings.rate_limit_points, settings.rate_limit_refill_per_second
-        )
-    return RateLimiter(settings.rate_limit_points, settings.rate_limit_refill_per_second)
 
 
 class RateLimiter:

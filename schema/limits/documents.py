@@ -28,10 +28,10 @@ from graphql import (
 )
 
 from app.config import Settings
-from schema.cache import MAX_ENTRY_BYTES, ByteBudgetLRU
-from schema.cost import requested_cost
-from schema.response_cost import Plans
-from schema.shape import (
+from schema.limits.cost import requested_cost
+from schema.limits.memory import MAX_ENTRY_BYTES, ByteBudgetLRU
+from schema.limits.response_cost import Plans
+from schema.limits.shape import (
     Shape,
     canonical_tokens,
     document_bytes,

@@ -1,0 +1,1 @@
+"""node(id:) and nodes(ids:): any object by its cloud id."""
