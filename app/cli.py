@@ -21,7 +21,6 @@ from sqlmodel import Session
 from app.accounts import service as accounts_service
 from app.accounts.models import Account, ApiToken
 from app.accounts.permissions import OPERATOR
-from app.accounts.rules import Role
 from app.clock import Clock
 from app.config import Settings, SettingsError, load_settings, masked_url
 from app.database import alembic_config, current_revision, make_engine, read_session, write_session
@@ -29,9 +28,10 @@ from app.errors import DomainError
 from app.money import from_minor, parse_amount
 from app.observability import MULTIPROCESS_DIR
 from app.operations import service as operations_service
+from app.platform.viewer import Role
 from app.seed import prepare
-from app.storage.store import check_at_start
-from app.workflows import settlement
+from app.storage.configured import check_at_start
+from app.workflows import settlement, tracking
 
 T = TypeVar("T")
 #: the most worker processes ``serve`` starts
@@ -320,6 +320,7 @@ def export_schema() -> None:
 
 def main() -> None:
     """Entry point of the console script: a database that cannot be reached is one line."""
+    tracking.install()  # what a command writes moves cached answers' versions and wakes events
     try:
         cli()
     except (OperationalError, InterfaceError) as exc:

@@ -25,7 +25,6 @@ from app.clock import Clock
 from app.config import Settings, load_settings
 from app.database import UNAVAILABLE as DATABASE_UNAVAILABLE
 from app.database import check_ready, make_engine
-from app.events import FEED
 from app.instances import service as instances_service
 from app.observability import (
     RequestLog,
@@ -35,10 +34,12 @@ from app.observability import (
     start_tracing,
 )
 from app.operations.worker import Worker
+from app.platform.events import FEED
+from app.platform.service_secrets import CURSOR_SECRET, shared_secret
 from app.policy import Policy
-from app.secrets_store import CURSOR_SECRET, shared_secret
-from app.storage.store import ObjectStore, make_store
-from app.workflows import objects, settlement
+from app.storage.configured import make_store
+from app.storage.store import ObjectStore
+from app.workflows import objects, settlement, tracking
 from app.workflows.registry import operation_handlers
 from schema import build_schema
 from schema.context import Services
@@ -128,6 +129,7 @@ def create_app(settings: Settings, span_exporter: Any = None) -> Starlette:
     Traces are exported when OTEL_EXPORTER_OTLP_ENDPOINT is set (or to ``span_exporter``).
     """
     configure_logging(settings.log_level, settings.log_format)
+    tracking.install()
     engine = make_engine(settings)
     clock = Clock(simulated=settings.simulated_clock)
     store = make_store(settings)

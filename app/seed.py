@@ -13,14 +13,11 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlmodel import Session, SQLModel, select
 
-from app import catalogue
 from app.accounts import service as accounts_service
 from app.accounts.models import Account
 from app.accounts.permissions import OPERATOR
-from app.accounts.rules import Role, Viewer
 from app.billing.models import PriceSetting, RegionRate, TermDiscount
 from app.billing.pricing import Timing
-from app.catalogue import CatalogueVersion
 from app.database import schema_lock, upgrade, write_session
 from app.ids import new_id
 from app.images import service as images_service
@@ -40,9 +37,12 @@ from app.marketplace import lifecycle as listings
 from app.marketplace.models import Listing
 from app.marketplace.rules import Plan
 from app.money import rate_to_int
-from app.operations.models import ClockState, SchedulerState
+from app.platform import catalogue_version
+from app.platform.catalogue_version import CatalogueVersion
+from app.platform.schedule import ClockState, SchedulerState
+from app.platform.viewer import Role, Viewer
 from app.regions.models import Flavor, FlavorPrice, Region, Zone
-from app.workflows import publish
+from app.workflows import publish, tracking
 from app.workflows.settlement import HOURLY_JOB
 
 PLATFORM_ACCOUNT = "platform"
@@ -118,7 +118,7 @@ def load(session: Session, seed_dir: Path, now: datetime) -> SeedReport:
     if marketplace.exists():
         _load_marketplace(session, report, _read(seed_dir, "marketplace.json"), platform.id, now)
     if report.changed:
-        catalogue.bump(session=session)
+        catalogue_version.bump(session=session)
     return report
 
 
@@ -279,6 +279,7 @@ def prepare(engine: Engine, seed_dir: Path, now: datetime) -> SeedReport:
     """Migrate the database to the newest schema, make its one-of-a-kind rows and load seed
     data, once across processes.
     """
+    tracking.install()  # seed data moves the catalogue version like any other write
     with schema_lock(engine):
         upgrade(engine)
         with write_session(engine) as session:

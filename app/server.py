@@ -18,7 +18,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from app.config import Settings, load_settings
 from app.database import read_session
 from app.observability import count_error
-from app.storage.store import make_store
+from app.storage.configured import make_store
 from app.workflows import objects
 
 log = logging.getLogger("bcc_images.server")

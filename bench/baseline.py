@@ -22,7 +22,7 @@ from app.database import make_engine, read_session
 from app.images import page as images_page
 from app.images.rules import type_for_viewer
 from app.pagination import PageRequest
-from app.secrets_store import CURSOR_SECRET, shared_secret
+from app.platform.service_secrets import CURSOR_SECRET, shared_secret
 
 PAGE_SIZE = 50
 #: what the service binds the page's cursors to (schema.pagination.page_request for the root

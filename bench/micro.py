@@ -23,13 +23,13 @@ from sqlalchemy import insert
 
 from app.accounts import service as accounts_service
 from app.accounts.permissions import OPERATOR
-from app.accounts.rules import Role
 from app.clock import Clock
 from app.config import load_settings
 from app.database import make_engine, read_session, write_session
 from app.ids import new_id
 from app.instances.models import Instance
 from app.main import create_app
+from app.platform.viewer import Role
 from app.seed import prepare
 from app.workflows import settlement
 from app.workflows.settlement import settle
@@ -68,7 +68,7 @@ def parse_validate(settings: Any) -> dict[str, float]:
     through every extension (parse and validation cached): the fixed cost of a request."""
     from graphql import parse, validate
 
-    from app.accounts.rules import Viewer
+    from app.platform.viewer import Viewer
     from schema.context import Context, Services
     from schema.limits.rate_limit import RateLimiter
 

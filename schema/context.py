@@ -14,15 +14,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
-from app.accounts.rules import Viewer
 from app.clock import Clock
 from app.config import Settings
 from app.database import run_write
 from app.errors import Unauthenticated
 from app.operations.worker import Worker
+from app.platform.versions import Versions
+from app.platform.viewer import Viewer
 from app.policy import Policy
 from app.storage.store import ObjectStore
-from app.versions import Versions
 from schema.limits.rate_limit import Limiter
 from schema.loaders import Loaders, make_loaders
 from schema.slots import DatabaseSlots

@@ -6,7 +6,6 @@ from enum import EnumMeta
 
 import strawberry
 
-from app.accounts.rules import Role
 from app.billing.pricing import ChargeKind, ChargeUnit, Timing
 from app.billing.rules import OrderKind, TransactionKind
 from app.errors import ErrorCode, WarningCode
@@ -14,6 +13,7 @@ from app.images import rules as images
 from app.instances.rules import InstanceStatus, StorageType
 from app.marketplace.rules import ListingKind, ListingStatus
 from app.operations.rules import OperationKind, OperationStatus
+from app.platform.viewer import Role
 from app.snapshots.rules import SnapshotStatus
 
 _DESCRIPTIONS: dict[EnumMeta, str] = {

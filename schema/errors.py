@@ -64,7 +64,7 @@ P = TypeVar("P")
 if TYPE_CHECKING:
     from sqlmodel import Session
 
-    from app.accounts.rules import Viewer
+    from app.platform.viewer import Viewer
     from schema.context import Info
 
 

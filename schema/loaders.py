@@ -11,7 +11,6 @@ from strawberry.dataloader import DataLoader
 
 from app.accounts import service as accounts_service
 from app.accounts.models import Account
-from app.accounts.rules import Viewer
 from app.billing import service as billing_service
 from app.billing.models import Order
 from app.billing.pricing import ChargeLine
@@ -24,6 +23,7 @@ from app.marketplace.models import Listing, Sale
 from app.marketplace.rules import Plan
 from app.operations import service as operations_service
 from app.operations.models import Operation
+from app.platform.viewer import Viewer
 from app.regions import service as regions_service
 from app.regions.models import Flavor, FlavorPrice, Zone
 from app.regions.service import RegionRecord

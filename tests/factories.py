@@ -13,10 +13,10 @@ from starlette.testclient import TestClient
 
 from app.accounts import service as accounts_service
 from app.accounts.permissions import OPERATOR
-from app.accounts.rules import Role
 from app.clock import Clock
 from app.database import read_session, write_session
 from app.images.models import Image
+from app.platform.viewer import Role
 from app.workflows import settlement
 
 

@@ -245,3 +245,20 @@ def test_the_seam_checker_sees_violations(tmp_path: Path) -> None:
     (tmp_path / "app" / "main.py").write_text("from schema.http.view import GraphQLView\n")
     found = _seam_violations(tmp_path)
     assert len(found) == 5, found
+
+
+def test_the_platform_knows_no_entity_and_no_workflow() -> None:
+    """What every domain stands on imports none of them (what a change means for whom is
+    handed to it at start-up by app.workflows.tracking)."""
+    found = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in sorted((ROOT / "app" / "platform").rglob("*.py"))
+        for name in sorted(_app_imports(path))
+        if _unit(name).removeprefix("app.") in (*ENTITIES, "workflows")
+    ]
+    assert found == []
+
+
+def test_importing_the_app_package_installs_nothing() -> None:
+    """Session listeners are installed by one explicit call, not by importing ``app``."""
+    assert (ROOT / "app" / "__init__.py").read_text().count("import") == 0

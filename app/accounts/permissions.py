@@ -7,8 +7,8 @@ caller may not see is refused at the GraphQL edge with the same predicate.
 
 from __future__ import annotations
 
-from app.accounts.rules import Role, Viewer
 from app.errors import DomainError, ErrorCode
+from app.platform.viewer import Role, Viewer
 
 
 def may_see_private(viewer: Viewer | None, owner_id: str) -> bool:

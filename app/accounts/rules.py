@@ -1,34 +1,9 @@
-"""Who is asking, and what their role lets them do (pure)."""
+"""Accounts' pure rules: tokens and names (who is calling is app.platform.viewer)."""
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import re
-from dataclasses import dataclass
-
-
-class Role(enum.Enum):
-    """An account's role (SPEC §1)."""
-
-    CUSTOMER = "CUSTOMER"
-    PROVIDER = "PROVIDER"
-    ADMIN = "ADMIN"
-
-
-@dataclass(frozen=True)
-class Viewer:
-    """An authenticated caller: the account and the token it used."""
-
-    account_id: str
-    role: Role
-    token_id: str
-
-    @property
-    def is_admin(self) -> bool:
-        """Admins see and manage everything (R5, R82)."""
-        return self.role is Role.ADMIN
-
 
 TOKEN_PREFIX = "bcci_"
 _ACCOUNT_NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,65}$")

@@ -12,10 +12,11 @@ from sqlmodel.sql.expression import Select
 
 from app.accounts.models import Account, ApiToken
 from app.accounts.permissions import require_admin
-from app.accounts.rules import TOKEN_PREFIX, Role, Viewer, account_name_problem, hash_token
+from app.accounts.rules import TOKEN_PREFIX, account_name_problem, hash_token
 from app.database import saved
 from app.errors import DomainError, ErrorCode, not_found
 from app.ids import is_id, new_id
+from app.platform.viewer import Role, Viewer
 
 
 def get(*, session: Session, account_id: str) -> Account | None:

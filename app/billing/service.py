@@ -11,7 +11,6 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from app.accounts.models import Account
-from app.accounts.rules import Viewer
 from app.billing.models import (
     LedgerEntry,
     Order,
@@ -27,8 +26,9 @@ from app.database import grouped, saved
 from app.ids import new_id
 from app.money import from_minor, rate_from_int, rate_to_int, to_minor
 from app.pagination import Page, PageRequest, newest_first
+from app.platform.viewer import Viewer
+from app.platform.visibility import by_ids, owned_by
 from app.regions.models import FlavorPrice
-from app.visibility import by_ids, owned_by
 
 
 def post(

@@ -14,8 +14,6 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select
 
-from app import catalogue
-from app.accounts.rules import Viewer
 from app.database import saved
 from app.errors import DomainError, ErrorCode, input_field, not_owner, shown
 from app.images import service
@@ -31,7 +29,9 @@ from app.images.rules import (
 from app.marketplace.models import Listing, ListingImage
 from app.marketplace.rules import ListingStatus
 from app.pagination import Ordering, Page, PageRequest, paginate
-from app.visibility import locked
+from app.platform import catalogue_version
+from app.platform.viewer import Viewer
+from app.platform.visibility import locked
 
 
 def governed(*, session: Session, viewer: Viewer, image_id: str, action: str) -> Image:
@@ -50,7 +50,7 @@ def governed(*, session: Session, viewer: Viewer, image_id: str, action: str) ->
 def _changed(session: Session, image: Image) -> Image:
     session.add(image)
     if image.kind in CATALOGUE_KINDS:
-        catalogue.bump(session=session)
+        catalogue_version.bump(session=session)
     session.flush()
     return image
 

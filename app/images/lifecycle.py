@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, col, select
 
-from app.accounts.rules import Viewer
 from app.database import saved
 from app.errors import DomainError, ErrorCode, input_field, raise_all
 from app.images import governance, service
@@ -18,6 +17,7 @@ from app.images.rules import (
     description_problem,
     name_problem,
 )
+from app.platform.viewer import Viewer
 
 
 def check_name_and_description(name: str | None, description: str | None) -> None:

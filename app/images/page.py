@@ -25,7 +25,6 @@ from sqlalchemy import (
 )
 from sqlmodel import Session, col, select
 
-from app.accounts.rules import Role, Viewer
 from app.errors import BadRequest, shown
 from app.images.models import Image
 from app.images.rules import (
@@ -38,6 +37,7 @@ from app.images.rules import (
 from app.images.service import shared_to
 from app.marketplace.models import Listing, listing_visible
 from app.pagination import Ordering, Page, PageRequest, window
+from app.platform.viewer import Role, Viewer
 from app.regions.models import Flavor, FlavorPrice, Region
 from app.tags.models import tagged_with
 from app.tags.rules import TagFilter, filter_parameters

@@ -15,7 +15,6 @@ from sqlalchemy import (
 from sqlmodel import Session, col, select
 
 from app import errors
-from app.accounts.rules import Viewer
 from app.errors import DomainError, ErrorCode, input_field, not_owner
 from app.ids import is_id, new_id
 from app.images.models import Image, ImageShare
@@ -29,7 +28,8 @@ from app.images.rules import (
 )
 from app.marketplace.models import ListingImage
 from app.pagination import Ordering, Page, PageRequest, paginate
-from app.visibility import by_ids, locked
+from app.platform.viewer import Viewer
+from app.platform.visibility import by_ids, locked
 
 
 def visible_clause(viewer: Viewer | None) -> ColumnElement[bool]:

@@ -9,10 +9,10 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from app.accounts.models import Account
-from app.accounts.rules import Viewer
 from app.errors import DomainError, ErrorCode, raise_all, shown
 from app.images import governance, service
 from app.images.models import Image, ImageShare
+from app.platform.viewer import Viewer
 from app.policy import Policy
 
 MAX_ACCOUNTS_PER_REQUEST = 100

@@ -12,7 +12,6 @@ from sqlalchemy import ColumnElement
 from sqlmodel import Session, col, select
 
 from app.accounts.models import Account
-from app.accounts.rules import Viewer
 from app.billing.pricing import (
     ChargeKind,
     ChargeLine,
@@ -25,9 +24,10 @@ from app.instances import rules
 from app.instances.models import Instance
 from app.instances.rules import InstanceStatus
 from app.pagination import Page, PageRequest, given, newest_first
+from app.platform.viewer import Viewer
+from app.platform.visibility import by_ids, locked, owned_by
 from app.tags.models import with_tags
 from app.tags.rules import TagFilter
-from app.visibility import by_ids, locked, owned_by
 
 
 def _line_json(line: ChargeLine) -> dict[str, str]:

@@ -11,9 +11,7 @@ from typing import Protocol
 
 from sqlmodel import Session, select
 
-from app import catalogue
 from app.accounts.permissions import require_admin, require_provider
-from app.accounts.rules import Viewer
 from app.database import saved
 from app.errors import DomainError, ErrorCode, input_field, not_found, raise_all
 from app.ids import new_id
@@ -22,7 +20,9 @@ from app.marketplace.models import Listing, ListingImage, ListingPlan
 from app.marketplace.rules import ListingKind, ListingStatus, Plan
 from app.marketplace.service import plans_of, visible_clause
 from app.money import rate_to_int
-from app.visibility import locked
+from app.platform import catalogue_version
+from app.platform.viewer import Viewer
+from app.platform.visibility import locked
 
 
 class SourceImage(Protocol):
@@ -232,7 +232,7 @@ def mark_published(*, session: Session, listing: Listing, now: datetime) -> List
     listing.review_note = None
     listing.updated_at = now
     session.add(listing)
-    catalogue.bump(session=session)
+    catalogue_version.bump(session=session)
     session.flush()
     return listing
 
@@ -272,6 +272,6 @@ def delist(
         listing.review_note = reason.strip()[:1000]
     listing.updated_at = now
     session.add(listing)
-    catalogue.bump(session=session)
+    catalogue_version.bump(session=session)
     session.flush()
     return listing

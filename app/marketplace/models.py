@@ -7,9 +7,9 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Column, ColumnElement, Index, Text, UniqueConstraint, or_, true
 from sqlmodel import Field, SQLModel, col
 
-from app.accounts.rules import Role, Viewer
 from app.database import UTCDateTime
 from app.marketplace.rules import ListingStatus
+from app.platform.viewer import Role, Viewer
 
 
 class Listing(SQLModel, table=True):

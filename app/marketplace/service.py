@@ -9,7 +9,6 @@ from typing import Any
 from sqlalchemy import ColumnElement, or_
 from sqlmodel import Session, col, select
 
-from app.accounts.rules import Viewer
 from app.billing.pricing import Timing
 from app.database import grouped
 from app.ids import is_id
@@ -18,7 +17,8 @@ from app.marketplace.models import Listing, ListingImage, ListingPlan, Sale, lis
 from app.marketplace.rules import ListingKind, Plan
 from app.money import rate_from_int
 from app.pagination import Page, PageRequest, given, newest_first
-from app.visibility import by_ids, owned_by
+from app.platform.viewer import Viewer
+from app.platform.visibility import by_ids, owned_by
 
 
 def visible_clause(viewer: Viewer | None) -> ColumnElement[bool]:

@@ -6,20 +6,23 @@ from alembic import context
 from sqlalchemy import create_engine
 from sqlmodel import SQLModel
 
+# every table registers itself on SQLModel.metadata when its module is imported
 import app.accounts.models
 import app.billing.models
-import app.catalogue
 import app.images.models
 import app.instances.models
 import app.marketplace.models
 import app.operations.models
-import app.persisted_queries
+import app.platform.catalogue_version
+import app.platform.idempotency
+import app.platform.persisted_queries
+import app.platform.schedule
+import app.platform.service_secrets
+import app.platform.versions
 import app.regions.models
-import app.secrets_store
 import app.snapshots.models
 import app.storage.models
-import app.tags.models
-import app.versions  # noqa: F401  (registers every table on SQLModel.metadata)
+import app.tags.models  # noqa: F401
 
 target_metadata = SQLModel.metadata
 config = context.config

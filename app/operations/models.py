@@ -35,34 +35,3 @@ class Operation(SQLModel, table=True):
     claimed_by: str | None = Field(default=None, max_length=40)
     lease_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     attempts: int = Field(default=0)
-
-
-class ClockState(SQLModel, table=True):
-    """The simulated clock's offset, shared by every process (R63)."""
-
-    __tablename__ = "clock_state"
-
-    id: int = Field(default=1, primary_key=True)
-    offset_seconds: float = Field(default=0.0)
-
-
-class SchedulerState(SQLModel, table=True):
-    """When a periodic job (e.g. hourly settlement) last ran up to."""
-
-    __tablename__ = "scheduler_state"
-
-    name: str = Field(primary_key=True, max_length=32)
-    until: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
-
-
-class IdempotencyRecord(SQLModel, table=True):
-    """What a mutation with a clientToken produced, to replay it for retries (R62)."""
-
-    __tablename__ = "idempotency_record"
-
-    account_id: str = Field(foreign_key="account.id", primary_key=True, max_length=16)
-    mutation: str = Field(primary_key=True, max_length=32)
-    client_token: str = Field(primary_key=True, max_length=64)
-    request_hash: str = Field(max_length=64)
-    result: str = Field(default="{}", sa_column=Column(Text, nullable=False))  # JSON of ids
-    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))

@@ -15,15 +15,16 @@ from sqlalchemy import ColumnElement
 from sqlmodel import Session, SQLModel, col, select
 
 from app.accounts.permissions import require_admin
-from app.accounts.rules import Viewer
 from app.clock import Clock
 from app.database import saved
 from app.errors import DomainError, ErrorCode
 from app.ids import is_id, new_id
-from app.operations.models import ClockState, Operation
+from app.operations.models import Operation
 from app.operations.rules import OperationStatus
 from app.pagination import Page, PageRequest, given, newest_first
-from app.visibility import by_ids, owned_by
+from app.platform.schedule import ClockState
+from app.platform.viewer import Viewer
+from app.platform.visibility import by_ids, owned_by
 
 Row = TypeVar("Row", bound=SQLModel)
 

@@ -9,18 +9,18 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_
 from sqlmodel import Session, col, select
 
-from app.accounts.rules import Viewer
 from app.database import grouped
 from app.errors import DomainError, ErrorCode, input_field, not_found
 from app.ids import is_id
 from app.images.models import Image
 from app.images.rules import SourceKind
 from app.pagination import Page, PageRequest, given, newest_first
+from app.platform.viewer import Viewer
+from app.platform.visibility import by_ids, locked, owned_by
 from app.snapshots.models import Snapshot
 from app.snapshots.rules import SnapshotStatus
 from app.tags.models import with_tags
 from app.tags.rules import TagFilter
-from app.visibility import by_ids, locked, owned_by
 
 
 def visible_clause(viewer: Viewer | None) -> ColumnElement[bool]:

@@ -6,10 +6,10 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from app.accounts.rules import Viewer
 from app.database import saved
 from app.errors import ErrorCode, not_found
 from app.ids import is_id
+from app.platform.viewer import Viewer
 from app.storage.models import StoredObject
 from app.storage.store import ObjectStore, StoredFile, UploadedFile
 

@@ -11,7 +11,6 @@ from typing import Any
 
 from sqlmodel import Session
 
-from app.accounts.rules import Viewer
 from app.errors import DomainError, ErrorCode, input_field
 from app.ids import new_id
 from app.images import governance
@@ -25,6 +24,7 @@ from app.instances.models import Instance
 from app.operations import service as operations_service
 from app.operations.models import Operation
 from app.operations.rules import OperationKind
+from app.platform.viewer import Viewer
 from app.policy import Policy
 from app.snapshots import service as snapshots_service
 from app.snapshots.models import Snapshot

@@ -8,7 +8,6 @@ from datetime import datetime
 
 from sqlmodel import Session, col, select
 
-from app.accounts.rules import Viewer
 from app.database import saved
 from app.errors import DomainError, ErrorCode, input_field, raise_all, shown
 from app.images import governance, service
@@ -18,6 +17,7 @@ from app.images.rules import Disk, ImageKind, ImageStatus, Source, SourceKind
 from app.operations import service as operations_service
 from app.operations.models import Operation
 from app.operations.rules import OperationKind
+from app.platform.viewer import Viewer
 from app.policy import Policy
 from app.regions import service as regions_service
 from app.tags import service as tags_service

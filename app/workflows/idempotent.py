@@ -2,7 +2,7 @@
 
 ``once`` runs the work the first time a token is used, stores the ids of the rows the
 result holds, and answers a repeat of the same request with those rows reloaded; the
-same token with a different request is refused (see ``app.idempotency``).
+same token with a different request is refused (see ``app.platform.idempotency``).
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from typing import Any, TypeVar
 
 from sqlmodel import Session, SQLModel
 
-from app import idempotency
 from app.billing.models import Order
 from app.images.models import Image
 from app.instances.models import Instance
 from app.operations.models import Operation
+from app.platform import idempotency
 from app.snapshots.models import Snapshot
 
 R = TypeVar("R")

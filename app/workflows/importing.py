@@ -8,7 +8,6 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from app.accounts.rules import Viewer
 from app.errors import DomainError, ErrorCode, input_field, raise_all
 from app.images import service
 from app.images.inspection import ACCEPTED, ImportRefused, Verdict, inspect
@@ -18,6 +17,7 @@ from app.images.rules import Disk, ImageKind, OsLicense, OsType, Source, SourceK
 from app.operations import service as operations_service
 from app.operations.models import Operation
 from app.operations.rules import OperationKind
+from app.platform.viewer import Viewer
 from app.policy import Policy
 from app.regions import service as regions_service
 from app.storage import service as storage_service

@@ -12,7 +12,6 @@ from datetime import datetime
 from sqlmodel import Session
 
 from app.accounts.models import Account
-from app.accounts.rules import Viewer
 from app.billing import attribution
 from app.billing import rules as billing_rules
 from app.billing import service as billing_service
@@ -23,6 +22,7 @@ from app.errors import DomainError, ErrorCode
 from app.instances import service as instances_service
 from app.instances.models import Instance
 from app.instances.rules import SETTLED, InstanceStatus, StatusReason
+from app.platform.viewer import Viewer
 from app.workflows import revenue
 
 FIELD = ("input", "instanceId")

@@ -11,7 +11,6 @@ from decimal import Decimal
 from sqlmodel import Session
 
 from app.accounts.models import Account
-from app.accounts.rules import Viewer
 from app.billing import service as billing_service
 from app.billing.models import Order
 from app.billing.pricing import (
@@ -29,6 +28,7 @@ from app.money import to_minor
 from app.operations import service as operations_service
 from app.operations.models import Operation
 from app.operations.rules import OperationKind
+from app.platform.viewer import Viewer
 from app.policy import Policy
 from app.workflows import charges, revenue
 from app.workflows.idempotent import once

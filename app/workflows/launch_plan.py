@@ -12,7 +12,6 @@ from decimal import Decimal
 from sqlalchemy import func
 from sqlmodel import Session, col, select
 
-from app.accounts.rules import Viewer
 from app.billing import service as billing_service
 from app.billing.pricing import (
     ChargeLine,
@@ -28,6 +27,7 @@ from app.images.models import Image
 from app.instances import rules
 from app.instances.models import Instance
 from app.instances.rules import ImageFacts, InstanceStatus, LaunchInput, LaunchRequest
+from app.platform.viewer import Viewer
 from app.regions import service as regions_service
 from app.regions.models import Flavor, FlavorPrice
 from app.workflows import charges

@@ -18,11 +18,11 @@ from sqlalchemy.orm import Mapped
 from sqlmodel import Session, col, select
 
 from app.accounts.models import Account
-from app.accounts.rules import Viewer
 from app.errors import DomainError, ErrorCode
 from app.images import governance, lifecycle
 from app.images.models import Image
 from app.images.rules import ImageStatus, SourceKind
+from app.platform.viewer import Viewer
 from app.storage import service as storage_service
 from app.storage.models import StoredObject
 from app.storage.store import ObjectStore, UploadedFile

@@ -11,7 +11,6 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from app.accounts.rules import Viewer
 from app.errors import DomainError, ErrorCode, input_field, shown
 from app.images import service as images_service
 from app.images.models import Image
@@ -20,6 +19,7 @@ from app.marketplace import lifecycle as listings
 from app.marketplace.lifecycle import ListingInput, Sources
 from app.marketplace.models import Listing
 from app.marketplace.rules import ListingKind
+from app.platform.viewer import Viewer
 
 
 def create(

@@ -12,7 +12,6 @@ from typing import Any
 from sqlmodel import Session
 
 from app.accounts.models import Account
-from app.accounts.rules import Viewer
 from app.billing import attribution, pricing
 from app.billing import service as billing_service
 from app.billing.models import ChargeShare, Order
@@ -28,6 +27,7 @@ from app.money import to_minor
 from app.operations import service as operations_service
 from app.operations.models import Operation
 from app.operations.rules import OperationKind
+from app.platform.viewer import Viewer
 from app.policy import Policy
 from app.snapshots import service as snapshots_service
 from app.workflows import charges, revenue, settlement

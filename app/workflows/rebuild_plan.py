@@ -14,7 +14,6 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from app.accounts.models import Account
-from app.accounts.rules import Viewer
 from app.billing import attribution, pricing
 from app.billing.models import ChargeShare
 from app.billing.pricing import ChargeKind, ChargeLine, SoftwarePlan, Timing
@@ -27,6 +26,7 @@ from app.images.rules import ImageStatus
 from app.instances import rules, service
 from app.instances.models import Instance
 from app.instances.rules import InstanceStatus, LaunchRequest
+from app.platform.viewer import Viewer
 from app.workflows import charges, launch_plan
 
 #: charges a rebuild can add or take away (compute and disk follow the flavor, not the image)

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from app.accounts.rules import Viewer
 from app.ids import is_id
 from app.images import governance
 from app.images.models import Image
 from app.images.rules import ImageStatus
+from app.platform.viewer import Viewer
 from app.policy import Policy
 from app.workflows import jobs
 

@@ -13,7 +13,6 @@ from sqlmodel import Session, col, select
 from app.accounts import service as accounts_service
 from app.accounts.models import Account
 from app.accounts.permissions import require_admin
-from app.accounts.rules import Viewer
 from app.billing import service as billing_service
 from app.billing.models import LedgerEntry
 from app.billing.pricing import SoftwarePlan, Timing
@@ -25,7 +24,8 @@ from app.instances.rules import InstanceStatus, StatusReason
 from app.marketplace.models import Listing
 from app.money import rate_from_int, round_fen, settle_units, to_minor, usage_units
 from app.observability import SETTLEMENT_RUNS
-from app.operations.models import SchedulerState
+from app.platform.schedule import SchedulerState
+from app.platform.viewer import Viewer
 from app.workflows import revenue
 
 HOURLY_JOB = "hourly-settlement"

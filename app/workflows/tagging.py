@@ -11,13 +11,13 @@ from typing import Any
 from sqlmodel import Session
 
 from app.accounts import service as accounts_service
-from app.accounts.rules import Viewer
 from app.errors import DomainError, ErrorCode, input_field, not_owner, raise_all, shown
 from app.ids import id_prefix
 from app.images import service as images_service
 from app.images.rules import ImageKind
 from app.instances import service as instances_service
 from app.instances.rules import InstanceStatus
+from app.platform.viewer import Viewer
 from app.snapshots import service as snapshots_service
 from app.tags import rules
 from app.tags import service as tags_service

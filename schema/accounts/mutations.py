@@ -8,7 +8,7 @@ from typing import Annotated
 import strawberry
 
 from app.accounts import service
-from app.accounts.rules import Role as DomainRole
+from app.platform.viewer import Role as DomainRole
 from app.workflows import settlement
 from schema.accounts.types import Account, ApiToken, Transaction
 from schema.context import Info

@@ -9,10 +9,10 @@ import strawberry
 
 import schema.enums  # noqa: F401  (registers the domain enums)
 from app.accounts import models
-from app.accounts.rules import Role as DomainRole
 from app.billing import service as billing_service
 from app.billing.models import LedgerEntry
 from app.billing.rules import TransactionKind
+from app.platform.viewer import Role as DomainRole
 from schema.context import Info
 from schema.money import Money
 from schema.node import Node

@@ -13,9 +13,10 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from app import versions
-from app.accounts.rules import Viewer, hash_token
-from app.versions import Versions
+from app.accounts.rules import hash_token
+from app.platform.versions import Versions
+from app.platform.viewer import Viewer
+from app.workflows import tracking
 from schema.http.refusals import RequestRefused
 from schema.limits.memory import ByteBudgetLRU
 
@@ -60,10 +61,10 @@ class Authenticator:
         key = hash_token(token)
         known = self.tokens.get(key)
         if known is not None:
-            current = versions.read(session=session, account_id=known.viewer.account_id, now=now)
+            current = tracking.read(session=session, account_id=known.viewer.account_id, now=now)
             if current.account == known.account_version:
                 return known.viewer, current
-        found = versions.signed_in(session=session, token=token, now=now) if token else None
+        found = tracking.signed_in(session=session, token=token, now=now) if token else None
         if found is None:
             self.tokens.discard(key)
             raise RequestRefused(

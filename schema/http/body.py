@@ -14,9 +14,9 @@ from sqlmodel import Session
 from starlette.requests import Request
 from starlette.types import Message, Receive
 
-from app.accounts.rules import Viewer
 from app.config import Settings
 from app.errors import shown
+from app.platform.viewer import Viewer
 from app.policy import Policy
 from app.workflows import objects
 from schema.http.refusals import RequestRefused

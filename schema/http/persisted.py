@@ -22,10 +22,10 @@ from sqlmodel import Session
 from strawberry.http import GraphQLRequestData
 from strawberry.schema import BaseSchema
 
-from app import persisted_queries
 from app.clock import Clock
 from app.config import Settings
 from app.database import read_session, run_write
+from app.platform import persisted_queries
 from schema.arguments import text_problem
 from schema.context import Context
 from schema.http.refusals import RequestRefused

@@ -33,8 +33,8 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from app.errors import shown
 from app.observability import client_disconnected, count_errors, current_request
-from app.versions import Versions
-from app.versions import read as read_versions
+from app.platform.versions import Versions
+from app.workflows.tracking import read as read_versions
 from schema.context import Context, Services
 from schema.http.auth import Authenticator
 from schema.http.body import (

@@ -7,9 +7,9 @@ from typing import Annotated
 
 import strawberry
 
-from app.accounts.rules import Viewer
 from app.images import lifecycle, sharing
 from app.images.models import Image as ImageRow
+from app.platform.viewer import Viewer
 from app.workflows import capture, copying
 from schema.context import Info
 from schema.descriptions import NAME_RULE

@@ -7,10 +7,10 @@ from collections.abc import AsyncGenerator
 import strawberry
 
 from app.errors import BadRequest, ErrorCode, NotFound, shown
-from app.events import FEED
 from app.ids import is_id
 from app.images import page as images_page
 from app.images import rules, service
+from app.platform.events import FEED
 from app.tags import service as tags_service
 from schema.context import Info
 from schema.images.types import (

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 import schema.enums  # noqa: F401  (registers the domain enums)
-from app.accounts.rules import Viewer
 from app.errors import ErrorCode as DomainErrorCode
 from app.images import models
 from app.images import rules as r
 from app.images import service as images_service
+from app.platform.viewer import Viewer
 from schema.accounts.types import Account
 from schema.context import Info
 from schema.loaders import referenced

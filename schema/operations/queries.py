@@ -7,10 +7,10 @@ from collections.abc import AsyncGenerator
 import strawberry
 
 from app.errors import BadRequest, shown
-from app.events import FEED
 from app.ids import is_id
 from app.operations import service
 from app.operations.rules import OperationKind, OperationStatus
+from app.platform.events import FEED
 from schema.context import Info
 from schema.operations.types import Operation
 from schema.pagination import Connection, Window, connection, page_request, paged

@@ -26,7 +26,7 @@ from app.clock import Clock
 from app.config import Settings, SettingsError, load_settings
 from app.database import make_engine, read_session, write_session
 from app.operations import service as operations_service
-from app.operations.models import ClockState, SchedulerState
+from app.platform.schedule import ClockState, SchedulerState
 from app.seed import prepare
 from app.workflows import settlement
 from tests.acceptance.conftest import ROOT, free_port, server_env, stop_server
@@ -214,7 +214,7 @@ def test_a_missing_bucket_stops_start_up_in_one_line(
 def test_the_start_up_check_passes_an_existing_bucket_and_names_a_missing_one(
     moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from app.storage.store import check_at_start
+    from app.storage.configured import check_at_start
 
     for name, value in AWS.items():
         monkeypatch.setenv(name, value)

@@ -13,18 +13,20 @@ from sqlmodel import SQLModel
 
 import app.accounts.models
 import app.billing.models
-import app.catalogue
 import app.images.models
 import app.instances.models
 import app.marketplace.models
 import app.operations.models
-import app.persisted_queries
+import app.platform.catalogue_version
+import app.platform.idempotency
+import app.platform.persisted_queries
+import app.platform.schedule
+import app.platform.service_secrets
+import app.platform.versions
 import app.regions.models
-import app.secrets_store
 import app.snapshots.models
 import app.storage.models
-import app.tags.models
-import app.versions  # noqa: F401
+import app.tags.models  # noqa: F401
 from app.config import load_settings
 from app.database import alembic_config, make_engine
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.testclient import TestClient
 
-from app.accounts.rules import Role
+from app.platform.viewer import Role
 from tests.factories import Factory, Tenant, gql
 
 CREATE_ACCOUNT = """mutation($input: CreateAccountInput!) {

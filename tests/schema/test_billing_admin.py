@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from app.accounts.rules import Role
 from app.clock import Clock
 from app.config import Settings
 from app.database import make_engine
 from app.main import create_app
+from app.platform.viewer import Role
 from app.seed import prepare
 from tests.conftest import fresh_database
 from tests.factories import Factory, gql

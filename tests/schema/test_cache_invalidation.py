@@ -30,13 +30,13 @@ import pytest
 from sqlalchemy import Engine, event
 from starlette.testclient import TestClient
 
-from app import versions
-from app.accounts.rules import Role
 from app.clock import Clock
 from app.config import Settings
 from app.database import make_engine
 from app.main import create_app
 from app.operations.worker import Worker
+from app.platform import versions
+from app.platform.viewer import Role
 from app.seed import prepare
 from tests import diskimages
 from tests.conftest import fresh_database

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from app.accounts.rules import Role
+from app.platform.viewer import Role
 from tests.factories import Factory, Tenant, custom_image, gql
 
 IMAGE_PAGE = """

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from schemathesis.graphql import nodes
 from starlette.testclient import TestClient
 
-from app.accounts.rules import Role
+from app.platform.viewer import Role
 from schema import schema as running_schema
 from tests.factories import Factory, Tenant
 

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from app.accounts.rules import Role
+from app.platform.viewer import Role
 from tests.factories import Factory, Tenant, custom_image, gql
 
 NUL = "a\u0000b"

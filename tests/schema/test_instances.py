@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from app.accounts.rules import Role
+from app.platform.viewer import Role
 from tests.factories import Factory, Tenant, gql
 
 LINES = "lines { kind quantity unit unitPrice { amount } amount { amount } }"

@@ -11,9 +11,9 @@ from typing import Any
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from app.accounts.rules import Role
 from app.database import read_session, write_session
 from app.instances.models import Instance
+from app.platform.viewer import Role
 from app.workflows.settlement import settle
 from tests.acceptance.test_image_lifecycle import REBUILD
 from tests.acceptance.test_marketplace import (

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import Engine, event
 from starlette.testclient import TestClient
 
-from app.accounts.rules import Role
 from app.config import Settings
 from app.main import create_app
+from app.platform.viewer import Role
 from tests.acceptance.test_marketplace import ACTION, CREATE_LISTING, listing_input
 from tests.factories import Factory, custom_image, gql
 from tests.schema.test_query_counts import StatementCounter

@@ -35,7 +35,6 @@ from sqlmodel import Session, select
 
 from app.accounts.models import Account
 from app.accounts.permissions import OPERATOR
-from app.accounts.rules import Role, Viewer
 from app.billing import service as billing_service
 from app.billing.models import LedgerEntry, Order
 from app.billing.pricing import ChargeKind, Timing
@@ -52,6 +51,7 @@ from app.marketplace.models import ListingRevenue
 from app.marketplace.rules import Plan
 from app.money import RATE_SCALE, USAGE_UNITS_PER_FEN
 from app.operations.models import Operation
+from app.platform.viewer import Role, Viewer
 from app.policy import Policy
 from app.seed import prepare
 from app.workflows import (

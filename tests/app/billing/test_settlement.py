@@ -10,11 +10,11 @@ from sqlmodel import select
 from starlette.testclient import TestClient
 
 from app.accounts.models import Account
-from app.accounts.rules import Role
 from app.billing import service as billing_service
 from app.database import read_session, write_session
 from app.instances.models import Instance
 from app.money import from_minor
+from app.platform.viewer import Role
 from app.workflows.settlement import last_whole_hour, settle, settle_hourly
 from tests.factories import Factory, Tenant, gql
 from tests.schema.test_instances import CREATE, launch

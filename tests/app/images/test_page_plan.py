@@ -12,17 +12,17 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, event, insert, text
 
-from app import versions
 from app.accounts.models import Account
-from app.accounts.rules import Role, Viewer
 from app.database import read_session
 from app.ids import new_id
 from app.images import governance
 from app.images import page as images_page
 from app.images.models import Image
 from app.pagination import PageRequest
+from app.platform.viewer import Role, Viewer
 from app.tags.models import Tag
 from app.tags.rules import TagFilter
+from app.workflows import tracking
 
 OTHER_ACCOUNTS = 40
 OTHER_IMAGES = 20_000
@@ -153,7 +153,7 @@ def test_the_family_lookup_and_the_next_deprecation_read_indexes(crowded: Engine
             governance.image_from_family(
                 session=session, viewer=viewer, region="bj", family="web", now=now
             )
-            versions.read(session=session, account_id=viewer.account_id, now=now)
+            tracking.read(session=session, account_id=viewer.account_id, now=now)
 
     own, public, read = _statements(crowded, lookups)
     own_plan = _plan(crowded, *own)

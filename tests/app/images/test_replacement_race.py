@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
-from app.accounts.rules import Role, Viewer
 from app.database import run_write
 from app.errors import DomainError
 from app.images import governance
+from app.platform.viewer import Role, Viewer
 from tests.factories import Factory, custom_image
 
 

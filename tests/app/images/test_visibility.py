@@ -9,13 +9,13 @@ import pytest
 from sqlalchemy import Engine
 from sqlmodel import select
 
-from app.accounts.rules import Role, Viewer
 from app.database import read_session, write_session
 from app.images import page as images_page
 from app.images import service as images_service
 from app.images.models import Image, ImageShare
 from app.images.rules import ImageType, type_for_viewer
 from app.pagination import PageRequest
+from app.platform.viewer import Role, Viewer
 from tests.factories import Factory, custom_image
 
 FILTERS = [None, *[(t,) for t in ImageType], (ImageType.CUSTOM, ImageType.SHARED)]

@@ -9,10 +9,10 @@ from datetime import timedelta
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from app.accounts.rules import Role, Viewer
 from app.database import read_session, write_session
 from app.instances.models import Instance
 from app.instances.service import expire_due
+from app.platform.viewer import Role, Viewer
 from app.workflows.instance_actions import release
 from tests.factories import Factory, gql
 from tests.schema.test_instances import CREATE, balance, launch

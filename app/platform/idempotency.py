@@ -7,10 +7,25 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session
+from sqlalchemy import Column, Text
+from sqlmodel import Field, Session, SQLModel
 
+from app.database import UTCDateTime
 from app.errors import DomainError, ErrorCode, shown
-from app.operations.models import IdempotencyRecord
+
+
+class IdempotencyRecord(SQLModel, table=True):
+    """What a mutation with a clientToken produced, to replay it for retries (R62)."""
+
+    __tablename__ = "idempotency_record"
+
+    account_id: str = Field(foreign_key="account.id", primary_key=True, max_length=16)
+    mutation: str = Field(primary_key=True, max_length=32)
+    client_token: str = Field(primary_key=True, max_length=64)
+    request_hash: str = Field(max_length=64)
+    result: str = Field(default="{}", sa_column=Column(Text, nullable=False))  # JSON of ids
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
 
 MAX_TOKEN = 64
 

@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 from sqlalchemy import ColumnElement, false, true
 from sqlmodel import Session, SQLModel, select
 
-from app.accounts.rules import Viewer
 from app.ids import is_id
+from app.platform.viewer import Viewer
 
 Row = TypeVar("Row", bound=SQLModel)
 

@@ -3,36 +3,32 @@ one version per account (what that account sees), moved in the same transaction 
 change.
 
 Every write of the service goes through a Session; after each flush the accounts whose view
-changed are noted (the owner, account, provider or buyer a row names; the recipients of a
-shared image that changed), and just before the commit their versions move by one. A move
+changed are noted (the owner, account, provider or buyer a row names; the accounts that see
+a shared thing that changed), and just before the commit their versions move by one. A move
 of the simulated clock changes what everyone sees, so it moves the catalogue version. A
 cached answer computed at the versions a request reads now is still right; any other is
-not used.
+not used. What a changed row means for whom is told by ``install`` (the rows' own modules
+sit above this one).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, bindparam, event, func, literal_column, select
+from sqlalchemy import Connection, event, func, literal_column, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, Session, SQLModel, col
 
-from app.accounts import service as accounts_service
-from app.accounts.models import Account
-from app.accounts.rules import Viewer
-from app.catalogue import CatalogueVersion, bump
-from app.database import UTCDateTime
-from app.images.models import Image, ImageShare
-from app.operations.models import ClockState
+from app.platform.catalogue_version import CatalogueVersion, bump
+from app.platform.schedule import ClockState
 
 #: the attributes that name the account a row belongs to (or is shown to)
 OWNER_ATTRIBUTES = ("owner_id", "account_id", "provider_id", "buyer_id")
 TOUCHED = "versions.touched_accounts"
-IMAGES = "versions.touched_images"
+SHARED = "versions.touched_shared"
 EVERYONE = "versions.touched_everyone"
 
 
@@ -58,7 +54,23 @@ class Versions:
     transition: int = 0
 
 
-def _catalogue() -> Any:
+@dataclass(frozen=True)
+class Watch:
+    """What a changed row means for whom, as the modules that own the rows tell it."""
+
+    #: accounts a changed row names beyond its owner attributes (an account row: itself)
+    accounts: Callable[[object], Iterable[str]]
+    #: ids of things seen by more accounts than their owner (an image shared) a row changes
+    shared: Callable[[object], Iterable[str]]
+    #: the accounts that see those things, read at commit time
+    audience: Callable[[Connection, set[str]], Iterable[str]]
+
+
+_watch: Watch | None = None
+
+
+def catalogue_column() -> Any:
+    """The catalogue's version, as a column of a statement (0 before the first change)."""
     return func.coalesce(
         select(col(CatalogueVersion.version))
         .where(col(CatalogueVersion.id) == 1)
@@ -67,7 +79,8 @@ def _catalogue() -> Any:
     )
 
 
-def _account(account_id: Any) -> Any:
+def account_column(account_id: Any) -> Any:
+    """An account's version, as a column of a statement (0 before the first change)."""
     return func.coalesce(
         select(col(AccountVersion.version))
         .where(col(AccountVersion.account_id) == account_id)
@@ -76,32 +89,16 @@ def _account(account_id: Any) -> Any:
     )
 
 
-def _clock_offset() -> Any:
+def clock_offset_column() -> Any:
+    """The simulated clock's shared offset, as a column of a statement."""
     return func.coalesce(
         select(col(ClockState.offset_seconds)).where(col(ClockState.id) == 1).scalar_subquery(),
         0.0,
     )
 
 
-def _next_transition() -> Any:
-    """The earliest deprecateAt still ahead of ``now`` (a parameter): one index probe."""
-    return (
-        select(func.min(col(Image.deprecate_at)))
-        .where(col(Image.deprecate_at) > bindparam("now", type_=UTCDateTime))
-        .scalar_subquery()
-    )
-
-
-#: both versions, the clock and the next transition in one statement, built once
-_READ = select(
-    _catalogue(),
-    _account(bindparam("account_id", type_=String)),
-    _clock_offset(),
-    _next_transition(),
-)
-
-
-def _versions(catalogue: Any, account: Any, offset: Any, transition: Any) -> Versions:
+def of_row(catalogue: Any, account: Any, offset: Any, transition: Any) -> Versions:
+    """The versions a row of (catalogue, account, clock offset, next transition) holds."""
     return Versions(
         int(catalogue),
         int(account),
@@ -110,42 +107,18 @@ def _versions(catalogue: Any, account: Any, offset: Any, transition: Any) -> Ver
     )
 
 
-def read(*, session: Session, account_id: str | None, now: datetime) -> Versions:
-    """The catalogue's version, (for a signed-in caller) the account's and the simulated
-    clock's offset, in one query.
-    """
-    row = session.connection().execute(_READ, {"account_id": account_id or "", "now": now}).one()
-    return _versions(*row)
-
-
-def signed_in(*, session: Session, token: str, now: datetime) -> tuple[Viewer, Versions] | None:
-    """The viewer a bearer token stands for and the versions of what it sees, read in one
-    statement (so a revocation is never seen half), or None for an unknown or revoked token.
-    """
-    statement = accounts_service.token_statement(token)
-    if statement is None:
-        return None
-    columns = (_catalogue(), _account(col(Account.id)), _clock_offset(), _next_transition())
-    row = session.connection().execute(statement.add_columns(*columns), {"now": now}).first()
-    if row is None:
-        return None
-    return accounts_service.viewer_of(row), _versions(*row[3:7])
-
-
 def _note_flush(session: Session, _context: Any) -> None:
+    if _watch is None:
+        return
     touched: set[str] = session.info.setdefault(TOUCHED, set())
-    images: set[str] = session.info.setdefault(IMAGES, set())
+    shared: set[str] = session.info.setdefault(SHARED, set())
     for row in (*session.new, *session.dirty, *session.deleted):
         if isinstance(row, AccountVersion | CatalogueVersion):
             continue
         if isinstance(row, ClockState):
             session.info[EVERYONE] = True
-        if isinstance(row, Image):
-            images.add(row.id)
-        if isinstance(row, ImageShare):
-            images.add(row.image_id)
-        if isinstance(row, Account):
-            touched.add(row.id)
+        shared.update(_watch.shared(row))
+        touched.update(_watch.accounts(row))
         for name in OWNER_ATTRIBUTES:
             value = getattr(row, name, None)
             if isinstance(value, str):
@@ -155,14 +128,11 @@ def _note_flush(session: Session, _context: Any) -> None:
 def _bump_before_commit(session: Session) -> None:
     session.flush()  # the final flush of the commit comes after this hook: note it now
     touched: set[str] = session.info.pop(TOUCHED, set())
-    images: set[str] = session.info.pop(IMAGES, set())
+    shared: set[str] = session.info.pop(SHARED, set())
     everyone = session.info.pop(EVERYONE, False)
     connection = session.connection()
-    if images:
-        recipients = select(col(ImageShare.account_id)).where(col(ImageShare.image_id).in_(images))
-        owners = select(col(Image.owner_id)).where(col(Image.id).in_(images))
-        touched |= set(connection.execute(recipients).scalars())
-        touched |= set(connection.execute(owners).scalars())
+    if shared and _watch is not None:
+        touched |= set(_watch.audience(connection, shared))
     if everyone:
         bump(session=session)
     if touched:
@@ -184,10 +154,18 @@ def _move(connection: Any, account_ids: list[str]) -> None:
 
 
 def _forget(session: Session, *_: Any) -> None:
-    for key in (TOUCHED, IMAGES, EVERYONE):
+    for key in (TOUCHED, SHARED, EVERYONE):
         session.info.pop(key, None)
 
 
-event.listen(Session, "after_flush", _note_flush)
-event.listen(Session, "before_commit", _bump_before_commit)
-event.listen(Session, "after_rollback", _forget)
+def install(watch: Watch) -> None:
+    """Move the versions on every commit of every session (once per process: later calls
+    change nothing).
+    """
+    global _watch
+    if _watch is not None:
+        return
+    _watch = watch
+    event.listen(Session, "after_flush", _note_flush)
+    event.listen(Session, "before_commit", _bump_before_commit)
+    event.listen(Session, "after_rollback", _forget)

@@ -1,5 +1,6 @@
 """Changes as events: what a committed transaction changed (images, operations) wakes the
-subscriptions that follow those rows, in this process and in every other one.
+subscriptions that follow those rows, in this process and in every other one. Which keys a
+changed row publishes is told by ``install`` (the rows' own modules sit above this one).
 
 Committing publishes the changed rows' keys (``image:m-…``, ``operation:op-…``): to this
 process's waiters at once, and on PostgreSQL also through ``NOTIFY``, which a listener
@@ -15,15 +16,11 @@ import asyncio
 import json
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from sqlalchemy import Engine, event, func, select
 from sqlmodel import Session
-
-from app.images.models import Image
-from app.operations.models import Operation
-from app.tags.models import Tag
 
 log = logging.getLogger("bcc_images.events")
 CHANNEL = "bcc_images"
@@ -112,15 +109,17 @@ class ChangeFeed:
 FEED = ChangeFeed()
 
 
+#: what keys a changed row publishes (the rows' modules are above this one: see install)
+KeysOf = Callable[[object], Iterable[str]]
+_keys_of: KeysOf | None = None
+
+
 def _note(session: Session, _context: Any) -> None:
+    if _keys_of is None:
+        return
     keys: set[str] = session.info.setdefault(KEYS, set())
     for row in (*session.new, *session.dirty, *session.deleted):
-        if isinstance(row, Image):
-            keys.add(f"image:{row.id}")
-        elif isinstance(row, Operation):
-            keys.add(f"operation:{row.id}")
-        elif isinstance(row, Tag) and row.resource_id.startswith("m-"):
-            keys.add(f"image:{row.resource_id}")
+        keys.update(_keys_of(row))
 
 
 def _publish(session: Session) -> None:
@@ -143,7 +142,15 @@ def _forget(session: Session, *_: Any) -> None:
     session.info.pop(KEYS, None)
 
 
-event.listen(Session, "after_flush", _note)
-event.listen(Session, "before_commit", _publish)
-event.listen(Session, "after_commit", _committed)
-event.listen(Session, "after_rollback", _forget)
+def install(keys_of: KeysOf) -> None:
+    """Publish, on every commit of every session, the keys of the rows it changed (once per
+    process: later calls change nothing).
+    """
+    global _keys_of
+    if _keys_of is not None:
+        return
+    _keys_of = keys_of
+    event.listen(Session, "after_flush", _note)
+    event.listen(Session, "before_commit", _publish)
+    event.listen(Session, "after_commit", _committed)
+    event.listen(Session, "after_rollback", _forget)
