@@ -36,10 +36,10 @@ MONEY_MODULES = frozenset(
         "tests/app/instances/test_rules.py",
         "tests/app/marketplace/test_rules.py",
         "tests/app/test_money.py",
-        "tests/schema/test_billing_admin.py",
-        "tests/schema/test_charge_properties.py",
-        "tests/schema/test_instances.py",
-        "tests/schema/test_marketplace.py",
+        "tests/schema/billing/test_billing_admin.py",
+        "tests/schema/billing/test_charge_properties.py",
+        "tests/schema/instances/test_instances.py",
+        "tests/schema/marketplace/test_marketplace.py",
     }
 )
 

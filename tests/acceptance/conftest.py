@@ -11,14 +11,23 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from websockets.sync.client import ClientConnection, connect
 
 from tests.conftest import fresh_database
 from tests.factories import Tenant
+from tests.fixtures import (
+    ACTION,
+    CREATE,
+    CREATE_IMAGE,
+    launch,
+)
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -223,3 +232,109 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     }
     with own_server(tmp_path_factory, "server-data", {**QUICK, **store}) as server:
         yield server
+
+
+PUBLIC_IMAGE = """query($os: OsType!, $r: ID!) { images(first: 1, filter: {region: $r, osType: $os,
+  generation: BCC, types: [PUBLIC]}) { nodes { id } } }"""
+
+BALANCE = "{ viewer { balance { amount } inArrears } }"
+
+
+def image(server: Server, os_type: str = "LINUX", region: str = "bj") -> str:
+    nodes = server.gql(PUBLIC_IMAGE, {"os": os_type, "r": region})["data"]["images"]["nodes"]
+    image_id: str = nodes[0]["id"]
+    return image_id
+
+
+def balance(server: Server, tenant: Tenant) -> Decimal:
+    return Decimal(server.gql(BALANCE, tenant=tenant)["data"]["viewer"]["balance"]["amount"])
+
+
+def create(server: Server, tenant: Tenant, request: dict[str, Any]) -> dict[str, Any]:
+    payload: dict[str, Any] = server.gql(CREATE, {"i": request}, tenant)["data"]["createInstances"]
+    return payload
+
+
+def running_instance(server: Server, tenant: Tenant, **overrides: Any) -> str:
+    body = create(server, tenant, launch(image(server), **overrides))
+    assert body["userErrors"] == [], body["userErrors"]
+    server.wait_operation(body["operation"]["id"], tenant)
+    instance_id: str = body["instances"][0]["id"]
+    return instance_id
+
+
+def make_image(server: Server, tenant: Tenant, **source: str) -> dict[str, Any]:
+    body = server.gql(CREATE_IMAGE, {"i": {"name": "golden-web", **source}}, tenant)["data"]
+    payload: dict[str, Any] = body["createImage"]
+    assert payload["userErrors"] == [], payload["userErrors"]
+    return payload
+
+
+def port_of(server: Server) -> int:
+    port = urlsplit(server.url).port
+    assert port is not None
+    return port
+
+
+def from_address(server: Server, source: str) -> socket.socket:
+    """A TCP connection to the server from ``source`` (a loopback address of the attacker)."""
+    sock = socket.create_connection(
+        ("127.0.0.1", port_of(server)), timeout=10, source_address=(source, 0)
+    )
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
+
+
+def websocket(server: Server, source: str = "127.0.0.2") -> ClientConnection:
+    """A graphql-transport-ws WebSocket opened from ``source`` (not yet initialised)."""
+    url = server.url.replace("http://", "ws://") + "/graphql"
+    return connect(
+        url,
+        sock=from_address(server, source),
+        subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
+        open_timeout=10,
+    )
+
+
+def message(ws: ClientConnection, timeout: float = 10) -> dict[str, Any]:
+    received: dict[str, Any] = json.loads(ws.recv(timeout=timeout))
+    return received
+
+
+def initialised(ws: ClientConnection, payload: dict[str, Any] | None = None) -> ClientConnection:
+    ws.send(json.dumps({"type": "connection_init", "payload": payload or {}}))
+    assert message(ws)["type"] == "connection_ack"
+    return ws
+
+
+def _ws_url(server: Server) -> str:
+    return server.url.replace("http://", "ws://") + "/graphql"
+
+
+def _recv(ws: Any, timeout: float = 10) -> dict[str, Any]:
+    """One protocol message; every one must be a text frame (standard clients refuse binary)."""
+    frame = ws.recv(timeout=timeout)
+    assert isinstance(frame, str), f"binary frame: {frame!r}"
+    message: dict[str, Any] = json.loads(frame)
+    return message
+
+
+def act(
+    server: Server, name: str, listing_id: str, tenant: Tenant | None, reason: str | None = None
+) -> dict[str, Any]:
+    body = server.gql(ACTION.format(name=name), {"id": listing_id, "reason": reason}, tenant)
+    payload: dict[str, Any] = body["data"][name]
+    return payload
+
+
+def provider_image(server: Server, provider: Tenant) -> str:
+    """The provider prepares a custom image from an instance (the product to sell)."""
+    instance_id = running_instance(
+        server, provider, systemDisk={"storageType": "CDS_SSD", "sizeGb": 40}
+    )
+    made = server.gql(
+        CREATE_IMAGE, {"i": {"name": "acme-waf", "instanceId": instance_id}}, provider
+    )["data"]["createImage"]
+    server.wait_operation(made["operation"]["id"], provider)
+    image_id: str = made["image"]["id"]
+    return image_id

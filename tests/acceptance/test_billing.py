@@ -11,28 +11,9 @@ from typing import Any
 
 import httpx
 
-from tests.acceptance.conftest import ROOT, Server
+from tests.acceptance.conftest import ROOT, Server, balance, create, image
 from tests.factories import Tenant
-from tests.schema.test_instances import CREATE, QUOTE, launch
-
-IMAGE = """query($os: OsType!, $r: ID!) { images(first: 1, filter: {region: $r, osType: $os,
-  generation: BCC, types: [PUBLIC]}) { nodes { id } } }"""
-BALANCE = "{ viewer { balance { amount } inArrears } }"
-
-
-def image(server: Server, os_type: str = "LINUX", region: str = "bj") -> str:
-    nodes = server.gql(IMAGE, {"os": os_type, "r": region})["data"]["images"]["nodes"]
-    image_id: str = nodes[0]["id"]
-    return image_id
-
-
-def balance(server: Server, tenant: Tenant) -> Decimal:
-    return Decimal(server.gql(BALANCE, tenant=tenant)["data"]["viewer"]["balance"]["amount"])
-
-
-def create(server: Server, tenant: Tenant, request: dict[str, Any]) -> dict[str, Any]:
-    payload: dict[str, Any] = server.gql(CREATE, {"i": request}, tenant)["data"]["createInstances"]
-    return payload
+from tests.fixtures import CREATE, QUOTE, launch
 
 
 def quote(server: Server, request: dict[str, Any], tenant: Tenant | None = None) -> dict[str, Any]:

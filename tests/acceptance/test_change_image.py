@@ -8,16 +8,9 @@ from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from tests.acceptance.conftest import Server
-from tests.acceptance.test_billing import balance, create, image
-from tests.acceptance.test_marketplace import (
-    CREATE_LISTING,
-    act,
-    listing_input,
-    provider_image,
-)
+from tests.acceptance.conftest import Server, act, balance, create, image, provider_image
 from tests.factories import Tenant
-from tests.schema.test_instances import launch
+from tests.fixtures import CREATE_LISTING, launch, listing_input
 
 FEN = Decimal("0.01")
 REBUILD = """mutation($i: RebuildInstanceInput!) { rebuildInstance(input: $i) {

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.acceptance.conftest import Server, own_server
-from tests.schema.test_instances import launch
+from tests.fixtures import launch
 
 IMAGE = (
     '{ images(first: 1, filter: {region: "bj", osType: LINUX, generation: BCC, types: [PUBLIC]})'

@@ -15,10 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.acceptance.conftest import QUICK, Server, own_server
-from tests.acceptance.test_image_lifecycle import SHARE, make_image, running_instance
+from tests.acceptance.conftest import QUICK, Server, make_image, own_server, running_instance
 from tests.factories import Tenant
-from tests.schema.test_instances import launch
+from tests.fixtures import SHARE, launch
 
 DEPRECATE = """mutation($i: DeprecateImageInput!) { deprecateImage(input: $i) {
   image { deprecation { state deprecateAt replacement { id } } }

@@ -25,12 +25,15 @@ from tests.acceptance.conftest import (
     QUICK,
     Server,
     free_port,
+    from_address,
+    initialised,
+    message,
     own_server,
     server_env,
     start_server,
     stop_server,
+    websocket,
 )
-from tests.acceptance.test_floods import from_address, initialised, message, websocket
 from tests.conftest import TEST_DATABASE_ENV, fresh_database
 
 ON_POSTGRES = os.environ.get(TEST_DATABASE_ENV, "sqlite") != "sqlite"

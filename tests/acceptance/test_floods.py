@@ -9,22 +9,28 @@ The attacker connects from other loopback addresses (127.0.0.2 and up) than the 
 from __future__ import annotations
 
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, suppress
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
 from sqlalchemy import create_engine, text
 from websockets.exceptions import ConnectionClosed, InvalidStatus
-from websockets.sync.client import ClientConnection, connect
+from websockets.sync.client import ClientConnection
 
-from tests.acceptance.conftest import QUICK, Server, own_server
+from tests.acceptance.conftest import (
+    QUICK,
+    Server,
+    from_address,
+    initialised,
+    message,
+    own_server,
+    websocket,
+)
 
 POOL = {"db_pool_size": 3, "db_max_overflow": 3}  # 4 request slots per process
 VICTIM = "{ regions { code } }"
@@ -52,43 +58,6 @@ def flooded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     }
     with own_server(tmp_path_factory, "floods", settings) as server:
         yield server
-
-
-def port_of(server: Server) -> int:
-    port = urlsplit(server.url).port
-    assert port is not None
-    return port
-
-
-def from_address(server: Server, source: str) -> socket.socket:
-    """A TCP connection to the server from ``source`` (a loopback address of the attacker)."""
-    sock = socket.create_connection(
-        ("127.0.0.1", port_of(server)), timeout=10, source_address=(source, 0)
-    )
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return sock
-
-
-def websocket(server: Server, source: str = "127.0.0.2") -> ClientConnection:
-    """A graphql-transport-ws WebSocket opened from ``source`` (not yet initialised)."""
-    url = server.url.replace("http://", "ws://") + "/graphql"
-    return connect(
-        url,
-        sock=from_address(server, source),
-        subprotocols=["graphql-transport-ws"],  # type: ignore[list-item]
-        open_timeout=10,
-    )
-
-
-def message(ws: ClientConnection, timeout: float = 10) -> dict[str, Any]:
-    received: dict[str, Any] = json.loads(ws.recv(timeout=timeout))
-    return received
-
-
-def initialised(ws: ClientConnection, payload: dict[str, Any] | None = None) -> ClientConnection:
-    ws.send(json.dumps({"type": "connection_init", "payload": payload or {}}))
-    assert message(ws)["type"] == "connection_ack"
-    return ws
 
 
 def victim_seconds(server: Server, query: str = VICTIM) -> float:

@@ -16,18 +16,10 @@ from gql import Client, GraphQLRequest
 from gql import gql as gql_document
 from gql.transport.exceptions import TransportQueryError
 
-from tests.acceptance.conftest import QUICK, Server, own_server
-from tests.acceptance.test_image_lifecycle import (
-    DELETE,
-    DELETE_SNAPSHOT,
-    SHARE,
-    SNAPSHOT,
-    UNSHARE,
-    running_instance,
-)
-from tests.clients.test_gql_client import websocket_transport
+from tests.acceptance.conftest import QUICK, Server, own_server, running_instance
+from tests.clients.conftest import websocket_transport
 from tests.factories import Tenant
-from tests.schema.test_instances import CREATE, launch
+from tests.fixtures import CREATE, DELETE, DELETE_SNAPSHOT, SHARE, SNAPSHOT, UNSHARE, launch
 
 FIELDS = """id status disabled deletionProtection family purgeAt
   deprecation { state deprecateAt replacement { id } }"""

@@ -5,54 +5,25 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from tests.acceptance.conftest import Server
-from tests.acceptance.test_billing import balance, create, image
+from tests.acceptance.conftest import Server, balance, create, image, make_image, running_instance
 from tests.factories import Tenant
-from tests.schema.test_instances import launch
-
-IMAGE_FIELDS = """id name type status progress copyLock minDiskGb systemDiskKind
-  source { kind id region { code } } chargeRoot { osLicense } os { type name }"""
-CREATE_IMAGE = f"""mutation($i: CreateImageInput!) {{ createImage(input: $i) {{
-  image {{ {IMAGE_FIELDS} }} operation {{ id kind status }} userErrors {{ code field message }} }} }}"""
-GET_IMAGE = (
-    f"query($id: ID!) {{ image(id: $id) {{ {IMAGE_FIELDS} sharedWith {{ nodes {{ id }} }} }} }}"
+from tests.fixtures import (
+    CANCEL,
+    COPY,
+    CREATE_IMAGE,
+    DELETE,
+    DELETE_SNAPSHOT,
+    GET_IMAGE,
+    REBUILD,
+    SHARE,
+    SNAPSHOT,
+    UNSHARE,
+    launch,
 )
-SHARE = """mutation($i: ShareImageInput!) { shareImage(input: $i) {
-  image { id sharedWith { totalCount nodes { id } } } userErrors { code field message } } }"""
-UNSHARE = """mutation($i: UnshareImageInput!) { unshareImage(input: $i) {
-  image { id sharedWith { totalCount } } userErrors { code field message } } }"""
-DELETE = """mutation($id: ID!) { deleteImage(input: {imageId: $id}) {
-  deletedImageId userErrors { code field message } } }"""
-COPY = f"""mutation($i: CopyImageInput!) {{ copyImage(input: $i) {{
-  images {{ {IMAGE_FIELDS} }} operations {{ id kind }} userErrors {{ code field message }} }} }}"""
-CANCEL = """mutation($id: ID!) { cancelImageCopy(input: {imageId: $id}) {
-  cancelledImageId userErrors { code field message } } }"""
-SNAPSHOT = """mutation($i: CreateSnapshotInput!) { createSnapshot(input: $i) {
-  snapshot { id status sizeGb systemDiskKind } operation { id } userErrors { code field message } } }"""
-DELETE_SNAPSHOT = """mutation($id: ID!) { deleteSnapshot(input: {snapshotId: $id}) {
-  deletedSnapshotId userErrors { code field message } } }"""
-REBUILD = """mutation($i: RebuildInstanceInput!) { rebuildInstance(input: $i) {
-  instance { id status charges { kind quantity amount { amount } } }
-  order { id kind total { amount } lines { kind quantity unit unitPrice { amount } amount { amount } } }
-  operation { id } userErrors { code field message } } }"""
+
 INSTANCE = """query($id: ID!) { instance(id: $id) { status statusReason
   image { id name os { type } image { id } } createdFromImage { id name image { id } }
   charges { kind amount { amount } } } }"""
-
-
-def running_instance(server: Server, tenant: Tenant, **overrides: Any) -> str:
-    body = create(server, tenant, launch(image(server), **overrides))
-    assert body["userErrors"] == [], body["userErrors"]
-    server.wait_operation(body["operation"]["id"], tenant)
-    instance_id: str = body["instances"][0]["id"]
-    return instance_id
-
-
-def make_image(server: Server, tenant: Tenant, **source: str) -> dict[str, Any]:
-    body = server.gql(CREATE_IMAGE, {"i": {"name": "golden-web", **source}}, tenant)["data"]
-    payload: dict[str, Any] = body["createImage"]
-    assert payload["userErrors"] == [], payload["userErrors"]
-    return payload
 
 
 def test_instance_image_share_launch_unshare_delete(server: Server) -> None:

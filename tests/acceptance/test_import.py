@@ -19,15 +19,8 @@ import pytest
 from tests import diskimages
 from tests.acceptance.conftest import Server, own_server
 from tests.factories import Tenant
-from tests.schema.test_instances import launch
+from tests.fixtures import IMAGE, IMPORT, UPLOAD, import_input, launch
 
-UPLOAD = """mutation($f: Upload!, $r: ID!) { uploadObject(input: {region: $r, file: $f}) {
-  object { key region sizeBytes sha256 filename } userErrors { code field message } } }"""
-IMPORT = """mutation($i: ImportImageInput!) { importImage(input: $i) {
-  image { id status type source { kind id } chargeRoot { osLicense } }
-  operation { id kind } userErrors { code field message } } }"""
-IMAGE = """query($id: ID!) { image(id: $id) { status format sha256 virtualSizeBytes sizeGb minDiskGb
-  generation os { type name version } chargeRoot { osLicense } failure { code message checks } } }"""
 GiB = 1024**3
 
 
@@ -47,18 +40,6 @@ def upload(
     assert response.status_code == 200, response.text
     payload: dict[str, Any] = response.json()["data"]["uploadObject"]
     return payload
-
-
-def import_input(key: str, fmt: str, **overrides: Any) -> dict[str, Any]:
-    value: dict[str, Any] = {
-        "region": "bj",
-        "objectKey": key,
-        "name": "imported",
-        "format": fmt,
-        "os": {"type": "LINUX", "name": "Ubuntu", "version": "22.04", "arch": "x86_64"},
-    }
-    value.update(overrides)
-    return value
 
 
 def import_file(

@@ -3,65 +3,22 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
 
-from tests.acceptance.conftest import Server
-from tests.acceptance.test_billing import balance, create
-from tests.acceptance.test_image_lifecycle import CREATE_IMAGE, SHARE, running_instance
+from tests.acceptance.conftest import Server, act, balance, create, provider_image
 from tests.factories import Tenant
-from tests.schema.test_instances import launch
+from tests.fixtures import (
+    CREATE_IMAGE,
+    CREATE_LISTING,
+    GET_LISTING,
+    LISTING_FIELDS,
+    PROVIDER,
+    SHARE,
+    launch,
+    listing_input,
+)
 
-LISTING_FIELDS = """id kind status title reviewNote provider { id name }
-  plans { timing months price { amount } } images { id type status region { code } }"""
-CREATE_LISTING = f"""mutation($i: CreateListingInput!) {{ createListing(input: $i) {{
-  listing {{ {LISTING_FIELDS} }} userErrors {{ code field message }} }} }}"""
 UPDATE_LISTING = f"""mutation($i: UpdateListingInput!) {{ updateListing(input: $i) {{
   listing {{ {LISTING_FIELDS} }} userErrors {{ code field message }} }} }}"""
-ACTION = """mutation($id: ID!, $reason: String) {{ {name}(input: {{listingId: $id, reason: $reason}}) {{
-  listing {{ id status reviewNote images {{ id type status }} }} userErrors {{ code field message }} }} }}"""
-GET_LISTING = f"query($id: ID!) {{ listing(id: $id) {{ {LISTING_FIELDS} }} }}"
-PROVIDER = """{ viewer { provider { revenue { amount }
-  sales(first: 10) { nodes { buyerId instanceCount amount { amount } revenue { amount }
-    plan { timing months price { amount } } listing { id } } }
-  listings(first: 10) { totalCount } } } }"""
-
-
-def act(
-    server: Server, name: str, listing_id: str, tenant: Tenant | None, reason: str | None = None
-) -> dict[str, Any]:
-    body = server.gql(ACTION.format(name=name), {"id": listing_id, "reason": reason}, tenant)
-    payload: dict[str, Any] = body["data"][name]
-    return payload
-
-
-def provider_image(server: Server, provider: Tenant) -> str:
-    """The provider prepares a custom image from an instance (the product to sell)."""
-    instance_id = running_instance(
-        server, provider, systemDisk={"storageType": "CDS_SSD", "sizeGb": 40}
-    )
-    made = server.gql(
-        CREATE_IMAGE, {"i": {"name": "acme-waf", "instanceId": instance_id}}, provider
-    )["data"]["createImage"]
-    server.wait_operation(made["operation"]["id"], provider)
-    image_id: str = made["image"]["id"]
-    return image_id
-
-
-def listing_input(image_id: str, **overrides: Any) -> dict[str, Any]:
-    value: dict[str, Any] = {
-        "kind": "MARKET",
-        "title": "Acme WAF 4.0",
-        "summary": "A web application firewall",
-        "category": "security",
-        "version": "4.0",
-        "imageIds": [image_id],
-        "plans": [
-            {"timing": "PREPAID", "months": 1, "price": "300.00"},
-            {"timing": "PREPAID", "months": 12, "price": "3000.00"},
-        ],
-    }
-    value.update(overrides)
-    return value
 
 
 def published(server: Server) -> tuple[Tenant, str, str]:

@@ -14,7 +14,7 @@ from sqlalchemy import create_engine, text
 
 from tests.acceptance.conftest import Server, free_port, server_env, start_server, stop_server
 from tests.conftest import fresh_database
-from tests.schema.test_instances import CREATE, launch
+from tests.fixtures import CREATE, launch
 
 IMAGE = '{ images(first: 1, filter: {region: "bj", osType: LINUX, generation: BCC, types: [PUBLIC]}) { nodes { id } } }'
 

@@ -27,13 +27,10 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.acceptance.conftest import QUICK, Server, own_server
-from tests.acceptance.test_billing import image
-from tests.acceptance.test_image_lifecycle import SHARE, SNAPSHOT
-from tests.acceptance.test_import import IMPORT, UPLOAD, import_input
+from tests.acceptance.conftest import QUICK, Server, image, own_server
 from tests.diskimages.accepted import qcow2
 from tests.factories import Tenant
-from tests.schema.test_instances import launch
+from tests.fixtures import IMPORT, RESTORE, SHARE, SNAPSHOT, TAG, UPLOAD, import_input, launch
 
 AT_ONCE = 12  # concurrent requests per race (R155: at least 8)
 IMAGE_QUOTA = 1  # the server's default custom images per region
@@ -48,14 +45,10 @@ LAUNCH = """mutation($i: CreateInstancesInput!) { createInstances(input: $i) {
   instances { id } operation { id } userErrors { code field message } } }"""
 CAPTURE = """mutation($i: CreateImageInput!) { createImage(input: $i) {
   image { id } operation { id } userErrors { code field message } } }"""
-RESTORE = """mutation($i: RestoreImageInput!) { restoreImage(input: $i) {
-  image { id } userErrors { code field message } } }"""
 DELETE = """mutation($i: DeleteImageInput!) { deleteImage(input: $i) {
   deletedImageId userErrors { code field message } } }"""
 COPY = """mutation($i: CopyImageInput!) { copyImage(input: $i) {
   images { id } userErrors { code field message } } }"""
-TAG = """mutation($i: TagResourcesInput!) { tagResources(input: $i) {
-  userErrors { code field message } } }"""
 QUOTA = """mutation($i: SetAccountQuotaInput!) { setAccountQuota(input: $i) {
   userErrors { code field message } } }"""
 ACCOUNT = """mutation($i: CreateAccountInput!) { createAccount(input: $i) {

@@ -123,9 +123,8 @@ def test_a_subscriber_on_one_process_sees_a_change_made_by_another(
 ) -> None:
     from websockets.sync.client import connect
 
-    from tests.acceptance.test_billing import create, image
-    from tests.acceptance.test_subscriptions import _recv, _ws_url
-    from tests.schema.test_instances import launch
+    from tests.acceptance.conftest import _recv, _ws_url, create, image
+    from tests.fixtures import launch
 
     listener, worker = two_servers
     tenant = worker.account(balance="500")

@@ -14,8 +14,8 @@ import pytest
 
 from tests import diskimages
 from tests.acceptance.conftest import QUICK, Server, own_server
-from tests.acceptance.test_import import IMAGE, IMPORT, import_input
 from tests.factories import Tenant
+from tests.fixtures import IMAGE, IMPORT, import_input
 
 MiB = 1024 * 1024
 HOUR = 3600

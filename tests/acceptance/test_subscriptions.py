@@ -7,24 +7,11 @@ from typing import Any
 
 from websockets.sync.client import connect
 
-from tests.acceptance.conftest import Server
-from tests.acceptance.test_billing import create, image
-from tests.schema.test_instances import launch
+from tests.acceptance.conftest import Server, _recv, _ws_url, create, image
+from tests.fixtures import launch
 
 SUBSCRIBE = """subscription($id: ID!) { operationUpdated(id: $id) {
   id status progress targets { id ... on Instance { status } } } }"""
-
-
-def _ws_url(server: Server) -> str:
-    return server.url.replace("http://", "ws://") + "/graphql"
-
-
-def _recv(ws: Any, timeout: float = 10) -> dict[str, Any]:
-    """One protocol message; every one must be a text frame (standard clients refuse binary)."""
-    frame = ws.recv(timeout=timeout)
-    assert isinstance(frame, str), f"binary frame: {frame!r}"
-    message: dict[str, Any] = json.loads(frame)
-    return message
 
 
 def _messages(ws: Any) -> list[dict[str, Any]]:

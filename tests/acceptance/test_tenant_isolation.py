@@ -21,9 +21,9 @@ import pytest
 
 from schema import schema
 from tests.acceptance.conftest import Server, own_server
-from tests.acceptance.test_billing import image as public_image
+from tests.acceptance.conftest import image as public_image
 from tests.factories import Tenant
-from tests.schema.test_instances import launch
+from tests.fixtures import launch
 
 # Operations last this long on the simulated clock. The sweep never advances the clock, so the
 # copy started before it is still in flight (CREATING, source REPLICATING) when it ends.

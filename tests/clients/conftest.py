@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from gql.transport.websockets import WebsocketsTransport
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
@@ -241,3 +242,16 @@ def browser_log(driver: webdriver.Chrome, kind: str) -> list[dict[str, Any]]:
     """Chrome's log entries of ``kind`` ("performance" or "browser") since the last call."""
     entries: list[dict[str, Any]] = driver.get_log(kind)  # type: ignore[no-untyped-call]
     return entries
+
+
+def websocket_transport(server: Server, tenant: Tenant) -> WebsocketsTransport:
+    """gql's websockets transport speaking only graphql-transport-ws, authenticated the way
+    GraphiQL's header editor does it: the Authorization header in connection_init."""
+    return WebsocketsTransport(
+        url=ws_url(server),
+        init_payload={"Authorization": f"Bearer {tenant.token}"},
+        subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
+        connect_timeout=10,
+        ack_timeout=10,
+        close_timeout=5,
+    )

@@ -19,6 +19,7 @@ from tests.clients.conftest import (
     create_instance,
     running_instance,
     ticking,
+    websocket_transport,
     ws_url,
 )
 from tests.factories import Tenant
@@ -35,19 +36,6 @@ IMAGE_UPDATED = gql(
       imageUpdated(id: $id) { id name status progress type }
     }"""
 )
-
-
-def websocket_transport(server: Server, tenant: Tenant) -> WebsocketsTransport:
-    """gql's websockets transport speaking only graphql-transport-ws, authenticated the way
-    GraphiQL's header editor does it: the Authorization header in connection_init."""
-    return WebsocketsTransport(
-        url=ws_url(server),
-        init_payload={"Authorization": f"Bearer {tenant.token}"},
-        subprotocols=[WebsocketsTransport.GRAPHQLWS_SUBPROTOCOL],
-        connect_timeout=10,
-        ack_timeout=10,
-        close_timeout=5,
-    )
 
 
 async def follow(

@@ -17,7 +17,7 @@ from app.money import from_minor
 from app.platform.viewer import Role
 from app.workflows.settlement import last_whole_hour, settle, settle_hourly
 from tests.factories import Factory, Tenant, gql
-from tests.schema.test_instances import CREATE, launch
+from tests.fixtures import CREATE, launch
 
 
 def _instance(client: TestClient, tenant: Tenant, image: str, **overrides: object) -> Instance:

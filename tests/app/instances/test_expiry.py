@@ -15,7 +15,7 @@ from app.instances.service import expire_due
 from app.platform.viewer import Role, Viewer
 from app.workflows.instance_actions import release
 from tests.factories import Factory, gql
-from tests.schema.test_instances import CREATE, balance, launch
+from tests.fixtures import CREATE, balance, launch
 
 
 def test_an_instance_past_its_term_is_stopped_and_refunds_nothing(

@@ -21,12 +21,22 @@ from sqlalchemy.sql import ClauseElement
 from sqlmodel import Session
 from starlette.testclient import TestClient
 
-from tests.acceptance.test_image_lifecycle import COPY, CREATE_IMAGE, DELETE, SHARE, SNAPSHOT
-from tests.acceptance.test_import import IMPORT, UPLOAD, import_input
-from tests.acceptance.test_races import RESTORE, TAG
 from tests.diskimages.accepted import qcow2
 from tests.factories import Factory, Tenant, gql
-from tests.schema.test_instances import CREATE, launch
+from tests.fixtures import (
+    COPY,
+    CREATE,
+    CREATE_IMAGE,
+    DELETE,
+    IMPORT,
+    RESTORE,
+    SHARE,
+    SNAPSHOT,
+    TAG,
+    UPLOAD,
+    import_input,
+    launch,
+)
 
 POSTGRESQL = create_engine("postgresql+psycopg://").dialect  # renders FOR UPDATE; never connects
 
@@ -215,8 +225,7 @@ def test_buying_rebuilding_onto_and_refunding_a_listing_lock_its_provider_with_t
     engine: Any,
     run_operations: Callable[[], int],
 ) -> None:
-    from tests.acceptance.test_image_lifecycle import REBUILD
-    from tests.schema.test_marketplace import make_listing
+    from tests.fixtures import REBUILD, make_listing
 
     _, _, market_image = make_listing(app_client, factory, engine)
     assert market_image is not None

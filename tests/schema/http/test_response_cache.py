@@ -14,9 +14,8 @@ from starlette.testclient import TestClient
 from app.config import Settings
 from app.main import create_app
 from app.platform.viewer import Role
-from tests.acceptance.test_marketplace import ACTION, CREATE_LISTING, listing_input
 from tests.factories import Factory, custom_image, gql
-from tests.schema.test_query_counts import StatementCounter
+from tests.fixtures import ACTION, CREATE_LISTING, StatementCounter, listing_input
 
 MARKET_IMAGES = '{ images(first: 100, filter: {types: [MARKET], region: "bj"}) { nodes { id } } }'
 

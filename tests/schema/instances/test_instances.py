@@ -11,38 +11,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from app.platform.viewer import Role
-from tests.factories import Factory, Tenant, gql
-
-LINES = "lines { kind quantity unit unitPrice { amount } amount { amount } }"
-QUOTE = f"""query($i: CreateInstancesInput!) {{ priceQuote(input: $i) {{
-  timing months {LINES} total {{ amount currency }} userErrors {{ code field message }} }} }}"""
-CREATE = f"""mutation($i: CreateInstancesInput!) {{ createInstances(input: $i) {{
-  instances {{ id name status zone {{ name }} region {{ code }} flavor {{ name }}
-    image {{ id name os {{ type }} image {{ id }} }} createdFromImage {{ id }}
-    billing {{ timing months }} createdAt expiresAt charges {{ kind amount {{ amount }} }} }}
-  order {{ id kind total {{ amount }} {LINES} instances {{ id }} }}
-  operation {{ id kind status targets {{ id }} }}
-  userErrors {{ code field message }} }} }}"""
-VIEWER = """{ viewer { balance { amount } transactions(first: 50) { nodes { kind amount { amount }
-  reference } } orders(first: 10) { nodes { id total { amount } } } } }"""
-
-
-def launch(image_id: str, **overrides: Any) -> dict[str, Any]:
-    """A createInstances input with sensible defaults."""
-    value: dict[str, Any] = {
-        "region": "bj",
-        "flavor": "bcc.g5.c2m8",
-        "imageId": image_id,
-        "count": 1,
-        "systemDisk": {"storageType": "CDS_SSD", "sizeGb": 40},
-        "billing": {"timing": "POSTPAID"},
-    }
-    value.update(overrides)
-    return value
-
-
-def balance(client: TestClient, tenant: Tenant) -> Decimal:
-    return Decimal(gql(client, VIEWER, tenant=tenant)["data"]["viewer"]["balance"]["amount"])
+from tests.factories import Factory, gql
+from tests.fixtures import CREATE, QUOTE, VIEWER, balance, launch
 
 
 def test_quote_is_anonymous_and_shows_the_windows_licence_only_for_windows(

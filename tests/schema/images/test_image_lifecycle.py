@@ -12,9 +12,11 @@ from starlette.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
-from tests.acceptance.test_image_lifecycle import (
+from tests.factories import Factory, Tenant, custom_image, gql
+from tests.fixtures import (
     CANCEL,
     COPY,
+    CREATE,
     CREATE_IMAGE,
     DELETE,
     DELETE_SNAPSHOT,
@@ -23,9 +25,9 @@ from tests.acceptance.test_image_lifecycle import (
     SHARE,
     SNAPSHOT,
     UNSHARE,
+    balance,
+    launch,
 )
-from tests.factories import Factory, Tenant, custom_image, gql
-from tests.schema.test_instances import CREATE, balance, launch
 
 RENAME = """mutation($id: ID!, $n: String!) { renameImage(input: {imageId: $id, name: $n}) {
   image { name } userErrors { code field message } } }"""

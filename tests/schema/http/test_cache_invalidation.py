@@ -41,7 +41,7 @@ from app.seed import prepare
 from tests import diskimages
 from tests.conftest import fresh_database
 from tests.factories import Factory, Tenant, custom_image
-from tests.schema.test_query_counts import StatementCounter
+from tests.fixtures import StatementCounter
 
 # --- the fixed documents --------------------------------------------------------------------
 

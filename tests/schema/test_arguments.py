@@ -320,7 +320,7 @@ def test_source_filter_only_finds_the_viewers_own_images(
 def test_administrators_have_no_powers_over_customers_instances(
     app_client: TestClient, factory: Factory
 ) -> None:
-    from tests.schema.test_instances import CREATE, launch
+    from tests.fixtures import CREATE, launch
 
     owner, admin = factory.account(balance="500"), factory.account(Role.ADMIN)
     image = gql(

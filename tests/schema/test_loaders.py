@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 from sqlalchemy import Engine, event
@@ -12,22 +11,12 @@ from starlette.testclient import TestClient
 from app.config import Settings
 from app.main import create_app
 from tests.factories import Factory, Tenant, custom_image, gql
+from tests.fixtures import StatementCounter
 
 PAGE = """query($first: Int!) { images(first: $first) { edges { node {
   id name type status createdAt region { code name } os { type name version arch }
   chargeRoot { osLicense listing { id title } } listing { id kind }
   source { kind region { code } } } } } }"""
-
-
-class StatementCounter:
-    """Counts SQL statements sent by an engine (not transaction control such as BEGIN)."""
-
-    def __init__(self) -> None:
-        self.count = 0
-
-    def __call__(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if not statement.lstrip().upper().startswith("BEGIN"):
-            self.count += 1
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ from starlette.testclient import TestClient
 
 from app.billing.pricing import PREPAID_TERMS
 from tests.factories import Factory, gql
-from tests.schema.test_instances import CREATE, QUOTE, balance, launch
+from tests.fixtures import CREATE, QUOTE, balance, launch
 
 FLAVORS = ["bcc.g5.c2m8", "bcc.g5.c4m16", "bcc.c5.c2m4", "bcc.m5.c2m16"]
 

@@ -16,7 +16,7 @@ from starlette.websockets import WebSocketDisconnect
 from app.config import Settings
 from app.main import create_app
 from tests.factories import Factory, Tenant, gql
-from tests.schema.test_instances import launch
+from tests.fixtures import launch
 
 SUBSCRIBE = "subscription($id: ID!) { operationUpdated(id: $id) { id status targets { id } } }"
 CREATE = """mutation($i: CreateInstancesInput!) { createInstances(input: $i) {

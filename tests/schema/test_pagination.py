@@ -1,7 +1,7 @@
 """Every list field takes the four Relay arguments, and each of them reaches the page: the
 ``Paged`` field extension declares them once for all list fields (issue 13), so these tests
 cover a field built by ``child_connection`` and an async resolver, besides the images list
-that tests/schema/test_catalogue.py walks.
+that tests/schema/regions/test_catalogue.py walks.
 """
 
 from __future__ import annotations

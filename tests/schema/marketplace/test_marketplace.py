@@ -6,7 +6,6 @@ import math
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
 
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
@@ -15,50 +14,22 @@ from app.database import read_session, write_session
 from app.instances.models import Instance
 from app.platform.viewer import Role
 from app.workflows.settlement import settle
-from tests.acceptance.test_image_lifecycle import REBUILD
-from tests.acceptance.test_marketplace import (
-    ACTION,
+from tests.factories import Factory, custom_image, gql
+from tests.fixtures import (
+    CREATE,
     CREATE_LISTING,
     GET_LISTING,
     PROVIDER,
+    REBUILD,
+    VIEWER,
+    act,
+    balance,
+    launch,
     listing_input,
+    make_listing,
 )
-from tests.factories import Factory, Tenant, custom_image, gql
-from tests.schema.test_instances import CREATE, VIEWER, balance, launch
 
 LISTINGS = """query($f: ListingFilter) { listings(first: 50, filter: $f) { nodes { id } } }"""
-
-
-def act(
-    client: TestClient, name: str, listing_id: str, tenant: Tenant, reason: str | None = None
-) -> dict[str, Any]:
-    payload: dict[str, Any] = gql(
-        client, ACTION.format(name=name), {"id": listing_id, "reason": reason}, tenant
-    )["data"][name]
-    return payload
-
-
-def make_listing(
-    client: TestClient,
-    factory: Factory,
-    engine: Engine,
-    provider: Tenant | None = None,
-    publish: bool = True,
-    **overrides: Any,
-) -> tuple[Tenant, str, str | None]:
-    """A provider listing (published unless told otherwise): (provider, listing id, bj image)."""
-    provider = provider or factory.account(Role.PROVIDER, balance="100")
-    source = custom_image(engine, provider.id)
-    body = gql(client, CREATE_LISTING, {"i": listing_input(source, **overrides)}, provider)["data"][
-        "createListing"
-    ]
-    assert body["userErrors"] == [], body["userErrors"]
-    listing_id: str = body["listing"]["id"]
-    if not publish:
-        return provider, listing_id, None
-    act(client, "submitListing", listing_id, provider)
-    approved = act(client, "approveListing", listing_id, factory.account(Role.ADMIN))
-    return provider, listing_id, approved["listing"]["images"][0]["id"]
 
 
 def test_listing_visibility_by_role(

@@ -12,9 +12,8 @@ import pytest
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
-from tests.acceptance.test_image_lifecycle import SHARE, UNSHARE
 from tests.factories import Factory, Tenant, custom_image, gql
-from tests.schema.test_instances import CREATE, launch
+from tests.fixtures import CREATE, SHARE, UNSHARE, launch
 
 DEPRECATE = """mutation($i: DeprecateImageInput!) { deprecateImage(input: $i) {
   image { deprecation { state deprecateAt replacement { id } } }
