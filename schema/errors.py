@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 import strawberry
 from graphql import GraphQLError, GraphQLSyntaxError
+from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.exceptions import InvalidOperationTypeError
 from strawberry.types.base import StrawberryList, StrawberryObjectDefinition
@@ -133,6 +134,9 @@ CODED_EXCEPTIONS: dict[type[Exception], tuple[str, str]] = {
     ),
     Forbidden: ("FORBIDDEN", "Not allowed."),
     BadRequest: ("BAD_USER_INPUT", "Invalid argument."),
+    # an argument literal graphql-core's validation lets through but that cannot be coerced
+    # (e.g. a @oneOf input naming two of its fields)
+    StrawberryInputCoercionError: ("BAD_USER_INPUT", "Invalid argument."),
     NotFound: ("NOT_FOUND", "Not found."),  # its own code (e.g. IMAGE_NOT_FOUND) overrides
 }
 
@@ -168,7 +172,7 @@ def _coded(error: GraphQLError) -> GraphQLError | None:
                 str(original) or default,
                 nodes=error.nodes,
                 path=error.path,
-                extensions={"code": code, **getattr(original, "extensions", {})},
+                extensions={"code": code, **(getattr(original, "extensions", None) or {})},
             )
     return None
 

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import strawberry
 
+from app.errors import DomainError, ErrorCode, input_field
 from app.images import lifecycle, sharing
 from app.images.models import Image as ImageRow
 from app.platform.viewer import Viewer
@@ -19,15 +20,38 @@ from schema.mutation import argument, mutation
 from schema.operations.types import Operation
 
 
+@strawberry.input(
+    one_of=True, description="What a new custom image is made from: exactly one of these."
+)
+class CaptureSource:
+    instance_id: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET, description="Capture this instance (RUNNING or STOPPED)."
+    )
+    snapshot_id: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET, description="Make it from this AVAILABLE snapshot."
+    )
+
+
+#: what the older pair of fields says now that ``source`` names what an image is made from
+OLDER_SOURCE_FIELD = "Use source: {instanceId: ...} or source: {snapshotId: ...} instead."
+
+
 @strawberry.input(description="A new custom image, from an instance or a snapshot (exactly one).")
 class CreateImageInput:
     name: str = strawberry.field(description=NAME_RULE)
     description: str = strawberry.field(default="", description="Up to 256 characters.")
+    source: CaptureSource | None = strawberry.field(
+        default=None, description="What it is made from: an instance or a snapshot."
+    )
     instance_id: strawberry.ID | None = strawberry.field(
-        default=None, description="Capture this instance (RUNNING or STOPPED)."
+        default=None,
+        description="Capture this instance (RUNNING or STOPPED).",
+        deprecation_reason=OLDER_SOURCE_FIELD,
     )
     snapshot_id: strawberry.ID | None = strawberry.field(
-        default=None, description="Or make it from this AVAILABLE snapshot."
+        default=None,
+        description="Or make it from this AVAILABLE snapshot.",
+        deprecation_reason=OLDER_SOURCE_FIELD,
     )
     family: str | None = strawberry.field(
         default=None,
@@ -40,6 +64,30 @@ class CreateImageInput:
         default=False, description="Give the new image(s) the source's tags (yours alone)."
     )
     client_token: str | None = strawberry.field(default=None, description="Idempotency key.")
+
+    def sources(self) -> tuple[str | None, str | None]:
+        """The (instance id, snapshot id) it names, by ``source`` or by the older fields.
+
+        Raises:
+            DomainError: INVALID_INPUT when ``source`` and an older field are both given.
+        """
+        if self.source is None:
+            return (
+                str(self.instance_id) if self.instance_id is not None else None,
+                str(self.snapshot_id) if self.snapshot_id is not None else None,
+            )
+        if self.instance_id is not None or self.snapshot_id is not None:
+            raise DomainError(
+                ErrorCode.INVALID_INPUT,
+                "Name what the image is made from once: source, or the older instanceId or "
+                "snapshotId.",
+                input_field("source"),
+            )
+        instance_id, snapshot_id = self.source.instance_id, self.source.snapshot_id
+        return (
+            str(instance_id) if instance_id not in (None, strawberry.UNSET) else None,
+            str(snapshot_id) if snapshot_id not in (None, strawberry.UNSET) else None,
+        )
 
 
 @strawberry.type(description="A new image and the operation making it.")
@@ -109,13 +157,14 @@ class ImageMutations:
     @mutation("Create a custom image from an instance or a snapshot.")
     def create_image(self, info: Info, input: CreateImageInput) -> ImageStarted:
         def work(c: Call) -> ImageStarted:
+            instance_id, snapshot_id = input.sources()
             started = capture.create_image(
                 **c.acting,
                 new=capture.NewImage(
                     name=input.name,
                     description=input.description,
-                    instance_id=str(input.instance_id) if input.instance_id is not None else None,
-                    snapshot_id=str(input.snapshot_id) if input.snapshot_id is not None else None,
+                    instance_id=instance_id,
+                    snapshot_id=snapshot_id,
                     client_token=input.client_token,
                     family=input.family,
                     copy_tags=input.copy_tags,

@@ -24,6 +24,7 @@ from schema.instances.types import (
     Instance,
     RebuildInstanceInput,
     RebuildInstancesInput,
+    image_errors_at,
 )
 from schema.money import Money
 from schema.mutation import argument, mutation
@@ -61,15 +62,14 @@ class ReleaseInstancePayload(Payload):
 class InstanceMutations:
     @mutation("Create 1-100 instances, all or nothing; prepaid batches are paid at once.")
     def create_instances(self, info: Info, input: CreateInstancesInput) -> CreateInstancesPayload:
-        request = input.to_domain()
-
         def work(c: Call) -> CreateInstancesPayload:
-            launched = launch.create_instances(
-                **c.acting,
-                launch=request,
-                now=c.now,
-                policy=info.context.services.policy,
-            )
+            with image_errors_at(input.image):
+                launched = launch.create_instances(
+                    **c.acting,
+                    launch=input.to_domain(),
+                    now=c.now,
+                    policy=info.context.services.policy,
+                )
             return CreateInstancesPayload(
                 instances=[Instance.from_row(i) for i in launched.instances],
                 order=Order.from_row(launched.order) if launched.order else None,
@@ -163,16 +163,9 @@ class RebuildMutations:
         "rebuildInstances, with the same checks and charges."
     )
     def rebuild_instance(self, info: Info, input: RebuildInstanceInput) -> RebuildInstancePayload:
-        request = rebuild_plan.RebuildRequest(
-            instance_ids=(str(input.instance_id),),
-            image_id=str(input.image_id) if input.image_id is not None else None,
-            client_token=input.client_token,
-            batch=False,
-            image_family=input.image_family,
-        )
-
         def work(c: Call) -> RebuildInstancePayload:
-            done = _run(info, request, c)
+            with image_errors_at(input.image):
+                done = _run(info, input.to_domain(), c)
             return RebuildInstancePayload(
                 instance=Instance.from_row(done.instances[0]),
                 order=Order.from_row(done.order) if done.order else None,
@@ -190,10 +183,9 @@ class RebuildMutations:
     def rebuild_instances(
         self, info: Info, input: RebuildInstancesInput
     ) -> RebuildInstancesPayload:
-        request = input.to_domain()
-
         def work(c: Call) -> RebuildInstancesPayload:
-            done = _run(info, request, c)
+            with image_errors_at(input.image):
+                done = _run(info, input.to_domain(), c)
             return RebuildInstancesPayload(
                 instances=[Instance.from_row(i) for i in done.instances],
                 order=Order.from_row(done.order) if done.order else None,

@@ -22,6 +22,7 @@ from schema.instances.types import (
     CreateInstancesInput,
     Instance,
     RebuildInstancesInput,
+    image_errors_at,
 )
 from schema.pagination import Connection, Window, connection, page_request, paged
 from schema.permissions import SignedIn
@@ -84,18 +85,19 @@ class InstanceQueries:
         )
     )
     def price_quote(self, info: Info, input: CreateInstancesInput) -> PriceQuote:
-        request = input.to_domain()
         try:
-            plan = launch_plan.quote(
-                session=info.context.session,
-                viewer=info.context.viewer,
-                launch=request,
-                now=info.context.services.clock.now(),
-            )
+            with image_errors_at(input.image):
+                request = input.to_domain()
+                plan = launch_plan.quote(
+                    session=info.context.session,
+                    viewer=info.context.viewer,
+                    launch=request,
+                    now=info.context.services.clock.now(),
+                )
         except DomainError as exc:
             return PriceQuote(
-                timing=request.timing,
-                months=request.months,
+                timing=input.billing.timing,
+                months=input.billing.months,
                 lines=[],
                 total=money(Decimal("0.00")),
                 user_errors=[user_error(e) for e in getattr(exc, "errors", [exc])],
@@ -123,12 +125,13 @@ class RebuildQueries:
         viewer = info.context.require_viewer()
         info.context.uncacheable = True  # what is left of a prepaid term shrinks by the day
         try:
-            plan = rebuild_plan.quote(
-                session=info.context.session,
-                viewer=viewer,
-                request=input.to_domain(),
-                now=info.context.services.clock.now(),
-            )
+            with image_errors_at(input.image):
+                plan = rebuild_plan.quote(
+                    session=info.context.session,
+                    viewer=viewer,
+                    request=input.to_domain(),
+                    now=info.context.services.clock.now(),
+                )
         except DomainError as exc:
             return PriceQuote(
                 timing=Timing.PREPAID,

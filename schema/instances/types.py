@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 import strawberry
 
 import schema.enums  # noqa: F401  (registers the domain enums)
 from app.billing.pricing import Timing
+from app.errors import DomainError, ErrorCode, input_field
 from app.images import rules as image_rules
 from app.instances import service
 from app.instances.models import Instance as InstanceRow
@@ -117,12 +120,82 @@ class BillingInput:
     )
 
 
+@strawberry.input(
+    one_of=True,
+    description="An image to boot or install: exactly one of its id and a family (its newest).",
+)
+class ImageChoice:
+    id: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET, description="This image (in the instances' region)."
+    )
+    family: str | None = strawberry.field(
+        default=strawberry.UNSET,
+        description=(
+            "The newest image of this family in the region that you may launch (AVAILABLE, "
+            "enabled, not deprecated), resolved once, now."
+        ),
+    )
+
+
+#: what the older pair of fields says now that ``image`` names the image
+OLDER_IMAGE_FIELD = "Use image: {id: ...} or image: {family: ...} instead."
+
+
+def image_named(
+    choice: ImageChoice | None, image_id: strawberry.ID | None, image_family: str | None
+) -> tuple[str | None, str | None]:
+    """The (image id, family) an input names, by ``image`` or by the older imageId and
+    imageFamily.
+
+    Raises:
+        DomainError: IMAGE_SOURCE_AMBIGUOUS when ``image`` and an older field are both given.
+    """
+    if choice is None:
+        return (str(image_id) if image_id is not None else None), image_family
+    if image_id is not None or image_family is not None:
+        raise DomainError(
+            ErrorCode.IMAGE_SOURCE_AMBIGUOUS,
+            "Name the image once: image, or the older imageId or imageFamily.",
+            input_field("image"),
+        )
+    given_id = choice.id if choice.id is not strawberry.UNSET else None
+    given_family = choice.family if choice.family is not strawberry.UNSET else None
+    return (str(given_id) if given_id is not None else None), given_family
+
+
+#: where an error about the image points, for a caller that named it with ``image``
+_IMAGE_PATHS = {
+    ("input", "imageId"): ("input", "image", "id"),
+    ("input", "imageFamily"): ("input", "image", "family"),
+}
+
+
+@contextmanager
+def image_errors_at(choice: ImageChoice | None) -> Iterator[None]:
+    """Point the refusals about the image at what the caller sent: ``input.image.id`` (or
+    ``.family``) when it named the image with ``image``, ``input.imageId`` otherwise.
+    """
+    try:
+        yield
+    except DomainError as exc:
+        if choice is not None:
+            for error in {exc, *getattr(exc, "errors", ())}:
+                if error.field is not None:
+                    error.field = _IMAGE_PATHS.get(error.field, error.field)
+        raise
+
+
 @strawberry.input(description="A batch of identical instances (1-100), created all or nothing.")
 class CreateInstancesInput:
     region: strawberry.ID = strawberry.field(description="Region code.")
     flavor: str = strawberry.field(description="Flavor name, e.g. bcc.g5.c2m8.")
+    image: ImageChoice | None = strawberry.field(
+        default=None, description="The image to boot from: its id, or a family's newest."
+    )
     image_id: strawberry.ID | None = strawberry.field(
-        default=None, description="Image to boot from (or give imageFamily instead)."
+        default=None,
+        description="Image to boot from (or give imageFamily instead).",
+        deprecation_reason=OLDER_IMAGE_FIELD,
     )
     image_family: str | None = strawberry.field(
         default=None,
@@ -130,6 +203,7 @@ class CreateInstancesInput:
             "Boot from the newest image of this family in the region that you may launch "
             "(AVAILABLE, enabled, not deprecated), resolved once, now; instead of imageId."
         ),
+        deprecation_reason=OLDER_IMAGE_FIELD,
     )
     system_disk: SystemDiskInput | None = strawberry.field(
         default=None,
@@ -152,12 +226,17 @@ class CreateInstancesInput:
     )
 
     def to_domain(self) -> LaunchInput:
-        """Convert to the service's input."""
+        """Convert to the service's input.
+
+        Raises:
+            DomainError: IMAGE_SOURCE_AMBIGUOUS (see image_named).
+        """
+        image_id, image_family = image_named(self.image, self.image_id, self.image_family)
         return LaunchInput(
             region=str(self.region),
             flavor=self.flavor,
-            image_id=str(self.image_id) if self.image_id is not None else None,
-            image_family=self.image_family,
+            image_id=image_id,
+            image_family=image_family,
             storage_type=self.system_disk.storage_type.value if self.system_disk else None,
             disk_gb=self.system_disk.size_gb if self.system_disk else None,
             timing=self.billing.timing,
@@ -171,8 +250,13 @@ class CreateInstancesInput:
 
 @strawberry.input(description="The image a rebuild installs, and its idempotency key.")
 class NewImageInput:
+    image: ImageChoice | None = strawberry.field(
+        default=None, description="The new image (same region): its id, or a family's newest."
+    )
     image_id: strawberry.ID | None = strawberry.field(
-        default=None, description="The new image (same region), or give imageFamily instead."
+        default=None,
+        description="The new image (same region), or give imageFamily instead.",
+        deprecation_reason=OLDER_IMAGE_FIELD,
     )
     image_family: str | None = strawberry.field(
         default=None,
@@ -180,7 +264,13 @@ class NewImageInput:
             "Instead of imageId: the newest image of this family in the instances' region that "
             "you may launch, resolved once, now."
         ),
+        deprecation_reason=OLDER_IMAGE_FIELD,
     )
+
+    def image_named(self) -> tuple[str | None, str | None]:
+        """The (image id, family) this input names (see image_named)."""
+        return image_named(self.image, self.image_id, self.image_family)
+
     client_token: str | None = strawberry.field(
         default=None,
         description="Idempotency key: repeating it with the same input replays the result.",
@@ -190,6 +280,21 @@ class NewImageInput:
 @strawberry.input(description="Reinstall one instance's operating system from another image.")
 class RebuildInstanceInput(NewImageInput):
     instance_id: strawberry.ID = strawberry.field(description="The instance (yours).")
+
+    def to_domain(self) -> rebuild_plan.RebuildRequest:
+        """The service's request (one instance).
+
+        Raises:
+            DomainError: IMAGE_SOURCE_AMBIGUOUS (see image_named).
+        """
+        image_id, image_family = self.image_named()
+        return rebuild_plan.RebuildRequest(
+            instance_ids=(str(self.instance_id),),
+            image_id=image_id,
+            client_token=self.client_token,
+            batch=False,
+            image_family=image_family,
+        )
 
 
 @strawberry.input(
@@ -201,10 +306,15 @@ class RebuildInstancesInput(NewImageInput):
     )
 
     def to_domain(self) -> rebuild_plan.RebuildRequest:
-        """The service's request."""
+        """The service's request.
+
+        Raises:
+            DomainError: IMAGE_SOURCE_AMBIGUOUS (see image_named).
+        """
+        image_id, image_family = self.image_named()
         return rebuild_plan.RebuildRequest(
             instance_ids=tuple(str(i) for i in self.instance_ids),
-            image_id=str(self.image_id) if self.image_id is not None else None,
+            image_id=image_id,
             client_token=self.client_token,
-            image_family=self.image_family,
+            image_family=image_family,
         )
