@@ -29,6 +29,7 @@ from app.storage.store import ObjectStore, StoredFile, TooLarge
 from app.workflows.importing import ImportHandler
 from schema.images.imports import CHUNK
 from tests import diskimages
+from tests.acceptance.conftest import stop_server
 
 if TYPE_CHECKING:
     from mypy_boto3_s3.client import S3Client
@@ -92,12 +93,7 @@ def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             _wait_for(process, port, log)
             yield f"http://127.0.0.1:{port}"
         finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_server(process)
 
 
 @pytest.fixture(scope="module")

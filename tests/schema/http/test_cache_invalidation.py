@@ -41,7 +41,7 @@ from app.seed import prepare
 from tests import diskimages
 from tests.conftest import fresh_database
 from tests.factories import Factory, Tenant, custom_image
-from tests.fixtures import StatementCounter
+from tests.fixtures import StatementCounter, launch
 
 # --- the fixed documents --------------------------------------------------------------------
 
@@ -438,20 +438,6 @@ class Sweep:
 
 
 # --- the story --------------------------------------------------------------------------------
-
-
-def launch(image_id: str, **overrides: Any) -> dict[str, Any]:
-    """A createInstances input: one postpaid bcc.g5.c2m8 in bj on a 40 GB CDS disk."""
-    value: dict[str, Any] = {
-        "region": "bj",
-        "flavor": "bcc.g5.c2m8",
-        "imageId": image_id,
-        "count": 1,
-        "systemDisk": {"storageType": "CDS_SSD", "sizeGb": 40},
-        "billing": {"timing": "POSTPAID"},
-    }
-    value.update(overrides)
-    return value
 
 
 PREPAID_MONTH = {"timing": "PREPAID", "months": 1}
