@@ -31,6 +31,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
+import app
 from app.errors import shown
 from app.observability import client_disconnected, count_errors, current_request
 from app.platform.versions import Versions
@@ -66,9 +67,8 @@ from schema.slots import RETRY_AFTER_SECONDS, UNAVAILABLE, UNAVAILABLE_MESSAGE
 
 log = logging.getLogger("bcc_images.http")
 
-GRAPHIQL_HTML = (
-    Path(__file__).resolve().parent.parent / "app" / "static" / "graphiql" / "index.html"
-)
+#: GraphiQL's page, served with the service's other static files (app/static)
+GRAPHIQL_HTML = Path(app.__file__).resolve().parent / "static" / "graphiql" / "index.html"
 #: what each HTTP method may run: queries over GET, queries and mutations over POST
 #: (subscriptions are served over WebSocket)
 ALLOWED_OPERATIONS = {
