@@ -65,6 +65,7 @@ class Settings(BaseSettings):
     db_max_overflow: Size = 40
     introspection: bool = True
     response_cache: bool = True
+    compiled_reads: bool = True
     graphiql: bool = True
     max_body_bytes: Annotated[int, Field(ge=1024)] = 1024 * 1024
     max_upload_bytes: Count = 4 * 1024 * 1024 * 1024

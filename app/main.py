@@ -34,6 +34,7 @@ from app.observability import (
     start_tracing,
 )
 from app.operations.worker import Worker
+from app.platform.board import Board
 from app.platform.events import FEED
 from app.platform.service_secrets import CURSOR_SECRET, shared_secret
 from app.policy import Policy
@@ -148,6 +149,7 @@ def create_app(settings: Settings, span_exporter: Any = None) -> Starlette:
             settings.db_pool_size + settings.db_max_overflow, settings.db_wait_seconds
         ),
         sockets=Sockets(settings.max_websockets, settings.max_websockets_per_client),
+        board=Board(str(engine.url)),
     )
     graphql = GraphQLView(build_schema(settings, tracing=tracer_provider is not None), services)
     dependencies: dict[str, Callable[[], None]] = {
@@ -169,7 +171,7 @@ def create_app(settings: Settings, span_exporter: Any = None) -> Starlette:
             ),
             *edge_middleware(settings),
         ],
-        lifespan=_lifespan(settings, worker, engine, services.sockets),
+        lifespan=_lifespan(settings, worker, engine, services),
     )
     if tracer_provider is not None:
         app.add_middleware(TracedRequests, provider=tracer_provider)
@@ -204,7 +206,7 @@ def _service_routes(settings: Settings, dependencies: dict[str, Callable[[], Non
 
 
 def _lifespan(
-    settings: Settings, worker: Worker, engine: Engine, sockets: Sockets
+    settings: Settings, worker: Worker, engine: Engine, services: Services
 ) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
     """Run the operation worker beside the server; let go of its leases when stopping."""
 
@@ -225,7 +227,8 @@ def _lifespan(
         gc.collect()
         gc.freeze()
         yield
-        await sockets.stop()
+        await services.sockets.stop()
+        services.board.close()
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -18,6 +18,7 @@ from schema.accounts.mutations import AccountMutations, QuotaMutations
 from schema.accounts.queries import AccountQueries
 from schema.arguments import guard_arguments
 from schema.billing.mutations import BillingMutations
+from schema.compiled.reads import CompiledReads
 from schema.context import Context
 from schema.descriptions import describe
 from schema.errors import MaskUnexpectedErrors
@@ -88,6 +89,9 @@ class Schema(strawberry.Schema):
     MaskUnexpectedErrors.
     """
 
+    #: the read path that answers queries over the catalogue from kept plans
+    compiled: CompiledReads
+
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         """Log nothing here (see MaskUnexpectedErrors)."""
 
@@ -149,6 +153,7 @@ def build_schema(settings: Settings, tracing: bool = False) -> strawberry.Schema
         ),
     )
     describe(built._schema)
+    built.compiled = CompiledReads(built, documents, settings.compiled_reads, tracing)
     return built
 
 

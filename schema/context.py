@@ -19,6 +19,7 @@ from app.config import Settings
 from app.database import run_write
 from app.errors import Unauthenticated
 from app.operations.worker import Worker
+from app.platform.board import Board
 from app.platform.versions import Versions
 from app.platform.viewer import Viewer
 from app.policy import Policy
@@ -45,6 +46,8 @@ class Services:
     worker: Worker | None = None  # the operations worker of this process, when it runs one
     slots: DatabaseSlots = field(default_factory=lambda: DatabaseSlots(22, 10.0))
     sockets: Sockets = field(default_factory=lambda: Sockets(1000, 20))
+    #: versions read before, kept until a commit anywhere moves them (none kept by default)
+    board: Board = field(default_factory=lambda: Board(""))
 
 
 @dataclass
@@ -84,10 +87,15 @@ class Context:
             await self.services.slots.acquire()
             self._holding = True
 
-    def let_go(self) -> None:
-        """End the session, forget what was read (empty loaders) and give the slot back."""
+    def start_over(self) -> None:
+        """End the session and forget what was read (empty loaders), keeping the slot."""
         self.close()
         self.loaders = make_loaders(lambda: self.session, self.viewer)
+        self.uncacheable = False
+
+    def let_go(self) -> None:
+        """End the session, forget what was read (empty loaders) and give the slot back."""
+        self.start_over()
         if self._holding:
             self._holding = False
             self.services.slots.release()

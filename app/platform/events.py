@@ -8,6 +8,12 @@ thread in every process (``LISTEN``) hands to its own waiters. A subscription wa
 its key instead of polling; it also looks again after ``fallback_seconds`` in case an event
 was missed (a listener reconnecting, or several processes on one SQLite file, which has no
 NOTIFY).
+
+On a SQLite file the listener thread instead polls ``PRAGMA data_version`` (it moves when
+another connection commits) and reports every move as a change of ``ANYTHING``. Code that
+keeps what it read until something changes (the versions board) registers a callback with
+``on``, and trusts its copy only while ``watching`` names its database: while the listener
+is not connected, a change could go unseen.
 """
 
 from __future__ import annotations
@@ -25,6 +31,11 @@ from sqlmodel import Session
 log = logging.getLogger("bcc_images.events")
 CHANNEL = "bcc_images"
 KEYS = "events.keys"
+#: the key of "some commit happened" (every commit reported by SQLite's data_version, and
+#: every commit that moved cached answers' versions, which publishes it)
+ANYTHING = "*"
+#: how often a SQLite database is looked at for commits of other connections
+POLL_SECONDS = 0.02
 #: NOTIFY payloads are at most 8000 bytes; keys are sent in batches well below that
 BATCH = 200
 
@@ -35,13 +46,36 @@ class ChangeFeed:
     def __init__(self) -> None:
         self._waiters: dict[str, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
         self._lock = threading.Lock()
+        self._callbacks: dict[str, list[Callable[[], None]]] = {}
         self._listener: threading.Thread | None = None
+        self._users = 0  # apps of this process that asked to listen and have not closed
         self._stop = threading.Event()
+        #: the database whose every commit this process hears of, while it does
+        self.watching: str | None = None
+
+    def on(self, key: str, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` (from any thread) whenever ``key`` changes, and whenever the
+        listener (re)connects, since changes may have been missed; returns how to stop.
+        """
+        with self._lock:
+            self._callbacks.setdefault(key, []).append(callback)
+
+        def stop() -> None:
+            with self._lock:
+                callbacks = self._callbacks.get(key, [])
+                if callback in callbacks:
+                    callbacks.remove(callback)
+
+        return stop
 
     def notify(self, keys: Iterable[str]) -> None:
         """Wake everyone waiting for one of these keys."""
+        keys = list(keys)
         with self._lock:
             woken = [w for key in keys for w in self._waiters.get(key, ())]
+            called = [c for key in keys for c in self._callbacks.get(key, ())]
+        for callback in called:
+            callback()
         for loop, happened in woken:
             if not loop.is_closed():
                 loop.call_soon_threadsafe(happened.set)
@@ -71,38 +105,82 @@ class ChangeFeed:
             return sum(len(w) for w in self._waiters.values())
 
     def listen(self, engine: Engine) -> None:
-        """On PostgreSQL, hand every other process's changes to this process's waiters (a
-        daemon thread with its own connection; it reconnects when the connection drops).
+        """Hear of every other process's commits: on PostgreSQL their changes, handed to
+        this process's waiters (a daemon thread with its own connection; it reconnects when
+        the connection drops); on a SQLite file, that something changed. One listener per
+        process, started by the first call; each call is matched by a ``close``.
         """
-        if engine.dialect.name != "postgresql" or self._listener is not None:
+        self._users += 1
+        if self._listener is not None:
+            return
+        url = engine.url
+        if url.get_backend_name() == "postgresql":
+            dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+            target: Callable[..., None] = self._listen
+            args: tuple[Any, ...] = (dsn, str(url))
+        elif url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            target, args = self._poll, (url.database, str(url))
+        else:
             return
         self._stop.clear()
-        dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         self._listener = threading.Thread(
-            target=self._listen, args=(dsn,), name="bcc-images-listen", daemon=True
+            target=target, args=args, name="bcc-images-listen", daemon=True
         )
         self._listener.start()
 
     def close(self) -> None:
-        """Stop listening."""
+        """Stop listening, once everything that asked to listen has closed."""
+        self._users = max(0, self._users - 1)
+        if self._users:
+            return
         self._stop.set()
         if self._listener is not None:
             self._listener.join(timeout=5)
             self._listener = None
+        self.watching = None
 
-    def _listen(self, dsn: str) -> None:
+    def _connected(self, url: str) -> None:
+        self.watching = url
+        self.notify([ANYTHING])  # what changed while nobody listened is not known
+
+    def _listen(self, dsn: str, url: str) -> None:
         import psycopg
 
         while not self._stop.is_set():
             try:
                 with psycopg.connect(dsn, autocommit=True) as connection:
                     connection.execute(f"LISTEN {CHANNEL}")
+                    self._connected(url)
                     while not self._stop.is_set():
                         for message in connection.notifies(timeout=1.0):
                             self.notify(json.loads(message.payload))
             except Exception as exc:
+                self.watching = None
                 log.warning("listening for changes failed (%s); trying again", exc)
                 self._stop.wait(1.0)
+        self.watching = None
+
+    def _poll(self, path: str, url: str) -> None:
+        import sqlite3
+
+        while not self._stop.is_set():
+            try:
+                connection = sqlite3.connect(path, timeout=1.0)
+                try:
+                    seen = connection.execute("PRAGMA data_version").fetchone()[0]
+                    self._connected(url)
+                    while not self._stop.wait(POLL_SECONDS):
+                        now = connection.execute("PRAGMA data_version").fetchone()[0]
+                        if now != seen:
+                            seen = now
+                            self.notify([ANYTHING])
+                finally:
+                    connection.close()
+            except Exception as exc:
+                self.watching = None
+                log.warning("watching the database for changes failed (%s); trying again", exc)
+                self._stop.wait(1.0)
+        self.watching = None
 
 
 #: the one feed of this process
@@ -120,6 +198,11 @@ def _note(session: Session, _context: Any) -> None:
     keys: set[str] = session.info.setdefault(KEYS, set())
     for row in (*session.new, *session.dirty, *session.deleted):
         keys.update(_keys_of(row))
+
+
+def publish(session: Session, key: str) -> None:
+    """Publish ``key`` when this session's transaction commits."""
+    session.info.setdefault(KEYS, set()).add(key)
 
 
 def _publish(session: Session) -> None:

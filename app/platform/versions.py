@@ -22,6 +22,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, Session, SQLModel, col
 
+from app.platform import events
 from app.platform.catalogue_version import CatalogueVersion, bump
 from app.platform.schedule import ClockState
 
@@ -30,6 +31,7 @@ OWNER_ATTRIBUTES = ("owner_id", "account_id", "provider_id", "buyer_id")
 TOUCHED = "versions.touched_accounts"
 SHARED = "versions.touched_shared"
 EVERYONE = "versions.touched_everyone"
+MOVED = "versions.moved"
 
 
 class AccountVersion(SQLModel, table=True):
@@ -114,6 +116,7 @@ def _note_flush(session: Session, _context: Any) -> None:
     shared: set[str] = session.info.setdefault(SHARED, set())
     for row in (*session.new, *session.dirty, *session.deleted):
         if isinstance(row, AccountVersion | CatalogueVersion):
+            session.info[MOVED] = True  # moved directly (e.g. the catalogue's)
             continue
         if isinstance(row, ClockState):
             session.info[EVERYONE] = True
@@ -137,6 +140,8 @@ def _bump_before_commit(session: Session) -> None:
         bump(session=session)
     if touched:
         _move(connection, sorted(touched))
+    if touched or everyone or session.info.pop(MOVED, False):
+        events.publish(session, events.ANYTHING)  # every process's versions board forgets
 
 
 def _move(connection: Any, account_ids: list[str]) -> None:
@@ -154,7 +159,7 @@ def _move(connection: Any, account_ids: list[str]) -> None:
 
 
 def _forget(session: Session, *_: Any) -> None:
-    for key in (TOUCHED, SHARED, EVERYONE):
+    for key in (TOUCHED, SHARED, EVERYONE, MOVED):
         session.info.pop(key, None)
 
 

@@ -3,7 +3,8 @@ against a short-lived token cache that a revocation empties at once.
 
 A cached token is trusted only while its account's version is the one it was checked at;
 revoking a token moves that version (in the revoking transaction), so the next request
-with it is checked in the database again and refused.
+with it is checked in the database again and refused. The versions come from the versions
+board, which every process empties when it hears of a commit that moved versions.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from app.accounts.rules import hash_token
+from app.platform.board import Board
 from app.platform.versions import Versions
 from app.platform.viewer import Viewer
 from app.workflows import tracking
@@ -43,8 +45,9 @@ def bearer(header: str | None) -> str | None:
 class Authenticator:
     """Bearer tokens to viewers, with a cache bounded in bytes."""
 
-    def __init__(self, budget_bytes: int) -> None:
+    def __init__(self, budget_bytes: int, board: Board | None = None) -> None:
         self.tokens: ByteBudgetLRU[str, Checked] = ByteBudgetLRU(budget_bytes)
+        self.board = board or Board("")
 
     def caller(
         self, session: Session, header: str | None, now: datetime
@@ -61,9 +64,15 @@ class Authenticator:
         key = hash_token(token)
         known = self.tokens.get(key)
         if known is not None:
-            current = tracking.read(session=session, account_id=known.viewer.account_id, now=now)
+            account_id = known.viewer.account_id
+            current = self.board.versions(
+                account_id,
+                now,
+                lambda: tracking.read(session=session, account_id=account_id, now=now),
+            )
             if current.account == known.account_version:
                 return known.viewer, current
+        generation = self.board.generation()
         found = tracking.signed_in(session=session, token=token, now=now) if token else None
         if found is None:
             self.tokens.discard(key)
@@ -75,4 +84,5 @@ class Authenticator:
             )
         viewer, current = found
         self.tokens.put(key, Checked(viewer, current.account), TOKEN_ENTRY_BYTES)
+        self.board.keep(viewer.account_id, current, generation)
         return viewer, current

@@ -36,6 +36,7 @@ from app.errors import shown
 from app.observability import client_disconnected, count_errors, current_request
 from app.platform.versions import Versions
 from app.workflows.tracking import read as read_versions
+from schema.compiled.reads import CompiledReads
 from schema.context import Context, Services
 from schema.http.auth import Authenticator
 from schema.http.body import (
@@ -117,10 +118,11 @@ class GraphQLView(GraphQL[Context, None]):
         self.services = services
         self.body = BodyRules(services.settings, services.policy)
         self.response_cache = ResponseCache(settings.response_cache_bytes)
-        self.authenticator = Authenticator(settings.token_cache_bytes)
+        self.authenticator = Authenticator(settings.token_cache_bytes, services.board)
         self.persisted = PersistedQueries(
             services.engine, services.clock, settings.persisted_query_cache_bytes
         )
+        self.compiled: CompiledReads | None = getattr(schema, "compiled", None)
 
     def session(self) -> Session:
         """A new database session (its caller holds a request slot)."""
@@ -216,6 +218,13 @@ class GraphQLView(GraphQL[Context, None]):
         finally:
             sockets.leave(seat)
 
+    def _versions(self, session: Session) -> Versions:
+        """What anonymous callers' cached answers are checked against (from the board)."""
+        now = self.services.clock.now()
+        return self.services.board.versions(
+            "", now, lambda: read_versions(session=session, account_id=None, now=now)
+        )
+
     def _refuse(self, request: Request, session: Session) -> None:
         """Refuse from the headers alone: bad tokens, uploads that are anonymous, too large
         or over the storage quota, bad lengths and unacceptable Accept headers.
@@ -227,7 +236,7 @@ class GraphQLView(GraphQL[Context, None]):
         header = request.headers.get("authorization")
         viewer, versions = self.authenticator.caller(session, header, now)
         if self.services.clock.simulated:  # another process may have moved the shared clock
-            versions = versions or read_versions(session=session, account_id=None, now=now)
+            versions = versions or self._versions(session)
             self.services.clock.set_offset(versions.clock_offset)
         state = request.scope.setdefault("state", {})
         state.update(viewer=viewer, versions=versions, session=session)
@@ -380,9 +389,7 @@ class GraphQLView(GraphQL[Context, None]):
             or (viewer is None and not self.services.settings.response_cache and method != "GET")
         ):
             return await self._execute(method, context, request_data)
-        versions = context.versions or read_versions(
-            session=context.session, account_id=None, now=self.services.clock.now()
-        )
+        versions = context.versions or self._versions(context.session)
         result = await self._cached(method, context, request_data, sub_response, versions)
         if viewer is None and method == "GET" and not result.errors:
             self._public(request, sub_response, versions)
@@ -462,6 +469,10 @@ class GraphQLView(GraphQL[Context, None]):
         )
 
     async def _execute(self, method: str, context: Context, request_data: Any) -> ExecutionResult:
+        if self.compiled is not None:
+            compiled = await self.compiled.answer(context, request_data)
+            if compiled is not None:
+                return compiled
         try:
             return await self.schema.execute(
                 request_data.query,

@@ -113,6 +113,9 @@ class Document:
     plans_size: int = 0
     #: where this text's validation errors are (character offsets), once worked out
     positions: tuple[tuple[int, ...], ...] | None = None
+    #: the compiled read path's plans of its operations, and the variables they depend on
+    compiled: dict[Any, Any] = field(default_factory=dict)
+    directive_variables: tuple[str, ...] | None = None
 
 
 #: validation errors of a shape: message, extensions, and the ordinals of the tokens they

@@ -210,25 +210,14 @@ class RequestLimits(SchemaExtension):
             return
         result = ctx.result
         data = getattr(result, "data", None) if result is not None else None
-        document = self.entry.document
-        assert document is not None
-        plans = self.entry.cost_plans
-        known = len(plans)
-        actual = min(
+        self.report = settle(
+            self.cache,
+            self.entry,
+            ctx.schema._schema,
+            self.operation,
+            data,
             self.requested,
-            actual_cost(ctx.schema._schema, document, self.operation, data, plans),
-        )
-        if len(plans) != known:  # worked out now, kept with the document: count them
-            self.cache.resize(
-                self.entry, self.entry.size - self.entry.plans_size + (size := plans_bytes(plans))
-            )
-            self.entry.plans_size = size
-        context = ctx.context
-        remaining = context.services.rate_limiter.give_back(
-            context.rate_limit_key, self.requested - actual
-        )
-        self.report = cost_report(
-            self.requested, actual, context.services.settings.max_query_cost, remaining
+            ctx.context,
         )
 
     async def on_stream_result(self, result: Any) -> None:  # type: ignore[override]
@@ -261,3 +250,27 @@ class RequestLimits(SchemaExtension):
     def get_results(self) -> dict[str, Any]:
         """``extensions.cost`` of the response."""
         return {"cost": self.report} if self.report else {}
+
+
+def settle(
+    cache: DocumentCache,
+    entry: Document,
+    schema: GraphQLSchema,
+    operation: OperationDefinitionNode,
+    data: Any,
+    requested: int,
+    context: Any,
+) -> dict[str, Any]:
+    """What an answer actually cost: the points requested but not used go back to the
+    caller's bucket; returns the ``extensions.cost`` report.
+    """
+    document = entry.document
+    assert document is not None
+    plans = entry.cost_plans
+    known = len(plans)
+    actual = min(requested, actual_cost(schema, document, operation, data, plans))
+    if len(plans) != known:  # worked out now, kept with the document: count them
+        cache.resize(entry, entry.size - entry.plans_size + (size := plans_bytes(plans)))
+        entry.plans_size = size
+    remaining = context.services.rate_limiter.give_back(context.rate_limit_key, requested - actual)
+    return cost_report(requested, actual, context.services.settings.max_query_cost, remaining)

@@ -412,16 +412,18 @@ class Sweep:
 
     def _served_from_cache(self, step: str) -> None:
         """Before a step every cacheable probe's answer (the second ask since the last step)
-        is the one last compared, and it is served from the cache: one statement, the
-        token's and the versions' check. (An administrator's answer, one with errors and a
-        refused token's are never kept.)
+        is the one last compared, and it is served from the cache: no statement at all (the
+        versions come from the board), or one when the board was just emptied by the SQLite
+        file's watcher (it reports the step's commits once more, a moment later) and the
+        versions are read again. (An administrator's answer, one with errors and a refused
+        token's are never kept.)
         """
         for probe in self.probes:
             if probe.kind in ("admin", "forbidden") or self.last[probe.name]["status"] != 200:
                 continue
             answer, statements = ask(self.apps.cached, probe)
             assert answer == self.last[probe.name], f"before {step}: {probe.name} moved"
-            assert statements == 1, (
+            assert statements <= 1, (
                 f"before {step}: {probe.name} was not served from the cache "
                 f"({statements} statements; errors: {answer.get('errors')})"
             )
