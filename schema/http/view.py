@@ -48,6 +48,7 @@ from schema.http.body import (
     nesting_problem,
     place_files,
 )
+from schema.http.kept import KeptAnswers
 from schema.http.persisted import (
     PersistedQueries,
     PersistedQueryHashMismatch,
@@ -85,6 +86,13 @@ _REQUEST_FORMS: ContextVar[list[Any] | None] = ContextVar("request_forms", defau
 MAX_VARIABLE_DEPTH = 32
 
 
+def _bucket(request: Request | WebSocket, viewer: Any) -> str:
+    """The rate-limit bucket of a request: its token's, or its address's when anonymous."""
+    if viewer is not None:
+        return f"token:{viewer.token_id}"
+    return f"ip:{request.client.host if request.client else 'unknown'}"
+
+
 def unavailable(media: str) -> Response:
     """The answer when the database cannot serve: 503 with Retry-After."""
     return refusal_response(
@@ -119,6 +127,11 @@ class GraphQLView(GraphQL[Context, None]):
         self.body = BodyRules(services.settings, services.policy)
         self.response_cache = ResponseCache(settings.response_cache_bytes)
         self.authenticator = Authenticator(settings.token_cache_bytes, services.board)
+        self.kept = KeptAnswers(
+            self.response_cache,
+            max(1 << 20, settings.response_cache_bytes // 16),
+            settings.max_query_cost,
+        )
         self.persisted = PersistedQueries(
             services.engine, services.clock, settings.persisted_query_cache_bytes
         )
@@ -166,7 +179,10 @@ class GraphQLView(GraphQL[Context, None]):
         forms: list[Any] = []
         token = _REQUEST_FORMS.set(forms)
         try:
-            response = await self.run(Request(scope, self.body.guarded(request, receive)))
+            body = self.body.guarded(request, receive)
+            response, body = await self._kept(request, body, media)
+            if response is None:
+                response = await self.run(Request(scope, body))
         except HTTPException as exc:
             response = refusal_response(
                 RequestRefused(exc.status_code, code_for(exc.status_code, exc.reason), exc.reason),
@@ -190,6 +206,29 @@ class GraphQLView(GraphQL[Context, None]):
             for form in forms:  # uploaded files a resolver did not close (e.g. refused early)
                 await form.close()
         await response(scope, receive, send)
+
+    async def _kept(
+        self, request: Request, receive: Receive, media: str
+    ) -> tuple[Response | None, Receive]:
+        """The kept answer to a POST whose bytes this caller sent before (see
+        ``schema.http.kept``), and how the body is read next.
+        """
+        state = request.scope["state"]
+        viewer = state.get("viewer")
+        if (
+            request.method != "POST"
+            or not self.services.settings.response_cache
+            or (viewer is not None and viewer.is_admin)
+        ):
+            return None, receive
+        return await self.kept.answer(
+            request,
+            receive,
+            media,
+            state.get("versions"),
+            self.services.rate_limiter,
+            _bucket(request, viewer),
+        )
 
     # -- WebSocket ------------------------------------------------------------------------
 
@@ -235,8 +274,12 @@ class GraphQLView(GraphQL[Context, None]):
         now = self.services.clock.now()
         header = request.headers.get("authorization")
         viewer, versions = self.authenticator.caller(session, header, now)
-        if self.services.clock.simulated:  # another process may have moved the shared clock
-            versions = versions or self._versions(session)
+        if viewer is None and (
+            self.services.settings.response_cache or self.services.clock.simulated
+        ):
+            versions = self._versions(session)  # what anonymous cached answers are checked at
+        if self.services.clock.simulated and versions is not None:
+            # another process may have moved the shared clock
             self.services.clock.set_offset(versions.clock_offset)
         state = request.scope.setdefault("state", {})
         state.update(viewer=viewer, versions=versions, session=session)
@@ -300,8 +343,7 @@ class GraphQLView(GraphQL[Context, None]):
             versions=state.get("versions"),
             _session=state.get("session"),
         )
-        client = request.client.host if request.client else "unknown"
-        context.rate_limit_key = f"token:{viewer.token_id}" if viewer else f"ip:{client}"
+        context.rate_limit_key = _bucket(request, viewer)
         return context
 
     async def on_ws_connect(self, context: Context) -> UnsetType | None | dict[str, object]:
@@ -418,6 +460,7 @@ class GraphQLView(GraphQL[Context, None]):
         if entry is not None:
             if info is not None:
                 info.operation = entry.operation  # as the fresh answer was logged
+            self.kept.remember(context.request, key)
             return self._from_cache(entry, context, sub_response)
         result = await self._execute(method, context, request_data)
         keep = context.operation_type == "query" and not result.errors and not context.uncacheable
@@ -436,6 +479,7 @@ class GraphQLView(GraphQL[Context, None]):
                     operation,
                 ),
             )
+            self.kept.remember(context.request, key)
         return result
 
     def _public(self, request: Request, sub_response: Any, versions: Versions) -> None:
