@@ -124,5 +124,7 @@ def test_a_kept_answer_is_charged_and_refused_like_any_other(
     assert 429 in statuses, statuses
     refused = answers[statuses.index(429)]
     assert refused.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
-    remaining = [a.json()["extensions"]["cost"]["remaining"] for a in answers if a.status_code == 200]
+    remaining = [
+        a.json()["extensions"]["cost"]["remaining"] for a in answers if a.status_code == 200
+    ]
     assert remaining == sorted(remaining, reverse=True)  # every answer, kept or not, charged
