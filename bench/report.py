@@ -20,6 +20,8 @@ from typing import Any
 #: every contender bench.run can measure, in table order, with its column title
 CONTENDERS: dict[str, str] = {
     "page": "signed-in page, caches off",
+    "instances": "signed-in instances page, caches off",
+    "page-ordinary": "signed-in page, caches and compiled reads off",
     "page-cached": "signed-in page repeated, caches on",
     "anonymous": "anonymous page, cache on",
     "raw": "same SQL (signed in)",
@@ -79,6 +81,43 @@ class RatioTarget:
     floors: tuple[Floor, ...]
 
 
+#: round 3 (PERFORMANCE.md P15-P18; P19 is a test: tests/schema/http/test_response_cache.py)
+ROUND_3_TARGETS = (
+    RatioTarget(
+        "P15",
+        "signed-in page, caches off: ≥ 2.0× PostGraphile and ≥ 25 % of the physical limit",
+        "page",
+        (
+            Floor("postgraphile", 2.0, False, ("postgresql",)),
+            Floor("physical", 0.25, True, ("postgresql",)),
+        ),
+    ),
+    RatioTarget(
+        "P16",
+        "signed-in page repeated (per-viewer cache): ≥ 3.0× PostGraphile and ≥ 50 % of the limit",
+        "page-cached",
+        (
+            Floor("postgraphile", 3.0, False, ("postgresql",)),
+            Floor("physical", 0.50, True, ("postgresql",)),
+        ),
+    ),
+    RatioTarget(
+        "P17",
+        "anonymous page: ≥ 3.0× PostGraphile and ≥ 50 % of the limit",
+        "anonymous",
+        (
+            Floor("postgraphile", 3.0, False, ("postgresql",)),
+            Floor("physical", 0.50, True, ("postgresql",)),
+        ),
+    ),
+    RatioTarget(
+        "P18",
+        "the instances page (50 instances with image, flavor and charge lines) ≥ 1.0× the "
+        "images page",
+        "instances",
+        (Floor("page", 1.0, False),),
+    ),
+)
 RATIO_TARGETS = (
     RatioTarget(
         "P10",
@@ -287,7 +326,8 @@ def verdicts(rows: Sequence[Row]) -> list[Verdict]:
     """Every target's verdict from the lines of one or more runs."""
     table = medians(rows)
     images = {r["db"]: r["images"] for r in rows if r.get("kind") == "measurement"}
-    found = [ratio_verdict(t, table) for t in RATIO_TARGETS[:3]]
+    found = [ratio_verdict(t, table) for t in ROUND_3_TARGETS]
+    found += [ratio_verdict(t, table) for t in RATIO_TARGETS[:3]]
     found += [
         workers_verdict(table),
         throughput_verdict(table, images),
@@ -406,7 +446,7 @@ def _mark(met: bool | None) -> str:
 def markdown(rows: Sequence[Row]) -> str:
     """The tables and verdicts of one or more runs, ready for RESULTS.md."""
     table = medians(rows)
-    lines = ["## Round 2 — `bench.run`: the image page against three baselines", ""]
+    lines = ["## `bench.run`: the console's pages against three baselines", ""]
     for meta in (r for r in rows if r.get("kind") == "meta"):
         lines += [
             f"Run {meta['date']}, commit {meta['commit']}; `{meta['command']}`.",

@@ -61,6 +61,13 @@ from bench.server import ROOT, free_port
 PAGE = """query Page { images(first: 50) { nodes { id name type status region { code }
   os { type name version } chargeRoot { osLicense listing { id title } } listing { id } }
   pageInfo { hasNextPage endCursor } } }"""
+#: the console's second page (P18): the customer's 50 instances with image, flavor and charges
+INSTANCES_PAGE = """query Instances { instances(first: 50) { nodes { id name status
+  region { code } zone { name } flavor { name vcpus memoryGb } image { id name os { type } }
+  billing { timing } charges { kind quantity amount { amount } } createdAt }
+  pageInfo { hasNextPage endCursor } } }"""
+#: how many instances the benchmark's customer runs (the instances page shows them all)
+BENCH_INSTANCES = 50
 POSTGRAPHILE_DIR = Path(__file__).resolve().parent / "postgraphile"
 #: the same page in PostGraphile's naming (the file's comments describe the differences)
 POSTGRAPHILE_PAGE = " ".join(
@@ -94,6 +101,8 @@ CONTENDERS = {
     c.name: c
     for c in (
         Contender("page", "service-off", "/graphql", True, PAGE),
+        Contender("instances", "service-off", "/graphql", True, INSTANCES_PAGE),
+        Contender("page-ordinary", "service-ordinary", "/graphql", True, PAGE),
         Contender("page-cached", "service-on", "/graphql", True, PAGE),
         Contender("anonymous", "service-on", "/graphql", False, PAGE),
         Contender("raw", "raw", "/raw", True, PAGE),
@@ -102,9 +111,20 @@ CONTENDERS = {
         Contender("physical", "physical", "/page", True, PAGE),
     )
 }
-DEFAULT_TARGETS = ("page", "page-cached", "anonymous", "raw", "postgraphile", "physical")
+DEFAULT_TARGETS = (
+    "page",
+    "instances",
+    "page-ordinary",
+    "page-cached",
+    "anonymous",
+    "raw",
+    "postgraphile",
+    "physical",
+)
 #: how each server is told apart from the others (besides its port)
-SERVICE_CACHE = {"service-off": "0", "service-on": "1"}
+SERVICE_CACHE = {"service-off": "0", "service-on": "1", "service-ordinary": "0"}
+#: the servers that answer with the compiled read path off (the ordinary executor only)
+ORDINARY = {"service-ordinary"}
 
 
 @dataclass
@@ -335,7 +355,7 @@ def prepare(kind: str, url: str, images: int, work: Path, probe: bool = True) ->
     db.images = int(found.group(1)) if found else images
     account = subprocess.run(
         [sys.executable, "-m", "app.cli", "account", "create", "--name", "bench"]
-        + ["--role", "CUSTOMER"],
+        + ["--role", "CUSTOMER", "--balance", "1000000"],
         env=db.env,
         cwd=ROOT,
         check=True,
@@ -343,10 +363,63 @@ def prepare(kind: str, url: str, images: int, work: Path, probe: bool = True) ->
         text=True,
     )
     db.token = json.loads(account.stdout.strip().splitlines()[-1])["token"]
+    launch_instances(db)
     if probe:
         db.statements, db.page = probe_page(db)
         store_page(db)
     return db
+
+
+def launch_instances(db: Database) -> None:
+    """Give the benchmark's customer its instances (postpaid, from a public image), through
+    the service in process."""
+    saved = dict(os.environ)
+    os.environ.update(db.env)
+    try:
+        from app.config import load_settings
+        from app.main import create_app
+
+        async def launch(app: Any) -> None:
+            headers = {"Authorization": f"Bearer {db.token}"}
+            transport = httpx.ASGITransport(app=app)
+            async with (
+                app.router.lifespan_context(app),
+                httpx.AsyncClient(transport=transport, base_url="http://b") as client,
+            ):
+                found = await client.post(
+                    "/graphql",
+                    json={
+                        "query": '{ images(first: 1, filter: {types: [PUBLIC], region: "bj", '
+                        "osType: LINUX}) { nodes { id } } }"
+                    },
+                )
+                image = found.json()["data"]["images"]["nodes"][0]["id"]
+                request = {
+                    "region": "bj",
+                    "flavor": "bcc.g5.c2m8",
+                    "image": {"id": image},
+                    "count": BENCH_INSTANCES,
+                    "systemDisk": {"storageType": "CDS_SSD", "sizeGb": 40},
+                    "billing": {"timing": "POSTPAID"},
+                }
+                made = await client.post(
+                    "/graphql",
+                    json={
+                        "query": "mutation($i: CreateInstancesInput!) { createInstances("
+                        "input: $i) { instances { id } userErrors { code message } } }",
+                        "variables": {"i": request},
+                    },
+                    headers=headers,
+                )
+                payload = made.json()["data"]["createInstances"]
+                if payload["userErrors"]:
+                    sys.exit(f"could not launch the bench instances: {payload['userErrors']}")
+
+        settings = load_settings(run_worker=False, log_level="WARNING", rate_limit_points=10**9)
+        asyncio.run(launch(create_app(settings)))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 def probe_page(db: Database) -> tuple[dict[str, int], bytes]:
@@ -481,12 +554,23 @@ def check_answers(db: Database, urls: dict[str, str], names: list[str]) -> None:
             sys.exit(f"{name} did not answer the page: {answer.status_code} {answer.text[:500]}")
     data = {name: answer.json().get("data") for name, answer in answers.items()}
     notes = []
-    for a, b in (("page", "raw"), ("page", "page-cached"), ("anonymous", "raw-anonymous")):
+    pairs = (
+        ("page", "raw"),
+        ("page", "page-cached"),
+        ("page", "page-ordinary"),
+        ("anonymous", "raw-anonymous"),
+    )
+    for a, b in pairs:
         if a in data and b in data:
             if data[a] != data[b]:
                 where = first_difference(data[a], data[b])
                 sys.exit(f"{a} and {b} must answer the same data; they differ at {where}")
             notes.append(f"{a} = {b}")
+    if "instances" in answers:
+        count = len(data["instances"]["instances"]["nodes"])
+        if count != BENCH_INSTANCES:
+            sys.exit(f"the instances page shows {count} instances, not {BENCH_INSTANCES}")
+        notes.append(f"the instances page shows {count} instances")
     if "physical" in answers:
         if answers["physical"].content != db.page:
             sys.exit("the physical limit must serve the stored page's bytes")
@@ -527,6 +611,7 @@ def measure_database(db: Database, args: argparse.Namespace, out: Output, work: 
                 env = {**db.env, **pool}
                 if server in SERVICE_CACHE:
                     env["BCC_IMAGES_RESPONSE_CACHE"] = SERVICE_CACHE[server]
+                    env["BCC_IMAGES_COMPILED_READS"] = "0" if server in ORDINARY else "1"
                 url = f"http://127.0.0.1:{ports[server]}{ready}"
                 log = work / f"{db.kind}-{server}-{workers}w.log"
                 stack.enter_context(started(command, env, url, log))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -44,16 +44,47 @@ async def referenced(loader: DataLoader[K, V | None], key: K, build: Callable[[V
     return build(row)
 
 
-def _rows(
-    fetch: Callable[[list[K]], Sequence[V]], key: Callable[[V], K]
-) -> DataLoader[K, V | None]:
-    """A loader for rows fetched by a batch of keys (a missing or hidden row loads as None)."""
+def referenced_now(
+    loader: DataLoader[K, V | None], key: K, build: Callable[[V], T]
+) -> T | Awaitable[T]:
+    """The row a foreign key names, built now when the loader holds it already (preloaded
+    for a page: no coroutine per item), else loaded in the batch (an awaitable).
+    """
+    waiting = loader.cache_map.get(key)
+    if waiting is not None and waiting.done() and not waiting.cancelled():
+        row = waiting.result()
+        assert row is not None, key
+        return build(row)
+    return referenced(loader, key, build)
 
-    async def load(keys: list[K]) -> list[V | None]:
-        found = {key(row): row for row in fetch(keys)}
-        return [found.get(k) for k in keys]
 
-    return DataLoader(load)
+class RowLoader(DataLoader[K, V | None]):
+    """A loader for rows fetched by a batch of keys (a missing or hidden row loads as None)
+    that can also be filled at once, before a page's items ask for them (``preload``).
+    """
+
+    def __init__(self, fetch: Callable[[list[K]], Sequence[V]], key: Callable[[V], K]) -> None:
+        self.fetch = fetch
+        self.key_of = key
+
+        async def load(keys: list[K]) -> list[V | None]:
+            found = {key(row): row for row in fetch(keys)}
+            return [found.get(k) for k in keys]
+
+        super().__init__(load)
+
+    def preload(self, keys: Iterable[K]) -> None:
+        """Fetch the rows of these keys now (those not held yet), in one batch."""
+        missing = sorted({k for k in keys if self.cache_map.get(k) is None}, key=str)
+        if missing:
+            found = {self.key_of(row): row for row in self.fetch(missing)}
+            for k in missing:
+                self.prime(k, found.get(k))
+
+
+def _rows(fetch: Callable[[list[K]], Sequence[V]], key: Callable[[V], K]) -> RowLoader[K, V]:
+    """A loader for rows fetched by a batch of keys."""
+    return RowLoader(fetch, key)
 
 
 def _grouped(fetch: Callable[[list[K]], Mapping[K, V]], default: V) -> DataLoader[K, V]:
@@ -70,12 +101,12 @@ def _grouped(fetch: Callable[[list[K]], Mapping[K, V]], default: V) -> DataLoade
 class Loaders:
     """The loaders of one request; they share its read session and viewer."""
 
-    region: DataLoader[str, RegionRecord | None]
+    region: RowLoader[str, RegionRecord]
     zones: DataLoader[str, list[Zone]]
     flavor_price: DataLoader[tuple[str, str], FlavorPrice | None]
     image: DataLoader[str, Image | None]
     account: DataLoader[str, Account | None]
-    flavor: DataLoader[str, Flavor | None]
+    flavor: RowLoader[str, Flavor]
     instance: DataLoader[str, Instance | None]
     operation: DataLoader[str, Operation | None]
     order: DataLoader[str, Order | None]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import strawberry
 
 from schema.context import Info
-from schema.loaders import referenced
+from schema.loaders import referenced_now
 from schema.node import Node
 from schema.regions.types import Region
 from schema.tags.types import Tag
@@ -26,5 +26,6 @@ class RegionalResource(Tagged):
     region_code: strawberry.Private[str]
 
     @strawberry.field(description="Its region.")
-    async def region(self, info: Info) -> Region:
-        return await referenced(info.context.loaders.region, self.region_code, Region.from_row)
+    def region(self, info: Info) -> Region:
+        loader = info.context.loaders.region
+        return referenced_now(loader, self.region_code, Region.from_row)  # type: ignore[return-value]  # awaited by graphql-core when not preloaded

@@ -232,7 +232,7 @@ def _page_statement(shape: _Shape) -> Any:
     limit = bindparam("limit", type_=Integer)
     limited = [
         select(
-            select(col(Image.id).label("id"))
+            select(col(Image.id).label("id"), sort_column.label("sort"))
             .where(part, *common)
             .order_by(*order)
             .limit(limit)
@@ -242,7 +242,21 @@ def _page_statement(shape: _Shape) -> Any:
     ]
     if not limited:
         return None
-    chosen = union_all(*limited).subquery("chosen")
+    # the page's ids are chosen before the rest of their rows is read (n+1 look-ups, not
+    # one per candidate of every part)
+    every = union_all(*limited).subquery("every")
+    chosen = (
+        select(every.c.id)
+        .order_by(
+            *(
+                (every.c.sort.desc(), every.c.id.desc())
+                if shape.descending
+                else (every.c.sort.asc(), every.c.id.asc())
+            )
+        )
+        .limit(limit)
+        .subquery("chosen")
+    )
     # Core rows, not ORM objects: building ORM state for 150 objects costs more than the query.
     return (
         select(*_PAGE_COLUMNS)

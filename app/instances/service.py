@@ -98,8 +98,11 @@ class InstanceFilter:
 def list_instances(
     *, session: Session, viewer: Viewer, filters: InstanceFilter, page: PageRequest
 ) -> Page[Instance]:
-    """Return one keyset page of the viewer's instances, newest first."""
-    stmt = select(Instance).where(
+    """Return one keyset page of the viewer's instances, newest first: rows with every
+    column as an attribute, like an Instance (Core rows: building ORM state for a page of
+    them costs more than the query).
+    """
+    stmt = select(*Instance.__table__.c).where(  # type: ignore[attr-defined]
         visible_clause(viewer),
         *given(
             (Instance.region_code, filters.region),

@@ -90,6 +90,17 @@ def _field(plan: Plan, step: Step) -> Fast | None:
         return None
     if step.how == ATTRIBUTE:
         get = attrgetter(step.attribute)
+        plain = _plain(step.field.type)
+        if plain is not None:  # the commonest field: one call, no completion step
+            kind, non_null = plain
+
+            def attribute(source: Any, run: Run) -> Any:
+                value = get(source)
+                if type(value) is kind or (value is None and not non_null):
+                    return value
+                raise Slow("converted")
+
+            return attribute
         return lambda source, run: complete(get(source), run)
     if step.how != DIRECT or step.direct is None:
         return None
@@ -110,6 +121,19 @@ def _field(plan: Plan, step: Step) -> Fast | None:
         return complete(value, run)
 
     return read
+
+
+def _plain(kind: GraphQLOutputType) -> tuple[type, bool] | None:
+    """For a String, ID or Boolean field: the Python type written as it is, and whether the
+    field is non-null.
+    """
+    non_null = isinstance(kind, GraphQLNonNull)
+    named = kind.of_type if isinstance(kind, GraphQLNonNull) else kind
+    if named is GraphQLString or named is GraphQLID:
+        return str, non_null
+    if named is GraphQLBoolean:
+        return bool, non_null
+    return None
 
 
 def _value(plan: Plan, kind: GraphQLOutputType, step: Step) -> Fast | None:
@@ -220,10 +244,15 @@ def _object(plan: Plan, kind: GraphQLObjectType, step: Step) -> Fast | None:
     if completed is None:
         return None
 
+    definition = kind.extensions.get("strawberry-definition")
+    exact = getattr(definition, "origin", None)  # an instance of it passes the check
+
     def obj(value: Any, run: Run) -> Any:
         if value is None or value is Undefined:
             return None
-        if check is not None and check(value, None) is not True:  # type: ignore[arg-type]
+        if (
+            check is not None and type(value) is not exact and check(value, None) is not True  # type: ignore[arg-type]
+        ):
             raise Slow("another type")
         return completed(value, run)
 

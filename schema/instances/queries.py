@@ -63,6 +63,9 @@ class InstanceQueries:
             ),
             page=page_request(info, window, filters=filter),
         )
+        loaders = info.context.loaders  # what every item of a page shows: read in one batch
+        loaders.region.preload(row.region_code for row in page.items)
+        loaders.flavor.preload(row.flavor_name for row in page.items)
         return connection(page, Instance.from_row)
 
     @strawberry.field(

@@ -19,7 +19,7 @@ from app.workflows import rebuild_plan
 from schema.billing.types import ChargeLine
 from schema.context import Info
 from schema.images.types import Image, OperatingSystem
-from schema.loaders import referenced
+from schema.loaders import referenced_now
 from schema.regions.types import Flavor, Zone
 from schema.resources import RegionalResource
 
@@ -70,8 +70,9 @@ class Instance(RegionalResource):
     flavor_name: strawberry.Private[str]
 
     @strawberry.field(description="Its flavor.")
-    async def flavor(self, info: Info) -> Flavor:
-        return await referenced(info.context.loaders.flavor, self.flavor_name, Flavor.from_row)
+    def flavor(self, info: Info) -> Flavor:
+        loader = info.context.loaders.flavor
+        return referenced_now(loader, self.flavor_name, Flavor.from_row)  # type: ignore[return-value]  # awaited by graphql-core when not preloaded
 
     @classmethod
     def from_row(cls, row: InstanceRow) -> Instance:
