@@ -92,8 +92,10 @@ def test_a_repeated_body_is_answered_by_its_bytes_as_the_cache_would(
     assert (seen.decoded, seen.executed) == (1, 0), "the ordinary way, from the cache"
     assert kept.status_code == ordinary.status_code == 200
     assert REMAINING.sub(b"", kept.content) == REMAINING.sub(b"", ordinary.content)
-    for header in ("content-type", "cache-control", "content-length"):
+    for header in ("content-type", "cache-control"):
         assert kept.headers.get(header) == ordinary.headers.get(header), header
+    for answer in (kept, ordinary):  # the bucket's remaining points may differ by a digit
+        assert answer.headers["content-length"] == str(len(answer.content))
     assert kept.json()["data"] == first.json()["data"]
     cost = kept.json()["extensions"]["cost"]
     assert cost["requested"] == first.json()["extensions"]["cost"]["requested"]
