@@ -16,6 +16,7 @@ from starlette.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
+from schema.http.answers import Answers
 from schema.http.view import GraphQLView
 from tests.factories import Factory, Tenant, custom_image
 
@@ -36,18 +37,18 @@ class Seen:
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.decoded = 0
         self.executed = 0
-        decode, execute = GraphQLView.decode_json, GraphQLView._execute
+        decode, execute = GraphQLView.decode_json, Answers.execute
 
         def decoded(view: GraphQLView, data: str | bytes) -> object:
             self.decoded += 1
             return decode(view, data)
 
-        async def executed(view: GraphQLView, *args: Any) -> Any:
+        async def executed(answers: Answers, *args: Any) -> Any:
             self.executed += 1
-            return await execute(view, *args)
+            return await execute(answers, *args)
 
         monkeypatch.setattr(GraphQLView, "decode_json", decoded)
-        monkeypatch.setattr(GraphQLView, "_execute", executed)
+        monkeypatch.setattr(Answers, "execute", executed)
 
     def reset(self) -> None:
         self.decoded = self.executed = 0

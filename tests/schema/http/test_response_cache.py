@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 from app.config import Settings
 from app.main import create_app
 from app.platform.viewer import Role
-from schema.http.view import GraphQLView
+from schema.http.answers import Answers
 from tests.factories import Factory, custom_image, gql
 from tests.fixtures import ACTION, CREATE_LISTING, StatementCounter, listing_input
 
@@ -42,17 +42,17 @@ def _counted(client: TestClient, query: str, **kwargs: Any) -> tuple[dict[str, A
 def _executed(client: TestClient, query: str, **kwargs: Any) -> bool:
     """Whether answering ``query`` ran it (rather than serving a kept answer)."""
     ran: list[bool] = []
-    execute = GraphQLView._execute
+    execute = Answers.execute
 
-    async def counted(self: GraphQLView, *args: Any) -> Any:
+    async def counted(self: Answers, *args: Any) -> Any:
         ran.append(True)
         return await execute(self, *args)
 
-    GraphQLView._execute = counted  # type: ignore[method-assign, assignment]
+    Answers.execute = counted  # type: ignore[method-assign, assignment]
     try:
         gql(client, query, **kwargs)
     finally:
-        GraphQLView._execute = execute  # type: ignore[method-assign]
+        Answers.execute = execute  # type: ignore[method-assign]
     return bool(ran)
 
 
