@@ -1,5 +1,5 @@
 """Running image fleets safely: deprecation (R110, R124), disable (R111, R125), deletion
-protection (R112), the recycle bin (R113, R121) and image families (R115, R122).
+protection (R112) and image families (R115, R122); the recycle bin is ``recycle_bin``.
 
 An image is governed by its owner; the platform's and providers' published images (PUBLIC,
 INTEGRATION, MARKET) also by administrators. Changes to what the anonymous catalogue shows
@@ -9,12 +9,11 @@ move the catalogue version.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select
 
-from app.database import saved
 from app.errors import DomainError, ErrorCode, input_field, not_owner, shown
 from app.images import service
 from app.images.models import Image
@@ -28,10 +27,8 @@ from app.images.rules import (
 )
 from app.marketplace.models import Listing, ListingImage
 from app.marketplace.rules import ListingStatus
-from app.pagination import Ordering, Page, PageRequest, paginate
 from app.platform import catalogue_version
 from app.platform.viewer import Viewer
-from app.platform.visibility import locked
 
 
 def governed(*, session: Session, viewer: Viewer, image_id: str, action: str) -> Image:
@@ -335,77 +332,6 @@ def image_of_request(
             input_field("imageFamily"),
         )
     return image.id
-
-
-# --- the recycle bin --------------------------------------------------------------------------
-
-
-def move_to_bin(*, session: Session, image: Image, days: float, now: datetime) -> None:
-    """A deleted custom image waits in the recycle bin for ``days`` (0: purged at once)."""
-    image.deleted_at = now
-    image.purge_at = now + timedelta(days=days)
-    if days <= 0:
-        image.purged_at = now
-    session.add(image)
-
-
-def recycle_bin(*, session: Session, viewer: Viewer, page: PageRequest) -> Page[Image]:
-    """The caller's deleted images still restorable, the most recently deleted first."""
-    stmt = select(Image).where(
-        col(Image.owner_id) == viewer.account_id,
-        col(Image.deleted_at).is_not(None),
-        col(Image.purged_at).is_(None),
-    )
-    ordering = Ordering("DELETED_AT", col(Image.deleted_at), True, Image.id)
-    return paginate(session, stmt, ordering, page, lambda image: image.deleted_at)
-
-
-def restore(*, session: Session, viewer: Viewer, image_id: str, quota: int) -> Image:
-    """Bring an image back from the recycle bin (the quota counts it again).
-
-    Raises:
-        DomainError: IMAGE_NOT_IN_RECYCLE_BIN, IMAGE_QUOTA_EXCEEDED.
-    """
-    image = locked(
-        session,
-        Image,
-        image_id,
-        "m",
-        col(Image.owner_id) == viewer.account_id,
-        col(Image.deleted_at).is_not(None),
-        col(Image.purged_at).is_(None),
-    )
-    if image is None:
-        raise DomainError(
-            ErrorCode.IMAGE_NOT_IN_RECYCLE_BIN,
-            f"There is no image {shown(image_id)} in your recycle bin.",
-            input_field("imageId"),
-        )
-    service.check_quota(
-        session=session, owner_id=image.owner_id, region=image.region_code, limit=quota
-    )
-    image.deleted_at = None
-    image.purge_at = None
-    return saved(session, image)
-
-
-def purge_due(*, session: Session, now: datetime) -> list[Image]:
-    """Purge the binned images whose time is up; returns them (their bytes may go now)."""
-    stmt = (
-        select(Image)
-        .where(
-            col(Image.purge_at) <= now,
-            col(Image.purged_at).is_(None),
-            col(Image.deleted_at).is_not(None),
-        )
-        .with_for_update()
-    )
-    purged = list(session.exec(stmt))
-    for image in purged:
-        image.purged_at = now
-        session.add(image)
-    session.flush()
-    return purged
 
 
 def in_listing(*, session: Session, image_ids: Sequence[str]) -> set[str]:

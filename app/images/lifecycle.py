@@ -10,7 +10,7 @@ from sqlmodel import Session, col, select
 
 from app.database import saved
 from app.errors import DomainError, ErrorCode, input_field, raise_all
-from app.images import governance, service
+from app.images import governance, recycle_bin, service
 from app.images.models import Image, ImageShare
 from app.images.rules import (
     ImageStatus,
@@ -88,7 +88,7 @@ def delete(
         )
     service.refuse_if_replicating(session, image, "deleted")
     failed_until = image.purge_at if image.status == ImageStatus.CREATE_FAILED.value else None
-    governance.move_to_bin(session=session, image=image, days=recycle_bin_days, now=now)
+    recycle_bin.move_to_bin(session=session, image=image, days=recycle_bin_days, now=now)
     if failed_until is not None and image.purge_at is not None:
         image.purge_at = min(image.purge_at, failed_until)  # the bin keeps it no longer
     session.flush()

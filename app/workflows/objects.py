@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 
 from app.accounts.models import Account
 from app.errors import DomainError, ErrorCode
-from app.images import governance, lifecycle
+from app.images import lifecycle, recycle_bin
 from app.images.models import Image
 from app.images.rules import ImageStatus, SourceKind
 from app.platform.viewer import Viewer
@@ -176,7 +176,7 @@ class Purge:
 
     def __call__(self, session: Session, now: datetime) -> None:
         """Purge what is due."""
-        purged = governance.purge_due(session=session, now=now)
+        purged = recycle_bin.purge_due(session=session, now=now)
         purged += lifecycle.purge_failed_due(session=session, now=now)
         tags_service.forget(session=session, resource_ids=[image.id for image in purged])
         keys = {

@@ -7,7 +7,7 @@ from __future__ import annotations
 from sqlmodel import Session
 
 from app.ids import is_id
-from app.images import governance
+from app.images import recycle_bin
 from app.images.models import Image
 from app.images.rules import ImageStatus
 from app.platform.viewer import Viewer
@@ -25,7 +25,7 @@ def restore(*, session: Session, viewer: Viewer, image_id: str, policy: Policy) 
     binned = session.get(Image, image_id) if is_id(image_id, "m") else None
     failed = binned is not None and binned.status == ImageStatus.CREATE_FAILED.value
     failed_until = binned.purge_at if failed and binned is not None else None
-    image = governance.restore(session=session, viewer=viewer, image_id=image_id, quota=quota)
+    image = recycle_bin.restore(session=session, viewer=viewer, image_id=image_id, quota=quota)
     if failed_until is not None:  # a failed import's image is still purged after its day
         image.purge_at = failed_until
         session.add(image)

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import strawberry
 
-from app.images import governance
+from app.images import governance, recycle_bin
 from app.workflows import recycling
 from schema.context import Info
 from schema.images.mutations import ImageResult, image_mutation
@@ -150,7 +150,7 @@ class GovernanceQueries:
         window: Window = Window(),
     ) -> Connection[Image]:
         viewer = info.context.require_viewer()
-        page = governance.recycle_bin(
+        page = recycle_bin.recycle_bin(
             session=info.context.session,
             viewer=viewer,
             page=page_request(info, window),
