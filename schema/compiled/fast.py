@@ -30,8 +30,10 @@ from graphql import (
 )
 from graphql.pyutils import Undefined
 
+from schema.compiled.steps import ATTRIBUTE, DIRECT, TYPENAME, Decline, Step
+
 if TYPE_CHECKING:
-    from schema.compiled.executor import Plan, Run, Step
+    from schema.compiled.executor import Plan, Run
 
 #: reads a field of an object, or completes a value, on the fast path
 Fast = Callable[[Any, "Run"], Any]
@@ -80,8 +82,6 @@ def fast_object(plan: Plan, steps: list[Step]) -> Fast | None:
 
 
 def _field(plan: Plan, step: Step) -> Fast | None:
-    from schema.compiled.executor import ATTRIBUTE, DIRECT, TYPENAME
-
     if step.how == TYPENAME:
         typename = step.parent.name
         return lambda source, run: typename
@@ -231,8 +231,6 @@ def _enum(kind: GraphQLEnumType) -> Fast:
 
 
 def _object(plan: Plan, kind: GraphQLObjectType, step: Step) -> Fast | None:
-    from schema.compiled.executor import Decline
-
     check = kind.is_type_of
     if check is not None and "_get_is_type_of" not in check.__qualname__:
         return None  # a check that reads its Info

@@ -19,7 +19,8 @@ from prometheus_client import Counter
 from strawberry.types import ExecutionResult
 
 from app.observability import current_request
-from schema.compiled.executor import TYPENAME, Decline, Plan, Run, Uncompilable
+from schema.compiled.executor import Plan, Run
+from schema.compiled.steps import TYPENAME, Decline, Uncompilable
 from schema.errors import coded_error
 from schema.limits.cost import requested_cost
 from schema.limits.documents import Document, DocumentCache
