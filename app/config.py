@@ -88,6 +88,7 @@ class Settings(BaseSettings):
     storage_quota_bytes: Size = 100 * 1024**3
     object_expiry_days: NonNegative = 1.0  # objects no image needs: a day after the last attempt
     recycle_bin_days: NonNegative = 7.0
+    arrears_grace_days: NonNegative = 7.0  # then instances stopped for arrears are released
     body_timeout_seconds: Positive = 30.0
     header_timeout_seconds: Positive = 10.0
     keep_alive_seconds: Positive = 5.0

@@ -40,7 +40,7 @@ from app.platform.service_secrets import CURSOR_SECRET, shared_secret
 from app.policy import Policy
 from app.storage.configured import make_store
 from app.storage.store import ObjectStore
-from app.workflows import objects, settlement, tracking
+from app.workflows import arrears, objects, settlement, tracking
 from app.workflows.registry import operation_handlers
 from schema import build_schema
 from schema.context import Services
@@ -55,9 +55,10 @@ log = logging.getLogger("bcc_images.worker")
 
 def make_worker(settings: Settings, engine: Engine, clock: Clock, store: ObjectStore) -> Worker:
     """The operation worker with the periodic jobs: hourly settlement, prepaid expiry,
-    expiry of objects no image needs, reconciliation of stored files, and purging the recycle
-    bin and failed imports. A server's background worker does not wait for the inspections it
-    starts (they run on their own threads); a worker driven tick by tick does.
+    releases at the end of the arrears grace period, expiry of objects no image needs,
+    reconciliation of stored files, and purging the recycle bin and failed imports. A server's
+    background worker does not wait for the inspections it starts (they run on their own
+    threads); a worker driven tick by tick does.
     """
     return Worker(
         engine,
@@ -67,6 +68,7 @@ def make_worker(settings: Settings, engine: Engine, clock: Clock, store: ObjectS
         periodic=[
             settlement.settle_hourly,
             instances_service.expire_due,
+            arrears.ArrearsReleases(settings.arrears_grace_days),
             objects.ObjectHousekeeping(store, settings.object_expiry_days),
             objects.Purge(),
         ],

@@ -110,6 +110,11 @@ ENUM_VALUES: dict[str, dict[str, str]] = {
         "IMAGE_PROCESSING": "A custom image is being captured from it.",
         "RELEASED": "Released for good.",
     },
+    "ReleaseReason": {
+        "OWNER": "Its owner released it.",
+        "ARREARS": "The platform released it: the account's balance stayed below zero for "
+        "the whole grace period while arrears kept it stopped. The debt stays.",
+    },
     "LicenseType": {
         "PLATFORM": "The platform provides the Windows licence: instances are charged for it.",
         "BYOL": "Bring your own licence: instances are not charged for it.",

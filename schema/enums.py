@@ -10,7 +10,7 @@ from app.billing.pricing import ChargeKind, ChargeUnit, Timing
 from app.billing.rules import OrderKind, TransactionKind
 from app.errors import ErrorCode, WarningCode
 from app.images import rules as images
-from app.instances.rules import InstanceStatus, StorageType
+from app.instances.rules import InstanceStatus, ReleaseReason, StorageType
 from app.marketplace.rules import ListingKind, ListingStatus
 from app.operations.rules import OperationKind, OperationStatus
 from app.platform.viewer import Role
@@ -35,6 +35,8 @@ _DESCRIPTIONS: dict[EnumMeta, str] = {
     OrderKind: "NEW_INSTANCES or REBUILD.",
     TransactionKind: "Kinds of balance movements.",
     InstanceStatus: "Where an instance is in its life.",
+    ReleaseReason: "Who released an instance: OWNER, or the platform (ARREARS) once the "
+    "account's balance stayed below zero past the grace period.",
     StorageType: "System disk storage type.",
     OperationKind: "What a long-running job does.",
     OperationStatus: "Where a job is.",

@@ -38,6 +38,7 @@ MONEY_MODULES = frozenset(
         "tests/app/test_money.py",
         "tests/schema/billing/test_billing_admin.py",
         "tests/schema/billing/test_charge_properties.py",
+        "tests/schema/billing/test_money_that_ends.py",
         "tests/schema/instances/test_instances.py",
         "tests/schema/marketplace/test_marketplace.py",
     }

@@ -43,8 +43,15 @@ def post(
     """Append one ledger entry (positive credits, negative debits) and move the balance with it.
 
     The caller holds the account row (``accounts.service.lock_account``) in this transaction.
+    An entry that takes the balance below zero starts the account's arrears at ``now``; one
+    that brings it back to zero or above ends them (R165, R192).
     """
     account.balance_minor += amount_minor
+    account.in_arrears = account.balance_minor < 0
+    if not account.in_arrears:
+        account.arrears_since = None
+    elif account.arrears_since is None:
+        account.arrears_since = now
     entry = LedgerEntry(
         id=new_id("txn"),
         account_id=account.id,

@@ -59,3 +59,4 @@ class Instance(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     expires_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     released_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    release_reason: str | None = Field(default=None, max_length=8)  # OWNER or ARREARS

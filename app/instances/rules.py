@@ -51,6 +51,15 @@ class StatusReason(enum.Enum):
     EXPIRED = "EXPIRED"
 
 
+class ReleaseReason(enum.Enum):
+    """Who released an instance: its owner, or the platform at the end of the arrears grace
+    period.
+    """
+
+    OWNER = "OWNER"
+    ARREARS = "ARREARS"
+
+
 @dataclass(frozen=True)
 class LaunchInput:
     """createInstances / priceQuote input."""

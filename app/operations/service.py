@@ -174,7 +174,18 @@ def read_clock_offset(*, session: Session) -> float:
     return state.offset_seconds if state else 0.0
 
 
-MAX_ADVANCE = 10 * 366 * 24 * 3600
+def time_after_locks(*, session: Session, clock: Clock) -> datetime:
+    """The service's time as a transaction that already holds its locks must read it: with
+    the shared offset as last committed, since another process may have advanced the clock
+    (and settled up to the new time) while this one waited (R166).
+    """
+    if clock.simulated:
+        clock.set_offset(read_clock_offset(session=session))
+    return clock.now()
+
+
+#: the most one advanceClock may move the clock (each due hour is run in turn)
+MAX_ADVANCE = 40 * 24 * 3600
 
 
 def advance_clock(*, session: Session, viewer: Viewer, clock: Clock, seconds: int) -> float:
@@ -191,7 +202,9 @@ def advance_clock(*, session: Session, viewer: Viewer, clock: Clock, seconds: in
         )
     if not 1 <= seconds <= MAX_ADVANCE:
         raise DomainError(
-            ErrorCode.INVALID_INPUT, f"seconds is 1 to {MAX_ADVANCE}.", ("input", "seconds")
+            ErrorCode.INVALID_INPUT,
+            f"seconds is 1 to {MAX_ADVANCE} (40 days).",
+            ("input", "seconds"),
         )
     state = session.exec(select(ClockState).where(ClockState.id == 1).with_for_update()).first()
     if state is None:

@@ -183,16 +183,17 @@ def _from_snapshot(
 class CreateImageHandler(jobs.ImageJob):
     """CREATE_IMAGE: the image becomes AVAILABLE; the instance returns to its former state."""
 
-    def after(self, session: Session, operation: Operation) -> None:
-        """Give the instance back, success or failure."""
+    def after(self, session: Session, operation: Operation, now: datetime) -> None:
+        """Give the instance back, success or failure, as ``resume`` does: stopped if arrears
+        or the end of its term came meanwhile.
+        """
         payload = operations_service.payload(operation)
         instance = session.get(Instance, payload.get("instance", ""))
         if (
             instance is not None
             and instance.status == instance_rules.InstanceStatus.IMAGE_PROCESSING.value
         ):
-            instance.status = payload["instanceStatus"]
-            session.add(instance)
+            instances_service.resume(session, instance, payload["instanceStatus"], now)
 
 
 def create_snapshot(

@@ -17,13 +17,15 @@ from app.billing import rules as billing_rules
 from app.billing import service as billing_service
 from app.billing.pricing import Timing
 from app.billing.rules import TransactionKind
+from app.clock import Clock
 from app.database import saved
 from app.errors import DomainError, ErrorCode
 from app.instances import service as instances_service
 from app.instances.models import Instance
-from app.instances.rules import SETTLED, InstanceStatus, StatusReason
+from app.instances.rules import SETTLED, InstanceStatus, ReleaseReason, StatusReason
+from app.operations import service as operations_service
 from app.platform.viewer import Viewer
-from app.workflows import revenue
+from app.workflows import arrears, revenue
 
 FIELD = ("input", "instanceId")
 
@@ -53,7 +55,8 @@ def for_action(
 
 
 def start(*, session: Session, viewer: Viewer, instance_id: str, now: datetime) -> Instance:
-    """Start a STOPPED instance (refused while the account is in arrears or the term is over).
+    """Start a STOPPED instance (refused while the account is in arrears or the term is over;
+    one arrears stopped may be started once the balance is zero or above again).
 
     Raises:
         DomainError: INSTANCE_NOT_FOUND, PERMISSION_DENIED, INSTANCE_STATUS_FORBIDDEN,
@@ -75,12 +78,7 @@ def start(*, session: Session, viewer: Viewer, instance_id: str, now: datetime) 
             f"Instance {instance.id}'s prepaid term has ended.",
             FIELD,
         )
-    if instance.status_reason == StatusReason.ARREARS.value:
-        raise DomainError(
-            ErrorCode.ACCOUNT_IN_ARREARS,
-            "The account is in arrears; a top-up restarts this instance.",
-            FIELD,
-        )
+    arrears.end_hold(instance, now)  # stopped for arrears, now paid: usage counts from now
     instance.status = InstanceStatus.RUNNING.value
     instance.status_reason = None
     return saved(session, instance)
@@ -100,9 +98,13 @@ def stop(*, session: Session, viewer: Viewer, instance_id: str) -> Instance:
 
 
 def release(
-    *, session: Session, viewer: Viewer, instance_id: str, now: datetime
+    *, session: Session, viewer: Viewer, instance_id: str, now: datetime, clock: Clock | None = None
 ) -> tuple[Instance, int]:
     """Release an instance; a prepaid one is refunded per R74. Returns (instance, refund fen).
+
+    With ``clock``, the time of the release is read once the account and the instance are
+    locked (a clock advanced meanwhile by another process has settled usage up to its new
+    time, and the release may not come before that).
 
     Raises:
         DomainError: INSTANCE_NOT_FOUND, PERMISSION_DENIED, INSTANCE_STATUS_FORBIDDEN.
@@ -110,8 +112,12 @@ def release(
     account, instance = for_action(session, viewer, instance_id, paid_providers=True)
     if instance.status not in SETTLED:
         raise instances_service.refuse(instance, "released")
+    if clock is not None:
+        now = max(now, operations_service.time_after_locks(session=session, clock=clock))
+    arrears.end_hold(instance, now)
     instance.status = InstanceStatus.RELEASED.value
     instance.status_reason = None
+    instance.release_reason = ReleaseReason.OWNER.value
     instance.released_at = now
     refund = 0
     if instance.billing_timing == Timing.PREPAID.value:

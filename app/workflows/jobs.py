@@ -100,7 +100,7 @@ class ImageJob(operations_service.Handler):
                 image.status = ImageStatus.AVAILABLE.value
                 image.progress = None
                 session.add(image)
-        self.after(session, operation)
+        self.after(session, operation, now)
 
     def fail(
         self, session: Session, operation: Operation, error: DomainError, now: datetime
@@ -113,12 +113,12 @@ class ImageJob(operations_service.Handler):
             image.failure_message = error.message
             image.failure_checks = json.dumps(self.checks(error))
             session.add(image)
-        self.after(session, operation)
+        self.after(session, operation, now)
 
     def finish(self, image: Image, prepared: object) -> None:
         """Record what the work found on a finished image (nothing by default)."""
 
-    def after(self, session: Session, operation: Operation) -> None:
+    def after(self, session: Session, operation: Operation, now: datetime) -> None:
         """Whatever else ends with the operation, success or failure (nothing by default)."""
 
     def checks(self, error: DomainError) -> list[str]:

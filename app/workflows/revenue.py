@@ -22,6 +22,7 @@ from app.instances.models import Instance
 from app.marketplace.models import ListingRevenue, Sale
 from app.marketplace.service import provider_of
 from app.money import RATE_SCALE, allocate, rate_to_int, settle_units, split_micro, to_minor
+from app.workflows import arrears
 
 DEFAULT_COMMISSION = Decimal("0.20")
 
@@ -240,6 +241,7 @@ def reverse(*, session: Session, share: ChargeShare, refund_minor: int, now: dat
         now=now,
         reference=share.instance_id,
     )
+    arrears.stop_for_arrears(session=session, account=provider)  # a provider's debt counts too
     share.reversed_minor += reversal
     session.add(share)
     return reversal

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, or_
+from sqlalchemy import ColumnElement, func, or_
 from sqlmodel import Session, col, select
 
 from app.accounts import service as accounts_service
@@ -20,13 +20,12 @@ from app.billing.rules import TransactionKind
 from app.errors import DomainError, ErrorCode, not_found
 from app.ids import is_id
 from app.instances.models import Instance
-from app.instances.rules import InstanceStatus, StatusReason
 from app.marketplace.models import Listing
 from app.money import rate_from_int, round_fen, settle_units, to_minor, usage_units
 from app.observability import SETTLEMENT_RUNS
 from app.platform.schedule import SchedulerState
 from app.platform.viewer import Viewer
-from app.workflows import revenue
+from app.workflows import arrears, revenue
 
 HOURLY_JOB = "hourly-settlement"
 MINUTE = timedelta(minutes=1)
@@ -64,14 +63,7 @@ def settle(
     been accrued, and each account carries the fraction of a fen not yet charged. With
     ``account_id``, only that account is settled.
     """
-    due: list[ColumnElement[bool]] = [
-        col(Instance.billing_timing) == Timing.POSTPAID.value,
-        col(Instance.accrued_until) < until,
-        or_(
-            col(Instance.released_at).is_(None),
-            col(Instance.accrued_until) < col(Instance.released_at),
-        ),
-    ]
+    due = _due(until)
     if account_id is not None:
         due.append(col(Instance.owner_id) == account_id)
     # accounts first (buyers and the providers they pay), then instances: the lock order of
@@ -99,6 +91,7 @@ def settle(
         account = accounts_service.lock_account(session=session, account_id=owner_id)
         assert account is not None
         software: dict[str, SoftwareUsage] = {}
+        before = account.usage_carry
         for instance in by_account[owner_id]:
             used = accrue_usage(account, instance, until)
             if used is not None:
@@ -106,8 +99,9 @@ def settle(
                 software[used.listing_id] = used if known is None else known.plus(used)
         for usage in software.values():
             usage.credit(session, owner_id, until)
-        units = account.usage_carry
-        fen, account.usage_carry = settle_units(units)
+        if account.usage_carry == before:
+            continue  # nothing accrued: a carry alone is never rounded again (R167)
+        fen, account.usage_carry = settle_units(account.usage_carry)
         if fen:
             entries.append(
                 billing_service.post(
@@ -119,10 +113,23 @@ def settle(
                 )
             )
         session.add(account)
-        if account.balance_minor < 0 and not account.in_arrears:
-            enter_arrears(session=session, account=account)
+        arrears.stop_for_arrears(session=session, account=account)
     session.flush()
     return entries
+
+
+def _due(until: datetime) -> list[ColumnElement[bool]]:
+    """Postpaid instances with usage not settled up to ``until`` (a released one until it is
+    settled up to its release).
+    """
+    return [
+        col(Instance.billing_timing) == Timing.POSTPAID.value,
+        col(Instance.accrued_until) < until,
+        or_(
+            col(Instance.released_at).is_(None),
+            col(Instance.accrued_until) < col(Instance.released_at),
+        ),
+    ]
 
 
 @dataclass(frozen=True)
@@ -170,14 +177,21 @@ def accrue_usage(account: Account, instance: Instance, until: datetime) -> Softw
 
 
 def accrue(instance: Instance, until: datetime) -> int:
-    """Advance an instance's accrual to ``until`` (whole minutes); returns the minutes taken."""
+    """Advance an instance's accrual to ``until`` (whole minutes); returns the minutes to
+    charge. A released instance is settled once, up to its release (the whole minutes before
+    it), and never again; an instance held for arrears accrues nothing.
+    """
     if instance.accrued_until is None:
         return 0
-    end = min(until, instance.released_at or until)
+    released = instance.released_at is not None and instance.released_at <= until
+    end = instance.released_at if released and instance.released_at else until
     minutes = int((end - instance.accrued_until) // MINUTE)
-    if minutes <= 0:
+    if released:
+        instance.accrued_until = max(end, instance.accrued_until)
+    elif minutes > 0:
+        instance.accrued_until += minutes * MINUTE
+    if minutes <= 0 or arrears.held(instance):
         return 0
-    instance.accrued_until += minutes * MINUTE
     return minutes
 
 
@@ -187,15 +201,24 @@ def last_whole_hour(now: datetime) -> datetime:
 
 
 def settle_hourly(session: Session, now: datetime) -> None:
-    """Scheduler job: settle up to the last whole hour, once per hour across processes."""
+    """Scheduler job: settle up to the last whole hour, once per hour across processes; hours
+    missed since the last run (a clock advanced by hours, a process that slept) are settled
+    one by one, in time order, so the ledger is the one hourly runs would have left (R166).
+    """
     boundary = last_whole_hour(now)
     state = session.exec(
         select(SchedulerState).where(SchedulerState.name == HOURLY_JOB).with_for_update()
     ).first()
     if state is not None and state.until >= boundary:
         return
-    SETTLEMENT_RUNS.inc()
-    settle(session=session, until=boundary)
+    hour = boundary if state is None else state.until + timedelta(hours=1)
+    first = session.exec(select(func.min(Instance.accrued_until)).where(*_due(boundary))).one()
+    # hours before the oldest unsettled usage have nothing to settle
+    hour = max(hour, boundary if first is None else last_whole_hour(first) + timedelta(hours=1))
+    while hour <= boundary:
+        SETTLEMENT_RUNS.inc()
+        settle(session=session, until=hour)
+        hour += timedelta(hours=1)
     if state is None:
         state = SchedulerState(name=HOURLY_JOB, until=boundary)
     state.until = boundary
@@ -235,37 +258,5 @@ def top_up(
         amount_minor=to_minor(amount),
         now=now,
     )
-    leave_arrears_if_paid(session=session, account=account)
+    arrears.restart_if_paid(session=session, account=account, now=now)
     return account, entry
-
-
-def enter_arrears(*, session: Session, account: Account) -> None:
-    """Mark the account in arrears and stop its running postpaid instances (reason ARREARS)."""
-    account.in_arrears = True
-    session.add(account)
-    stmt = select(Instance).where(
-        Instance.owner_id == account.id,
-        Instance.billing_timing == Timing.POSTPAID.value,
-        Instance.status == InstanceStatus.RUNNING.value,
-    )
-    for instance in session.exec(stmt):
-        instance.status = InstanceStatus.STOPPED.value
-        instance.status_reason = StatusReason.ARREARS.value
-        session.add(instance)
-    session.flush()
-
-
-def leave_arrears_if_paid(*, session: Session, account: Account) -> None:
-    """After a top-up: if the balance is no longer negative, restart what arrears stopped."""
-    if not account.in_arrears or account.balance_minor < 0:
-        return
-    account.in_arrears = False
-    session.add(account)
-    stmt = select(Instance).where(
-        Instance.owner_id == account.id, Instance.status_reason == StatusReason.ARREARS.value
-    )
-    for instance in session.exec(stmt):
-        instance.status = InstanceStatus.RUNNING.value
-        instance.status_reason = None
-        session.add(instance)
-    session.flush()

@@ -58,6 +58,7 @@ class Account(Node):
     balance_minor: strawberry.Private[int]
     arrears: strawberry.Private[bool]
     quota: strawberry.Private[int | None]
+    arrears_began: strawberry.Private[datetime | None] = None
 
     @property
     def owner_id(self) -> str:
@@ -72,10 +73,20 @@ class Account(Node):
 
     @strawberry.field(
         permission_classes=[OwnerOnly],
-        description="Whether postpaid usage left the balance negative (self and admins).",
+        description="Whether the balance is below zero (self and admins): postpaid instances "
+        "stop, accrue nothing and, past the grace period, are released.",
     )
     def in_arrears(self, info: Info) -> bool:
         return self.arrears
+
+    @strawberry.field(
+        permission_classes=[OwnerOnly],
+        description="Since when the balance has been below zero (the grace period before "
+        "the instances arrears stopped are released counts from here); null when it is not "
+        "(self and admins).",
+    )
+    def arrears_since(self, info: Info) -> datetime | None:
+        return self.arrears_began
 
     transactions: Connection[Transaction] = child_connection(
         Transaction,
@@ -140,6 +151,7 @@ class Account(Node):
             created_at=row.created_at,
             balance_minor=row.balance_minor,
             arrears=row.in_arrears,
+            arrears_began=row.arrears_since,
             quota=row.custom_image_quota,
         )
 

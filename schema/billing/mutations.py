@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated
 
 import strawberry
@@ -47,12 +47,16 @@ class BillingMutations:
 
     @mutation(
         "Advance the simulated clock (admin only; the service must run with a simulated "
-        "clock). Scheduled jobs that became due (hourly settlement, the end of prepaid "
-        "terms) run before it answers.",
+        "clock) by at most 40 days. The scheduled jobs that became due run before it "
+        "answers, in time order: each hourly settlement at its hour, the end of prepaid "
+        "terms, releases at the end of the arrears grace period, purges; so one advance of "
+        "N hours leaves the ledger N one-hour advances would.",
         input="Move the simulated clock forward.",
     )
     def advance_clock(
-        self, info: Info, seconds: Annotated[int, argument("Seconds to add (1 to ten years).")]
+        self,
+        info: Info,
+        seconds: Annotated[int, argument("Seconds to add (1 to 3,456,000: 40 days).")],
     ) -> AdvanceClockPayload:
         clock = info.context.services.clock
 
@@ -63,6 +67,7 @@ class BillingMutations:
 
         payload = mutate(info, AdvanceClockPayload, work)
         if payload.now is not None and info.context.services.worker is not None:
-            # the scheduled jobs that became due (settlement, expiry) run before we answer
-            info.context.services.worker.run_periodic()
+            # the scheduled jobs that became due run before we answer, hour by hour
+            since = payload.now - timedelta(seconds=seconds)
+            info.context.services.worker.run_periodic(since)
         return payload

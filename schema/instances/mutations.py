@@ -100,7 +100,10 @@ class InstanceMutations:
     def release_instance(self, info: Info, instance_id: InstanceId) -> ReleaseInstancePayload:
         def work(c: Call) -> ReleaseInstancePayload:
             row, refund = instance_actions.release(
-                **c.acting, instance_id=str(instance_id), now=c.now
+                **c.acting,
+                instance_id=str(instance_id),
+                now=c.now,
+                clock=info.context.services.clock,
             )
             return ReleaseInstancePayload(
                 instance=Instance.from_row(row), refund=Money.of_minor(refund)

@@ -14,7 +14,7 @@ from app.errors import DomainError, ErrorCode, input_field
 from app.images import rules as image_rules
 from app.instances import service
 from app.instances.models import Instance as InstanceRow
-from app.instances.rules import InstanceStatus, LaunchInput, StorageType
+from app.instances.rules import InstanceStatus, LaunchInput, ReleaseReason, StorageType
 from app.workflows import rebuild_plan
 from schema.billing.types import ChargeLine
 from schema.context import Info
@@ -64,6 +64,10 @@ class Instance(RegionalResource):
     created_at: datetime = strawberry.field(description="When it was created (UTC).")
     expires_at: datetime | None = strawberry.field(description="End of a prepaid term.")
     released_at: datetime | None = strawberry.field(description="When it was released.")
+    release_reason: ReleaseReason | None = strawberry.field(
+        description="Who released it: OWNER, or ARREARS when the account's balance stayed "
+        "below zero past the grace period; null while it is not released."
+    )
     charges: list[ChargeLine] = strawberry.field(
         description="What it pays now: hourly lines (postpaid) or its term's lines (prepaid)."
     )
@@ -101,6 +105,7 @@ class Instance(RegionalResource):
             created_at=row.created_at,
             expires_at=row.expires_at,
             released_at=row.released_at,
+            release_reason=ReleaseReason(row.release_reason) if row.release_reason else None,
             charges=[ChargeLine.of(line) for line in service.charge_lines(row)],
             region_code=row.region_code,
             flavor_name=row.flavor_name,

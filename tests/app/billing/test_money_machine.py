@@ -55,6 +55,7 @@ from app.platform.viewer import Role, Viewer
 from app.policy import Policy
 from app.seed import prepare
 from app.workflows import (
+    arrears,
     instance_actions,
     launch,
     launch_plan,
@@ -72,6 +73,7 @@ FLAVOR = "bcc.g5.c2m8"
 IMAGES = ("linux", "windows", "market_a", "market_b", "hourly_c")
 PRICES = {"market_a": Decimal("199.00"), "market_b": Decimal("500.00")}
 HOURLY_C = Decimal("5.00")
+GRACE_DAYS = 7.0  # BCC_IMAGES_ARREARS_GRACE_DAYS's default
 
 #: operations take no time here; postpaid needs 100 CNY, as the default settings say
 POLICY = Policy(operation_seconds=0, operation_seconds_per_gb=0)
@@ -113,6 +115,7 @@ class Box:
     released_at: datetime | None = None
     hourly_micros: int = 0
     software_micros: int = 0
+    held: bool = False  # stopped (or released) for arrears: accrues nothing
 
 
 class MoneyMachine(RuleBasedStateMachine):
@@ -242,18 +245,45 @@ class MoneyMachine(RuleBasedStateMachine):
         return int(total * RATE_SCALE), int(software * RATE_SCALE)
 
     def _accrue(self, box: Box, until: datetime) -> None:
-        """Hourly usage of a postpaid instance, minute by minute, as the rules say."""
+        """Hourly usage of a postpaid instance, minute by minute, as the rules say: a released
+        one is settled once, in whole minutes up to its release; one held for arrears accrues
+        nothing (R165, R167).
+        """
         if box.accrued_until is None:
             return
-        end = min(until, box.released_at or until)
+        released = box.released_at is not None and box.released_at <= until
+        end = box.released_at if released and box.released_at else until
         minutes = int((end - box.accrued_until) // timedelta(minutes=1))
-        if minutes <= 0:
+        if released:
+            box.accrued_until = max(end, box.accrued_until)
+        elif minutes > 0:
+            box.accrued_until += timedelta(minutes=minutes)
+        if minutes <= 0 or box.held:
             return
-        box.accrued_until += timedelta(minutes=minutes)
         self.usage_units += minutes * box.hourly_micros
         listing = self.listing_of.get(box.image)
         if listing is not None and box.software_micros:
             self.software_units[listing] += minutes * box.software_micros
+
+    def _follow_holds(self) -> None:
+        """Follow which instances arrears hold (the service decides when an account is in
+        arrears; the money they then do not accrue is the model's own rule): a hold that
+        ended (a top-up, a start, a release by the owner) counts usage again from now; an
+        instance released at the end of the grace period is released when the service says.
+        """
+        with read_session(self.engine) as session:
+            rows = {
+                row.id: row
+                for row in session.exec(select(Instance).where(Instance.owner_id == self.buyer.id))
+            }
+        for box in self.boxes.values():
+            row = rows[box.id]
+            held = row.status_reason == "ARREARS"
+            if box.held and not held and box.accrued_until is not None:
+                box.accrued_until = max(box.accrued_until, self.now)
+            box.held = held
+            if row.release_reason == "ARREARS":
+                box.released_at = row.released_at
 
     # -- rules -----------------------------------------------------------------------------------
 
@@ -267,6 +297,7 @@ class MoneyMachine(RuleBasedStateMachine):
                 amount=Decimal(amount),
                 now=self.now,
             )
+        self._follow_holds()
 
     @rule(
         image=st.sampled_from(IMAGES),
@@ -431,6 +462,7 @@ class MoneyMachine(RuleBasedStateMachine):
                 assert operation is not None
                 handlers[operation.kind].complete(session, operation, self.now, None)
         self.pending = []
+        self._follow_holds()
 
     def _rebuild_one(self, box: Box, image: str, listing: str | None, lines: list[Any]) -> None:
         if box.timing == "POSTPAID":
@@ -487,6 +519,7 @@ class MoneyMachine(RuleBasedStateMachine):
                 session=s, viewer=self.viewer, instance_id=instance, now=self.now
             )
         )
+        self._follow_holds()
 
     @precondition(lambda self: bool(self._live()))
     @rule(data=st.data())
@@ -499,6 +532,7 @@ class MoneyMachine(RuleBasedStateMachine):
         )
         if done is None:
             return
+        self._follow_holds()
         _, refund = done
         box = self.boxes[instance]
         box.released_at = self.now
@@ -532,7 +566,9 @@ class MoneyMachine(RuleBasedStateMachine):
         with write_session(self.engine) as session:
             settlement.settle(session=session, until=hour, account_id=self.buyer.id)
             instances_service.expire_due(session, self.now)
+            arrears.ArrearsReleases(GRACE_DAYS)(session, self.now)
         self._accrue_all(hour)
+        self._follow_holds()
 
     @rule()
     def settle(self) -> None:
@@ -540,6 +576,7 @@ class MoneyMachine(RuleBasedStateMachine):
         with write_session(self.engine) as session:
             settlement.settle(session=session, until=self.now, account_id=self.buyer.id)
         self._accrue_all(self.now)
+        self._follow_holds()
 
     def _accrue_all(self, until: datetime) -> None:
         for box in self.boxes.values():
