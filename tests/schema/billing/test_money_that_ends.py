@@ -23,11 +23,13 @@ import pytest
 import time_machine
 from starlette.testclient import TestClient
 
+from app.clock import Clock
 from app.config import Settings
-from app.database import make_engine
+from app.database import make_engine, write_session
 from app.main import create_app
-from app.platform.viewer import Role
+from app.platform.viewer import Role, Viewer
 from app.seed import prepare
+from app.workflows import instance_actions
 from tests.conftest import fresh_database
 from tests.factories import Factory, Tenant, gql
 from tests.fixtures import CREATE, CREATE_IMAGE, launch
@@ -329,3 +331,35 @@ def test_advance_clock_moves_at_most_forty_days(service: Service) -> None:
     assert [(e["code"], e["field"]) for e in errors] == [("INVALID_INPUT", ["input", "seconds"])]
     assert errors[0]["message"] == "seconds is 1 to 3456000 (40 days)."
     service.advance(40 * 24 * HOUR)
+
+
+def test_a_release_that_waited_for_a_clock_advance_elsewhere_is_dated_after_it(
+    service: Service,
+) -> None:
+    """The interleaving of a release racing advanceClock on two processes, made certain: the
+    release's process read the time before the other advanced the clock a day and settled it
+    (23 hourly entries); once it holds its locks it reads the time again, so the release is
+    dated after the advance and nothing is charged past it (it was dated at the old time, with
+    23 hours charged).
+    """
+    tenant = service.factory.account(balance="500")
+    instance_id = service.launch(tenant)
+    elsewhere = Clock(simulated=True)  # a process that has not heard of the advance yet
+    stale = elsewhere.now()
+    service.advance(24 * HOUR)
+    with write_session(service.factory.engine) as session:
+        instance, _ = instance_actions.release(
+            session=session,
+            viewer=Viewer(tenant.id, Role.CUSTOMER, tenant.token_id),
+            instance_id=instance_id,
+            now=stale,
+            clock=elsewhere,
+        )
+        released_at = instance.released_at
+    assert released_at is not None and released_at >= stale + timedelta(days=1)
+    service.advance(HOUR)
+    created = _time(service.instance(tenant, instance_id)["createdAt"])
+    hours = [START.replace(minute=0) + timedelta(hours=h) for h in range(1, 26)]
+    ran = [hour for hour in hours if hour < released_at] + [released_at]
+    charged = [amount for amount, _ in usage(service.ledger(tenant))]
+    assert charged == hourly(G5_C2M8, created, ran)
