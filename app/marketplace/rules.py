@@ -51,9 +51,25 @@ def _plan_field(index: int, name: str | None = None) -> tuple[str, ...]:
     return (*path, name) if name else path
 
 
+def price_problem(plan: Plan) -> str | None:
+    """What is wrong with a plan's price: 0 to 1,000,000 CNY, with at most 2 decimals for a
+    prepaid plan (a price paid once, to the fen) and 6 for an hourly one (R129).
+    """
+    places = 2 if plan.timing is Timing.PREPAID else 6
+    if (
+        not plan.price.is_finite()
+        or not 0 <= plan.price <= MAX_PLAN_PRICE
+        or plan.price != plan.price.quantize(Decimal(1).scaleb(-places))
+    ):
+        kind = "Prepaid" if plan.timing is Timing.PREPAID else "Hourly"
+        return f"{kind} plan prices are 0 to 1000000 CNY with at most {places} decimals."
+    return None
+
+
 def plan_problems(kind: ListingKind, plans: Sequence[Plan]) -> list[DomainError]:
     """Check a listing's plans (R68): MARKET prepaid only, terms from the allowed set, no
-    duplicates, prices 0 to 1,000,000 with at most 6 decimals (MARKET prices above 0).
+    duplicates, prices 0 to 1,000,000 (prepaid to the fen, hourly with at most 6 decimals;
+    MARKET prices above 0).
     """
     problems: list[DomainError] = []
     if not plans:
@@ -68,17 +84,10 @@ def plan_problems(kind: ListingKind, plans: Sequence[Plan]) -> list[DomainError]
         )
     seen: set[tuple[Timing, int | None]] = set()
     for index, plan in enumerate(plans):
-        if (
-            not plan.price.is_finite()
-            or not 0 <= plan.price <= MAX_PLAN_PRICE
-            or (plan.price != plan.price.quantize(Decimal("0.000001")))
-        ):
+        problem = price_problem(plan)
+        if problem is not None:
             problems.append(
-                DomainError(
-                    ErrorCode.INVALID_INPUT,
-                    "Plan prices are 0 to 1000000 CNY with at most 6 decimals.",
-                    _plan_field(index, "price"),
-                )
+                DomainError(ErrorCode.INVALID_INPUT, problem, _plan_field(index, "price"))
             )
         if plan.timing is Timing.PREPAID and plan.months not in PREPAID_TERMS:
             problems.append(

@@ -113,3 +113,33 @@ def test_text_limits() -> None:
         (ErrorCode.INVALID_INPUT, ("input", "title")),
         (ErrorCode.INVALID_INPUT, ("input", "version")),
     ]
+
+
+@pytest.mark.parametrize(
+    ("plan", "refused"),
+    [
+        (
+            Plan(PRE, 1, Decimal("0.005")),
+            "Prepaid plan prices are 0 to 1000000 CNY with at most 2 decimals.",
+        ),
+        (
+            Plan(PRE, 1, Decimal("199.999")),
+            "Prepaid plan prices are 0 to 1000000 CNY with at most 2 decimals.",
+        ),
+        (Plan(PRE, 1, Decimal("199.99")), None),
+        (Plan(POST, None, Decimal("0.005")), None),
+        (
+            Plan(POST, None, Decimal("0.0000005")),
+            "Hourly plan prices are 0 to 1000000 CNY with at most 6 decimals.",
+        ),
+    ],
+)
+def test_prepaid_plan_prices_are_to_the_fen_and_hourly_ones_to_six_places(
+    plan: Plan, refused: str | None
+) -> None:
+    """R129 (issue 24): a prepaid price of 0.005 was accepted, and the provider was then
+    credited 100 % of a line rounded up to 0.01."""
+    problems = plan_problems(ListingKind.INTEGRATION, [plan])
+    assert [(p.message, p.field) for p in problems] == (
+        [] if refused is None else [(refused, ("input", "plans", "0", "price"))]
+    )
