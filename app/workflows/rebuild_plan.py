@@ -137,7 +137,7 @@ def _load(
     problems = []
     for index, instance_id in enumerate(request.instance_ids):
         instance = found.get(instance_id)
-        if instance is None or instance.status == InstanceStatus.RELEASED.value:
+        if instance is None:
             problems.append(
                 DomainError(
                     ErrorCode.INSTANCE_NOT_FOUND,
@@ -289,7 +289,8 @@ def plan_rebuild(
             continue
         path = request.field(index)
         problems += _state_problems(instance, account, now, path)
-        problems += _image_problems(session, instance, image, path, request.batch)
+        if instance.status != InstanceStatus.RELEASED.value:  # its state is the one problem
+            problems += _image_problems(session, instance, image, path, request.batch)
     raise_all(_unique(problems))
     changes = [_change(session, found[i], image, now) for i in dict.fromkeys(request.instance_ids)]
     warning = governance.deprecation_warning(session=session, viewer=viewer, image=image, now=now)

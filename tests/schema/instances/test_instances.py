@@ -325,3 +325,30 @@ def test_the_system_disk_defaults_to_the_cheapest_cds_type_at_the_smallest_size(
             "storageType": "CDS_PREMIUM",
             "sizeGb": max(image["minDiskGb"], floor),
         }
+
+
+def test_a_released_instance_in_a_rebuild_batch_is_refused_once_for_its_state(
+    app_client: TestClient, factory: Factory
+) -> None:
+    """Issue 24: it got two contradictory errors, 'There is no instance' and 'is RELEASED'."""
+    tenant = factory.account(balance="500")
+    image = factory.public_image()
+    created = gql(app_client, CREATE, {"i": launch(image, count=2)}, tenant)["data"]
+    ids = [i["id"] for i in created["createInstances"]["instances"]]
+    app_client.app.state.worker.tick()  # type: ignore[attr-defined]
+    release = (
+        "mutation($id: ID!) { releaseInstance(input: {instanceId: $id}) { userErrors { code } } }"
+    )
+    assert gql(app_client, release, {"id": ids[1]}, tenant)["data"]["releaseInstance"] == {
+        "userErrors": []
+    }
+    rebuild = """mutation($i: RebuildInstancesInput!) { rebuildInstances(input: $i) {
+      userErrors { code field message } } }"""
+    body = gql(app_client, rebuild, {"i": {"instanceIds": ids, "image": {"id": image}}}, tenant)
+    assert body["data"]["rebuildInstances"]["userErrors"] == [
+        {
+            "code": "INSTANCE_STATUS_FORBIDDEN",
+            "field": ["input", "instanceIds", "1"],
+            "message": f"Instance {ids[1]} is RELEASED; it cannot be rebuilt now.",
+        }
+    ]
