@@ -20,6 +20,7 @@ from tests.fixtures import (
     CREATE_LISTING,
     GET_LISTING,
     PROVIDER,
+    QUOTE,
     REBUILD,
     VIEWER,
     act,
@@ -248,3 +249,52 @@ def test_rebuild_onto_a_market_image(
     assert (line["kind"], line["unit"]) == ("SOFTWARE", "DAY")
     earned = balance(app_client, provider) - before
     assert earned == (Decimal(line["amount"]["amount"]) * Decimal("0.8")).quantize(Decimal("0.01"))
+
+
+def test_a_provider_whose_revenue_is_reversed_into_debt_is_in_arrears(
+    app_client: TestClient, factory: Factory, engine: Engine, run_operations: Callable[[], int]
+) -> None:
+    """Issue 24 (R165): a refund reversal left a provider at -651.59 with inArrears false.
+    Whatever takes a balance below zero puts the account in arrears, with the same
+    consequences: its running postpaid instances stop.
+    """
+    provider, _, image_id = make_listing(app_client, factory, engine)
+    assert image_id is not None
+    customer = factory.account(balance="2000")
+    sold = gql(
+        app_client,
+        CREATE,
+        {"i": launch(image_id, billing={"timing": "PREPAID", "months": 1})},
+        customer,
+    )["data"]["createInstances"]
+    run_operations()
+    # the provider runs a postpaid instance, then spends what is left on prepaid ones
+    own = gql(app_client, CREATE, {"i": launch(factory.public_image())}, provider)["data"]
+    postpaid_id = own["createInstances"]["instances"][0]["id"]
+    prepaid = launch(factory.public_image(), billing={"timing": "PREPAID", "months": 1})
+    one = Decimal(
+        gql(app_client, QUOTE, {"i": prepaid}, provider)["data"]["priceQuote"]["total"]["amount"]
+    )
+    count = int(balance(app_client, provider) // one)
+    spent = gql(app_client, CREATE, {"i": {**prepaid, "count": count}}, provider)["data"]
+    assert spent["createInstances"]["userErrors"] == []
+    run_operations()
+    left = balance(app_client, provider)
+    assert 0 <= left < one
+    released = gql(
+        app_client,
+        "mutation($id: ID!) { releaseInstance(input: {instanceId: $id}) { userErrors { code } } }",
+        {"id": sold["instances"][0]["id"]},
+        customer,
+    )["data"]["releaseInstance"]
+    assert released["userErrors"] == []
+    account = gql(
+        app_client, "{ viewer { balance { amount } inArrears arrearsSince } }", tenant=provider
+    )["data"]["viewer"]
+    assert Decimal(account["balance"]["amount"]) < 0, account
+    assert account["inArrears"] is True and account["arrearsSince"] is not None
+    status = "query($id: ID!) { instance(id: $id) { status statusReason } }"
+    assert gql(app_client, status, {"id": postpaid_id}, provider)["data"]["instance"] == {
+        "status": "STOPPED",
+        "statusReason": "ARREARS",
+    }
