@@ -160,6 +160,7 @@ def _load_flavors(session: Session, report: SeedReport, flavors: list[dict[str, 
                 "vcpus": int(flavor["vcpus"]),
                 "memory_gb": int(flavor["memoryGb"]),
                 "position": position,
+                "arch": flavor.get("arch", "X86_64"),
             },
         )
     session.flush()

@@ -110,6 +110,10 @@ ENUM_VALUES: dict[str, dict[str, str]] = {
         "IMAGE_PROCESSING": "A custom image is being captured from it.",
         "RELEASED": "Released for good.",
     },
+    "Arch": {
+        "X86_64": "64-bit x86 (Intel and AMD); images whose operating system says x86_64.",
+        "ARM64": "64-bit ARM; images whose operating system says aarch64 or arm64.",
+    },
     "ReleaseReason": {
         "OWNER": "Its owner released it.",
         "ARREARS": "The platform released it: the account's balance stayed below zero for "
@@ -206,6 +210,8 @@ ENUM_VALUES: dict[str, dict[str, str]] = {
         "IMAGE_TOO_LARGE_TO_COPY": "Images over 200 GB cannot be copied to another region.",
         "IMAGE_REGION_MISMATCH": "The image is in another region: copy it there first.",
         "GENERATION_MISMATCH": "The image is for BCC and the flavor EBC, or the reverse.",
+        "IMAGE_FLAVOR_INCOMPATIBLE": "The image's operating system is built for another "
+        "processor architecture than the flavor (ARM64 or X86_64).",
         "IMAGE_QUOTA_EXCEEDED": "The region already holds your quota of custom images.",
         "SHARE_QUOTA_EXCEEDED": "The image is shared with the most accounts allowed.",
         "RECIPIENT_QUOTA_EXCEEDED": "The recipient holds the most shared images allowed.",

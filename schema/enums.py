@@ -14,6 +14,7 @@ from app.instances.rules import InstanceStatus, ReleaseReason, StorageType
 from app.marketplace.rules import ListingKind, ListingStatus
 from app.operations.rules import OperationKind, OperationStatus
 from app.platform.viewer import Role
+from app.regions.rules import Arch
 from app.snapshots.rules import SnapshotStatus
 
 _DESCRIPTIONS: dict[EnumMeta, str] = {
@@ -35,6 +36,7 @@ _DESCRIPTIONS: dict[EnumMeta, str] = {
     OrderKind: "NEW_INSTANCES or REBUILD.",
     TransactionKind: "Kinds of balance movements.",
     InstanceStatus: "Where an instance is in its life.",
+    Arch: "A processor architecture: X86_64 or ARM64.",
     ReleaseReason: "Who released an instance: OWNER, or the platform (ARREARS) once the "
     "account's balance stayed below zero past the grace period.",
     StorageType: "System disk storage type.",

@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     and_,
     bindparam,
+    case,
     false,
     func,
     or_,
@@ -31,6 +32,7 @@ from app.images.rules import (
     CATALOGUE_KINDS,
     MAX_SYSTEM_DISK_GB,
     ImageKind,
+    ImageStatus,
     ImageType,
     SourceKind,
 )
@@ -39,6 +41,7 @@ from app.marketplace.models import Listing, listing_visible
 from app.pagination import Ordering, Page, PageRequest, window
 from app.platform.viewer import Role, Viewer
 from app.regions.models import Flavor, FlavorPrice, Region
+from app.regions.rules import ARM_NAMES, Arch
 from app.tags.models import tagged_with
 from app.tags.rules import TagFilter, filter_parameters
 
@@ -272,6 +275,27 @@ def _page_statement(shape: _Shape) -> Any:
     )
 
 
+def _launchable_on_flavor() -> list[ColumnElement[bool]]:
+    """Images an instance of the flavor can be launched from now: AVAILABLE and enabled, of
+    the flavor's generation and architecture, in a region that offers it, with a disk it can
+    have (deprecated ones are left out by the caller unless asked for, owners' own included).
+    """
+    flavor = bindparam("flavor", type_=String)
+    named = select(col(Flavor.generation), col(Flavor.arch)).where(col(Flavor.name) == flavor)
+    offered = select(col(FlavorPrice.region_code)).where(col(FlavorPrice.flavor_name) == flavor)
+    arch = case(
+        (func.lower(col(Image.os_arch)).in_(ARM_NAMES), Arch.ARM64.value), else_=Arch.X86_64.value
+    )
+    return [
+        col(Image.status) == ImageStatus.AVAILABLE.value,
+        col(Image.disabled).is_(False),
+        col(Image.generation) == named.with_only_columns(col(Flavor.generation)).scalar_subquery(),
+        arch == named.with_only_columns(col(Flavor.arch)).scalar_subquery(),
+        col(Image.region_code).in_(offered),
+        col(Image.min_disk_gb) <= MAX_SYSTEM_DISK_GB,
+    ]
+
+
 def _shape_filters(viewer: Viewer | None, shape: _Shape) -> list[ColumnElement[bool]]:
     clauses: list[ColumnElement[bool]] = [col(Image.deleted_at).is_(None)]
     for name in shape.filters:
@@ -285,16 +309,11 @@ def _shape_filters(viewer: Viewer | None, shape: _Shape) -> list[ColumnElement[b
         clauses.append(col(Image.source_id) == bindparam("source_instance", type_=String))
         if viewer is None or not viewer.is_admin:  # sources are their owner's business
             clauses.append(col(Image.owner_id) == (viewer.account_id if viewer else ""))
-    if "flavor" in shape.filters:  # same generation, offered in its region, a disk it can have
-        flavor = bindparam("flavor", type_=String)
-        generation = select(col(Flavor.generation)).where(col(Flavor.name) == flavor)
-        offered = select(col(FlavorPrice.region_code)).where(col(FlavorPrice.flavor_name) == flavor)
-        clauses.append(col(Image.generation) == generation.scalar_subquery())
-        clauses.append(col(Image.region_code).in_(offered))
-        clauses.append(col(Image.min_disk_gb) <= MAX_SYSTEM_DISK_GB)
+    if "flavor" in shape.filters:
+        clauses += _launchable_on_flavor()
     if shape.hide_deprecated:
         shown = [col(Image.deprecate_at).is_(None), col(Image.deprecate_at) > bindparam("now")]
-        if viewer is not None:
+        if viewer is not None and "flavor" not in shape.filters:
             shown.append(col(Image.owner_id) == viewer.account_id)  # owners see their own
         clauses.append(or_(*shown))
     for index, valued in enumerate(shape.tags):
@@ -351,7 +370,8 @@ def list_images(
         order_field=order_field,
         descending=win.descending,
         after=win.bound is not None,
-        hide_deprecated=not filters.include_deprecated and not (viewer and viewer.is_admin),
+        hide_deprecated=not filters.include_deprecated
+        and (filters.flavor is not None or not (viewer and viewer.is_admin)),
         tags=tuple(tag.value is not None for tag in filters.tags),
     )
     parameters["now"] = now

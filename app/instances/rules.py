@@ -105,6 +105,7 @@ class ImageFacts:
     os_type: str
     min_disk_gb: int
     system_disk_kind: str | None
+    arch: str = "X86_64"  # of its operating system (regions.rules.Arch)
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ class LaunchRequest:
     months: int | None
     flavor_generation: str | None  # None when the flavor does not exist
     flavor_offered: bool
+    flavor_arch: str | None = None  # None when the flavor does not exist
 
 
 F_INPUT = ("input",)
@@ -221,6 +223,15 @@ def image_problems(
                 ErrorCode.GENERATION_MISMATCH,
                 f"Image {image.id} is for {image.generation} instances; the flavor is "
                 f"{request.flavor_generation}.",
+                image_field,
+            )
+        )
+    if request.flavor_arch is not None and image.arch != request.flavor_arch:
+        problems.append(
+            _err(
+                ErrorCode.IMAGE_FLAVOR_INCOMPATIBLE,
+                f"Image {image.id} is built for {image.arch}; the flavor's processors are "
+                f"{request.flavor_arch}. Choose a flavor or an image of the same architecture.",
                 image_field,
             )
         )

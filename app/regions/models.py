@@ -32,6 +32,7 @@ class Flavor(SQLModel, table=True):
     vcpus: int
     memory_gb: int
     position: int = Field(default=0)
+    arch: str = Field(default="X86_64", max_length=8)  # X86_64 or ARM64 (regions.rules.Arch)
 
 
 class FlavorPrice(SQLModel, table=True):

@@ -30,6 +30,7 @@ from app.instances.rules import ImageFacts, InstanceStatus, LaunchInput, LaunchR
 from app.platform.viewer import Viewer
 from app.regions import service as regions_service
 from app.regions.models import Flavor, FlavorPrice
+from app.regions.rules import arch_of_os
 from app.workflows import charges
 
 
@@ -131,6 +132,7 @@ def plan_launch(
         timing=launch.timing,
         months=launch.months,
         flavor_generation=flavor.generation if flavor else None,
+        flavor_arch=flavor.arch if flavor else None,
         flavor_offered=price is not None,
     )
     problems += rules.batch_problems(request)
@@ -189,6 +191,7 @@ def facts(image: Image) -> ImageFacts:
         os_type=image.os_type,
         min_disk_gb=image.min_disk_gb,
         system_disk_kind=image.system_disk_kind,
+        arch=arch_of_os(image.os_arch).value,
     )
 
 

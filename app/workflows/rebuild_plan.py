@@ -27,6 +27,7 @@ from app.instances import rules, service
 from app.instances.models import Instance
 from app.instances.rules import InstanceStatus, LaunchRequest
 from app.platform.viewer import Viewer
+from app.regions.models import Flavor
 from app.workflows import charges, launch_plan
 
 #: charges a rebuild can add or take away (compute and disk follow the flavor, not the image)
@@ -204,6 +205,7 @@ def _image_problems(
         months=instance.billing_months,
         flavor_generation=instance.generation,
         flavor_offered=True,
+        flavor_arch=flavor.arch if (flavor := session.get(Flavor, instance.flavor_name)) else None,
     )
     problems = [
         p

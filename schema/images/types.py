@@ -192,8 +192,10 @@ class ImageFilter:
     flavor: str | None = strawberry.field(
         default=None,
         description=(
-            "Images an instance of this flavor can boot: the flavor's generation, in a region "
-            "where it is offered, with a minimum disk it can have."
+            "Images an instance of this flavor can be launched from now: AVAILABLE and not "
+            "disabled, of the flavor's generation and processor architecture, in a region "
+            "where it is offered, with a minimum disk it can have; deprecated ones (your own "
+            "included) only with includeDeprecated."
         ),
     )
     source_instance: strawberry.ID | None = strawberry.field(

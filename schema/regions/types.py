@@ -7,6 +7,7 @@ import strawberry
 import schema.enums  # noqa: F401  (registers the domain enums)
 from app.images.rules import Generation as DomainGeneration
 from app.regions import models
+from app.regions.rules import Arch
 from app.regions.service import RegionRecord
 from schema.context import Info
 from schema.money import Money
@@ -55,10 +56,13 @@ class Flavor:
     name: str = strawberry.field(description="Spec name.")
     generation: DomainGeneration = strawberry.field(description="BCC or EBC.")
     family: str = strawberry.field(
-        description="Family: general, compute, memory, gpu or baremetal."
+        description="Family: general, compute, memory, gpu, baremetal or arm."
     )
     vcpus: int = strawberry.field(description="Virtual CPUs.")
     memory_gb: int = strawberry.field(description="Memory in GB.")
+    arch: Arch = strawberry.field(
+        description="Its processors' architecture: only images built for it launch on it."
+    )
 
     @strawberry.field(description="Price in a region; null when the flavor is not offered there.")
     async def price(self, info: Info, region: strawberry.ID) -> FlavorPrice | None:
@@ -79,4 +83,5 @@ class Flavor:
             family=row.family,
             vcpus=row.vcpus,
             memory_gb=row.memory_gb,
+            arch=Arch(row.arch),
         )

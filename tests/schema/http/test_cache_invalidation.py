@@ -61,18 +61,20 @@ CATALOGUE = """
   listings(first: 50) { totalCount nodes { ...ListingFields } }
   regions { code name copySupported zones { name } }"""
 #: what a signed-in console shows; only fields that answer without errors for every viewer
-#: (private fields only where they are the viewer's own), so every answer can be cached
+#: (private fields only where they are the viewer's own), so every answer can be cached. The
+#: ledger and the sales are read oldest first: the month the story lets pass is settled hour by
+#: hour, and its hundreds of USAGE entries and hourly sales would fill a newest-first page
 CONSOLE = f"""query Console {{
   viewer {{
     id name role createdAt balance {{ amount currency }} inArrears customImageQuota
-    transactions(first: 40) {{ totalCount nodes {{ id kind amount {{ amount }}
+    transactions(last: 40) {{ totalCount nodes {{ id kind amount {{ amount }}
       balanceAfter {{ amount }} reference createdAt }} }}
     orders(first: 20) {{ totalCount nodes {{ id kind total {{ amount }} createdAt
       lines {{ kind description quantity unit unitPrice {{ amount }} amount {{ amount }} }}
       instances {{ id status }} }} }}
     provider {{
       listings(first: 20) {{ totalCount nodes {{ ...ListingFields }} }}
-      sales(first: 20) {{ totalCount nodes {{ id buyerId instanceCount amount {{ amount }}
+      sales(last: 20) {{ totalCount nodes {{ id buyerId instanceCount amount {{ amount }}
         revenue {{ amount }} createdAt plan {{ timing months price {{ amount }} }}
         listing {{ id status }} }} }}
       revenue {{ amount }}
