@@ -234,8 +234,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         yield server
 
 
+#: a public image the default flavor (x86_64) launches
 PUBLIC_IMAGE = """query($os: OsType!, $r: ID!) { images(first: 1, filter: {region: $r, osType: $os,
-  generation: BCC, types: [PUBLIC]}) { nodes { id } } }"""
+  generation: BCC, types: [PUBLIC], flavor: "bcc.g5.c2m8"}) { nodes { id } } }"""
 
 BALANCE = "{ viewer { balance { amount } inArrears } }"
 

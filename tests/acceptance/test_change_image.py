@@ -26,8 +26,8 @@ INSTANCE = """query($id: ID!) { instance(id: $id) { status statusReason image { 
   charges { kind amount { amount } } } }"""
 RELEASE = """mutation($id: ID!) { releaseInstance(input: {instanceId: $id}) {
   refund { amount } userErrors { code message } } }"""
-LEDGER = """{ viewer { balance { amount } transactions(first: 100) {
-  nodes { kind amount { amount } reference } } } }"""
+LEDGER = """query($after: String) { viewer { transactions(first: 100, after: $after) {
+  nodes { kind amount { amount } reference } pageInfo { hasNextPage endCursor } } } }"""
 
 
 def round_fen(value: Decimal) -> Decimal:
@@ -58,10 +58,16 @@ def market(server: Server, price: str, kind: str = "MARKET") -> tuple[Tenant, st
 
 
 def ledger(server: Server, tenant: Tenant) -> list[dict[str, Any]]:
-    nodes: list[dict[str, Any]] = server.gql(LEDGER, tenant=tenant)["data"]["viewer"][
-        "transactions"
-    ]["nodes"]
-    return nodes
+    """Every ledger entry of the account, newest first (a month of hourly settlements is
+    hundreds of entries: read page by page)."""
+    nodes: list[dict[str, Any]] = []
+    after = None
+    while True:
+        page = server.gql(LEDGER, {"after": after}, tenant)["data"]["viewer"]["transactions"]
+        nodes += page["nodes"]
+        if not page["pageInfo"]["hasNextPage"]:
+            return nodes
+        after = page["pageInfo"]["endCursor"]
 
 
 def earned(server: Server, provider: Tenant) -> Decimal:

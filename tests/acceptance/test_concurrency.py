@@ -15,8 +15,8 @@ from tests.acceptance.conftest import Server, own_server
 from tests.fixtures import launch
 
 IMAGE = (
-    '{ images(first: 1, filter: {region: "bj", osType: LINUX, generation: BCC, types: [PUBLIC]})'
-    " { nodes { id } } }"
+    '{ images(first: 1, filter: {region: "bj", osType: LINUX, generation: BCC, types: [PUBLIC], '
+    'flavor: "bcc.g5.c2m8"}) { nodes { id } } }'
 )
 QUOTE = "query($i: CreateInstancesInput!) { priceQuote(input: $i) { total { amount } } }"
 CREATE = """mutation($i: CreateInstancesInput!) { createInstances(input: $i) {

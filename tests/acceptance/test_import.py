@@ -262,8 +262,8 @@ QUICK_INSPECTED = {
     "worker_tick_seconds": 0.1,
 }
 PUBLIC_LINUX = (
-    '{ images(first: 1, filter: {region: "bj", osType: LINUX, generation: BCC, types: [PUBLIC]})'
-    " { nodes { id } } }"
+    '{ images(first: 1, filter: {region: "bj", osType: LINUX, generation: BCC, types: [PUBLIC], '
+    'flavor: "bcc.g5.c2m8"}) { nodes { id } } }'
 )
 LAUNCH = """mutation($i: CreateInstancesInput!) { createInstances(input: $i) {
   operation { id } userErrors { code message } } }"""

@@ -16,7 +16,7 @@ from tests.acceptance.conftest import Server, free_port, server_env, start_serve
 from tests.conftest import fresh_database
 from tests.fixtures import CREATE, launch
 
-IMAGE = '{ images(first: 1, filter: {region: "bj", osType: LINUX, generation: BCC, types: [PUBLIC]}) { nodes { id } } }'
+IMAGE = '{ images(first: 1, filter: {region: "bj", osType: LINUX, generation: BCC, types: [PUBLIC], flavor: "bcc.g5.c2m8"}) { nodes { id } } }'
 
 
 @pytest.fixture

@@ -326,7 +326,7 @@ def test_administrators_have_no_powers_over_customers_instances(
     image = gql(
         app_client,
         '{ images(first: 1, filter: {region: "bj", osType: LINUX, types: [PUBLIC], '
-        "generation: BCC}) { nodes { id } } }",
+        'generation: BCC, flavor: "bcc.g5.c2m8"}) { nodes { id } } }',
     )["data"]["images"]["nodes"][0]["id"]
     created = gql(app_client, CREATE, {"i": launch(image)}, owner)["data"]["createInstances"]
     instance_id = created["instances"][0]["id"]

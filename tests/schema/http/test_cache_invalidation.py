@@ -178,7 +178,7 @@ SETTLE_USAGE = f"""mutation($i: SettleUsageInput!) {{ settleUsage(input: $i) {{
 ADVANCE_CLOCK = f"""mutation($i: AdvanceClockInput!) {{ advanceClock(input: $i) {{
   now {ERRORS} }} }}"""
 PUBLIC_IMAGE = """query($os: OsType!) { images(first: 1, filter: {region: "bj", osType: $os,
-  generation: BCC, types: [PUBLIC]}) { nodes { id } } }"""
+  generation: BCC, types: [PUBLIC], flavor: "bcc.g5.c2m8"}) { nodes { id } } }"""
 
 #: simulated seconds every operation takes: a tick before it is due only moves its progress
 OPERATION_SECONDS = 60

@@ -305,7 +305,7 @@ def test_the_system_disk_defaults_to_the_cheapest_cds_type_at_the_smallest_size(
 ) -> None:
     tenant = factory.account(balance="1000")
     query = """query($os: OsType!) { images(first: 1, filter: {region: "bj", osType: $os,
-      generation: BCC, types: [PUBLIC]}) { nodes { id minDiskGb } } }"""
+      generation: BCC, types: [PUBLIC], flavor: "bcc.g5.c2m8"}) { nodes { id minDiskGb } } }"""
     for os_type, floor in (("LINUX", 10), ("WINDOWS", 40)):
         image = gql(app_client, query, {"os": os_type})["data"]["images"]["nodes"][0]
         request = launch(image["id"])

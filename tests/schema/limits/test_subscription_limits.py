@@ -22,7 +22,8 @@ SUBSCRIBE = "subscription($id: ID!) { operationUpdated(id: $id) { id status targ
 CREATE = """mutation($i: CreateInstancesInput!) { createInstances(input: $i) {
   operation { id } userErrors { code } } }"""
 PUBLIC_IMAGE = (
-    '{ images(first: 1, filter: {region: "bj", osType: LINUX, generation: BCC, types: [PUBLIC]})'
+    '{ images(first: 1, filter: {region: "bj", osType: LINUX, generation: BCC, types: [PUBLIC], '
+    'flavor: "bcc.g5.c2m8"})'
     " { nodes { id } } }"
 )
 
