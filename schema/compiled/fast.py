@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from enum import Enum
 from operator import attrgetter
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from graphql import (
     GraphQLBoolean,
@@ -31,12 +31,11 @@ from graphql import (
 from graphql.pyutils import Undefined
 
 from schema.compiled.steps import ATTRIBUTE, DIRECT, TYPENAME, Decline, Step
-
-if TYPE_CHECKING:
-    from schema.compiled.executor import Plan, Run
+from schema.compiled.steps import Planning as Plan
+from schema.compiled.steps import Running as Run
 
 #: reads a field of an object, or completes a value, on the fast path
-Fast = Callable[[Any, "Run"], Any]
+Fast = Callable[[Any, Run], Any]
 #: GraphQL's Int: a signed 32-bit integer
 INT_MIN, INT_MAX = -(2**31), 2**31 - 1
 

@@ -7,14 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from graphql import FieldNode, GraphQLField, GraphQLObjectType
 from graphql.execution.collect_fields import FieldDetails
 from graphql.pyutils import Path
-
-if TYPE_CHECKING:
-    from schema.compiled.executor import Run
 
 #: where Strawberry keeps a GraphQL field's own definition
 STRAWBERRY_FIELD = "strawberry-definition"
@@ -34,7 +31,24 @@ class Uncompilable(Decline):
 #: the resolver with Strawberry's whole wrapper (arguments, gates, extensions)
 ATTRIBUTE, DIRECT, RESOLVE, TYPENAME = range(4)
 
-Complete = Callable[["Run", Any, Path], Any]
+#: completes a value: (the run, the value, its path) -> the answer's value
+Complete = Callable[[Any, Any, Path], Any]
+
+
+class Running(Protocol):
+    """What readers and completers need of a run: the stand-in Info resolvers are handed."""
+
+    lazy_info: Any
+
+
+class Planning(Protocol):
+    """What the fast path needs of a plan: the steps of an object's selection."""
+
+    def subfields(
+        self, parent: GraphQLObjectType, details: list[FieldDetails], owner: Step
+    ) -> list[Step]:
+        """The steps of the selection of an object of type ``parent`` under ``owner``."""
+        ...
 
 
 @dataclass(eq=False, slots=True)
