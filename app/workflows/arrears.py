@@ -71,16 +71,7 @@ def restart_if_paid(*, session: Session, account: Account, now: datetime) -> Non
     """
     if account.in_arrears:
         return
-    stmt = (
-        select(Instance)
-        .where(
-            Instance.owner_id == account.id,
-            Instance.status == InstanceStatus.STOPPED.value,
-            Instance.status_reason == StatusReason.ARREARS.value,
-        )
-        .with_for_update()
-    )
-    for instance in session.exec(stmt):
+    for instance in _stopped_for_arrears(session, account.id):
         end_hold(instance, now)
         instance.status = InstanceStatus.RUNNING.value
         session.add(instance)
@@ -109,16 +100,7 @@ class ArrearsReleases:
 
 def release_held(*, session: Session, account: Account, when: datetime) -> list[Instance]:
     """Release the account's instances arrears stopped, at ``when``; returns them."""
-    stmt = (
-        select(Instance)
-        .where(
-            Instance.owner_id == account.id,
-            Instance.status == InstanceStatus.STOPPED.value,
-            Instance.status_reason == StatusReason.ARREARS.value,
-        )
-        .with_for_update()
-    )
-    released = list(session.exec(stmt))
+    released = _stopped_for_arrears(session, account.id)
     for instance in released:
         released_at = max(when, instance.accrued_until or when)
         instance.status = InstanceStatus.RELEASED.value
@@ -128,3 +110,17 @@ def release_held(*, session: Session, account: Account, when: datetime) -> list[
         session.add(instance)
     session.flush()
     return released
+
+
+def _stopped_for_arrears(session: Session, account_id: str) -> list[Instance]:
+    """The account's instances arrears stopped, locked (after the account)."""
+    stmt = (
+        select(Instance)
+        .where(
+            Instance.owner_id == account_id,
+            Instance.status == InstanceStatus.STOPPED.value,
+            Instance.status_reason == StatusReason.ARREARS.value,
+        )
+        .with_for_update()
+    )
+    return list(session.exec(stmt))

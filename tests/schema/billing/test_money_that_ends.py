@@ -13,6 +13,7 @@ the API shows, never read back from the service.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -123,14 +124,18 @@ def hourly(price: Decimal, start: datetime, hours: list[datetime]) -> list[Decim
     return charged
 
 
-@pytest.fixture
-def service(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+@contextmanager
+def own_service(
+    settings: Settings, tmp_path_factory: pytest.TempPathFactory, **more: object
+) -> Iterator[Service]:
+    """A server of its own (simulated clock, ``more`` settings), started at START."""
     with time_machine.travel(START, tick=True), fresh_database(tmp_path_factory) as url:
         own = settings.model_copy(
             update={
                 "database_url": url,
                 "data_dir": Path(tmp_path_factory.mktemp("money-data")),
                 "simulated_clock": True,
+                **more,
             }
         )
         engine = make_engine(own)
@@ -141,6 +146,12 @@ def service(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Ite
                 yield Service(client, factory, factory.account(Role.ADMIN))
         finally:
             engine.dispose()
+
+
+@pytest.fixture
+def service(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    with own_service(settings, tmp_path_factory) as started:
+        yield started
 
 
 def test_a_released_instance_is_settled_once_and_its_carry_never_flips(service: Service) -> None:
@@ -191,27 +202,12 @@ def _stepped_ledger(
     """The USAGE entries of the same launch on a server of its own started at the same
     moment, advanced an hour at a time.
     """
-    with time_machine.travel(START, tick=True), fresh_database(tmp_path_factory) as url:
-        own = settings.model_copy(
-            update={
-                "database_url": url,
-                "data_dir": Path(tmp_path_factory.mktemp("money-stepped")),
-                "simulated_clock": True,
-            }
-        )
-        engine = make_engine(own)
-        prepare(engine, own.seed_dir, START)
-        try:
-            with TestClient(create_app(own)) as client:
-                factory = Factory(engine)
-                other = Service(client, factory, factory.account(Role.ADMIN))
-                tenant = factory.account(balance="500")
-                other.launch(tenant)
-                for _ in range(10):
-                    other.advance(HOUR)
-                return usage(other.ledger(tenant))
-        finally:
-            engine.dispose()
+    with own_service(settings, tmp_path_factory) as other:
+        tenant = other.factory.account(balance="500")
+        other.launch(tenant)
+        for _ in range(10):
+            other.advance(HOUR)
+        return usage(other.ledger(tenant))
 
 
 def _into_arrears(service: Service) -> tuple[Tenant, str, datetime]:
@@ -283,46 +279,25 @@ def test_imaging_across_arrears_leaves_the_instance_stopped(
     """createImage on a running postpaid instance; arrears begin while the image is being
     made; when it is done the instance is STOPPED for arrears, not RUNNING.
     """
-    with time_machine.travel(START, tick=True), fresh_database(tmp_path_factory) as url:
-        own = settings.model_copy(
-            update={
-                "database_url": url,
-                "data_dir": Path(tmp_path_factory.mktemp("money-imaging")),
-                "simulated_clock": True,
-                # the launch takes 20 hours (the money lasts about 30), the image 20 more
-                "operation_seconds": 20 * HOUR,
-            }
-        )
-        engine = make_engine(own)
-        prepare(engine, own.seed_dir, START)
-        try:
-            with TestClient(create_app(own)) as client:
-                factory = Factory(engine)
-                service = Service(client, factory, factory.account(Role.ADMIN))
-                tenant = factory.account(balance="100")
-                image = factory.public_image()
-                created = gql(client, CREATE, {"i": launch(image, flavor="bcc.g5.c16m64")}, tenant)[
-                    "data"
-                ]["createInstances"]
-                instance_id = created["instances"][0]["id"]
-                service.advance(int(own.operation_seconds) + 60)  # the launch ends
-                service.tick()
-                assert service.instance(tenant, instance_id)["status"] == "RUNNING"
-                captured = gql(
-                    client,
-                    CREATE_IMAGE,
-                    {"i": {"source": {"instanceId": instance_id}, "name": "across-arrears"}},
-                    tenant,
-                )["data"]["createImage"]
-                assert captured["userErrors"] == [], captured
-                assert service.instance(tenant, instance_id)["status"] == "IMAGE_PROCESSING"
-                service.advance(int(own.operation_seconds) + 60)  # arrears begin meanwhile
-                assert service.ledger(tenant)["inArrears"] is True
-                service.tick()  # the image is done
-                shown = service.instance(tenant, instance_id)
-                assert (shown["status"], shown["statusReason"]) == ("STOPPED", "ARREARS")
-        finally:
-            engine.dispose()
+    # the launch takes 20 hours (the money lasts about 30), the image 20 more
+    with own_service(settings, tmp_path_factory, operation_seconds=20 * HOUR) as service:
+        client, factory = service.client, service.factory
+        tenant = factory.account(balance="100")
+        image = factory.public_image()
+        created = gql(client, CREATE, {"i": launch(image, flavor="bcc.g5.c16m64")}, tenant)
+        instance_id = created["data"]["createInstances"]["instances"][0]["id"]
+        service.advance(20 * HOUR + 60)  # the launch ends
+        service.tick()
+        assert service.instance(tenant, instance_id)["status"] == "RUNNING"
+        source = {"source": {"instanceId": instance_id}, "name": "across-arrears"}
+        captured = gql(client, CREATE_IMAGE, {"i": source}, tenant)["data"]["createImage"]
+        assert captured["userErrors"] == [], captured
+        assert service.instance(tenant, instance_id)["status"] == "IMAGE_PROCESSING"
+        service.advance(20 * HOUR + 60)  # arrears begin meanwhile
+        assert service.ledger(tenant)["inArrears"] is True
+        service.tick()  # the image is done
+        shown = service.instance(tenant, instance_id)
+        assert (shown["status"], shown["statusReason"]) == ("STOPPED", "ARREARS")
 
 
 def test_advance_clock_moves_at_most_forty_days(service: Service) -> None:
