@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import enum
 from enum import EnumMeta
+from typing import TypeVar
 
 import strawberry
 
@@ -52,3 +54,14 @@ _NAMES: dict[EnumMeta, str] = {Timing: "PaymentTiming", images.SourceKind: "Imag
 
 for _enum, _description in _DESCRIPTIONS.items():
     strawberry.enum(_enum, name=_NAMES.get(_enum), description=_description)
+
+
+E = TypeVar("E", bound=enum.Enum)
+
+
+def member(kind: type[E], value: object) -> E:
+    """The member of an enum with this value (a dictionary look-up: images are built from
+    rows fifty at a time, and calling the enum costs ten times as much).
+    """
+    found = kind._value2member_map_.get(value)
+    return found if found is not None else kind(value)  # type: ignore[return-value]

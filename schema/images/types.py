@@ -6,11 +6,10 @@ import enum
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Annotated, TypeVar
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-import schema.enums  # noqa: F401  (registers the domain enums)
 from app.errors import ErrorCode as DomainErrorCode
 from app.images import models
 from app.images import rules as r
@@ -18,6 +17,7 @@ from app.images import service as images_service
 from app.platform.viewer import Viewer
 from schema.accounts.types import Account
 from schema.context import Info
+from schema.enums import member
 from schema.loaders import referenced
 from schema.pagination import Connection, Window, connection, page_request, paged
 from schema.permissions import OwnerOnly
@@ -28,17 +28,6 @@ from schema.tags.types import TagFilter
 
 if TYPE_CHECKING:
     from schema.marketplace.types import Listing
-
-
-E = TypeVar("E", bound=enum.Enum)
-
-
-def member(kind: type[E], value: object) -> E:
-    """The member of an enum with this value (a dictionary look-up: images are built from
-    rows fifty at a time, and calling the enum costs ten times as much).
-    """
-    found = kind._value2member_map_.get(value)
-    return found if found is not None else kind(value)  # type: ignore[return-value]
 
 
 #: an argument naming an image (a field of the mutation's input)

@@ -8,7 +8,6 @@ from datetime import datetime
 
 import strawberry
 
-import schema.enums  # noqa: F401  (registers the domain enums)
 from app.billing.pricing import Timing
 from app.errors import DomainError, ErrorCode, input_field
 from app.images import rules as image_rules
@@ -18,6 +17,7 @@ from app.instances.rules import InstanceStatus, LaunchInput, ReleaseReason, Stor
 from app.workflows import rebuild_plan
 from schema.billing.types import ChargeLine
 from schema.context import Info
+from schema.enums import member
 from schema.images.types import Image, OperatingSystem
 from schema.loaders import referenced_now
 from schema.regions.types import Flavor, Zone
@@ -84,8 +84,8 @@ class Instance(RegionalResource):
         return cls(
             id=strawberry.ID(row.id),
             name=row.name,
-            generation=image_rules.Generation(row.generation),
-            status=InstanceStatus(row.status),
+            generation=member(image_rules.Generation, row.generation),
+            status=member(InstanceStatus, row.status),
             status_reason=row.status_reason,
             zone=Zone(name=row.zone_name),
             image=ImageRef(
@@ -99,13 +99,17 @@ class Instance(RegionalResource):
                 os=OperatingSystem.of(row, "created_from_os_"),
             ),
             system_disk=SystemDisk(
-                storage_type=StorageType(row.system_disk_type), size_gb=row.system_disk_gb
+                storage_type=member(StorageType, row.system_disk_type), size_gb=row.system_disk_gb
             ),
-            billing=InstanceBilling(timing=Timing(row.billing_timing), months=row.billing_months),
+            billing=InstanceBilling(
+                timing=member(Timing, row.billing_timing), months=row.billing_months
+            ),
             created_at=row.created_at,
             expires_at=row.expires_at,
             released_at=row.released_at,
-            release_reason=ReleaseReason(row.release_reason) if row.release_reason else None,
+            release_reason=member(ReleaseReason, row.release_reason)
+            if row.release_reason
+            else None,
             charges=[ChargeLine.of(line) for line in service.charge_lines(row)],
             region_code=row.region_code,
             flavor_name=row.flavor_name,
