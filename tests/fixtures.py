@@ -29,6 +29,9 @@ CREATE = f"""mutation($i: CreateInstancesInput!) {{ createInstances(input: $i) {
   operation {{ id kind status targets {{ id }} }}
   userErrors {{ code field message }} }} }}"""
 
+RELEASE = """mutation($id: ID!) { releaseInstance(input: {instanceId: $id}) {
+  refund { amount } userErrors { code } } }"""
+
 VIEWER = """{ viewer { balance { amount } transactions(first: 50) { nodes { kind amount { amount }
   reference } } orders(first: 10) { nodes { id total { amount } } } } }"""
 

@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 
 from app.platform.viewer import Role
 from tests.factories import Factory, gql
-from tests.fixtures import CREATE, QUOTE, VIEWER, balance, launch
+from tests.fixtures import CREATE, QUOTE, RELEASE, VIEWER, balance, launch
 
 
 def test_quote_is_anonymous_and_shows_the_windows_licence_only_for_windows(
@@ -336,12 +336,8 @@ def test_a_released_instance_in_a_rebuild_batch_is_refused_once_for_its_state(
     created = gql(app_client, CREATE, {"i": launch(image, count=2)}, tenant)["data"]
     ids = [i["id"] for i in created["createInstances"]["instances"]]
     app_client.app.state.worker.tick()  # type: ignore[attr-defined]
-    release = (
-        "mutation($id: ID!) { releaseInstance(input: {instanceId: $id}) { userErrors { code } } }"
-    )
-    assert gql(app_client, release, {"id": ids[1]}, tenant)["data"]["releaseInstance"] == {
-        "userErrors": []
-    }
+    released = gql(app_client, RELEASE, {"id": ids[1]}, tenant)["data"]["releaseInstance"]
+    assert released["userErrors"] == []
     rebuild = """mutation($i: RebuildInstancesInput!) { rebuildInstances(input: $i) {
       userErrors { code field message } } }"""
     body = gql(app_client, rebuild, {"i": {"instanceIds": ids, "image": {"id": image}}}, tenant)

@@ -6,6 +6,7 @@ import math
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
@@ -14,7 +15,7 @@ from app.database import read_session, write_session
 from app.instances.models import Instance
 from app.platform.viewer import Role
 from app.workflows.settlement import settle
-from tests.factories import Factory, custom_image, gql
+from tests.factories import Factory, Tenant, custom_image, gql
 from tests.fixtures import (
     CREATE,
     CREATE_LISTING,
@@ -22,6 +23,7 @@ from tests.fixtures import (
     PROVIDER,
     QUOTE,
     REBUILD,
+    RELEASE,
     VIEWER,
     act,
     balance,
@@ -170,18 +172,19 @@ def test_hourly_integration_software_is_settled_and_shared_with_the_provider(
     assert sale["plan"] == {"timing": "POSTPAID", "months": None, "price": {"amount": "0.05"}}
 
 
+def _buy_a_month(client: TestClient, customer: Tenant, image_id: str) -> dict[str, Any]:
+    """The customer launches one instance of the image, prepaid for a month."""
+    request = launch(image_id, billing={"timing": "PREPAID", "months": 1})
+    return gql(client, CREATE, {"i": request}, customer)
+
+
 def test_a_refund_reverses_the_providers_revenue_in_proportion(
     app_client: TestClient, factory: Factory, engine: Engine, run_operations: Callable[[], int]
 ) -> None:
     provider, _, image_id = make_listing(app_client, factory, engine)
     assert image_id is not None
     customer = factory.account(balance="2000")
-    body = gql(
-        app_client,
-        CREATE,
-        {"i": launch(image_id, billing={"timing": "PREPAID", "months": 1})},
-        customer,
-    )
+    body = _buy_a_month(app_client, customer, image_id)
     [created] = body["data"]["createInstances"]["instances"]
     instance_id = created["id"]
     [software] = [
@@ -261,12 +264,7 @@ def test_a_provider_whose_revenue_is_reversed_into_debt_is_in_arrears(
     provider, _, image_id = make_listing(app_client, factory, engine)
     assert image_id is not None
     customer = factory.account(balance="2000")
-    sold = gql(
-        app_client,
-        CREATE,
-        {"i": launch(image_id, billing={"timing": "PREPAID", "months": 1})},
-        customer,
-    )["data"]["createInstances"]
+    sold = _buy_a_month(app_client, customer, image_id)["data"]["createInstances"]
     run_operations()
     # the provider runs a postpaid instance, then spends what is left on prepaid ones
     own = gql(app_client, CREATE, {"i": launch(factory.public_image())}, provider)["data"]
@@ -281,12 +279,9 @@ def test_a_provider_whose_revenue_is_reversed_into_debt_is_in_arrears(
     run_operations()
     left = balance(app_client, provider)
     assert 0 <= left < one
-    released = gql(
-        app_client,
-        "mutation($id: ID!) { releaseInstance(input: {instanceId: $id}) { userErrors { code } } }",
-        {"id": sold["instances"][0]["id"]},
-        customer,
-    )["data"]["releaseInstance"]
+    released = gql(app_client, RELEASE, {"id": sold["instances"][0]["id"]}, customer)["data"][
+        "releaseInstance"
+    ]
     assert released["userErrors"] == []
     account = gql(
         app_client, "{ viewer { balance { amount } inArrears arrearsSince } }", tenant=provider
