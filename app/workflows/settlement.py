@@ -183,8 +183,9 @@ def accrue(instance: Instance, until: datetime) -> int:
     """
     if instance.accrued_until is None:
         return 0
-    released = instance.released_at is not None and instance.released_at <= until
-    end = instance.released_at if released and instance.released_at else until
+    released_at = instance.released_at
+    released = released_at is not None and released_at <= until
+    end = released_at if released_at is not None and released else until
     minutes = int((end - instance.accrued_until) // MINUTE)
     if released:
         instance.accrued_until = max(end, instance.accrued_until)
