@@ -76,6 +76,19 @@ class Change:
     added: list[ChargeLine]  # prepaid: pro-rated DAY lines charged at once
     shares: list[ChargeShare] = field(default_factory=list)  # prepaid: what it paid so far
     software: SoftwarePlan | None = None
+    # the quote (R169): postpaid lines per hour; prepaid lines for the days left in the term
+    before: list[ChargeLine] = field(default_factory=list)
+    after: list[ChargeLine] = field(default_factory=list)
+
+    @property
+    def timing(self) -> Timing:
+        """PREPAID or POSTPAID: how the instance pays."""
+        return Timing(self.instance.billing_timing)
+
+    @property
+    def due_now(self) -> Decimal:
+        """What the rebuild takes from the balance at once for this instance."""
+        return pricing.total(self.added)
 
 
 @dataclass
@@ -95,6 +108,22 @@ class RebuildPlan:
     def total(self) -> Decimal:
         """What the rebuild charges at once."""
         return pricing.total(self.order_lines)
+
+    @property
+    def timing(self) -> Timing | None:
+        """How every instance of the batch pays; None for a batch of both kinds."""
+        timings = {change.timing for change in self.changes}
+        return timings.pop() if len(timings) == 1 else None
+
+    @property
+    def hourly_lines(self) -> list[ChargeLine]:
+        """One hour of the whole batch once rebuilt (every instance's postpaid lines)."""
+        return [
+            line
+            for change in self.changes
+            if change.timing is Timing.POSTPAID
+            for line in change.after
+        ]
 
 
 def _at(problem: DomainError, path: tuple[str, ...]) -> DomainError:
@@ -222,15 +251,24 @@ def _image_problems(
     return [_at(p, path if batch else ("input", "imageId")) for p in problems]
 
 
+def _after(instance: Instance, priced: list[ChargeLine]) -> list[ChargeLine]:
+    """What the instance pays once rebuilt: compute and system disk at the prices it launched
+    with (R168), the new image's licence and software lines at today's.
+    """
+    kept = [line for line in service.charge_lines(instance) if line.kind not in IMAGE_CHARGES]
+    return kept + [line for line in priced if line.kind in IMAGE_CHARGES]
+
+
 def _change(session: Session, instance: Instance, image: Image, now: datetime) -> Change:
     """What the instance will pay, and (prepaid) which pro-rated lines it is charged now:
     a charge kind or listing it has not paid for in this term (R72, R102, R126).
     """
     launch_input = _launch_input(instance, image)
     software = charges.software_plan(image, launch_input.timing, launch_input.months, session)
-    lines = charges.price_one(session, launch_input, image)
+    lines = _after(instance, charges.price_one(session, launch_input, image))
+    before = service.charge_lines(instance)
     if launch_input.timing is Timing.POSTPAID or instance.expires_at is None:
-        return Change(instance, lines, [], software=software)
+        return Change(instance, lines, [], software=software, before=before, after=lines)
     shares = attribution.shares_of(session=session, instance_ids=[instance.id])
     remaining = rules.prorated_days(now, instance.expires_at)
     term = rules.term_days(instance.created_at, instance.expires_at)
@@ -253,7 +291,9 @@ def _change(session: Session, instance: Instance, image: Image, now: datetime) -
                     amount=prorated.amount,
                 )
             )
-    return Change(instance, lines, added, shares, software)
+    before = [pricing.prorated(line, remaining, term) for line in before]
+    after = [pricing.prorated(line, remaining, term) for line in lines]
+    return Change(instance, lines, added, shares, software, before=before, after=after)
 
 
 def plan_rebuild(

@@ -12,6 +12,7 @@ import schema.enums  # noqa: F401  (registers the domain enums)
 from app.billing import pricing
 from app.billing.models import Order as OrderRow
 from app.billing.rules import OrderKind
+from app.instances.models import Instance as InstanceRow
 from app.money import display_rate
 from schema.context import Info
 from schema.errors import UserError, Warning
@@ -20,6 +21,7 @@ from schema.node import Node
 
 if TYPE_CHECKING:
     from schema.instances.types import Instance
+    from schema.marketplace.types import Listing
 
 
 @strawberry.type(
@@ -59,6 +61,52 @@ def money(amount: Decimal) -> Money:
 
 
 @strawberry.type(
+    description=(
+        "What a rebuild changes for one instance: the lines it pays before and after, and what "
+        "is taken from the balance at once. Postpaid lines are per hour; prepaid lines are "
+        "totals for the days left in the term."
+    )
+)
+class InstanceQuote:
+    timing: pricing.Timing = strawberry.field(description="How the instance pays.")
+    before: list[ChargeLine] = strawberry.field(description="What it pays with its image now.")
+    after: list[ChargeLine] = strawberry.field(
+        description=(
+            "What it will pay once rebuilt: compute and system disk keep the prices it was "
+            "launched with; licence and software lines follow the new image."
+        )
+    )
+    due_now: Money = strawberry.field(
+        description=(
+            "Taken from the balance when the rebuild is accepted: a prepaid instance's "
+            "pro-rated lines for charges it has not paid this term; 0.00 for postpaid "
+            "(the after lines are charged hour by hour)."
+        )
+    )
+    row: strawberry.Private[InstanceRow]
+    listing_id: strawberry.Private[str | None]
+
+    @strawberry.field(description="The instance.")
+    def instance(self) -> Annotated[Instance, strawberry.lazy("schema.instances.types")]:
+        from schema.instances.types import Instance
+
+        return Instance.from_row(self.row)
+
+    @strawberry.field(
+        description="The marketplace listing whose software it will pay once rebuilt, if any."
+    )
+    async def listing(
+        self, info: Info
+    ) -> Annotated[Listing, strawberry.lazy("schema.marketplace.types")] | None:
+        from schema.marketplace.types import Listing
+
+        if self.listing_id is None:
+            return None
+        row = await info.context.loaders.listing.load(self.listing_id)
+        return Listing.from_row(row) if row else None
+
+
+@strawberry.type(
     description=("What a createInstances input (or a rebuild) would cost, after the same checks.")
 )
 class PriceQuote:
@@ -74,6 +122,13 @@ class PriceQuote:
     warnings: list[Warning] = strawberry.field(
         default_factory=list,
         description="What is worth knowing, e.g. that the image is deprecated (IMAGE_DEPRECATED).",
+    )
+    instances: list[InstanceQuote] | None = strawberry.field(
+        default=None,
+        description=(
+            "rebuildQuote only: each instance's lines before and after the rebuild; null for "
+            "a launch quote."
+        ),
     )
 
 

@@ -6,13 +6,14 @@ from decimal import Decimal
 
 import strawberry
 
+from app.billing import pricing
 from app.billing.pricing import Timing
 from app.errors import BadRequest, DomainError, shown
 from app.ids import is_id
 from app.instances import service
 from app.instances.rules import InstanceStatus
 from app.workflows import launch_plan, rebuild_plan
-from schema.billing.types import ChargeLine, PriceQuote, money
+from schema.billing.types import ChargeLine, InstanceQuote, PriceQuote, money
 from schema.context import Info
 from schema.errors import (
     deprecation_warnings,
@@ -120,8 +121,11 @@ class RebuildQueries:
     @strawberry.field(
         permission_classes=[SignedIn],
         description=(
-            "What rebuildInstances would charge at once for this input (the REBUILD order's "
-            "pro-rated lines for prepaid instances), after the same checks; changes nothing."
+            "What rebuildInstances would charge for this input, after the same checks; changes "
+            "nothing. For prepaid instances, lines and total are the REBUILD order's pro-rated "
+            "lines, charged at once; for a batch of postpaid instances, one hour of the batch "
+            "once rebuilt (timing is null for a batch of both kinds, with lines charged at "
+            "once). instances shows each instance's lines before and after."
         ),
     )
     def rebuild_quote(self, info: Info, input: RebuildInstancesInput) -> PriceQuote:
@@ -143,11 +147,25 @@ class RebuildQueries:
                 total=money(Decimal("0.00")),
                 user_errors=[user_error(e) for e in getattr(exc, "errors", [exc])],
             )
+        timing = plan.timing
+        hourly = timing is Timing.POSTPAID  # nothing is charged at once: quote one hour
+        lines = plan.hourly_lines if hourly else plan.order_lines
         return PriceQuote(
-            timing=Timing.PREPAID,
+            timing=timing,
             months=None,
-            lines=[ChargeLine.of(line) for line in plan.order_lines],
-            total=money(plan.total),
+            lines=[ChargeLine.of(line) for line in lines],
+            total=money(pricing.total(lines)),
             user_errors=[],
             warnings=deprecation_warnings(plan.warnings),
+            instances=[
+                InstanceQuote(
+                    timing=change.timing,
+                    before=[ChargeLine.of(line) for line in change.before],
+                    after=[ChargeLine.of(line) for line in change.after],
+                    due_now=money(change.due_now),
+                    row=change.instance,
+                    listing_id=plan.image.charge_listing_id,
+                )
+                for change in plan.changes
+            ],
         )
