@@ -116,6 +116,7 @@ class Loaders:
     snapshot_images: DataLoader[str, list[Image]]
     replicating: DataLoader[str, bool]
     listing: DataLoader[str, Listing | None]
+    charge_listing: DataLoader[str, Listing | None]  # an image's charge root: payers read it too
     listing_plans: DataLoader[str, list[Plan]]
     listing_images: DataLoader[str, list[Image]]
     sale: DataLoader[str, Sale | None]
@@ -161,6 +162,12 @@ def _catalogue_loaders(session: Callable[[], Session], viewer: Viewer | None) ->
         ),
         "listing": _rows(
             lambda ids: marketplace_service.list_by_ids(session=session(), viewer=viewer, ids=ids),
+            lambda listing: listing.id,
+        ),
+        "charge_listing": _rows(
+            lambda ids: instances_service.explained_listings(
+                session=session(), viewer=viewer, ids=ids
+            ),
             lambda listing: listing.id,
         ),
         "listing_plans": _grouped(

@@ -142,8 +142,11 @@ class ChargeRoot:
     def listing(
         self, info: Info
     ) -> Annotated[Listing, strawberry.lazy("schema.marketplace.types")] | None:
-        if self.prefetched is not None or self.listing_id is None:
-            return self.prefetched.listing if self.prefetched else None
+        if self.listing_id is None:
+            return None
+        if self.prefetched is not None and self.prefetched.listing is not None:
+            return self.prefetched.listing
+        # not in the catalogue (delisted): still shown to those who pay or paid it
         return _listing(info, self.listing_id)  # type: ignore[return-value]  # awaited by graphql-core
 
 
@@ -266,8 +269,8 @@ class Image(Tagged):
     ) -> Annotated[Listing, strawberry.lazy("schema.marketplace.types")] | None:
         if self.listing_id is None:
             return None
-        if self.prefetched is not None:  # a published image's listing is its charge root's
-            return self.prefetched.listing
+        if self.prefetched is not None and self.prefetched.listing is not None:
+            return self.prefetched.listing  # a published image's listing is its charge root's
         return _listing(info, self.listing_id)  # type: ignore[return-value]  # awaited by graphql-core
 
     @strawberry.field(description="The image's region.")
@@ -380,11 +383,12 @@ class Image(Tagged):
 
 
 async def _listing(info: Info, listing_id: str | None) -> Listing | None:
+    """An image's charge-root listing: one the viewer may see, or one it pays or paid."""
     from schema.marketplace.types import Listing
 
     if listing_id is None:
         return None
-    row = await info.context.loaders.listing.load(listing_id)
+    row = await info.context.loaders.charge_listing.load(listing_id)
     return Listing.from_row(row) if row else None
 
 
