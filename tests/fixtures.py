@@ -87,7 +87,8 @@ CREATE_LISTING = f"""mutation($i: CreateListingInput!) {{ createListing(input: $
 GET_LISTING = f"query($id: ID!) {{ listing(id: $id) {{ {LISTING_FIELDS} }} }}"
 
 PROVIDER = """{ viewer { provider { revenue { amount }
-  sales(first: 10) { nodes { buyerId instanceCount amount { amount } revenue { amount }
+  sales(first: 10) { nodes { buyerId orderId orderLine instanceIds instanceCount
+    amount { amount } revenue { amount }
     plan { timing months price { amount } } listing { id } } }
   listings(first: 10) { totalCount } } } }"""
 

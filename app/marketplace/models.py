@@ -73,6 +73,9 @@ class Sale(SQLModel, table=True):
     amount_minor: int = Field(sa_column=Column(BigInteger, nullable=False))
     revenue_minor: int = Field(sa_column=Column(BigInteger, nullable=False))
     reference: str | None = Field(default=None, max_length=20)
+    order_id: str | None = Field(default=None, max_length=16)  # prepaid: the order that paid
+    order_line: int | None = None  # prepaid: the position of its SOFTWARE line in that order
+    instance_ids: str = Field(default="[]", sa_column=Column(Text, nullable=False, default="[]"))
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
 
 

@@ -177,10 +177,11 @@ def _attribute(
     """Record each instance's share of each line of a prepaid order; the SOFTWARE line pays
     the listing's provider (R74, R102).
     """
-    for line in plan.lines:
+    for position, line in enumerate(plan.lines):
         revenue.attribute_line(
             session=session,
             order_id=order_id,
+            position=position,
             line=line,
             instances=instances,
             buyer_id=viewer.account_id,

@@ -106,11 +106,13 @@ def _charge(session: Session, account: Account, plan: RebuildPlan, now: datetime
         instance_ids=[c.instance.id for c in charged],
         now=now,
     )
+    positions = iter(range(len(plan.order_lines)))  # the order's lines, in this order
     for change in charged:
         for line in change.added:
             revenue.attribute_line(
                 session=session,
                 order_id=order.id,
+                position=next(positions),
                 line=line,
                 instances=[change.instance],
                 buyer_id=account.id,

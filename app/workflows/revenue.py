@@ -4,6 +4,7 @@ what refunds take back (R74, R102, R103, R126).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -45,7 +46,9 @@ def _record_sale(
     amount_minor: int,
     revenue_minor: int,
     reference: str | None,
+    instance_ids: Sequence[str],
     now: datetime,
+    order_line: int | None = None,
 ) -> None:
     session.add(
         Sale(
@@ -60,6 +63,9 @@ def _record_sale(
             amount_minor=amount_minor,
             revenue_minor=revenue_minor,
             reference=reference,
+            order_id=reference if order_line is not None else None,
+            order_line=order_line,
+            instance_ids=json.dumps(sorted(set(instance_ids))),
             created_at=now,
         )
     )
@@ -74,10 +80,12 @@ def credit_lines(
     lines: Sequence[tuple[ChargeLine, Sequence[ChargeShare]]],
     reference: str,
     now: datetime,
+    order_line: int | None = None,
 ) -> None:
     """Prepaid SOFTWARE lines were paid for a listing: credit its provider each line's amount
     x (1 - commission), rounded once per line, and record on each instance's share of a line
-    what its provider earned from it.
+    what its provider earned from it. ``reference`` is the order; ``order_line`` the position
+    of the line in it, when the sale is one line.
     """
     provider_id = provider_of(session=session, listing_ids=[listing_id]).get(listing_id)
     if provider_id is None:
@@ -114,7 +122,9 @@ def credit_lines(
         amount_minor=charged,
         revenue_minor=credited,
         reference=reference,
+        instance_ids=[charge.instance_id for _, shares in lines for charge in shares],
         now=now,
+        order_line=order_line,
     )
 
 
@@ -122,6 +132,7 @@ def attribute_line(
     *,
     session: Session,
     order_id: str,
+    position: int,
     line: ChargeLine,
     instances: Sequence[Instance],
     buyer_id: str,
@@ -129,8 +140,8 @@ def attribute_line(
     software: SoftwarePlan | None,
     now: datetime,
 ) -> None:
-    """Record each instance's share of a line of a prepaid order (until its term ends); a
-    SOFTWARE line also pays the listing's provider (R74, R102).
+    """Record each instance's share of the line at ``position`` of a prepaid order (until
+    its term ends); a SOFTWARE line also pays the listing's provider (R74, R102).
     """
     shares = attribution.record_shares(
         session=session,
@@ -150,6 +161,7 @@ def attribute_line(
             lines=[(line, shares)],
             reference=order_id,
             now=now,
+            order_line=position,
         )
 
 
@@ -159,7 +171,7 @@ def credit_usage(
     listing_id: str,
     buyer_id: str,
     units: int,
-    count: int,
+    instance_ids: Sequence[str],
     plan: SoftwarePlan,
     now: datetime,
 ) -> None:
@@ -194,10 +206,11 @@ def credit_usage(
         provider_id=provider_id,
         buyer_id=buyer_id,
         plan=plan,
-        count=count,
+        count=len(instance_ids),
         amount_minor=settle_units(units)[0],
         revenue_minor=fen,
         reference=None,
+        instance_ids=instance_ids,
         now=now,
     )
 

@@ -138,13 +138,16 @@ class SoftwareUsage:
 
     listing_id: str
     units: int
-    instances: int
+    instance_ids: tuple[str, ...]
     plan: SoftwarePlan
 
     def plus(self, other: SoftwareUsage) -> SoftwareUsage:
         """Usage of more instances under the same listing."""
         return SoftwareUsage(
-            self.listing_id, self.units + other.units, self.instances + other.instances, self.plan
+            self.listing_id,
+            self.units + other.units,
+            self.instance_ids + other.instance_ids,
+            self.plan,
         )
 
     def credit(self, session: Session, buyer_id: str, now: datetime) -> None:
@@ -154,7 +157,7 @@ class SoftwareUsage:
             listing_id=self.listing_id,
             buyer_id=buyer_id,
             units=self.units,
-            count=self.instances,
+            instance_ids=self.instance_ids,
             plan=self.plan,
             now=now,
         )
@@ -172,7 +175,10 @@ def accrue_usage(account: Account, instance: Instance, until: datetime) -> Softw
         return None
     plan = SoftwarePlan(Timing.POSTPAID, None, rate_from_int(instance.software_micros))
     return SoftwareUsage(
-        instance.charge_listing_id, usage_units(minutes, instance.software_micros), 1, plan
+        instance.charge_listing_id,
+        usage_units(minutes, instance.software_micros),
+        (instance.id,),
+        plan,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated
 
@@ -110,6 +111,18 @@ class Sale(Node):
     amount: Money = strawberry.field(description="SOFTWARE amount the buyer paid.")
     revenue: Money = strawberry.field(description="What the provider was credited.")
     created_at: datetime = strawberry.field(description="When it was charged (UTC).")
+    order_id: strawberry.ID | None = strawberry.field(
+        description="A prepaid sale: the buyer's order that paid it; null for hourly usage."
+    )
+    order_line: int | None = strawberry.field(
+        description=(
+            "A prepaid sale: the position (from 0) of its SOFTWARE line among the order's lines; "
+            "null for hourly usage."
+        )
+    )
+    instance_ids: list[strawberry.ID] = strawberry.field(
+        description="The buyer's instances the sale covered (the hour's, for hourly usage)."
+    )
     listing_id: strawberry.Private[str]
 
     @strawberry.field(description="The listing sold.")
@@ -132,6 +145,9 @@ class Sale(Node):
             amount=Money.of_minor(row.amount_minor),
             revenue=Money.of_minor(row.revenue_minor),
             created_at=row.created_at,
+            order_id=strawberry.ID(row.order_id) if row.order_id else None,
+            order_line=row.order_line,
+            instance_ids=[strawberry.ID(i) for i in json.loads(row.instance_ids)],
             listing_id=row.listing_id,
         )
 

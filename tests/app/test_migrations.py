@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 from alembic import command
@@ -105,3 +106,43 @@ def test_failed_images_of_earlier_releases_are_purged_a_day_after_they_were_made
     engine.dispose()
     assert upgraded == [("m-failed", "2026-01-02 10:00:00.000000"), ("m-fine", None)]
     assert downgraded == [("m-failed", None), ("m-fine", None)]
+
+
+def test_prepaid_sales_of_earlier_releases_name_their_order_and_instances(tmp_path: Path) -> None:
+    """0019: a prepaid sale's order id was only its reference; it becomes its order, with the
+    instances of that order's software shares (R171); an hourly sale names none."""
+    path = tmp_path / "m.db"
+    engine = make_engine(load_settings({}, database_url=f"sqlite:///{path}"))
+    config = alembic_config(engine)
+    command.upgrade(config, "0018")
+    with sqlite3.connect(path) as conn:  # foreign keys off: no account, listing or order rows
+        conn.executemany(
+            "INSERT INTO sale (id, listing_id, provider_id, buyer_id, plan_timing, "
+            "plan_price_micros, instance_count, amount_minor, revenue_minor, reference, "
+            "created_at) VALUES (?, 'lst-1', 'acc-p', 'acc-b', ?, 1, 2, 100, 80, ?, "
+            "'2026-01-01 10:00:00')",
+            [("sale-prepaid", "PREPAID", "ord-1"), ("sale-hourly", "POSTPAID", None)],
+        )
+        conn.executemany(
+            "INSERT INTO charge_share (id, instance_id, order_id, kind, listing_id, amount_minor, "
+            "revenue_minor, reversed_minor, refunded_minor, starts_at, ends_at) VALUES "
+            "(?, ?, 'ord-1', ?, ?, 50, 0, 0, 0, '2026-01-01', '2026-02-01')",
+            [
+                ("cs-1", "i-2", "SOFTWARE", "lst-1"),
+                ("cs-2", "i-1", "SOFTWARE", "lst-1"),
+                ("cs-3", "i-3", "COMPUTE", None),
+            ],
+        )
+    command.upgrade(config, "0019")
+    named = "SELECT id, order_id, order_line, instance_ids FROM sale ORDER BY id"
+    with engine.connect() as conn:
+        upgraded = [tuple(row) for row in conn.execute(text(named))]
+    command.downgrade(config, "0018")
+    with engine.connect() as conn:
+        kept = [tuple(row) for row in conn.execute(text("SELECT id, reference FROM sale"))]
+    engine.dispose()
+    assert upgraded == [
+        ("sale-hourly", None, None, "[]"),
+        ("sale-prepaid", "ord-1", None, '["i-1", "i-2"]'),
+    ]
+    assert sorted(kept) == [("sale-hourly", None), ("sale-prepaid", "ord-1")]

@@ -1,5 +1,6 @@
 """What a buyer pays stays explainable (issue 24; R171): an image's charge root names its listing
-to every account that pays or paid it, after the listing is delisted too, and to nobody else.
+to every account that pays or paid it, after the listing is delisted too, and to nobody else;
+a provider's sales name the order, its line and the instances they covered.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from app.database import write_session
 from app.images.models import Image
 from app.platform.viewer import Role
 from tests.factories import Factory, Tenant, custom_image, gql
-from tests.fixtures import CREATE, SHARE, act, launch, make_listing
+from tests.fixtures import CREATE, PROVIDER, SHARE, act, launch, make_listing
 
 ROOT = "chargeRoot { listing { id title status provider { name } } }"
 IMAGE = f"query($id: ID!) {{ image(id: $id) {{ id {ROOT} }} }}"
@@ -71,3 +72,30 @@ def test_a_delisted_listing_stays_readable_as_the_charge_root_of_those_who_paid_
     # and the catalogue itself no longer offers it, to the buyer either
     assert gql(app_client, LISTING, {"id": listing_id}, buyer)["data"]["listing"] is None
     assert gql(app_client, LISTING, {"id": listing_id}, provider)["data"]["listing"] is not None
+
+
+def test_a_prepaid_sale_names_the_order_its_line_and_the_instances(
+    app_client: TestClient, factory: Factory, engine: Engine
+) -> None:
+    provider, _, market_image = make_listing(
+        app_client, factory, engine, plans=[{"timing": "PREPAID", "months": 1, "price": "30.00"}]
+    )
+    assert market_image is not None
+    buyer = factory.account(balance="2000")
+    prepaid = {"timing": "PREPAID", "months": 1}
+    created = gql(app_client, CREATE, {"i": launch(market_image, count=2, billing=prepaid)}, buyer)[
+        "data"
+    ]["createInstances"]
+    assert created["userErrors"] == []
+    order = created["order"]
+    [software] = [i for i, line in enumerate(order["lines"]) if line["kind"] == "SOFTWARE"]
+    [sale] = gql(app_client, PROVIDER, tenant=provider)["data"]["viewer"]["provider"]["sales"][
+        "nodes"
+    ]
+    assert (sale["buyerId"], sale["orderId"], sale["orderLine"]) == (
+        buyer.id,
+        order["id"],
+        software,
+    )
+    assert sale["instanceIds"] == sorted(i["id"] for i in created["instances"])
+    assert sale["instanceCount"] == 2

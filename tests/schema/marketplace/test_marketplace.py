@@ -170,6 +170,9 @@ def test_hourly_integration_software_is_settled_and_shared_with_the_provider(
         {"amount": "0.24"},
     )
     assert sale["plan"] == {"timing": "POSTPAID", "months": None, "price": {"amount": "0.05"}}
+    # R171: an hourly sale names the buyer's instances it covered, and no order
+    assert (sale["buyerId"], sale["orderId"], sale["orderLine"]) == (customer.id, None, None)
+    assert sale["instanceIds"] == sorted(i["id"] for i in body["instances"])
 
 
 def _buy_a_month(client: TestClient, customer: Tenant, image_id: str) -> dict[str, Any]:
