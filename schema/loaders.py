@@ -116,6 +116,7 @@ class Loaders:
     snapshot_images: DataLoader[str, list[Image]]
     replicating: DataLoader[str, bool]
     listing: DataLoader[str, Listing | None]
+    image_usage: DataLoader[str, instances_service.ImageUsage]
     charge_listing: DataLoader[str, Listing | None]  # an image's charge root: payers read it too
     listing_plans: DataLoader[str, list[Plan]]
     listing_images: DataLoader[str, list[Image]]
@@ -163,6 +164,10 @@ def _catalogue_loaders(session: Callable[[], Session], viewer: Viewer | None) ->
         "listing": _rows(
             lambda ids: marketplace_service.list_by_ids(session=session(), viewer=viewer, ids=ids),
             lambda listing: listing.id,
+        ),
+        "image_usage": _grouped(
+            lambda ids: instances_service.usage_of_images(session=session(), image_ids=ids),
+            instances_service.ImageUsage(),
         ),
         "charge_listing": _rows(
             lambda ids: instances_service.explained_listings(

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, exists, or_
+from sqlalchemy import ColumnElement, distinct, exists, func, or_
 from sqlmodel import Session, col, select
 
 from app.accounts.models import Account
@@ -24,7 +24,7 @@ from app.images.models import Image
 from app.instances import rules
 from app.instances.models import Instance
 from app.instances.rules import InstanceStatus
-from app.marketplace.models import Listing, Sale, listing_visible
+from app.marketplace.models import Listing, ListingImage, Sale, listing_visible
 from app.pagination import Page, PageRequest, given, newest_first
 from app.platform.viewer import Viewer
 from app.platform.visibility import by_ids, locked, owned_by
@@ -65,6 +65,56 @@ def lines_json(lines: Sequence[ChargeLine]) -> str:
 
 
 # --- reads ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImageUsage:
+    """Who uses an image (R173): counts over every account, never their ids."""
+
+    live_instances: int = 0  # instances running it now (not released)
+    accounts_using: int = 0  # the accounts those belong to
+    last_launched_at: datetime | None = None  # the newest instance launched from it, any status
+    listing_ids: tuple[str, ...] = ()  # the listings that publish it
+
+
+def usage_of_images(*, session: Session, image_ids: Sequence[str]) -> dict[str, ImageUsage]:
+    """Each image's usage: three grouped statements for the whole batch."""
+    ids = [i for i in image_ids if is_id(i, "m")]
+    if not ids:
+        return {}
+    live = session.exec(
+        select(col(Instance.image_id), func.count(), func.count(distinct(col(Instance.owner_id))))
+        .where(
+            col(Instance.image_id).in_(ids), col(Instance.status) != InstanceStatus.RELEASED.value
+        )
+        .group_by(col(Instance.image_id))
+    )
+    counts = {image_id: (count, owners) for image_id, count, owners in live}
+    launched = dict(
+        session.exec(
+            select(col(Instance.created_from_image_id), func.max(col(Instance.created_at)))
+            .where(col(Instance.created_from_image_id).in_(ids))
+            .group_by(col(Instance.created_from_image_id))
+        ).all()
+    )
+    listings: dict[str, list[str]] = {}
+    published = select(col(ListingImage.image_id), col(ListingImage.listing_id)).where(
+        col(ListingImage.image_id).in_(ids)
+    )
+    copies = select(col(Image.id), col(Image.listing_id)).where(
+        col(Image.id).in_(ids), col(Image.listing_id).is_not(None)
+    )
+    for image_id, listing_id in [*session.exec(published), *session.exec(copies)]:
+        if listing_id not in listings.setdefault(image_id, []):
+            listings[image_id].append(listing_id)
+    return {
+        image_id: ImageUsage(
+            *counts.get(image_id, (0, 0)),
+            launched.get(image_id),
+            tuple(sorted(listings.get(image_id, []))),
+        )
+        for image_id in ids
+    }
 
 
 def explained_listings(

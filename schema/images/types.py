@@ -18,6 +18,7 @@ from app.platform.viewer import Viewer
 from schema.accounts.types import Account
 from schema.context import Info
 from schema.enums import member
+from schema.images.usage import Used
 from schema.loaders import referenced
 from schema.pagination import Connection, Window, connection, page_request, paged
 from schema.permissions import OwnerOnly
@@ -202,7 +203,7 @@ class ImageOrder:
 
 
 @strawberry.type(description="A disk image in one region.")
-class Image(Tagged):
+class Image(Tagged, Used):
     name: str = strawberry.field(description="Name: 1-65 characters, starting with a letter.")
     description: str = strawberry.field(description="Free text, up to 256 characters.")
     type: r.ImageType = strawberry.field(description="Type as the viewer sees it.")
