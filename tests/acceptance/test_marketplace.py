@@ -100,8 +100,14 @@ def test_publish_review_buy_and_earn(server: Server) -> None:
     # R74: the provider earns exactly 80% of it
     assert balance(server, provider) - before_provider == Decimal("480.00")
     view = server.gql(PROVIDER, tenant=provider)["data"]["viewer"]["provider"]
+    [position] = [
+        i for i, line in enumerate(bought["order"]["lines"]) if line["kind"] == "SOFTWARE"
+    ]
     assert view["sales"]["nodes"][0] == {
         "buyerId": customer.id,
+        "orderId": bought["order"]["id"],
+        "orderLine": position,
+        "instanceIds": sorted(i["id"] for i in bought["instances"]),
         "instanceCount": 2,
         "amount": {"amount": "600.00"},
         "revenue": {"amount": "480.00"},
