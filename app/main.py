@@ -25,6 +25,7 @@ from app.clock import Clock
 from app.config import Settings, load_settings
 from app.database import UNAVAILABLE as DATABASE_UNAVAILABLE
 from app.database import check_ready, make_engine
+from app.images import lifecycle
 from app.instances import service as instances_service
 from app.observability import (
     RequestLog,
@@ -56,7 +57,8 @@ log = logging.getLogger("bcc_images.worker")
 def make_worker(settings: Settings, engine: Engine, clock: Clock, store: ObjectStore) -> Worker:
     """The operation worker with the periodic jobs: hourly settlement, prepaid expiry,
     releases at the end of the arrears grace period, expiry of objects no image needs,
-    reconciliation of stored files, and purging the recycle bin and failed imports. A server's
+    reconciliation of stored files, purging the recycle bin and failed imports, and the later
+    stages (disable, recycle bin) of custom images' scheduled deprecations. A server's
     background worker does not wait for the inspections it starts (they run on their own
     threads); a worker driven tick by tick does.
     """
@@ -71,6 +73,7 @@ def make_worker(settings: Settings, engine: Engine, clock: Clock, store: ObjectS
             arrears.ArrearsReleases(settings.arrears_grace_days),
             objects.ObjectHousekeeping(store, settings.object_expiry_days),
             objects.Purge(),
+            lifecycle.DeprecationStages(settings.recycle_bin_days),
         ],
         periodic_seconds=settings.scheduler_seconds,
         wait_for_prepared=not settings.run_worker,

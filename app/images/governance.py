@@ -60,20 +60,56 @@ def deprecate(
     deprecate_at: datetime | None,
     replacement_id: str | None,
     now: datetime,
+    disable_at: datetime | None = None,
+    delete_at: datetime | None = None,
 ) -> Image:
     """Deprecate an image now or from a time (a past time means now), optionally naming the
-    image to use instead.
+    image to use instead; a custom image may also be scheduled to be disabled and then moved
+    to the recycle bin, each stage after the one before (R174). A new deprecation replaces
+    the stages and the note of the one before.
 
     Raises:
         DomainError: IMAGE_NOT_FOUND, PERMISSION_DENIED, INVALID_INPUT (a replacement that is
-            not usable in its place).
+            not usable in its place, a stage not after the one before), IMAGE_NOT_CUSTOM (a
+            later stage for an image that is not custom).
     """
     image = governed(session=session, viewer=viewer, image_id=image_id, action="deprecated")
     if replacement_id is not None:
         _check_replacement(session, viewer, image, replacement_id, now)
     image.deprecate_at = max(deprecate_at or now, now)
+    _check_stages(image, disable_at, delete_at)
     image.replacement_id = replacement_id
+    image.disable_at, image.delete_at, image.lifecycle_note = disable_at, delete_at, None
     return _changed(session, image)
+
+
+def _check_stages(image: Image, disable_at: datetime | None, delete_at: datetime | None) -> None:
+    """The later stages: custom images only, each strictly after the stage before it."""
+    stages = [("disableAt", disable_at), ("deleteAt", delete_at)]
+    if image.kind != ImageKind.CUSTOM.value:
+        for name, when in stages:
+            if when is not None:
+                raise DomainError(
+                    ErrorCode.IMAGE_NOT_CUSTOM,
+                    f"Only custom images can be scheduled to be disabled or deleted; image "
+                    f"{image.id} is {image.kind}.",
+                    input_field(name),
+                )
+    before, before_name = image.deprecate_at, "the deprecation"
+    for name, when in stages:
+        if when is None:
+            continue
+        if when.tzinfo is None:
+            raise DomainError(
+                ErrorCode.INVALID_INPUT, f"{name} needs a time zone (UTC).", input_field(name)
+            )
+        if before is not None and when <= before:
+            raise DomainError(
+                ErrorCode.INVALID_INPUT,
+                f"{name} must be later than {before_name} ({before.isoformat()}).",
+                input_field(name),
+            )
+        before, before_name = when, name
 
 
 def _check_replacement(
@@ -153,7 +189,7 @@ def deprecation_warning(
 
 
 def undeprecate(*, session: Session, viewer: Viewer, image_id: str) -> Image:
-    """Clear a deprecation (scheduled or in force).
+    """Clear a deprecation (scheduled or in force) and the stages it scheduled.
 
     Raises:
         DomainError: IMAGE_NOT_FOUND, PERMISSION_DENIED.
@@ -161,6 +197,7 @@ def undeprecate(*, session: Session, viewer: Viewer, image_id: str) -> Image:
     image = governed(session=session, viewer=viewer, image_id=image_id, action="undeprecated")
     image.deprecate_at = None
     image.replacement_id = None
+    image.disable_at = image.delete_at = None  # its later stages go with it
     return _changed(session, image)
 
 

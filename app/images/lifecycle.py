@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 from app.database import saved
@@ -61,38 +62,89 @@ def delete(
     image = service.owned_custom(
         session=session, viewer=viewer, image_id=image_id, action="deleted"
     )
-    if image.status == ImageStatus.CREATING.value:
-        raise DomainError(
-            ErrorCode.IMAGE_CREATING,
-            f"Image {image.id} is still being created; wait for it or cancel its copy.",
-            input_field("imageId"),
-        )
-    if image.deletion_protection:
-        raise DomainError(
-            ErrorCode.IMAGE_DELETION_PROTECTED,
-            f"Image {image.id} is protected from deletion; switch the protection off first.",
-            input_field("imageId"),
-        )
-    shares = session.exec(select(ImageShare).where(ImageShare.image_id == image.id)).first()
-    if shares is not None:
-        raise DomainError(
-            ErrorCode.IMAGE_SHARED,
-            f"Image {image.id} is shared with other accounts; unshare it first.",
-            input_field("imageId"),
-        )
-    if governance.in_listing(session=session, image_ids=[image.id]):
-        raise DomainError(
-            ErrorCode.IMAGE_IN_LISTING,
-            f"Image {image.id} is offered by a listing; delist it or change its images first.",
-            input_field("imageId"),
-        )
-    service.refuse_if_replicating(session, image, "deleted")
+    problem = deletion_problem(session, image)
+    if problem is not None:
+        raise problem
     failed_until = image.purge_at if image.status == ImageStatus.CREATE_FAILED.value else None
     recycle_bin.move_to_bin(session=session, image=image, days=recycle_bin_days, now=now)
     if failed_until is not None and image.purge_at is not None:
         image.purge_at = min(image.purge_at, failed_until)  # the bin keeps it no longer
     session.flush()
     return image.id
+
+
+def deletion_problem(session: Session, image: Image) -> DomainError | None:
+    """Why a custom image may not move to the recycle bin now (R40-R42, R112), or None."""
+    if image.status == ImageStatus.CREATING.value:
+        return DomainError(
+            ErrorCode.IMAGE_CREATING,
+            f"Image {image.id} is still being created; wait for it or cancel its copy.",
+            input_field("imageId"),
+        )
+    if image.deletion_protection:
+        return DomainError(
+            ErrorCode.IMAGE_DELETION_PROTECTED,
+            f"Image {image.id} is protected from deletion; switch the protection off first.",
+            input_field("imageId"),
+        )
+    shares = session.exec(select(ImageShare).where(ImageShare.image_id == image.id)).first()
+    if shares is not None:
+        return DomainError(
+            ErrorCode.IMAGE_SHARED,
+            f"Image {image.id} is shared with other accounts; unshare it first.",
+            input_field("imageId"),
+        )
+    if governance.in_listing(session=session, image_ids=[image.id]):
+        return DomainError(
+            ErrorCode.IMAGE_IN_LISTING,
+            f"Image {image.id} is offered by a listing; delist it or change its images first.",
+            input_field("imageId"),
+        )
+    try:
+        service.refuse_if_replicating(session, image, "deleted")
+    except DomainError as exc:
+        return exc
+    return None
+
+
+class DeprecationStages:
+    """Scheduler job: the later stages of custom images' deprecations that fell due (R174).
+    At ``disableAt`` the image is disabled; at ``deleteAt`` it moves to the recycle bin as
+    ``deleteImage`` would move it, or, when that would be refused (deletion protection, a
+    share, a listing, a copy in flight), stays where it is and says why in its lifecycle note.
+    """
+
+    def __init__(self, recycle_bin_days: float) -> None:
+        self.recycle_bin_days = recycle_bin_days
+
+    def __call__(self, session: Session, now: datetime) -> None:
+        """Run the stages due by ``now``."""
+        due = (
+            select(Image)
+            .where(
+                or_(col(Image.disable_at) <= now, col(Image.delete_at) <= now),
+                col(Image.deleted_at).is_(None),
+            )
+            .order_by(col(Image.id))
+            .with_for_update()
+        )
+        for image in session.exec(due):
+            if image.disable_at is not None and image.disable_at <= now:
+                image.disabled, image.disable_at = True, None
+            if image.delete_at is not None and image.delete_at <= now:
+                when, image.delete_at = image.delete_at, None
+                problem = deletion_problem(session, image)
+                if problem is None:
+                    recycle_bin.move_to_bin(
+                        session=session, image=image, days=self.recycle_bin_days, now=now
+                    )
+                else:
+                    image.lifecycle_note = (
+                        f"Not moved to the recycle bin at {when.isoformat()}, as its "
+                        f"deprecation scheduled: {problem.message}"
+                    )
+            session.add(image)
+        session.flush()
 
 
 #: a failed import's image is shown to its owner with its failure this long, then purged

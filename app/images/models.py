@@ -30,6 +30,9 @@ class Image(SQLModel, table=True):
         # the next scheduled deprecation (cached answers expire at it) and the recycle bin
         Index("ix_image_deprecate_at", "deprecate_at"),
         Index("ix_image_purge_at", "purge_at"),
+        # the later stages of scheduled deprecations, run when due
+        Index("ix_image_disable_at", "disable_at"),
+        Index("ix_image_delete_at", "delete_at"),
     )
 
     id: str = Field(primary_key=True, max_length=16)
@@ -68,6 +71,10 @@ class Image(SQLModel, table=True):
         default=None, sa_column=Column(UTCDateTime, nullable=True)
     )
     replacement_id: str | None = Field(default=None, max_length=16)
+    # a custom image's later deprecation stages (R174): disabled at, moved to the bin at
+    disable_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    delete_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+    lifecycle_note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     disabled: bool = Field(default=False)
     deletion_protection: bool = Field(default=False)
     purge_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))

@@ -23,7 +23,9 @@ from schema.permissions import SignedIn
 class GovernanceMutations:
     @mutation(
         "Deprecate an image (its owner; administrators for public images): from deprecateAt it "
-        "leaves image lists, shows its replacement and can still be launched.",
+        "leaves image lists, shows its replacement and can still be launched. A custom image "
+        "may also be scheduled to be disabled (disableAt) and then moved to the recycle bin "
+        "(deleteAt); undeprecateImage cancels those stages too.",
         input="Deprecate an image now or from a later time.",
     )
     def deprecate_image(
@@ -42,6 +44,21 @@ class GovernanceMutations:
                 "own replacements, scheduled or not (a public image's replacement is public)."
             ),
         ] = None,
+        disable_at: Annotated[
+            datetime | None,
+            argument(
+                "Custom images: when it is also disabled, after deprecateAt (default: never)."
+            ),
+        ] = None,
+        delete_at: Annotated[
+            datetime | None,
+            argument(
+                "Custom images: when it also moves to the recycle bin, after deprecateAt and "
+                "disableAt (default: never). If deleteImage would be refused then (deletion "
+                "protection, a share, a listing, a copy in flight), it stays and lifecycleNote "
+                "says why."
+            ),
+        ] = None,
     ) -> ImageResult:
         return image_mutation(
             info,
@@ -51,11 +68,13 @@ class GovernanceMutations:
                 deprecate_at=deprecate_at,
                 replacement_id=str(replacement_image_id) if replacement_image_id else None,
                 now=c.now,
+                disable_at=disable_at,
+                delete_at=delete_at,
             ),
         )
 
     @mutation(
-        "Clear an image's deprecation, scheduled or in force.",
+        "Clear an image's deprecation, scheduled or in force, with the later stages it scheduled.",
         input="Which image's deprecation to clear.",
     )
     def undeprecate_image(self, info: Info, image_id: ImageId) -> ImageResult:

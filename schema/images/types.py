@@ -18,7 +18,7 @@ from app.platform.viewer import Viewer
 from schema.accounts.types import Account
 from schema.context import Info
 from schema.enums import member
-from schema.images.usage import Used
+from schema.images.governed import Governed
 from schema.loaders import referenced
 from schema.pagination import Connection, Window, connection, page_request, paged
 from schema.permissions import OwnerOnly
@@ -50,30 +50,6 @@ class ImageOrderField(enum.Enum):
 class OrderDirection(enum.Enum):
     ASC = "ASC"
     DESC = "DESC"
-
-
-@strawberry.type(
-    description=(
-        "An image's deprecation: from deprecateAt on it is left out of image lists (its owner "
-        "still sees it) and new instances should use the replacement, but it can still be "
-        "launched."
-    )
-)
-class Deprecation:
-    state: r.DeprecationState = strawberry.field(
-        description="SCHEDULED before deprecateAt, DEPRECATED from then on."
-    )
-    deprecate_at: datetime = strawberry.field(description="When it is (or was) deprecated.")
-    replacement_id: strawberry.Private[str | None]
-
-    @strawberry.field(
-        description="The image to use instead, when one was named and you may see it."
-    )
-    async def replacement(self, info: Info) -> Image | None:
-        if self.replacement_id is None:
-            return None
-        row = await info.context.loaders.image.load(self.replacement_id)
-        return Image.from_row(row, info.context.viewer) if row else None
 
 
 @strawberry.type(description="The operating system an image contains.")
@@ -203,7 +179,7 @@ class ImageOrder:
 
 
 @strawberry.type(description="A disk image in one region.")
-class Image(Tagged, Used):
+class Image(Tagged, Governed):
     name: str = strawberry.field(description="Name: 1-65 characters, starting with a letter.")
     description: str = strawberry.field(description="Free text, up to 256 characters.")
     type: r.ImageType = strawberry.field(description="Type as the viewer sees it.")
@@ -252,17 +228,10 @@ class Image(Tagged, Used):
     listing_id: strawberry.Private[str | None]
     deprecate_at: strawberry.Private[datetime | None] = None
     replacement_id: strawberry.Private[str | None] = None
+    disable_at: strawberry.Private[datetime | None] = None
+    delete_at: strawberry.Private[datetime | None] = None
+    lifecycle_note_text: strawberry.Private[str | None] = None
     prefetched: strawberry.Private[Prefetched | None] = None
-
-    @strawberry.field(description="Its deprecation; null when it is not deprecated.")
-    def deprecation(self, info: Info) -> Deprecation | None:
-        if self.deprecate_at is None:
-            return None
-        due = self.deprecate_at <= info.context.services.clock.now()
-        state = r.DeprecationState.DEPRECATED if due else r.DeprecationState.SCHEDULED
-        return Deprecation(
-            state=state, deprecate_at=self.deprecate_at, replacement_id=self.replacement_id
-        )
 
     @strawberry.field(description="For INTEGRATION and MARKET images: the listing it belongs to.")
     def listing(
@@ -379,6 +348,9 @@ class Image(Tagged, Used):
             owner_id=row.owner_id,
             deprecate_at=row.deprecate_at,
             replacement_id=row.replacement_id,
+            disable_at=row.disable_at,
+            delete_at=row.delete_at,
+            lifecycle_note_text=row.lifecycle_note,
             prefetched=prefetched,
         )
 
