@@ -15,50 +15,26 @@ import argparse
 import json
 import tempfile
 import time
-from decimal import Decimal
 from pathlib import Path
 
 from sqlmodel import col, func, select
 from starlette.testclient import TestClient
 
-from app.accounts import service as accounts_service
-from app.accounts.permissions import OPERATOR
 from app.billing.models import LedgerEntry
 from app.billing.rules import TransactionKind
 from app.clock import Clock
 from app.config import load_settings
-from app.database import make_engine, read_session, write_session
+from app.database import make_engine, read_session
 from app.images.models import Image
 from app.main import create_app
 from app.platform.viewer import Role
 from app.seed import prepare
-from app.workflows import settlement
+from tests.factories import Factory
 
 CREATE = """mutation($i: CreateInstancesInput!) { createInstances(input: $i) {
   instances { id } userErrors { code message } } }"""
 ADVANCE = "mutation($s: Int!) { advanceClock(input: {seconds: $s}) { now userErrors { message } } }"
 PER_ACCOUNT = 100  # the largest batch createInstances takes
-
-
-def _tenant(engine: object, role: Role, balance: str | None) -> tuple[str, str]:
-    """An account and a bearer token for it."""
-    with write_session(engine) as session:  # type: ignore[arg-type]
-        now = Clock(simulated=False).now()
-        account = accounts_service.create(
-            session=session, viewer=OPERATOR, name=f"bench-{role.value}", role=role, now=now
-        )
-        _, secret = accounts_service.create_token(
-            session=session, viewer=OPERATOR, account_id=account.id, now=now
-        )
-        if balance is not None:
-            settlement.top_up(
-                session=session,
-                viewer=OPERATOR,
-                account_id=account.id,
-                amount=Decimal(balance),
-                now=now,
-            )
-        return account.id, secret
 
 
 def main() -> None:
@@ -88,12 +64,13 @@ def main() -> None:
             .order_by(col(Image.seed_key))
         ).first()
         assert image is not None
-    _, admin = _tenant(engine, Role.ADMIN, None)
+    factory = Factory(engine)
+    admin = factory.account(Role.ADMIN).token
     accounts = []
     with TestClient(create_app(settings)) as client:
         for left in range(args.instances, 0, -PER_ACCOUNT):
-            account_id, token = _tenant(engine, Role.CUSTOMER, "1000000")
-            accounts.append(account_id)
+            customer = factory.account(balance="1000000")
+            accounts.append(customer.id)
             request = {
                 "region": "bj",
                 "flavor": "bcc.g5.c2m8",
@@ -105,7 +82,7 @@ def main() -> None:
             body = client.post(
                 "/graphql",
                 json={"query": CREATE, "variables": {"i": request}},
-                headers={"Authorization": f"Bearer {token}"},
+                headers=customer.headers,
             ).json()
             assert body["data"]["createInstances"]["userErrors"] == [], body
         worker = client.app.state.worker  # type: ignore[attr-defined]
