@@ -24,6 +24,7 @@ from schema.descriptions import describe
 from schema.errors import MaskUnexpectedErrors
 from schema.images.governance import GovernanceMutations, GovernanceQueries
 from schema.images.imports import ImportMutations
+from schema.images.invitations import InvitationMutations, InvitationQueries
 from schema.images.mutations import ImageMutations
 from schema.images.queries import ImageQueries, ImageSubscriptions
 from schema.instances.mutations import InstanceMutations, RebuildMutations
@@ -47,6 +48,7 @@ class Query(
     RegionQueries,
     ImageQueries,
     GovernanceQueries,
+    InvitationQueries,
     SnapshotQueries,
     ListingQueries,
     InstanceQueries,
@@ -62,6 +64,7 @@ class Query(
 class Mutation(
     ImageMutations,
     GovernanceMutations,
+    InvitationMutations,
     TagMutations,
     ImportMutations,
     SnapshotMutations,

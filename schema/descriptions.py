@@ -94,6 +94,18 @@ ENUM_VALUES: dict[str, dict[str, str]] = {
         "NOT_AVAILABLE": "Exists but cannot be launched, e.g. its listing was delisted.",
         "ERROR": "Broken; contact support.",
     },
+    "ShareStatus": {
+        "PENDING": "Waiting for the recipient (its account takes shares MANUALly): it does not "
+        "see the image yet, and the share costs it nothing.",
+        "ACCEPTED": "The recipient sees and may launch the image; it counts against the "
+        "recipient's quota of images shared with it.",
+        "DECLINED": "The recipient declined or left it; only the recipient can accept it again.",
+    },
+    "ShareAcceptance": {
+        "AUTOMATIC": "A new share is accepted at once, within the quota of images shared with "
+        "you (the default).",
+        "MANUAL": "A new share waits in shareInvitations until you accept or decline it.",
+    },
     "ImageType": {
         "PUBLIC": "Provided by the platform for everyone.",
         "CUSTOM": "Yours: created from an instance or snapshot, imported, or copied.",
@@ -214,8 +226,11 @@ ENUM_VALUES: dict[str, dict[str, str]] = {
         "processor architecture than the flavor (ARM64 or X86_64).",
         "IMAGE_QUOTA_EXCEEDED": "The region already holds your quota of custom images.",
         "SHARE_QUOTA_EXCEEDED": "The image is shared with the most accounts allowed.",
-        "RECIPIENT_QUOTA_EXCEEDED": "The recipient holds the most shared images allowed.",
+        "RECIPIENT_QUOTA_EXCEEDED": "The recipient (or, accepting, you) holds the most shared "
+        "images allowed.",
         "CANNOT_SHARE_TO_OWNER": "An image cannot be shared with its own owner.",
+        "SHARE_DECLINED": "The recipient declined this image; only it can accept it again.",
+        "SHARE_INVITATIONS_FULL": "The recipient has too many share invitations waiting.",
         "COPY_REGION_INVALID": "A destination is unknown, the image's own, or takes no copies.",
         "INSTANCE_STATUS_FORBIDDEN": "The instance's status (or ended term) forbids this now.",
         "SNAPSHOT_STATUS_FORBIDDEN": "The snapshot is not AVAILABLE.",

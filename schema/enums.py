@@ -32,6 +32,8 @@ _DESCRIPTIONS: dict[EnumMeta, str] = {
     images.SourceKind: "How an image was made.",
     images.OsLicense: "The operating-system licence instances of an image are charged for.",
     images.DeprecationState: "Whether an image's deprecation has begun.",
+    images.ShareStatus: "Where a share stands with its recipient.",
+    images.ShareAcceptance: "How an account takes new shares of other accounts' images.",
     ChargeKind: "What a charge line is for.",
     ChargeUnit: "What one unit of a line's quantity is.",
     Timing: "PREPAID (a term paid up front) or POSTPAID (hourly).",

@@ -26,6 +26,7 @@ class Account(SQLModel, table=True):
     in_arrears: bool = Field(default=False)
     custom_image_quota: int | None = Field(default=None)
     usage_carry: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
+    share_acceptance: str = Field(default="AUTOMATIC", max_length=10)  # images.rules
     arrears_since: datetime | None = Field(
         default=None, sa_column=Column(UTCDateTime, nullable=True)
     )

@@ -198,6 +198,7 @@ def undeprecate(*, session: Session, viewer: Viewer, image_id: str) -> Image:
     image.deprecate_at = None
     image.replacement_id = None
     image.disable_at = image.delete_at = None  # its later stages go with it
+    image.lifecycle_note = None
     return _changed(session, image)
 
 

@@ -15,6 +15,7 @@ from app.images import governance, recycle_bin, service
 from app.images.models import Image, ImageShare
 from app.images.rules import (
     ImageStatus,
+    ShareStatus,
     description_problem,
     name_problem,
 )
@@ -65,12 +66,21 @@ def delete(
     problem = deletion_problem(session, image)
     if problem is not None:
         raise problem
-    failed_until = image.purge_at if image.status == ImageStatus.CREATE_FAILED.value else None
-    recycle_bin.move_to_bin(session=session, image=image, days=recycle_bin_days, now=now)
-    if failed_until is not None and image.purge_at is not None:
-        image.purge_at = min(image.purge_at, failed_until)  # the bin keeps it no longer
+    to_recycle_bin(session, image, recycle_bin_days, now)
     session.flush()
     return image.id
+
+
+def to_recycle_bin(session: Session, image: Image, days: float, now: datetime) -> None:
+    """Move a custom image that may be deleted to the recycle bin for ``days`` (a failed
+    import's image no longer than its day); the stages its deprecation still had to run go,
+    so that a restored image is not disabled or binned again by them.
+    """
+    failed_until = image.purge_at if image.status == ImageStatus.CREATE_FAILED.value else None
+    recycle_bin.move_to_bin(session=session, image=image, days=days, now=now)
+    if failed_until is not None and image.purge_at is not None:
+        image.purge_at = min(image.purge_at, failed_until)  # the bin keeps it no longer
+    image.disable_at = image.delete_at = None
 
 
 def deletion_problem(session: Session, image: Image) -> DomainError | None:
@@ -87,7 +97,11 @@ def deletion_problem(session: Session, image: Image) -> DomainError | None:
             f"Image {image.id} is protected from deletion; switch the protection off first.",
             input_field("imageId"),
         )
-    shares = session.exec(select(ImageShare).where(ImageShare.image_id == image.id)).first()
+    shares = session.exec(  # a declined share does not hold the image (R198)
+        select(ImageShare).where(
+            ImageShare.image_id == image.id, ImageShare.status != ShareStatus.DECLINED.value
+        )
+    ).first()
     if shares is not None:
         return DomainError(
             ErrorCode.IMAGE_SHARED,
@@ -135,13 +149,12 @@ class DeprecationStages:
                 when, image.delete_at = image.delete_at, None
                 problem = deletion_problem(session, image)
                 if problem is None:
-                    recycle_bin.move_to_bin(
-                        session=session, image=image, days=self.recycle_bin_days, now=now
-                    )
+                    to_recycle_bin(session, image, self.recycle_bin_days, now)
                 else:
                     image.lifecycle_note = (
-                        f"Not moved to the recycle bin at {when.isoformat()}, as its "
-                        f"deprecation scheduled: {problem.message}"
+                        f"Not moved to the recycle bin at {when.isoformat()} as scheduled: "
+                        f"{problem.message} This stage does not run again: delete the image "
+                        "yourself, or deprecate it again with a new deleteAt."
                     )
             session.add(image)
         session.flush()

@@ -102,3 +102,4 @@ class ImageShare(SQLModel, table=True):
     image_id: str = Field(foreign_key="image.id", primary_key=True, max_length=16)
     account_id: str = Field(foreign_key="account.id", primary_key=True, max_length=16)
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    status: str = Field(default="ACCEPTED", max_length=8)  # rules.ShareStatus

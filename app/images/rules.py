@@ -202,3 +202,18 @@ class DeprecationState(enum.Enum):
 
     SCHEDULED = "SCHEDULED"
     DEPRECATED = "DEPRECATED"
+
+
+class ShareStatus(enum.Enum):
+    """Where a share stands with its recipient (R172, R198)."""
+
+    PENDING = "PENDING"
+    ACCEPTED = "ACCEPTED"
+    DECLINED = "DECLINED"
+
+
+class ShareAcceptance(enum.Enum):
+    """How an account takes new shares: at once (AUTOMATIC) or as invitations (MANUAL)."""
+
+    AUTOMATIC = "AUTOMATIC"
+    MANUAL = "MANUAL"

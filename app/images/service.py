@@ -23,6 +23,7 @@ from app.images.rules import (
     Disk,
     ImageKind,
     ImageStatus,
+    ShareStatus,
     Source,
     SourceKind,
 )
@@ -51,8 +52,11 @@ def visible_clause(viewer: Viewer | None) -> ColumnElement[bool]:
 
 
 def shared_to(viewer: Viewer) -> ColumnElement[bool]:
-    """Images shared with the viewer."""
-    shared = select(ImageShare.image_id).where(ImageShare.account_id == viewer.account_id)
+    """Images shared with the viewer: the shares it accepted (or took automatically)."""
+    shared = select(ImageShare.image_id).where(
+        ImageShare.account_id == viewer.account_id,
+        ImageShare.status == ShareStatus.ACCEPTED.value,
+    )
     return col(Image.id).in_(shared)
 
 

@@ -60,7 +60,10 @@ class ListingImage(SQLModel, table=True):
 class Sale(SQLModel, table=True):
     """One software charge for a listing: what a buyer paid and what the provider earned."""
 
-    __table_args__ = (Index("ix_sale_provider_created", "provider_id", "created_at", "id"),)
+    __table_args__ = (
+        Index("ix_sale_provider_created", "provider_id", "created_at", "id"),
+        Index("ix_sale_buyer_listing", "buyer_id", "listing_id"),  # what a buyer paid
+    )
 
     id: str = Field(primary_key=True, max_length=20)
     listing_id: str = Field(foreign_key="listing.id", max_length=16)

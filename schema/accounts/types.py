@@ -12,6 +12,7 @@ from app.accounts import models
 from app.billing import service as billing_service
 from app.billing.models import LedgerEntry
 from app.billing.rules import TransactionKind
+from app.images.rules import ShareAcceptance
 from app.platform.viewer import Role as DomainRole
 from schema.context import Info
 from schema.money import Money
@@ -59,6 +60,7 @@ class Account(Node):
     arrears: strawberry.Private[bool]
     quota: strawberry.Private[int | None]
     arrears_began: strawberry.Private[datetime | None] = None
+    share_mode: strawberry.Private[str] = "AUTOMATIC"
 
     @property
     def owner_id(self) -> str:
@@ -87,6 +89,14 @@ class Account(Node):
     )
     def arrears_since(self, info: Info) -> datetime | None:
         return self.arrears_began
+
+    @strawberry.field(
+        permission_classes=[OwnerOnly],
+        description="How the account takes new shares of other accounts' images: AUTOMATIC "
+        "or MANUAL (as invitations to accept); see setShareAcceptance (self and admins).",
+    )
+    def share_acceptance(self, info: Info) -> ShareAcceptance:
+        return ShareAcceptance(self.share_mode)
 
     transactions: Connection[Transaction] = child_connection(
         Transaction,
@@ -153,6 +163,7 @@ class Account(Node):
             arrears=row.in_arrears,
             arrears_began=row.arrears_since,
             quota=row.custom_image_quota,
+            share_mode=row.share_acceptance,
         )
 
 

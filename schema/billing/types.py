@@ -102,7 +102,7 @@ class InstanceQuote:
 
         if self.listing_id is None:
             return None
-        row = await info.context.loaders.listing.load(self.listing_id)
+        row = await info.context.loaders.charge_listing.load(self.listing_id)
         return Listing.from_row(row) if row else None
 
 

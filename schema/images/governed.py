@@ -10,7 +10,11 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from app.images import rules as r
+from app.images.models import ImageShare
+from app.pagination import Page
+from schema.accounts.types import Account
 from schema.context import Info
+from schema.pagination import Connection, connection
 from schema.permissions import OwnerOnly
 
 if TYPE_CHECKING:
@@ -85,6 +89,48 @@ class ImageUsage:
 
         rows = await info.context.loaders.listing.load_many(list(self.listing_ids))
         return [Listing.from_row(row) for row in rows if row is not None]
+
+
+@strawberry.type(
+    name="AccountEdge",
+    description="An account with its cursor; in an image's sharedWith, with the share's status.",
+)
+class ShareEdge:
+    cursor: str = strawberry.field(description="Pass as 'after' or 'before' to page from here.")
+    node: Account = strawberry.field(description="The item.")
+    status: r.ShareStatus | None = strawberry.field(
+        description=(
+            "In sharedWith: PENDING (waiting for the account to accept), ACCEPTED, or DECLINED "
+            "(the account declined or left it; sharing it again is refused until it accepts)."
+        )
+    )
+
+
+@strawberry.type(
+    name="AccountConnection",
+    description="A page of accounts: edges with cursors, the bare nodes, page info and the total.",
+)
+class SharedWith(Connection[Account]):
+    statuses: strawberry.Private[list[str]]
+
+    @strawberry.field(description="The items with their cursors (and each share's status).")
+    def edges(self) -> list[ShareEdge]:
+        return [
+            ShareEdge(cursor=self.cursor(i), node=node, status=r.ShareStatus(status))
+            for i, (node, status) in enumerate(zip(self.nodes, self.statuses, strict=True))
+        ]
+
+    @classmethod
+    def of(cls, page: Page[ImageShare], accounts: dict[str, Account]) -> SharedWith:
+        """The page of an image's shares, with the accounts they name."""
+        base = connection(page, lambda share: accounts[share.account_id])
+        return cls(
+            nodes=base.nodes,
+            page_info=base.page_info,
+            count=base.count,
+            cursor=base.cursor,
+            statuses=[share.status for share in page.items],
+        )
 
 
 @strawberry.type

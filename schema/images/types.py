@@ -18,9 +18,9 @@ from app.platform.viewer import Viewer
 from schema.accounts.types import Account
 from schema.context import Info
 from schema.enums import member
-from schema.images.governed import Governed
+from schema.images.governed import Governed, SharedWith
 from schema.loaders import referenced
-from schema.pagination import Connection, Window, connection, page_request, paged
+from schema.pagination import Window, page_request, paged
 from schema.permissions import OwnerOnly
 from schema.regions.types import Region
 from schema.resources import Tagged
@@ -280,15 +280,14 @@ class Image(Tagged, Governed):
         self,
         info: Info,
         window: Window = Window(),
-    ) -> Connection[Account] | None:
+    ) -> SharedWith | None:
         page = images_service.shared_with(
             session=info.context.session,
             image_id=str(self.id),
             page=page_request(info, window, parent=str(self.id)),
         )
         accounts = await info.context.loaders.account.load_many([s.account_id for s in page.items])
-        by_id = {a.id: a for a in accounts if a is not None}
-        return connection(page, lambda share: Account.from_row(by_id[share.account_id]))
+        return SharedWith.of(page, {a.id: Account.from_row(a) for a in accounts if a is not None})
 
     @classmethod
     def from_row(

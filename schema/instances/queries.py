@@ -164,7 +164,9 @@ class RebuildQueries:
                     after=[ChargeLine.of(line) for line in change.after],
                     due_now=money(change.due_now),
                     row=change.instance,
-                    listing_id=plan.image.charge_listing_id,
+                    listing_id=plan.image.charge_listing_id
+                    if any(line.kind is pricing.ChargeKind.SOFTWARE for line in change.after)
+                    else None,
                 )
                 for change in plan.changes
             ],

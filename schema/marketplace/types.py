@@ -58,9 +58,22 @@ class Listing(Node):
     status: ListingStatus = strawberry.field(
         description="Where the listing is in review and publication."
     )
-    review_note: str | None = strawberry.field(description="The reviewer's reason (rejections).")
     created_at: datetime = strawberry.field(description="When it was created (UTC).")
     provider_id: strawberry.Private[str]
+    note: strawberry.Private[str | None] = None
+
+    @strawberry.field(
+        description=(
+            "The reviewer's reason (rejections, delistings): shown to the provider and "
+            "administrators, and to everyone while the listing is published."
+        )
+    )
+    def review_note(self, info: Info) -> str | None:
+        if self.status is ListingStatus.PUBLISHED or may_see_private(
+            info.context.viewer, self.provider_id
+        ):
+            return self.note
+        return None
 
     @strawberry.field(description="The provider (id, name and role; nothing private).")
     async def provider(self, info: Info) -> Account:
@@ -92,7 +105,7 @@ class Listing(Node):
             category=row.category,
             version=row.version,
             status=ListingStatus(row.status),
-            review_note=row.review_note,
+            note=row.review_note,
             created_at=row.created_at,
             provider_id=row.provider_id,
         )

@@ -36,6 +36,8 @@ MUTATIONS = {  # field -> (input type, payload fields besides userErrors)
     "deleteImage": ("DeleteImageInput", "deletedImageId"),
     "shareImage": ("ShareImageInput", "image { id }"),
     "unshareImage": ("UnshareImageInput", "image { id }"),
+    "acceptImageShare": ("AcceptImageShareInput", "status imageId"),
+    "declineImageShare": ("DeclineImageShareInput", "status imageId"),
     "copyImage": ("CopyImageInput", "images { id } operations { id }"),
     "cancelImageCopy": ("CancelImageCopyInput", "cancelledImageId"),
     "createSnapshot": ("CreateSnapshotInput", "snapshot { id } operation { id }"),
@@ -72,6 +74,7 @@ NOT_SWEPT = {
     "submitListing": "providers' listings are swept in tests/acceptance/test_marketplace.py",
     "delistListing": "providers' listings are swept in tests/acceptance/test_marketplace.py",
     "createApiToken": "acts on the caller's own account only",
+    "setShareAcceptance": "acts on the caller's own account only",
     "revokeApiToken": "names the caller's own tokens only",
     "uploadObject": "creates an object of the caller's own",
     "importImage": "names the caller's own uploaded objects only (A has none in this world)",
@@ -287,6 +290,8 @@ def attempts(server: Server, w: World) -> list[tuple[str, dict[str, Any], str, s
             ("renameImage", {"imageId": image_id, "name": "stolen"}),
             ("shareImage", {"imageId": image_id, "accountIds": [w.b.id]}),
             ("unshareImage", {"imageId": image_id, "accountIds": [w.b.id]}),
+            ("acceptImageShare", {"imageId": image_id}),
+            ("declineImageShare", {"imageId": image_id}),
             ("copyImage", {"imageId": image_id, "destinationRegions": ["su"]}),
             ("cancelImageCopy", {"imageId": image_id}),
             ("deleteImage", {"imageId": image_id}),
@@ -381,6 +386,7 @@ QUERIES_NOT_SWEPT = {
     "listing": "published listings are public; providers' drafts: tests/acceptance/test_marketplace.py",
     "viewer": "answers the caller's own account only",
     "rebuildQuote": "not tried here: it runs rebuildInstances' checks, which the sweep tries",
+    "shareInvitations": "lists only shares addressed to the caller (accept and decline are swept)",
 }
 
 

@@ -110,7 +110,9 @@ def test_failed_images_of_earlier_releases_are_purged_a_day_after_they_were_made
 
 def test_prepaid_sales_of_earlier_releases_name_their_order_and_instances(tmp_path: Path) -> None:
     """0019: a prepaid sale's order id was only its reference; it becomes its order, with the
-    instances of that order's software shares (R171); an hourly sale names none."""
+    instances of that order's software shares (a launch: one sale for all; a rebuild: one sale
+    per instance, told apart by amount, with its own order line) (R171); an hourly sale names
+    none."""
     path = tmp_path / "m.db"
     engine = make_engine(load_settings({}, database_url=f"sqlite:///{path}"))
     config = alembic_config(engine)
@@ -119,18 +121,35 @@ def test_prepaid_sales_of_earlier_releases_name_their_order_and_instances(tmp_pa
         conn.executemany(
             "INSERT INTO sale (id, listing_id, provider_id, buyer_id, plan_timing, "
             "plan_price_micros, instance_count, amount_minor, revenue_minor, reference, "
-            "created_at) VALUES (?, 'lst-1', 'acc-p', 'acc-b', ?, 1, 2, 100, 80, ?, "
+            "created_at) VALUES (?, 'lst-1', 'acc-p', 'acc-b', ?, 1, 1, ?, 0, ?, "
             "'2026-01-01 10:00:00')",
-            [("sale-prepaid", "PREPAID", "ord-1"), ("sale-hourly", "POSTPAID", None)],
+            [
+                ("sale-launch", "PREPAID", 100, "ord-1"),
+                ("sale-hourly", "POSTPAID", 5, None),
+                ("sale-rebuild-a", "PREPAID", 40, "ord-2"),
+                ("sale-rebuild-b", "PREPAID", 30, "ord-2"),
+            ],
         )
         conn.executemany(
             "INSERT INTO charge_share (id, instance_id, order_id, kind, listing_id, amount_minor, "
             "revenue_minor, reversed_minor, refunded_minor, starts_at, ends_at) VALUES "
-            "(?, ?, 'ord-1', ?, ?, 50, 0, 0, 0, '2026-01-01', '2026-02-01')",
+            "(?, ?, ?, ?, ?, ?, 0, 0, 0, '2026-01-01', '2026-02-01')",
             [
-                ("cs-1", "i-2", "SOFTWARE", "lst-1"),
-                ("cs-2", "i-1", "SOFTWARE", "lst-1"),
-                ("cs-3", "i-3", "COMPUTE", None),
+                ("cs-1", "i-2", "ord-1", "SOFTWARE", "lst-1", 50),
+                ("cs-2", "i-1", "ord-1", "SOFTWARE", "lst-1", 50),
+                ("cs-3", "i-3", "ord-1", "COMPUTE", None, 10),
+                ("cs-4", "i-5", "ord-2", "SOFTWARE", "lst-1", 30),
+                ("cs-5", "i-6", "ord-2", "SOFTWARE", "lst-1", 40),
+            ],
+        )
+        conn.executemany(
+            "INSERT INTO order_line (order_id, position, kind, description, quantity, unit, "
+            "unit_price_micros, amount_minor) VALUES (?, ?, ?, ?, '1', 'DAY', 1, 1)",
+            [
+                ("ord-1", 0, "COMPUTE", "compute"),
+                ("ord-1", 1, "SOFTWARE", "waf"),
+                ("ord-2", 0, "SOFTWARE", "waf; 3 of 30 days left in the term (i-5)"),
+                ("ord-2", 1, "SOFTWARE", "waf; 3 of 30 days left in the term (i-6)"),
             ],
         )
     command.upgrade(config, "0019")
@@ -143,6 +162,8 @@ def test_prepaid_sales_of_earlier_releases_name_their_order_and_instances(tmp_pa
     engine.dispose()
     assert upgraded == [
         ("sale-hourly", None, None, "[]"),
-        ("sale-prepaid", "ord-1", None, '["i-1", "i-2"]'),
+        ("sale-launch", "ord-1", 1, '["i-1", "i-2"]'),
+        ("sale-rebuild-a", "ord-2", 1, '["i-6"]'),
+        ("sale-rebuild-b", "ord-2", 0, '["i-5"]'),
     ]
-    assert sorted(kept) == [("sale-hourly", None), ("sale-prepaid", "ord-1")]
+    assert len(kept) == 4 and ("sale-launch", "ord-1") in kept

@@ -82,7 +82,7 @@ CONSOLE = f"""query Console {{
   }}
   mine: images(first: 50, filter: {{types: [CUSTOM]}}) {{ totalCount nodes {{
     ...ImageFields copyLock owner {{ id name }} source {{ id }}
-    sharedWith(first: 20) {{ totalCount nodes {{ id name role }} }} }} }}
+    sharedWith(first: 20) {{ totalCount nodes {{ id name role }} edges {{ status }} }} }} }}
   shared: images(first: 50, filter: {{types: [SHARED]}}) {{ totalCount nodes {{ ...ImageFields }} }}
   instances(first: 50) {{ totalCount nodes {{ id name generation status statusReason
     zone {{ name }} image {{ id name os {{ type name }} image {{ id name status }} }}
@@ -91,6 +91,7 @@ CONSOLE = f"""query Console {{
     flavor {{ name vcpus }}
     charges {{ kind description quantity unit unitPrice {{ amount }} amount {{ amount }} }} }} }}
   binned: recycleBin(first: 20) {{ totalCount nodes {{ id name purgeAt }} }}
+  invitations: shareInvitations(first: 20) {{ totalCount nodes {{ imageId imageName status }} }}
   tagged: images(first: 20, filter: {{tags: [{{key: "team", value: "web"}}]}}) {{ totalCount }}
   taggedInstances: instances(first: 20, filter: {{tags: [{{key: "team"}}]}}) {{ totalCount
     nodes {{ id tags {{ key value }} }} }}
@@ -135,6 +136,12 @@ SHARE_IMAGE = f"""mutation($i: ShareImageInput!) {{ shareImage(input: $i) {{
   image {{ id }} {ERRORS} }} }}"""
 UNSHARE_IMAGE = f"""mutation($i: UnshareImageInput!) {{ unshareImage(input: $i) {{
   image {{ id }} {ERRORS} }} }}"""
+ACCEPT_SHARE = f"""mutation($i: AcceptImageShareInput!) {{ acceptImageShare(input: $i) {{
+  status {ERRORS} }} }}"""
+DECLINE_SHARE = f"""mutation($i: DeclineImageShareInput!) {{ declineImageShare(input: $i) {{
+  status {ERRORS} }} }}"""
+SHARE_MODE = f"""mutation($i: SetShareAcceptanceInput!) {{ setShareAcceptance(input: $i) {{
+  account {{ id }} {ERRORS} }} }}"""
 COPY_IMAGE = f"""mutation($i: CopyImageInput!) {{ copyImage(input: $i) {{
   images {{ id }} operations {{ id }} {ERRORS} }} }}"""
 CANCEL_COPY = f"""mutation($i: CancelImageCopyInput!) {{ cancelImageCopy(input: $i) {{
@@ -583,6 +590,21 @@ class Story:
         )
         [ids["r2"]] = self.launch(
             "recipient launches from the shared image", self.recipient, launch(ids["G"])
+        )
+        golden, recipient = {"imageId": ids["G"]}, self.recipient
+        self.sweep.mutate("recipient leaves golden", recipient, DECLINE_SHARE, {"i": golden})
+        self.sweep.mutate("recipient accepts golden again", recipient, ACCEPT_SHARE, {"i": golden})
+        manual, automatic = {"mode": "MANUAL"}, {"mode": "AUTOMATIC"}
+        self.sweep.mutate("recipient takes shares manually", recipient, SHARE_MODE, {"i": manual})
+        invite = {"imageId": ids["I"], "accountIds": [recipient.id]}
+        self.sweep.mutate(
+            "owner invites the recipient to the import", owner, SHARE_IMAGE, {"i": invite}
+        )
+        self.sweep.mutate(
+            "recipient declines the import", recipient, DECLINE_SHARE, {"i": {"imageId": ids["I"]}}
+        )
+        self.sweep.mutate(
+            "recipient takes shares automatically", recipient, SHARE_MODE, {"i": automatic}
         )
         rename = {"imageId": ids["G"], "name": "golden-v2"}
         self.sweep.mutate("owner renames the shared image", owner, RENAME_IMAGE, {"i": rename})

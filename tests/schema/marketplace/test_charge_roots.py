@@ -16,11 +16,12 @@ from app.platform.viewer import Role
 from tests.factories import Factory, Tenant, custom_image, gql
 from tests.fixtures import CREATE, PROVIDER, SHARE, act, launch, make_listing
 
-ROOT = "chargeRoot { listing { id title status provider { name } } }"
+ROOT = "chargeRoot { listing { id title status reviewNote provider { name } } }"
 IMAGE = f"query($id: ID!) {{ image(id: $id) {{ id {ROOT} }} }}"
 PAGE = f"""query($n: String) {{ images(first: 5, filter: {{nameContains: $n}})
   {{ nodes {{ id {ROOT} }} }} }}"""
 LISTING = "query($id: ID!) { listing(id: $id) { id } }"
+NOTE = "query($id: ID!) { listing(id: $id) { reviewNote } }"
 
 
 def _root(client: TestClient, tenant: Tenant, image_id: str) -> Any:
@@ -58,20 +59,24 @@ def test_a_delisted_listing_stays_readable_as_the_charge_root_of_those_who_paid_
     assert published["status"] == "PUBLISHED" and _root(app_client, friend, derived) == published
 
     admin = factory.account(Role.ADMIN)
-    assert act(app_client, "delistListing", listing_id, admin)["listing"]["status"] == "DELISTED"
+    delisted = act(app_client, "delistListing", listing_id, admin, reason="licence violation")
+    assert delisted["listing"]["status"] == "DELISTED"
 
     explained = _root(app_client, buyer, derived)
     assert explained == {
         "id": listing_id,
         "title": published["title"],
         "status": "DELISTED",
+        "reviewNote": None,  # the reason is the provider's (and the admins') to read
         "provider": published["provider"],
     }
     # the friend neither pays nor paid it: the delisted listing is not shown to it
     assert _root(app_client, friend, derived) is None
     # and the catalogue itself no longer offers it, to the buyer either
     assert gql(app_client, LISTING, {"id": listing_id}, buyer)["data"]["listing"] is None
-    assert gql(app_client, LISTING, {"id": listing_id}, provider)["data"]["listing"] is not None
+    assert gql(app_client, NOTE, {"id": listing_id}, provider)["data"]["listing"] == {
+        "reviewNote": "licence violation"
+    }
 
 
 def test_a_prepaid_sale_names_the_order_its_line_and_the_instances(
