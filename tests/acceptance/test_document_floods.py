@@ -25,6 +25,9 @@ from sqlalchemy import create_engine, text
 
 from tests.acceptance.conftest import Server, own_server
 
+# timing-sensitive: CI runs this module by itself, never beside another suite
+pytestmark = pytest.mark.alone
+
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 VICTIM = "{ regions { code } }"
 REPEATED = " ".join("a: images { nodes { id } }" for _ in range(300))

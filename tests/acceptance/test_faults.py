@@ -36,6 +36,9 @@ from tests.acceptance.conftest import (
 )
 from tests.conftest import TEST_DATABASE_ENV, fresh_database
 
+# timing-sensitive: CI runs this module by itself, never beside another suite
+pytestmark = pytest.mark.alone
+
 ON_POSTGRES = os.environ.get(TEST_DATABASE_ENV, "sqlite") != "sqlite"
 REGIONS = "{ regions { code } }"
 

@@ -32,6 +32,9 @@ from tests.acceptance.conftest import (
     websocket,
 )
 
+# timing-sensitive: CI runs this module by itself, never beside another suite
+pytestmark = pytest.mark.alone
+
 POOL = {"db_pool_size": 3, "db_max_overflow": 3}  # 4 request slots per process
 VICTIM = "{ regions { code } }"
 IMAGE = '{ images(first: 1, filter: {region: "bj", types: [PUBLIC]}) { nodes { id } } }'

@@ -21,6 +21,9 @@ import pytest
 from tests.acceptance.conftest import QUICK, Server, own_server
 from tests.factories import Tenant
 
+# timing-sensitive: CI runs this module by itself, never beside another suite
+pytestmark = pytest.mark.alone
+
 MiB = 1024 * 1024
 UPLOAD_LIMIT = 2 * MiB
 STORAGE_QUOTA = 3 * MiB

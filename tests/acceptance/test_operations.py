@@ -16,6 +16,9 @@ from tests.acceptance.conftest import Server, free_port, server_env, start_serve
 from tests.conftest import fresh_database
 from tests.fixtures import CREATE, launch
 
+# timing-sensitive: CI runs this module by itself, never beside another suite
+pytestmark = pytest.mark.alone
+
 IMAGE = '{ images(first: 1, filter: {region: "bj", osType: LINUX, generation: BCC, types: [PUBLIC], flavor: "bcc.g5.c2m8"}) { nodes { id } } }'
 
 

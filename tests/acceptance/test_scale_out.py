@@ -24,6 +24,9 @@ from tests.acceptance.conftest import (
 )
 from tests.conftest import fresh_database
 
+# timing-sensitive: CI runs this module by itself, never beside another suite
+pytestmark = pytest.mark.alone
+
 REDIS_URL = os.environ.get("BCC_IMAGES_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 CAPACITY = 200
 QUERY = "{ regions { code } }"

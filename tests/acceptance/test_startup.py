@@ -32,6 +32,9 @@ from app.workflows import settlement
 from tests.acceptance.conftest import ROOT, free_port, server_env, stop_server
 from tests.conftest import fresh_database
 
+# timing-sensitive: CI runs this module by itself, never beside another suite
+pytestmark = pytest.mark.alone
+
 #: credentials for the S3 endpoints of these tests (moto accepts any); no instance-role lookup
 AWS = {
     "AWS_ACCESS_KEY_ID": "test",

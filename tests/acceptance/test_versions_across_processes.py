@@ -15,6 +15,9 @@ from tests.acceptance.conftest import Server, free_port, server_env, start_serve
 from tests.conftest import fresh_database
 from tests.factories import Tenant
 
+# timing-sensitive: CI runs this module by itself, never beside another suite
+pytestmark = pytest.mark.alone
+
 BALANCE = "{ viewer { balance { amount } } }"
 TOP_UP = """mutation($i: TopUpAccountInput!) { topUpAccount(input: $i) {
   userErrors { code } } }"""
