@@ -110,7 +110,9 @@ class InstanceQuote:
     description=("What a createInstances input (or a rebuild) would cost, after the same checks.")
 )
 class PriceQuote:
-    timing: pricing.Timing | None = strawberry.field(description="PREPAID or POSTPAID.")
+    timing: pricing.Timing | None = strawberry.field(
+        description="PREPAID or POSTPAID; for rebuildQuote, null for a batch of both kinds."
+    )
     months: int | None = strawberry.field(description="Prepaid term in months.")
     lines: list[ChargeLine] = strawberry.field(
         description="POSTPAID: one hour of the whole batch; PREPAID: the whole term."
@@ -126,8 +128,8 @@ class PriceQuote:
     instances: list[InstanceQuote] | None = strawberry.field(
         default=None,
         description=(
-            "rebuildQuote only: each instance's lines before and after the rebuild; null for "
-            "a launch quote."
+            "For rebuildQuote: each instance's lines before and after the rebuild (null for "
+            "a launch quote, and when a check failed)."
         ),
     )
 
