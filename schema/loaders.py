@@ -170,7 +170,7 @@ def _catalogue_loaders(session: Callable[[], Session], viewer: Viewer | None) ->
             instances_service.ImageUsage(),
         ),
         "charge_listing": _rows(
-            lambda ids: instances_service.explained_listings(
+            lambda ids: images_service.explained_listings(
                 session=session(), viewer=viewer, ids=ids
             ),
             lambda listing: listing.id,

@@ -36,8 +36,8 @@ from app.images.rules import (
     ImageType,
     SourceKind,
 )
-from app.images.service import shared_to
-from app.marketplace.models import Listing, listing_visible
+from app.images.service import listing_explained, shared_to
+from app.marketplace.models import Listing
 from app.pagination import Ordering, Page, PageRequest, window
 from app.platform.viewer import Role, Viewer
 from app.regions.models import Flavor, FlavorPrice, Region
@@ -268,7 +268,7 @@ def _page_statement(shape: _Shape) -> Any:
         .join(_REGION_TABLE, col(Region.code) == col(Image.region_code))
         .outerjoin(
             _LISTING_TABLE,
-            and_(col(Listing.id) == col(Image.charge_listing_id), listing_visible(viewer)),
+            and_(col(Listing.id) == col(Image.charge_listing_id), listing_explained(viewer)),
         )
         .order_by(*order)
         .limit(limit)

@@ -9,9 +9,11 @@ from datetime import datetime
 from sqlalchemy import (
     ColumnElement,
     and_,
+    exists,
     func,
     or_,
 )
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from app import errors
@@ -27,7 +29,7 @@ from app.images.rules import (
     Source,
     SourceKind,
 )
-from app.marketplace.models import ListingImage
+from app.marketplace.models import Listing, ListingImage, Sale, listing_visible
 from app.pagination import Ordering, Page, PageRequest, paginate
 from app.platform.viewer import Viewer
 from app.platform.visibility import by_ids, locked
@@ -58,6 +60,35 @@ def shared_to(viewer: Viewer) -> ColumnElement[bool]:
         ImageShare.status == ShareStatus.ACCEPTED.value,
     )
     return col(Image.id).in_(shared)
+
+
+def listing_explained(viewer: Viewer | None) -> ColumnElement[bool]:
+    """Who may read a listing as the charge root of an image (R171): whoever may see it, and,
+    whatever its status since, every account that pays or paid it: one with an image of its
+    own descending from it, or one that bought it (each prepaid purchase and each settled hour
+    of software is a sale).
+    """
+    if viewer is None or viewer.is_admin:
+        return listing_visible(viewer)
+    own = aliased(Image)  # an image page joins this onto its own image rows
+    descends = (
+        exists()
+        .where(col(own.owner_id) == viewer.account_id, col(own.charge_listing_id) == Listing.id)
+        .correlate(Listing)
+    )
+    bought = (
+        exists()
+        .where(col(Sale.buyer_id) == viewer.account_id, col(Sale.listing_id) == Listing.id)
+        .correlate(Listing)
+    )
+    return or_(listing_visible(viewer), descends, bought)
+
+
+def explained_listings(
+    *, session: Session, viewer: Viewer | None, ids: Sequence[str]
+) -> list[Listing]:
+    """The listings among these ids the viewer may read as an image's charge root."""
+    return by_ids(session, Listing, ids, "lst", listing_explained(viewer))
 
 
 def get(*, session: Session, viewer: Viewer | None, image_id: str) -> Image | None:

@@ -17,9 +17,8 @@ class Instance(SQLModel, table=True):
         Index("ix_instance_owner_created", "owner_id", "created_at", "id"),
         Index("ix_instance_billing_status", "billing_timing", "status"),
         Index("ix_instance_image_id", "image_id"),
-        # an image's last launch (Image.usage) and the listings an account pays (charge roots)
+        # an image's last launch (Image.usage)
         Index("ix_instance_created_from", "created_from_image_id", "created_at"),
-        Index("ix_instance_owner_listing", "owner_id", "charge_listing_id"),
     )
 
     id: str = Field(primary_key=True, max_length=16)

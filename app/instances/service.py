@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import ColumnElement, distinct, exists, func, or_
+from sqlalchemy import ColumnElement, distinct, func
 from sqlmodel import Session, col, select
 
 from app.accounts.models import Account
@@ -24,7 +24,7 @@ from app.images.models import Image
 from app.instances import rules
 from app.instances.models import Instance
 from app.instances.rules import InstanceStatus
-from app.marketplace.models import Listing, ListingImage, Sale, listing_visible
+from app.marketplace.models import ListingImage
 from app.pagination import Page, PageRequest, given, newest_first
 from app.platform.viewer import Viewer
 from app.platform.visibility import by_ids, locked, owned_by
@@ -115,28 +115,6 @@ def usage_of_images(*, session: Session, image_ids: Sequence[str]) -> dict[str, 
         )
         for image_id in ids
     }
-
-
-def explained_listings(
-    *, session: Session, viewer: Viewer | None, ids: Sequence[str]
-) -> list[Listing]:
-    """The listings among these ids the viewer may read as an image's charge root (R171):
-    those it may see, and, whatever their status since, those it pays or paid: an instance of
-    its own was launched under one (running or released), an image of its own descends from
-    one, or it bought one.
-    """
-    if viewer is None or viewer.is_admin:
-        return by_ids(session, Listing, ids, "lst", listing_visible(viewer))
-    account = viewer.account_id
-    runs = exists().where(
-        col(Instance.owner_id) == account, col(Instance.charge_listing_id) == col(Listing.id)
-    )
-    descends = exists().where(
-        col(Image.owner_id) == account, col(Image.charge_listing_id) == col(Listing.id)
-    )
-    bought = exists().where(col(Sale.buyer_id) == account, col(Sale.listing_id) == col(Listing.id))
-    explained = or_(listing_visible(viewer), runs, descends, bought)
-    return by_ids(session, Listing, ids, "lst", explained)
 
 
 def visible_clause(viewer: Viewer | None) -> ColumnElement[bool]:

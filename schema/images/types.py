@@ -119,11 +119,8 @@ class ChargeRoot:
     def listing(
         self, info: Info
     ) -> Annotated[Listing, strawberry.lazy("schema.marketplace.types")] | None:
-        if self.listing_id is None:
-            return None
-        if self.prefetched is not None and self.prefetched.listing is not None:
-            return self.prefetched.listing
-        # not in the catalogue (delisted): still shown to those who pay or paid it
+        if self.prefetched is not None or self.listing_id is None:
+            return self.prefetched.listing if self.prefetched else None
         return _listing(info, self.listing_id)  # type: ignore[return-value]  # awaited by graphql-core
 
 
@@ -239,8 +236,8 @@ class Image(Tagged, Governed):
     ) -> Annotated[Listing, strawberry.lazy("schema.marketplace.types")] | None:
         if self.listing_id is None:
             return None
-        if self.prefetched is not None and self.prefetched.listing is not None:
-            return self.prefetched.listing  # a published image's listing is its charge root's
+        if self.prefetched is not None:  # a published image's listing is its charge root's
+            return self.prefetched.listing
         return _listing(info, self.listing_id)  # type: ignore[return-value]  # awaited by graphql-core
 
     @strawberry.field(description="The image's region.")

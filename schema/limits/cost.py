@@ -75,6 +75,8 @@ LIST_BOUNDS: dict[str, int | FromInput] = {
     "Query.regions": 20,
     "Query.flavors": 50,
     "Listing.images": 20,
+    "ImageUsage.listings": 20,
+    "PriceQuote.instances": 100,
     "Snapshot.usedByImages": 20,
     "Order.instances": 100,
     "Operation.targets": 100,

@@ -35,14 +35,12 @@ def upgrade() -> None:
         )
 
     op.create_index("ix_instance_created_from", "instance", ["created_from_image_id", "created_at"])
-    op.create_index("ix_instance_owner_listing", "instance", ["owner_id", "charge_listing_id"])
     op.create_index("ix_sale_buyer_listing", "sale", ["buyer_id", "listing_id"])
 
 
 def downgrade() -> None:
     """Revert this migration."""
     op.drop_index("ix_sale_buyer_listing", "sale")
-    op.drop_index("ix_instance_owner_listing", "instance")
     op.drop_index("ix_instance_created_from", "instance")
     with op.batch_alter_table("account") as batch:
         batch.drop_column("share_acceptance")
