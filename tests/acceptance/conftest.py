@@ -100,6 +100,7 @@ class Server:
         variables: dict[str, Any] | None = None,
         tenant: Tenant | None = None,
         headers: dict[str, str] | None = None,
+        timeout: float = 30,
     ) -> httpx.Response:
         """POST a GraphQL request."""
         all_headers = dict(tenant.headers) if tenant else {}
@@ -108,14 +109,18 @@ class Server:
             f"{self.url}/graphql",
             json={"query": query, "variables": variables or {}},
             headers=all_headers,
-            timeout=30,
+            timeout=timeout,
         )
 
     def gql(
-        self, query: str, variables: dict[str, Any] | None = None, tenant: Tenant | None = None
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        tenant: Tenant | None = None,
+        timeout: float = 30,
     ) -> dict[str, Any]:
         """POST and return the JSON body, asserting HTTP 200 and no errors."""
-        response = self.post(query, variables, tenant)
+        response = self.post(query, variables, tenant, timeout=timeout)
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
         assert "errors" not in body, body["errors"]
@@ -127,6 +132,9 @@ class Server:
             "mutation($s: Int!) { advanceClock(input: {seconds: $s}) { now userErrors { code } } }",
             {"s": seconds},
             self.admin,
+            # a month runs its ~750 hours of scheduled jobs before the answer (seconds on a
+            # busy machine); the advance is an administrator's tool, not a console read
+            timeout=180,
         )["data"]["advanceClock"]
         assert body["userErrors"] == []
         now: str = body["now"]
