@@ -6,7 +6,7 @@ quote of it (R54, R72, R100-R103, R126, R127). ``workflows.rebuild`` carries it 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -272,27 +272,16 @@ def _change(session: Session, instance: Instance, image: Image, now: datetime) -
     shares = attribution.shares_of(session=session, instance_ids=[instance.id])
     remaining = rules.prorated_days(now, instance.expires_at)
     term = rules.term_days(instance.created_at, instance.expires_at)
-    added = []
-    for line in lines:
-        if line.kind not in IMAGE_CHARGES:
-            continue
-        listing = image.charge_listing_id if line.kind is ChargeKind.SOFTWARE else None
-        if attribution.already_paid(shares, line.kind, listing):
-            continue
-        prorated = pricing.prorated(line, remaining, term)
-        if prorated.amount > 0:
-            added.append(
-                ChargeLine(
-                    kind=prorated.kind,
-                    description=f"{prorated.description} ({instance.id})",
-                    quantity=prorated.quantity,
-                    unit=prorated.unit,
-                    unit_price=prorated.unit_price,
-                    amount=prorated.amount,
-                )
-            )
-    before = [pricing.prorated(line, remaining, term) for line in before]
     after = [pricing.prorated(line, remaining, term) for line in lines]
+    added = []
+    for prorated in after:
+        if prorated.kind not in IMAGE_CHARGES:
+            continue
+        listing = image.charge_listing_id if prorated.kind is ChargeKind.SOFTWARE else None
+        if attribution.already_paid(shares, prorated.kind, listing) or prorated.amount <= 0:
+            continue
+        added.append(replace(prorated, description=f"{prorated.description} ({instance.id})"))
+    before = [pricing.prorated(line, remaining, term) for line in before]
     return Change(instance, lines, added, shares, software, before=before, after=after)
 
 
