@@ -22,9 +22,10 @@ ID_LENGTHS = {
     "txn": 12,
     "chg": 12,
     "sale": 12,
+    "ilp": 8,
 }
 
-_PATTERN = re.compile(r"^(acc|m|s|i|lst|ord|op|tok|obj|txn|chg|sale)-([A-Za-z0-9]+)$")
+_PATTERN = re.compile(r"^(acc|m|s|i|lst|ord|op|tok|obj|txn|chg|sale|ilp)-([A-Za-z0-9]+)$")
 
 
 def new_id(prefix: str) -> str:

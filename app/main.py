@@ -41,7 +41,7 @@ from app.platform.service_secrets import CURSOR_SECRET, shared_secret
 from app.policy import Policy
 from app.storage.configured import make_store
 from app.storage.store import ObjectStore
-from app.workflows import arrears, objects, settlement, tracking
+from app.workflows import arrears, lifecycle_runs, objects, settlement, tracking
 from app.workflows.registry import operation_handlers
 from schema import build_schema
 from schema.context import Services
@@ -58,7 +58,8 @@ def make_worker(settings: Settings, engine: Engine, clock: Clock, store: ObjectS
     """The operation worker with the periodic jobs: hourly settlement, prepaid expiry,
     releases at the end of the arrears grace period, expiry of objects no image needs,
     reconciliation of stored files, purging the recycle bin and failed imports, and the later
-    stages (disable, recycle bin) of custom images' scheduled deprecations. A server's
+    stages (disable, recycle bin) of custom images' scheduled deprecations, and the image
+    lifecycle policies at each midnight (UTC). A server's
     background worker does not wait for the inspections it starts (they run on their own
     threads); a worker driven tick by tick does.
     """
@@ -74,6 +75,7 @@ def make_worker(settings: Settings, engine: Engine, clock: Clock, store: ObjectS
             objects.ObjectHousekeeping(store, settings.object_expiry_days),
             objects.Purge(),
             lifecycle.DeprecationStages(settings.recycle_bin_days),
+            lifecycle_runs.DailyPolicies(settings.recycle_bin_days),
         ],
         periodic_seconds=settings.scheduler_seconds,
         wait_for_prepared=not settings.run_worker,

@@ -43,6 +43,7 @@ from app.platform.schedule import ClockState, SchedulerState
 from app.platform.viewer import Role, Viewer
 from app.regions.models import Flavor, FlavorPrice, Region, Zone
 from app.workflows import publish, tracking
+from app.workflows.lifecycle_runs import LIFECYCLE_JOB
 from app.workflows.settlement import HOURLY_JOB
 
 PLATFORM_ACCOUNT = "platform"
@@ -290,16 +291,18 @@ def prepare(engine: Engine, seed_dir: Path, now: datetime) -> SeedReport:
 
 def _singletons(session: Session) -> None:
     """The rows the service would otherwise insert on first use (the shared clock, the
-    catalogue version, the hourly settlement's mark), made here under the schema lock, so
-    that processes starting together on a fresh database lock the existing row instead of
-    both inserting it (a duplicate key for the second). Each is what "none yet" meant.
+    catalogue version, the marks of the hourly settlement and of the daily lifecycle run),
+    made here under the schema lock, so that processes starting together on a fresh database
+    lock the existing row instead of both inserting it (a duplicate key for the second). Each
+    is what "none yet" meant.
     """
     if session.get(ClockState, 1) is None:
         session.add(ClockState(id=1, offset_seconds=0.0))
     if session.get(CatalogueVersion, 1) is None:
         session.add(CatalogueVersion(id=1, version=0))
-    if session.get(SchedulerState, HOURLY_JOB) is None:
-        session.add(SchedulerState(name=HOURLY_JOB, until=NEVER))
+    for job in (HOURLY_JOB, LIFECYCLE_JOB):
+        if session.get(SchedulerState, job) is None:
+            session.add(SchedulerState(name=job, until=NEVER))
     session.flush()
 
 

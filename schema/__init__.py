@@ -26,6 +26,7 @@ from schema.images.governance import GovernanceMutations, GovernanceQueries
 from schema.images.imports import ImportMutations
 from schema.images.invitations import InvitationMutations, InvitationQueries
 from schema.images.mutations import ImageMutations
+from schema.images.policies import PolicyMutations, PolicyQueries
 from schema.images.queries import ImageQueries, ImageSubscriptions
 from schema.instances.mutations import InstanceMutations, RebuildMutations
 from schema.instances.queries import InstanceQueries, RebuildQueries
@@ -49,6 +50,7 @@ class Query(
     ImageQueries,
     GovernanceQueries,
     InvitationQueries,
+    PolicyQueries,
     SnapshotQueries,
     ListingQueries,
     InstanceQueries,
@@ -65,6 +67,7 @@ class Mutation(
     ImageMutations,
     GovernanceMutations,
     InvitationMutations,
+    PolicyMutations,
     TagMutations,
     ImportMutations,
     SnapshotMutations,

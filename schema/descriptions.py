@@ -106,6 +106,11 @@ ENUM_VALUES: dict[str, dict[str, str]] = {
         "you (the default).",
         "MANUAL": "A new share waits in shareInvitations until you accept or decline it.",
     },
+    "ImageLifecycleAction": {
+        "DEPRECATE": "Deprecate the image (it can still be launched).",
+        "DISABLE": "Disable the image (no launch, copy, share or listing).",
+        "DELETE": "Move the image to the recycle bin (restorable until it is purged).",
+    },
     "ImageType": {
         "PUBLIC": "Provided by the platform for everyone.",
         "CUSTOM": "Yours: created from an instance or snapshot, imported, or copied.",
@@ -212,6 +217,7 @@ ENUM_VALUES: dict[str, dict[str, str]] = {
         "OBJECT_NOT_FOUND": "No such uploaded object of yours.",
         "TOKEN_NOT_FOUND": "No such API token.",
         "OPERATION_NOT_FOUND": "No such operation of yours.",
+        "LIFECYCLE_POLICY_NOT_FOUND": "No such lifecycle policy of yours.",
         "INVALID_ACCOUNT": "No such account (e.g. a share recipient or a top-up's account).",
         "IMAGE_NOT_CUSTOM": "Only custom images can be changed this way.",
         "IMAGE_CREATING": "The image is still being created.",
@@ -231,6 +237,7 @@ ENUM_VALUES: dict[str, dict[str, str]] = {
         "CANNOT_SHARE_TO_OWNER": "An image cannot be shared with its own owner.",
         "SHARE_DECLINED": "The recipient declined this image; only it can accept it again.",
         "SHARE_INVITATIONS_FULL": "The recipient has too many share invitations waiting.",
+        "LIFECYCLE_POLICY_QUOTA_EXCEEDED": "Your account has as many lifecycle policies as it may.",
         "COPY_REGION_INVALID": "A destination is unknown, the image's own, or takes no copies.",
         "INSTANCE_STATUS_FORBIDDEN": "The instance's status (or ended term) forbids this now.",
         "SNAPSHOT_STATUS_FORBIDDEN": "The snapshot is not AVAILABLE.",

@@ -12,6 +12,7 @@ from app.billing.pricing import ChargeKind, ChargeUnit, Timing
 from app.billing.rules import OrderKind, TransactionKind
 from app.errors import ErrorCode, WarningCode
 from app.images import rules as images
+from app.images.policy_rules import LifecycleAction
 from app.instances.rules import InstanceStatus, ReleaseReason, StorageType
 from app.marketplace.rules import ListingKind, ListingStatus
 from app.operations.rules import OperationKind, OperationStatus
@@ -34,6 +35,7 @@ _DESCRIPTIONS: dict[EnumMeta, str] = {
     images.DeprecationState: "Whether an image's deprecation has begun.",
     images.ShareStatus: "Where a share stands with its recipient.",
     images.ShareAcceptance: "How an account takes new shares of other accounts' images.",
+    LifecycleAction: "What a lifecycle policy does to an image.",
     ChargeKind: "What a charge line is for.",
     ChargeUnit: "What one unit of a line's quantity is.",
     Timing: "PREPAID (a term paid up front) or POSTPAID (hourly).",
@@ -52,7 +54,11 @@ _DESCRIPTIONS: dict[EnumMeta, str] = {
 }
 
 #: GraphQL names that differ from the Python class names (API.md)
-_NAMES: dict[EnumMeta, str] = {Timing: "PaymentTiming", images.SourceKind: "ImageSourceKind"}
+_NAMES: dict[EnumMeta, str] = {
+    Timing: "PaymentTiming",
+    images.SourceKind: "ImageSourceKind",
+    LifecycleAction: "ImageLifecycleAction",
+}
 
 for _enum, _description in _DESCRIPTIONS.items():
     strawberry.enum(_enum, name=_NAMES.get(_enum), description=_description)

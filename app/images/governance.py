@@ -15,8 +15,9 @@ from sqlalchemy import and_, or_
 from sqlmodel import Session, col, select
 
 from app.errors import DomainError, ErrorCode, input_field, not_owner, shown
-from app.images import service
+from app.images import policies, service
 from app.images.models import Image
+from app.images.policy_rules import LifecycleAction
 from app.images.rules import (
     CATALOGUE_KINDS,
     ImageKind,
@@ -199,6 +200,7 @@ def undeprecate(*, session: Session, viewer: Viewer, image_id: str) -> Image:
     image.replacement_id = None
     image.disable_at = image.delete_at = None  # its later stages go with it
     image.lifecycle_note = None
+    policies.note_undo(session=session, image=image, undone=LifecycleAction.DEPRECATE)
     return _changed(session, image)
 
 
@@ -212,6 +214,8 @@ def set_disabled(*, session: Session, viewer: Viewer, image_id: str, disabled: b
     action = "disabled" if disabled else "enabled"
     image = governed(session=session, viewer=viewer, image_id=image_id, action=action)
     image.disabled = disabled
+    if not disabled:
+        policies.note_undo(session=session, image=image, undone=LifecycleAction.DISABLE)
     return _changed(session, image)
 
 

@@ -103,3 +103,57 @@ class ImageShare(SQLModel, table=True):
     account_id: str = Field(foreign_key="account.id", primary_key=True, max_length=16)
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
     status: str = Field(default="ACCEPTED", max_length=8)  # rules.ShareStatus
+
+
+class ImageLifecyclePolicy(SQLModel, table=True):
+    """An account's rules for retiring its custom images of one region (R175, R203); tag
+    filters are stored as JSON lists of ``[key, value or null]``.
+    """
+
+    __tablename__ = "image_lifecycle_policy"
+    __table_args__ = (Index("ix_image_lifecycle_policy_owner", "owner_id", "created_at", "id"),)
+
+    id: str = Field(primary_key=True, max_length=16)
+    owner_id: str = Field(foreign_key="account.id", max_length=16)
+    name: str = Field(max_length=64)
+    region_code: str = Field(foreign_key="region.code", max_length=8)
+    family: str | None = Field(default=None, max_length=63)
+    tags: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    deprecate_after_days: int | None = None
+    disable_after_days: int | None = None
+    delete_after_days: int | None = None
+    keep_newest: int = Field(default=0)
+    exclude_tags: str = Field(default="[]", sa_column=Column(Text, nullable=False))
+    launched_within_days: int | None = None
+    enabled: bool = Field(default=True)
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    updated_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    last_run_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
+
+
+class ImageLifecycleAction(SQLModel, table=True):
+    """What a policy did to an image at one of its runs, or what stopped it (taken false)."""
+
+    __tablename__ = "image_lifecycle_action"
+    __table_args__ = (
+        Index("ix_image_lifecycle_action_policy", "policy_id", "at", "id"),
+        Index("ix_image_lifecycle_action_image", "image_id", "action"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    policy_id: str = Field(max_length=16)
+    image_id: str = Field(max_length=16)
+    action: str = Field(max_length=16)  # policy_rules.LifecycleAction
+    taken: bool
+    reason: str = Field(sa_column=Column(Text, nullable=False))
+    at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+
+
+class ImageLifecycleExclusion(SQLModel, table=True):
+    """An image a policy leaves alone: its owner undid that policy's action on it (R203)."""
+
+    __tablename__ = "image_lifecycle_exclusion"
+
+    image_id: str = Field(primary_key=True, max_length=16)
+    policy_id: str = Field(primary_key=True, max_length=16)
+    owner_id: str = Field(max_length=16)  # the image's owner, whose answers it changes

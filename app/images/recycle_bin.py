@@ -10,8 +10,9 @@ from sqlmodel import Session, col, select
 
 from app.database import saved
 from app.errors import DomainError, ErrorCode, input_field, shown
-from app.images import service
+from app.images import policies, service
 from app.images.models import Image
+from app.images.policy_rules import LifecycleAction
 from app.pagination import Ordering, Page, PageRequest, paginate
 from app.platform.viewer import Viewer
 from app.platform.visibility import locked
@@ -63,6 +64,7 @@ def restore(*, session: Session, viewer: Viewer, image_id: str, quota: int) -> I
     )
     image.deleted_at = None
     image.purge_at = None
+    policies.note_undo(session=session, image=image, undone=LifecycleAction.DELETE)
     return saved(session, image)
 
 

@@ -17,6 +17,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from app import errors
+from app.accounts.models import Account
 from app.errors import DomainError, ErrorCode, input_field, not_owner
 from app.ids import is_id, new_id
 from app.images.models import Image, ImageShare
@@ -33,6 +34,20 @@ from app.marketplace.models import Listing, ListingImage, Sale, listing_visible
 from app.pagination import Ordering, Page, PageRequest, paginate
 from app.platform.viewer import Viewer
 from app.platform.visibility import by_ids, locked
+
+
+def lock_accounts(session: Session, account_ids: Sequence[str]) -> None:
+    """Lock the named accounts that exist, in id order (FOR NO KEY UPDATE, as
+    ``accounts.service.lock_accounts``: rows that merely reference them can still be added),
+    so that a count checked against a limit holds until the transaction ends (R155).
+    """
+    if account_ids:
+        session.exec(
+            select(Account.id)
+            .where(col(Account.id).in_(sorted(set(account_ids))))
+            .order_by(col(Account.id))
+            .with_for_update(key_share=True)
+        ).all()
 
 
 def visible_clause(viewer: Viewer | None) -> ColumnElement[bool]:

@@ -40,19 +40,6 @@ def _check_size(account_ids: Sequence[str]) -> None:
         )
 
 
-def _lock_accounts(session: Session, account_ids: Sequence[str]) -> None:
-    """Lock the named accounts that exist, in id order (FOR NO KEY UPDATE, as
-    ``accounts.service.lock_accounts``: rows that merely reference them can still be added).
-    """
-    if account_ids:
-        session.exec(
-            select(Account.id)
-            .where(col(Account.id).in_(sorted(set(account_ids))))
-            .order_by(col(Account.id))
-            .with_for_update(key_share=True)
-        ).all()
-
-
 def _recipients(
     session: Session, image: Image, account_ids: Sequence[str]
 ) -> tuple[list[str], list[DomainError]]:
@@ -108,7 +95,7 @@ def share(
     _check_size(account_ids)
     # The recipients' accounts, then the image (R209): while they are held, neither the
     # image's shares nor a recipient's can grow behind the counts below (R155).
-    _lock_accounts(session, account_ids)
+    service.lock_accounts(session, account_ids)
     image = governance.ready_custom(
         session=session, viewer=viewer, image_id=image_id, action="shared"
     )
@@ -276,7 +263,7 @@ def _pending_counts(
 
 def set_acceptance(*, session: Session, viewer: Viewer, mode: ShareAcceptance) -> Account:
     """How the caller's account takes new shares from now on (existing ones stay as they are)."""
-    _lock_accounts(session, [viewer.account_id])
+    service.lock_accounts(session, [viewer.account_id])
     account = session.get(Account, viewer.account_id)
     assert account is not None
     account.share_acceptance = mode.value
@@ -316,7 +303,7 @@ def accept(*, session: Session, viewer: Viewer, image_id: str, policy: Policy) -
         DomainError: IMAGE_NOT_FOUND, RECIPIENT_QUOTA_EXCEEDED.
     """
     # the account first (R209): the count below cannot grow behind it (R155)
-    _lock_accounts(session, [viewer.account_id])
+    service.lock_accounts(session, [viewer.account_id])
     found = _addressed(session, viewer, image_id)
     if found.status == ShareStatus.ACCEPTED.value:
         return found
@@ -342,7 +329,7 @@ def decline(*, session: Session, viewer: Viewer, image_id: str) -> ImageShare:
     Raises:
         DomainError: IMAGE_NOT_FOUND.
     """
-    _lock_accounts(session, [viewer.account_id])
+    service.lock_accounts(session, [viewer.account_id])
     found = _addressed(session, viewer, image_id)
     found.status = ShareStatus.DECLINED.value
     session.add(found)

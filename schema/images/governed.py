@@ -154,13 +154,25 @@ class Governed:
     @strawberry.field(
         permission_classes=[OwnerOnly],
         description=(
-            "Why a scheduled stage of its deprecation (disable, move to the recycle bin) did "
-            "not run, and when; null when every stage so far ran (its owner and "
-            "administrators only)."
+            "What a lifecycle policy last did to it, or why a scheduled stage of its "
+            "deprecation (disable, move to the recycle bin) did not run, and when; null when "
+            "neither happened (its owner and administrators only)."
         ),
     )
     def lifecycle_note(self) -> str | None:
         return self.lifecycle_note_text  # type: ignore[attr-defined,no-any-return]
+
+    @strawberry.field(
+        permission_classes=[OwnerOnly],
+        description=(
+            "True when its owner undid a lifecycle policy's action on it (undeprecated, "
+            "enabled or restored it): that policy leaves it alone until "
+            "clearImageLifecycleExclusion (its owner and administrators only)."
+        ),
+    )
+    async def lifecycle_excluded(self, info: Info) -> bool:
+        found: bool = await info.context.loaders.lifecycle_excluded.load(str(self.id))  # type: ignore[attr-defined]
+        return found
 
     @strawberry.field(
         permission_classes=[OwnerOnly],

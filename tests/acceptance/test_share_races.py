@@ -1,6 +1,7 @@
-"""Share invitations and acceptances hold their limits under concurrency (R155, R198): the
-races of ``test_races`` (`serve --workers 3`, twelve requests released together from real
-threads), for the recipient's side of sharing.
+"""Share invitations and acceptances, and lifecycle policies, hold their limits under
+concurrency (R155, R198, R175): the races of ``test_races`` (`serve --workers 3`, twelve
+requests released together from real threads), for the recipient's side of sharing and for
+an account's policies.
 """
 
 from __future__ import annotations
@@ -70,4 +71,27 @@ def test_accepting_invitations_at_once_stays_within_the_recipients_quota(races: 
     assert outcome(payloads) == (SHARED_WITH_ME, refused)
     shared = races.gql(COUNT, {"r": "bj", "t": ["SHARED"]}, recipient)["data"]["images"]
     assert shared["totalCount"] == SHARED_WITH_ME
+    no_internal_errors(races, since)
+
+
+CREATE_POLICY = """mutation($i: CreateImageLifecyclePolicyInput!) {
+  createImageLifecyclePolicy(input: $i) { policy { id } userErrors { code field message } } }"""
+POLICIES = "{ imageLifecyclePolicies { id } }"
+
+
+def test_policies_created_at_once_stay_within_ten_per_account(races: Server) -> None:
+    """R175: at most 10 lifecycle policies per account, counted with the account locked."""
+    since = log_size(races)
+    owner = races.account()
+    policy = {"region": "bj", "selector": {"family": "web"}, "rules": {"deleteAfterDays": 30}}
+    limit = 10
+    for n in range(limit - 1):  # one place left: every racer sees it free without the lock
+        ok(races, owner, CREATE_POLICY, {**policy, "name": f"first {n}"})
+    inputs = [{**policy, "name": f"racer {n}"} for n in range(AT_ONCE)]
+
+    payloads = at_once(races, owner, CREATE_POLICY, inputs)
+
+    refused = Counter({"LIFECYCLE_POLICY_QUOTA_EXCEEDED": AT_ONCE - 1})
+    assert outcome(payloads) == (1, refused)
+    assert len(races.gql(POLICIES, tenant=owner)["data"]["imageLifecyclePolicies"]) == limit
     no_internal_errors(races, since)

@@ -59,6 +59,9 @@ MUTATIONS = {  # field -> (input type, payload fields besides userErrors)
     "restoreImage": ("RestoreImageInput", "image { id }"),
     "tagResources": ("TagResourcesInput", "resources { id }"),
     "untagResources": ("UntagResourcesInput", "resources { id }"),
+    "updateImageLifecyclePolicy": ("UpdateImageLifecyclePolicyInput", "policy { id }"),
+    "deleteImageLifecyclePolicy": ("DeleteImageLifecyclePolicyInput", "deletedPolicyId"),
+    "clearImageLifecycleExclusion": ("ClearImageLifecycleExclusionInput", "image { id }"),
 }
 #: mutations the sweep does not try on A's ids, and why (a new mutation must be in one map)
 NOT_SWEPT = {
@@ -75,6 +78,8 @@ NOT_SWEPT = {
     "delistListing": "providers' listings are swept in tests/acceptance/test_marketplace.py",
     "createApiToken": "acts on the caller's own account only",
     "setShareAcceptance": "acts on the caller's own account only",
+    "createImageLifecyclePolicy": "creates a policy of the caller's own (its region and family "
+    "select only the caller's images: tests/acceptance/test_lifecycle_policies.py)",
     "revokeApiToken": "names the caller's own tokens only",
     "uploadObject": "creates an object of the caller's own",
     "importImage": "names the caller's own uploaded objects only (A has none in this world)",
@@ -87,6 +92,7 @@ LOOKUPS = {  # what can be asked about an id of each prefix, besides node, nodes
     "s": "snapshot(id: $id) { id }",
     "op": "operation(id: $id) { id }",
     "acc": "",
+    "ilp": "previewImageLifecyclePolicy(id: $id) { count actions { imageId } }",
 }
 LISTS = """query($name: String!, $family: String!, $tag: [TagFilter!]) {
   family: images(first: 100, filter: {family: $family, includeDeprecated: true}) { totalCount }
@@ -99,7 +105,7 @@ LISTS = """query($name: String!, $family: String!, $tag: [TagFilter!]) {
   gz: images(first: 100, filter: {types: [CUSTOM, SHARED], region: "gz"}) { totalCount }
   named: images(first: 100, filter: {nameContains: $name}) { totalCount nodes { id } }
   instances(first: 100) { totalCount nodes { id } } snapshots(first: 100) { totalCount }
-  operations(first: 100) { totalCount nodes { id } } }"""
+  operations(first: 100) { totalCount nodes { id } } policies: imageLifecyclePolicies { id } }"""
 ALL_IMAGES = """query($after: String) { images(first: 100, after: $after) { nodes { id }
   pageInfo { hasNextPage endCursor } } }"""
 STATE = """{ images(first: 10, filter: {types: [CUSTOM, SHARED]}) { totalCount nodes {
@@ -108,6 +114,7 @@ STATE = """{ images(first: 10, filter: {types: [CUSTOM, SHARED]}) { totalCount n
   instances(first: 10) { totalCount nodes { id name status image { id } } }
   snapshots(first: 10) { totalCount nodes { id name status usedByImages { id } } }
   operations(first: 10) { totalCount nodes { id kind } }
+  imageLifecyclePolicies { id name enabled updatedAt selector { family } }
   viewer { balance { amount } transactions(first: 20) { nodes { id kind amount { amount } } } } }"""
 
 
@@ -131,6 +138,7 @@ class World:
     operations: list[str]
     b_instance: str
     b_operation: str
+    policy: str  # A's lifecycle policy over the golden image's family
 
 
 @pytest.fixture(scope="module")
@@ -220,6 +228,20 @@ def build_world(server: Server) -> World:
     copied = succeed(server, a, "copyImage", copy_input)  # not waited for: left in flight
     operations = [created["operation"]["id"], snap["operation"]["id"]]
     operations += [m["operation"]["id"] for m in made] + [copied["operations"][0]["id"]]
+    policy = server.gql(
+        """mutation($i: CreateImageLifecyclePolicyInput!) {
+          createImageLifecyclePolicy(input: $i) { policy { id } userErrors { code } } }""",
+        {
+            "i": {
+                "name": f"retire-{tag}",
+                "region": "bj",
+                "selector": {"family": f"fam-{tag}"},
+                "rules": {"deprecateAfterDays": 30},
+            }
+        },
+        a,
+    )["data"]["createImageLifecyclePolicy"]
+    assert policy["userErrors"] == []
     return World(
         a=a,
         b=b,
@@ -237,12 +259,13 @@ def build_world(server: Server) -> World:
         operations=operations,
         b_instance=b_created["instances"][0]["id"],
         b_operation=b_created["operation"]["id"],
+        policy=policy["policy"]["id"],
     )
 
 
 def sweep_queries(server: Server, w: World) -> None:
     """B looks up each of A's ids every way it can, and lists everything it can see."""
-    a_ids = [w.instance, w.snapshot, w.golden, w.silver, w.copy, w.a.id, *w.operations]
+    a_ids = [w.instance, w.snapshot, w.golden, w.silver, w.copy, w.a.id, w.policy, *w.operations]
     for target in a_ids:
         fields = LOOKUPS[target.split("-", 1)[0]]
         document = f"""query($id: ID!) {{ node(id: $id) {{ id }} nodes(ids: [$id]) {{ id }}
@@ -269,6 +292,7 @@ def sweep_queries(server: Server, w: World) -> None:
         "instances": {"totalCount": 1, "nodes": [{"id": w.b_instance}]},
         "snapshots": {"totalCount": 0},
         "operations": {"totalCount": 1, "nodes": [{"id": w.b_operation}]},
+        "policies": [],
     }
     after: str | None = None
     while True:  # the whole image catalogue B can page through holds none of A's ids
@@ -301,6 +325,7 @@ def attempts(server: Server, w: World) -> list[tuple[str, dict[str, Any], str, s
             ("enableImage", {"imageId": image_id}),
             ("setImageDeletionProtection", {"imageId": image_id, "enabled": False}),
             ("setImageFamily", {"imageId": image_id, "family": "stolen"}),
+            ("clearImageLifecycleExclusion", {"imageId": image_id}),
         ]:
             tried.append((name, value, image_id, "IMAGE_NOT_FOUND"))
         tried.append(("restoreImage", {"imageId": image_id}, image_id, "IMAGE_NOT_IN_RECYCLE_BIN"))
@@ -330,6 +355,13 @@ def attempts(server: Server, w: World) -> list[tuple[str, dict[str, Any], str, s
         ("stopInstance", on_instance, w.instance, "INSTANCE_NOT_FOUND"),
         ("startInstance", on_instance, w.instance, "INSTANCE_NOT_FOUND"),
         ("releaseInstance", on_instance, w.instance, "INSTANCE_NOT_FOUND"),
+        (
+            "updateImageLifecyclePolicy",
+            {"id": w.policy, "enabled": False, "rules": {"deleteAfterDays": 1}},
+            w.policy,
+            "LIFECYCLE_POLICY_NOT_FOUND",
+        ),
+        ("deleteImageLifecyclePolicy", {"id": w.policy}, w.policy, "LIFECYCLE_POLICY_NOT_FOUND"),
     ]
 
 
@@ -377,6 +409,8 @@ QUERIES_SWEPT = {
     "imageFromFamily",
     "recycleBin",
     "priceQuote",
+    "imageLifecyclePolicies",
+    "previewImageLifecyclePolicy",
 }
 QUERIES_NOT_SWEPT = {
     "regions": "the catalogue: the same for everyone",

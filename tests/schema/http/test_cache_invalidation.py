@@ -81,7 +81,7 @@ CONSOLE = f"""query Console {{
     }}
   }}
   mine: images(first: 50, filter: {{types: [CUSTOM]}}) {{ totalCount nodes {{
-    ...ImageFields copyLock owner {{ id name }} source {{ id }}
+    ...ImageFields copyLock owner {{ id name }} source {{ id }} lifecycleNote lifecycleExcluded
     sharedWith(first: 20) {{ totalCount nodes {{ id name role }} edges {{ status }} }} }} }}
   shared: images(first: 50, filter: {{types: [SHARED]}}) {{ totalCount nodes {{ ...ImageFields }} }}
   instances(first: 50) {{ totalCount nodes {{ id name generation status statusReason
@@ -91,6 +91,9 @@ CONSOLE = f"""query Console {{
     flavor {{ name vcpus }}
     charges {{ kind description quantity unit unitPrice {{ amount }} amount {{ amount }} }} }} }}
   binned: recycleBin(first: 20) {{ totalCount nodes {{ id name purgeAt }} }}
+  policies: imageLifecyclePolicies {{ id name enabled lastRunAt updatedAt rules {{ keepNewest }}
+    selector {{ family tags {{ key value }} }} recentActions(first: 10) {{ imageId action taken
+    reason }} }}
   invitations: shareInvitations(first: 20) {{ totalCount nodes {{ imageId imageName status }} }}
   tagged: images(first: 20, filter: {{tags: [{{key: "team", value: "web"}}]}}) {{ totalCount }}
   taggedInstances: instances(first: 20, filter: {{tags: [{{key: "team"}}]}}) {{ totalCount
@@ -182,6 +185,12 @@ SET_QUOTA = f"""mutation($i: SetAccountQuotaInput!) {{ setAccountQuota(input: $i
   account {{ id }} {ERRORS} }} }}"""
 SETTLE_USAGE = f"""mutation($i: SettleUsageInput!) {{ settleUsage(input: $i) {{
   transactions {{ kind }} {ERRORS} }} }}"""
+CREATE_POLICY = f"""mutation($i: CreateImageLifecyclePolicyInput!) {{
+  createImageLifecyclePolicy(input: $i) {{ policy {{ id }} {ERRORS} }} }}"""
+UPDATE_POLICY = f"""mutation($i: UpdateImageLifecyclePolicyInput!) {{
+  updateImageLifecyclePolicy(input: $i) {{ policy {{ id }} {ERRORS} }} }}"""
+DELETE_POLICY = f"""mutation($i: DeleteImageLifecyclePolicyInput!) {{
+  deleteImageLifecyclePolicy(input: $i) {{ deletedPolicyId {ERRORS} }} }}"""
 ADVANCE_CLOCK = f"""mutation($i: AdvanceClockInput!) {{ advanceClock(input: $i) {{
   now {ERRORS} }} }}"""
 PUBLIC_IMAGE = """query($os: OsType!) { images(first: 1, filter: {region: "bj", osType: $os,
@@ -517,7 +526,9 @@ class Story:
         self.settle_money()
         self.manage_accounts()
         self.governance()
+        self.lifecycle_policy()
         self.wind_down()
+        self.lifecycle_undone()
 
     def launch_instances(self) -> None:
         """Everyone but the unrelated tenant starts instances."""
@@ -760,6 +771,39 @@ class Story:
         self.sweep.mutate("owner tags golden, o1 and the snapshot", self.owner, TAG, {"i": tags})
         untag = {"resourceIds": [ids["o1"]], "keys": ["team"]}
         self.sweep.mutate("owner untags o1", self.owner, UNTAG, {"i": untag})
+
+    def lifecycle_policy(self) -> None:
+        """A policy over the owner's images tagged env=prod (the imported image): the month
+        of the next chapter deprecates it at a midnight.
+        """
+        owner, ids = self.owner, self.ids
+        tags = {"resourceIds": [ids["I"]], "tags": [{"key": "env", "value": "prod"}]}
+        self.sweep.mutate("owner tags the imported image env=prod", owner, TAG, {"i": tags})
+        policy = {
+            "name": "retire prod",
+            "region": "bj",
+            "selector": {"tags": [{"key": "env", "value": "prod"}]},
+            "rules": {"deprecateAfterDays": 1},
+        }
+        made = self.sweep.mutate(
+            "owner creates a lifecycle policy", owner, CREATE_POLICY, {"i": policy}
+        )
+        ids["P"] = made["policy"]["id"]
+        rename = {"id": ids["P"], "name": "retire what is tagged prod"}
+        self.sweep.mutate("owner renames the policy", owner, UPDATE_POLICY, {"i": rename})
+
+    def lifecycle_undone(self) -> None:
+        """After the month: the owner undoes the policy's deprecation (the policy then leaves
+        the image alone), hands the image back, and deletes the policy.
+        """
+        imported = {"imageId": self.ids["I"]}
+        [policy] = self.sweep.last["owner"]["data"]["policies"]
+        taken = [(a["imageId"], a["action"]) for a in policy["recentActions"] if a["taken"]]
+        assert taken == [(self.ids["I"], "DEPRECATE")], policy
+        self.govern("undeprecateImage", "owner undeprecates the policy's deprecation", imported)
+        self.govern("clearImageLifecycleExclusion", "owner hands the image back", imported)
+        delete = {"id": self.ids["P"]}
+        self.sweep.mutate("owner deletes the policy", self.owner, DELETE_POLICY, {"i": delete})
 
     def wind_down(self) -> None:
         """Delist (the provider, then an admin), release, unshare, delete; a month passes (the
