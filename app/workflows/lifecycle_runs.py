@@ -251,20 +251,21 @@ def run_at(session: Session, at: datetime, bin_days: float) -> list[Decision]:
             if decision.taken:
                 wanted[decision.image.id].append(decision)
             elif not _repeats(session, decision):
-                session.add(_record(decision, at))
+                session.add(record(decision, at))
         policy.last_run_at = at
         session.add(policy)
     taken = []
     for image_id in sorted(wanted):  # the earliest stage any policy wants wins
         decision = min(wanted[image_id], key=lambda d: STAGE_ORDER.index(d.action))
         _apply(session, decision, names[decision.policy_id], at, bin_days)
-        session.add(_record(decision, at))
+        session.add(record(decision, at))
         taken.append(decision)
     session.flush()
     return taken
 
 
-def _record(decision: Decision, at: datetime) -> ImageLifecycleAction:
+def record(decision: Decision, at: datetime) -> ImageLifecycleAction:
+    """The record of a decision made at ``at``."""
     return ImageLifecycleAction(
         policy_id=decision.policy_id,
         image_id=decision.image.id,

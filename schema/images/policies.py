@@ -98,7 +98,11 @@ class ImageLifecycleDecision:
     reason: str = strawberry.field(description="Why it is taken, or why not.")
     at: datetime = strawberry.field(description="When (for a preview: now).")
 
-    @strawberry.field(description="The image, while you may see it (null once it is purged).")
+    @strawberry.field(
+        description=(
+            "The image, while you may see it (null once it is in the recycle bin or purged)."
+        )
+    )
     async def image(self, info: Info) -> Image | None:
         row = await info.context.loaders.image.load(str(self.image_id))
         return Image.from_row(row, info.context.viewer) if row else None
@@ -106,13 +110,7 @@ class ImageLifecycleDecision:
     @classmethod
     def of(cls, decision: lifecycle_runs.Decision, at: datetime) -> ImageLifecycleDecision:
         """Build from a decision the policy would make at ``at``."""
-        return cls(
-            image_id=strawberry.ID(decision.image.id),
-            action=decision.action,
-            taken=decision.taken,
-            reason=decision.reason,
-            at=at,
-        )
+        return cls.recorded(lifecycle_runs.record(decision, at))
 
     @classmethod
     def recorded(cls, row: ActionRow) -> ImageLifecycleDecision:

@@ -13,7 +13,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -296,8 +296,9 @@ def test_aborting_an_upload_cleaned_away_is_no_error(store: S3ObjectStore) -> No
     writer = store.writer("bj", 1024 * MiB)
     for _ in range(store.part_size // CHUNK):
         writer.write(b"v" * CHUNK)
+    server_now = _server_clock(store)
     later = S3ObjectStore(
-        store.client, store.bucket, store.prefix, clock=lambda: time.time() + 3600
+        store.client, store.bucket, store.prefix, clock=lambda: server_now() + 3600
     )
     assert later.clean_temporary(600) == 1
     writer.abort()
@@ -312,6 +313,20 @@ def test_parts_are_at_least_s3s_minimum(client: S3Client) -> None:
     assert store.writer("bj", 1024 * 1024 * MiB).part_size == 105 * MiB  # 10,000 parts at most
 
 
+def _server_clock(store: S3ObjectStore) -> Callable[[], float]:
+    """The S3 server's clock, read through the timestamp it gives a probe object (to the
+    second). The endpoint's clock need not agree with this process's: under libfaketime's
+    fixed dates moto_server, started later, runs behind the tests, as a real endpoint may drift.
+    """
+    key = f"{store.prefix}/clock-probe"
+    sent = time.time()
+    store.client.put_object(Bucket=store.bucket, Key=key, Body=b"")
+    stamped = store.client.head_object(Bucket=store.bucket, Key=key)["LastModified"]
+    store.client.delete_object(Bucket=store.bucket, Key=key)
+    skew = sent - stamped.timestamp()
+    return lambda: time.time() - skew
+
+
 def test_files_lists_every_object_by_region(store: S3ObjectStore) -> None:
     store.page_size = 2  # several ListObjectsV2 pages
     written = {
@@ -324,7 +339,8 @@ def test_files_lists_every_object_by_region(store: S3ObjectStore) -> None:
     files = list(store.files())
     assert {(f.region, f.key) for f in files} == written
     assert [f.region for f in files] == ["bj"] * 3 + ["gz"] * 3
-    assert all(abs(f.modified - time.time()) < 300 for f in files)
+    now = _server_clock(store)()
+    assert all(abs(f.modified - now) < 300 for f in files)
     assert all(isinstance(f, StoredFile) for f in files)
 
 
@@ -357,8 +373,9 @@ def test_clean_temporary_aborts_stale_multipart_uploads(store: S3ObjectStore) ->
     other = store.client.create_multipart_upload(Bucket=store.bucket, Key=outside)["UploadId"]
     before = S3ObjectStore(store.client, store.bucket, store.prefix, clock=lambda: 1e9)
     assert before.clean_temporary(0) == 0  # in 2001, moto's 2010 uploads were not started yet
+    server_now = _server_clock(store)
     later = S3ObjectStore(
-        store.client, store.bucket, store.prefix, clock=lambda: time.time() + 3600
+        store.client, store.bucket, store.prefix, clock=lambda: server_now() + 3600
     )
     assert later.clean_temporary(600) == 2
     assert _uploads(store) == []
@@ -367,6 +384,7 @@ def test_clean_temporary_aborts_stale_multipart_uploads(store: S3ObjectStore) ->
 
 
 def test_clean_temporary_keeps_an_upload_still_sending_parts(store: S3ObjectStore) -> None:
+    store.clock = _server_clock(store)
     writer = store.writer("bj", 1024 * MiB)
     writer.write(b"a" * CHUNK)
     time.sleep(2.5)  # started long ago (at this scale): only its recent part keeps it
