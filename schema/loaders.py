@@ -14,7 +14,6 @@ from app.accounts.models import Account
 from app.billing import service as billing_service
 from app.billing.models import Order
 from app.billing.pricing import ChargeLine
-from app.images import policies as image_policies
 from app.images import service as images_service
 from app.images.models import Image
 from app.instances import service as instances_service
@@ -116,7 +115,6 @@ class Loaders:
     snapshot: DataLoader[str, Snapshot | None]
     snapshot_images: DataLoader[str, list[Image]]
     replicating: DataLoader[str, bool]
-    lifecycle_excluded: DataLoader[str, bool]
     listing: DataLoader[str, Listing | None]
     image_usage: DataLoader[str, instances_service.ImageUsage]
     charge_listing: DataLoader[str, Listing | None]  # an image's charge root: payers read it too
@@ -160,12 +158,6 @@ def _catalogue_loaders(session: Callable[[], Session], viewer: Viewer | None) ->
         "replicating": _grouped(
             lambda ids: dict.fromkeys(
                 images_service.replicating_ids(session=session(), image_ids=ids), True
-            ),
-            False,
-        ),
-        "lifecycle_excluded": _grouped(
-            lambda ids: dict.fromkeys(
-                image_policies.excluded(session=session(), image_ids=ids), True
             ),
             False,
         ),

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
+from app.images import policies
 from app.images import rules as r
 from app.images.models import ImageShare
 from app.pagination import Page
@@ -170,9 +171,11 @@ class Governed:
             "clearImageLifecycleExclusion (its owner and administrators only)."
         ),
     )
-    async def lifecycle_excluded(self, info: Info) -> bool:
-        found: bool = await info.context.loaders.lifecycle_excluded.load(str(self.id))  # type: ignore[attr-defined]
-        return found
+    def lifecycle_excluded(self, info: Info) -> bool | None:
+        # synchronous (one indexed read, owners only): an awaitable this field started would
+        # be left unawaited when a compiled plan declines part-way
+        image_id = str(self.id)  # type: ignore[attr-defined]
+        return bool(policies.excluded(session=info.context.session, image_ids=[image_id]))
 
     @strawberry.field(
         permission_classes=[OwnerOnly],
