@@ -63,13 +63,15 @@ def _images(engine: Engine, owner: str, created: datetime, count: int) -> list[s
     return ids
 
 
-def _actions(session: Session, policy_id: str) -> list[tuple[str, str, bool]]:
+def _actions(session: Session, policy_id: str, with_time: bool = False) -> list[tuple]:
     rows = session.exec(
         select(ImageLifecycleAction)
         .where(ImageLifecycleAction.policy_id == policy_id)
         .order_by(col(ImageLifecycleAction.id))
     )
-    return [(row.image_id, row.action, row.taken) for row in rows]
+    return [
+        ((row.at,) if with_time else ()) + (row.image_id, row.action, row.taken) for row in rows
+    ]
 
 
 def test_overlapping_policies_take_the_earliest_stage_first(
@@ -121,13 +123,15 @@ def test_the_daily_job_runs_every_midnight_it_missed_once(engine: Engine, factor
     with write_session(engine) as session:
         policy = session.get(ImageLifecyclePolicy, policy_id)
         assert policy is not None and policy.last_run_at == base + 3 * DAY
-        # age 3 days at base+1d: deprecated; 4 days at base+2d: disabled; the newest is kept
-        actions = _actions(session, policy_id)  # one night's in image id order
-        assert [action for _, action, _ in actions] == ["DEPRECATE"] * 2 + ["DISABLE"] * 2
-        assert sorted(actions) == sorted(
-            (image_id, action, True)
-            for image_id in images[:2]
-            for action in ("DEPRECATE", "DISABLE")
+        # images[0] is 3 days old at base+1d (deprecated) and 4 at base+2d (disabled);
+        # images[1], a minute younger, reaches each age one midnight later; the newest is kept
+        assert sorted(_actions(session, policy_id, with_time=True)) == sorted(
+            [
+                (base + DAY, images[0], "DEPRECATE", True),
+                (base + 2 * DAY, images[0], "DISABLE", True),
+                (base + 2 * DAY, images[1], "DEPRECATE", True),
+                (base + 3 * DAY, images[1], "DISABLE", True),
+            ]
         )
         kept = session.get(Image, images[2])
         assert kept is not None and kept.deprecate_at is None and not kept.disabled
