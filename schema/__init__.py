@@ -37,9 +37,12 @@ from schema.nodes.queries import NodeQueries
 from schema.operations.queries import OperationQueries, OperationSubscriptions
 from schema.regions.queries import RegionQueries
 from schema.scalars import SCALARS
+from schema.settling import install as settle_cancelled_siblings
 from schema.snapshots.mutations import SnapshotMutations
 from schema.snapshots.queries import SnapshotQueries
 from schema.tags.mutations import TagMutations
+
+settle_cancelled_siblings()
 
 
 @strawberry.type(description="Read the catalogue, your resources, and operations.")

@@ -63,7 +63,7 @@ def _images(engine: Engine, owner: str, created: datetime, count: int) -> list[s
     return ids
 
 
-def _actions(session: Session, policy_id: str, with_time: bool = False) -> list[tuple]:
+def _actions(session: Session, policy_id: str, with_time: bool = False) -> list[tuple[object, ...]]:
     rows = session.exec(
         select(ImageLifecycleAction)
         .where(ImageLifecycleAction.policy_id == policy_id)
