@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from decimal import Decimal
 from typing import Any
 
@@ -203,3 +204,15 @@ DELETE_SNAPSHOT = """mutation($id: ID!) { deleteSnapshot(input: {snapshotId: $id
 GET_IMAGE = (
     f"query($id: ID!) {{ image(id: $id) {{ {IMAGE_FIELDS} sharedWith {{ nodes {{ id }} }} }} }}"
 )
+
+
+def real_clock_env() -> dict[str, str]:
+    """This environment without libfaketime, for programs that are not the service (a Redis
+    server, a browser): they keep their own, real clock while the suite runs at a fixed date
+    (under a moved clock redis-server never finished stopping and Chromium's renderer hung).
+    """
+    return {
+        name: value
+        for name, value in os.environ.items()
+        if name != "LD_PRELOAD" and not name.startswith("FAKETIME")
+    }

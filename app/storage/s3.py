@@ -248,6 +248,10 @@ class S3ObjectStore:
                 if len(names) == 2 and all(names):
                     yield StoredFile(names[0], names[1], item["LastModified"].timestamp())
 
+    def now(self) -> float:
+        """This host's time (the bucket's own clock is not asked for)."""
+        return self.clock()
+
     def clean_temporary(self, older_than_seconds: float) -> int:
         """Abort multipart uploads under the prefix that were started and last sent a part
         more than ``older_than_seconds`` ago (left by a process that stopped mid-upload).
@@ -255,7 +259,7 @@ class S3ObjectStore:
         Returns:
             How many uploads were aborted.
         """
-        cutoff = self.clock() - older_than_seconds
+        cutoff = self.now() - older_than_seconds
         pages = self.client.get_paginator("list_multipart_uploads").paginate(
             Bucket=self.bucket, Prefix=self._root(), PaginationConfig={"PageSize": self.page_size}
         )

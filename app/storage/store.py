@@ -7,7 +7,6 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,6 +74,11 @@ class ObjectStore(Protocol):
 
     def clean_temporary(self, older_than_seconds: float) -> int:
         """Remove partial uploads older than this; returns how many."""
+
+    def now(self) -> float:
+        """The time by the clock that stamps the store's files (seconds since the epoch):
+        files' ages are measured against it, not against this process's clock.
+        """
 
     def check(self) -> None:
         """Raise if objects cannot be written and read back (for the readiness check)."""
@@ -181,13 +185,29 @@ class LocalObjectStore:
         """Remove partial uploads left by a process that stopped mid-upload."""
         if not self.temp.is_dir():
             return 0
-        cutoff = time.time() - older_than_seconds
+        cutoff = self.now() - older_than_seconds
         removed = 0
         for path in self.temp.iterdir():
-            if path.is_file() and path.stat().st_mtime < cutoff:
+            try:
+                stale = path.is_file() and path.stat().st_mtime < cutoff
+            except FileNotFoundError:  # an upload finished (moved into place) meanwhile
+                continue
+            if stale:
                 path.unlink(missing_ok=True)
                 removed += 1
         return removed
+
+    def now(self) -> float:
+        """The filesystem's time: the modification time of a file written now (a network
+        filesystem stamps files by its server's clock, which may differ from this host's).
+        """
+        self.temp.mkdir(mode=DIRECTORY_MODE, parents=True, exist_ok=True)
+        probe = self.temp / f"clock-{secrets.token_hex(8)}"
+        try:
+            probe.write_bytes(b"")
+            return probe.stat().st_mtime
+        finally:
+            probe.unlink(missing_ok=True)
 
     def check(self) -> None:
         """Write, read back and remove a probe file where uploads are written."""

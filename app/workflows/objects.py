@@ -161,7 +161,7 @@ class ObjectHousekeeping:
 
 def reconcile(*, session: Session, store: ObjectStore) -> int:
     """Remove stored files older than ten minutes that no object row describes."""
-    orphans = storage_service.unrecorded_files(session=session, store=store, now=time.time())
+    orphans = storage_service.unrecorded_files(session=session, store=store, now=store.now())
     for orphan in orphans:
         store.delete(orphan.region, orphan.key)
     return len(orphans)

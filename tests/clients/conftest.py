@@ -19,6 +19,7 @@ from selenium.webdriver.chrome.service import Service
 from tests.acceptance.conftest import Server, free_port, start_server, stop_server
 from tests.conftest import fresh_database
 from tests.factories import Tenant
+from tests.fixtures import real_clock_env
 
 HERE = Path(__file__).resolve().parent
 ARTIFACTS = HERE / "artifacts"
@@ -220,7 +221,7 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[webdriver.Chro
     options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium-profile')}")
     options.set_capability("goog:loggingPrefs", {"performance": "ALL", "browser": "ALL"})
     log_path = tmp_path_factory.mktemp("chromedriver") / "chromedriver.log"
-    service = Service(executable_path=chromedriver, log_output=str(log_path))
+    service = Service(executable_path=chromedriver, log_output=str(log_path), env=real_clock_env())
     driver = webdriver.Chrome(options=options, service=service)
     driver.set_page_load_timeout(30)
     driver.set_script_timeout(30)

@@ -187,7 +187,6 @@ def test_objects_never_imported_expire_and_their_bytes_are_reconciled(
     quota: tuple[TestClient, Path], factory: Factory, engine: Engine
 ) -> None:
     import os
-    import time
     from datetime import timedelta
 
     from app.clock import Clock
@@ -207,7 +206,7 @@ def test_objects_never_imported_expire_and_their_bytes_are_reconciled(
     with write_session(engine) as session:
         job(session, now + timedelta(days=8))
     assert path.exists()  # the row is gone, but the file is younger than ten minutes
-    old = time.time() - 3600
+    old = LocalObjectStore(data_dir).now() - 3600  # by the filesystem's clock, as the job reads
     os.utime(path, (old, old))
     with write_session(engine) as session:
         job(session, now + timedelta(days=8))
@@ -220,9 +219,9 @@ def test_start_up_removes_stale_partial_uploads_and_unrecorded_files(
     settings: Settings, engine: Engine, tmp_path: Path
 ) -> None:
     import os
-    import time
 
     from app.server import housekeeping
+    from app.storage.store import LocalObjectStore
 
     data_dir = tmp_path / "data"
     (data_dir / "tmp").mkdir(parents=True)
@@ -233,7 +232,7 @@ def test_start_up_removes_stale_partial_uploads_and_unrecorded_files(
     young = data_dir / "objects" / "bj" / "obj-young000000000"
     for path in (stale, fresh, orphan, young):
         path.write_bytes(b"partial")
-    old = time.time() - 3600
+    old = LocalObjectStore(data_dir).now() - 3600  # the filesystem's clock, which ages files
     os.utime(stale, (old, old))
     os.utime(orphan, (old, old))
     housekeeping(settings.model_copy(update={"data_dir": data_dir}), engine)

@@ -30,6 +30,7 @@ import redis
 
 from schema.limits.rate_limit import RateLimiter
 from schema.limits.redis_limiter import NAMESPACE, RedisRateLimiter
+from tests.fixtures import real_clock_env
 
 pytestmark = pytest.mark.once  # needs no database at all
 
@@ -381,6 +382,7 @@ def _start_redis(port: int) -> subprocess.Popen[bytes]:
         + ["--appendonly", "no"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env=real_clock_env(),
     )
     client = redis.Redis(port=port, socket_connect_timeout=0.5)
     try:
