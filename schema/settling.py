@@ -34,7 +34,10 @@ async def gather_with_cancel(*awaitables: Awaitable[Any]) -> list[Any]:
     try:
         _, pending = await asyncio.wait(futures, return_when=asyncio.FIRST_EXCEPTION)
         if pending:
-            raise next(f.exception() for f in futures if f.done() and f.exception())  # type: ignore[misc]
+            # the first failure in the order given (several may have failed in one turn)
+            raise next(
+                e for f in futures if f.done() and not f.cancelled() and (e := f.exception())
+            )
         return [f.result() for f in futures]
     except BaseException:
         await _cancel(futures)
