@@ -63,7 +63,6 @@ def accounts(engine: Engine) -> list[str]:
                     "role": "CUSTOMER",
                     "balance_minor": 0,
                     "in_arrears": False,
-                    "usage_carry": 0,
                     "created_at": now,
                 }
                 for a in new

@@ -27,7 +27,7 @@ from app.clock import Clock
 from app.config import load_settings
 from app.database import make_engine, read_session, write_session
 from app.ids import new_id
-from app.instances.models import Instance
+from app.instances.models import Instance, InstanceRate
 from app.main import create_app
 from app.platform.viewer import Role
 from app.seed import prepare
@@ -197,7 +197,6 @@ def main() -> None:
                         "role": "CUSTOMER",
                         "balance_minor": 10**9,
                         "in_arrears": False,
-                        "usage_carry": 0,
                         "created_at": start,
                     }
                     for o in owners
@@ -232,17 +231,15 @@ def main() -> None:
                         "system_disk_gb": 40,
                         "billing_timing": "POSTPAID",
                         "charge_lines": "[]",
-                        "hourly_micros": 420000,
-                        "software_micros": 0,
                         "accrued_until": start,
                         "created_at": start,
                     }
                 )
                 if len(rows) == 10000:
-                    conn.execute(insert(Instance), rows)
+                    _insert_postpaid(conn, rows)
                     rows = []
             if rows:
-                conn.execute(insert(Instance), rows)
+                _insert_postpaid(conn, rows)
         started = time.perf_counter()
         with write_session(engine) as session:
             entries = settle(session=session, until=start + timedelta(hours=1))
@@ -254,3 +251,12 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def _insert_postpaid(conn: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert postpaid instances, each paying 0.42 CNY an hour of compute."""
+    conn.execute(insert(Instance), rows)
+    conn.execute(
+        insert(InstanceRate),
+        [{"instance_id": r["id"], "kind": "COMPUTE", "hourly_micros": 420000} for r in rows],
+    )

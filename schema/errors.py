@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import secrets
 from collections.abc import Callable, Iterator, Sequence
@@ -27,6 +28,7 @@ from app.errors import (
 )
 from app.errors import ErrorCode as DomainErrorCode
 from app.observability import count_error, current_request
+from app.operations import service as operations_service
 from schema.slots import UNAVAILABLE, UNAVAILABLE_MESSAGE
 
 log = logging.getLogger("bcc_images.errors")
@@ -65,6 +67,7 @@ P = TypeVar("P")
 if TYPE_CHECKING:
     from sqlmodel import Session
 
+    from app.clock import Clock
     from app.platform.viewer import Viewer
     from schema.context import Info
 
@@ -92,7 +95,15 @@ class Call:
 
     session: Session
     viewer: Viewer
-    now: datetime
+    clock: Clock
+
+    @functools.cached_property
+    def now(self) -> datetime:
+        """The service's time for this transaction, read when the work first asks for it
+        (before the service locks anything): a simulated clock cannot move until the
+        transaction ends, and one that waited for an advance reads the advanced time.
+        """
+        return operations_service.transaction_time(session=self.session, clock=self.clock)
 
     @property
     def acting(self) -> Acting:
@@ -105,9 +116,9 @@ def mutate(info: Info, payload: type[P], work: Callable[[Call], P]) -> P:
     back and answers the payload with nothing in it but the userErrors.
     """
     viewer = info.context.require_viewer()
-    now = info.context.services.clock.now()
+    clock = info.context.services.clock
     try:
-        return info.context.write(lambda session: work(Call(session, viewer, now)))
+        return info.context.write(lambda session: work(Call(session, viewer, clock)))
     except DomainError as exc:
         return empty_payload(payload, [user_error(e) for e in getattr(exc, "errors", [exc])])
 

@@ -13,7 +13,6 @@ from app.database import UTCDateTime
 class Account(SQLModel, table=True):
     """A tenant. ``balance_minor`` mirrors the sum of its ledger (fen) for row locking.
 
-    ``usage_carry`` is postpaid usage not yet charged, in usage units (see app.money).
     ``in_arrears`` is ``balance_minor < 0``, kept beside it; ``arrears_since`` is when the
     balance last went below zero (the start of the grace period), null at zero or above.
     """
@@ -25,7 +24,6 @@ class Account(SQLModel, table=True):
     balance_minor: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     in_arrears: bool = Field(default=False)
     custom_image_quota: int | None = Field(default=None)
-    usage_carry: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
     share_acceptance: str = Field(default="AUTOMATIC", max_length=10)  # images.rules
     arrears_since: datetime | None = Field(
         default=None, sa_column=Column(UTCDateTime, nullable=True)

@@ -153,13 +153,17 @@ def total(lines: list[ChargeLine]) -> Decimal:
     return sum((line.amount for line in lines), Decimal("0.00"))
 
 
-def hourly_micros(lines: list[ChargeLine], count: int) -> int:
-    """Exact postpaid rate of ONE instance, in millionths of a CNY per hour (unrounded)."""
-    exact = sum((line.quantity * line.unit_price for line in lines), Decimal(0)) / count
-    micros = exact * 1_000_000
-    if micros != micros.to_integral_value():
-        raise ValueError("hourly rate is not a whole number of millionths")
-    return int(micros)
+def hourly_rates(lines: list[ChargeLine], count: int) -> dict[ChargeKind, int]:
+    """Exact postpaid rates of ONE instance, line by line, in millionths of a CNY per hour
+    (unrounded).
+    """
+    rates = {}
+    for line in lines:
+        micros = line.quantity * line.unit_price / count * 1_000_000
+        if micros != micros.to_integral_value():
+            raise ValueError("an hourly rate is not a whole number of millionths")
+        rates[line.kind] = int(micros)
+    return rates
 
 
 def prorated(line: ChargeLine, remaining_days: int, term_days: int) -> ChargeLine:

@@ -51,10 +51,6 @@ class Instance(SQLModel, table=True):
     billing_timing: str = Field(max_length=8)
     billing_months: int | None = None
     charge_lines: str = Field(sa_column=Column(Text, nullable=False))  # JSON: lines it pays now
-    hourly_micros: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))
-    software_micros: int = Field(
-        default=0, sa_column=Column(BigInteger, nullable=False, default=0)
-    )  # postpaid: the hourly SOFTWARE part of hourly_micros
     accrued_until: datetime | None = Field(
         default=None, sa_column=Column(UTCDateTime, nullable=True)
     )
@@ -62,3 +58,22 @@ class Instance(SQLModel, table=True):
     expires_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     released_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime, nullable=True))
     release_reason: str | None = Field(default=None, max_length=8)  # OWNER or ARREARS
+
+
+class InstanceRate(SQLModel, table=True):
+    """One postpaid charge line of an instance: its hourly rate, fixed when the line began
+    (at launch; the image lines again at a rebuild), and the part of a fen it has used but
+    not yet been charged.
+
+    ``hourly_micros`` is in millionths of a CNY per hour; ``carry`` is in usage units (see
+    app.money): each settlement adds the line's minutes x rate, charges it rounded to the fen
+    and keeps the rest here. ``listing_id`` is the listing a SOFTWARE line pays.
+    """
+
+    __tablename__ = "instance_rate"
+
+    instance_id: str = Field(foreign_key="instance.id", primary_key=True, max_length=16)
+    kind: str = Field(primary_key=True, max_length=20)  # billing.pricing.ChargeKind
+    listing_id: str | None = Field(default=None, max_length=16)
+    hourly_micros: int = Field(sa_column=Column(BigInteger, nullable=False))
+    carry: int = Field(default=0, sa_column=Column(BigInteger, nullable=False, default=0))

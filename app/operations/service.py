@@ -174,6 +174,22 @@ def read_clock_offset(*, session: Session) -> float:
     return state.offset_seconds if state else 0.0
 
 
+def transaction_time(*, session: Session, clock: Clock) -> datetime:
+    """The service's time for a writing transaction, read before it locks anything else.
+
+    A simulated clock's shared offset is read under a shared lock on its row, held until the
+    transaction ends: advanceClock (which locks the row to move it) waits for the transaction,
+    and a transaction that waited for an advance reads the advanced time (R166). A real clock
+    cannot jump; its time is read as it is.
+    """
+    if clock.simulated:
+        state = session.exec(
+            select(ClockState).where(ClockState.id == 1).with_for_update(read=True)
+        ).first()
+        clock.set_offset(state.offset_seconds if state else 0.0)
+    return clock.now()
+
+
 def time_after_locks(*, session: Session, clock: Clock) -> datetime:
     """The service's time as a transaction that already holds its locks must read it: with
     the shared offset as last committed, since another process may have advanced the clock

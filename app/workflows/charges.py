@@ -4,11 +4,10 @@ pricing module, and the listing plan its image's lineage charges (R51, R68, R70,
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
 
-from sqlmodel import Session
+from sqlalchemy import delete
+from sqlmodel import Session, col
 
 from app.billing import service as billing_service
 from app.billing.pricing import (
@@ -23,9 +22,9 @@ from app.billing.pricing import (
 from app.errors import DomainError, ErrorCode
 from app.images.models import Image
 from app.images.rules import OsLicense
+from app.instances.models import Instance, InstanceRate
 from app.instances.rules import LaunchInput
 from app.marketplace import service as marketplace_service
-from app.money import rate_to_int
 from app.regions import service as regions_service
 
 
@@ -47,7 +46,7 @@ def price_input(
     image: Image,
     vcpus: int,
     generation: str,
-    price: Any,
+    flavor_rate: Rate,
     count: int,
     software: SoftwarePlan | None = None,
 ) -> PriceInput:
@@ -60,7 +59,7 @@ def price_input(
         flavor_name=launch.flavor,
         vcpus=vcpus,
         generation=generation,
-        flavor_rate=Rate(*billing_service.flavor_rate(price)),
+        flavor_rate=flavor_rate,
         storage_type=storage_type,
         disk_gb=disk_gb,
         disk_rate=book.disk.get(storage_type),
@@ -77,30 +76,56 @@ def price_input(
     )
 
 
-def price_one(session: Session, launch: LaunchInput, image: Image) -> list[ChargeLine]:
-    """The lines one instance of this launch pays (used by rebuilds)."""
+def image_lines(session: Session, launch: LaunchInput, image: Image) -> list[ChargeLine]:
+    """The licence and software lines one instance of this launch pays on ``image`` at
+    today's prices (a rebuild: compute and disk keep the prices of the instance's launch, so
+    the flavor need not be offered in the region any more).
+    """
     flavor = regions_service.get_flavor(session=session, name=launch.flavor)
-    price = regions_service.list_prices(session=session, keys=[(launch.flavor, launch.region)])
-    found = price.get((launch.flavor, launch.region))
-    if flavor is None or found is None:
+    if flavor is None:
         raise DomainError(
-            ErrorCode.FLAVOR_NOT_FOUND,
-            f"Flavor {launch.flavor} is no longer offered in {launch.region}.",
+            ErrorCode.FLAVOR_NOT_FOUND, f"Flavor {launch.flavor} is no longer offered."
         )
-    return quote_lines(
-        price_input(
-            session,
-            launch,
-            image,
-            flavor.vcpus,
-            flavor.generation,
-            found,
-            1,
-            software_plan(image, launch.timing, launch.months, session),
+    unpriced = Rate(Decimal(0), Decimal(0))  # compute is not re-priced
+    software = software_plan(image, launch.timing, launch.months, session)
+    priced = quote_lines(
+        price_input(session, launch, image, flavor.vcpus, flavor.generation, unpriced, 1, software)
+    )
+    return [line for line in priced if line.kind in IMAGE_CHARGES]
+
+
+IMAGE_CHARGES = frozenset({ChargeKind.WINDOWS_LICENSE, ChargeKind.SOFTWARE})
+
+
+def start_rates(
+    session: Session, instance_id: str, listing_id: str | None, rates: dict[ChargeKind, int]
+) -> None:
+    """Store the hourly rates a postpaid instance pays from now on, one row per charge line,
+    each with nothing carried yet (a SOFTWARE line pays ``listing_id``).
+    """
+    for kind, micros in rates.items():
+        session.add(
+            InstanceRate(
+                instance_id=instance_id,
+                kind=kind.value,
+                listing_id=listing_id if kind is ChargeKind.SOFTWARE else None,
+                hourly_micros=micros,
+            )
+        )
+    session.flush()
+
+
+def replace_image_rates(
+    session: Session, instance: Instance, image: Image, rates: dict[ChargeKind, int]
+) -> None:
+    """A settled postpaid instance now runs ``image``: its image lines (licence, software)
+    are those of ``rates``; compute and disk keep the rates of its launch.
+    """
+    kinds = [kind.value for kind in IMAGE_CHARGES]
+    session.execute(
+        delete(InstanceRate).where(
+            col(InstanceRate.instance_id) == instance.id, col(InstanceRate.kind).in_(kinds)
         )
     )
-
-
-def software_micros(lines: Sequence[ChargeLine]) -> int:
-    """The hourly SOFTWARE part of one instance's postpaid lines, in millionths of a CNY."""
-    return sum(rate_to_int(line.unit_price) for line in lines if line.kind is ChargeKind.SOFTWARE)
+    new = {kind: micros for kind, micros in rates.items() if kind in IMAGE_CHARGES}
+    start_rates(session, instance.id, image.charge_listing_id, new)

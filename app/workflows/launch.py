@@ -15,7 +15,7 @@ from app.billing import service as billing_service
 from app.billing.models import Order
 from app.billing.pricing import (
     Timing,
-    hourly_micros,
+    hourly_rates,
 )
 from app.billing.rules import OrderKind
 from app.errors import DomainError, ErrorCode
@@ -125,8 +125,7 @@ def _new_instances(session: Session, viewer: Viewer, plan: Plan, now: datetime) 
     launch, image = plan.input, plan.image
     prepaid = launch.timing is Timing.PREPAID
     stored_lines = service.lines_json(plan.per_instance)
-    rate = 0 if prepaid else hourly_micros(plan.per_instance, 1)
-    software_rate = 0 if prepaid else charges.software_micros(plan.per_instance)
+    rates = {} if prepaid else hourly_rates(plan.per_instance, 1)
     created = []
     for index in range(launch.count):
         instance_id = new_id("i")
@@ -154,8 +153,6 @@ def _new_instances(session: Session, viewer: Viewer, plan: Plan, now: datetime) 
             billing_timing=launch.timing.value,
             billing_months=launch.months,
             charge_lines=stored_lines,
-            hourly_micros=rate,
-            software_micros=software_rate,
             accrued_until=None if prepaid else now,
             created_at=now,
             expires_at=rules.add_months(now, launch.months) if prepaid and launch.months else None,
@@ -163,6 +160,8 @@ def _new_instances(session: Session, viewer: Viewer, plan: Plan, now: datetime) 
         session.add(instance)
         created.append(instance)
     session.flush()
+    for instance in created:
+        charges.start_rates(session, instance.id, instance.charge_listing_id, rates)
     return created
 
 

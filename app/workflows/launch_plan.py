@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 from app.billing import service as billing_service
 from app.billing.pricing import (
     ChargeLine,
+    Rate,
     SoftwarePlan,
     quote_lines,
     total,
@@ -141,14 +142,15 @@ def plan_launch(
     raise_all(problems)
     if flavor is None or price is None or image is None or zone is None:
         raise AssertionError("every missing piece was reported as a problem")
+    rate = Rate(*billing_service.flavor_rate(price))
     lines = quote_lines(
         charges.price_input(
-            session, launch, image, flavor.vcpus, flavor.generation, price, launch.count, software
+            session, launch, image, flavor.vcpus, flavor.generation, rate, launch.count, software
         )
     )
     per_instance = quote_lines(
         charges.price_input(
-            session, launch, image, flavor.vcpus, flavor.generation, price, 1, software
+            session, launch, image, flavor.vcpus, flavor.generation, rate, 1, software
         )
     )
     warning = governance.deprecation_warning(session=session, viewer=viewer, image=image, now=now)

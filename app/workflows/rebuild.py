@@ -57,13 +57,17 @@ def rebuild(
     """
 
     def work() -> Rebuilt:
-        # which listing the rebuild pays (read unlocked), so that its provider is locked with
-        # the caller, before the instances (R209)
+        # which listings the rebuild pays, and which the postpaid instances' usage so far is
+        # owed to (read unlocked), so that their providers are locked with the caller, before
+        # the instances (R209)
         preview = plan_rebuild(session=session, viewer=viewer, request=request, now=now, lock=False)
         account = revenue.lock_buyer_and_providers(
             session=session,
             buyer_id=viewer.account_id,
-            listing_ids=[preview.image.charge_listing_id],
+            listing_ids=[
+                preview.image.charge_listing_id,
+                *(c.instance.charge_listing_id for c in preview.changes),
+            ],
         )
         plan = plan_rebuild(session=session, viewer=viewer, request=request, now=now, lock=True)
         order = _charge(session, account, plan, now)
@@ -134,13 +138,11 @@ def _apply(
     """Switch one instance's charges to the new image and start its operation."""
     instance = change.instance
     if instance.billing_timing == Timing.POSTPAID.value:
-        # the minutes so far are owed at the old rates, to the listing they ran under (R102)
-        usage = settlement.accrue_usage(account, instance, now)
-        if usage is not None:
-            usage.credit(session, account.id, now)
-        session.add(account)
-        instance.hourly_micros = pricing.hourly_micros(change.lines, 1)
-        instance.software_micros = charges.software_micros(change.lines)
+        # the minutes so far are charged at the old rates and owed to the listing they ran
+        # under (R102); the new image's lines start from nothing, compute and disk keep the
+        # rates of the launch (R168)
+        settlement.settle_instance(session, account, instance, now)
+        charges.replace_image_rates(session, instance, image, pricing.hourly_rates(change.lines, 1))
     else:
         # what it moves away from counts as used: nothing of it is refunded (R72, R126)
         attribution.consume(

@@ -31,7 +31,7 @@ from app.regions.models import Flavor
 from app.workflows import charges, launch_plan
 
 #: charges a rebuild can add or take away (compute and disk follow the flavor, not the image)
-IMAGE_CHARGES = (ChargeKind.WINDOWS_LICENSE, ChargeKind.SOFTWARE)
+IMAGE_CHARGES = charges.IMAGE_CHARGES
 #: problems about the image alone, reported once on imageId
 IMAGE_ONLY = {ErrorCode.IMAGE_NOT_AVAILABLE}
 
@@ -251,12 +251,12 @@ def _image_problems(
     return [_at(p, path if batch else ("input", "imageId")) for p in problems]
 
 
-def _after(instance: Instance, priced: list[ChargeLine]) -> list[ChargeLine]:
+def _after(instance: Instance, image_lines: list[ChargeLine]) -> list[ChargeLine]:
     """What the instance pays once rebuilt: compute and system disk at the prices it launched
     with (R168), the new image's licence and software lines at today's.
     """
     kept = [line for line in service.charge_lines(instance) if line.kind not in IMAGE_CHARGES]
-    return kept + [line for line in priced if line.kind in IMAGE_CHARGES]
+    return kept + image_lines
 
 
 def _change(session: Session, instance: Instance, image: Image, now: datetime) -> Change:
@@ -265,7 +265,7 @@ def _change(session: Session, instance: Instance, image: Image, now: datetime) -
     """
     launch_input = _launch_input(instance, image)
     software = charges.software_plan(image, launch_input.timing, launch_input.months, session)
-    lines = _after(instance, charges.price_one(session, launch_input, image))
+    lines = _after(instance, charges.image_lines(session, launch_input, image))
     before = service.charge_lines(instance)
     if launch_input.timing is Timing.POSTPAID or instance.expires_at is None:
         return Change(instance, lines, [], software=software, before=before, after=lines)

@@ -1,4 +1,6 @@
-"""Postpaid usage: accrued per minute, settled hourly, fractions of a fen carried (R74)."""
+"""Postpaid usage: accrued per minute, settled hourly, the fraction of a fen each charge line
+has used but not been charged carried on that line (R74, R167, R191).
+"""
 
 from __future__ import annotations
 
@@ -9,17 +11,18 @@ from decimal import Decimal
 
 from sqlalchemy import ColumnElement, func, or_
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from app.accounts import service as accounts_service
 from app.accounts.models import Account
 from app.accounts.permissions import require_admin
 from app.billing import service as billing_service
 from app.billing.models import LedgerEntry
-from app.billing.pricing import SoftwarePlan, Timing
+from app.billing.pricing import ChargeKind, SoftwarePlan, Timing
 from app.billing.rules import TransactionKind
 from app.errors import DomainError, ErrorCode, not_found
 from app.ids import is_id
-from app.instances.models import Instance
+from app.instances.models import Instance, InstanceRate
 from app.marketplace.models import Listing
 from app.money import rate_from_int, round_fen, settle_units, to_minor, usage_units
 from app.observability import SETTLEMENT_RUNS
@@ -71,7 +74,8 @@ def settle(
     owners = select(Instance.owner_id).where(*due)
     providers = (
         select(Listing.provider_id)
-        .join(Instance, col(Instance.charge_listing_id) == col(Listing.id))
+        .join(InstanceRate, col(InstanceRate.listing_id) == col(Listing.id))
+        .join(Instance, col(Instance.id) == col(InstanceRate.instance_id))
         .where(*due)
     )
     accounts_service.lock_accounts(
@@ -86,36 +90,86 @@ def settle(
     by_account: dict[str, list[Instance]] = defaultdict(list)
     for instance in session.exec(stmt):
         by_account[instance.owner_id].append(instance)
+    lines = _lines(session, select(Instance.id).where(*due))
     entries = []
     for owner_id in sorted(by_account):
         account = accounts_service.lock_account(session=session, account_id=owner_id)
         assert account is not None
-        software: dict[str, SoftwareUsage] = {}
-        before = account.usage_carry
-        for instance in by_account[owner_id]:
-            used = accrue_usage(account, instance, until)
-            if used is not None:
-                known = software.get(used.listing_id)
-                software[used.listing_id] = used if known is None else known.plus(used)
-        for usage in software.values():
-            usage.credit(session, owner_id, until)
-        if account.usage_carry == before:
-            continue  # nothing accrued: a carry alone is never rounded again (R167)
-        fen, account.usage_carry = settle_units(account.usage_carry)
-        if fen:
-            entries.append(
-                billing_service.post(
-                    session=session,
-                    account=account,
-                    kind=TransactionKind.USAGE,
-                    amount_minor=-fen,
-                    now=until,
-                )
-            )
-        session.add(account)
-        arrears.stop_for_arrears(session=session, account=account)
+        entry = settle_account(session, account, by_account[owner_id], lines, until)
+        if entry is not None:
+            entries.append(entry)
     session.flush()
     return entries
+
+
+def settle_instance(
+    session: Session, account: Account, instance: Instance, until: datetime
+) -> None:
+    """Settle one instance of a locked account up to ``until`` (a rebuild does, before its
+    image lines change): its usage so far is charged at the rates it ran at.
+    """
+    lines = _lines(session, select(Instance.id).where(col(Instance.id) == instance.id))
+    settle_account(session, account, [instance], lines, until)
+
+
+def _lines(session: Session, instance_ids: SelectOfScalar[str]) -> dict[str, list[InstanceRate]]:
+    """The charge lines of these instances, locked (after their instances), by instance."""
+    stmt = (
+        select(InstanceRate)
+        .where(col(InstanceRate.instance_id).in_(instance_ids))
+        .order_by(col(InstanceRate.instance_id), col(InstanceRate.kind))
+        .with_for_update()
+    )
+    by_instance: dict[str, list[InstanceRate]] = defaultdict(list)
+    for line in session.exec(stmt):
+        by_instance[line.instance_id].append(line)
+    return by_instance
+
+
+def settle_account(
+    session: Session,
+    account: Account,
+    instances: list[Instance],
+    lines: dict[str, list[InstanceRate]],
+    until: datetime,
+) -> LedgerEntry | None:
+    """Settle these instances of one account (the account and they locked) up to ``until``.
+
+    Each charge line adds its minutes at its own rate to its own carry and is charged that
+    carry rounded to the fen, half away from zero; the rest stays in the carry. The account
+    is charged the sum of its lines in one USAGE entry, and each listing is credited its
+    share of the software run under it. A line that used nothing is not rounded again.
+    """
+    software: dict[str, SoftwareUsage] = {}
+    charged = 0
+    for instance in instances:
+        minutes = accrue(instance, until)
+        if minutes <= 0:
+            continue
+        for line in lines.get(instance.id, ()):
+            if not line.hourly_micros:
+                continue
+            units = usage_units(minutes, line.hourly_micros)
+            fen, line.carry = settle_units(line.carry + units)
+            charged += fen
+            session.add(line)
+            if line.kind == ChargeKind.SOFTWARE.value and line.listing_id is not None:
+                used = SoftwareUsage.of(line, units)
+                known = software.get(line.listing_id)
+                software[line.listing_id] = used if known is None else known.plus(used)
+    for usage in software.values():
+        usage.credit(session, account.id, until)
+    if not charged:
+        return None
+    entry = billing_service.post(
+        session=session,
+        account=account,
+        kind=TransactionKind.USAGE,
+        amount_minor=-charged,
+        now=until,
+    )
+    arrears.stop_for_arrears(session=session, account=account)
+    return entry
 
 
 def _due(until: datetime) -> list[ColumnElement[bool]]:
@@ -141,6 +195,13 @@ class SoftwareUsage:
     instance_ids: tuple[str, ...]
     plan: SoftwarePlan
 
+    @staticmethod
+    def of(line: InstanceRate, units: int) -> SoftwareUsage:
+        """The usage of one instance's SOFTWARE line."""
+        assert line.listing_id is not None
+        plan = SoftwarePlan(Timing.POSTPAID, None, rate_from_int(line.hourly_micros))
+        return SoftwareUsage(line.listing_id, units, (line.instance_id,), plan)
+
     def plus(self, other: SoftwareUsage) -> SoftwareUsage:
         """Usage of more instances under the same listing."""
         return SoftwareUsage(
@@ -161,25 +222,6 @@ class SoftwareUsage:
             plan=self.plan,
             now=now,
         )
-
-
-def accrue_usage(account: Account, instance: Instance, until: datetime) -> SoftwareUsage | None:
-    """Advance a postpaid instance's usage to ``until`` into its account's carry, at the rates
-    it pays now; return the software part, owed to the listing it ran under (R102).
-    """
-    minutes = accrue(instance, until)
-    if minutes <= 0:
-        return None
-    account.usage_carry += usage_units(minutes, instance.hourly_micros)
-    if not instance.software_micros or instance.charge_listing_id is None:
-        return None
-    plan = SoftwarePlan(Timing.POSTPAID, None, rate_from_int(instance.software_micros))
-    return SoftwareUsage(
-        instance.charge_listing_id,
-        usage_units(minutes, instance.software_micros),
-        (instance.id,),
-        plan,
-    )
 
 
 def accrue(instance: Instance, until: datetime) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.autogenerate import compare_metadata
@@ -167,3 +168,101 @@ def test_prepaid_sales_of_earlier_releases_name_their_order_and_instances(tmp_pa
         ("sale-rebuild-b", "ord-2", 0, '["i-5"]'),
     ]
     assert len(kept) == 4 and ("sale-launch", "ord-1") in kept
+
+
+def _instance_row(instance_id: str, owner: str, timing: str, lines: list[Any], **more: Any) -> Any:
+    """An instance as the 0022 schema stores it (foreign keys off: no image or flavor rows)."""
+    return {
+        "id": instance_id,
+        "name": instance_id,
+        "owner_id": owner,
+        "region_code": "bj",
+        "zone_name": "cn-bj-a",
+        "flavor_name": "bcc.g5.c2m8",
+        "generation": "BCC",
+        "status": "RUNNING",
+        "image_id": "m-1",
+        "image_name": "m",
+        "image_os_type": "WINDOWS",
+        "image_os_name": "Windows",
+        "image_os_version": "2022",
+        "image_os_arch": "x86_64",
+        "created_from_image_id": "m-1",
+        "created_from_image_name": "m",
+        "created_from_os_type": "WINDOWS",
+        "created_from_os_name": "Windows",
+        "created_from_os_version": "2022",
+        "created_from_os_arch": "x86_64",
+        "charge_os_license": "WINDOWS",
+        "system_disk_type": "CDS_SSD",
+        "system_disk_gb": 40,
+        "billing_timing": timing,
+        "charge_lines": json.dumps(
+            [
+                {"kind": k, "description": k, "quantity": q, "unit": "HOUR", "unitPrice": p}
+                | {"amount": "0.00"}
+                for k, q, p in lines
+            ]
+        ),
+        "accrued_until": "2026-01-01 10:00:00",
+        "created_at": "2026-01-01 09:00:00",
+    } | more
+
+
+def test_postpaid_rates_of_earlier_releases_are_split_line_by_line(tmp_path: Path) -> None:
+    """0023 (R207, R191): an instance's combined hourly rate becomes one row per charge line
+    (the software line at the software rate, paying its listing; anything the lines do not
+    explain on compute) and an account's carry moves onto the compute line of its first
+    instance still being settled; the downgrade sums them back."""
+    path = tmp_path / "m.db"
+    engine = make_engine(load_settings({}, database_url=f"sqlite:///{path}"))
+    config = alembic_config(engine)
+    command.upgrade(config, "0022")
+    windows = [("COMPUTE", "1", "0.42"), ("WINDOWS_LICENSE", "2", "0.03")]
+    market = [("COMPUTE", "1", "0.42"), ("SOFTWARE", "1", "5.00")]
+    rows = [
+        # released and settled up to its release: the carry goes past it
+        _instance_row("i-1", "acc-1", "POSTPAID", windows, hourly_micros=480_000)
+        | {"released_at": "2026-01-01 10:00:00"},
+        _instance_row("i-2", "acc-1", "POSTPAID", market, hourly_micros=5_420_000)
+        | {"software_micros": 5_000_000, "charge_listing_id": "lst-1"},
+        # lines that do not add up to what it was charged: the rest is compute
+        _instance_row("i-3", "acc-2", "POSTPAID", windows, hourly_micros=500_000),
+        _instance_row("i-4", "acc-2", "PREPAID", windows, hourly_micros=0),
+    ]
+    with sqlite3.connect(path) as conn:
+        conn.executemany(
+            "INSERT INTO account (id, name, role, balance_minor, in_arrears, created_at, "
+            "usage_carry) VALUES (?, ?, 'CUSTOMER', 0, false, '2026-01-01', ?)",
+            [("acc-1", "a", -300_000), ("acc-2", "b", 0)],
+        )
+        for row in rows:
+            row.setdefault("software_micros", 0)
+            names = ", ".join(row)
+            marks = ", ".join("?" for _ in row)
+            conn.execute(f"INSERT INTO instance ({names}) VALUES ({marks})", list(row.values()))
+    command.upgrade(config, "0023")
+    split = "SELECT instance_id, kind, listing_id, hourly_micros, carry FROM instance_rate"
+    with engine.connect() as conn:
+        upgraded = sorted(tuple(row) for row in conn.execute(text(split)))
+    command.downgrade(config, "0022")
+    summed = "SELECT id, hourly_micros, software_micros FROM instance ORDER BY id"
+    with engine.connect() as conn:
+        back = [tuple(row) for row in conn.execute(text(summed))]
+        carries = list(conn.execute(text("SELECT id, usage_carry FROM account ORDER BY id")))
+    engine.dispose()
+    assert upgraded == [
+        ("i-1", "COMPUTE", None, 420_000, 0),
+        ("i-1", "WINDOWS_LICENSE", None, 60_000, 0),
+        ("i-2", "COMPUTE", None, 420_000, -300_000),
+        ("i-2", "SOFTWARE", "lst-1", 5_000_000, 0),
+        ("i-3", "COMPUTE", None, 440_000, 0),
+        ("i-3", "WINDOWS_LICENSE", None, 60_000, 0),
+    ]
+    assert back == [
+        ("i-1", 480_000, 0),
+        ("i-2", 5_420_000, 5_000_000),
+        ("i-3", 500_000, 0),
+        ("i-4", 0, 0),
+    ]
+    assert [tuple(row) for row in carries] == [("acc-1", -300_000), ("acc-2", 0)]

@@ -43,7 +43,7 @@ from app.database import make_engine, read_session, write_session
 from app.errors import DomainError
 from app.images import service as images_service
 from app.instances import service as instances_service
-from app.instances.models import Instance
+from app.instances.models import Instance, InstanceRate
 from app.instances.rules import LaunchInput
 from app.marketplace import lifecycle as listings
 from app.marketplace.lifecycle import ListingInput
@@ -56,6 +56,7 @@ from app.policy import Policy
 from app.seed import prepare
 from app.workflows import (
     arrears,
+    capture,
     instance_actions,
     launch,
     launch_plan,
@@ -113,8 +114,8 @@ class Box:
     lines: list[Line] = field(default_factory=list)
     accrued_until: datetime | None = None
     released_at: datetime | None = None
-    hourly_micros: int = 0
-    software_micros: int = 0
+    rates: dict[str, int] = field(default_factory=dict)  # postpaid: micros/hour by line
+    carries: dict[str, int] = field(default_factory=dict)  # usage units each line carries
     held: bool = False  # stopped (or released) for arrears: accrues nothing
 
 
@@ -129,8 +130,9 @@ class MoneyMachine(RuleBasedStateMachine):
         self.boxes: dict[str, Box] = {}
         self.expected_revenue: dict[str, int] = defaultdict(int)  # prepaid fen per listing
         self.software_units: dict[str, int] = defaultdict(int)  # hourly units per listing
-        self.usage_units = 0  # all hourly usage of the buyer
+        self.usage_fen = 0  # all hourly usage charged to the buyer, line by line
         self.pending: list[str] = []  # operations the worker has not finished yet
+        self.images_made = 0
 
     # -- set-up --------------------------------------------------------------------------------
 
@@ -227,8 +229,8 @@ class MoneyMachine(RuleBasedStateMachine):
             count=count,
         )
 
-    def _hourly(self, image: str) -> tuple[int, int]:
-        """(hourly micros, of which software) one instance on this image pays postpaid."""
+    def _hourly(self, image: str) -> dict[str, int]:
+        """The hourly micros one instance on this image pays postpaid, line by line."""
         with read_session(self.engine) as session:
             plan = launch_plan.quote(
                 session=session,
@@ -236,13 +238,10 @@ class MoneyMachine(RuleBasedStateMachine):
                 launch=self._launch_input(image, "POSTPAID", 1),
                 now=self.now,
             )
-        total = sum(line.quantity * line.unit_price for line in plan.lines)
-        software = sum(
-            line.quantity * line.unit_price
+        return {
+            line.kind.value: int(line.quantity * line.unit_price * RATE_SCALE)
             for line in plan.lines
-            if line.kind is ChargeKind.SOFTWARE
-        )
-        return int(total * RATE_SCALE), int(software * RATE_SCALE)
+        }
 
     def _accrue(self, box: Box, until: datetime) -> None:
         """Hourly usage of a postpaid instance, minute by minute, as the rules say: a released
@@ -260,10 +259,17 @@ class MoneyMachine(RuleBasedStateMachine):
             box.accrued_until += timedelta(minutes=minutes)
         if minutes <= 0 or box.held:
             return
-        self.usage_units += minutes * box.hourly_micros
+        for kind, rate in box.rates.items():
+            # each line rounds its own carry to the fen, half away from zero (R167, R191)
+            carried = box.carries.get(kind, 0) + minutes * rate
+            charged = int(
+                (Decimal(carried) / USAGE_UNITS_PER_FEN).quantize(Decimal(1), ROUND_HALF_UP)
+            )
+            box.carries[kind] = carried - charged * USAGE_UNITS_PER_FEN
+            self.usage_fen += charged
         listing = self.listing_of.get(box.image)
-        if listing is not None and box.software_micros:
-            self.software_units[listing] += minutes * box.software_micros
+        if listing is not None and box.rates.get("SOFTWARE"):
+            self.software_units[listing] += minutes * box.rates["SOFTWARE"]
 
     def _follow_holds(self) -> None:
         """Follow which instances arrears hold (the service decides when an account is in
@@ -334,16 +340,10 @@ class MoneyMachine(RuleBasedStateMachine):
                 launched.order.id if launched.order else None, ids, quoted.total, self.now, image
             )
         else:
-            hourly, software = self._hourly(image)
+            rates = self._hourly(image)
             for instance_id in ids:
                 self.boxes[instance_id] = Box(
-                    instance_id,
-                    timing,
-                    image,
-                    None,
-                    accrued_until=self.now,
-                    hourly_micros=hourly,
-                    software_micros=software,
+                    instance_id, timing, image, None, accrued_until=self.now, rates=dict(rates)
                 )
 
     def _record_order(
@@ -447,6 +447,20 @@ class MoneyMachine(RuleBasedStateMachine):
         for instance_id in request.instance_ids:
             self._rebuild_one(self.boxes[instance_id], image, listing, lines)
         self.pending += [o.id for o in done.operations]
+        # a postpaid instance pays from now on exactly the hourly lines it was quoted (R169)
+        with read_session(self.engine) as session:
+            for change in quoted.changes:
+                if change.timing is not Timing.POSTPAID:
+                    continue
+                paid = session.exec(
+                    select(InstanceRate).where(InstanceRate.instance_id == change.instance.id)
+                ).all()
+                quoted_rates = {
+                    line.kind.value: int(line.quantity * line.unit_price * RATE_SCALE)
+                    for line in change.after
+                }
+                assert {r.kind: r.hourly_micros for r in paid} == quoted_rates, "quote != rates"
+                assert self.boxes[change.instance.id].rates == quoted_rates
 
     @rule()
     def run_operations(self) -> None:
@@ -455,6 +469,7 @@ class MoneyMachine(RuleBasedStateMachine):
         handlers: dict[str, Any] = {
             "CREATE_INSTANCES": launch.CreateInstancesHandler(),
             "REBUILD_INSTANCE": rebuild.RebuildHandler(),
+            "CREATE_IMAGE": capture.CreateImageHandler(),
         }
         with write_session(self.engine) as session:
             for operation_id in self.pending:
@@ -467,7 +482,13 @@ class MoneyMachine(RuleBasedStateMachine):
     def _rebuild_one(self, box: Box, image: str, listing: str | None, lines: list[Any]) -> None:
         if box.timing == "POSTPAID":
             self._accrue(box, self.now)  # owed to the listing it ran under until now
-            box.hourly_micros, box.software_micros = self._hourly(image)
+            # the image lines start afresh; compute and disk keep the launch's rates (R168)
+            new = self._hourly(image)
+            for kind in ("WINDOWS_LICENSE", "SOFTWARE"):
+                box.carries.pop(kind, None)
+                box.rates.pop(kind, None)
+                if kind in new:
+                    box.rates[kind] = new[kind]
         else:
             windows = image == "windows"
             for line in box.lines:
@@ -501,6 +522,22 @@ class MoneyMachine(RuleBasedStateMachine):
                     self.expected_revenue[listing] += revenue
                 box.lines.append(Line(kind, paid_listing, amount, revenue, self.now, box.expires))
         box.image = image
+
+    @precondition(lambda self: bool(self._live()))
+    @rule(data=st.data())
+    def image_instance(self, data: st.DataObject) -> None:
+        """createImage from an instance: it is IMAGE_PROCESSING until the worker finishes,
+        whatever arrears or the end of its term do meanwhile (R168)."""
+        [instance] = self._pick(data)
+        self.images_made += 1
+        new = capture.NewImage(name=f"made-{self.images_made}", instance_id=instance)
+        started = self._try(
+            lambda s: capture.create_image(
+                session=s, viewer=self.viewer, new=new, policy=POLICY, now=self.now
+            )
+        )
+        if started is not None:
+            self.pending.append(started.operation.id)
 
     @precondition(lambda self: bool(self._live()))
     @rule(data=st.data())
@@ -623,6 +660,35 @@ class MoneyMachine(RuleBasedStateMachine):
                 assert running == [], "a postpaid instance runs while its account is in arrears"
 
     @invariant()
+    def nothing_is_settled_past_a_release(self) -> None:
+        """A released instance is settled up to its release and never past it (R167)."""
+        with read_session(self.engine) as session:
+            past = session.exec(
+                select(Instance.id).where(
+                    Instance.released_at.is_not(None),  # type: ignore[union-attr]
+                    Instance.accrued_until > Instance.released_at,  # type: ignore[operator]
+                )
+            ).all()
+        assert past == [], "an instance was settled past its release"
+
+    @invariant()
+    def nothing_runs_past_its_term(self) -> None:
+        """Once the clock has passed a prepaid term's end, the instance never runs again:
+        not after a start, nor when imaging or a rebuild gives it back (R168)."""
+        if not hasattr(self, "buyer"):
+            return
+        with read_session(self.engine) as session:
+            running = session.exec(
+                select(Instance.id).where(
+                    Instance.owner_id == self.buyer.id,
+                    Instance.billing_timing == "PREPAID",
+                    Instance.status == "RUNNING",
+                    Instance.expires_at <= self.now,  # type: ignore[operator]
+                )
+            ).all()
+        assert running == [], "a prepaid instance runs past the end of its term"
+
+    @invariant()
     def each_listing_earned_exactly_its_share(self) -> None:
         if not hasattr(self, "providers"):
             return
@@ -654,9 +720,7 @@ class MoneyMachine(RuleBasedStateMachine):
                     LedgerEntry.account_id == self.buyer.id, LedgerEntry.kind == "USAGE"
                 )
             ).all()
-            account = session.get(Account, self.buyer.id)
-            assert account is not None
-            assert -sum(usage) * USAGE_UNITS_PER_FEN + account.usage_carry == self.usage_units
+            assert -sum(usage) == self.usage_fen, "hourly usage charged wrong, line by line"
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from app.billing.pricing import (
     Rate,
     SoftwarePlan,
     Timing,
-    hourly_micros,
+    hourly_rates,
     quote_lines,
     total,
 )
@@ -140,8 +140,12 @@ def test_each_line_is_rounded_once_half_up(rate: str, count: int, amount: str) -
 
 def test_hourly_rate_of_one_instance_is_exact() -> None:
     p = replace(BASE, windows=True, disk_gb=60, count=4)
-    # 0.42 + 20 x 0.001389 + 2 x 0.03 = 0.50778 CNY per hour per instance
-    assert hourly_micros(quote_lines(p), 4) == 507_780
+    # 0.42 + 20 x 0.001389 + 2 x 0.03 = 0.50778 CNY per hour per instance, line by line
+    assert hourly_rates(quote_lines(p), 4) == {
+        ChargeKind.COMPUTE: 420_000,
+        ChargeKind.SYSTEM_DISK: 27_780,
+        ChargeKind.WINDOWS_LICENSE: 60_000,
+    }
 
 
 money_rates = st.decimals(min_value=D("0"), max_value=D("500"), places=6, allow_nan=False)

@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 from app.accounts.models import Account
 from app.billing import service as billing_service
 from app.database import read_session, write_session
-from app.instances.models import Instance
+from app.instances.models import Instance, InstanceRate
 from app.money import from_minor
 from app.platform.viewer import Role
 from app.workflows.settlement import last_whole_hour, settle, settle_hourly
@@ -57,8 +57,35 @@ def test_each_minute_accrues_and_fractions_of_a_fen_carry(
     account = _account(engine, tenant.id)
     # 0.007 -> 0.01 (carry -0.003); 0.004 -> nothing (carry 0.004); 0.011 -> 0.01 (carry 0.001)
     assert charged == [[Decimal("-0.01")], [], [Decimal("-0.01")]]
-    assert account.usage_carry == 600_000 // 10  # 0.001 CNY in usage units
+    assert _carries(engine, row.id) == {"COMPUTE": 600_000 // 10}  # 0.001 CNY in usage units
     assert account.balance_minor == 20000 - 2
+
+
+def _carries(engine: Engine, instance_id: str) -> dict[str, int]:
+    with read_session(engine) as session:
+        lines = session.exec(select(InstanceRate).where(InstanceRate.instance_id == instance_id))
+        return {line.kind: line.carry for line in lines}
+
+
+def test_each_line_of_each_instance_is_rounded_on_its_own(
+    app_client: TestClient, factory: Factory, engine: Engine
+) -> None:
+    """R167, R191: carries are kept per instance and per charge line; an hour's entry is the
+    sum of its rounded lines. Two Windows bcc.g5.c2m8: compute 0.42 CNY/h (0.7 fen a minute),
+    licence 2 vCPUs x 0.03 (0.1 fen a minute) each."""
+    tenant = factory.account(balance="200")
+    first = _instance(app_client, tenant, factory.public_image(os_type="WINDOWS"), count=2)
+    start = first.accrued_until
+    assert start is not None
+    # 5 minutes: per line 3.5 -> 4 fen and 0.5 -> 1 fen, per instance 5, for two 10 fen
+    # (rounded per account, 2 x 4.0 fen would have been 8)
+    assert _settle(engine, start + timedelta(minutes=5), tenant.id) == [Decimal("-0.10")]
+    assert _carries(engine, first.id) == {"COMPUTE": -300_000, "WINDOWS_LICENSE": -300_000}
+    # 5 more: -0.5 + 3.5 = 3 fen and -0.5 + 0.5 = 0, for two 6 fen: 16 fen for 10 minutes of
+    # 1.6 fen, exact, nothing carried
+    assert _settle(engine, start + timedelta(minutes=10), tenant.id) == [Decimal("-0.06")]
+    assert _carries(engine, first.id) == {"COMPUTE": 0, "WINDOWS_LICENSE": 0}
+    assert _account(engine, tenant.id).balance_minor == 20000 - 16
 
 
 def test_settling_the_same_period_twice_charges_nothing_more(

@@ -44,7 +44,6 @@ def crowded(engine: Engine) -> Engine:
                     "role": "CUSTOMER",
                     "balance_minor": 0,
                     "in_arrears": False,
-                    "usage_carry": 0,
                     "created_at": old,
                 }
                 for a in accounts

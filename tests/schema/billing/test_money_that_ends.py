@@ -12,7 +12,9 @@ the API shows, never read back from the service.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,12 +24,14 @@ from typing import Any
 
 import pytest
 import time_machine
+from sqlmodel import select
 from starlette.testclient import TestClient
 
 from app.clock import Clock
 from app.config import Settings
 from app.database import make_engine, write_session
 from app.main import create_app
+from app.platform.schedule import ClockState
 from app.platform.viewer import Role, Viewer
 from app.seed import prepare
 from app.workflows import instance_actions
@@ -338,3 +342,35 @@ def test_a_release_that_waited_for_a_clock_advance_elsewhere_is_dated_after_it(
     ran = [hour for hour in hours if hour < released_at] + [released_at]
     charged = [amount for amount, _ in usage(service.ledger(tenant))]
     assert charged == hourly(G5_C2M8, created, ran)
+
+
+def test_mutations_that_waited_for_a_clock_advance_elsewhere_are_dated_after_it(
+    service: Service,
+) -> None:
+    """R166 for every mutation: another process is moving the simulated clock a day (it holds
+    the clock's row, its transaction still open). A top-up and a launch sent meanwhile wait
+    for it and are dated after the advance: they read the time inside their transaction,
+    before locking anything else (they were dated at the time they arrived, a day early).
+    """
+    tenant = service.factory.account(balance="500")
+    image = service.factory.public_image()
+    with ThreadPoolExecutor(2) as pool, write_session(service.factory.engine) as session:
+        state = session.exec(
+            select(ClockState).where(ClockState.id == 1).with_for_update()
+        ).first() or ClockState(id=1, offset_seconds=0.0)
+        state.offset_seconds += 24 * HOUR
+        session.add(state)
+        session.flush()
+        topped = pool.submit(
+            gql, service.client, TOP_UP, {"a": tenant.id, "m": "10.00"}, service.admin
+        )
+        launched = pool.submit(gql, service.client, CREATE, {"i": launch(image)}, tenant)
+        time.sleep(1.0)
+        assert not topped.done() and not launched.done(), "they did not wait for the clock"
+    top_up = topped.result()["data"]["topUpAccount"]
+    created = launched.result()["data"]["createInstances"]
+    assert top_up["userErrors"] == [] and created["userErrors"] == [], (top_up, created)
+    instance_id = created["instances"][0]["id"]
+    day_later = START + timedelta(days=1)
+    assert _time(top_up["transaction"]["createdAt"]) >= day_later
+    assert _time(service.instance(tenant, instance_id)["createdAt"]) >= day_later

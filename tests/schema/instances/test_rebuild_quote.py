@@ -108,6 +108,35 @@ def test_a_rebuild_keeps_the_compute_price_the_instance_was_launched_with(
     assert _kinds(rebuilt["charges"])["COMPUTE"] == old_compute
 
 
+def test_a_rebuild_needs_no_price_of_its_flavor_today(
+    app_client: TestClient, factory: Factory, engine: Engine
+) -> None:
+    """R168: compute is not re-priced, so a flavor the region no longer offers does not stop a
+    rebuild (it was refused FLAVOR_NOT_FOUND)."""
+    tenant = factory.account(balance="500")
+    linux, windows = factory.public_image(), factory.public_image(os_type="WINDOWS")
+    instance_id = _running(app_client, tenant, linux)
+    launched = gql(app_client, INSTANCE, {"id": instance_id}, tenant)["data"]["instance"]
+    with write_session(engine) as session:  # the operator withdraws the flavor from bj
+        price = session.get(FlavorPrice, ("bcc.g5.c2m8", "bj"))
+        assert price is not None
+        kept = price.model_dump()
+        session.delete(price)
+    try:
+        [one] = _quote(app_client, tenant, [instance_id], windows)["instances"]
+        assert _kinds(one["after"])["COMPUTE"] == _kinds(one["before"])["COMPUTE"]
+        rebuild = {"instanceId": instance_id, "imageId": windows}
+        done = gql(app_client, REBUILD, {"i": rebuild}, tenant)
+        assert done["data"]["rebuildInstance"]["userErrors"] == []
+    finally:  # the module's other tests launch this flavor
+        with write_session(engine) as session:
+            session.add(FlavorPrice(**kept))
+    rebuilt = gql(app_client, INSTANCE, {"id": instance_id}, tenant)["data"]["instance"]
+    assert _kinds(rebuilt["charges"])["COMPUTE"] == _kinds(launched["charges"])["COMPUTE"]
+    # 2 vCPUs x 0.03 CNY an hour
+    assert _kinds(rebuilt["charges"])["WINDOWS_LICENSE"]["amount"] == {"amount": "0.06"}
+
+
 def test_a_prepaid_rebuild_is_quoted_for_the_days_left_and_the_order_matches(
     app_client: TestClient, factory: Factory
 ) -> None:
