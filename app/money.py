@@ -70,8 +70,14 @@ def usage_units(minutes: int, hourly_micros: int) -> int:
 
 
 def settle_units(units: int) -> tuple[int, int]:
-    """Charge accrued usage: (fen, carried units), rounding once, half up; nothing is lost."""
-    fen = int((Decimal(units) / USAGE_UNITS_PER_FEN).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+    """Charge accrued usage: (fen, carried units), rounding once, half away from zero (as
+    ROUND_HALF_UP does); nothing is lost. Integer arithmetic: settlement calls it for every
+    charge line of every instance each hour.
+    """
+    whole, rest = divmod(abs(units), USAGE_UNITS_PER_FEN)
+    if 2 * rest >= USAGE_UNITS_PER_FEN:
+        whole += 1
+    fen = whole if units >= 0 else -whole
     return fen, units - fen * USAGE_UNITS_PER_FEN
 
 

@@ -23,11 +23,12 @@ from app.instances.models import Instance
 from app.instances.rules import InstanceStatus, ReleaseReason, StatusReason
 
 
-def held(instance: Instance) -> bool:
-    """Whether the platform holds the instance for arrears (it accrues nothing meanwhile)."""
+def is_held(status_reason: str | None, release_reason: str | None) -> bool:
+    """Whether the platform holds an instance with these reasons for arrears (it accrues
+    nothing meanwhile).
+    """
     return (
-        instance.status_reason == StatusReason.ARREARS.value
-        or instance.release_reason == ReleaseReason.ARREARS.value
+        status_reason == StatusReason.ARREARS.value or release_reason == ReleaseReason.ARREARS.value
     )
 
 

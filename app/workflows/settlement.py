@@ -5,11 +5,13 @@ has used but not been charged carried on that line (R74, R167, R191).
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import ColumnElement, func, or_
+import sqlalchemy as sa
+from sqlalchemy import ColumnElement, bindparam, func, or_, update
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -71,33 +73,35 @@ def settle(
         due.append(col(Instance.owner_id) == account_id)
     # accounts first (buyers and the providers they pay), then instances: the lock order of
     # every money-moving transaction
-    owners = select(Instance.owner_id).where(*due)
+    owners = select(Instance.owner_id).where(*due).distinct()
     providers = (
         select(Listing.provider_id)
+        .distinct()
         .join(InstanceRate, col(InstanceRate.listing_id) == col(Listing.id))
         .join(Instance, col(Instance.id) == col(InstanceRate.instance_id))
         .where(*due)
     )
-    accounts_service.lock_accounts(
+    accounts = accounts_service.lock_accounts(
         session=session, account_ids=set(session.exec(owners)) | set(session.exec(providers))
     )
     stmt = (
-        select(Instance)
+        sa.select(*DUE_COLUMNS)
         .where(*due)
         .order_by(col(Instance.owner_id), col(Instance.id))
         .with_for_update()
     )
-    by_account: dict[str, list[Instance]] = defaultdict(list)
-    for instance in session.exec(stmt):
-        by_account[instance.owner_id].append(instance)
-    lines = _lines(session, select(Instance.id).where(*due))
+    by_account: dict[str, list[Due]] = defaultdict(list)
+    dues = {}
+    for row in session.execute(stmt):
+        dues[row.id] = Due.of(row)
+        by_account[row.owner_id].append(dues[row.id])
+    _read_lines(session, select(Instance.id).where(*due), dues)
     entries = []
     for owner_id in sorted(by_account):
-        account = accounts_service.lock_account(session=session, account_id=owner_id)
-        assert account is not None
-        entry = settle_account(session, account, by_account[owner_id], lines, until)
+        entry = settle_account(session, accounts[owner_id], by_account[owner_id], until)
         if entry is not None:
             entries.append(entry)
+    _store(session, list(dues.values()))
     session.flush()
     return entries
 
@@ -105,35 +109,95 @@ def settle(
 def settle_instance(
     session: Session, account: Account, instance: Instance, until: datetime
 ) -> None:
-    """Settle one instance of a locked account up to ``until`` (a rebuild does, before its
-    image lines change): its usage so far is charged at the rates it ran at.
+    """Settle one (locked) instance of a locked account up to ``until`` (a rebuild does,
+    before its image lines change): its usage so far is charged at the rates it ran at.
     """
-    lines = _lines(session, select(Instance.id).where(col(Instance.id) == instance.id))
-    settle_account(session, account, [instance], lines, until)
+    due = Due.of(instance)
+    _read_lines(session, select(Instance.id).where(col(Instance.id) == instance.id), {due.id: due})
+    settle_account(session, account, [due], until)
+    _store(session, [due])
+    instance.accrued_until = due.accrued_until  # as stored
 
 
-def _lines(session: Session, instance_ids: SelectOfScalar[str]) -> dict[str, list[InstanceRate]]:
-    """The charge lines of these instances, locked (after their instances), by instance."""
+#: what settlement reads of a due instance
+DUE_COLUMNS = (
+    col(Instance.id),
+    col(Instance.owner_id),
+    col(Instance.accrued_until),
+    col(Instance.released_at),
+    col(Instance.status_reason),
+    col(Instance.release_reason),
+)
+
+
+@dataclass
+class Line:
+    """One charge line of a due instance, as settlement reads and moves it."""
+
+    kind: str
+    listing_id: str | None
+    hourly_micros: int
+    carry: int
+    moved: bool = False  # its carry changed
+
+
+@dataclass
+class Due:
+    """A postpaid instance with usage to settle, as settlement reads and moves it."""
+
+    id: str
+    accrued_until: datetime | None
+    released_at: datetime | None
+    held: bool  # held for arrears: accrues nothing
+    lines: list[Line] = field(default_factory=list)
+
+    @staticmethod
+    def of(row: Any) -> Due:
+        """A due instance from its row (or the instance itself)."""
+        held = arrears.is_held(row.status_reason, row.release_reason)
+        return Due(row.id, row.accrued_until, row.released_at, held)
+
+    def accrue(self, until: datetime) -> int:
+        """Advance the accrual to ``until`` (whole minutes); returns the minutes to charge.
+        A released instance is settled once, up to its release (the whole minutes before
+        it), and never again; an instance held for arrears accrues nothing.
+        """
+        if self.accrued_until is None:
+            return 0
+        released = self.released_at is not None and self.released_at <= until
+        end = self.released_at if self.released_at is not None and released else until
+        minutes = int((end - self.accrued_until) // MINUTE)
+        if released:
+            self.accrued_until = max(end, self.accrued_until)
+        elif minutes > 0:
+            self.accrued_until += minutes * MINUTE
+        return 0 if minutes <= 0 or self.held else minutes
+
+
+def _read_lines(session: Session, instance_ids: SelectOfScalar[str], dues: dict[str, Due]) -> None:
+    """Read the charge lines of these due instances, locked (after their instances)."""
+    rate = InstanceRate
     stmt = (
-        select(InstanceRate)
-        .where(col(InstanceRate.instance_id).in_(instance_ids))
-        .order_by(col(InstanceRate.instance_id), col(InstanceRate.kind))
+        sa.select(
+            col(rate.instance_id),
+            col(rate.kind),
+            col(rate.listing_id),
+            col(rate.hourly_micros),
+            col(rate.carry),
+        )
+        .where(col(rate.instance_id).in_(instance_ids))
+        .order_by(col(rate.instance_id), col(rate.kind))
         .with_for_update()
     )
-    by_instance: dict[str, list[InstanceRate]] = defaultdict(list)
-    for line in session.exec(stmt):
-        by_instance[line.instance_id].append(line)
-    return by_instance
+    for instance_id, kind, listing_id, micros, carry in session.execute(stmt):
+        dues[instance_id].lines.append(Line(kind, listing_id, micros, carry))
 
 
 def settle_account(
-    session: Session,
-    account: Account,
-    instances: list[Instance],
-    lines: dict[str, list[InstanceRate]],
-    until: datetime,
+    session: Session, account: Account, dues: list[Due], until: datetime
 ) -> LedgerEntry | None:
-    """Settle these instances of one account (the account and they locked) up to ``until``.
+    """Settle these instances of one account (the account and they locked) up to ``until``;
+    the caller stores how far they were accrued and what their lines carry (``_store``).
 
     Each charge line adds its minutes at its own rate to its own carry and is charged that
     carry rounded to the fen, half away from zero; the rest stays in the carry. The account
@@ -142,19 +206,17 @@ def settle_account(
     """
     software: dict[str, SoftwareUsage] = {}
     charged = 0
-    for instance in instances:
-        minutes = accrue(instance, until)
-        if minutes <= 0:
-            continue
-        for line in lines.get(instance.id, ()):
+    for due in dues:
+        minutes = due.accrue(until)
+        for line in due.lines if minutes > 0 else ():
             if not line.hourly_micros:
                 continue
             units = usage_units(minutes, line.hourly_micros)
-            fen, line.carry = settle_units(line.carry + units)
+            fen, carry = settle_units(line.carry + units)
+            line.moved, line.carry = carry != line.carry, carry
             charged += fen
-            session.add(line)
             if line.kind == ChargeKind.SOFTWARE.value and line.listing_id is not None:
-                used = SoftwareUsage.of(line, units)
+                used = SoftwareUsage.of(due.id, line, units)
                 known = software.get(line.listing_id)
                 software[line.listing_id] = used if known is None else known.plus(used)
     for usage in software.values():
@@ -170,6 +232,34 @@ def settle_account(
     )
     arrears.stop_for_arrears(session=session, account=account)
     return entry
+
+
+def _store(session: Session, dues: list[Due]) -> None:
+    """Write how far each instance is accrued and what each line carries (one statement
+    each for all of them: settlement moves thousands of rows an hour).
+    """
+    instance, rate = Instance.__table__, InstanceRate.__table__  # type: ignore[attr-defined]
+    accrued = [{"b_id": d.id, "b_until": d.accrued_until} for d in dues]
+    if accrued:
+        session.execute(
+            update(instance)
+            .where(instance.c.id == bindparam("b_id"))
+            .values(accrued_until=bindparam("b_until")),
+            accrued,
+        )
+    carried = [
+        {"b_id": d.id, "b_kind": line.kind, "b_carry": line.carry}
+        for d in dues
+        for line in d.lines
+        if line.moved
+    ]
+    if carried:
+        session.execute(
+            update(rate)
+            .where(rate.c.instance_id == bindparam("b_id"), rate.c.kind == bindparam("b_kind"))
+            .values(carry=bindparam("b_carry")),
+            carried,
+        )
 
 
 def _due(until: datetime) -> list[ColumnElement[bool]]:
@@ -196,11 +286,11 @@ class SoftwareUsage:
     plan: SoftwarePlan
 
     @staticmethod
-    def of(line: InstanceRate, units: int) -> SoftwareUsage:
+    def of(instance_id: str, line: Line, units: int) -> SoftwareUsage:
         """The usage of one instance's SOFTWARE line."""
         assert line.listing_id is not None
         plan = SoftwarePlan(Timing.POSTPAID, None, rate_from_int(line.hourly_micros))
-        return SoftwareUsage(line.listing_id, units, (line.instance_id,), plan)
+        return SoftwareUsage(line.listing_id, units, (instance_id,), plan)
 
     def plus(self, other: SoftwareUsage) -> SoftwareUsage:
         """Usage of more instances under the same listing."""
@@ -222,26 +312,6 @@ class SoftwareUsage:
             plan=self.plan,
             now=now,
         )
-
-
-def accrue(instance: Instance, until: datetime) -> int:
-    """Advance an instance's accrual to ``until`` (whole minutes); returns the minutes to
-    charge. A released instance is settled once, up to its release (the whole minutes before
-    it), and never again; an instance held for arrears accrues nothing.
-    """
-    if instance.accrued_until is None:
-        return 0
-    released_at = instance.released_at
-    released = released_at is not None and released_at <= until
-    end = released_at if released_at is not None and released else until
-    minutes = int((end - instance.accrued_until) // MINUTE)
-    if released:
-        instance.accrued_until = max(end, instance.accrued_until)
-    elif minutes > 0:
-        instance.accrued_until += minutes * MINUTE
-    if minutes <= 0 or arrears.held(instance):
-        return 0
-    return minutes
 
 
 def last_whole_hour(now: datetime) -> datetime:

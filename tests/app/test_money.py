@@ -5,13 +5,17 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from app.money import (
+    USAGE_UNITS_PER_FEN,
     from_minor,
     parse_amount,
     rate_from_int,
     rate_to_int,
     round_fen,
+    settle_units,
     to_minor,
 )
 
@@ -60,3 +64,20 @@ def test_rate_with_seven_places_is_refused() -> None:
 def test_parse_amount_refuses_garbage(text: str) -> None:
     with pytest.raises(ValueError, match=r"not a decimal amount|not a finite amount|two decimal"):
         parse_amount(text)
+
+
+@given(st.integers(min_value=-(10**15), max_value=10**15))
+def test_settling_usage_rounds_each_amount_once_half_away_from_zero(units: int) -> None:
+    """settle_units (integer arithmetic) is round_fen of the exact CNY amount (R167)."""
+    fen, carried = settle_units(units)
+    exact = Decimal(units) / (USAGE_UNITS_PER_FEN * 100)
+    assert from_minor(fen) == round_fen(exact)
+    assert fen * USAGE_UNITS_PER_FEN + carried == units
+    assert 2 * abs(carried) <= USAGE_UNITS_PER_FEN
+
+
+def test_half_a_fen_is_rounded_away_from_zero() -> None:
+    half = USAGE_UNITS_PER_FEN // 2
+    assert settle_units(half) == (1, -half)
+    assert settle_units(-half) == (-1, half)
+    assert settle_units(half - 1) == (0, half - 1)
