@@ -20,7 +20,7 @@ from sqlalchemy.exc import ArgumentError
 PREFIX = "BCC_IMAGES_"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 #: settings whose values are secrets: shown masked
-SECRETS = {"cursor_secret"}
+SECRETS = {"cursor_secret", "secret_key"}
 
 NonNegative = Annotated[float, Field(ge=0)]
 Positive = Annotated[float, Field(gt=0)]
@@ -116,13 +116,23 @@ class Settings(BaseSettings):
     s3_endpoint_url: str = ""
     redis_url: str = ""
     event_fallback_seconds: Positive = 10.0
+    secret_key: str = ""
+    webhook_allow_http: bool = False
+    webhook_allow_private: bool = False
+    webhook_allow_hosts: Origins = ()
 
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: Any) -> Any:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("cors_origins", "trusted_proxies", "metrics_operations", mode="before")
+    @field_validator(
+        "cors_origins",
+        "trusted_proxies",
+        "metrics_operations",
+        "webhook_allow_hosts",
+        mode="before",
+    )
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -23,9 +23,11 @@ ID_LENGTHS = {
     "chg": 12,
     "sale": 12,
     "ilp": 8,
+    "whe": 8,
+    "whd": 16,
 }
 
-_PATTERN = re.compile(r"^(acc|m|s|i|lst|ord|op|tok|obj|txn|chg|sale|ilp)-([A-Za-z0-9]+)$")
+_PATTERN = re.compile(r"^(acc|m|s|i|lst|ord|op|tok|obj|txn|chg|sale|ilp|whe|whd)-([A-Za-z0-9]+)$")
 
 
 def new_id(prefix: str) -> str:

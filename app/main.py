@@ -41,6 +41,8 @@ from app.platform.service_secrets import CURSOR_SECRET, shared_secret
 from app.policy import Policy
 from app.storage.configured import make_store
 from app.storage.store import ObjectStore
+from app.webhooks.sealing import WEBHOOK_KEY, Sealer
+from app.webhooks.sender import Sender
 from app.workflows import arrears, lifecycle_runs, objects, settlement, tracking
 from app.workflows.registry import operation_handlers
 from schema import build_schema
@@ -54,12 +56,15 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 log = logging.getLogger("bcc_images.worker")
 
 
-def make_worker(settings: Settings, engine: Engine, clock: Clock, store: ObjectStore) -> Worker:
+def make_worker(
+    settings: Settings, engine: Engine, clock: Clock, store: ObjectStore, sender: Sender
+) -> Worker:
     """The operation worker with the periodic jobs: hourly settlement, prepaid expiry,
     releases at the end of the arrears grace period, expiry of objects no image needs,
     reconciliation of stored files, purging the recycle bin and failed imports, and the later
     stages (disable, recycle bin) of custom images' scheduled deprecations, and the image
-    lifecycle policies at each midnight (UTC). A server's
+    lifecycle policies at each midnight (UTC); after each tick, the webhook deliveries that
+    are due are sent. A server's
     background worker does not wait for the inspections it starts (they run on their own
     threads); a worker driven tick by tick does.
     """
@@ -79,7 +84,24 @@ def make_worker(settings: Settings, engine: Engine, clock: Clock, store: ObjectS
         ],
         periodic_seconds=settings.scheduler_seconds,
         wait_for_prepared=not settings.run_worker,
+        deliver=sender.run_due,
     )
+
+
+def make_sender(settings: Settings, engine: Engine, clock: Clock) -> Sender:
+    """The webhook sender, with the key that opens signing secrets."""
+    return Sender(
+        engine,
+        clock,
+        webhook_sealer(settings, engine),
+        allow_private=settings.webhook_allow_private,
+        allow_hosts=settings.webhook_allow_hosts,
+    )
+
+
+def webhook_sealer(settings: Settings, engine: Engine) -> Sealer:
+    """Seals webhook secrets with BCC_IMAGES_SECRET_KEY or the key kept in the database."""
+    return Sealer(shared_secret(engine, WEBHOOK_KEY, settings.secret_key))
 
 
 #: responses smaller than this are not worth compressing
@@ -141,7 +163,8 @@ def create_app(settings: Settings, span_exporter: Any = None) -> Starlette:
     engine = make_engine(settings)
     clock = Clock(simulated=settings.simulated_clock)
     store = make_store(settings)
-    worker = make_worker(settings, engine, clock, store)
+    sender = make_sender(settings, engine, clock)
+    worker = make_worker(settings, engine, clock, store, sender)
     tracer_provider = start_tracing(engine, span_exporter)
     services = Services(
         settings=settings,
@@ -152,6 +175,7 @@ def create_app(settings: Settings, span_exporter: Any = None) -> Starlette:
         policy=Policy.from_settings(settings),
         cursor_secret=shared_secret(engine, CURSOR_SECRET, settings.cursor_secret),
         worker=worker,
+        sealer=sender.sealer,
         slots=DatabaseSlots(
             settings.db_pool_size + settings.db_max_overflow, settings.db_wait_seconds
         ),

@@ -41,6 +41,7 @@ from schema.settling import install as settle_cancelled_siblings
 from schema.snapshots.mutations import SnapshotMutations
 from schema.snapshots.queries import SnapshotQueries
 from schema.tags.mutations import TagMutations
+from schema.webhooks.operations import WebhookMutations, WebhookQueries
 
 settle_cancelled_siblings()
 
@@ -54,6 +55,7 @@ class Query(
     GovernanceQueries,
     InvitationQueries,
     PolicyQueries,
+    WebhookQueries,
     SnapshotQueries,
     ListingQueries,
     InstanceQueries,
@@ -71,6 +73,7 @@ class Mutation(
     GovernanceMutations,
     InvitationMutations,
     PolicyMutations,
+    WebhookMutations,
     TagMutations,
     ImportMutations,
     SnapshotMutations,

@@ -24,6 +24,7 @@ from app.platform.versions import Versions
 from app.platform.viewer import Viewer
 from app.policy import Policy
 from app.storage.store import ObjectStore
+from app.webhooks.sealing import Sealer
 from schema.limits.rate_limit import Limiter
 from schema.loaders import Loaders, make_loaders
 from schema.slots import DatabaseSlots
@@ -43,6 +44,8 @@ class Services:
     rate_limiter: Limiter
     policy: Policy = field(default_factory=Policy)
     cursor_secret: bytes = b""
+    #: seals webhook signing secrets (None: this process does not manage webhooks)
+    sealer: Sealer | None = None
     worker: Worker | None = None  # the operations worker of this process, when it runs one
     slots: DatabaseSlots = field(default_factory=lambda: DatabaseSlots(22, 10.0))
     sockets: Sockets = field(default_factory=lambda: Sockets(1000, 20))

@@ -131,6 +131,29 @@ ENUM_VALUES: dict[str, dict[str, str]] = {
         "X86_64": "64-bit x86 (Intel and AMD); images whose operating system says x86_64.",
         "ARM64": "64-bit ARM; images whose operating system says aarch64 or arm64.",
     },
+    "WebhookDeliveryStatus": {
+        "PENDING": "Not delivered yet: waiting for its first attempt or its next retry.",
+        "SUCCEEDED": "The endpoint answered 2xx.",
+        "FAILED": "Every attempt failed (8 in all, over about 28 hours); redeliverWebhook "
+        "tries again.",
+    },
+    "WebhookEventType": {
+        "LISTING_APPROVED": "A listing of yours was approved and published.",
+        "LISTING_REJECTED": "A listing of yours was rejected; the review note says why.",
+        "LISTING_DELISTED": "A listing of yours was delisted.",
+        "SALE_CREATED": "A listing of yours sold: a prepaid purchase, or an hour of use.",
+        "SALE_REFUNDED": "A buyer's refund took back part of a sale's revenue.",
+        "IMAGE_SHARED_WITH_ME": "Another account shared an image with you.",
+        "SHARE_INVITATION": "Another account invited you to take a share of an image.",
+        "IMAGE_DEPRECATED": "An image you own, run or were shared was deprecated (not sent yet "
+        "by this version of the service).",
+        "IMAGE_DISABLED": "An image you own, run or were shared was disabled (not sent yet by "
+        "this version of the service).",
+        "OPERATION_FINISHED": "One of your operations succeeded or failed.",
+        "INSTANCE_RELEASED": "One of your instances was released.",
+        "ACCOUNT_IN_ARREARS": "Your balance went below zero.",
+        "TEST": "A test delivery you asked for with sendTestWebhook.",
+    },
     "ReleaseReason": {
         "OWNER": "Its owner released it.",
         "ARREARS": "The platform released it: the account's balance stayed below zero for "
@@ -218,6 +241,8 @@ ENUM_VALUES: dict[str, dict[str, str]] = {
         "TOKEN_NOT_FOUND": "No such API token.",
         "OPERATION_NOT_FOUND": "No such operation of yours.",
         "LIFECYCLE_POLICY_NOT_FOUND": "No such lifecycle policy of yours.",
+        "WEBHOOK_ENDPOINT_NOT_FOUND": "No such webhook endpoint of yours.",
+        "WEBHOOK_DELIVERY_NOT_FOUND": "No such webhook delivery of yours.",
         "INVALID_ACCOUNT": "No such account (e.g. a share recipient or a top-up's account).",
         "IMAGE_NOT_CUSTOM": "Only custom images can be changed this way.",
         "IMAGE_CREATING": "The image is still being created.",
@@ -238,6 +263,10 @@ ENUM_VALUES: dict[str, dict[str, str]] = {
         "SHARE_DECLINED": "The recipient declined this image; only it can accept it again.",
         "SHARE_INVITATIONS_FULL": "The recipient has too many share invitations waiting.",
         "LIFECYCLE_POLICY_QUOTA_EXCEEDED": "Your account has as many lifecycle policies as it may.",
+        "WEBHOOK_ENDPOINT_QUOTA_EXCEEDED": "Your account has as many webhook endpoints as it may.",
+        "WEBHOOK_RATE_LIMITED": (
+            "Too many test deliveries and redeliveries in the last minute; try again shortly."
+        ),
         "COPY_REGION_INVALID": "A destination is unknown, the image's own, or takes no copies.",
         "INSTANCE_STATUS_FORBIDDEN": "The instance's status (or ended term) forbids this now.",
         "SNAPSHOT_STATUS_FORBIDDEN": "The snapshot is not AVAILABLE.",

@@ -19,6 +19,7 @@ from app.operations.rules import OperationKind, OperationStatus
 from app.platform.viewer import Role
 from app.regions.rules import Arch
 from app.snapshots.rules import SnapshotStatus
+from app.webhooks.rules import WebhookDeliveryStatus, WebhookEventType
 
 _DESCRIPTIONS: dict[EnumMeta, str] = {
     ErrorCode: "Why a mutation did not do what was asked (nothing was changed).",
@@ -51,6 +52,8 @@ _DESCRIPTIONS: dict[EnumMeta, str] = {
     SnapshotStatus: "Snapshot states.",
     ListingKind: "MARKET (third-party software, prepaid only) or INTEGRATION.",
     ListingStatus: "Where a listing is in review and publication.",
+    WebhookEventType: "What a webhook delivery tells.",
+    WebhookDeliveryStatus: "Where a webhook delivery stands.",
 }
 
 #: GraphQL names that differ from the Python class names (API.md)

@@ -24,11 +24,13 @@ from app.billing.pricing import ChargeKind, ChargeLine, ChargeUnit, Rate
 from app.billing.rules import OrderKind, TransactionKind
 from app.database import grouped, saved
 from app.ids import new_id
-from app.money import from_minor, rate_from_int, rate_to_int, to_minor
+from app.money import CURRENCY, from_minor, rate_from_int, rate_to_int, to_minor
 from app.pagination import Page, PageRequest, newest_first
 from app.platform.viewer import Viewer
 from app.platform.visibility import by_ids, owned_by
 from app.regions.models import FlavorPrice
+from app.webhooks import outbox
+from app.webhooks.rules import WebhookEventType
 
 
 def post(
@@ -52,6 +54,20 @@ def post(
         account.arrears_since = None
     elif account.arrears_since is None:
         account.arrears_since = now
+        data = {
+            "account": {
+                "id": account.id,
+                "balance": {"amount": format_minor(account.balance_minor), "currency": CURRENCY},
+                "arrearsSince": now.isoformat(),
+            }
+        }
+        outbox.emit(
+            session=session,
+            account_ids=[account.id],
+            event=WebhookEventType.ACCOUNT_IN_ARREARS,
+            data=data,
+            now=now,
+        )
     entry = LedgerEntry(
         id=new_id("txn"),
         account_id=account.id,

@@ -19,6 +19,8 @@ from app.images.rules import ShareAcceptance, ShareStatus
 from app.pagination import Ordering, Page, PageRequest, paginate
 from app.platform.viewer import Viewer
 from app.policy import Policy
+from app.webhooks import outbox
+from app.webhooks.rules import WebhookEventType
 
 MAX_ACCOUNTS_PER_REQUEST = 100
 #: PENDING invitations an account may have waiting: from one sharer, and in all (R198)
@@ -134,8 +136,36 @@ def share(
                 image_id=image.id, account_id=account_id, created_at=now, status=status.value
             )
         )
+    _announce(session, image, [a for a in new if a not in manual], ShareStatus.ACCEPTED, now)
+    _announce(session, image, [a for a in new if a in manual], ShareStatus.PENDING, now)
     session.flush()
     return image
+
+
+def _announce(
+    session: Session, image: Image, recipients: Sequence[str], status: ShareStatus, now: datetime
+) -> None:
+    """Tell the recipients of a share (by webhook): the image is theirs to use, or they are
+    invited to take it. They learn what a recipient may read: the image's id, name and region
+    and its owner's account id.
+    """
+    if not recipients:
+        return
+    event = (
+        WebhookEventType.IMAGE_SHARED_WITH_ME
+        if status is ShareStatus.ACCEPTED
+        else WebhookEventType.SHARE_INVITATION
+    )
+    data = {
+        "image": {
+            "id": image.id,
+            "name": image.name,
+            "region": image.region_code,
+            "ownerAccountId": image.owner_id,
+        },
+        "status": status.value,
+    }
+    outbox.emit(session=session, account_ids=recipients, event=event, data=data, now=now)
 
 
 def _recipient_problems(

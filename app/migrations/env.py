@@ -22,7 +22,8 @@ import app.platform.versions
 import app.regions.models
 import app.snapshots.models
 import app.storage.models
-import app.tags.models  # noqa: F401
+import app.tags.models
+import app.webhooks.models  # noqa: F401
 
 target_metadata = SQLModel.metadata
 config = context.config

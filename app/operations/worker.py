@@ -32,7 +32,10 @@ from app.operations.service import (
     Handler,
     UnknownOperationKind,
     read_clock_offset,
+    targets,
 )
+from app.webhooks import outbox
+from app.webhooks.rules import WebhookEventType
 
 log = logging.getLogger("bcc_images.operations")
 events = structlog.get_logger("bcc_images.operations")
@@ -99,6 +102,7 @@ class Worker:
         periodic_seconds: float = 30.0,
         prepare_threads: int = PREPARE_THREADS,
         wait_for_prepared: bool = True,
+        deliver: Callable[[], object] | None = None,
     ) -> None:
         self.engine = engine
         self.clock = clock
@@ -108,6 +112,8 @@ class Worker:
         self.periodic_seconds = periodic_seconds
         self.prepare_threads = prepare_threads
         self.wait_for_prepared = wait_for_prepared
+        #: sends what is owed to other systems (webhook deliveries), after each tick's work
+        self.deliver = deliver
         self._periodic_due = 0.0
         self._preparing: dict[str, Preparation] = {}
         self._lock = threading.Lock()
@@ -149,6 +155,8 @@ class Worker:
         done += self._collect()
         if self.periodic and time.monotonic() >= self._periodic_due:
             self.run_periodic()
+        if self.deliver is not None:
+            self.deliver()
         return done
 
     def run_periodic(self, since: datetime | None = None) -> None:
@@ -324,6 +332,22 @@ class Worker:
             handler.fail(session, operation, error, now)
         operation.finished_at = now
         session.add(operation)
+        data = {
+            "operation": {
+                "id": operation.id,
+                "kind": operation.kind,
+                "status": operation.status,
+                "targetIds": targets(operation),
+                "errorCode": operation.error_code,
+            }
+        }
+        outbox.emit(
+            session=session,
+            account_ids=[operation.owner_id],
+            event=WebhookEventType.OPERATION_FINISHED,
+            data=data,
+            now=now,
+        )
         session.flush()
         seconds = (now - operation.created_at).total_seconds()
         OPERATIONS.labels(operation.kind, operation.status).inc()

@@ -60,6 +60,14 @@ class WebhookEventType(enum.Enum):
     TEST = "TEST"
 
 
+class WebhookDeliveryStatus(enum.Enum):
+    """Where a delivery stands."""
+
+    PENDING = "PENDING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+
 def new_secret() -> str:
     """A signing secret: ``whsec_`` and the base64 of 32 random bytes."""
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()

@@ -21,6 +21,7 @@ from app.accounts.models import Account
 from app.billing.pricing import Timing
 from app.instances.models import Instance
 from app.instances.rules import InstanceStatus, ReleaseReason, StatusReason
+from app.workflows import announce
 
 
 def is_held(status_reason: str | None, release_reason: str | None) -> bool:
@@ -109,6 +110,7 @@ def release_held(*, session: Session, account: Account, when: datetime) -> list[
         instance.released_at = released_at
         instance.accrued_until = released_at if instance.accrued_until else None
         session.add(instance)
+        announce.instance_released(session, instance, released_at)
     session.flush()
     return released
 

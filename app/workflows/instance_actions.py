@@ -25,7 +25,7 @@ from app.instances.models import Instance
 from app.instances.rules import SETTLED, InstanceStatus, ReleaseReason, StatusReason
 from app.operations import service as operations_service
 from app.platform.viewer import Viewer
-from app.workflows import arrears, revenue
+from app.workflows import announce, arrears, revenue
 
 FIELD = ("input", "instanceId")
 
@@ -123,6 +123,7 @@ def release(
     if instance.billing_timing == Timing.PREPAID.value:
         refund = _refund(session, account, instance, now)
     session.add(instance)
+    announce.instance_released(session, instance, now)
     session.flush()
     return instance, refund
 

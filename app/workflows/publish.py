@@ -20,6 +20,8 @@ from app.marketplace.lifecycle import ListingInput, Sources
 from app.marketplace.models import Listing
 from app.marketplace.rules import ListingKind
 from app.platform.viewer import Viewer
+from app.webhooks.rules import WebhookEventType
+from app.workflows import announce
 
 
 def create(
@@ -99,7 +101,24 @@ def approve(*, session: Session, viewer: Viewer, listing_id: str, now: datetime)
                 listing_id=listing.id,
             )
         )
-    return listings.mark_published(session=session, listing=listing, now=now)
+    published = listings.mark_published(session=session, listing=listing, now=now)
+    announce.listing_reviewed(session, published, WebhookEventType.LISTING_APPROVED, now)
+    return published
+
+
+def reject(
+    *, session: Session, viewer: Viewer, listing_id: str, reason: str | None, now: datetime
+) -> Listing:
+    """PENDING_REVIEW -> REJECTED with the reviewer's note; its provider hears of it.
+
+    Raises:
+        DomainError: PERMISSION_DENIED, LISTING_NOT_FOUND, LISTING_STATUS_FORBIDDEN.
+    """
+    listing = listings.reject(
+        session=session, viewer=viewer, listing_id=listing_id, reason=reason, now=now
+    )
+    announce.listing_reviewed(session, listing, WebhookEventType.LISTING_REJECTED, now)
+    return listing
 
 
 def delist(
@@ -114,6 +133,7 @@ def delist(
         session=session, viewer=viewer, listing_id=listing_id, reason=reason, now=now
     )
     images_service.withdraw_listing_images(session=session, listing_id=listing.id)
+    announce.listing_reviewed(session, listing, WebhookEventType.LISTING_DELISTED, now)
     session.flush()
     return listing
 

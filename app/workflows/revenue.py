@@ -23,7 +23,7 @@ from app.instances.models import Instance
 from app.marketplace.models import ListingRevenue, Sale
 from app.marketplace.service import provider_of
 from app.money import RATE_SCALE, allocate, rate_to_int, settle_units, split_micro, to_minor
-from app.workflows import arrears
+from app.workflows import announce, arrears
 
 DEFAULT_COMMISSION = Decimal("0.20")
 
@@ -50,25 +50,25 @@ def _record_sale(
     now: datetime,
     order_line: int | None = None,
 ) -> None:
-    session.add(
-        Sale(
-            id=new_id("sale"),
-            listing_id=listing_id,
-            provider_id=provider_id,
-            buyer_id=buyer_id,
-            plan_timing=plan.timing.value,
-            plan_months=plan.months,
-            plan_price_micros=rate_to_int(plan.price),
-            instance_count=count,
-            amount_minor=amount_minor,
-            revenue_minor=revenue_minor,
-            reference=reference,
-            order_id=reference if order_line is not None else None,
-            order_line=order_line,
-            instance_ids=json.dumps(sorted(set(instance_ids))),
-            created_at=now,
-        )
+    sale = Sale(
+        id=new_id("sale"),
+        listing_id=listing_id,
+        provider_id=provider_id,
+        buyer_id=buyer_id,
+        plan_timing=plan.timing.value,
+        plan_months=plan.months,
+        plan_price_micros=rate_to_int(plan.price),
+        instance_count=count,
+        amount_minor=amount_minor,
+        revenue_minor=revenue_minor,
+        reference=reference,
+        order_id=reference if order_line is not None else None,
+        order_line=order_line,
+        instance_ids=json.dumps(sorted(set(instance_ids))),
+        created_at=now,
     )
+    session.add(sale)
+    announce.sale_created(session, sale, now)
 
 
 def credit_lines(
@@ -257,4 +257,5 @@ def reverse(*, session: Session, share: ChargeShare, refund_minor: int, now: dat
     arrears.stop_for_arrears(session=session, account=provider)  # a provider's debt counts too
     share.reversed_minor += reversal
     session.add(share)
+    announce.sale_refunded(session, provider_id, share, refund_minor, reversal, now)
     return reversal

@@ -78,6 +78,8 @@ LIST_BOUNDS: dict[str, int | FromInput] = {
     "ImageUsage.listings": 20,
     "PriceQuote.instances": 100,
     "Query.imageLifecyclePolicies": 10,
+    "Query.webhookEndpoints": 10,
+    "WebhookDelivery.attempts": 20,
     "ImageLifecyclePolicy.recentActions": 50,
     "ImageLifecyclePreview.actions": 100,
     "ImageLifecycleSelector.tags": 10,

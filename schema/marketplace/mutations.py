@@ -139,7 +139,7 @@ class ListingMutations:
             argument("What the provider must change; required, shown to it as reviewNote."),
         ] = None,
     ) -> ListingResult:
-        return _transition(info, listings.reject, listing_id=listing_id, reason=reason)
+        return _transition(info, publish.reject, listing_id=listing_id, reason=reason)
 
     @mutation(
         "Delist a PUBLISHED listing (its provider or an admin).",

@@ -84,6 +84,13 @@ NOT_SWEPT = {
     "uploadObject": "creates an object of the caller's own",
     "importImage": "names the caller's own uploaded objects only (A has none in this world)",
     "deleteObject": "names the caller's own uploaded objects only (A has none in this world)",
+    "createWebhookEndpoint": "creates an endpoint of the caller's own",
+    "updateWebhookEndpoint": "another provider's endpoint and deliveries: "
+    "tests/acceptance/test_webhooks.py",
+    "deleteWebhookEndpoint": "another provider's endpoint: tests/acceptance/test_webhooks.py",
+    "rotateWebhookSecret": "another provider's endpoint: tests/acceptance/test_webhooks.py",
+    "sendTestWebhook": "another provider's endpoint: tests/acceptance/test_webhooks.py",
+    "redeliverWebhook": "another provider's delivery: tests/acceptance/test_webhooks.py",
 }
 LOOKUPS = {  # what can be asked about an id of each prefix, besides node, nodes and operations
     "m": "image(id: $id) { id } instances(filter: {image: $id}) { totalCount nodes { id } }",
@@ -421,6 +428,8 @@ QUERIES_NOT_SWEPT = {
     "viewer": "answers the caller's own account only",
     "rebuildQuote": "not tried here: it runs rebuildInstances' checks, which the sweep tries",
     "shareInvitations": "lists only shares addressed to the caller (accept and decline are swept)",
+    "webhookEndpoints": "lists the caller's own endpoints only: tests/acceptance/test_webhooks.py",
+    "webhookDeliveries": "lists the caller's own deliveries only: tests/acceptance/test_webhooks.py",
 }
 
 

@@ -28,7 +28,8 @@ import app.platform.versions
 import app.regions.models
 import app.snapshots.models
 import app.storage.models
-import app.tags.models  # noqa: F401
+import app.tags.models
+import app.webhooks.models  # noqa: F401
 from app.config import load_settings
 from app.database import alembic_config, make_engine
 

@@ -51,6 +51,7 @@ from app.marketplace.models import ListingRevenue
 from app.marketplace.rules import Plan
 from app.money import RATE_SCALE, USAGE_UNITS_PER_FEN
 from app.operations.models import Operation
+from app.operations.worker import hours_between
 from app.platform.viewer import Role, Viewer
 from app.policy import Policy
 from app.seed import prepare
@@ -595,17 +596,20 @@ class MoneyMachine(RuleBasedStateMachine):
 
     @rule(minutes=st.sampled_from([61, 24 * 60, 37, 7 * 24 * 60, 1, 31 * 24 * 60]))
     def advance_clock(self, minutes: int) -> None:
-        """Time passes; as the scheduler does, usage is settled up to the last whole hour
-        (for this buyer: the scheduler's own once-an-hour bookkeeping is shared by every
-        example) and terms that ended stop their instances."""
-        self.now += timedelta(minutes=minutes)
-        hour = settlement.last_whole_hour(self.now)
-        with write_session(self.engine) as session:
-            settlement.settle(session=session, until=hour, account_id=self.buyer.id)
-            instances_service.expire_due(session, self.now)
-            arrears.ArrearsReleases(GRACE_DAYS)(session, self.now)
-        self._accrue_all(hour)
-        self._follow_holds()
+        """Time passes as advanceClock moves it: at each whole hour passed, in time order,
+        usage is settled up to that hour (for this buyer: the scheduler's own once-an-hour
+        bookkeeping is shared by every example), terms that ended stop their instances and
+        grace periods that ended release what arrears stopped; the model follows hour by
+        hour, so one advance of N hours must leave what N one-hour advances leave (R166)."""
+        start, self.now = self.now, self.now + timedelta(minutes=minutes)
+        for moment in [*hours_between(start, self.now), self.now]:
+            hour = settlement.last_whole_hour(moment)
+            with write_session(self.engine) as session:
+                settlement.settle(session=session, until=hour, account_id=self.buyer.id)
+                instances_service.expire_due(session, moment)
+                arrears.ArrearsReleases(GRACE_DAYS)(session, moment)
+            self._accrue_all(hour)
+            self._follow_holds()
 
     @rule()
     def settle(self) -> None:

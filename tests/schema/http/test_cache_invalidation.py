@@ -191,6 +191,18 @@ UPDATE_POLICY = f"""mutation($i: UpdateImageLifecyclePolicyInput!) {{
   updateImageLifecyclePolicy(input: $i) {{ policy {{ id }} {ERRORS} }} }}"""
 DELETE_POLICY = f"""mutation($i: DeleteImageLifecyclePolicyInput!) {{
   deleteImageLifecyclePolicy(input: $i) {{ deletedPolicyId {ERRORS} }} }}"""
+CREATE_ENDPOINT = f"""mutation($i: CreateWebhookEndpointInput!) {{
+  createWebhookEndpoint(input: $i) {{ endpoint {{ id }} secret {ERRORS} }} }}"""
+UPDATE_ENDPOINT = f"""mutation($i: UpdateWebhookEndpointInput!) {{
+  updateWebhookEndpoint(input: $i) {{ endpoint {{ id description }} {ERRORS} }} }}"""
+ROTATE_SECRET = f"""mutation($i: RotateWebhookSecretInput!) {{
+  rotateWebhookSecret(input: $i) {{ endpoint {{ id }} secret {ERRORS} }} }}"""
+TEST_WEBHOOK = f"""mutation($i: SendTestWebhookInput!) {{
+  sendTestWebhook(input: $i) {{ delivery {{ id }} {ERRORS} }} }}"""
+REDELIVER = f"""mutation($i: RedeliverWebhookInput!) {{
+  redeliverWebhook(input: $i) {{ delivery {{ id status }} {ERRORS} }} }}"""
+DELETE_ENDPOINT = f"""mutation($i: DeleteWebhookEndpointInput!) {{
+  deleteWebhookEndpoint(input: $i) {{ deletedEndpointId {ERRORS} }} }}"""
 ADVANCE_CLOCK = f"""mutation($i: AdvanceClockInput!) {{ advanceClock(input: $i) {{
   now {ERRORS} }} }}"""
 PUBLIC_IMAGE = """query($os: OsType!) { images(first: 1, filter: {region: "bj", osType: $os,
@@ -527,6 +539,7 @@ class Story:
         self.manage_accounts()
         self.governance()
         self.lifecycle_policy()
+        self.webhooks()
         self.wind_down()
         self.lifecycle_undone()
 
@@ -791,6 +804,29 @@ class Story:
         ids["P"] = made["policy"]["id"]
         rename = {"id": ids["P"], "name": "retire what is tagged prod"}
         self.sweep.mutate("owner renames the policy", owner, UPDATE_POLICY, {"i": rename})
+
+    def webhooks(self) -> None:
+        """The provider registers an endpoint (at a documentation address: every attempt is
+        refused before it connects), changes it, rotates its secret, tests it, redelivers
+        the test once the worker tried it, and deletes it.
+        """
+        provider = self.provider
+        endpoint = {"url": "https://203.0.113.10/hooks", "events": ["SALE_CREATED"]}
+        made = self.sweep.mutate(
+            "provider registers a webhook endpoint", provider, CREATE_ENDPOINT, {"i": endpoint}
+        )
+        endpoint_id = made["endpoint"]["id"]
+        change = {"endpointId": endpoint_id, "description": "sales to the CRM"}
+        self.sweep.mutate(
+            "provider describes the endpoint", provider, UPDATE_ENDPOINT, {"i": change}
+        )
+        which = {"endpointId": endpoint_id}
+        self.sweep.mutate("provider rotates its secret", provider, ROTATE_SECRET, {"i": which})
+        tested = self.sweep.mutate("provider tests it", provider, TEST_WEBHOOK, {"i": which})
+        self.sweep.step("worker tick trying the test", self.sweep.apps.worker.tick)
+        again = {"deliveryId": tested["delivery"]["id"]}
+        self.sweep.mutate("provider redelivers the test", provider, REDELIVER, {"i": again})
+        self.sweep.mutate("provider deletes the endpoint", provider, DELETE_ENDPOINT, {"i": which})
 
     def lifecycle_undone(self) -> None:
         """After the month: the owner undoes the policy's deprecation (the policy then leaves

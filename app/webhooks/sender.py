@@ -1,0 +1,227 @@
+"""Sending webhook deliveries (R177, R178, R199, R200).
+
+The worker calls ``Sender.run_due`` on every tick. It claims the deliveries that are due
+(service clock) in one short transaction, sends each on a thread of its own (at most eight at
+once per process) with no transaction open, and records each attempt in another short
+transaction. A claim lasts a minute of real time: a process killed while sending leaves its
+deliveries to be claimed again, so nothing written to the outbox is lost, and a receiver may
+see a delivery again only as a retry with the same ``webhook-id``.
+
+Each attempt resolves the endpoint's host again (off the event loop, on the sending thread),
+refuses it unless every address is allowed (``app.webhooks.destinations``), and connects to
+the address it checked: the URL's host is replaced by that address, the ``Host`` header and
+TLS (server name and certificate) keep the name. Redirects are not followed, proxy variables
+are ignored, an attempt times out after 10 s and at most 64 KiB of an answer is read.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections.abc import Callable, Collection
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from sqlalchemy import Engine, or_
+from sqlmodel import col, select
+
+from app.clock import Clock
+from app.database import write_session
+from app.webhooks import rules, service
+from app.webhooks.destinations import Destination, destination, resolved_problem
+from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from app.webhooks.rules import Outcome
+from app.webhooks.sealing import Sealer
+
+log = logging.getLogger("bcc_images.webhooks")
+CLAIM = timedelta(minutes=1)  # real time
+Resolver = Callable[[str, int], list[str]]
+
+
+def resolve(host: str, port: int) -> list[str]:
+    """Every address ``host`` resolves to (the system resolver)."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A delivery this process sends now: everything the attempt needs, read at the claim."""
+
+    delivery_id: str
+    url: str
+    body: bytes
+    secrets: tuple[str, ...]
+
+
+class Sender:
+    """Sends the deliveries that are due; one per process, shared by its worker's ticks."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        clock: Clock,
+        sealer: Sealer,
+        *,
+        allow_private: bool = False,
+        allow_hosts: Collection[str] = (),
+        resolver: Resolver = resolve,
+    ) -> None:
+        self.engine, self.clock, self.sealer = engine, clock, sealer
+        self.allow_private, self.allow_hosts = allow_private, frozenset(allow_hosts)
+        self.resolver = resolver
+        self._pool = ThreadPoolExecutor(rules.MAX_IN_FLIGHT, thread_name_prefix="webhooks")
+        self._client = httpx.Client(
+            trust_env=False, follow_redirects=False, timeout=rules.ATTEMPT_TIMEOUT_SECONDS
+        )
+
+    def close(self) -> None:
+        """Stop sending (waits for attempts under way)."""
+        self._pool.shutdown(wait=True)
+        self._client.close()
+
+    def run_due(self) -> int:
+        """Send every delivery that is due, at most eight at a time; returns how many."""
+        sent = 0
+        while claims := self._claim():
+            for future in [self._pool.submit(self._deliver, claim) for claim in claims]:
+                future.result()
+            sent += len(claims)
+        return sent
+
+    def _claim(self) -> list[Claim]:
+        real = datetime.now(UTC)
+        with write_session(self.engine) as session:
+            stmt = (
+                select(WebhookDelivery, WebhookEndpoint)
+                .join(WebhookEndpoint, col(WebhookEndpoint.id) == col(WebhookDelivery.endpoint_id))
+                .where(
+                    col(WebhookDelivery.status) == service.PENDING,
+                    col(WebhookDelivery.next_attempt_at) <= self.clock.now(),
+                    or_(
+                        col(WebhookDelivery.claimed_until).is_(None),
+                        col(WebhookDelivery.claimed_until) < real,
+                    ),
+                    col(WebhookEndpoint.enabled).is_(True),
+                )
+                .order_by(col(WebhookDelivery.next_attempt_at), col(WebhookDelivery.id))
+                .limit(rules.MAX_IN_FLIGHT)
+                .with_for_update(skip_locked=True, of=WebhookDelivery)
+            )
+            claims = []
+            for delivery, endpoint in session.exec(stmt):
+                delivery.claimed_until = real + CLAIM
+                session.add(delivery)
+                secrets = service.signing_secrets(endpoint, self.sealer, self.clock.now())
+                claims.append(
+                    Claim(delivery.id, endpoint.url, delivery.body.encode(), tuple(secrets))
+                )
+            return claims
+
+    def _deliver(self, claim: Claim) -> None:
+        at = datetime.now(UTC)
+        started = time.monotonic()
+        try:
+            outcome, answer = self._attempt(claim, at)
+        except Exception:  # recorded as a failed attempt; the delivery is retried
+            log.exception("webhook delivery %s failed unexpectedly", claim.delivery_id)
+            outcome, answer = Outcome(None, "The attempt failed inside the service."), b""
+        self._record(claim, outcome, answer, at, int((time.monotonic() - started) * 1000))
+
+    def _attempt(self, claim: Claim, at: datetime) -> tuple[Outcome, bytes]:
+        target = destination(claim.url)
+        try:
+            addresses = self.resolver(target.host, target.port)
+        except OSError:
+            return Outcome(None, f"{target.host} could not be resolved."), b""
+        problem = resolved_problem(
+            target, addresses, allow_private=self.allow_private, allow_hosts=self.allow_hosts
+        )
+        if problem is not None:
+            return Outcome(None, f"Refused: {problem}"), b""
+        headers = rules.headers(claim.secrets, claim.delivery_id, at, claim.body)
+        headers["host"] = _host_header(target)
+        headers["user-agent"] = "bcc-images-webhooks"
+        url = httpx.URL(claim.url).copy_with(host=addresses[0])
+        extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+        try:
+            with self._client.stream(
+                "POST", url, content=claim.body, headers=headers, extensions=extensions
+            ) as response:
+                answer = _read(response)
+        except httpx.TimeoutException:
+            return Outcome(None, f"No answer within {rules.ATTEMPT_TIMEOUT_SECONDS:g} s."), b""
+        except httpx.HTTPError as error:
+            return Outcome(None, f"Could not connect ({type(error).__name__})."), b""
+        status = response.status_code
+        return Outcome(status, None if 200 <= status < 300 else f"Answered {status}."), answer
+
+    def _record(
+        self, claim: Claim, outcome: Outcome, answer: bytes, at: datetime, duration_ms: int
+    ) -> None:
+        with write_session(self.engine) as session:
+            delivery = session.exec(
+                select(WebhookDelivery)
+                .where(col(WebhookDelivery.id) == claim.delivery_id)
+                .with_for_update()
+            ).first()
+            if delivery is None:
+                return  # its endpoint was deleted meanwhile
+            endpoint = session.get(WebhookEndpoint, delivery.endpoint_id)
+            assert endpoint is not None
+            delivery.attempts += 1
+            session.add(
+                WebhookAttempt(
+                    delivery_id=delivery.id,
+                    number=delivery.attempts,
+                    at=at,
+                    status_code=outcome.status,
+                    duration_ms=duration_ms,
+                    answer=answer[: rules.KEPT_ANSWER_BYTES].decode("utf-8", "replace"),
+                    error=outcome.error,
+                )
+            )
+            _follow(delivery, endpoint, outcome, self.clock.now())
+            session.add(delivery)
+            session.add(endpoint)
+
+
+def _follow(
+    delivery: WebhookDelivery, endpoint: WebhookEndpoint, outcome: Outcome, now: datetime
+) -> None:
+    """What an attempt's outcome makes of its delivery and endpoint (service clock ``now``)."""
+    delivery.claimed_until = None
+    if outcome.delivered:
+        delivery.status, delivery.next_attempt_at = service.SUCCEEDED, None
+        endpoint.failing_since = None
+        return
+    following = rules.next_attempt(delivery.attempts, now)
+    delivery.next_attempt_at = following
+    if following is None:
+        delivery.status = service.FAILED
+    endpoint.failing_since = endpoint.failing_since or now
+    if endpoint.enabled and now - endpoint.failing_since >= rules.DISABLE_AFTER:
+        endpoint.enabled = False
+        endpoint.disabled_reason = (
+            f"Disabled on {now:%Y-%m-%d %H:%M} UTC: every delivery has failed since "
+            f"{endpoint.failing_since:%Y-%m-%d %H:%M} UTC. Enable it with updateWebhookEndpoint."
+        )
+
+
+def _host_header(target: Destination) -> str:
+    default = 443 if target.scheme == "https" else 80
+    host = f"[{target.host}]" if ":" in target.host else target.host
+    return host if target.port == default else f"{host}:{target.port}"
+
+
+def _read(response: httpx.Response) -> bytes:
+    """At most 64 KiB of an answer."""
+    kept = bytearray()
+    for chunk in response.iter_bytes():
+        kept += chunk[: rules.MAX_ANSWER_BYTES - len(kept)]
+        if len(kept) >= rules.MAX_ANSWER_BYTES:
+            break
+    return bytes(kept)
