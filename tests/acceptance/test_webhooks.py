@@ -28,6 +28,8 @@ from tests.acceptance.conftest import (
     free_port,
     own_server,
     provider_image,
+    start_server,
+    stop_server,
 )
 from tests.factories import Tenant
 from tests.fixtures import CREATE_LISTING, launch, listing_input
@@ -311,3 +313,38 @@ def test_another_account_can_neither_see_nor_touch_an_endpoint_or_its_deliveries
     mine = hooked.gql(lists, {"e": endpoint_id}, owner)["data"]
     assert mine["webhookEndpoints"] == [{"id": endpoint_id}]
     assert mine["webhookDeliveries"] == {"totalCount": 1}
+
+
+def test_a_delivery_pending_when_the_server_is_killed_is_delivered_after_the_restart(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """kill -9 with a delivery owed (its first attempt failed: the receiver was down); the
+    server started again on the same database sends it, with the same webhook-id."""
+    receiver = Receiver(free_port())
+    settings = {
+        **QUICK,
+        "webhook_allow_http": 1,
+        "webhook_allow_hosts": f"127.0.0.1:{receiver.port}",
+    }
+    with own_server(tmp_path_factory, "webhooks-kill", settings) as server:
+        tenant = server.account("PROVIDER", "100")
+        endpoint_id, secret = _endpoint(server, tenant, receiver.url, ["SALE_CREATED"])
+        sent = server.gql(TEST, {"id": endpoint_id}, tenant)["data"]["sendTestWebhook"]
+        delivery_id = sent["delivery"]["id"]
+        assert _wait_attempts(server, tenant, endpoint_id, 1)["status"] == "PENDING"
+        assert server.process is not None and server.log_path is not None
+        server.process.kill()  # SIGKILL: no shutdown of any kind
+        server.process.wait()
+        receiver.start()
+        port = free_port()
+        restarted = server.process = start_server(server.env, server.log_path, port)
+        server.url = f"http://127.0.0.1:{port}"
+        try:
+            server.advance(10)  # past the first retry, on the service clock
+            [(headers, body)] = receiver.wait_for(1)
+            assert headers["webhook-id"] == delivery_id
+            assert _verified(secret, (headers, body))["type"] == "TEST"
+            assert _wait_attempts(server, tenant, endpoint_id, 2)["status"] == "SUCCEEDED"
+        finally:
+            stop_server(restarted)
+            receiver.stop()
