@@ -202,7 +202,7 @@ def create_app(settings: Settings, span_exporter: Any = None) -> Starlette:
             ),
             *edge_middleware(settings),
         ],
-        lifespan=_lifespan(settings, worker, engine, services),
+        lifespan=_lifespan(settings, worker, engine, services, sender),
     )
     if tracer_provider is not None:
         app.add_middleware(TracedRequests, provider=tracer_provider)
@@ -237,9 +237,11 @@ def _service_routes(settings: Settings, dependencies: dict[str, Callable[[], Non
 
 
 def _lifespan(
-    settings: Settings, worker: Worker, engine: Engine, services: Services
+    settings: Settings, worker: Worker, engine: Engine, services: Services, sender: Sender
 ) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
-    """Run the operation worker beside the server; let go of its leases when stopping."""
+    """Run the operation worker beside the server; let go of its leases when stopping, and
+    let the webhook attempts under way finish.
+    """
 
     async def run_worker() -> None:
         while True:
@@ -265,6 +267,7 @@ def _lifespan(
             with contextlib.suppress(asyncio.CancelledError):
                 await task
             await asyncio.to_thread(worker.release_leases)
+        await asyncio.to_thread(sender.close)
         await asyncio.to_thread(FEED.close)
         engine.dispose()
 

@@ -29,7 +29,7 @@ from sqlalchemy import Engine, or_
 from sqlmodel import col, select
 
 from app.clock import Clock
-from app.database import write_session
+from app.database import read_session, write_session
 from app.webhooks import rules, service
 from app.webhooks.destinations import Destination, destination, resolved_problem
 from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -94,19 +94,29 @@ class Sender:
 
     def _claim(self) -> list[Claim]:
         real = datetime.now(UTC)
+        due = (
+            col(WebhookDelivery.status) == service.PENDING,
+            col(WebhookDelivery.next_attempt_at) <= self.clock.now(),
+            or_(
+                col(WebhookDelivery.claimed_until).is_(None),
+                col(WebhookDelivery.claimed_until) < real,
+            ),
+            col(WebhookEndpoint.enabled).is_(True),
+        )
+        joined = (col(WebhookEndpoint.id) == col(WebhookDelivery.endpoint_id),)
+        with read_session(self.engine) as session:  # most ticks: nothing is due
+            if (
+                session.exec(
+                    select(WebhookDelivery.id).join(WebhookEndpoint, *joined).where(*due).limit(1)
+                ).first()
+                is None
+            ):
+                return []
         with write_session(self.engine) as session:
             stmt = (
                 select(WebhookDelivery, WebhookEndpoint)
-                .join(WebhookEndpoint, col(WebhookEndpoint.id) == col(WebhookDelivery.endpoint_id))
-                .where(
-                    col(WebhookDelivery.status) == service.PENDING,
-                    col(WebhookDelivery.next_attempt_at) <= self.clock.now(),
-                    or_(
-                        col(WebhookDelivery.claimed_until).is_(None),
-                        col(WebhookDelivery.claimed_until) < real,
-                    ),
-                    col(WebhookEndpoint.enabled).is_(True),
-                )
+                .join(WebhookEndpoint, *joined)
+                .where(*due)
                 .order_by(col(WebhookDelivery.next_attempt_at), col(WebhookDelivery.id))
                 .limit(rules.MAX_IN_FLIGHT)
                 .with_for_update(skip_locked=True, of=WebhookDelivery)
