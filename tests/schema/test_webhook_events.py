@@ -166,3 +166,32 @@ def test_a_provider_hears_of_a_rejection_a_delisting_and_a_refund(
     # is taken back from the provider
     assert float(refund["providerReversal"]["amount"]) > 0
     assert heard["SALE_CREATED"]["sale"]["buyerAccountId"] == buyer.id
+
+
+TEST = """mutation($id: ID!) { sendTestWebhook(input: {endpointId: $id}) {
+  delivery { id } userErrors { code message } } }"""
+REDELIVER = """mutation($id: ID!) { redeliverWebhook(input: {deliveryId: $id}) {
+  delivery { id status } userErrors { code message } } }"""
+
+
+def test_tests_and_redeliveries_are_limited_to_ten_a_minute_per_account(
+    app_client: TestClient, factory: Factory
+) -> None:
+    tenant = factory.account()
+    request = {"url": "https://203.0.113.10/hooks", "events": ["SALE_CREATED"]}
+    made = gql(app_client, HOOK, {"i": request}, tenant)["data"]["createWebhookEndpoint"]
+    endpoint_id = made["endpoint"]["id"]
+    sent = [
+        gql(app_client, TEST, {"id": endpoint_id}, tenant)["data"]["sendTestWebhook"]
+        for _ in range(10)
+    ]
+    assert all(s["userErrors"] == [] for s in sent)
+    refused = gql(app_client, REDELIVER, {"id": sent[0]["delivery"]["id"]}, tenant)["data"][
+        "redeliverWebhook"
+    ]
+    assert [e["code"] for e in refused["userErrors"]] == ["WEBHOOK_RATE_LIMITED"]
+    assert refused["delivery"] is None
+    other = factory.account()  # the limit is per account
+    made = gql(app_client, HOOK, {"i": request}, other)["data"]["createWebhookEndpoint"]
+    mine = gql(app_client, TEST, {"id": made["endpoint"]["id"]}, other)["data"]
+    assert mine["sendTestWebhook"]["userErrors"] == []
