@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
+from cryptography.fernet import InvalidToken
 from sqlalchemy import Engine, or_
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from app.clock import Clock
 from app.database import read_session, write_session
@@ -123,9 +124,14 @@ class Sender:
             )
             claims = []
             for delivery, endpoint in session.exec(stmt):
+                try:
+                    secrets = service.signing_secrets(endpoint, self.sealer, self.clock.now())
+                except InvalidToken:  # sealed under another key: it can never be signed
+                    log.error("webhook endpoint %s: its secret cannot be opened", endpoint.id)
+                    _unsignable(session, delivery, real)
+                    continue
                 delivery.claimed_until = real + CLAIM
                 session.add(delivery)
-                secrets = service.signing_secrets(endpoint, self.sealer, self.clock.now())
                 claims.append(
                     Claim(delivery.id, endpoint.url, delivery.body.encode(), tuple(secrets))
                 )
@@ -219,6 +225,22 @@ def _follow(
             f"Disabled on {now:%Y-%m-%d %H:%M} UTC: every delivery has failed since "
             f"{endpoint.failing_since:%Y-%m-%d %H:%M} UTC. Enable it with updateWebhookEndpoint."
         )
+
+
+def _unsignable(session: Session, delivery: WebhookDelivery, real: datetime) -> None:
+    """A delivery whose endpoint's secret this server cannot open fails at once, saying so."""
+    delivery.attempts += 1
+    session.add(
+        WebhookAttempt(
+            delivery_id=delivery.id,
+            number=delivery.attempts,
+            at=real,
+            error="The endpoint's secret cannot be read with this server's key "
+            "(BCC_IMAGES_SECRET_KEY changed?); rotate the secret.",
+        )
+    )
+    delivery.status, delivery.next_attempt_at = service.FAILED, None
+    session.add(delivery)
 
 
 def _host_header(target: Destination) -> str:

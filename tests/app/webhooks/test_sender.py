@@ -1,0 +1,96 @@
+"""What an attempt's outcome makes of its delivery and endpoint (R177): retries on the
+schedule, FAILED after the last, an endpoint failing for 5 days disabled and saying so, a
+success clearing the failure; a secret sealed under another key fails its deliveries at once
+instead of blocking the sender."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine
+
+from app.clock import Clock
+from app.database import read_session, write_session
+from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+from app.webhooks.rules import RETRY_AFTER, Outcome
+from app.webhooks.sealing import Sealer
+from app.webhooks.sender import Sender, _follow
+from tests.factories import Factory
+
+START = datetime(2027, 1, 10, 9, 30, tzinfo=UTC)
+
+
+def _pair() -> tuple[WebhookDelivery, WebhookEndpoint]:
+    endpoint = WebhookEndpoint(
+        id="whe-AAAAAAAA",
+        owner_id="acc-AAAAAAAA",
+        url="https://203.0.113.10/x",
+        events='["SALE_CREATED"]',
+        secret="sealed",
+        created_at=START,
+        updated_at=START,
+    )
+    delivery = WebhookDelivery(
+        id="whd-AAAAAAAAAAAAAAAA",
+        endpoint_id=endpoint.id,
+        owner_id=endpoint.owner_id,
+        event_type="SALE_CREATED",
+        body="{}",
+        status="PENDING",
+        next_attempt_at=START,
+        created_at=START,
+    )
+    return delivery, endpoint
+
+
+def test_failures_follow_the_schedule_then_fail_and_disable_after_five_days() -> None:
+    delivery, endpoint = _pair()
+    now = START
+    for wait in RETRY_AFTER:
+        delivery.attempts += 1
+        _follow(delivery, endpoint, Outcome(503, "Answered 503."), now)
+        assert delivery.status == "PENDING" and delivery.next_attempt_at == now + wait
+        now += wait
+    delivery.attempts += 1
+    _follow(delivery, endpoint, Outcome(None, "No answer."), now)
+    assert delivery.status == "FAILED" and delivery.next_attempt_at is None
+    assert endpoint.failing_since == START and endpoint.enabled  # 28 h 35 min of failures
+    later, _ = _pair()
+    later.attempts = 1
+    _follow(later, endpoint, Outcome(None, "No answer."), START + timedelta(days=5))
+    assert not endpoint.enabled
+    assert endpoint.disabled_reason is not None
+    assert "every delivery has failed since 2027-01-10 09:30 UTC" in endpoint.disabled_reason
+
+
+def test_a_success_clears_the_failure() -> None:
+    delivery, endpoint = _pair()
+    endpoint.failing_since = START
+    delivery.attempts = 2
+    _follow(delivery, endpoint, Outcome(204), START + timedelta(hours=1))
+    assert delivery.status == "SUCCEEDED"
+    assert delivery.next_attempt_at is None and endpoint.failing_since is None
+
+
+def test_a_secret_sealed_under_another_key_fails_its_delivery_and_blocks_nothing(
+    factory: Factory, engine: Engine
+) -> None:
+    owner = factory.account()
+    delivery, endpoint = _pair()
+    endpoint.owner_id = delivery.owner_id = owner.id
+    endpoint.secret = Sealer(b"the old key").seal("whsec_x")
+    delivery.next_attempt_at = datetime.now(UTC) - timedelta(minutes=1)  # due on a real clock
+    with write_session(engine) as session:
+        session.add(endpoint)
+        session.flush()
+        session.add(delivery)
+    sender = Sender(engine, Clock(simulated=False), Sealer(b"a new key"))
+    try:
+        assert sender.run_due() == 0
+    finally:
+        sender.close()
+    with read_session(engine) as session:
+        failed = session.get(WebhookDelivery, delivery.id)
+        attempt = session.get(WebhookAttempt, (delivery.id, 1))
+        assert failed is not None and failed.status == "FAILED"
+        assert attempt is not None and "BCC_IMAGES_SECRET_KEY" in str(attempt.error)
