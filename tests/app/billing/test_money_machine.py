@@ -27,6 +27,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pytest
+import time_machine
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
@@ -38,6 +39,7 @@ from app.accounts.permissions import OPERATOR
 from app.billing import service as billing_service
 from app.billing.models import LedgerEntry, Order
 from app.billing.pricing import ChargeKind, Timing
+from app.clock import Clock
 from app.config import Settings
 from app.database import make_engine, read_session, write_session
 from app.errors import DomainError
@@ -51,7 +53,7 @@ from app.marketplace.models import ListingRevenue
 from app.marketplace.rules import Plan
 from app.money import RATE_SCALE, USAGE_UNITS_PER_FEN
 from app.operations.models import Operation
-from app.operations.worker import hours_between
+from app.platform.schedule import ClockState
 from app.platform.viewer import Role, Viewer
 from app.policy import Policy
 from app.seed import prepare
@@ -76,6 +78,8 @@ IMAGES = ("linux", "windows", "market_a", "market_b", "hourly_c")
 PRICES = {"market_a": Decimal("199.00"), "market_b": Decimal("500.00")}
 HOURLY_C = Decimal("5.00")
 GRACE_DAYS = 7.0  # BCC_IMAGES_ARREARS_GRACE_DAYS's default
+#: the wall clock while a release reads the service's time (the offset makes it self.now)
+REAL = datetime(2026, 11, 1, tzinfo=UTC)
 
 #: operations take no time here; postpaid needs 100 CNY, as the default settings say
 POLICY = Policy(operation_seconds=0, operation_seconds_per_gb=0)
@@ -568,10 +572,39 @@ class MoneyMachine(RuleBasedStateMachine):
                 session=s, viewer=self.viewer, instance_id=instance, now=self.now
             )
         )
-        if done is None:
-            return
+        if done is not None:
+            self._released(instance, done[1])
+
+    @precondition(lambda self: bool(self._live()))
+    @rule(data=st.data(), minutes=st.sampled_from([60, 24 * 60]))
+    def release_racing_an_advance(self, data: st.DataObject, minutes: int) -> None:
+        """releaseInstance read the time, then waited while another process advanced the
+        clock and settled the hours passed: once it holds its locks it reads the time again,
+        so it is dated after the advance and nothing is charged past it (R166)."""
+        [instance] = self._pick(data)
+        stale = self.now
+        self.advance_clock(minutes)
+        with write_session(self.engine) as session:  # the shared offset the advance left
+            state = session.get(ClockState, 1) or ClockState(id=1, offset_seconds=0.0)
+            state.offset_seconds = (self.now - REAL).total_seconds()
+            session.add(state)
+        with time_machine.travel(REAL, tick=False):  # the service's clock reads self.now
+            done = self._try(
+                lambda s: instance_actions.release(
+                    session=s,
+                    viewer=self.viewer,
+                    instance_id=instance,
+                    now=stale,
+                    clock=Clock(simulated=True),
+                )
+            )
+        if done is not None:
+            assert done[0].released_at == self.now, "the release was dated before the advance"
+            self._released(instance, done[1])
+
+    def _released(self, instance: str, refund: int) -> None:
+        """The model's release at ``self.now``: usage up to it, each line refunded."""
         self._follow_holds()
-        _, refund = done
         box = self.boxes[instance]
         box.released_at = self.now
         expected = 0
@@ -596,20 +629,19 @@ class MoneyMachine(RuleBasedStateMachine):
 
     @rule(minutes=st.sampled_from([61, 24 * 60, 37, 7 * 24 * 60, 1, 31 * 24 * 60]))
     def advance_clock(self, minutes: int) -> None:
-        """Time passes as advanceClock moves it: at each whole hour passed, in time order,
-        usage is settled up to that hour (for this buyer: the scheduler's own once-an-hour
-        bookkeeping is shared by every example), terms that ended stop their instances and
-        grace periods that ended release what arrears stopped; the model follows hour by
-        hour, so one advance of N hours must leave what N one-hour advances leave (R166)."""
-        start, self.now = self.now, self.now + timedelta(minutes=minutes)
-        for moment in [*hours_between(start, self.now), self.now]:
-            hour = settlement.last_whole_hour(moment)
-            with write_session(self.engine) as session:
-                settlement.settle(session=session, until=hour, account_id=self.buyer.id)
-                instances_service.expire_due(session, moment)
-                arrears.ArrearsReleases(GRACE_DAYS)(session, moment)
-            self._accrue_all(hour)
-            self._follow_holds()
+        """Time passes; as the scheduler does, usage is settled up to the last whole hour
+        (for this buyer: the scheduler's own once-an-hour bookkeeping is shared by every
+        example) and terms that ended stop their instances. (That one advance of N hours
+        settles each of them as N one-hour advances would is
+        tests/schema/billing/test_money_that_ends.py's.)"""
+        self.now += timedelta(minutes=minutes)
+        hour = settlement.last_whole_hour(self.now)
+        with write_session(self.engine) as session:
+            settlement.settle(session=session, until=hour, account_id=self.buyer.id)
+            instances_service.expire_due(session, self.now)
+            arrears.ArrearsReleases(GRACE_DAYS)(session, self.now)
+        self._accrue_all(hour)
+        self._follow_holds()
 
     @rule()
     def settle(self) -> None:
