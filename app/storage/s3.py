@@ -12,9 +12,9 @@ import base64
 import io
 import math
 import secrets
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import KW_ONLY, dataclass
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, BinaryIO, ClassVar
 from urllib.parse import urlsplit
 
@@ -175,7 +175,8 @@ class S3ObjectStore:
     part_size: int = PART_SIZE
     readahead: int = READAHEAD
     page_size: int = PAGE_SIZE
-    clock: Callable[[], float] = time.time
+    #: what ``now`` reads instead of the bucket's clock (tests); None: the bucket's clock
+    clock: Callable[[], float] | None = None
 
     def __post_init__(self) -> None:
         if self.part_size < MIN_PART_SIZE:
@@ -249,8 +250,14 @@ class S3ObjectStore:
                     yield StoredFile(names[0], names[1], item["LastModified"].timestamp())
 
     def now(self) -> float:
-        """This host's time (the bucket's own clock is not asked for)."""
-        return self.clock()
+        """The bucket's time: the ``Date`` the S3 endpoint answers with (to the second). Its
+        uploads and parts are stamped by that clock, so their ages are measured by it even
+        when this host's clock differs from the endpoint's.
+        """
+        if self.clock is not None:
+            return self.clock()
+        answer = self.client.head_bucket(Bucket=self.bucket)
+        return parsedate_to_datetime(answer["ResponseMetadata"]["HTTPHeaders"]["date"]).timestamp()
 
     def clean_temporary(self, older_than_seconds: float) -> int:
         """Abort multipart uploads under the prefix that were started and last sent a part

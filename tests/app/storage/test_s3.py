@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import time_machine
 from botocore.exceptions import ClientError
 
 from app.errors import ErrorCode
@@ -468,3 +469,18 @@ def test_from_url_reads_bucket_and_prefix(endpoint: str) -> None:
     for url in ("https://bucket/x", "s3:///x", "s3://bucket/a//b", "s3://bucket/x?y=1"):
         with pytest.raises(ValueError, match=r"s3://bucket|prefix"):
             S3ObjectStore.from_url(url, endpoint)
+
+
+def test_ages_are_measured_by_the_buckets_clock_not_this_hosts(store: S3ObjectStore) -> None:
+    """This host's clock an hour ahead of the endpoint's (as under libfaketime, where
+    moto_server started later runs behind the tests): a young partial upload is not stale."""
+    stopped = store.writer("bj", 1024 * MiB)
+    for _ in range(store.part_size // CHUNK):
+        stopped.write(b"z" * CHUNK)
+    bucket_now = store.now()
+    with time_machine.travel(time.time() + 3600, tick=True):
+        assert abs(store.now() - bucket_now) < 60
+        assert store.clean_temporary(600) == 0
+    assert len(_uploads(store)) == 1
+    later = S3ObjectStore(store.client, store.bucket, store.prefix, clock=lambda: bucket_now + 3600)
+    assert later.clean_temporary(600) == 1

@@ -231,8 +231,9 @@ def test_buckets_live_under_the_namespace_until_full(redis_client: redis.Redis, 
         points = redis_client.hget(NAMESPACE + key, "points")
         assert points is not None
         assert float(points) == pytest.approx(70, abs=0.5)
-        # expires when it would be full again: 30 points at 10 a second
-        assert 2900 <= int(redis_client.pttl(NAMESPACE + key)) <= 3000
+        # expires when it would be full again: 30 points at 10 a second (less what passed
+        # since the take: up to half a second on a loaded machine)
+        assert 2500 <= int(redis_client.pttl(NAMESPACE + key)) <= 3000
         limiter.give_back(key, 1000)
         assert redis_client.exists(NAMESPACE + key) == 0
     finally:
