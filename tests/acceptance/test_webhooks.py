@@ -13,10 +13,13 @@ import json
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+import time_machine
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from app.webhooks.rules import new_secret
@@ -117,8 +120,14 @@ def _endpoint(server: Server, tenant: Tenant, url: str, events: list[str]) -> tu
 
 
 def _verified(secret: str, delivery: tuple[dict[str, str], bytes]) -> dict[str, Any]:
+    """The payload, verified as a receiver verifies it, at the attempt's own time: the
+    server's clock and this process's are one machine's, except under libfaketime's fixed
+    dates, where each process starts a clock of its own (tests/app/webhooks/test_rules.py
+    shows a receiver refuses a timestamp ten minutes off its clock)."""
     headers, body = delivery
-    payload: dict[str, Any] = Webhook(secret).verify(body, headers)
+    at = datetime.fromtimestamp(int(headers["webhook-timestamp"]), UTC)
+    with time_machine.travel(at, tick=False):
+        payload: dict[str, Any] = Webhook(secret).verify(body, headers)
     return payload
 
 
@@ -159,6 +168,11 @@ def test_a_provider_hears_of_its_approval_and_its_sale_and_nobody_else_does(
     assert sale["instanceIds"] == [bought["instances"][0]["id"]]
     assert sale["amount"] == {"amount": "300.00", "currency": "CNY"}
     assert sale["providerShare"] == {"amount": "240.00", "currency": "CNY"}  # 80 %
+    # each attempt is stamped with the server's time when it was made
+    server_now = parsedate_to_datetime(hooked.post("{ __typename }").headers["date"])
+    for stamped, _ in mine.received:
+        sent = datetime.fromtimestamp(int(stamped["webhook-timestamp"]), UTC)
+        assert timedelta(0) <= server_now - sent < timedelta(minutes=2)
     # each delivery has its own id, and a signature made with another secret fails
     headers = [h for h, _ in mine.received]
     assert len({h["webhook-id"] for h in headers}) == 2
