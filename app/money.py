@@ -14,6 +14,11 @@ def round_fen(amount: Decimal) -> Decimal:
     return amount.quantize(FEN, rounding=ROUND_HALF_UP)
 
 
+def money_json(minor: int) -> dict[str, str]:
+    """Fen as a GraphQL client reads a Money value: ``{"amount": "12.34", "currency": "CNY"}``."""
+    return {"amount": str(from_minor(minor)), "currency": CURRENCY}
+
+
 def to_minor(amount: Decimal) -> int:
     """Convert a CNY amount with at most 2 decimals to integer fen; refuses sub-fen precision."""
     minor = amount * 100

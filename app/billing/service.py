@@ -24,7 +24,7 @@ from app.billing.pricing import ChargeKind, ChargeLine, ChargeUnit, Rate
 from app.billing.rules import OrderKind, TransactionKind
 from app.database import grouped, saved
 from app.ids import new_id
-from app.money import CURRENCY, from_minor, rate_from_int, rate_to_int, to_minor
+from app.money import from_minor, money_json, rate_from_int, rate_to_int, to_minor
 from app.pagination import Page, PageRequest, newest_first
 from app.platform.viewer import Viewer
 from app.platform.visibility import by_ids, owned_by
@@ -57,7 +57,7 @@ def post(
         data = {
             "account": {
                 "id": account.id,
-                "balance": {"amount": format_minor(account.balance_minor), "currency": CURRENCY},
+                "balance": money_json(account.balance_minor),
                 "arrearsSince": now.isoformat(),
             }
         }

@@ -104,11 +104,11 @@ class Sender:
             ),
             col(WebhookEndpoint.enabled).is_(True),
         )
-        joined = (col(WebhookEndpoint.id) == col(WebhookDelivery.endpoint_id),)
+        joined = col(WebhookEndpoint.id) == col(WebhookDelivery.endpoint_id)
         with read_session(self.engine) as session:  # most ticks: nothing is due
             if (
                 session.exec(
-                    select(WebhookDelivery.id).join(WebhookEndpoint, *joined).where(*due).limit(1)
+                    select(WebhookDelivery.id).join(WebhookEndpoint, joined).where(*due).limit(1)
                 ).first()
                 is None
             ):
@@ -116,7 +116,7 @@ class Sender:
         with write_session(self.engine) as session:
             stmt = (
                 select(WebhookDelivery, WebhookEndpoint)
-                .join(WebhookEndpoint, *joined)
+                .join(WebhookEndpoint, joined)
                 .where(*due)
                 .order_by(col(WebhookDelivery.next_attempt_at), col(WebhookDelivery.id))
                 .limit(rules.MAX_IN_FLIGHT)

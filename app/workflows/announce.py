@@ -15,7 +15,7 @@ from sqlmodel import Session
 from app.billing.models import ChargeShare
 from app.instances.models import Instance
 from app.marketplace.models import Listing, Sale
-from app.money import CURRENCY, from_minor
+from app.money import money_json
 from app.webhooks import outbox
 from app.webhooks.rules import WebhookEventType
 
@@ -47,8 +47,8 @@ def sale_created(session: Session, sale: Sale, now: datetime) -> None:
             "orderId": sale.order_id,
             "orderLine": sale.order_line,
             "timing": sale.plan_timing,
-            "amount": _money(sale.amount_minor),
-            "providerShare": _money(sale.revenue_minor),
+            "amount": money_json(sale.amount_minor),
+            "providerShare": money_json(sale.revenue_minor),
             "buyerAccountId": sale.buyer_id,
             "instanceIds": json.loads(sale.instance_ids),
         }
@@ -60,10 +60,6 @@ def sale_created(session: Session, sale: Sale, now: datetime) -> None:
         data=data,
         now=now,
     )
-
-
-def _money(minor: int) -> dict[str, str]:
-    return {"amount": str(from_minor(minor)), "currency": CURRENCY}
 
 
 def sale_refunded(
@@ -82,8 +78,8 @@ def sale_refunded(
             "orderId": share.order_id,
             "instanceId": share.instance_id,
             "buyerAccountId": instance.owner_id if instance else None,
-            "refunded": _money(refund_minor),
-            "providerReversal": _money(reversal_minor),
+            "refunded": money_json(refund_minor),
+            "providerReversal": money_json(reversal_minor),
         }
     }
     outbox.emit(
