@@ -25,9 +25,10 @@ ID_LENGTHS = {
     "ilp": 8,
     "whe": 8,
     "whd": 16,
+    "evt": 16,
 }
 
-_PATTERN = re.compile(r"^(acc|m|s|i|lst|ord|op|tok|obj|txn|chg|sale|ilp|whe|whd)-([A-Za-z0-9]+)$")
+_PATTERN = re.compile(r"^(" + "|".join(ID_LENGTHS) + r")-([A-Za-z0-9]+)$")
 
 
 def new_id(prefix: str) -> str:

@@ -41,9 +41,10 @@ from app.platform.service_secrets import CURSOR_SECRET, shared_secret
 from app.policy import Policy
 from app.storage.configured import make_store
 from app.storage.store import ObjectStore
+from app.webhooks import stream
 from app.webhooks.sealing import WEBHOOK_KEY, Sealer
 from app.webhooks.sender import Sender
-from app.workflows import arrears, lifecycle_runs, objects, settlement, tracking
+from app.workflows import announce, arrears, lifecycle_runs, objects, settlement, tracking
 from app.workflows.registry import operation_handlers
 from schema import build_schema
 from schema.context import Services
@@ -79,8 +80,9 @@ def make_worker(
             arrears.ArrearsReleases(settings.arrears_grace_days),
             objects.ObjectHousekeeping(store, settings.object_expiry_days),
             objects.Purge(),
-            lifecycle.DeprecationStages(settings.recycle_bin_days),
+            lifecycle.DeprecationStages(settings.recycle_bin_days, announce.image_disabled),
             lifecycle_runs.DailyPolicies(settings.recycle_bin_days),
+            stream.Retention(),
         ],
         periodic_seconds=settings.scheduler_seconds,
         wait_for_prepared=not settings.run_worker,

@@ -41,6 +41,7 @@ from schema.settling import install as settle_cancelled_siblings
 from schema.snapshots.mutations import SnapshotMutations
 from schema.snapshots.queries import SnapshotQueries
 from schema.tags.mutations import TagMutations
+from schema.webhooks.events import WebhookSubscriptions
 from schema.webhooks.operations import WebhookMutations, WebhookQueries
 
 settle_cancelled_siblings()
@@ -87,8 +88,10 @@ class Mutation(
     pass
 
 
-@strawberry.type(description="Follow long-running work over graphql-transport-ws.")
-class Subscription(OperationSubscriptions, ImageSubscriptions):
+@strawberry.type(
+    description="Follow long-running work and your account's events over graphql-transport-ws."
+)
+class Subscription(OperationSubscriptions, ImageSubscriptions, WebhookSubscriptions):
     pass
 
 

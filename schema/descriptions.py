@@ -145,10 +145,10 @@ ENUM_VALUES: dict[str, dict[str, str]] = {
         "SALE_REFUNDED": "A buyer's refund took back part of a sale's revenue.",
         "IMAGE_SHARED_WITH_ME": "Another account shared an image with you.",
         "SHARE_INVITATION": "Another account invited you to take a share of an image.",
-        "IMAGE_DEPRECATED": "An image you own, run or were shared was deprecated (not sent yet "
-        "by this version of the service).",
-        "IMAGE_DISABLED": "An image you own, run or were shared was disabled (not sent yet by "
-        "this version of the service).",
+        "IMAGE_DEPRECATED": "An image you own, run an instance of or took a share of was "
+        "deprecated, or scheduled to be (data.image.deprecation says when, and what follows).",
+        "IMAGE_DISABLED": "An image you own, run an instance of or took a share of was disabled: "
+        "no new launches, rebuilds, copies or shares (running instances keep running).",
         "OPERATION_FINISHED": "One of your operations succeeded or failed.",
         "INSTANCE_RELEASED": "One of your instances was released.",
         "ACCOUNT_IN_ARREARS": "Your balance went below zero.",

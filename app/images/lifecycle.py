@@ -4,6 +4,7 @@ failed imports' images after their day (R193).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_
@@ -128,8 +129,11 @@ class DeprecationStages:
     share, a listing, a copy in flight), stays where it is and says why in its lifecycle note.
     """
 
-    def __init__(self, recycle_bin_days: float) -> None:
+    def __init__(
+        self, recycle_bin_days: float, on_disabled: Callable[[Session, Image, datetime], None]
+    ) -> None:
         self.recycle_bin_days = recycle_bin_days
+        self.on_disabled = on_disabled  # tells the image's users, in the same transaction
 
     def __call__(self, session: Session, now: datetime) -> None:
         """Run the stages due by ``now``."""
@@ -144,7 +148,9 @@ class DeprecationStages:
         )
         for image in session.exec(due):
             if image.disable_at is not None and image.disable_at <= now:
-                image.disabled, image.disable_at = True, None
+                was_disabled, image.disabled, image.disable_at = image.disabled, True, None
+                if not was_disabled:
+                    self.on_disabled(session, image, now)
             if image.delete_at is not None and image.delete_at <= now:
                 when, image.delete_at = image.delete_at, None
                 problem = deletion_problem(session, image)

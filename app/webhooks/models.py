@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index, Text
+from sqlalchemy import BigInteger, Column, Index, Integer, Text
 from sqlmodel import Field, SQLModel
 
 from app.database import UTCDateTime
@@ -88,3 +88,32 @@ class WebhookAttempt(SQLModel, table=True):
     duration_ms: int = 0
     answer: str = Field(default="", sa_column=Column(Text, nullable=False, default=""))
     error: str | None = Field(default=None, max_length=200)
+
+
+class AccountEvent(SQLModel, table=True):
+    """One event an account heard of, as the ``accountEvents`` subscription sends it: written
+    with the webhook deliveries it causes (in the change's transaction), kept for a week.
+
+    ``seq`` orders an account's events; ``created_at`` is the event's time (service clock) and
+    ``written_at`` the real time it was written, which tells a reader how long ago an event
+    below the last one it saw could still have been committed.
+    """
+
+    __tablename__ = "account_event"
+    __table_args__ = (
+        Index("ix_account_event_account", "account_id", "seq"),
+        Index("ix_account_event_created", "created_at"),
+    )
+
+    seq: int | None = Field(
+        default=None,
+        sa_column=Column(
+            BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+        ),
+    )
+    id: str = Field(max_length=24, unique=True)
+    account_id: str = Field(foreign_key="account.id", max_length=16)
+    event_type: str = Field(max_length=24)
+    data: str = Field(sa_column=Column(Text, nullable=False))  # JSON
+    created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
+    written_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))

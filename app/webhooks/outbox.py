@@ -1,20 +1,22 @@
-"""The webhook outbox (R177): a change that tells of itself writes one delivery per endpoint
-that hears of it, in its own transaction, so the delivery exists exactly when the change does
-(a process killed after the commit loses nothing; one killed before it sends nothing). Any
-service may write to it: it reads and writes only the webhook tables.
+"""The webhook outbox (R177, R179): a change that tells of itself writes one delivery per
+endpoint that hears of it, and one account event per account (what ``accountEvents`` sends),
+in its own transaction, so both exist exactly when the change does (a process killed after
+the commit loses nothing; one killed before it sends nothing). Any service may write to it:
+it reads and writes only the webhook tables.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 from sqlmodel import Session, col, select
 
 from app.ids import new_id
-from app.webhooks.models import WebhookDelivery, WebhookEndpoint
+from app.platform.events import publish
+from app.webhooks.models import AccountEvent, WebhookDelivery, WebhookEndpoint
 from app.webhooks.rules import WebhookDeliveryStatus, WebhookEventType
 
 PENDING = WebhookDeliveryStatus.PENDING.value
@@ -47,19 +49,37 @@ def emit(
     data: Mapping[str, Any],
     now: datetime,
 ) -> int:
-    """Owe ``event`` to every enabled endpoint of these accounts that hears of it, in the
-    caller's transaction; returns how many deliveries were written. ``data`` is what every
-    one of the accounts may read of the resource.
+    """Owe ``event`` to every enabled endpoint of these accounts that hears of it, and record
+    it as an event of each account, in the caller's transaction; returns how many deliveries
+    were written. ``data`` is what every one of the accounts may read of the resource.
     """
+    accounts = sorted(set(account_ids))
+    written = datetime.now(UTC)  # real time: see AccountEvent.written_at
+    for account_id in accounts:
+        session.add(
+            AccountEvent(
+                id=new_id("evt"),
+                account_id=account_id,
+                event_type=event.value,
+                data=orjson.dumps(data).decode(),
+                created_at=now,
+                written_at=written,
+            )
+        )
+        publish(session, events_key(account_id))
     endpoints = session.exec(
         select(WebhookEndpoint).where(
-            col(WebhookEndpoint.owner_id).in_(sorted(set(account_ids))),
+            col(WebhookEndpoint.owner_id).in_(accounts),
             col(WebhookEndpoint.enabled).is_(True),
             col(WebhookEndpoint.events).contains(f'"{event.value}"'),
         )
     ).all()
     for endpoint in endpoints:
         session.add(delivery(endpoint, event, data, now))
-    if endpoints:
-        session.flush()
+    session.flush()
     return len(endpoints)
+
+
+def events_key(account_id: str) -> str:
+    """The change-feed key an account's new events publish when their transaction commits."""
+    return f"account-events:{account_id}"

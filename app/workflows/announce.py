@@ -1,5 +1,6 @@
 """What accounts hear of by webhook (R199) from the workflows: providers of their listings'
-reviews, their sales and refunds taken back from them; owners of their instances' releases.
+reviews, their sales and refunds taken back from them; owners of their instances' releases;
+owners and users of images of their deprecation and disabling.
 Each event is written to the webhook outbox in the transaction of the change it tells of,
 with what its recipient may read of the resource (a sale names its buyer's account id, never
 more of the buyer).
@@ -9,11 +10,15 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from app.billing.models import ChargeShare
+from app.images.models import Image, ImageShare
+from app.images.rules import ShareStatus, is_deprecated
 from app.instances.models import Instance
+from app.instances.rules import InstanceStatus
 from app.marketplace.models import Listing, Sale
 from app.money import money_json
 from app.webhooks import outbox
@@ -108,3 +113,71 @@ def instance_released(session: Session, instance: Instance, now: datetime) -> No
         data=data,
         now=now,
     )
+
+
+def image_deprecated(session: Session, image: Image, now: datetime) -> None:
+    """Tell those who use an image that it is deprecated (or will be, from ``deprecateAt``),
+    with its later stages and the image to use instead: its owner, every account it is
+    shared with (accepted) and every account with a live instance of it.
+    """
+    deprecation = {
+        "state": "DEPRECATED" if is_deprecated(image, now) else "SCHEDULED",
+        "deprecateAt": _iso(image.deprecate_at),
+        "disableAt": _iso(image.disable_at),
+        "deleteAt": _iso(image.delete_at),
+        "replacementImageId": image.replacement_id,
+    }
+    seen = {"id": image.id, "name": image.name, "region": image.region_code}
+    _tell_users(
+        session,
+        image,
+        WebhookEventType.IMAGE_DEPRECATED,
+        owner={"image": {**seen, "deprecation": deprecation, "note": image.lifecycle_note}},
+        others={"image": {**seen, "deprecation": deprecation}},
+        now=now,
+    )
+
+
+def image_disabled(session: Session, image: Image, now: datetime) -> None:
+    """Tell those who use an image that it was disabled: no new launch, rebuild, copy or
+    share of it (running instances keep running). Only its owner still sees it, so the
+    others learn its id alone.
+    """
+    _tell_users(
+        session,
+        image,
+        WebhookEventType.IMAGE_DISABLED,
+        owner={
+            "image": {
+                "id": image.id,
+                "name": image.name,
+                "region": image.region_code,
+                "note": image.lifecycle_note,
+            }
+        },
+        others={"image": {"id": image.id}},
+        now=now,
+    )
+
+
+def _tell_users(
+    session: Session,
+    image: Image,
+    event: WebhookEventType,
+    owner: dict[str, Any],
+    others: dict[str, Any],
+    now: datetime,
+) -> None:
+    shared = select(ImageShare.account_id).where(
+        ImageShare.image_id == image.id, ImageShare.status == ShareStatus.ACCEPTED.value
+    )
+    running = select(Instance.owner_id).where(
+        Instance.image_id == image.id, Instance.status != InstanceStatus.RELEASED.value
+    )
+    users = (set(session.exec(shared)) | set(session.exec(running))) - {image.owner_id}
+    outbox.emit(session=session, account_ids=[image.owner_id], event=event, data=owner, now=now)
+    outbox.emit(session=session, account_ids=users, event=event, data=others, now=now)
+
+
+def _iso(when: datetime | None) -> str | None:
+    return when.isoformat() if when is not None else None

@@ -45,6 +45,7 @@ from app.instances.rules import InstanceStatus
 from app.platform.schedule import SchedulerState
 from app.platform.viewer import Viewer
 from app.tags import service as tags_service
+from app.workflows import announce
 
 LIFECYCLE_JOB = "lifecycle-policies"
 
@@ -212,9 +213,11 @@ def _apply(session: Session, decision: Decision, name: str, at: datetime, bin_da
     if decision.action is LifecycleAction.DEPRECATE:
         image.deprecate_at = at
         image.lifecycle_note = f"Deprecated by {by}."
+        announce.image_deprecated(session, image, at)
     elif decision.action is LifecycleAction.DISABLE:
         image.disabled = True
         image.lifecycle_note = f"Disabled by {by}."
+        announce.image_disabled(session, image, at)
     else:
         lifecycle.to_recycle_bin(session, image, bin_days, at)
         image.lifecycle_note = f"Moved to the recycle bin by {by}."

@@ -10,7 +10,7 @@ from typing import Annotated
 import strawberry
 
 from app.images import governance, recycle_bin
-from app.workflows import recycling
+from app.workflows import recycling, retiring
 from schema.context import Info
 from schema.images.mutations import ImageResult, image_mutation
 from schema.images.types import Image, ImageId
@@ -62,7 +62,7 @@ class GovernanceMutations:
     ) -> ImageResult:
         return image_mutation(
             info,
-            lambda c: governance.deprecate(
+            lambda c: retiring.deprecate(
                 **c.acting,
                 image_id=str(image_id),
                 deprecate_at=deprecate_at,
@@ -91,14 +91,18 @@ class GovernanceMutations:
     def disable_image(self, info: Info, image_id: ImageId) -> ImageResult:
         return image_mutation(
             info,
-            lambda c: governance.set_disabled(**c.acting, image_id=str(image_id), disabled=True),
+            lambda c: retiring.set_disabled(
+                **c.acting, image_id=str(image_id), disabled=True, now=c.now
+            ),
         )
 
     @mutation("Enable a disabled image.", input="Which image to enable again.")
     def enable_image(self, info: Info, image_id: ImageId) -> ImageResult:
         return image_mutation(
             info,
-            lambda c: governance.set_disabled(**c.acting, image_id=str(image_id), disabled=False),
+            lambda c: retiring.set_disabled(
+                **c.acting, image_id=str(image_id), disabled=False, now=c.now
+            ),
         )
 
     @mutation(

@@ -7,18 +7,29 @@ are read back with ``webhookDeliveries``.
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
 from app.database import read_session, write_session
+from app.images.lifecycle import DeprecationStages
 from app.instances.models import Instance
 from app.platform.viewer import Role
+from app.workflows import announce
 from app.workflows.settlement import settle
 from tests.factories import Factory, Tenant, custom_image, gql
-from tests.fixtures import ACTION, CREATE, CREATE_LISTING, RELEASE, SHARE, launch, listing_input
+from tests.fixtures import (
+    ACTION,
+    CREATE,
+    CREATE_LISTING,
+    RELEASE,
+    SHARE,
+    UNSHARE,
+    launch,
+    listing_input,
+)
 
 ALL = [
     "LISTING_APPROVED",
@@ -28,6 +39,8 @@ ALL = [
     "SALE_REFUNDED",
     "IMAGE_SHARED_WITH_ME",
     "SHARE_INVITATION",
+    "IMAGE_DEPRECATED",
+    "IMAGE_DISABLED",
     "OPERATION_FINISHED",
     "INSTANCE_RELEASED",
     "ACCOUNT_IN_ARREARS",
@@ -166,6 +179,89 @@ def test_a_provider_hears_of_a_rejection_a_delisting_and_a_refund(
     # is taken back from the provider
     assert float(refund["providerReversal"]["amount"]) > 0
     assert heard["SALE_CREATED"]["sale"]["buyerAccountId"] == buyer.id
+
+
+DEPRECATE = """mutation($i: DeprecateImageInput!) { deprecateImage(input: $i) {
+  userErrors { code } } }"""
+DISABLE = """mutation($id: ID!) { disableImage(input: {imageId: $id}) { userErrors { code } } }"""
+
+
+def test_an_images_owner_and_users_hear_of_its_deprecation_and_its_disabling(
+    app_client: TestClient, factory: Factory, engine: Engine
+) -> None:
+    """R199: IMAGE_DEPRECATED and IMAGE_DISABLED go to the owner, every account that took a
+    share (not one merely invited) and every account with a live instance of the image;
+    those who may no longer read a disabled image learn its id alone."""
+    owner, taker, runner = factory.account(), factory.account(), factory.account(balance="100")
+    asker, stranger = factory.account(), factory.account()
+    for tenant in (owner, taker, runner, asker, stranger):
+        _hooked(app_client, tenant)
+    gql(app_client, ACCEPTANCE, {}, asker)
+    image = custom_image(engine, owner.id, name="web-2025")
+    everyone = {"imageId": image, "accountIds": [taker.id, runner.id, asker.id]}
+    assert gql(app_client, SHARE, {"i": everyone}, owner)["data"]["shareImage"]["userErrors"] == []
+    made = gql(app_client, CREATE, {"i": launch(image)}, runner)["data"]["createInstances"]
+    assert made["userErrors"] == []
+    gone = {"imageId": image, "accountIds": [runner.id]}  # runs it, no longer shared
+    assert gql(app_client, UNSHARE, {"i": gone}, owner)["data"]["unshareImage"]["userErrors"] == []
+    before = {t.id: _heard(app_client, t) for t in (owner, taker, runner, asker, stranger)}
+
+    stages = {"imageId": image, "disableAt": "2099-01-01T00:00:00Z"}
+    assert gql(app_client, DEPRECATE, {"i": stages}, owner)["data"]["deprecateImage"] == {
+        "userErrors": []
+    }
+    assert gql(app_client, DISABLE, {"id": image}, owner)["data"]["disableImage"] == {
+        "userErrors": []
+    }
+    gql(app_client, DISABLE, {"id": image}, owner)  # already disabled: nothing new to tell
+
+    def new(tenant: Tenant) -> dict[str, Any]:
+        heard = [h for h in _heard(app_client, tenant) if h not in before[tenant.id]]
+        assert len(heard) == len(dict(heard)), heard  # each event once
+        return dict(heard)
+
+    told = new(owner)
+    assert sorted(told) == ["IMAGE_DEPRECATED", "IMAGE_DISABLED"]
+    deprecated = told["IMAGE_DEPRECATED"]["image"]
+    assert (deprecated["id"], deprecated["name"]) == (image, "web-2025")
+    assert deprecated["deprecation"]["state"] == "DEPRECATED"
+    assert deprecated["deprecation"]["disableAt"].startswith("2099-01-01T00:00:00")
+    assert "note" in deprecated and told["IMAGE_DISABLED"]["image"]["id"] == image
+    for user in (taker, runner):
+        told = new(user)
+        assert sorted(told) == ["IMAGE_DEPRECATED", "IMAGE_DISABLED"]
+        assert "note" not in told["IMAGE_DEPRECATED"]["image"]  # the owner's own words
+        assert told["IMAGE_DEPRECATED"]["image"]["deprecation"]["state"] == "DEPRECATED"
+        assert told["IMAGE_DISABLED"] == {"image": {"id": image}}
+    assert new(asker) == {} and new(stranger) == {}
+
+
+def test_a_scheduled_disabling_is_heard_when_it_runs(
+    app_client: TestClient, factory: Factory, engine: Engine
+) -> None:
+    owner, runner = factory.account(), factory.account(balance="100")
+    _hooked(app_client, owner)
+    _hooked(app_client, runner)
+    image = custom_image(engine, owner.id)
+    assert gql(app_client, SHARE, {"i": {"imageId": image, "accountIds": [runner.id]}}, owner)
+    assert gql(app_client, CREATE, {"i": launch(image)}, runner)["data"]["createInstances"]
+    stages = {"imageId": image, "disableAt": "2099-01-01T00:00:00Z"}
+    assert gql(app_client, DEPRECATE, {"i": stages}, owner)["data"]["deprecateImage"] == {
+        "userErrors": []
+    }
+    job = DeprecationStages(recycle_bin_days=7, on_disabled=announce.image_disabled)
+
+    def retired(tenant: Tenant) -> list[str]:
+        return [k for k, _ in _heard(app_client, tenant) if k.startswith("IMAGE_D")]
+
+    with write_session(engine) as session:
+        job(session, datetime(2098, 12, 31, tzinfo=UTC))  # not due yet
+    assert retired(runner) == ["IMAGE_DEPRECATED"]
+    with write_session(engine) as session:
+        job(session, datetime(2099, 1, 1, 0, 1, tzinfo=UTC))
+    with write_session(engine) as session:
+        job(session, datetime(2099, 1, 2, tzinfo=UTC))  # once
+    assert retired(runner) == retired(owner) == ["IMAGE_DEPRECATED", "IMAGE_DISABLED"]
 
 
 TEST = """mutation($id: ID!) { sendTestWebhook(input: {endpointId: $id}) {
