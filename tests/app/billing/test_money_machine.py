@@ -13,7 +13,8 @@ credited to the listing it ran under) and checks, after every step:
 - no postpaid instance runs while its account is in arrears;
 - each provider's net revenue is exactly what its listing earned (exact in the service's
   integer units, the hourly remainder carried per listing included);
-- every quote equals the order it priced, and a refused action changes nothing.
+- every quote equals the order it priced, and a refused action changes nothing;
+- one advance of N hours leaves the ledger N one-hour advances leave.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -53,6 +55,7 @@ from app.marketplace.models import ListingRevenue
 from app.marketplace.rules import Plan
 from app.money import RATE_SCALE, USAGE_UNITS_PER_FEN
 from app.operations.models import Operation
+from app.operations.worker import Worker, hours_between
 from app.platform.schedule import ClockState
 from app.platform.viewer import Role, Viewer
 from app.policy import Policy
@@ -641,6 +644,55 @@ class MoneyMachine(RuleBasedStateMachine):
             instances_service.expire_due(session, self.now)
             arrears.ArrearsReleases(GRACE_DAYS)(session, self.now)
         self._accrue_all(hour)
+        self._follow_holds()
+
+    @precondition(lambda self: hasattr(self, "buyer"))
+    @rule(hours=st.integers(2, 12), minutes=st.sampled_from([0, 23]))
+    def advance_hours(self, hours: int, minutes: int) -> None:
+        """One advance of N hours, as advanceClock runs it (Worker.run_periodic: every job at
+        each whole hour in turn) must leave the ledger N one-hour advances leave: one USAGE
+        entry per hour, dated at its hour, of exactly the model's hour (R166). Only while
+        the balance covers the hours: when arrears start mid-way, which instances they stop
+        is the service's to say, and the model learns it only after the move."""
+        with read_session(self.engine) as session:
+            account = session.get(Account, self.buyer.id)
+            assert account is not None
+            balance = account.balance_minor
+        burn = sum(
+            sum(box.rates.values()) // (RATE_SCALE // 100) + 1
+            for box in self.boxes.values()
+            if box.timing == "POSTPAID" and box.released_at is None and not box.held
+        )
+        if balance - burn * (hours + 1) < 0:
+            return
+        before, self.now = self.now, self.now + timedelta(hours=hours, minutes=minutes)
+
+        def settle_buyer(session: Session, moment: datetime) -> None:
+            until = settlement.last_whole_hour(moment)
+            settlement.settle(session=session, until=until, account_id=self.buyer.id)
+
+        jobs = [settle_buyer, instances_service.expire_due, arrears.ArrearsReleases(GRACE_DAYS)]
+        clock: Any = SimpleNamespace(now=lambda: self.now, simulated=False)
+        Worker(self.engine, clock, {}, periodic=jobs).run_periodic(since=before)
+        expected = []
+        for hour in hours_between(before, self.now):
+            charged = self.usage_fen
+            self._accrue_all(hour)
+            if self.usage_fen != charged:
+                expected.append((hour, charged - self.usage_fen))
+        with read_session(self.engine) as session:
+            entries = session.exec(
+                select(LedgerEntry)
+                .where(
+                    LedgerEntry.account_id == self.buyer.id,
+                    LedgerEntry.kind == "USAGE",
+                    LedgerEntry.created_at > before,  # type: ignore[operator]
+                )
+                .order_by(LedgerEntry.created_at)  # type: ignore[arg-type]
+            ).all()
+        assert [(e.created_at, e.amount_minor) for e in entries] == expected, (
+            "an advance of hours was not settled hour by hour"
+        )
         self._follow_holds()
 
     @rule()
