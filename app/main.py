@@ -86,7 +86,6 @@ def make_worker(
         ],
         periodic_seconds=settings.scheduler_seconds,
         wait_for_prepared=not settings.run_worker,
-        deliver=sender.run_due,
     )
 
 
@@ -241,33 +240,44 @@ def _service_routes(settings: Settings, dependencies: dict[str, Callable[[], Non
 def _lifespan(
     settings: Settings, worker: Worker, engine: Engine, services: Services, sender: Sender
 ) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
-    """Run the operation worker beside the server; let go of its leases when stopping, and
-    let the webhook attempts under way finish.
+    """Run the operation worker and the webhook sender beside the server, each in a loop of
+    its own; let go of the worker's leases when stopping, and let the webhook attempts under
+    way finish.
     """
 
-    async def run_worker() -> None:
+    async def repeat(what: str, work: Callable[[], object]) -> None:
+        # on a thread of its own, so that neither loop waits for the other (a receiver that
+        # takes its full 10 s delays only other deliveries, never operations)
         while True:
             try:
-                await asyncio.to_thread(worker.tick)
+                await asyncio.to_thread(work)
             except DATABASE_UNAVAILABLE as exc:
-                log.warning("worker tick: the database is unavailable (%s)", exc)
+                log.warning("%s: the database is unavailable (%s)", what, exc)
             except Exception:
-                log.exception("worker tick failed")
+                log.exception("%s failed", what)
             await asyncio.sleep(settings.worker_tick_seconds)
 
     @asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        task = asyncio.create_task(run_worker()) if settings.run_worker else None
+        tasks = (
+            [
+                asyncio.create_task(repeat("worker tick", worker.tick)),
+                asyncio.create_task(repeat("webhook sender", sender.run_due)),
+            ]
+            if settings.run_worker
+            else []
+        )
         FEED.listen(engine)
         gc.collect()
         gc.freeze()
         yield
         await services.sockets.stop()
         services.board.close()
-        if task is not None:
+        for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if tasks:
             await asyncio.to_thread(worker.release_leases)
         await asyncio.to_thread(sender.close)
         await asyncio.to_thread(FEED.close)

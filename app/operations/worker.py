@@ -102,7 +102,6 @@ class Worker:
         periodic_seconds: float = 30.0,
         prepare_threads: int = PREPARE_THREADS,
         wait_for_prepared: bool = True,
-        deliver: Callable[[], object] | None = None,
     ) -> None:
         self.engine = engine
         self.clock = clock
@@ -112,8 +111,6 @@ class Worker:
         self.periodic_seconds = periodic_seconds
         self.prepare_threads = prepare_threads
         self.wait_for_prepared = wait_for_prepared
-        #: sends what is owed to other systems (webhook deliveries), after each tick's work
-        self.deliver = deliver
         self._periodic_due = 0.0
         self._preparing: dict[str, Preparation] = {}
         self._lock = threading.Lock()
@@ -155,8 +152,6 @@ class Worker:
         done += self._collect()
         if self.periodic and time.monotonic() >= self._periodic_due:
             self.run_periodic()
-        if self.deliver is not None:
-            self.deliver()
         return done
 
     def run_periodic(self, since: datetime | None = None) -> None:

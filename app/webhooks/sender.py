@@ -38,7 +38,9 @@ from app.webhooks.rules import Outcome
 from app.webhooks.sealing import Sealer
 
 log = logging.getLogger("bcc_images.webhooks")
-CLAIM = timedelta(minutes=1)  # real time
+#: how long a claimed delivery is left to the process that claimed it (real time): longer
+#: than an attempt can take; a process killed mid-attempt leaves it to be sent again after
+CLAIM = timedelta(seconds=30)
 Resolver = Callable[[str, int], list[str]]
 
 
@@ -78,16 +80,20 @@ class Sender:
         self._client = httpx.Client(
             trust_env=False, follow_redirects=False, timeout=rules.ATTEMPT_TIMEOUT_SECONDS
         )
+        self._closing = False
 
     def close(self) -> None:
-        """Stop sending (waits for attempts under way)."""
+        """Stop sending (waits for attempts under way; a delivery claimed but not sent is
+        sent by another process, or by this one once restarted, when its claim ends).
+        """
+        self._closing = True
         self._pool.shutdown(wait=True)
         self._client.close()
 
     def run_due(self) -> int:
         """Send every delivery that is due, at most eight at a time; returns how many."""
         sent = 0
-        while claims := self._claim():
+        while not self._closing and (claims := self._claim()):
             for future in [self._pool.submit(self._deliver, claim) for claim in claims]:
                 future.result()
             sent += len(claims)
@@ -163,12 +169,13 @@ class Sender:
         headers["user-agent"] = "bcc-images-webhooks"
         url = httpx.URL(claim.url).copy_with(host=addresses[0])
         extensions = {"sni_hostname": target.host} if target.scheme == "https" else {}
+        deadline = time.monotonic() + rules.ATTEMPT_TIMEOUT_SECONDS
         try:
             with self._client.stream(
                 "POST", url, content=claim.body, headers=headers, extensions=extensions
             ) as response:
-                answer = _read(response)
-        except httpx.TimeoutException:
+                answer = _read(response, deadline)
+        except (httpx.TimeoutException, TimeoutError):
             return Outcome(None, f"No answer within {rules.ATTEMPT_TIMEOUT_SECONDS:g} s."), b""
         except httpx.HTTPError as error:
             return Outcome(None, f"Could not connect ({type(error).__name__})."), b""
@@ -249,11 +256,18 @@ def _host_header(target: Destination) -> str:
     return host if target.port == default else f"{host}:{target.port}"
 
 
-def _read(response: httpx.Response) -> bytes:
-    """At most 64 KiB of an answer."""
+def _read(response: httpx.Response, deadline: float) -> bytes:
+    """At most 64 KiB of an answer, all of it by ``deadline`` (a receiver that drips its
+    answer a byte at a time would otherwise hold a sending thread for as long as it likes).
+
+    Raises:
+        TimeoutError: the answer was still coming at the deadline.
+    """
     kept = bytearray()
     for chunk in response.iter_bytes():
         kept += chunk[: rules.MAX_ANSWER_BYTES - len(kept)]
         if len(kept) >= rules.MAX_ANSWER_BYTES:
             break
+        if time.monotonic() > deadline:
+            raise TimeoutError
     return bytes(kept)

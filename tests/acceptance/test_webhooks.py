@@ -31,6 +31,7 @@ from tests.acceptance.conftest import (
     free_port,
     own_server,
     provider_image,
+    running_instance,
     start_server,
     stop_server,
 )
@@ -363,3 +364,71 @@ def test_a_delivery_pending_when_the_server_is_killed_is_delivered_after_the_res
         finally:
             stop_server(restarted)
             receiver.stop()
+
+
+class Holder(Receiver):
+    """A receiver that holds each request until ``release`` is set (then answers 200)."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(port)
+        self.arrived = threading.Event()
+        self.release = threading.Event()
+
+    def start(self) -> None:
+        holder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                holder.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                holder.arrived.set()
+                holder.release.wait(60)
+                self.send_response(200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        ThreadingHTTPServer.allow_reuse_address = True
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+
+def test_a_receiver_holding_an_attempt_delays_no_operation_and_a_kill_mid_attempt_loses_nothing(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """The sender runs beside the operation worker: while a receiver holds an attempt, an
+    instance is launched and its operation finishes. Then kill -9 during that attempt: the
+    server started again sends the delivery once its claim has ended, with the same
+    webhook-id (a receiver may see an id twice, never miss one)."""
+    holder = Holder(free_port())
+    holder.start()
+    settings = {**QUICK, "webhook_allow_http": 1, "webhook_allow_hosts": f"127.0.0.1:{holder.port}"}
+    with own_server(tmp_path_factory, "webhooks-held", settings) as server:
+        tenant = server.account("PROVIDER", "1000")
+        endpoint_id, secret = _endpoint(server, tenant, holder.url, ["SALE_CREATED"])
+        sent = server.gql(TEST, {"id": endpoint_id}, tenant)["data"]["sendTestWebhook"]
+        delivery_id = sent["delivery"]["id"]
+        assert holder.arrived.wait(20), "the first attempt never came"
+        running_instance(server, tenant)  # its operation finishes while the attempt is held
+        [held] = server.gql(DELIVERIES, {"e": endpoint_id}, tenant)["data"]["webhookDeliveries"][
+            "nodes"
+        ]
+        assert (held["status"], held["attempts"]) == ("PENDING", [])  # still under way
+        assert server.process is not None and server.log_path is not None
+        server.process.kill()  # SIGKILL in the middle of the attempt
+        server.process.wait()
+        holder.release.set()
+        port = free_port()
+        restarted = server.process = start_server(server.env, server.log_path, port)
+        server.url = f"http://127.0.0.1:{port}"
+        try:
+            again = holder.wait_for(2, seconds=90)  # after the 30 s claim of the killed process
+            assert [h["webhook-id"] for h, _ in again] == [delivery_id, delivery_id]
+            assert _verified(secret, again[1])["type"] == "TEST"
+            done = _wait_attempts(server, tenant, endpoint_id, 1)
+            assert done["status"] == "SUCCEEDED" and len(done["attempts"]) == 1
+        finally:
+            stop_server(restarted)
+            holder.stop()

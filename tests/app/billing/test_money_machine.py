@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -34,7 +34,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from sqlalchemy import Engine
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from app.accounts.models import Account
 from app.accounts.permissions import OPERATOR
@@ -671,7 +671,11 @@ class MoneyMachine(RuleBasedStateMachine):
             until = settlement.last_whole_hour(moment)
             settlement.settle(session=session, until=until, account_id=self.buyer.id)
 
-        jobs = [settle_buyer, instances_service.expire_due, arrears.ArrearsReleases(GRACE_DAYS)]
+        jobs: list[Callable[[Session, datetime], None]] = [
+            settle_buyer,
+            instances_service.expire_due,
+            arrears.ArrearsReleases(GRACE_DAYS),
+        ]
         clock: Any = SimpleNamespace(now=lambda: self.now, simulated=False)
         Worker(self.engine, clock, {}, periodic=jobs).run_periodic(since=before)
         expected = []
@@ -686,9 +690,9 @@ class MoneyMachine(RuleBasedStateMachine):
                 .where(
                     LedgerEntry.account_id == self.buyer.id,
                     LedgerEntry.kind == "USAGE",
-                    LedgerEntry.created_at > before,  # type: ignore[operator]
+                    col(LedgerEntry.created_at) > before,
                 )
-                .order_by(LedgerEntry.created_at)  # type: ignore[arg-type]
+                .order_by(col(LedgerEntry.created_at))
             ).all()
         assert [(e.created_at, e.amount_minor) for e in entries] == expected, (
             "an advance of hours was not settled hour by hour"

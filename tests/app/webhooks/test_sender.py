@@ -5,16 +5,23 @@ instead of blocking the sender."""
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import threading
+import time
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
+import pytest
 from sqlalchemy import Engine
 
 from app.clock import Clock
 from app.database import read_session, write_session
+from app.webhooks import rules
 from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from app.webhooks.rules import RETRY_AFTER, Outcome
 from app.webhooks.sealing import Sealer
-from app.webhooks.sender import Sender, _follow
+from app.webhooks.sender import Claim, Sender, _follow
 from tests.factories import Factory
 
 START = datetime(2027, 1, 10, 9, 30, tzinfo=UTC)
@@ -94,3 +101,43 @@ def test_a_secret_sealed_under_another_key_fails_its_delivery_and_blocks_nothing
         attempt = session.get(WebhookAttempt, (delivery.id, 1))
         assert failed is not None and failed.status == "FAILED"
         assert attempt is not None and "BCC_IMAGES_SECRET_KEY" in str(attempt.error)
+
+
+def test_an_answer_dripped_a_byte_at_a_time_ends_the_attempt_at_its_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each byte comes well within the read timeout, but the whole answer would take 30 s:
+    the attempt ends at its own deadline and says so, and the thread is free again."""
+    monkeypatch.setattr(rules, "ATTEMPT_TIMEOUT_SECONDS", 1.0)
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+    stop = threading.Event()
+
+    def drip() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            connection.recv(65536)
+            connection.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 60\r\n\r\n")
+            for _ in range(60):
+                if stop.wait(0.5):
+                    return
+                with contextlib.suppress(OSError):
+                    connection.sendall(b"x")
+
+    threading.Thread(target=drip, daemon=True).start()
+    sender = Sender(
+        cast(Engine, None),
+        Clock(simulated=False),
+        Sealer(b"k"),
+        allow_hosts=[f"127.0.0.1:{port}"],
+    )
+    claim = Claim("whd-AAAAAAAAAAAAAAAA", f"http://127.0.0.1:{port}/x", b"{}", ("whsec_eA==",))
+    started = time.monotonic()
+    try:
+        outcome, answer = sender._attempt(claim, datetime.now(UTC))
+    finally:
+        stop.set()
+        sender.close()
+        listener.close()
+    assert outcome == Outcome(None, "No answer within 1 s.") and answer == b""
+    assert time.monotonic() - started < 5
