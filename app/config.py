@@ -120,6 +120,7 @@ class Settings(BaseSettings):
     webhook_allow_http: bool = False
     webhook_allow_private: bool = False
     webhook_allow_hosts: Origins = ()
+    webhook_ca_file: str = ""
 
     @field_validator("log_level", mode="before")
     @classmethod

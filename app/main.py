@@ -97,6 +97,7 @@ def make_sender(settings: Settings, engine: Engine, clock: Clock) -> Sender:
         webhook_sealer(settings, engine),
         allow_private=settings.webhook_allow_private,
         allow_hosts=settings.webhook_allow_hosts,
+        ca_file=settings.webhook_ca_file,
     )
 
 

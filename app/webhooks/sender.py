@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import logging
 import socket
+import ssl
 import time
 from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import certifi
 import httpx
 from cryptography.fernet import InvalidToken
 from sqlalchemy import Engine, or_
@@ -72,13 +74,17 @@ class Sender:
         allow_private: bool = False,
         allow_hosts: Collection[str] = (),
         resolver: Resolver = resolve,
+        ca_file: str = "",
     ) -> None:
         self.engine, self.clock, self.sealer = engine, clock, sealer
         self.allow_private, self.allow_hosts = allow_private, frozenset(allow_hosts)
         self.resolver = resolver
         self._pool = ThreadPoolExecutor(rules.MAX_IN_FLIGHT, thread_name_prefix="webhooks")
         self._client = httpx.Client(
-            trust_env=False, follow_redirects=False, timeout=rules.ATTEMPT_TIMEOUT_SECONDS
+            verify=_trusted(ca_file),
+            trust_env=False,
+            follow_redirects=False,
+            timeout=rules.ATTEMPT_TIMEOUT_SECONDS,
         )
         self._closing = False
 
@@ -254,6 +260,16 @@ def _host_header(target: Destination) -> str:
     default = 443 if target.scheme == "https" else 80
     host = f"[{target.host}]" if ":" in target.host else target.host
     return host if target.port == default else f"{host}:{target.port}"
+
+
+def _trusted(ca_file: str) -> ssl.SSLContext:
+    """The authorities a receiver's certificate may be signed by: the public ones, and those
+    of ``ca_file`` when one is given (the name checked is the URL's, sent as SNI).
+    """
+    context = ssl.create_default_context(cafile=certifi.where())
+    if ca_file:
+        context.load_verify_locations(cafile=ca_file)
+    return context
 
 
 def _read(response: httpx.Response, deadline: float) -> bytes:

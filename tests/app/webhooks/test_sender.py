@@ -6,13 +6,18 @@ instead of blocking the sender."""
 from __future__ import annotations
 
 import contextlib
+import pathlib
 import socket
+import ssl
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import cast
 
 import pytest
+import trustme
 from sqlalchemy import Engine
 
 from app.clock import Clock
@@ -141,3 +146,68 @@ def test_an_answer_dripped_a_byte_at_a_time_ends_the_attempt_at_its_deadline(
         listener.close()
     assert outcome == Outcome(None, "No answer within 1 s.") and answer == b""
     assert time.monotonic() - started < 5
+
+
+@contextlib.contextmanager
+def _https_receiver(ca: trustme.CA, name: str, seen: list[str | None]) -> Iterator[int]:
+    """An https receiver on 127.0.0.1 whose certificate (signed by ``ca``) names ``name``;
+    ``seen`` gets the host name each client asked for (SNI)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(name).configure_cert(context)
+    context.sni_callback = lambda _socket, server_name, _context: seen.append(server_name)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", "0")))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_https_receivers_are_checked_against_the_host_name_of_their_url(
+    tmp_path: pathlib.Path,
+) -> None:
+    """R200: the sender connects to the address it checked, sends the URL's host name as SNI
+    and checks the certificate against it; a receiver signed by a private authority is trusted
+    only when BCC_IMAGES_WEBHOOK_CA_FILE names it."""
+    ca = trustme.CA()
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    host = "hooks.example.test"
+
+    def attempt(cert_name: str, trusted: str) -> tuple[Outcome, list[str | None]]:
+        seen: list[str | None] = []
+        with _https_receiver(ca, cert_name, seen) as port:
+            sender = Sender(
+                cast(Engine, None),
+                Clock(simulated=False),
+                Sealer(b"k"),
+                allow_hosts=[f"{host}:{port}"],
+                resolver=lambda _host, _port: ["127.0.0.1"],
+                ca_file=trusted,
+            )
+            claim = Claim(
+                "whd-AAAAAAAAAAAAAAAA", f"https://{host}:{port}/x", b"{}", ("whsec_eA==",)
+            )
+            try:
+                outcome, _ = sender._attempt(claim, datetime.now(UTC))
+            finally:
+                sender.close()
+        return outcome, seen
+
+    assert attempt(host, str(ca_file)) == (Outcome(204), [host])
+    wrong_name, _ = attempt("another.example.test", str(ca_file))
+    assert wrong_name == Outcome(None, "Could not connect (ConnectError).")
+    untrusted, _ = attempt(host, "")
+    assert untrusted == Outcome(None, "Could not connect (ConnectError).")
