@@ -204,19 +204,23 @@ def undeprecate(*, session: Session, viewer: Viewer, image_id: str) -> Image:
     return _changed(session, image)
 
 
-def set_disabled(*, session: Session, viewer: Viewer, image_id: str, disabled: bool) -> Image:
+def set_disabled(
+    *, session: Session, viewer: Viewer, image_id: str, disabled: bool
+) -> tuple[Image, bool]:
     """Disable an image (no launch, rebuild, copy, share or listing; only its owner still
-    sees it) or enable it again. Shares are kept.
+    sees it) or enable it again. Shares are kept. Returns the image and whether it changed
+    (it was not disabled, or not enabled, already), as read under its lock.
 
     Raises:
         DomainError: IMAGE_NOT_FOUND, PERMISSION_DENIED.
     """
     action = "disabled" if disabled else "enabled"
     image = governed(session=session, viewer=viewer, image_id=image_id, action=action)
+    changed = image.disabled != disabled
     image.disabled = disabled
     if not disabled:
         policies.note_undo(session=session, image=image, undone=LifecycleAction.DISABLE)
-    return _changed(session, image)
+    return _changed(session, image), changed
 
 
 def set_deletion_protection(

@@ -49,11 +49,9 @@ def set_disabled(
     """``governance.set_disabled``, then IMAGE_DISABLED to the image's owner and users when
     an enabled image was disabled.
     """
-    before = session.get(Image, image_id)
-    was_disabled = before.disabled if before is not None else None
-    image = governance.set_disabled(
+    image, changed = governance.set_disabled(
         session=session, viewer=viewer, image_id=image_id, disabled=disabled
     )
-    if disabled and was_disabled is False:
+    if disabled and changed:
         announce.image_disabled(session, image, now)
     return image
