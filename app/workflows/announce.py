@@ -9,18 +9,21 @@ more of the buyer).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, select
 
 from app.billing.models import ChargeShare
+from app.images import service as images_service
 from app.images.models import Image, ImageShare
 from app.images.rules import ShareStatus, is_deprecated
 from app.instances.models import Instance
 from app.instances.rules import InstanceStatus
 from app.marketplace.models import Listing, Sale
 from app.money import money_json
+from app.platform.viewer import Role, Viewer
 from app.webhooks import outbox
 from app.webhooks.rules import WebhookEventType
 
@@ -118,24 +121,29 @@ def instance_released(session: Session, instance: Instance, now: datetime) -> No
 def image_deprecated(session: Session, image: Image, now: datetime) -> None:
     """Tell those who use an image that it is deprecated (or will be, from ``deprecateAt``),
     with its later stages and the image to use instead: its owner, every account it is
-    shared with (accepted) and every account with a live instance of it.
+    shared with (accepted) and every account with a live instance of it. Each learns what it
+    may read: an account that no longer sees the image learns its id alone, and the
+    replacement is named only to those who may see it.
     """
-    deprecation = {
-        "state": "DEPRECATED" if is_deprecated(image, now) else "SCHEDULED",
-        "deprecateAt": _iso(image.deprecate_at),
-        "disableAt": _iso(image.disable_at),
-        "deleteAt": _iso(image.delete_at),
-        "replacementImageId": image.replacement_id,
-    }
-    seen = {"id": image.id, "name": image.name, "region": image.region_code}
-    _tell_users(
-        session,
-        image,
-        WebhookEventType.IMAGE_DEPRECATED,
-        owner={"image": {**seen, "deprecation": deprecation, "note": image.lifecycle_note}},
-        others={"image": {**seen, "deprecation": deprecation}},
-        now=now,
-    )
+
+    def data(viewer: Viewer | None) -> dict[str, Any]:
+        described = _described(session, image, viewer)
+        if len(described) == 1:  # it no longer sees the image: its id alone
+            return {"image": described}
+        replacement = image.replacement_id
+        if viewer is not None and replacement is not None:
+            seen = images_service.get(session=session, viewer=viewer, image_id=replacement)
+            replacement = seen.id if seen is not None else None
+        deprecation = {
+            "state": "DEPRECATED" if is_deprecated(image, now) else "SCHEDULED",
+            "deprecateAt": _iso(image.deprecate_at),
+            "disableAt": _iso(image.disable_at),
+            "deleteAt": _iso(image.delete_at),
+            "replacementImageId": replacement,
+        }
+        return {"image": {**described, "deprecation": deprecation}}
+
+    _tell_users(session, image, WebhookEventType.IMAGE_DEPRECATED, data, now)
 
 
 def image_disabled(session: Session, image: Image, now: datetime) -> None:
@@ -147,27 +155,35 @@ def image_disabled(session: Session, image: Image, now: datetime) -> None:
         session,
         image,
         WebhookEventType.IMAGE_DISABLED,
-        owner={
-            "image": {
-                "id": image.id,
-                "name": image.name,
-                "region": image.region_code,
-                "note": image.lifecycle_note,
-            }
-        },
-        others={"image": {"id": image.id}},
-        now=now,
+        lambda viewer: {"image": _described(session, image, viewer)},
+        now,
     )
+
+
+def _described(session: Session, image: Image, viewer: Viewer | None) -> dict[str, Any]:
+    """The image as ``viewer`` may read it (None: its owner, who also reads its note)."""
+    if viewer is None:
+        return {
+            "id": image.id,
+            "name": image.name,
+            "region": image.region_code,
+            "note": image.lifecycle_note,
+        }
+    if images_service.get(session=session, viewer=viewer, image_id=image.id) is None:
+        return {"id": image.id}
+    return {"id": image.id, "name": image.name, "region": image.region_code}
 
 
 def _tell_users(
     session: Session,
     image: Image,
     event: WebhookEventType,
-    owner: dict[str, Any],
-    others: dict[str, Any],
+    data: Callable[[Viewer | None], dict[str, Any]],
     now: datetime,
 ) -> None:
+    """Emit ``event`` to the image's owner and, one by one with what each may read, to every
+    account that took a share of it or runs it (read as a customer would).
+    """
     shared = select(ImageShare.account_id).where(
         ImageShare.image_id == image.id, ImageShare.status == ShareStatus.ACCEPTED.value
     )
@@ -175,8 +191,14 @@ def _tell_users(
         Instance.image_id == image.id, Instance.status != InstanceStatus.RELEASED.value
     )
     users = (set(session.exec(shared)) | set(session.exec(running))) - {image.owner_id}
-    outbox.emit(session=session, account_ids=[image.owner_id], event=event, data=owner, now=now)
-    outbox.emit(session=session, account_ids=users, event=event, data=others, now=now)
+    outbox.emit(
+        session=session, account_ids=[image.owner_id], event=event, data=data(None), now=now
+    )
+    for account_id in sorted(users):
+        viewer = Viewer(account_id, Role.CUSTOMER, "")
+        outbox.emit(
+            session=session, account_ids=[account_id], event=event, data=data(viewer), now=now
+        )
 
 
 def _iso(when: datetime | None) -> str | None:

@@ -206,7 +206,8 @@ def test_an_images_owner_and_users_hear_of_its_deprecation_and_its_disabling(
     assert gql(app_client, UNSHARE, {"i": gone}, owner)["data"]["unshareImage"]["userErrors"] == []
     before = {t.id: _heard(app_client, t) for t in (owner, taker, runner, asker, stranger)}
 
-    stages = {"imageId": image, "disableAt": "2099-01-01T00:00:00Z"}
+    private = custom_image(engine, owner.id, name="web-2026")  # shared with nobody
+    stages = {"imageId": image, "disableAt": "2099-01-01T00:00:00Z", "replacementImageId": private}
     assert gql(app_client, DEPRECATE, {"i": stages}, owner)["data"]["deprecateImage"] == {
         "userErrors": []
     }
@@ -226,13 +227,20 @@ def test_an_images_owner_and_users_hear_of_its_deprecation_and_its_disabling(
     assert (deprecated["id"], deprecated["name"]) == (image, "web-2025")
     assert deprecated["deprecation"]["state"] == "DEPRECATED"
     assert deprecated["deprecation"]["disableAt"].startswith("2099-01-01T00:00:00")
+    assert deprecated["deprecation"]["replacementImageId"] == private
     assert "note" in deprecated and told["IMAGE_DISABLED"]["image"]["id"] == image
-    for user in (taker, runner):
-        told = new(user)
-        assert sorted(told) == ["IMAGE_DEPRECATED", "IMAGE_DISABLED"]
-        assert "note" not in told["IMAGE_DEPRECATED"]["image"]  # the owner's own words
-        assert told["IMAGE_DEPRECATED"]["image"]["deprecation"]["state"] == "DEPRECATED"
-        assert told["IMAGE_DISABLED"] == {"image": {"id": image}}
+    told = new(taker)  # sees the image, not its replacement
+    assert sorted(told) == ["IMAGE_DEPRECATED", "IMAGE_DISABLED"]
+    deprecated = told["IMAGE_DEPRECATED"]["image"]
+    assert (deprecated["name"], deprecated["deprecation"]["state"]) == ("web-2025", "DEPRECATED")
+    assert deprecated["deprecation"]["replacementImageId"] is None
+    assert "note" not in deprecated  # the owner's own words
+    assert told["IMAGE_DISABLED"] == {"image": {"id": image}}
+    # runs it, but no longer sees it (its share was taken back): the id alone
+    assert new(runner) == {
+        "IMAGE_DEPRECATED": {"image": {"id": image}},
+        "IMAGE_DISABLED": {"image": {"id": image}},
+    }
     assert new(asker) == {} and new(stranger) == {}
 
 
