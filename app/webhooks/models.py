@@ -94,15 +94,19 @@ class AccountEvent(SQLModel, table=True):
     """One event an account heard of, as the ``accountEvents`` subscription sends it: written
     with the webhook deliveries it causes (in the change's transaction), kept for a week.
 
-    ``seq`` orders an account's events; ``created_at`` is the event's time (service clock) and
-    ``written_at`` the real time it was written, which tells a reader how long ago an event
-    below the last one it saw could still have been committed.
+    An account's events are read in the order of ``(xid, seq)``: on PostgreSQL ``xid`` is the
+    writing transaction's id, and a reader takes only events of transactions older than every
+    transaction still running, so an event committed late can never fall behind one already
+    read (``seq`` alone is given at insert, not at commit). On SQLite, whose writers take
+    turns, ``xid`` is 0 and ``seq`` is the order of commits. ``created_at`` is the event's
+    time (service clock).
     """
 
     __tablename__ = "account_event"
     __table_args__ = (
-        Index("ix_account_event_account", "account_id", "seq"),
+        Index("ix_account_event_account", "account_id", "xid", "seq"),
         Index("ix_account_event_created", "created_at"),
+        {"sqlite_autoincrement": True},  # numbers are never reused once the table empties
     )
 
     seq: int | None = Field(
@@ -113,7 +117,7 @@ class AccountEvent(SQLModel, table=True):
     )
     id: str = Field(max_length=24, unique=True)
     account_id: str = Field(foreign_key="account.id", max_length=16)
+    xid: int = Field(sa_column=Column(BigInteger, nullable=False))
     event_type: str = Field(max_length=24)
     data: str = Field(sa_column=Column(Text, nullable=False))  # JSON
     created_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))
-    written_at: datetime = Field(sa_column=Column(UTCDateTime, nullable=False))

@@ -8,10 +8,11 @@ it reads and writes only the webhook tables.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import orjson
+from sqlalchemy import BigInteger, Text, cast, func
 from sqlmodel import Session, col, select
 
 from app.ids import new_id
@@ -54,16 +55,16 @@ def emit(
     were written. ``data`` is what every one of the accounts may read of the resource.
     """
     accounts = sorted(set(account_ids))
-    written = datetime.now(UTC)  # real time: see AccountEvent.written_at
+    xid = _transaction_id(session)
     for account_id in accounts:
         session.add(
             AccountEvent(
                 id=new_id("evt"),
                 account_id=account_id,
+                xid=xid,
                 event_type=event.value,
                 data=orjson.dumps(data).decode(),
                 created_at=now,
-                written_at=written,
             )
         )
         publish(session, events_key(account_id))
@@ -78,6 +79,15 @@ def emit(
         session.add(delivery(endpoint, event, data, now))
     session.flush()
     return len(endpoints)
+
+
+def _transaction_id(session: Session) -> Any:
+    """This transaction's id on PostgreSQL (see AccountEvent), as the insert computes it; 0
+    on SQLite.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return 0
+    return cast(cast(func.pg_current_xact_id(), Text), BigInteger)
 
 
 def events_key(account_id: str) -> str:

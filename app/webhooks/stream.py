@@ -1,26 +1,25 @@
 """Reading an account's events as they come (R179, the ``accountEvents`` subscription).
 
-Events are numbered (``seq``) when they are written, not when their transaction commits, so
-on PostgreSQL an event may become visible after a later-numbered one was read. A reader
-therefore keeps, besides the highest number it has read, the numbers it read in the last
-``LOOKBACK`` of real time, and looks again below that highest number for events written in
-that window that it has not read yet. An event whose transaction took longer than
-``LOOKBACK`` to commit would be missed; no write transaction of this service comes close.
+A reader keeps its place as the ``(xid, seq)`` of the last event it read and reads what
+follows in that order (see ``AccountEvent``). On PostgreSQL it reads only events written by
+transactions older than every one still running (below the current snapshot's ``xmin``):
+those are final, so an event committed late is read after the events before it, never lost
+behind them. A long transaction elsewhere delays events, never drops them. On SQLite,
+writers take turns: the numbers are the order of commits.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, func
+from sqlalchemy import BigInteger, Text, cast, delete, func, tuple_
 from sqlmodel import Session, col, select
 
 from app.webhooks.models import AccountEvent
 
-#: how long after it was written an event may still be committed
-LOOKBACK = timedelta(seconds=60)
 #: events read at a time
 BATCH = 100
 #: events are kept this long after they happened (service clock), then purged
@@ -33,67 +32,68 @@ class Cursor:
 
     account_id: str
     types: frozenset[str] | None  # the event types it wants; None: every type
-    start: int  # events numbered at or below it came before the reader began
-    floor: int  # the highest number read
-    recent: dict[int, datetime] = field(default_factory=dict)  # read within LOOKBACK
+    position: tuple[int, int]  # (xid, seq) of the last event read, or where it began
 
 
 def open_cursor(
     session: Session, account_id: str, types: Collection[str] | None, after: str | None
 ) -> Cursor | None:
     """A reader of the account's events from now on, or from just after the account's event
-    ``after``; None when the account has no such event (any more).
+    ``after``; None when the account has no such event (any more). "From now on" may include
+    an event committed a moment before, never miss one committed after.
     """
     if after is None:
-        newest = session.exec(
-            select(func.max(AccountEvent.seq)).where(AccountEvent.account_id == account_id)
-        ).one()
-        start = newest or 0
+        position = (_oldest_running(session), 0) if _transactional(session) else _newest(session)
     else:
         found = session.exec(
-            select(AccountEvent.seq).where(
+            select(AccountEvent.xid, AccountEvent.seq).where(
                 AccountEvent.id == after, AccountEvent.account_id == account_id
             )
         ).first()
-        if found is None:
+        if found is None or found[1] is None:
             return None
-        start = found
+        position = (found[0], found[1])
     wanted = frozenset(types) if types else None
-    return Cursor(account_id=account_id, types=wanted, start=start, floor=start)
+    return Cursor(account_id=account_id, types=wanted, position=position)
 
 
-def read(session: Session, cursor: Cursor, real_now: datetime) -> list[AccountEvent]:
-    """The events the reader has not read yet, oldest first (at most ``BATCH``), and moves
-    the cursor past them.
-    """
-    since = real_now - LOOKBACK
-    base = select(AccountEvent).where(
-        AccountEvent.account_id == cursor.account_id, col(AccountEvent.seq) > cursor.start
+def read(session: Session, cursor: Cursor) -> list[AccountEvent]:
+    """The events after the reader's place, in order (at most ``BATCH``); moves it past them."""
+    order = tuple_(col(AccountEvent.xid), col(AccountEvent.seq))
+    query = select(AccountEvent).where(
+        AccountEvent.account_id == cursor.account_id, order > tuple_(*cursor.position)
     )
     if cursor.types is not None:
-        base = base.where(col(AccountEvent.event_type).in_(sorted(cursor.types)))
-    below = base.where(col(AccountEvent.seq) <= cursor.floor, col(AccountEvent.written_at) >= since)
-    if cursor.recent:
-        below = below.where(col(AccountEvent.seq).not_in(sorted(cursor.recent)))
-    late = session.exec(below.order_by(col(AccountEvent.seq))).all()
-    new = session.exec(
-        base.where(col(AccountEvent.seq) > cursor.floor)
-        .order_by(col(AccountEvent.seq))
-        .limit(BATCH)
-    ).all()
-    events = [*late, *new][:BATCH]
-    _advance(cursor, events, since)
+        query = query.where(col(AccountEvent.event_type).in_(sorted(cursor.types)))
+    if _transactional(session):
+        query = query.where(col(AccountEvent.xid) < _xmin())
+    events = list(
+        session.exec(query.order_by(col(AccountEvent.xid), col(AccountEvent.seq)).limit(BATCH))
+    )
+    if events:
+        last = events[-1]
+        assert last.seq is not None
+        cursor.position = (last.xid, last.seq)
     return events
 
 
-def _advance(cursor: Cursor, events: Sequence[AccountEvent], since: datetime) -> None:
-    for event in events:
-        assert event.seq is not None
-        cursor.recent[event.seq] = event.written_at
-        cursor.floor = max(cursor.floor, event.seq)
-    for seq, written in list(cursor.recent.items()):
-        if written < since:
-            del cursor.recent[seq]
+def _transactional(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _xmin() -> Any:
+    """The oldest transaction still running, as of this statement (PostgreSQL)."""
+    return cast(cast(func.pg_snapshot_xmin(func.pg_current_snapshot()), Text), BigInteger)
+
+
+def _oldest_running(session: Session) -> int:
+    found: int = session.exec(select(_xmin())).one()
+    return found
+
+
+def _newest(session: Session) -> tuple[int, int]:
+    newest = session.exec(select(func.max(AccountEvent.seq))).one()
+    return (0, newest or 0)
 
 
 class Retention:

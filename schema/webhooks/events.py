@@ -5,7 +5,7 @@ envelopes its webhooks carry.
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
@@ -96,12 +96,13 @@ class WebhookSubscriptions:
         if cursor is None:
             raise BadRequest(
                 f"Your account has no event {shown(str(after))} in the last 7 days: "
-                "subscribe without after to hear of events from now on."
+                "subscribe without after to hear of events from now on.",
+                ["after"],
             )
         while True:
             # one slot and session per read, given back before the events are sent
             async with context.one_event():
-                rows = stream.read(context.session, cursor, datetime.now(UTC))
+                rows = stream.read(context.session, cursor)
                 events = [AccountEvent.from_row(row) for row in rows]
             for event in events:
                 yield event

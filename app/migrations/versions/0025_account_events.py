@@ -31,15 +31,16 @@ def upgrade() -> None:
         ),
         sa.Column("id", sa.String(length=24), nullable=False),
         sa.Column("account_id", sa.String(length=16), nullable=False),
+        sa.Column("xid", sa.BigInteger(), nullable=False),
         sa.Column("event_type", sa.String(length=24), nullable=False),
         sa.Column("data", sa.Text(), nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
-        sa.Column("written_at", UTCDateTime(), nullable=False),
         sa.ForeignKeyConstraint(["account_id"], ["account.id"]),
         sa.PrimaryKeyConstraint("seq"),
         sa.UniqueConstraint("id"),
+        sqlite_autoincrement=True,
     )
-    op.create_index("ix_account_event_account", "account_event", ["account_id", "seq"])
+    op.create_index("ix_account_event_account", "account_event", ["account_id", "xid", "seq"])
     op.create_index("ix_account_event_created", "account_event", ["created_at"])
 
 
