@@ -57,17 +57,14 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 log = logging.getLogger("bcc_images.worker")
 
 
-def make_worker(
-    settings: Settings, engine: Engine, clock: Clock, store: ObjectStore, sender: Sender
-) -> Worker:
+def make_worker(settings: Settings, engine: Engine, clock: Clock, store: ObjectStore) -> Worker:
     """The operation worker with the periodic jobs: hourly settlement, prepaid expiry,
     releases at the end of the arrears grace period, expiry of objects no image needs,
-    reconciliation of stored files, purging the recycle bin and failed imports, and the later
-    stages (disable, recycle bin) of custom images' scheduled deprecations, and the image
-    lifecycle policies at each midnight (UTC); after each tick, the webhook deliveries that
-    are due are sent. A server's
+    reconciliation of stored files, purging the recycle bin and failed imports, the later
+    stages (disable, recycle bin) of custom images' scheduled deprecations, the image
+    lifecycle policies at each midnight (UTC) and the week of account events kept. A server's
     background worker does not wait for the inspections it starts (they run on their own
-    threads); a worker driven tick by tick does.
+    threads); a worker driven tick by tick does. The webhook sender runs beside it.
     """
     return Worker(
         engine,
@@ -166,7 +163,7 @@ def create_app(settings: Settings, span_exporter: Any = None) -> Starlette:
     clock = Clock(simulated=settings.simulated_clock)
     store = make_store(settings)
     sender = make_sender(settings, engine, clock)
-    worker = make_worker(settings, engine, clock, store, sender)
+    worker = make_worker(settings, engine, clock, store)
     tracer_provider = start_tracing(engine, span_exporter)
     services = Services(
         settings=settings,
@@ -274,6 +271,7 @@ def _lifespan(
         yield
         await services.sockets.stop()
         services.board.close()
+        sender.stop()  # no new claims; the loop's thread ends after the batch under way
         for task in tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
@@ -41,8 +42,9 @@ from app.webhooks.sealing import Sealer
 
 log = logging.getLogger("bcc_images.webhooks")
 #: how long a claimed delivery is left to the process that claimed it (real time): longer
-#: than an attempt can take; a process killed mid-attempt leaves it to be sent again after
-CLAIM = timedelta(seconds=30)
+#: than an attempt takes (10 s to connect, to send and to be answered, the answer read by
+#: the 10 s deadline); a process killed mid-attempt leaves it to be sent again after
+CLAIM = timedelta(seconds=60)
 Resolver = Callable[[str, int], list[str]]
 
 
@@ -60,6 +62,7 @@ class Claim:
     url: str
     body: bytes
     secrets: tuple[str, ...]
+    until: datetime | None = None  # the claim's end as written: this process's while it holds
 
 
 class Sender:
@@ -87,22 +90,29 @@ class Sender:
             timeout=rules.ATTEMPT_TIMEOUT_SECONDS,
         )
         self._closing = False
+        self._running = threading.Lock()  # held while a batch is claimed and sent
+
+    def stop(self) -> None:
+        """Claim nothing more (what is under way finishes)."""
+        self._closing = True
 
     def close(self) -> None:
-        """Stop sending (waits for attempts under way; a delivery claimed but not sent is
-        sent by another process, or by this one once restarted, when its claim ends).
+        """Stop sending, once the attempts under way have finished (a delivery claimed but not
+        sent is sent by another process, or by this one once restarted, when its claim ends).
         """
-        self._closing = True
-        self._pool.shutdown(wait=True)
-        self._client.close()
+        self.stop()
+        with self._running:  # the batch under way, if any
+            self._pool.shutdown(wait=True)
+            self._client.close()
 
     def run_due(self) -> int:
         """Send every delivery that is due, at most eight at a time; returns how many."""
         sent = 0
-        while not self._closing and (claims := self._claim()):
-            for future in [self._pool.submit(self._deliver, claim) for claim in claims]:
-                future.result()
-            sent += len(claims)
+        with self._running:
+            while not self._closing and (claims := self._claim()):
+                for future in [self._pool.submit(self._deliver, claim) for claim in claims]:
+                    future.result()
+                sent += len(claims)
         return sent
 
     def _claim(self) -> list[Claim]:
@@ -145,7 +155,13 @@ class Sender:
                 delivery.claimed_until = real + CLAIM
                 session.add(delivery)
                 claims.append(
-                    Claim(delivery.id, endpoint.url, delivery.body.encode(), tuple(secrets))
+                    Claim(
+                        delivery.id,
+                        endpoint.url,
+                        delivery.body.encode(),
+                        tuple(secrets),
+                        delivery.claimed_until,
+                    )
                 )
             return claims
 
@@ -199,6 +215,11 @@ class Sender:
             ).first()
             if delivery is None:
                 return  # its endpoint was deleted meanwhile
+            if delivery.claimed_until != claim.until:
+                # the attempt outlived its claim and another process took the delivery over:
+                # its own attempt is the one recorded
+                log.warning("webhook delivery %s: the attempt outlived its claim", delivery.id)
+                return
             endpoint = session.get(WebhookEndpoint, delivery.endpoint_id)
             assert endpoint is not None
             delivery.attempts += 1

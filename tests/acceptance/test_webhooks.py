@@ -424,7 +424,7 @@ def test_a_receiver_holding_an_attempt_delays_no_operation_and_a_kill_mid_attemp
         restarted = server.process = start_server(server.env, server.log_path, port)
         server.url = f"http://127.0.0.1:{port}"
         try:
-            again = holder.wait_for(2, seconds=90)  # after the 30 s claim of the killed process
+            again = holder.wait_for(2, seconds=120)  # after the killed process's 60 s claim
             assert [h["webhook-id"] for h, _ in again] == [delivery_id, delivery_id]
             assert _verified(secret, again[1])["type"] == "TEST"
             done = _wait_attempts(server, tenant, endpoint_id, 1)
