@@ -1,10 +1,12 @@
 """accountEvents in process (R179): signed in only; a malformed or foreign ``after`` is
 refused with BAD_USER_INPUT; each event is charged to the token's bucket like any other
-subscription's; a client resumes after an event by its id."""
+subscription's, and holds no database connection between events; a client resumes after an
+event by its id."""
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -93,6 +95,12 @@ def test_each_event_is_charged_and_resumed_after_by_its_id(
         _emit(engine, tenant, 2)
         _emit(engine, tenant, 3)
         first, second = receive(ws), receive(ws)
+        # between events the subscription holds no database connection
+        engine_of_app: Engine = app_client.app.state.engine  # type: ignore[attr-defined]
+        deadline = time.monotonic() + 2  # (a read the last commit woke may be finishing)
+        while engine_of_app.pool.checkedout() and time.monotonic() < deadline:  # type: ignore[attr-defined]
+            time.sleep(0.01)
+        assert engine_of_app.pool.checkedout() == 0  # type: ignore[attr-defined]
     data = [m["payload"]["data"]["accountEvents"] for m in (first, second)]
     assert [(d["type"], d["data"]) for d in data] == [
         ("OPERATION_FINISHED", {"n": 2}),
