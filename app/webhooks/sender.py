@@ -21,15 +21,17 @@ import socket
 import ssl
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Collection
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import certifi
 import httpx
 from cryptography.fernet import InvalidToken
-from sqlalchemy import Engine, or_
+from sqlalchemy import Engine, func, or_
 from sqlmodel import Session, col, select
 
 from app.clock import Clock
@@ -45,6 +47,9 @@ log = logging.getLogger("bcc_images.webhooks")
 #: than an attempt takes (10 s to connect, to send and to be answered, the answer read by
 #: the 10 s deadline); a process killed mid-attempt leaves it to be sent again after
 CLAIM = timedelta(seconds=60)
+#: attempts of one account's deliveries under way at once, per process
+MAX_PER_ACCOUNT = 2
+JOINED = col(WebhookEndpoint.id) == col(WebhookDelivery.endpoint_id)
 Resolver = Callable[[str, int], list[str]]
 
 
@@ -63,6 +68,7 @@ class Claim:
     body: bytes
     secrets: tuple[str, ...]
     until: datetime | None = None  # the claim's end as written: this process's while it holds
+    owner_id: str = ""  # the account whose delivery it is
 
 
 class Sender:
@@ -106,42 +112,42 @@ class Sender:
             self._client.close()
 
     def run_due(self) -> int:
-        """Send every delivery that is due, at most eight at a time; returns how many."""
+        """Send every delivery that is due, at most eight at a time and at most two of one
+        account's (so that one account's slow receivers hold back nobody else's); a slot
+        that frees is filled at once. Returns how many were sent.
+        """
         sent = 0
+        running: dict[Future[None], str] = {}  # attempt under way -> its account
         with self._running:
-            while not self._closing and (claims := self._claim()):
-                for future in [self._pool.submit(self._deliver, claim) for claim in claims]:
+            while not self._closing:
+                free = rules.MAX_IN_FLIGHT - len(running)
+                for claim in self._claim(free, Counter(running.values())) if free else []:
+                    running[self._pool.submit(self._deliver, claim)] = claim.owner_id
+                if not running:
+                    break
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
                     future.result()
-                sent += len(claims)
+                    del running[future]
+                sent += len(done)
         return sent
 
-    def _claim(self) -> list[Claim]:
+    def _claim(self, most: int, busy: Counter[str]) -> list[Claim]:
+        """Claim up to ``most`` due deliveries, oldest first, none of an account that already
+        has ``MAX_PER_ACCOUNT`` under way (``busy``: attempts under way by account).
+        """
         real = datetime.now(UTC)
-        due = (
-            col(WebhookDelivery.status) == service.PENDING,
-            col(WebhookDelivery.next_attempt_at) <= self.clock.now(),
-            or_(
-                col(WebhookDelivery.claimed_until).is_(None),
-                col(WebhookDelivery.claimed_until) < real,
-            ),
-            col(WebhookEndpoint.enabled).is_(True),
-        )
-        joined = col(WebhookEndpoint.id) == col(WebhookDelivery.endpoint_id)
-        with read_session(self.engine) as session:  # most ticks: nothing is due
-            if (
-                session.exec(
-                    select(WebhookDelivery.id).join(WebhookEndpoint, joined).where(*due).limit(1)
-                ).first()
-                is None
-            ):
-                return []
+        due = self._due(real)
+        wanted = self._fair_share(due, most, busy)
+        if not wanted:
+            return []
         with write_session(self.engine) as session:
             stmt = (
                 select(WebhookDelivery, WebhookEndpoint)
-                .join(WebhookEndpoint, joined)
-                .where(*due)
+                .join(WebhookEndpoint, JOINED)
+                .where(col(WebhookDelivery.id).in_(wanted), *due)
                 .order_by(col(WebhookDelivery.next_attempt_at), col(WebhookDelivery.id))
-                .limit(rules.MAX_IN_FLIGHT)
+                .limit(most)
                 .with_for_update(skip_locked=True, of=WebhookDelivery)
             )
             claims = []
@@ -161,9 +167,57 @@ class Sender:
                         delivery.body.encode(),
                         tuple(secrets),
                         delivery.claimed_until,
+                        delivery.owner_id,
                     )
                 )
             return claims
+
+    def _due(self, real: datetime) -> tuple[Any, ...]:
+        """What makes a delivery due now: pending, its time come (service clock), claimed by
+        nobody (real time), its endpoint enabled.
+        """
+        return (
+            col(WebhookDelivery.status) == service.PENDING,
+            col(WebhookDelivery.next_attempt_at) <= self.clock.now(),
+            or_(
+                col(WebhookDelivery.claimed_until).is_(None),
+                col(WebhookDelivery.claimed_until) < real,
+            ),
+            col(WebhookEndpoint.enabled).is_(True),
+        )
+
+    def _fair_share(self, due: tuple[Any, ...], most: int, busy: Counter[str]) -> list[str]:
+        """The due deliveries to try to claim: each account's oldest, read unlocked (a window
+        and FOR UPDATE do not mix; the claim locks and reads them again, since another process
+        may have taken some), leaving out what would put an account over its share.
+        """
+        rank = (
+            func.row_number()
+            .over(
+                partition_by=col(WebhookDelivery.owner_id),
+                order_by=(col(WebhookDelivery.next_attempt_at), col(WebhookDelivery.id)),
+            )
+            .label("rank")
+        )
+        ranked = (
+            select(WebhookDelivery.id, WebhookDelivery.owner_id, WebhookDelivery.next_attempt_at)
+            .add_columns(rank)
+            .join(WebhookEndpoint, JOINED)
+            .where(*due)
+            .subquery()
+        )
+        with read_session(self.engine) as session:  # most ticks: nothing is due
+            candidates = session.exec(
+                select(ranked.c.id, ranked.c.owner_id, ranked.c.rank)
+                .where(ranked.c.rank <= MAX_PER_ACCOUNT)
+                .order_by(ranked.c.rank, ranked.c.next_attempt_at, ranked.c.id)
+                .limit(most + rules.MAX_IN_FLIGHT * MAX_PER_ACCOUNT)
+            ).all()
+        return [
+            delivery_id
+            for delivery_id, owner_id, number in candidates
+            if busy[owner_id] + number <= MAX_PER_ACCOUNT
+        ]
 
     def _deliver(self, claim: Claim) -> None:
         at = datetime.now(UTC)

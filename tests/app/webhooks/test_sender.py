@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 
 from app.clock import Clock
 from app.database import read_session, write_session
+from app.ids import new_id
 from app.webhooks import rules
 from app.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from app.webhooks.rules import RETRY_AFTER, Outcome
@@ -211,3 +212,77 @@ def test_https_receivers_are_checked_against_the_host_name_of_their_url(
     assert wrong_name == Outcome(None, "Could not connect (ConnectError).")
     untrusted, _ = attempt(host, "")
     assert untrusted == Outcome(None, "Could not connect (ConnectError).")
+
+
+def test_one_accounts_slow_receiver_holds_back_no_other_account(
+    factory: Factory, engine: Engine
+) -> None:
+    """Eight deliveries of one account to a receiver that holds every request, all due before
+    one of another account's: that one is sent at once, beside two of the first account's
+    (at most two of one account's are under way at a time in a process)."""
+    sealer = Sealer(b"fair")
+    release, victim_heard = threading.Event(), threading.Event()
+    arrived: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("content-length", "0")))
+            arrived.append(self.path)
+            if self.path == "/slow":
+                release.wait(20)
+            else:
+                victim_heard.set()
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = server.server_address[1]
+    attacker, victim = factory.account(), factory.account()
+    long_ago = datetime.now(UTC) - timedelta(days=1)
+    with write_session(engine) as session:
+        for owner, path, count, at in (
+            (attacker.id, "/slow", 8, long_ago),
+            (victim.id, "/fast", 1, long_ago + timedelta(minutes=1)),
+        ):
+            endpoint = WebhookEndpoint(
+                id=new_id("whe"),
+                owner_id=owner,
+                url=f"http://127.0.0.1:{port}{path}",
+                events='["SALE_CREATED"]',
+                secret=sealer.seal(rules.new_secret()),
+                created_at=at,
+                updated_at=at,
+            )
+            session.add(endpoint)
+            session.flush()
+            for n in range(count):
+                session.add(
+                    WebhookDelivery(
+                        id=new_id("whd"),
+                        endpoint_id=endpoint.id,
+                        owner_id=owner,
+                        event_type="SALE_CREATED",
+                        body="{}",
+                        status="PENDING",
+                        next_attempt_at=at + timedelta(seconds=n),
+                        created_at=at,
+                    )
+                )
+    sender = Sender(engine, Clock(simulated=False), sealer, allow_hosts=[f"127.0.0.1:{port}"])
+    running = threading.Thread(target=sender.run_due)
+    running.start()
+    try:
+        assert victim_heard.wait(5), "the other account's delivery waited for the slow receiver"
+        time.sleep(0.3)
+        assert arrived.count("/slow") == 2
+    finally:
+        release.set()
+        running.join(60)
+        sender.close()
+        server.shutdown()
+        server.server_close()
+    assert arrived.count("/slow") == 8  # the rest, two at a time, once the receiver answers
