@@ -12,11 +12,11 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import BigInteger, Text, cast, func
 from sqlmodel import Session, col, select
 
 from app.ids import new_id
 from app.platform.events import publish
+from app.webhooks import stream
 from app.webhooks.models import AccountEvent, WebhookDelivery, WebhookEndpoint
 from app.webhooks.rules import WebhookDeliveryStatus, WebhookEventType
 
@@ -55,7 +55,7 @@ def emit(
     were written. ``data`` is what every one of the accounts may read of the resource.
     """
     accounts = sorted(set(account_ids))
-    xid = _transaction_id(session)
+    xid = stream.transaction_id(session)
     for account_id in accounts:
         session.add(
             AccountEvent(
@@ -79,15 +79,6 @@ def emit(
         session.add(delivery(endpoint, event, data, now))
     session.flush()
     return len(endpoints)
-
-
-def _transaction_id(session: Session) -> Any:
-    """This transaction's id on PostgreSQL (see AccountEvent), as the insert computes it; 0
-    on SQLite.
-    """
-    if session.get_bind().dialect.name != "postgresql":
-        return 0
-    return cast(cast(func.pg_current_xact_id(), Text), BigInteger)
 
 
 def events_key(account_id: str) -> str:

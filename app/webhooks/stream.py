@@ -77,13 +77,24 @@ def read(session: Session, cursor: Cursor) -> list[AccountEvent]:
     return events
 
 
+def transaction_id(session: Session) -> Any:
+    """What an event's ``xid`` is written as: this transaction's id on PostgreSQL (computed
+    by the insert), 0 on SQLite.
+    """
+    return _bigint(func.pg_current_xact_id()) if _transactional(session) else 0
+
+
 def _transactional(session: Session) -> bool:
     return session.get_bind().dialect.name == "postgresql"
 
 
 def _xmin() -> Any:
     """The oldest transaction still running, as of this statement (PostgreSQL)."""
-    return cast(cast(func.pg_snapshot_xmin(func.pg_current_snapshot()), Text), BigInteger)
+    return _bigint(func.pg_snapshot_xmin(func.pg_current_snapshot()))
+
+
+def _bigint(xid8: Any) -> Any:
+    return cast(cast(xid8, Text), BigInteger)
 
 
 def _oldest_running(session: Session) -> int:
