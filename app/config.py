@@ -63,6 +63,7 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     db_pool_size: Count = 20
     db_max_overflow: Size = 40
+    db_read_pool_size: Count = 8
     introspection: bool = True
     response_cache: bool = True
     compiled_reads: bool = True

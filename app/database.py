@@ -19,6 +19,7 @@ from sqlalchemy import DateTime, Engine, TypeDecorator, create_engine, event, ma
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlmodel import Session, SQLModel
 
 from app.config import Settings
@@ -95,10 +96,8 @@ def make_engine(settings: Settings) -> Engine:
         )
         _configure_sqlite(engine)
         return engine
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
     return create_engine(
-        url,
+        _postgres_url(url),
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=10,
@@ -106,6 +105,48 @@ def make_engine(settings: Settings) -> Engine:
         # after 30 minutes instead, and one that broke fails its request, not the next
         pool_recycle=1800,
     )
+
+
+def _postgres_url(url: str) -> str:
+    """A PostgreSQL URL with psycopg named as its driver (which has both interfaces)."""
+    if url.startswith("postgresql://"):
+        return "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return url
+
+
+class PageReads:
+    """Runs the one statement of a list page outside the request's transaction.
+
+    On PostgreSQL the statement runs on a small pool of autocommit connections through
+    psycopg's asyncio interface: while the database plans and runs it, the process serves
+    other requests (a page is one statement, so it is consistent on its own, and there is no
+    BEGIN or ROLLBACK to wait for). SQLite has no such interface and runs in process: there
+    the statement runs on the request's own session, as every other read does.
+    """
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self._engine: AsyncEngine | None = None
+        if settings is not None and not is_sqlite(settings.database_url):
+            self._engine = create_async_engine(
+                _postgres_url(settings.database_url),
+                pool_size=settings.db_read_pool_size,
+                max_overflow=0,
+                pool_timeout=10,
+                pool_recycle=1800,
+                isolation_level="AUTOCOMMIT",
+            )
+
+    async def rows(self, session: Session, statement: Any, parameters: dict[str, Any]) -> list[Any]:
+        """The statement's rows (SQLAlchemy rows, every type processed as on the session)."""
+        if self._engine is None:
+            return list(session.connection().execute(statement, parameters))
+        async with self._engine.connect() as conn:
+            return list(await conn.execute(statement, parameters))
+
+    async def close(self) -> None:
+        """Close the pool's connections."""
+        if self._engine is not None:
+            await self._engine.dispose()
 
 
 def _create_private(url: str) -> None:

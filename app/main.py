@@ -24,7 +24,7 @@ from starlette.staticfiles import StaticFiles
 from app.clock import Clock
 from app.config import Settings, load_settings
 from app.database import UNAVAILABLE as DATABASE_UNAVAILABLE
-from app.database import check_ready, make_engine
+from app.database import PageReads, check_ready, make_engine
 from app.images import lifecycle
 from app.instances import service as instances_service
 from app.observability import (
@@ -180,6 +180,7 @@ def create_app(settings: Settings, span_exporter: Any = None) -> Starlette:
         ),
         sockets=Sockets(settings.max_websockets, settings.max_websockets_per_client),
         board=Board(str(engine.url)),
+        page_reads=PageReads(settings),
     )
     graphql = GraphQLView(build_schema(settings, tracing=tracer_provider is not None), services)
     dependencies: dict[str, Callable[[], None]] = {
@@ -280,6 +281,7 @@ def _lifespan(
             await asyncio.to_thread(worker.release_leases)
         await asyncio.to_thread(sender.close)
         await asyncio.to_thread(FEED.close)
+        await services.page_reads.close()
         engine.dispose()
 
     return lifespan

@@ -7,15 +7,18 @@ import binascii
 import hashlib
 import hmac
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from sqlalchemy import ColumnElement, func, select, tuple_
 from sqlmodel import Session
 
 from app.errors import BadRequest
+
+if TYPE_CHECKING:
+    from app.database import PageReads
 
 T = TypeVar("T")
 MAX_PAGE = 100
@@ -197,15 +200,48 @@ def window(ordering: Ordering, request: PageRequest) -> Window:
     return Window(ordering, request, limit, backward, cursor, bound)
 
 
-def paginate(
+@dataclass(frozen=True)
+class PageQuery(Generic[T]):
+    """One page's statement (None when there is nothing to read) with its parameters, and
+    how its rows (fetched in SQL order, limit + 1 of them) become the Relay page.
+    """
+
+    statement: Any
+    parameters: dict[str, Any]
+    window: Window
+    sort_value: Callable[[Any], object]
+    row_id: Callable[[Any], str]
+    count: Callable[[], int]  # the total, counted only when asked for
+    items: Callable[[Iterable[Any]], list[T]] = list
+
+    def page(self, rows: Iterable[Any]) -> Page[T]:
+        """The Relay page of the statement's rows."""
+        return self.window.page(self.items(rows), self.sort_value, self.row_id, self.count)
+
+    def run(self, session: Session) -> Page[T]:
+        """Read the page on the session."""
+        if self.statement is None:
+            return self.page([])
+        return self.page(session.exec(self.statement, params=self.parameters).all())
+
+    async def read(self, reads: PageReads, session: Session) -> Page[T]:
+        """Read the page where list pages are read (``app.database.PageReads``): the
+        statement must select columns, not ORM entities.
+        """
+        if self.statement is None:
+            return self.page([])
+        return self.page(await reads.rows(session, self.statement, self.parameters))
+
+
+def page_query(
     session: Session,
     stmt: Any,  # a Select of the rows to page (one entity, or several joined)
     ordering: Ordering,
     request: PageRequest,
     sort_value: Callable[[Any], object],
     row_id: Callable[[Any], str] = lambda row: str(row.id),
-) -> Page[Any]:
-    """Run one keyset-paginated query for the requested page.
+) -> PageQuery[Any]:
+    """One keyset-paginated query for the requested page.
 
     ``stmt`` selects the filtered rows; this adds the ordering, the cursor predicate and
     LIMIT n+1. The total is a separate COUNT, run only if the caller asks for it.
@@ -216,16 +252,35 @@ def paginate(
     if bound is not None:
         paged = paged.where(bound)
     paged = paged.order_by(*win.order(ordering.column, ordering.id_column)).limit(win.limit + 1)
-    rows = list(session.exec(paged).all()) if win.limit > 0 else []
 
     def count() -> int:
         total = select(func.count()).select_from(stmt.order_by(None).subquery())
         return int(session.scalar(total) or 0)
 
-    return win.page(rows, sort_value, row_id, count)
+    statement = paged if win.limit > 0 else None
+    return PageQuery(statement, {}, win, sort_value, row_id, count)
+
+
+def paginate(
+    session: Session,
+    stmt: Any,
+    ordering: Ordering,
+    request: PageRequest,
+    sort_value: Callable[[Any], object],
+    row_id: Callable[[Any], str] = lambda row: str(row.id),
+) -> Page[Any]:
+    """Run one keyset-paginated query for the requested page (see ``page_query``)."""
+    return page_query(session, stmt, ordering, request, sort_value, row_id).run(session)
 
 
 def newest_first(session: Session, stmt: Any, table: Any, request: PageRequest) -> Page[Any]:
     """One keyset page of ``stmt``'s rows of ``table``, newest first (the same time: by id)."""
+    return newest_first_query(session, stmt, table, request).run(session)
+
+
+def newest_first_query(
+    session: Session, stmt: Any, table: Any, request: PageRequest
+) -> PageQuery[Any]:
+    """The query of ``newest_first``'s page, for a caller that runs it elsewhere."""
     ordering = Ordering("CREATED_AT", table.created_at, True, table.id)
-    return paginate(session, stmt, ordering, request, lambda row: row.created_at)
+    return page_query(session, stmt, ordering, request, lambda row: row.created_at)

@@ -20,6 +20,7 @@ from app.accounts import service as accounts_service
 from app.config import load_settings
 from app.database import make_engine, read_session
 from app.images import page as images_page
+from app.images.page_rows import ImageRow
 from app.images.rules import type_for_viewer
 from app.pagination import PageRequest
 from app.platform.service_secrets import CURSOR_SECRET, shared_secret
@@ -30,7 +31,7 @@ PAGE_SIZE = 50
 CURSOR_SCOPE = "Query.images||" + hashlib.sha256(orjson.dumps(None)).hexdigest()[:16]
 
 
-def _node(row: images_page.ImageRow, viewer: Any) -> dict[str, Any]:
+def _node(row: ImageRow, viewer: Any) -> dict[str, Any]:
     image, region, listing = row.image, row.region, row.listing
     return {
         "id": image.id,

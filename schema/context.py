@@ -16,7 +16,7 @@ from starlette.websockets import WebSocket
 
 from app.clock import Clock
 from app.config import Settings
-from app.database import run_write
+from app.database import PageReads, run_write
 from app.errors import Unauthenticated
 from app.operations.worker import Worker
 from app.platform.board import Board
@@ -51,6 +51,8 @@ class Services:
     sockets: Sockets = field(default_factory=lambda: Sockets(1000, 20))
     #: versions read before, kept until a commit anywhere moves them (none kept by default)
     board: Board = field(default_factory=lambda: Board(""))
+    #: where list pages run their statement (by default: on the request's session)
+    page_reads: PageReads = field(default_factory=PageReads)
 
 
 @dataclass

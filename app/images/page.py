@@ -28,6 +28,14 @@ from sqlmodel import Session, col, select
 
 from app.errors import BadRequest, shown
 from app.images.models import Image
+from app.images.page_rows import (
+    IMAGE_TABLE,
+    LISTING_TABLE,
+    PAGE_COLUMNS,
+    REGION_TABLE,
+    ImageRow,
+    image_rows,
+)
 from app.images.rules import (
     CATALOGUE_KINDS,
     MAX_SYSTEM_DISK_GB,
@@ -38,7 +46,7 @@ from app.images.rules import (
 )
 from app.images.service import listing_explained, shared_to
 from app.marketplace.models import Listing
-from app.pagination import Ordering, Page, PageRequest, window
+from app.pagination import Ordering, Page, PageQuery, PageRequest, window
 from app.platform.viewer import Role, Viewer
 from app.regions.models import Flavor, FlavorPrice, Region
 from app.regions.rules import ARM_NAMES, Arch
@@ -114,67 +122,6 @@ def _branches(
     if viewer is not None and ImageType.SHARED in wanted:
         parts.append(and_(col(Image.kind) == ImageKind.CUSTOM.value, enabled, shared_to(viewer)))
     return parts
-
-
-@dataclass(slots=True)
-class RegionView:
-    """A region's columns, read with an image page (plain values, no ORM state)."""
-
-    code: str
-    name: str
-    copy_supported: bool
-    position: int
-
-
-@dataclass(slots=True)
-class ListingView:
-    """A listing's columns, read with an image page."""
-
-    id: str
-    seed_key: str | None
-    provider_id: str
-    kind: str
-    title: str
-    summary: str
-    category: str
-    version: str
-    status: str
-    review_note: str | None
-    created_at: datetime
-    updated_at: datetime
-
-
-@dataclass(frozen=True)
-class ImageRow:
-    """A listed image with the rows every console page shows beside it, fetched in one query.
-
-    ``image`` is a result row with every image column as an attribute (like an Image).
-    """
-
-    image: Any
-    region: RegionView
-    listing: ListingView | None  # the charge-root listing, when the viewer may see it
-
-
-_IMAGE_TABLE = Image.__table__  # type: ignore[attr-defined]
-_REGION_TABLE = Region.__table__  # type: ignore[attr-defined]
-_LISTING_TABLE = Listing.__table__  # type: ignore[attr-defined]
-_PAGE_COLUMNS = [
-    *_IMAGE_TABLE.c,
-    *[c.label(f"region__{c.name}") for c in _REGION_TABLE.c],
-    *[c.label(f"listing__{c.name}") for c in _LISTING_TABLE.c],
-]
-_REGION_FIELDS = [c.name for c in _REGION_TABLE.c]
-_LISTING_FIELDS = [c.name for c in _LISTING_TABLE.c]
-
-
-def _image_row(row: Any) -> ImageRow:
-    mapping = row._mapping
-    region = RegionView(**{f: mapping[f"region__{f}"] for f in _REGION_FIELDS})
-    listing = None
-    if mapping["listing__id"] is not None:
-        listing = ListingView(**{f: mapping[f"listing__{f}"] for f in _LISTING_FIELDS})
-    return ImageRow(row, region, listing)
 
 
 @dataclass(frozen=True)
@@ -262,12 +209,12 @@ def _page_statement(shape: _Shape) -> Any:
     )
     # Core rows, not ORM objects: building ORM state for 150 objects costs more than the query.
     return (
-        select(*_PAGE_COLUMNS)
-        .select_from(_IMAGE_TABLE)
+        select(*PAGE_COLUMNS)
+        .select_from(IMAGE_TABLE)
         .join(chosen, col(Image.id) == chosen.c.id)
-        .join(_REGION_TABLE, col(Region.code) == col(Image.region_code))
+        .join(REGION_TABLE, col(Region.code) == col(Image.region_code))
         .outerjoin(
-            _LISTING_TABLE,
+            LISTING_TABLE,
             and_(col(Listing.id) == col(Image.charge_listing_id), listing_explained(viewer)),
         )
         .order_by(*order)
@@ -335,7 +282,7 @@ def _parameters(viewer: Viewer | None, filters: ImageFilter) -> dict[str, Any]:
     return values
 
 
-def list_images(
+def page_query(
     *,
     session: Session,
     viewer: Viewer | None,
@@ -344,8 +291,8 @@ def list_images(
     descending: bool,
     page: PageRequest,
     now: datetime,
-) -> Page[ImageRow]:
-    """Return one keyset page of the visible images that match the filters.
+) -> PageQuery[ImageRow]:
+    """The statement of one keyset page of the visible images that match the filters.
 
     One statement: each visible part picks its first n+1 rows by index, the union is ordered
     and cut to n+1, and the page's regions and visible charge-root listings are joined in.
@@ -388,12 +335,25 @@ def list_images(
         total = select(func.count()).select_from(every.subquery())
         return int(session.connection().execute(total, parameters).scalar() or 0)
 
-    if statement is None or win.limit == 0:
-        return win.page([], lambda r: None, lambda r: "", count)
-    parameters["limit"] = win.limit + 1
-    if win.bound is not None:
-        parameters["after_value"], parameters["after_id"] = win.bound
-    rows = [_image_row(row) for row in session.connection().execute(statement, parameters)]
-    return win.page(
-        rows, lambda row: getattr(row.image, attribute), lambda row: row.image.id, count
+    if statement is not None and win.limit > 0:
+        parameters["limit"] = win.limit + 1
+        if win.bound is not None:
+            parameters["after_value"], parameters["after_id"] = win.bound
+    else:
+        statement = None
+    return PageQuery(
+        statement,
+        parameters,
+        win,
+        lambda row: getattr(row.image, attribute),
+        lambda row: row.image.id,
+        count,
+        image_rows,
     )
+
+
+def list_images(*, session: Session, **query: Any) -> Page[ImageRow]:
+    """Return one keyset page of the visible images that match the filters (the arguments
+    of ``page_query``), read on the session.
+    """
+    return page_query(session=session, **query).run(session)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import ColumnElement, distinct, func
 from sqlmodel import Session, col, select
@@ -25,9 +26,10 @@ from app.instances import rules
 from app.instances.models import Instance
 from app.instances.rules import InstanceStatus
 from app.marketplace.models import ListingImage
-from app.pagination import Page, PageRequest, given, newest_first
+from app.pagination import PageQuery, PageRequest, given, newest_first_query
 from app.platform.viewer import Viewer
 from app.platform.visibility import by_ids, locked, owned_by
+from app.regions.models import Flavor, Region
 from app.tags.models import with_tags
 from app.tags.rules import TagFilter
 
@@ -147,14 +149,45 @@ class InstanceFilter:
     tags: tuple[TagFilter, ...] = ()  # the caller's own tags only
 
 
+#: a page's instances are read with their regions and flavors (every item shows them)
+_REGION_TABLE = Region.__table__  # type: ignore[attr-defined]
+_FLAVOR_TABLE = Flavor.__table__  # type: ignore[attr-defined]
+_REGION_COLUMNS = [c.label(f"region__{c.name}") for c in _REGION_TABLE.c]
+_FLAVOR_COLUMNS = [c.label(f"flavor__{c.name}") for c in _FLAVOR_TABLE.c]
+
+
+def page_relations(rows: Iterable[Any]) -> tuple[dict[str, Region], dict[str, Flavor]]:
+    """The regions and flavors a page of ``list_instances`` read beside its instances, by
+    code and by name.
+    """
+    regions: dict[str, Region] = {}
+    flavors: dict[str, Flavor] = {}
+    for row in rows:
+        values = row._mapping
+        if row.region_code not in regions:
+            regions[row.region_code] = Region(
+                **{c.name: values[f"region__{c.name}"] for c in _REGION_TABLE.c}
+            )
+        if row.flavor_name not in flavors:
+            flavors[row.flavor_name] = Flavor(
+                **{c.name: values[f"flavor__{c.name}"] for c in _FLAVOR_TABLE.c}
+            )
+    return regions, flavors
+
+
 def list_instances(
     *, session: Session, viewer: Viewer, filters: InstanceFilter, page: PageRequest
-) -> Page[Instance]:
-    """Return one keyset page of the viewer's instances, newest first: rows with every
-    column as an attribute, like an Instance (Core rows: building ORM state for a page of
-    them costs more than the query).
+) -> PageQuery[Instance]:
+    """The query of one keyset page of the viewer's instances, newest first: its rows have
+    every column as an attribute, like an Instance (Core rows: building ORM state for a page
+    of them costs more than the query), and their region's and flavor's columns, which
+    ``page_relations`` reads.
     """
-    stmt = select(*Instance.__table__.c).where(  # type: ignore[attr-defined]
+    stmt = (
+        select(*Instance.__table__.c, *_REGION_COLUMNS, *_FLAVOR_COLUMNS)  # type: ignore[attr-defined]
+        .join(Region, col(Region.code) == col(Instance.region_code))
+        .join(Flavor, col(Flavor.name) == col(Instance.flavor_name))
+    ).where(
         visible_clause(viewer),
         *given(
             (Instance.region_code, filters.region),
@@ -163,7 +196,7 @@ def list_instances(
         ),
     )
     stmt = with_tags(stmt, col(Instance.id), viewer.account_id, filters.tags)
-    return newest_first(session, stmt, Instance, page)
+    return newest_first_query(session, stmt, Instance, page)
 
 
 # --- lifecycle --------------------------------------------------------------------------

@@ -4,9 +4,10 @@ machinery (see the package's documentation).
 
 Ordering is graphql-core's: fields in the order collection gives them, errors of synchronous
 fields in the order they are met. Fields whose resolvers are coroutines are awaited together
-once the synchronous pass is done (so their DataLoaders batch), and put in their places; an
-error among them, or in what they lead to, would be reported in an order that depends on
-scheduling, so the run declines instead.
+once the synchronous pass is done (so their DataLoaders batch), and put in their places.
+When several are awaited together, an error among them, or in what they lead to, would be
+reported in an order that depends on scheduling, so the run declines instead; one awaited
+alone (a list page's root field) is completed as graphql-core completes it, errors in order.
 """
 
 from __future__ import annotations
@@ -289,8 +290,9 @@ class Run:
                 if isinstance(value, BaseException):
                     raise Decline(f"{step.parent.name}.{step.key} failed when awaited")
                 container[step.key] = self._completed(step, value, path)
-            if len(self.errors) != before:
-                raise Decline("an error below an awaited field")
+            if len(self.errors) != before and len(batch) > 1:
+                # awaited together, their errors would be met in the order they finish
+                raise Decline("an error below one of several awaited fields")
         return data
 
     def object(self, steps: list[Step], source: Any, path: Path | None) -> dict[str, Any]:

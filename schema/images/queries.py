@@ -10,6 +10,7 @@ from app.errors import BadRequest, ErrorCode, NotFound, shown
 from app.ids import is_id
 from app.images import page as images_page
 from app.images import rules, service
+from app.images.page_rows import ImageRow
 from app.platform.events import FEED
 from app.tags import service as tags_service
 from schema.context import Info
@@ -57,7 +58,7 @@ class ImageQueries:
             "'first'/'last' default to 20 and may not exceed 100."
         )
     )
-    def images(
+    async def images(
         self,
         info: Info,
         filter: ImageFilter | None = None,
@@ -66,8 +67,9 @@ class ImageQueries:
     ) -> Connection[Image]:
         order = order_by or DEFAULT_ORDER
         viewer = info.context.viewer
-        page = images_page.list_images(
-            session=info.context.session,
+        session = info.context.session
+        query = images_page.page_query(
+            session=session,
             viewer=viewer,
             filters=_filters(filter),
             order_field=order.field.value,
@@ -75,17 +77,20 @@ class ImageQueries:
             page=page_request(info, window, filters=filter),
             now=info.context.services.clock.now(),
         )
+        page = await query.read(info.context.services.page_reads, session)
         from schema.marketplace.types import Listing
 
-        regions: dict[str, Region] = {}
+        # a page's images share a few regions and listings: each is built once
+        prefetched: dict[tuple[str, str | None], Prefetched] = {}
 
-        def convert(row: images_page.ImageRow) -> Image:
-            region = regions.get(row.region.code)
-            if region is None:
-                region = regions[row.region.code] = Region.from_row(row.region)
+        def convert(row: ImageRow) -> Image:
+            key = (row.region.code, row.listing.id if row.listing is not None else None)
+            found = prefetched.get(key)
+            if found is None:
                 info.context.loaders.region.prime(row.region.code, row.region)
-            listing = Listing.from_row(row.listing) if row.listing is not None else None
-            return Image.from_row(row.image, viewer, Prefetched(region, listing))
+                listing = Listing.from_row(row.listing) if row.listing is not None else None
+                found = prefetched[key] = Prefetched(Region.from_row(row.region), listing)
+            return Image.of_page_row(row.image, viewer, found)
 
         return connection(page, convert)
 

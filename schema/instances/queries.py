@@ -45,7 +45,7 @@ class InstanceFilter:
 @strawberry.type
 class InstanceQueries:
     @paged(permission_classes=[SignedIn], description="The viewer's instances, newest first.")
-    def instances(
+    async def instances(
         self,
         info: Info,
         filter: InstanceFilter | None = None,
@@ -53,8 +53,9 @@ class InstanceQueries:
     ) -> Connection[Instance]:
         viewer = info.context.require_viewer()
         flt = filter or InstanceFilter()
-        page = service.list_instances(
-            session=info.context.session,
+        session = info.context.session
+        query = service.list_instances(
+            session=session,
             viewer=viewer,
             filters=service.InstanceFilter(
                 region=str(flt.region) if flt.region is not None else None,
@@ -64,10 +65,12 @@ class InstanceQueries:
             ),
             page=page_request(info, window, filters=filter),
         )
-        loaders = info.context.loaders  # what every item of a page shows: read in one batch
-        loaders.region.preload(row.region_code for row in page.items)
-        loaders.flavor.preload(row.flavor_name for row in page.items)
-        return connection(page, Instance.from_row)
+        page = await query.read(info.context.services.page_reads, session)
+        loaders = info.context.loaders  # what every item of a page shows: read with it
+        regions, flavors = service.page_relations(page.items)
+        loaders.region.prime_many(regions)
+        loaders.flavor.prime_many(flavors)
+        return connection(page, Instance.of_page_row)
 
     @strawberry.field(
         permission_classes=[SignedIn],

@@ -19,6 +19,7 @@ from schema.billing.types import ChargeLine
 from schema.context import Info
 from schema.enums import member
 from schema.images.types import Image, OperatingSystem
+from schema.lazy import Reader, eager, lazy_type
 from schema.loaders import referenced_now
 from schema.regions.types import Flavor, Zone
 from schema.resources import RegionalResource
@@ -81,39 +82,51 @@ class Instance(RegionalResource):
     @classmethod
     def from_row(cls, row: InstanceRow) -> Instance:
         """Build from an instance row."""
-        return cls(
-            id=strawberry.ID(row.id),
-            name=row.name,
-            generation=member(image_rules.Generation, row.generation),
-            status=member(InstanceStatus, row.status),
-            status_reason=row.status_reason,
-            zone=Zone(name=row.zone_name),
-            image=ImageRef(
-                id=strawberry.ID(row.image_id),
-                name=row.image_name,
-                os=OperatingSystem.of(row, "image_os_"),
-            ),
-            created_from_image=ImageRef(
-                id=strawberry.ID(row.created_from_image_id),
-                name=row.created_from_image_name,
-                os=OperatingSystem.of(row, "created_from_os_"),
-            ),
-            system_disk=SystemDisk(
-                storage_type=member(StorageType, row.system_disk_type), size_gb=row.system_disk_gb
-            ),
-            billing=InstanceBilling(
-                timing=member(Timing, row.billing_timing), months=row.billing_months
-            ),
-            created_at=row.created_at,
-            expires_at=row.expires_at,
-            released_at=row.released_at,
-            release_reason=member(ReleaseReason, row.release_reason)
-            if row.release_reason
-            else None,
-            charges=[ChargeLine.of(line) for line in service.charge_lines(row)],
-            region_code=row.region_code,
-            flavor_name=row.flavor_name,
-        )
+        return eager(cls, _FROM_ROW, row)
+
+    @classmethod
+    def of_page_row(cls, row: InstanceRow) -> Instance:
+        """The same instance as ``from_row`` gives, for a row of a list page that is never
+        changed: each field is read from the row when it is first asked for.
+        """
+        return _PageInstance(row)
+
+
+#: how each field of an Instance is read from its row (eager and lazy instances alike)
+_FROM_ROW: dict[str, Reader] = {
+    "id": lambda row: strawberry.ID(row.id),
+    "name": lambda row: row.name,
+    "generation": lambda row: member(image_rules.Generation, row.generation),
+    "status": lambda row: member(InstanceStatus, row.status),
+    "status_reason": lambda row: row.status_reason,
+    "zone": lambda row: Zone(name=row.zone_name),
+    "image": lambda row: ImageRef(
+        id=strawberry.ID(row.image_id),
+        name=row.image_name,
+        os=OperatingSystem.of(row, "image_os_"),
+    ),
+    "created_from_image": lambda row: ImageRef(
+        id=strawberry.ID(row.created_from_image_id),
+        name=row.created_from_image_name,
+        os=OperatingSystem.of(row, "created_from_os_"),
+    ),
+    "system_disk": lambda row: SystemDisk(
+        storage_type=member(StorageType, row.system_disk_type), size_gb=row.system_disk_gb
+    ),
+    "billing": lambda row: InstanceBilling(
+        timing=member(Timing, row.billing_timing), months=row.billing_months
+    ),
+    "created_at": lambda row: row.created_at,
+    "expires_at": lambda row: row.expires_at,
+    "released_at": lambda row: row.released_at,
+    "release_reason": lambda row: (
+        member(ReleaseReason, row.release_reason) if row.release_reason else None
+    ),
+    "charges": lambda row: [ChargeLine.of(line) for line in service.charge_lines(row)],
+    "region_code": lambda row: row.region_code,
+    "flavor_name": lambda row: row.flavor_name,
+}
+_PageInstance = lazy_type(Instance, _FROM_ROW)
 
 
 @strawberry.input(description="The system disk of each instance.")

@@ -12,7 +12,7 @@ import schema.enums  # noqa: F401  (registers the domain enums)
 from app.accounts.permissions import may_see_private
 from app.billing import service as billing_service
 from app.billing.pricing import Timing
-from app.images.page import ListingView
+from app.images.page_rows import ListingView
 from app.marketplace import rules
 from app.marketplace import service as marketplace_service
 from app.marketplace.models import Listing as ListingRow
