@@ -114,39 +114,65 @@ def _postgres_url(url: str) -> str:
     return url
 
 
+#: how one pool of the page reads plans a statement psycopg has prepared (from its sixth run):
+#: once for every value. Planning the console's page for its values took 2-3 times longer
+#: than running it; without filters its plan depends on nothing but the statement (the
+#: viewer, the time and the cursor change no choice, and the LIMIT is written into it).
+#: A filter's plan depends on how many rows match the value (a rare status, a name pattern),
+#: so filtered pages are planned for their values, on the other pool. ``python -m
+#: bench.page_plans`` times every shape both ways; tests check the plans made once.
+GENERIC_PLANS = "-c plan_cache_mode=force_generic_plan"
+
+
 class PageReads:
     """Runs the one statement of a list page outside the request's transaction.
 
     On PostgreSQL the statement runs on a small pool of autocommit connections through
     psycopg's asyncio interface: while the database plans and runs it, the process serves
     other requests (a page is one statement, so it is consistent on its own, and there is no
-    BEGIN or ROLLBACK to wait for). SQLite has no such interface and runs in process: there
-    the statement runs on the request's own session, as every other read does.
+    BEGIN or ROLLBACK to wait for). A page without filters runs on a pool whose connections
+    plan it once for every value (``GENERIC_PLANS``); a filtered one on a pool that plans it
+    for its values. SQLite has no such interface and runs in process: there the statement
+    runs on the request's own session, as every other read does (and so it does with no
+    settings given).
     """
 
     def __init__(self, settings: Settings | None = None) -> None:
-        self._engine: AsyncEngine | None = None
+        self._engines: dict[bool, AsyncEngine] = {}
         if settings is not None and not is_sqlite(settings.database_url):
-            self._engine = create_async_engine(
-                _postgres_url(settings.database_url),
-                pool_size=settings.db_read_pool_size,
-                max_overflow=0,
-                pool_timeout=10,
-                pool_recycle=1800,
-                isolation_level="AUTOCOMMIT",
-            )
+            url = make_url(_postgres_url(settings.database_url))
+            given = url.query.get("options", "")
+            for planned_once in (True, False):
+                options = f"{given} {GENERIC_PLANS}".strip() if planned_once else given
+                self._engines[planned_once] = create_async_engine(
+                    url.update_query_dict({"options": options}) if options else url,
+                    pool_size=settings.db_read_pool_size,
+                    max_overflow=0,
+                    pool_timeout=10,
+                    pool_recycle=1800,
+                    isolation_level="AUTOCOMMIT",
+                )
 
-    async def rows(self, session: Session, statement: Any, parameters: dict[str, Any]) -> list[Any]:
-        """The statement's rows (SQLAlchemy rows, every type processed as on the session)."""
-        if self._engine is None:
+    async def rows(
+        self,
+        session: Session,
+        statement: Any,
+        parameters: dict[str, Any],
+        planned_once: bool = False,
+    ) -> list[Any]:
+        """The statement's rows (SQLAlchemy rows, every type processed as on the session);
+        ``planned_once``: a statement whose plan depends on no value (see ``GENERIC_PLANS``).
+        """
+        engine = self._engines.get(planned_once)
+        if engine is None:
             return list(session.connection().execute(statement, parameters))
-        async with self._engine.connect() as conn:
+        async with engine.connect() as conn:
             return list(await conn.execute(statement, parameters))
 
     async def close(self) -> None:
-        """Close the pool's connections."""
-        if self._engine is not None:
-            await self._engine.dispose()
+        """Close the pools' connections."""
+        for engine in self._engines.values():
+            await engine.dispose()
 
 
 def _create_private(url: str) -> None:

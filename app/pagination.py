@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, func, select, tuple_
+from sqlalchemy import ColumnElement, Integer, func, literal, select, tuple_
 from sqlmodel import Session
 
 from app.errors import BadRequest
@@ -213,6 +213,7 @@ class PageQuery(Generic[T]):
     row_id: Callable[[Any], str]
     count: Callable[[], int]  # the total, counted only when asked for
     items: Callable[[Iterable[Any]], list[T]] = list
+    planned_once: bool = False  # its plan depends on no value (``app.database.PageReads``)
 
     def page(self, rows: Iterable[Any]) -> Page[T]:
         """The Relay page of the statement's rows."""
@@ -230,7 +231,8 @@ class PageQuery(Generic[T]):
         """
         if self.statement is None:
             return self.page([])
-        return self.page(await reads.rows(session, self.statement, self.parameters))
+        rows = await reads.rows(session, self.statement, self.parameters, self.planned_once)
+        return self.page(rows)
 
 
 def page_query(
@@ -240,25 +242,30 @@ def page_query(
     request: PageRequest,
     sort_value: Callable[[Any], object],
     row_id: Callable[[Any], str] = lambda row: str(row.id),
+    planned_once: bool = False,
 ) -> PageQuery[Any]:
     """One keyset-paginated query for the requested page.
 
     ``stmt`` selects the filtered rows; this adds the ordering, the cursor predicate and
     LIMIT n+1. The total is a separate COUNT, run only if the caller asks for it.
+    ``planned_once``: ``stmt``'s plan depends on no value (no filter of the caller's).
     """
     win = window(ordering, request)
     paged = stmt
     bound = win.keyset(ordering.column, ordering.id_column)
     if bound is not None:
         paged = paged.where(bound)
-    paged = paged.order_by(*win.order(ordering.column, ordering.id_column)).limit(win.limit + 1)
+    # the LIMIT is written into the statement (see app.images.page): a plan made for any
+    # LIMIT would expect a tenth of the table
+    limit = literal(win.limit + 1, Integer, literal_execute=True)
+    paged = paged.order_by(*win.order(ordering.column, ordering.id_column)).limit(limit)
 
     def count() -> int:
         total = select(func.count()).select_from(stmt.order_by(None).subquery())
         return int(session.scalar(total) or 0)
 
     statement = paged if win.limit > 0 else None
-    return PageQuery(statement, {}, win, sort_value, row_id, count)
+    return PageQuery(statement, {}, win, sort_value, row_id, count, planned_once=planned_once)
 
 
 def paginate(
@@ -279,8 +286,12 @@ def newest_first(session: Session, stmt: Any, table: Any, request: PageRequest) 
 
 
 def newest_first_query(
-    session: Session, stmt: Any, table: Any, request: PageRequest
+    session: Session, stmt: Any, table: Any, request: PageRequest, planned_once: bool = False
 ) -> PageQuery[Any]:
     """The query of ``newest_first``'s page, for a caller that runs it elsewhere."""
     ordering = Ordering("CREATED_AT", table.created_at, True, table.id)
-    return page_query(session, stmt, ordering, request, lambda row: row.created_at)
+    return page_query(session, stmt, ordering, request, _created_at, planned_once=planned_once)
+
+
+def _created_at(row: Any) -> object:
+    return row.created_at

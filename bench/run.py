@@ -316,9 +316,11 @@ def connection_share(db: Database, processes: int) -> dict[str, str]:
     with engine.connect() as conn:
         most = int(conn.execute(text("SHOW max_connections")).scalar_one())
     engine.dispose()
-    share = max(2, (most - 10) // max(1, processes))
+    share = max(4, (most - 10) // max(1, processes))
+    reads = max(1, share // 8)  # the service's page reads have two pools of their own
     return {
-        "BCC_IMAGES_DB_POOL_SIZE": str(share),
+        "BCC_IMAGES_DB_POOL_SIZE": str(share - 2 * reads),
+        "BCC_IMAGES_DB_READ_POOL_SIZE": str(reads),
         "BCC_IMAGES_DB_MAX_OVERFLOW": "0",
         "BENCH_POSTGRAPHILE_POOL": str(share),
     }

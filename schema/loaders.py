@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from sqlmodel import Session
@@ -82,24 +81,41 @@ class RowLoader(DataLoader[K, V | None]):
                 self.prime(k, found.get(k))
 
 
-def _rows(fetch: Callable[[list[K]], Sequence[V]], key: Callable[[V], K]) -> RowLoader[K, V]:
-    """A loader for rows fetched by a batch of keys."""
-    return RowLoader(fetch, key)
+def _rows(
+    fetch: Callable[[list[K]], Sequence[V]], key: Callable[[V], K]
+) -> Callable[[], RowLoader[K, V]]:
+    """How to make a loader for rows fetched by a batch of keys."""
+    return lambda: RowLoader(fetch, key)
 
 
-def _grouped(fetch: Callable[[list[K]], Mapping[K, V]], default: V) -> DataLoader[K, V]:
-    """A loader for what a service returns grouped by key (e.g. each order's lines)."""
+def _grouped(
+    fetch: Callable[[list[K]], Mapping[K, V]], default: V
+) -> Callable[[], DataLoader[K, V]]:
+    """How to make a loader for what a service returns grouped by key (e.g. each order's
+    lines).
+    """
 
     async def load(keys: list[K]) -> list[V]:
         found = fetch(keys)
         return [found.get(k, default) for k in keys]
 
-    return DataLoader(load)
+    return lambda: DataLoader(load)
 
 
-@dataclass
 class Loaders:
-    """The loaders of one request; they share its read session and viewer."""
+    """The loaders of one request; they share its read session and viewer. Each is made
+    when first used (a request uses a few of them).
+    """
+
+    def __init__(self, factories: dict[str, Callable[[], Any]]) -> None:
+        self._factories = factories
+
+    def __getattr__(self, name: str) -> Any:
+        make = self.__dict__["_factories"].get(name)
+        if make is None:
+            raise AttributeError(name)
+        loader = self.__dict__[name] = make()
+        return loader
 
     region: RowLoader[str, RegionRecord]
     zones: DataLoader[str, list[Zone]]
@@ -126,7 +142,7 @@ class Loaders:
 
 def make_loaders(session: Callable[[], Session], viewer: Viewer | None) -> Loaders:
     """Build fresh loaders for one request (never shared between requests)."""
-    return Loaders(**_catalogue_loaders(session, viewer), **_private_loaders(session, viewer))
+    return Loaders({**_catalogue_loaders(session, viewer), **_private_loaders(session, viewer)})
 
 
 def _catalogue_loaders(session: Callable[[], Session], viewer: Viewer | None) -> dict[str, Any]:

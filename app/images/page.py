@@ -179,7 +179,9 @@ def _page_statement(shape: _Shape) -> Any:
             bindparam("after_value", type_=sort_column.type), bindparam("after_id", type_=String)
         )
         common.append(key < edge if shape.descending else key > edge)
-    limit = bindparam("limit", type_=Integer)
+    # written into the statement (one text per page size, each planned for itself): a plan
+    # made for any LIMIT would expect a tenth of the table and read it whole
+    limit = bindparam("limit", type_=Integer, literal_execute=True)
     limited = [
         select(
             select(col(Image.id).label("id"), sort_column.label("sort"))
@@ -349,6 +351,7 @@ def page_query(
         lambda row: row.image.id,
         count,
         image_rows,
+        planned_once=not shape.filters and not shape.tags and shape.types is None,
     )
 
 

@@ -196,7 +196,8 @@ def list_instances(
         ),
     )
     stmt = with_tags(stmt, col(Instance.id), viewer.account_id, filters.tags)
-    return newest_first_query(session, stmt, Instance, page)
+    unfiltered = filters == InstanceFilter()
+    return newest_first_query(session, stmt, Instance, page, planned_once=unfiltered)
 
 
 # --- lifecycle --------------------------------------------------------------------------

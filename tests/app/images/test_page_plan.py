@@ -9,8 +9,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 import pytest
+from psycopg import sql
+from psycopg.pq import ExecStatus
 from sqlalchemy import Engine, event, insert, text
+from sqlalchemy.dialects.postgresql.psycopg import dialect as psycopg_dialect
 
 from app.accounts.models import Account
 from app.database import read_session
@@ -18,6 +22,7 @@ from app.ids import new_id
 from app.images import governance
 from app.images import page as images_page
 from app.images.models import Image
+from app.images.rules import ImageType
 from app.pagination import PageRequest
 from app.platform.viewer import Role, Viewer
 from app.tags.models import Tag
@@ -206,3 +211,78 @@ def test_a_tag_filter_stays_a_keyset_page(crowded: Engine) -> None:
     plan = _plan(crowded, statement, parameters)
     assert "ix_tag_owner_key_value" in plan, plan
     assert re.search(r"(Seq Scan on (image|tag)(\s|$))|(^SCAN (image|tag)$)", plan, re.M) is None
+
+
+def _generic_plan(engine: Engine, query: Any) -> str:
+    """The plan PostgreSQL makes once for every value of the page's statement, as the page
+    reads' connections plan it (``app.database.GENERIC_PLANS``).
+    """
+    dialect = psycopg_dialect(paramstyle="numeric_dollar")  # type: ignore[no-untyped-call]
+    state = query.statement.compile(dialect=dialect).construct_expanded_state(query.parameters)
+    values = tuple(state.parameters[name] for name in state.positiontup)
+    with engine.connect() as conn:
+        raw = conn.connection.dbapi_connection
+        assert isinstance(raw, psycopg.Connection)
+        conn.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
+        # PREPARE by the simple protocol: its $n are the prepared statement's, not this call's
+        done = raw.pgconn.exec_(f"PREPARE page AS {state.statement}".encode())
+        assert done.status == ExecStatus.COMMAND_OK, done.error_message
+        try:
+            types = conn.exec_driver_sql(
+                "SELECT parameter_types::text[] FROM pg_prepared_statements WHERE name = 'page'"
+            ).scalar_one()
+            # EXPLAIN takes no parameters: the values are written as literals
+            literals = ", ".join(
+                f"{sql.Literal(value).as_string(raw)}::{kind}"
+                for value, kind in zip(values, types, strict=True)
+            )
+            explained = raw.pgconn.exec_(f"EXPLAIN EXECUTE page({literals})".encode())
+            assert explained.status == ExecStatus.TUPLES_OK, explained.error_message
+            lines = [explained.get_value(n, 0) for n in range(explained.ntuples)]
+        finally:
+            conn.exec_driver_sql("DEALLOCATE page")
+            conn.rollback()
+    return "\n".join(bytes(line or b"").decode() for line in lines)
+
+
+#: the console's pages, planned once for every value, and filtered pages, planned for theirs
+PLANNED_ONCE = ("first page", "next page", "anonymous", "by name")
+FILTERED: dict[str, dict[str, Any]] = {
+    "region": {"region": "bj"},
+    "name contains": {"name_contains": "private-1"},
+    "tag": {"tags": (TagFilter("team", "web"),)},
+    "types": {"types": (ImageType.PUBLIC,)},
+}
+
+
+@pytest.mark.parametrize("shape", [*PLANNED_ONCE, *FILTERED])
+def test_a_page_planned_once_for_every_value_reads_indexes(crowded: Engine, shape: str) -> None:
+    """R164: the console's page (no filter) is planned once for any viewer, time or cursor;
+    that plan still walks the indexes in page order and never reads the image table whole.
+    A filter's plan depends on how many rows match its value (a name pattern, a tag): a
+    filtered page is planned for its values."""
+    viewer = Viewer(account_id=f"acc-{secrets.token_hex(4)}", role=Role.CUSTOMER, token_id="t")
+    order = "NAME" if shape == "by name" else "CREATED_AT"
+    with read_session(crowded) as session:
+
+        def query(after: str | None = None) -> Any:
+            return images_page.page_query(
+                session=session,
+                viewer=None if shape == "anonymous" else viewer,
+                filters=images_page.ImageFilter(**FILTERED.get(shape, {})),
+                order_field=order,
+                descending=order == "CREATED_AT",
+                page=PageRequest(first=50, after=after),
+                now=datetime.now(UTC),
+            )
+
+        found = query()
+        if shape == "next page":
+            found = query(found.run(session).cursor(-1))
+    assert found.planned_once is (shape in PLANNED_ONCE)
+    if not found.planned_once or crowded.dialect.name != "postgresql":
+        return  # planned for its values, as the tests above check
+    plan = _generic_plan(crowded, found)
+    index = "ix_image_kind_name" if order == "NAME" else "ix_image_kind_created"
+    assert index in plan, plan
+    assert re.search(r"Seq Scan on image(\s|$)", plan) is None, plan
