@@ -169,6 +169,11 @@ class PageReads:
         async with engine.connect() as conn:
             return list(await conn.execute(statement, parameters))
 
+    @property
+    def engines(self) -> list[Engine]:
+        """The engines under the pools (for listening to their statements)."""
+        return [engine.sync_engine for engine in self._engines.values()]
+
     async def close(self) -> None:
         """Close the pools' connections."""
         for engine in self._engines.values():

@@ -208,6 +208,7 @@ def create_app(settings: Settings, span_exporter: Any = None) -> Starlette:
         app.add_middleware(TracedRequests, provider=tracer_provider)
     app.state.worker = worker
     app.state.engine = engine
+    app.state.page_reads = services.page_reads
     app.state.clock = clock
     app.state.settings = settings
     return app

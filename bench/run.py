@@ -445,7 +445,9 @@ def _probe(db: Database) -> tuple[dict[str, int], bytes]:
     from bench.baseline import create
 
     async def count(app: Any, path: str, body: dict[str, Any] | None) -> tuple[int, bytes]:
-        engine = app.state.engine if hasattr(app.state, "engine") else app.state.bench_engine
+        engines = [app.state.bench_engine]
+        if hasattr(app.state, "engine"):  # the service: its own engine, and its page reads'
+            engines = [app.state.engine, *app.state.page_reads.engines]
         seen = [0]
 
         def listen(_c: Any, _cur: Any, statement: str, *_: Any) -> None:
@@ -456,12 +458,16 @@ def _probe(db: Database) -> tuple[dict[str, int], bytes]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://b") as client:
             await client.post(path, json=body, headers=headers)  # warm (pool, caches)
-            event.listen(engine, "before_cursor_execute", listen)
+            for engine in engines:
+                event.listen(engine, "before_cursor_execute", listen)
             try:
                 answer = await client.post(path, json=body, headers=headers)
             finally:
-                event.remove(engine, "before_cursor_execute", listen)
-        engine.dispose()
+                for engine in engines:
+                    event.remove(engine, "before_cursor_execute", listen)
+        engines[0].dispose()
+        if hasattr(app.state, "page_reads"):
+            await app.state.page_reads.close()
         if answer.status_code != 200 or b'"errors"' in answer.content:
             sys.exit(f"{path} did not answer the page: {answer.status_code} {answer.text[:500]}")
         return seen[0], answer.content

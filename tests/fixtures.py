@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 from starlette.testclient import TestClient
 
 from app.platform.viewer import Role
@@ -161,6 +163,19 @@ class StatementCounter:
         if self.pages_only and VERSIONS_TABLE in statement:
             return
         self.count += 1
+
+
+@contextmanager
+def counting(app: Any, counter: StatementCounter) -> Iterator[StatementCounter]:
+    """Count the statements every engine of an app sends: its own, and its page reads'."""
+    engines = [app.state.engine, *app.state.page_reads.engines]
+    for engine in engines:
+        event.listen(engine, "before_cursor_execute", counter)
+    try:
+        yield counter
+    finally:
+        for engine in engines:
+            event.remove(engine, "before_cursor_execute", counter)
 
 
 def make_listing(

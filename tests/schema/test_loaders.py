@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
 from app.config import Settings
 from app.main import create_app
 from tests.factories import Factory, Tenant, custom_image, gql
-from tests.fixtures import StatementCounter
+from tests.fixtures import StatementCounter, counting
 
 PAGE = """query($first: Int!) { images(first: $first) { edges { node {
   id name type status createdAt region { code name } os { type name version arch }
@@ -28,13 +28,8 @@ def client(settings: Settings, engine: Engine) -> Iterator[TestClient]:
 
 
 def _statements(client: TestClient, first: int, tenant: Tenant | None) -> int:
-    engine = client.app.state.engine  # type: ignore[attr-defined]
-    counter = StatementCounter(pages_only=True)
-    event.listen(engine, "before_cursor_execute", counter)
-    try:
+    with counting(client.app, StatementCounter(pages_only=True)) as counter:
         data = gql(client, PAGE, {"first": first}, tenant)["data"]["images"]
-    finally:
-        event.remove(engine, "before_cursor_execute", counter)
     assert len(data["edges"]) == first
     return counter.count
 
@@ -67,13 +62,8 @@ def test_the_console_image_page_is_one_query(
     """P3: images(first: N) with region, os, chargeRoot and listing costs one statement
     (the token's and the versions' check aside), whatever N."""
     tenant = factory.account() if authenticated else None
-    engine = client.app.state.engine  # type: ignore[attr-defined]
     for first in (1, 50, 100):
-        counter = StatementCounter(pages_only=True)
-        event.listen(engine, "before_cursor_execute", counter)
-        try:
+        with counting(client.app, StatementCounter(pages_only=True)) as counter:
             data = gql(client, CONSOLE_PAGE, {"first": first}, tenant)["data"]["images"]
-        finally:
-            event.remove(engine, "before_cursor_execute", counter)
         assert len(data["edges"]) == first
         assert counter.count == 1, first

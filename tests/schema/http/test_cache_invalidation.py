@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 from starlette.testclient import TestClient
 
 from app.clock import Clock
@@ -41,7 +41,7 @@ from app.seed import prepare
 from tests import diskimages
 from tests.conftest import fresh_database
 from tests.factories import Factory, Tenant, custom_image
-from tests.fixtures import StatementCounter, launch
+from tests.fixtures import StatementCounter, counting, launch
 
 # --- the fixed documents --------------------------------------------------------------------
 
@@ -310,13 +310,8 @@ def ask(client: TestClient, probe: Probe) -> tuple[dict[str, Any], int]:
     """The probe's answer (HTTP status, data and errors; not extensions, whose remaining
     points differ) and how many SQL statements the app sent to give it.
     """
-    engine: Engine = client.app.state.engine  # type: ignore[attr-defined]
-    counter = StatementCounter()
-    event.listen(engine, "before_cursor_execute", counter)
-    try:
+    with counting(client.app, StatementCounter()) as counter:
         response = client.post("/graphql", json={"query": probe.document}, headers=probe.headers)
-    finally:
-        event.remove(engine, "before_cursor_execute", counter)
     body: dict[str, Any] = response.json()
     answer = {key: value for key, value in body.items() if key != "extensions"}
     answer["status"] = response.status_code
