@@ -7,12 +7,12 @@ import binascii
 import hashlib
 import hmac
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
-from sqlalchemy import ColumnElement, Integer, func, literal, select, tuple_
+from sqlalchemy import ColumnElement, Integer, String, bindparam, func, literal, select, tuple_
 from sqlmodel import Session
 
 from app.errors import BadRequest
@@ -235,6 +235,11 @@ class PageQuery(Generic[T]):
         return self.page(rows)
 
 
+#: paged statements built for a caller's shape of list (``page_query``), most recent last
+_PAGED: dict[Hashable, Any] = {}
+_PAGED_MOST = 512
+
+
 def page_query(
     session: Session,
     stmt: Any,  # a Select of the rows to page (one entity, or several joined)
@@ -243,29 +248,58 @@ def page_query(
     sort_value: Callable[[Any], object],
     row_id: Callable[[Any], str] = lambda row: str(row.id),
     planned_once: bool = False,
+    shape: Hashable | None = None,
+    parameters: dict[str, Any] | None = None,
 ) -> PageQuery[Any]:
     """One keyset-paginated query for the requested page.
 
     ``stmt`` selects the filtered rows; this adds the ordering, the cursor predicate and
     LIMIT n+1. The total is a separate COUNT, run only if the caller asks for it.
     ``planned_once``: ``stmt``'s plan depends on no value (no filter of the caller's).
+    ``shape``: what ``stmt`` is besides the ``parameters`` it is run with (the same shape,
+    the same statement): the paged statement is then built once per shape and window, with
+    the cursor's values as parameters too.
     """
     win = window(ordering, request)
-    paged = stmt
-    bound = win.keyset(ordering.column, ordering.id_column)
-    if bound is not None:
-        paged = paged.where(bound)
-    # the LIMIT is written into the statement (see app.images.page): a plan made for any
-    # LIMIT would expect a tenth of the table
-    limit = literal(win.limit + 1, Integer, literal_execute=True)
-    paged = paged.order_by(*win.order(ordering.column, ordering.id_column)).limit(limit)
+    values = dict(parameters or {})
+    key = None
+    if shape is not None:
+        key = (shape, ordering.key, win.descending, win.bound is not None, win.limit)
+        if win.bound is not None:
+            values["after_value"], values["after_id"] = win.bound
+    paged = _PAGED.get(key) if key is not None else None
+    if paged is None:
+        paged = _paged(stmt, ordering, win, symbolic=key is not None)
+        if key is not None:
+            if len(_PAGED) >= _PAGED_MOST:
+                _PAGED.clear()
+            _PAGED[key] = paged
 
     def count() -> int:
         total = select(func.count()).select_from(stmt.order_by(None).subquery())
-        return int(session.scalar(total) or 0)
+        return int(session.scalar(total, params=values) or 0)
 
     statement = paged if win.limit > 0 else None
-    return PageQuery(statement, {}, win, sort_value, row_id, count, planned_once=planned_once)
+    return PageQuery(statement, values, win, sort_value, row_id, count, planned_once=planned_once)
+
+
+def _paged(stmt: Any, ordering: Ordering, win: Window, symbolic: bool) -> Any:
+    """``stmt`` ordered, after the cursor and limited (the cursor's values as parameters
+    when ``symbolic``).
+    """
+    column, id_column = ordering.column, ordering.id_column
+    bound = win.keyset(column, id_column)
+    if bound is not None and symbolic:
+        edge = tuple_(
+            bindparam("after_value", type_=column.type), bindparam("after_id", type_=String)
+        )
+        key = tuple_(column, id_column)
+        bound = key < edge if win.descending else key > edge
+    paged = stmt if bound is None else stmt.where(bound)
+    # the LIMIT is written into the statement (see app.images.page): a plan made for any
+    # LIMIT would expect a tenth of the table
+    limit = literal(win.limit + 1, Integer, literal_execute=True)
+    return paged.order_by(*win.order(column, id_column)).limit(limit)
 
 
 def paginate(
@@ -286,11 +320,13 @@ def newest_first(session: Session, stmt: Any, table: Any, request: PageRequest) 
 
 
 def newest_first_query(
-    session: Session, stmt: Any, table: Any, request: PageRequest, planned_once: bool = False
+    session: Session, stmt: Any, table: Any, request: PageRequest, **how: Any
 ) -> PageQuery[Any]:
-    """The query of ``newest_first``'s page, for a caller that runs it elsewhere."""
+    """The query of ``newest_first``'s page, for a caller that runs it elsewhere (``how``:
+    ``page_query``'s ``planned_once``, ``shape`` and ``parameters``).
+    """
     ordering = Ordering("CREATED_AT", table.created_at, True, table.id)
-    return page_query(session, stmt, ordering, request, _created_at, planned_once=planned_once)
+    return page_query(session, stmt, ordering, request, _created_at, **how)
 
 
 def _created_at(row: Any) -> object:

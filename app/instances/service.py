@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, distinct, func
+from sqlalchemy import ColumnElement, String, bindparam, distinct, func
 from sqlmodel import Session, col, select
 
 from app.accounts.models import Account
@@ -26,12 +27,12 @@ from app.instances import rules
 from app.instances.models import Instance
 from app.instances.rules import InstanceStatus
 from app.marketplace.models import ListingImage
-from app.pagination import PageQuery, PageRequest, given, newest_first_query
-from app.platform.viewer import Viewer
+from app.pagination import PageQuery, PageRequest, newest_first_query
+from app.platform.viewer import Role, Viewer
 from app.platform.visibility import by_ids, locked, owned_by
 from app.regions.models import Flavor, Region
-from app.tags.models import with_tags
-from app.tags.rules import TagFilter
+from app.tags.models import tagged_with
+from app.tags.rules import TagFilter, filter_parameters
 
 
 def _line_json(line: ChargeLine) -> dict[str, str]:
@@ -175,6 +176,39 @@ def page_relations(rows: Iterable[Any]) -> tuple[dict[str, Region], dict[str, Fl
     return regions, flavors
 
 
+#: the caller's account id, as a statement parameter
+_ME = bindparam("me", type_=String)
+#: the filters of the instances list, by name: the column each compares
+_FILTER_COLUMNS = {
+    "region": Instance.region_code,
+    "status": Instance.status,
+    "image": Instance.image_id,
+}
+
+
+@functools.lru_cache(maxsize=128)
+def _filtered(admin: bool, filters: tuple[str, ...], tags: tuple[bool, ...]) -> Any:
+    """The rows of an instances list of this shape (which filters are given, which tag
+    filters name a value), with the caller's account and the filters' values as parameters:
+    built once per shape.
+    """
+    symbolic = Viewer(
+        account_id=cast(str, _ME), role=Role.ADMIN if admin else Role.CUSTOMER, token_id=""
+    )
+    stmt = (
+        select(*Instance.__table__.c, *_REGION_COLUMNS, *_FLAVOR_COLUMNS)  # type: ignore[attr-defined]
+        .join(Region, col(Region.code) == col(Instance.region_code))
+        .join(Flavor, col(Flavor.name) == col(Instance.flavor_name))
+        .where(
+            visible_clause(symbolic),
+            *[col(_FILTER_COLUMNS[name]) == bindparam(name, type_=String) for name in filters],
+        )
+    )
+    for index, valued in enumerate(tags):
+        stmt = stmt.where(tagged_with(col(Instance.id), _ME, index, valued))
+    return stmt
+
+
 def list_instances(
     *, session: Session, viewer: Viewer, filters: InstanceFilter, page: PageRequest
 ) -> PageQuery[Instance]:
@@ -183,21 +217,21 @@ def list_instances(
     of them costs more than the query), and their region's and flavor's columns, which
     ``page_relations`` reads.
     """
-    stmt = (
-        select(*Instance.__table__.c, *_REGION_COLUMNS, *_FLAVOR_COLUMNS)  # type: ignore[attr-defined]
-        .join(Region, col(Region.code) == col(Instance.region_code))
-        .join(Flavor, col(Flavor.name) == col(Instance.flavor_name))
-    ).where(
-        visible_clause(viewer),
-        *given(
-            (Instance.region_code, filters.region),
-            (Instance.status, filters.status),
-            (Instance.image_id, filters.image),
-        ),
+    values = {name: getattr(filters, name) for name in _FILTER_COLUMNS}
+    given = tuple(name for name, value in values.items() if value is not None)
+    tags = tuple(tag.value is not None for tag in filters.tags)
+    stmt = _filtered(viewer.is_admin, given, tags)
+    parameters = {"me": viewer.account_id, **{name: values[name] for name in given}}
+    parameters.update(filter_parameters(filters.tags))
+    return newest_first_query(
+        session,
+        stmt,
+        Instance,
+        page,
+        planned_once=not given and not tags,
+        shape=("instances", viewer.is_admin, given, tags),
+        parameters=parameters,
     )
-    stmt = with_tags(stmt, col(Instance.id), viewer.account_id, filters.tags)
-    unfiltered = filters == InstanceFilter()
-    return newest_first_query(session, stmt, Instance, page, planned_once=unfiltered)
 
 
 # --- lifecycle --------------------------------------------------------------------------
