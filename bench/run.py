@@ -445,9 +445,10 @@ def _probe(db: Database) -> tuple[dict[str, int], bytes]:
     from bench.baseline import create
 
     async def count(app: Any, path: str, body: dict[str, Any] | None) -> tuple[int, bytes]:
-        engines = [app.state.bench_engine]
         if hasattr(app.state, "engine"):  # the service: its own engine, and its page reads'
             engines = [app.state.engine, *app.state.page_reads.engines]
+        else:
+            engines = [app.state.bench_engine]
         seen = [0]
 
         def listen(_c: Any, _cur: Any, statement: str, *_: Any) -> None:

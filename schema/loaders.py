@@ -51,9 +51,13 @@ def referenced_now(
     """
     waiting = loader.cache_map.get(key)
     if waiting is not None and waiting.done() and not waiting.cancelled():
-        row = waiting.result()
-        assert row is not None, key
-        return build(row)
+        built = loader.built if isinstance(loader, RowLoader) else {}
+        found = built.get((key, build))
+        if found is None:  # a page's items share a few: each is built once
+            row = waiting.result()
+            assert row is not None, key
+            found = built[(key, build)] = build(row)
+        return found
     return referenced(loader, key, build)
 
 
@@ -65,6 +69,8 @@ class RowLoader(DataLoader[K, V | None]):
     def __init__(self, fetch: Callable[[list[K]], Sequence[V]], key: Callable[[V], K]) -> None:
         self.fetch = fetch
         self.key_of = key
+        #: what ``referenced_now`` built of its rows, by key and builder
+        self.built: dict[tuple[K, Callable[[Any], Any]], Any] = {}
 
         async def load(keys: list[K]) -> list[V | None]:
             found = {key(row): row for row in fetch(keys)}

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, String, bindparam, distinct, func
@@ -157,20 +158,21 @@ _REGION_COLUMNS = [c.label(f"region__{c.name}") for c in _REGION_TABLE.c]
 _FLAVOR_COLUMNS = [c.label(f"flavor__{c.name}") for c in _FLAVOR_TABLE.c]
 
 
-def page_relations(rows: Iterable[Any]) -> tuple[dict[str, Region], dict[str, Flavor]]:
+def page_relations(rows: Iterable[Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """The regions and flavors a page of ``list_instances`` read beside its instances, by
-    code and by name.
+    code and by name: each with its row's fields as attributes.
     """
-    regions: dict[str, Region] = {}
-    flavors: dict[str, Flavor] = {}
+    regions: dict[str, Any] = {}
+    flavors: dict[str, Any] = {}
     for row in rows:
-        values = row._mapping
         if row.region_code not in regions:
-            regions[row.region_code] = Region(
+            values = row._mapping
+            regions[row.region_code] = SimpleNamespace(
                 **{c.name: values[f"region__{c.name}"] for c in _REGION_TABLE.c}
             )
         if row.flavor_name not in flavors:
-            flavors[row.flavor_name] = Flavor(
+            values = row._mapping
+            flavors[row.flavor_name] = SimpleNamespace(
                 **{c.name: values[f"flavor__{c.name}"] for c in _FLAVOR_TABLE.c}
             )
     return regions, flavors
