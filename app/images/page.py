@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
@@ -47,7 +47,8 @@ from app.images.rules import (
 from app.images.service import listing_explained, shared_to
 from app.marketplace.models import Listing
 from app.pagination import Ordering, Page, PageQuery, PageRequest, window
-from app.platform.viewer import Role, Viewer
+from app.platform.viewer import Viewer
+from app.platform.visibility import ME, symbolic
 from app.regions.models import Flavor, FlavorPrice, Region
 from app.regions.rules import ARM_NAMES, Arch
 from app.tags.models import tagged_with
@@ -138,8 +139,6 @@ class _Shape:
     tags: tuple[bool, ...] = ()  # one per tag filter: whether it names a value
 
 
-#: the caller's account id, as a statement parameter
-_ME = bindparam("me", type_=String)
 _FILTER_COLUMNS = {
     "region": Image.region_code,
     "os_type": Image.os_type,
@@ -150,21 +149,12 @@ _FILTER_COLUMNS = {
 }
 
 
-def _symbolic(role: str) -> Viewer | None:
-    """A viewer of this role whose account id is the ``me`` parameter, so the visibility
-    clauses become part of a statement built once and run for every caller of that role.
-    """
-    if role == "anonymous":
-        return None
-    return Viewer(account_id=cast(str, _ME), role=Role(role), token_id="")
-
-
 @functools.lru_cache(maxsize=256)
 def _page_statement(shape: _Shape) -> Any:
     """The page statement of one shape, with parameters for every value (SQLAlchemy caches
     its compiled form; building it for every request cost more than running it).
     """
-    viewer = _symbolic(shape.role)
+    viewer = symbolic(shape.role)
     attribute = ORDER_FIELDS[shape.order_field]
     sort_column = getattr(Image, attribute)
     order = (
@@ -266,7 +256,7 @@ def _shape_filters(viewer: Viewer | None, shape: _Shape) -> list[ColumnElement[b
             shown.append(col(Image.owner_id) == viewer.account_id)  # owners see their own
         clauses.append(or_(*shown))
     for index, valued in enumerate(shape.tags):
-        clauses.append(tagged_with(col(Image.id), _ME, index, valued))
+        clauses.append(tagged_with(col(Image.id), ME, index, valued))
     return clauses
 
 
@@ -328,9 +318,9 @@ def page_query(
     statement = _page_statement(shape)
 
     def count() -> int:
-        symbolic = _symbolic(shape.role)
-        common = _shape_filters(symbolic, shape)
-        parts = _branches(symbolic, shape.types)
+        caller = symbolic(shape.role)
+        common = _shape_filters(caller, shape)
+        parts = _branches(caller, shape.types)
         if not parts:
             return 0
         every = union_all(*[select(col(Image.id)).where(part, *common) for part in parts])

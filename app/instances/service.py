@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import ColumnElement, String, bindparam, distinct, func
 from sqlmodel import Session, col, select
@@ -30,7 +30,7 @@ from app.instances.rules import InstanceStatus
 from app.marketplace.models import ListingImage
 from app.pagination import PageQuery, PageRequest, newest_first_query
 from app.platform.viewer import Role, Viewer
-from app.platform.visibility import by_ids, locked, owned_by
+from app.platform.visibility import ME, by_ids, locked, owned_by, symbolic
 from app.regions.models import Flavor, Region
 from app.tags.models import tagged_with
 from app.tags.rules import TagFilter, filter_parameters
@@ -178,8 +178,6 @@ def page_relations(rows: Iterable[Any]) -> tuple[dict[str, Any], dict[str, Any]]
     return regions, flavors
 
 
-#: the caller's account id, as a statement parameter
-_ME = bindparam("me", type_=String)
 #: the filters of the instances list, by name: the column each compares
 _FILTER_COLUMNS = {
     "region": Instance.region_code,
@@ -194,20 +192,18 @@ def _filtered(admin: bool, filters: tuple[str, ...], tags: tuple[bool, ...]) -> 
     filters name a value), with the caller's account and the filters' values as parameters:
     built once per shape.
     """
-    symbolic = Viewer(
-        account_id=cast(str, _ME), role=Role.ADMIN if admin else Role.CUSTOMER, token_id=""
-    )
+    caller = symbolic(Role.ADMIN.value if admin else Role.CUSTOMER.value)
     stmt = (
         select(*Instance.__table__.c, *_REGION_COLUMNS, *_FLAVOR_COLUMNS)  # type: ignore[attr-defined]
         .join(Region, col(Region.code) == col(Instance.region_code))
         .join(Flavor, col(Flavor.name) == col(Instance.flavor_name))
         .where(
-            visible_clause(symbolic),
+            visible_clause(caller),
             *[col(_FILTER_COLUMNS[name]) == bindparam(name, type_=String) for name in filters],
         )
     )
     for index, valued in enumerate(tags):
-        stmt = stmt.where(tagged_with(col(Instance.id), _ME, index, valued))
+        stmt = stmt.where(tagged_with(col(Instance.id), ME, index, valued))
     return stmt
 
 

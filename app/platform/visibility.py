@@ -8,15 +8,29 @@ batch by id, a page) filters with it, so a hidden row answers exactly like a mis
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import ColumnElement, false, true
+from sqlalchemy import ColumnElement, String, bindparam, false, true
 from sqlmodel import Session, SQLModel, select
 
 from app.ids import is_id
-from app.platform.viewer import Viewer
+from app.platform.viewer import Role, Viewer
 
 Row = TypeVar("Row", bound=SQLModel)
+
+
+#: the caller's account id, as a statement parameter (``symbolic``)
+ME = bindparam("me", type_=String)
+
+
+def symbolic(role: str) -> Viewer | None:
+    """A viewer of this role ("anonymous": none) whose account id is the ``me`` parameter, so
+    visibility clauses become part of a statement built once and run for every caller of that
+    role (with ``{"me": viewer.account_id}``).
+    """
+    if role == "anonymous":
+        return None
+    return Viewer(account_id=cast(str, ME), role=Role(role), token_id="")
 
 
 def owned_by(viewer: Viewer | None, owner_column: Any) -> ColumnElement[bool]:
